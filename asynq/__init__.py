@@ -1,0 +1,97 @@
+"""asynq: write cache-reading code once; the scheduler batches its reads.
+
+Decorate a generator with ``@asynq()`` and yield the futures it depends on
+(``name = yield name_of_user.asynq(uid)``). Every task that can make progress runs before any batch
+flushes, so independent reads become one multi-get per level of the dependency graph.
+"""
+
+from . import (
+    async_task,
+    batching,
+    contexts,
+    debug,
+    decorators,
+    futures,
+    scheduler,
+    scoped_value,
+    utils,
+)
+from .async_task import AsyncTask, AsyncTaskCancelledError, AsyncTaskResult
+from .batching import (
+    BatchBase,
+    BatchCancelledError,
+    BatchingError,
+    BatchItemBase,
+    DebugBatchItem,
+)
+from .contexts import AsyncContext, NonAsyncContext
+from .decorators import (
+    async_call,
+    async_proxy,
+    asynq,
+    get_async_fn,
+    get_async_or_sync_fn,
+    has_async_fn,
+    is_async_fn,
+    is_pure_async_fn,
+    lazy,
+    make_async_decorator,
+)
+from .futures import (
+    ConstFuture,
+    ErrorFuture,
+    Future,
+    FutureBase,
+    FutureIsAlreadyComputed,
+    none_future,
+)
+from .scheduler import AsyncTaskError, TaskScheduler, get_active_task, get_scheduler
+from .scoped_value import AsyncScopedValue, async_override
+from .utils import result
+
+__version__ = "2.0.0.dev0"
+
+__all__ = [
+    "async_task",
+    "batching",
+    "contexts",
+    "debug",
+    "decorators",
+    "futures",
+    "scheduler",
+    "scoped_value",
+    "utils",
+    "AsyncTask",
+    "AsyncTaskCancelledError",
+    "AsyncTaskResult",
+    "BatchBase",
+    "BatchCancelledError",
+    "BatchingError",
+    "BatchItemBase",
+    "DebugBatchItem",
+    "AsyncContext",
+    "NonAsyncContext",
+    "async_call",
+    "async_proxy",
+    "asynq",
+    "get_async_fn",
+    "get_async_or_sync_fn",
+    "has_async_fn",
+    "is_async_fn",
+    "is_pure_async_fn",
+    "lazy",
+    "make_async_decorator",
+    "ConstFuture",
+    "ErrorFuture",
+    "Future",
+    "FutureBase",
+    "FutureIsAlreadyComputed",
+    "none_future",
+    "AsyncTaskError",
+    "TaskScheduler",
+    "get_active_task",
+    "get_scheduler",
+    "AsyncScopedValue",
+    "async_override",
+    "result",
+]

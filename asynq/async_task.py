@@ -1,0 +1,133 @@
+"""AsyncTask: one call of an asynq function, run step by step by the scheduler.
+
+A task is lazy: creating it (``f.asynq(x)``) runs nothing. The scheduler starts it when something
+yields it or asks for its ``value()``. All the stepping logic lives in ``scheduler.py``; a task is
+mostly state the scheduler reads and writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable, Mapping
+from typing import Any, TypeVar
+
+from . import futures
+
+__all__ = ["AsyncTask", "AsyncTaskResult", "AsyncTaskCancelledError"]
+
+_T = TypeVar("_T")
+
+# Task states (``_state``). A task is NEW until first scheduled; STARTED covers ready, running and
+# blocked; its result then lives in the future fields.
+NEW = 0
+STARTED = 1
+
+
+class AsyncTaskCancelledError(GeneratorExit):
+    """Thrown into a task's generator when the task is cancelled."""
+
+
+class AsyncTaskResult(GeneratorExit):
+    """Raised by ``asynq.result(value)``: the legacy way for a generator to return a value."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(result)
+        self.result = result
+
+
+class AsyncTask(futures.FutureBase[_T]):
+    """The running or finished call ``fn(*args, **kwargs)`` of an asynq function.
+
+    ``generator`` is the generator object the call produced, or None for a function whose body
+    does not yield (it is then called when the task runs, so that creating the task stays lazy).
+    """
+
+    __slots__ = (
+        "fn",
+        "args",
+        "kwargs",
+        "creator",
+        "running",
+        "_generator",
+        "_state",
+        "_pending",
+        "_yielded",
+        "_contexts",
+    )
+
+    def __init__(
+        self,
+        generator: Generator[Any, Any, _T] | None,
+        fn: Callable[..., Any],
+        args: Iterable[object],
+        kwargs: Mapping[str, object],
+    ) -> None:
+        self._value = None
+        self._error = None
+        self._computed = False
+        self._waiters = None
+        self._on_computed = None
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.running = False
+        self._generator = generator
+        self._state = NEW
+        self._pending = 0
+        self._yielded: object = None
+        creator = _thread_state.scheduler.active_task
+        self.creator: AsyncTask[Any] | None = creator
+        self._contexts: tuple[Any, ...] = creator._contexts if creator is not None else ()
+
+    # -- inspection ----------------------------------------------------------------------------
+
+    def can_continue(self) -> bool:
+        """Whether the task is started, not finished and waits on nothing."""
+        return self._state == STARTED and not self._computed and self._pending == 0
+
+    def is_blocked(self) -> bool:
+        """Whether the task waits on futures that are not computed yet."""
+        return self._pending > 0
+
+    def call_str(self) -> str:
+        """``module.fn(arg, kw=value)``, arguments shortened."""
+        name = getattr(self.fn, "__qualname__", None) or getattr(self.fn, "__name__", repr(self.fn))
+        parts = [futures._short_repr(a, 40) for a in self.args]
+        parts += [f"{k}={futures._short_repr(v, 40)}" for k, v in self.kwargs.items()]
+        return f"{name}({', '.join(parts)})"
+
+    def _state_str(self) -> str:
+        if self._computed:
+            return super()._state_str()
+        if self.running:
+            return "running"
+        if self._state == NEW:
+            return "not started"
+        if self._pending:
+            return f"waiting on {self._pending} future(s)"
+        return "ready"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.call_str()} {self._state_str()}>"
+
+    to_str = __repr__
+
+    def traceback(self) -> list[str]:
+        """Where the task's generator is suspended, as ``File "...", line N, in fn`` lines."""
+        frame = getattr(self._generator, "gi_frame", None)
+        if frame is None:
+            return []
+        code = frame.f_code
+        return [f'File "{code.co_filename}", line {frame.f_lineno}, in {code.co_name}']
+
+    def dump(self, indent: int = 0) -> None:
+        """Print the task, where it is suspended and what created it."""
+        pad = " " * indent
+        print(pad + repr(self))
+        for line in self.traceback():
+            print(pad + "  " + line)
+        if self.creator is not None:
+            print(pad + "  created by " + repr(self.creator))
+
+
+# The per-thread state object (``.scheduler``) of scheduler.py, set when that module loads.
+_thread_state: Any = None

@@ -1,0 +1,582 @@
+"""The scheduler: the small kernel that runs asynq tasks and decides when batches flush.
+
+What a task may yield
+    A task is a generator. Each ``yield`` hands the scheduler a *yieldable*: ``None``, a future
+    (a task, a batch item, a batch, any ``FutureBase``), or an exact ``list``, ``tuple`` or
+    ``dict`` of yieldables, nested to any depth. The generator is resumed with a value of the same
+    shape: futures replaced by their values. The set is closed on purpose. Anything else (a
+    coroutine, a function, a set, a generator, a subclass of list...) is a mistake, and the
+    scheduler throws a ``TypeError`` into the generator at that ``yield``, naming what was yielded
+    and the likely fix. If a yielded future failed, its error is thrown at the ``yield`` instead;
+    the task waits for all the futures of one yield first, so siblings always complete.
+
+When batches flush
+    Only when nothing else can happen. The scheduler keeps running tasks that can make progress;
+    a task blocked on a batch item adds the item's batch to the pending list. When the ready queue
+    is empty, every pending batch flushes in the same *round*: first ``_start_flush()`` on each (a
+    batch may send its request and read the answer later), then ``flush()`` on each. So the number
+    of rounds is the longest chain of batch items along any dependency path, never the number of
+    keys, and independent batches of one round overlap instead of adding up.
+
+Invariants
+    - Laziness: a task runs only once something yields it or asks for its value.
+    - Once: every future is computed exactly once; every task's generator is driven by one loop.
+    - No recursion proportional to the depth of the graph: waking a task puts it on the ready queue,
+      it never calls it. A chain of 100,000 dependent tasks runs in constant Python stack.
+    - Errors stay where they belong: a task's failure becomes that task's error, a flush's failure
+      that batch's items' errors. After an error escapes the scheduler itself (a hook raised, a
+      dependency cycle), the ready queue and pending batches are cleared, so the next call starts
+      clean.
+    - One scheduler per thread; tasks and batches never cross threads.
+    - A synchronous ``f(x)`` inside a running task re-enters this scheduler (``wait_for`` nests).
+      It is legal, but what it reads is not batched with the caller's siblings; it is counted in
+      ``stats.impure_calls`` and logged under ``debug.options.DUMP_SYNC_CALLS``.
+
+Scheduling order is not part of the contract. ``TaskScheduler.shuffle(seed)`` makes the scheduler
+pick ready tasks and order batches within a round at random (seeded), so that tests can check that
+results and round counts do not depend on it.
+
+Everything else (caching, deduplication, memcache, tools, tracing) lives outside this module.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import types
+from collections import deque
+from typing import Any
+
+from qcore.events import EventHook
+
+from . import async_task, futures
+from ._debug import options
+from .async_task import NEW, STARTED, AsyncTask, AsyncTaskResult
+from .batching import BatchBase, BatchItemBase
+from .contexts import NonAsyncContext
+from .futures import Future, FutureBase
+from .stats import SchedulerStats
+
+__all__ = [
+    "AsyncTaskError",
+    "AsyncqInternalError",
+    "TaskScheduler",
+    "get_scheduler",
+    "get_active_task",
+    "reset",
+]
+
+
+class AsyncTaskError(Exception):
+    """A future can never be computed (a dependency cycle, or nothing left that could set it)."""
+
+
+class AsyncqInternalError(RuntimeError):
+    """An invariant of the scheduler broke: a bug in asynq, please report it."""
+
+
+# Kinds of yielded leaves, cached per class: one dict lookup classifies an element.
+_TASK, _ITEM, _BATCH, _PROVIDED, _OTHER, _NOT_A_FUTURE = range(6)
+_kinds: dict[type, int] = {}
+
+
+def _kind_of(cls: type) -> int:
+    if issubclass(cls, AsyncTask):
+        kind = _TASK
+    elif issubclass(cls, BatchItemBase):
+        kind = _ITEM
+    elif issubclass(cls, BatchBase):
+        kind = _BATCH
+    elif issubclass(cls, Future):
+        kind = _PROVIDED
+    elif issubclass(cls, FutureBase):
+        kind = _OTHER
+    else:
+        kind = _NOT_A_FUTURE
+    _kinds[cls] = kind
+    return kind
+
+
+class _DependencyFailed(Exception):
+    """Carries the first error found among a yield's futures (never escapes this module)."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _resolve(yielded: Any) -> Any:
+    """The value to send back for ``yielded``, every future computed: same shape, values in."""
+    cls = type(yielded)
+    if cls is list or cls is tuple:
+        out: list[Any] = []
+        for item in yielded:
+            if item is None:
+                out.append(None)
+            elif type(item) in _CONTAINERS:
+                out.append(_resolve(item))
+            else:
+                if item._error is not None:
+                    raise _DependencyFailed(item._error)
+                out.append(item._value)
+        return out if cls is list else tuple(out)
+    if cls is dict:
+        return {key: _resolve(value) for key, value in yielded.items()}
+    if yielded is None:
+        return None
+    if yielded._error is not None:
+        raise _DependencyFailed(yielded._error)
+    return yielded._value
+
+
+_CONTAINERS = (list, tuple, dict)
+
+
+class TaskScheduler:
+    """Runs the tasks of one thread and flushes its batches. Get it with ``get_scheduler()``."""
+
+    def __init__(self) -> None:
+        self.active_task: AsyncTask[Any] | None = None
+        self._ready: deque[AsyncTask[Any]] = deque()
+        self._batches: list[BatchBase[Any]] = []
+        self._depth = 0
+        self._rng: random.Random | None = None
+        self.on_before_batch_flush = EventHook()
+        self.on_after_batch_flush = EventHook()
+        self.stats = SchedulerStats()
+
+    # -- public --------------------------------------------------------------------------------
+
+    def wait_for(self, future: FutureBase[Any]) -> None:
+        """Run tasks and flush batches until ``future`` is computed."""
+        if future._computed:
+            return
+        self._depth += 1
+        try:
+            self._schedule_root(future)
+            ready = self._ready
+            run = self._run
+            while not future._computed:
+                if ready:
+                    if self._rng is None:
+                        run(ready.popleft())
+                    else:
+                        ready.rotate(-self._rng.randrange(len(ready)))
+                        run(ready.popleft())
+                elif self._batches:
+                    self._flush_round()
+                else:
+                    raise AsyncTaskError(
+                        f"{future!r} can never be computed: no task can run and no batch is "
+                        "pending. Either tasks wait on each other in a cycle, or the future is "
+                        "one that only external code sets (call set_value on it first)"
+                    )
+        except BaseException:
+            if self._depth == 1:
+                self._clear()
+            raise
+        finally:
+            self._depth -= 1
+
+    def shuffle(self, seed: int | None) -> None:
+        """Pick ready tasks and order a round's batches at random from ``seed``; None restores
+        first-in, first-out order. Results must not depend on it: this is for tests."""
+        self._rng = None if seed is None else random.Random(seed)
+
+    def reset(self) -> None:
+        """Drop every ready task and pending batch (cancelling the batches) and zero the stats."""
+        self._clear()
+        self.stats.reset()
+
+    def dump(self, indent: int = 0) -> None:
+        """Print the active task, the ready queue and the pending batches."""
+        pad = " " * indent
+        print(f"{pad}TaskScheduler (active: {self.active_task!r})")
+        print(f"{pad}  ready: {len(self._ready)} task(s)")
+        for task in list(self._ready)[:20]:
+            task.dump(indent + 4)
+        print(f"{pad}  pending batches: {len(self._batches)}")
+        for batch in self._batches:
+            batch.dump(indent + 4)
+
+    def __repr__(self) -> str:
+        return (
+            f"<TaskScheduler active={self.active_task!r} ready={len(self._ready)} "
+            f"batches={len(self._batches)}>"
+        )
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _clear(self) -> None:
+        self._ready.clear()
+        batches, self._batches = self._batches, []
+        for batch in batches:
+            batch._scheduled = False
+            if not batch._computed:
+                batch.cancel()
+
+    def _schedule_root(self, future: FutureBase[Any]) -> None:
+        kind = _kinds.get(type(future))
+        if kind is None:
+            kind = _kind_of(type(future))
+        if kind == _TASK:
+            task: AsyncTask[Any] = future  # type: ignore[assignment]
+            if task._state == NEW:
+                task._state = STARTED
+                self.stats.tasks += 1
+                self._ready.append(task)
+            elif task.running:
+                raise AsyncTaskError(
+                    f"{task!r} asked for its own value while running; a task cannot wait for "
+                    "itself (look for a synchronous call of the function inside its own body)"
+                )
+        elif kind == _ITEM:
+            self._schedule_batch(future.batch)  # type: ignore[attr-defined]
+        elif kind == _BATCH:
+            self._schedule_batch(future)  # type: ignore[arg-type]
+
+    def _schedule_batch(self, batch: BatchBase[Any]) -> None:
+        if not batch._scheduled and not batch._computed:
+            batch._scheduled = True
+            self._batches.append(batch)
+
+    def _pending_leaves(self, yielded: Any, out: list[FutureBase[Any]]) -> None:
+        """Append the uncomputed futures in ``yielded`` to ``out``; raise TypeError on a
+        non-yieldable. No side effects, so a bad element leaves nothing half-registered."""
+        cls = type(yielded)
+        if cls is list or cls is tuple:
+            for item in yielded:
+                kind = _kinds.get(type(item))
+                if kind is None:
+                    kind = _kind_of(type(item))
+                if kind != _NOT_A_FUTURE:
+                    if not item._computed:
+                        out.append(item)
+                elif item is not None:
+                    if type(item) in _CONTAINERS:
+                        self._pending_leaves(item, out)
+                    else:
+                        raise TypeError(_bad_yield_message(item, yielded))
+        elif cls is dict:
+            for item in yielded.values():
+                if item is None:
+                    continue
+                if type(item) in _CONTAINERS:
+                    self._pending_leaves(item, out)
+                    continue
+                kind = _kinds.get(type(item))
+                if kind is None:
+                    kind = _kind_of(type(item))
+                if kind == _NOT_A_FUTURE:
+                    raise TypeError(_bad_yield_message(item, yielded))
+                if not item._computed:
+                    out.append(item)
+        elif yielded is not None:
+            kind = _kinds.get(cls)
+            if kind is None:
+                kind = _kind_of(cls)
+            if kind == _NOT_A_FUTURE:
+                raise TypeError(_bad_yield_message(yielded, None))
+            if not yielded._computed:
+                out.append(yielded)
+
+    def _block(self, task: AsyncTask[Any], leaves: list[FutureBase[Any]]) -> int:
+        """Make ``task`` wait on ``leaves`` (uncomputed futures); start what they need.
+        Returns how many are still uncomputed afterwards."""
+        ready = self._ready
+        pending = 0
+        for leaf in leaves:
+            kind = _kinds[type(leaf)]
+            if kind == _TASK:
+                if leaf._state == NEW:  # type: ignore[attr-defined]
+                    leaf._state = STARTED  # type: ignore[attr-defined]
+                    self.stats.tasks += 1
+                    ready.append(leaf)  # type: ignore[arg-type]
+            elif kind == _ITEM:
+                batch = leaf.batch  # type: ignore[attr-defined]
+                if not batch._scheduled:
+                    batch._scheduled = True
+                    self._batches.append(batch)
+            elif kind == _BATCH:
+                self._schedule_batch(leaf)  # type: ignore[arg-type]
+            elif kind == _PROVIDED and not leaf._computed:
+                leaf._compute()
+            if leaf._computed:
+                continue
+            waiters = leaf._waiters
+            if waiters is None:
+                leaf._waiters = [task]
+            else:
+                waiters.append(task)
+            pending += 1
+        return pending
+
+    def _run(self, task: AsyncTask[Any]) -> None:
+        """Drive ``task`` until it blocks on an uncomputed future or finishes."""
+        if task._computed:
+            return
+        if task.running:
+            raise AsyncqInternalError(
+                f"internal error in asynq - please file a bug: {task!r} was scheduled while running"
+            )
+        send_value: Any = None
+        send_error: BaseException | None = None
+        yielded: Any = task._yielded
+        if yielded is not None:
+            task._yielded = None
+            if type(yielded) in _CONTAINERS:
+                try:
+                    send_value = _resolve(yielded)
+                except _DependencyFailed as failed:
+                    send_error = failed.error
+            elif yielded._error is None:
+                send_value = yielded._value
+            else:
+                send_error = yielded._error
+        generator = task._generator
+        prev = self.active_task
+        contexts = task._contexts
+        if prev is not None and prev._contexts:
+            _pause(prev._contexts)
+        self.active_task = task
+        if contexts:
+            _resume(contexts)
+        task.running = True
+        try:
+            if generator is None:
+                try:
+                    result = task.fn(*task.args, **task.kwargs)
+                except BaseException as error:  # noqa: BLE001 - the task carries any failure
+                    task.running = False
+                    task.set_error(_strip_own_frame(error))
+                    return
+                if type(result) is not types.GeneratorType:
+                    task.running = False
+                    task.set_value(result)
+                    return
+                generator = task._generator = result
+            while True:
+                try:
+                    if send_error is None:
+                        yielded = generator.send(send_value)
+                    else:
+                        thrown, send_error = send_error, None
+                        yielded = generator.throw(thrown)
+                except StopIteration as stop:
+                    # set_value, inlined: this is the end of every task.
+                    task.running = False
+                    task._value = stop.value
+                    task._computed = True
+                    waiters = task._waiters
+                    if waiters is not None:
+                        task._waiters = None
+                        ready = self._ready
+                        for waiter in waiters:
+                            waiter._pending -= 1
+                            if not waiter._pending:
+                                ready.append(waiter)
+                    if task._on_computed is not None:
+                        task._on_computed(task)
+                    return
+                except AsyncTaskResult as legacy:
+                    task.running = False
+                    task.set_value(legacy.result)
+                    return
+                except BaseException as error:  # noqa: BLE001 - the task carries any failure
+                    task.running = False
+                    task.set_error(_strip_own_frame(error))
+                    return
+                if yielded is None:
+                    send_value = None
+                    continue
+                kind = _kinds.get(type(yielded))
+                if kind == _TASK or kind == _ITEM:
+                    # Fast path: one task or one batch item, the most common yields.
+                    if yielded._computed:
+                        if yielded._error is None:
+                            send_value = yielded._value
+                        else:
+                            send_error = yielded._error
+                        continue
+                    if _non_async_open and task in _non_async_open:
+                        send_error = RuntimeError(_NON_ASYNC_MESSAGE)
+                        continue
+                    if kind == _TASK:
+                        if yielded._state == NEW:
+                            yielded._state = STARTED
+                            self.stats.tasks += 1
+                            self._ready.append(yielded)
+                    else:
+                        batch = yielded.batch
+                        if not batch._scheduled:
+                            batch._scheduled = True
+                            self._batches.append(batch)
+                    waiters = yielded._waiters
+                    if waiters is None:
+                        yielded._waiters = [task]
+                    else:
+                        waiters.append(task)
+                    task._pending = 1
+                    task._yielded = yielded
+                    return
+                leaves: list[FutureBase[Any]] = []
+                try:
+                    self._pending_leaves(yielded, leaves)
+                    if leaves and _non_async_open and task in _non_async_open:
+                        raise RuntimeError(_NON_ASYNC_MESSAGE)
+                except (TypeError, RuntimeError) as error:
+                    send_error = error
+                    continue
+                if leaves:
+                    pending = self._block(task, leaves)
+                    if pending:
+                        task._pending = pending
+                        task._yielded = yielded
+                        return
+                try:
+                    send_value = _resolve(yielded)
+                except _DependencyFailed as failed:
+                    send_error = failed.error
+        finally:
+            task.running = False
+            contexts = task._contexts
+            if contexts:
+                _pause(contexts)
+            self.active_task = prev
+            if prev is not None and prev._contexts:
+                _resume(prev._contexts)
+
+    def _flush_round(self) -> None:
+        batches, self._batches = self._batches, []
+        if len(batches) > 1:
+            if self._rng is not None:
+                self._rng.shuffle(batches)
+            batches.sort(key=_priority, reverse=True)
+        stats = self.stats
+        record = stats._begin_round()
+        for batch in batches:
+            batch._scheduled = False
+            batch._begin_flush()
+        for batch in batches:
+            if batch._computed:
+                continue
+            self.on_before_batch_flush(batch)
+            started = time.perf_counter()
+            batch.flush()
+            seconds = time.perf_counter() - started
+            stats._record_flush(record, type(batch).__name__, len(batch.items), seconds)
+            if options.DUMP_FLUSH_BATCH:
+                print(f"asynq: flushed {batch!r} in {seconds * 1000:.3f} ms")
+            self.on_after_batch_flush(batch)
+
+
+def _priority(batch: BatchBase[Any]) -> tuple[int, int]:
+    return batch.get_priority()
+
+
+def _pause(contexts: tuple[Any, ...]) -> None:
+    for context in reversed(contexts):
+        context.pause()
+
+
+def _resume(contexts: tuple[Any, ...]) -> None:
+    for context in contexts:
+        context.resume()
+
+
+def _strip_own_frame(error: BaseException) -> BaseException:
+    """Drop the scheduler's own frame from the head of ``error``'s traceback: what remains reads
+    as the chain of asynq functions, and each parent adds its frame when the error is thrown in."""
+    tb = error.__traceback__
+    if tb is not None and tb.tb_frame.f_code in _OWN_CODES:
+        error.__traceback__ = tb.tb_next
+    return error
+
+
+_OWN_CODES = {TaskScheduler._run.__code__}
+
+# Tasks that are inside a ``with NonAsyncContext`` block (see contexts.py), by thread-bound task.
+_non_async_open: dict[AsyncTask[Any], int] = NonAsyncContext._open_by_task
+
+_NON_ASYNC_MESSAGE = (
+    "an @asynq() function yielded inside a `with` block of a NonAsyncContext, which must not be "
+    "active while the task is switched out; move the yield out of the `with` block"
+)
+
+
+def _bad_yield_message(value: object, container: object) -> str:
+    task = _state_active()
+    who = f"@asynq() function {task.call_str()}" if task is not None else "an @asynq() function"
+    where = f" inside a {type(container).__name__}" if container is not None else ""
+    allowed = (
+        "an asynq task may yield None, a future (a task from f.asynq(...), a batch item), or an "
+        "exact list, tuple or dict of those"
+    )
+    if isinstance(value, types.CoroutineType):
+        hint = (
+            f"did you mean `{value.__qualname__}.asynq(...)`? An `async def` function is awaited "
+            "from asyncio code, not yielded from an @asynq() function"
+        )
+        what = f"a coroutine object ({value.__qualname__})"
+        value.close()  # it will never be awaited; avoid the "never awaited" warning
+    elif isinstance(value, types.GeneratorType):
+        what = f"a generator object ({value.__qualname__})"
+        hint = f"decorate {value.__qualname__} with @asynq() and yield `{value.__qualname__}.asynq(...)`"
+    elif callable(value) and hasattr(value, "asynq"):
+        name = getattr(value, "__name__", repr(value))
+        what = f"the asynq function {name} itself"
+        hint = f"call it with `.asynq(...)`: `yield {name}.asynq(...)`"
+    elif isinstance(value, (types.FunctionType, types.MethodType, types.BuiltinFunctionType)):
+        name = getattr(value, "__name__", repr(value))
+        what = f"the function {name} itself"
+        hint = f"call it with `.asynq(...)` after decorating it with @asynq(): `yield {name}.asynq(...)`"
+    elif isinstance(value, (set, frozenset)):
+        what = f"a {type(value).__name__}"
+        hint = (
+            "sets are unordered, so values could not be matched to futures; yield a list or tuple"
+        )
+    elif isinstance(value, (list, tuple, dict)):
+        what = f"a {type(value).__name__} (a subclass of {type(value).__mro__[1].__name__})"
+        hint = (
+            f"only exact list, tuple and dict are unwrapped; convert it, e.g. "
+            f"`yield {type(value).__mro__[1].__name__}(value)`"
+        )
+    else:
+        what = f"{_article(type(value).__name__)} ({futures._short_repr(value, 60)})"
+        hint = "yield the future that computes it, or use the value directly without yielding"
+    return f"{who} yielded {what}{where}; {allowed}. Hint: {hint}."
+
+
+def _article(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+# -- per-thread state ------------------------------------------------------------------------------
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.scheduler = TaskScheduler()
+
+
+_thread_state = _ThreadState()
+async_task._thread_state = _thread_state
+
+
+def get_scheduler() -> TaskScheduler:
+    """The calling thread's scheduler (created on first use)."""
+    return _thread_state.scheduler
+
+
+def get_active_task() -> AsyncTask[Any] | None:
+    """The task whose code is running on this thread, or None outside any task."""
+    return _thread_state.scheduler.active_task
+
+
+def reset() -> None:
+    """Reset the calling thread's scheduler (see ``TaskScheduler.reset``)."""
+    get_scheduler().reset()
+
+
+_state_active = get_active_task
+futures._thread_state = _thread_state

@@ -1,0 +1,201 @@
+"""Scheduler overhead: this asynq against asynq 1.6.0 (its compiled wheel), side by side.
+
+    python benchmarks/scheduler.py [--repeat 15] [--baseline-python PATH]
+
+Without --baseline-python, asynq 1.6.0 is installed from the package index into a throwaway
+virtual environment (deleted at exit). Each implementation runs the same workloads in its own
+interpreter; the table shows medians and the ratio ours/theirs (lower is better; the target is
+at most 0.5 on every case).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+
+# The workload runs in a child interpreter, against whichever `asynq` that interpreter imports.
+WORKLOAD = r'''
+import json, sys, time, gc
+from asynq import asynq, BatchBase, BatchItemBase
+
+@asynq()
+def leaf_plain(i):
+    return i
+
+@asynq()
+def leaf_gen(i):
+    if False:
+        yield
+    return i
+
+@asynq()
+def fan_out(leaf, n):
+    values = yield [leaf.asynq(i) for i in range(n)]
+    return len(values)
+
+@asynq()
+def chain(n):
+    if n == 0:
+        return 0
+    below = yield chain.asynq(n - 1)
+    return below + 1
+
+@asynq()
+def tree(depth):
+    if depth == 0:
+        return 1
+    counts = yield [tree.asynq(depth - 1) for _ in range(10)]
+    return sum(counts) + 1
+
+class KeyBatch(BatchBase):
+    active = None
+    def _try_switch_active_batch(self):
+        if KeyBatch.active is self:
+            KeyBatch.active = KeyBatch()
+    def _flush(self):
+        for item in self.items:
+            item.set_value(item.key)
+    def _cancel(self):
+        pass
+
+KeyBatch.active = KeyBatch()
+
+class KeyItem(BatchItemBase):
+    def __init__(self, key):
+        super().__init__(KeyBatch.active)
+        self.key = key
+
+@asynq()
+def many_items(n):
+    values = yield [KeyItem(i) for i in range(n)]
+    return len(values)
+
+def sync_calls(n):
+    for i in range(n):
+        leaf_plain(i)
+
+def sync_gen_calls(n):
+    for i in range(n):
+        leaf_gen(i)
+
+CASES = {
+    "10k plain tasks in one list": (lambda: fan_out(leaf_plain, 10000), 10000),
+    "10k generator tasks in one list": (lambda: fan_out(leaf_gen, 10000), 10000),
+    "chain 500 deep": (lambda: chain(500), 501),
+    "tree fan-out 10, depth 4": (lambda: tree(4), 11111),
+    "10k batch items, one flush": (lambda: many_items(10000), 10000),
+    "10k top-level sync calls (plain)": (lambda: sync_calls(10000), 10000),
+    "10k top-level sync calls (generator)": (lambda: sync_gen_calls(10000), 10000),
+}
+
+import asynq
+print(json.dumps({"version": getattr(asynq, "__version__", "1.6.0"), "file": asynq.__file__,
+                  "cases": {name: units for name, (_, units) in CASES.items()}}), flush=True)
+for line in sys.stdin:  # one case name per line: run it once, answer with the seconds it took
+    run = CASES[line.strip()][0]
+    gc.collect()
+    start = time.perf_counter()
+    run()
+    print(time.perf_counter() - start, flush=True)
+'''
+
+
+class Worker:
+    """A child interpreter that runs one case per request, so that the two implementations can
+    take turns and share whatever the machine is doing at the time."""
+
+    def __init__(self, python: str, cwd: str) -> None:
+        self.proc = subprocess.Popen(
+            [python, "-c", WORKLOAD],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=cwd,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        self.info = json.loads(self._read())
+
+    def _read(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"benchmark worker exited with {self.proc.wait()}")
+        return line
+
+    def run(self, case: str) -> float:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(case + "\n")
+        self.proc.stdin.flush()
+        return float(self._read())
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def make_baseline(tmp: str) -> str:
+    print("installing asynq==1.6.0 into a throwaway virtual environment ...", file=sys.stderr)
+    venv.create(tmp, with_pip=True)
+    python = os.path.join(tmp, "bin", "python")
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "asynq==1.6.0"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return python
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--baseline-python", help="a python that has asynq 1.6.0 installed")
+    parser.add_argument("--json", help="also write the raw timings here")
+    args = parser.parse_args()
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory(prefix="asynq16-") as tmp:
+        baseline = args.baseline_python or make_baseline(tmp)
+        # The baseline runs from a neutral directory so that it cannot import this checkout.
+        ours, theirs = Worker(sys.executable, repo), Worker(baseline, tmp)
+        cases = ours.info["cases"]
+        times: dict[str, dict[str, list[float]]] = {"ours": {}, "theirs": {}}
+        for case in cases:
+            ours.run(case), theirs.run(case)  # warm up
+            for _ in range(args.repeat):
+                times["ours"].setdefault(case, []).append(ours.run(case))
+                times["theirs"].setdefault(case, []).append(theirs.run(case))
+        ours.close()
+        theirs.close()
+
+    print(f"ours:   asynq {ours.info['version']} ({ours.info['file']}), Python {sys.version.split()[0]}")
+    print(f"theirs: asynq 1.6.0 ({theirs.info['file']})")
+    print(f"median of {args.repeat} runs each, the two taking turns; per unit = median / tasks or items\n")
+    print("| case | ours (ms) | asynq 1.6.0 (ms) | ours per unit (us) | 1.6.0 per unit (us) | ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
+    worst = 0.0
+    for case, units in cases.items():
+        mine = statistics.median(times["ours"][case])
+        base = statistics.median(times["theirs"][case])
+        ratio = mine / base
+        worst = max(worst, ratio)
+        print(
+            f"| {case} | {mine * 1e3:.2f} | {base * 1e3:.2f} | {mine / units * 1e6:.2f} | "
+            f"{base / units * 1e6:.2f} | {ratio:.2f}x |"
+        )
+    print(f"\nworst ratio: {worst:.2f}x (target: at most 0.50x)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"times": times, "when": time.time()}, f)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
