@@ -52,6 +52,7 @@ class AsyncTask(futures.FutureBase[_T]):
         "_pending",
         "_yielded",
         "_contexts",
+        "_queue",
     )
 
     def __init__(
@@ -74,7 +75,9 @@ class AsyncTask(futures.FutureBase[_T]):
         self._state = NEW
         self._pending = 0
         self._yielded: object = None
-        creator = _thread_state.scheduler.active_task
+        scheduler = _thread_state.scheduler
+        self._queue = scheduler._ready
+        creator = scheduler.active_task
         self.creator: AsyncTask[Any] | None = creator
         self._contexts: tuple[Any, ...] = creator._contexts if creator is not None else ()
 

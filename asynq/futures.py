@@ -139,11 +139,10 @@ class FutureBase(Generic[_T]):
         waiters = self._waiters
         if waiters is not None:
             self._waiters = None
-            ready = _thread_state.scheduler._ready
             for task in waiters:
                 task._pending -= 1
                 if task._pending == 0:
-                    ready.append(task)
+                    task._queue.append(task)  # the ready queue of the task's own scheduler
         hook = self._on_computed
         if hook is not None:
             hook(self)

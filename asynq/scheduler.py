@@ -178,6 +178,45 @@ class TaskScheduler:
         finally:
             self._depth -= 1
 
+    def schedule(self, future: FutureBase[Any]) -> None:
+        """Make this scheduler responsible for ``future`` without running anything: a new task
+        is queued, a batch item's batch becomes pending. For drivers such as the asyncio bridge."""
+        if not future._computed:
+            self._schedule_root(future)
+
+    def run_ready(self) -> None:
+        """Run tasks until none can make progress; flush nothing. For drivers that flush
+        batches themselves (``take_batches`` then ``flush_batches``)."""
+        ready = self._ready
+        self._depth += 1
+        try:
+            while ready:
+                if self._rng is not None:
+                    ready.rotate(-self._rng.randrange(len(ready)))
+                self._run(ready.popleft())
+        except BaseException:
+            if self._depth == 1:
+                self._clear()
+            raise
+        finally:
+            self._depth -= 1
+
+    def take_batches(self) -> list[BatchBase[Any]]:
+        """Remove and return the batches that are waiting to flush in this round."""
+        batches, self._batches = self._batches, []
+        return batches
+
+    def flush_batches(self, batches: list[BatchBase[Any]]) -> None:
+        """Flush ``batches`` as one round (hooks, stats, ``_start_flush`` on all first).
+
+        May run on another thread while this scheduler's thread waits: values set on batch items
+        wake their tasks on the scheduler they belong to, never on the flushing thread."""
+        self._batches, pending = batches, self._batches
+        try:
+            self._flush_round()
+        finally:
+            self._batches = pending + self._batches
+
     def shuffle(self, seed: int | None) -> None:
         """Pick ready tasks and order a round's batches at random from ``seed``; None restores
         first-in, first-out order. Results must not depend on it: this is for tests."""
