@@ -1,0 +1,7 @@
+"""``python -m asynq.migrate``."""
+
+from __future__ import annotations
+
+from ._cli import main
+
+raise SystemExit(main())

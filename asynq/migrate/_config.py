@@ -1,0 +1,112 @@
+"""Configuration of ``asynq-migrate``: the naming conventions of the legacy priming code.
+
+A codebase may have spelled the priming conventions differently (another prefix than
+``prime_``, another decorator name than ``cached``...). Those names are read from a TOML
+file given with ``--config``; the keys may sit in a ``[tool.asynq-migrate]`` table (so
+that ``pyproject.toml`` can hold them) or at the top level of a dedicated file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 needs the tomli backport
+    try:
+        import tomli as tomllib  # type: ignore[import-not-found]
+    except ImportError:
+        tomllib = None
+
+__all__ = ["ConfigError", "MigrateConfig", "load_config"]
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, is not valid TOML, or has a bad value."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MigrateConfig:
+    """The names the codemod looks for in legacy code, and the files it leaves alone."""
+
+    #: Prefix that turns the name of a function into the name of its priming twin.
+    prime_prefix: str = "prime_"
+    #: Attribute of a memcache client used as decorator of cached functions
+    #: (``@mc.cached("ns")``); a bare ``@cached(...)`` is recognised too.
+    cached_decorator: str = "cached"
+    #: Name of the legacy priming module (``from asynq import priming``).
+    priming_module: str = "priming"
+    #: Attribute of the priming module that marks generator twins (``@priming.generator``).
+    generator_decorator: str = "generator"
+    #: Glob patterns (matched against the path as given and its file name) to skip.
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for field in ("prime_prefix", "cached_decorator", "priming_module", "generator_decorator"):
+            value = getattr(self, field)
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{field} must be a non-empty string, got {value!r}.")
+        for field in ("cached_decorator", "priming_module", "generator_decorator"):
+            if not getattr(self, field).isidentifier():
+                raise ConfigError(
+                    f"{field} must be a Python identifier, got {getattr(self, field)!r}."
+                )
+
+
+_KEYS = {f.name for f in dataclasses.fields(MigrateConfig)}
+
+
+def config_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> MigrateConfig:
+    """Build a :class:`MigrateConfig` from a mapping of keys (``-`` or ``_`` spelling)."""
+    values: dict[str, Any] = {}
+    for raw_key, value in data.items():
+        key = raw_key.replace("-", "_")
+        if key not in _KEYS:
+            known = ", ".join(sorted(_KEYS))
+            raise ConfigError(f"{source}: unknown key {raw_key!r}; the known keys are {known}.")
+        if key == "exclude":
+            if isinstance(value, str):
+                value = (value,)
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{source}: exclude must be a list of glob strings.")
+            value = tuple(value)
+        elif key == "generator_decorator" and isinstance(value, str) and "." in value:
+            # "priming.generator" names both the module and the decorator.
+            module, _, attr = value.rpartition(".")
+            values.setdefault("priming_module", module.rpartition(".")[2])
+            value = attr
+        values[key] = value
+    try:
+        return MigrateConfig(**values)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def load_config(path: str | Path | None) -> MigrateConfig:
+    """Read the configuration file at ``path`` (defaults when ``path`` is None)."""
+    if path is None:
+        return MigrateConfig()
+    path = Path(path)
+    if tomllib is None:  # pragma: no cover
+        raise ConfigError("Reading --config needs Python 3.11+ (tomllib) or the tomli package.")
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"The configuration file {path} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"The configuration file {path} is not valid TOML: {exc}.") from None
+    tool = data.get("tool")
+    if isinstance(tool, dict) and "asynq-migrate" in tool:
+        table = tool["asynq-migrate"]
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [tool.asynq-migrate] must be a table.")
+        return config_from_mapping(table, str(path))
+    if "tool" in data and set(data) == {"tool"}:
+        # A pyproject.toml without our table: nothing to configure.
+        return MigrateConfig()
+    return config_from_mapping(data, str(path))

@@ -1,0 +1,1433 @@
+"""Whole-program analysis of legacy priming code.
+
+Both passes must agree exactly on which call sites exist and in which context they sit,
+so the walk that finds them lives here and is run by both: the analysis runs it to learn
+facts, the rewrite runs it again on the same source to find the nodes those facts name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections import Counter
+
+import libcst as cst
+
+from ._config import MigrateConfig
+
+Ref = tuple[str, ...]
+
+#: Builtins that consume a generator expression completely, so turning it into a list
+#: (fetched in one batch) gives the same value.
+CONSUMERS = frozenset(
+    {"list", "tuple", "set", "frozenset", "sorted", "sum", "min", "max", "any", "all"}
+)
+
+#: Why a read at some place cannot be turned into a yield. The analysis turns these codes
+#: into sentences (see ``_index.blocker_sentence``).
+BLOCKERS = (
+    "lambda",
+    "nested-def",
+    "nested-class",
+    "with",
+    "while",
+    "for",
+    "comprehension",
+    "genexp",
+    "finally",
+    "broad-except",
+    "match",
+    "try-star",
+    "for-else",
+)
+
+
+def dotted_name(expr: cst.BaseExpression) -> Ref | None:
+    """``a.b.c`` as ``("a", "b", "c")``; None for anything that is not a dotted name."""
+    parts: list[str] = []
+    while isinstance(expr, cst.Attribute):
+        parts.append(expr.attr.value)
+        expr = expr.value
+    if isinstance(expr, cst.Name):
+        parts.append(expr.value)
+        return tuple(reversed(parts))
+    return None
+
+
+def target_names(node: cst.CSTNode | None) -> set[str]:
+    """Names bound by an assignment target (``a``, ``a, (b, c)``, ``*rest``)."""
+    out: set[str] = set()
+    if node is None:
+        return out
+    if isinstance(node, cst.Name):
+        out.add(node.value)
+    elif isinstance(node, (cst.Tuple, cst.List)):
+        for el in node.elements:
+            out |= target_names(el.value)
+    elif isinstance(node, cst.StarredElement):
+        out |= target_names(node.value)
+    return out
+
+
+class _LocalNames(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.globals: set[str] = set()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.names.add(node.name.value)
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        self.names.add(node.name.value)
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self.names |= target_names(node.target)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self.names |= target_names(node.target)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self.names |= target_names(node.target)
+
+    def visit_For(self, node: cst.For) -> None:
+        self.names |= target_names(node.target)
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self.names |= target_names(node.target)
+
+    def visit_AsName(self, node: cst.AsName) -> None:
+        self.names |= target_names(node.name)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self.names |= target_names(node.target)
+
+    def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
+        if node.asname is None:
+            ref = dotted_name(node.name)
+            if ref:
+                self.names.add(ref[0])
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self.globals |= {n.name.value for n in node.names}
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        self.globals |= {n.name.value for n in node.names}
+
+
+def param_names(params: cst.Parameters) -> set[str]:
+    """Names of all parameters of a function or lambda."""
+    out = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+    if isinstance(params.star_arg, cst.Param):
+        out.add(params.star_arg.name.value)
+    if params.star_kwarg is not None:
+        out.add(params.star_kwarg.name.value)
+    return out
+
+
+def local_names(fn: cst.FunctionDef) -> frozenset[str]:
+    """Names local to ``fn``: parameters and everything assigned in its body."""
+    visitor = _LocalNames()
+    fn.body.visit(visitor)
+    return frozenset((visitor.names | param_names(fn.params)) - visitor.globals)
+
+
+def comp_target_names(comp: cst.BaseComp | cst.DictComp) -> set[str]:
+    """Names bound by all the ``for`` clauses of a comprehension."""
+    out: set[str] = set()
+    for_in: cst.CompFor | None = comp.for_in
+    while for_in is not None:
+        out |= target_names(for_in.target)
+        for_in = for_in.inner_for_in
+    return out
+
+
+class _NameCounter(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.counts[node.value] += 1
+
+
+def name_counts(node: cst.CSTNode) -> Counter[str]:
+    """How often each identifier occurs in ``node`` (all contexts)."""
+    visitor = _NameCounter()
+    node.visit(visitor)
+    return visitor.counts
+
+
+def has_call(node: cst.CSTNode) -> bool:
+    """Whether ``node`` contains a call, a yield, an await or an assignment expression."""
+    found = False
+
+    class _Finder(cst.CSTVisitor):
+        def on_visit(self, n: cst.CSTNode) -> bool:
+            nonlocal found
+            if isinstance(n, (cst.Call, cst.Yield, cst.Await, cst.NamedExpr)):
+                found = True
+            return not found
+
+    node.visit(_Finder())
+    return found
+
+
+def consumed_genexp(call: cst.Call) -> cst.GeneratorExp | None:
+    """The generator expression passed as first argument to a consuming call, if any.
+
+    ``sum(f(x) for x in xs)`` and ``", ".join(f(x) for x in xs)`` consume the whole
+    generator, so it can be replaced by a list without changing the result.
+    """
+    if not call.args:
+        return None
+    first = call.args[0]
+    if first.keyword is not None or first.star or not isinstance(first.value, cst.GeneratorExp):
+        return None
+    func = call.func
+    if isinstance(func, cst.Name) and func.value in CONSUMERS:
+        return first.value
+    if isinstance(func, cst.Attribute) and func.attr.value == "join" and len(call.args) == 1:
+        return first.value
+    return None
+
+
+@dataclasses.dataclass
+class CollectLoop:
+    """A ``for`` loop that collects one call per item into a list or dict.
+
+    ``for x in xs: out.append(f(x))`` (``kind == "append"``) or
+    ``for x in xs: out[k] = f(x)`` (``kind == "setitem"``), optionally with the body
+    wrapped in an ``if`` without ``else``.
+    """
+
+    kind: str
+    container: str
+    value: cst.Call
+    key: cst.BaseExpression | None
+    condition: cst.BaseExpression | None
+
+
+def _single_statement(block: cst.BaseSuite) -> cst.BaseStatement | None:
+    if isinstance(block, cst.IndentedBlock) and len(block.body) == 1:
+        return block.body[0]
+    return None
+
+
+def _container_kind(fn: cst.FunctionDef, name: str) -> str | None:
+    """``"list"``/``"dict"`` when every assignment to ``name`` in ``fn`` builds that type."""
+    kinds: set[str] = set()
+    bad = False
+
+    class _Finder(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            nonlocal bad
+            if any(name in target_names(t.target) for t in node.targets):
+                if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
+                    bad = True
+                elif isinstance(node.value, cst.List) or (
+                    isinstance(node.value, cst.Call) and dotted_name(node.value.func) == ("list",)
+                ):
+                    kinds.add("list")
+                elif isinstance(node.value, cst.Dict) or (
+                    isinstance(node.value, cst.Call) and dotted_name(node.value.func) == ("dict",)
+                ):
+                    kinds.add("dict")
+                else:
+                    bad = True
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            nonlocal bad
+            if name in target_names(node.target):
+                bad = True
+
+        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+            nonlocal bad
+            if name in target_names(node.target):
+                bad = True
+
+        def visit_For(self, node: cst.For) -> None:
+            nonlocal bad
+            if name in target_names(node.target):
+                bad = True
+
+        def visit_AsName(self, node: cst.AsName) -> None:
+            nonlocal bad
+            if name in target_names(node.name):
+                bad = True
+
+        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+            nonlocal bad
+            if name in target_names(node.target):
+                bad = True
+
+    fn.body.visit(_Finder())
+    if bad or len(kinds) != 1 or name in param_names(fn.params):
+        return None
+    return kinds.pop()
+
+
+def match_collect_loop(node: cst.For, fn: cst.FunctionDef | None) -> CollectLoop | None:
+    """Recognise a loop that appends (or stores) one call per item; see :class:`CollectLoop`.
+
+    The container must be a local list (dict) built in ``fn``; the loop variables must
+    not be used after the loop (a comprehension does not leak them), and the container
+    must not be read inside the loop.
+    """
+    if fn is None or node.asynchronous is not None or node.orelse is not None:
+        return None
+    stmt = _single_statement(node.body)
+    condition: cst.BaseExpression | None = None
+    if isinstance(stmt, cst.If) and stmt.orelse is None:
+        condition = stmt.test
+        stmt = _single_statement(stmt.body)
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    loop: CollectLoop | None = None
+    if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+        call = small.value
+        func = call.func
+        if (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.attr.value == "append"
+            and len(call.args) == 1
+            and call.args[0].keyword is None
+            and not call.args[0].star
+            and isinstance(call.args[0].value, cst.Call)
+        ):
+            loop = CollectLoop("append", func.value.value, call.args[0].value, None, condition)
+    elif (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.value, cst.Call)
+    ):
+        target = small.targets[0].target
+        if (
+            isinstance(target, cst.Subscript)
+            and isinstance(target.value, cst.Name)
+            and len(target.slice) == 1
+            and isinstance(target.slice[0].slice, cst.Index)
+            and target.slice[0].slice.star is None
+        ):
+            loop = CollectLoop(
+                "setitem", target.value.value, small.value, target.slice[0].slice.value, condition
+            )
+    if loop is None or dotted_name(loop.value.func) is None:
+        return None
+    expected = "list" if loop.kind == "append" else "dict"
+    if _container_kind(fn, loop.container) != expected:
+        return None
+    loop_vars = target_names(node.target)
+    if not loop_vars or loop.container in loop_vars:
+        return None
+    inside = name_counts(node)
+    if inside[loop.container] != 1:  # only the append/store itself may mention it
+        return None
+    everywhere = name_counts(fn.body)
+    if any(everywhere[v] != inside[v] for v in loop_vars):
+        return None
+    return loop
+
+
+def is_broad_handler(handler: cst.ExceptHandler) -> bool:
+    """``except:``, ``except BaseException`` or ``except GeneratorExit`` (maybe in a tuple)."""
+    if handler.type is None:
+        return True
+    types = (
+        [el.value for el in handler.type.elements]
+        if isinstance(handler.type, cst.Tuple)
+        else [handler.type]
+    )
+    return any(dotted_name(t) in {("BaseException",), ("GeneratorExit",)} for t in types)
+
+
+def is_dynamic_call(call: cst.Call) -> bool:
+    """``getattr(obj, name)(...)``, ``table[key](...)`` and the like."""
+    func = call.func
+    if isinstance(func, cst.Call):
+        return dotted_name(func.func) in {("getattr",), ("globals",), ("locals",), ("vars",)}
+    return isinstance(func, cst.Subscript)
+
+
+@dataclasses.dataclass
+class Site:
+    """One place in a unit of code that calls or mentions a name the migration cares about.
+
+    ``kind`` is ``"call"`` (``ref(...)``), ``"ref"`` (a priming name used as a value) or
+    ``"dynamic"`` (a call whose target cannot be known). ``blocker`` says why a read there
+    could not become a yield (None: it can). ``deletable``: the call is a whole statement
+    and its arguments have no side effects, so the statement can be dropped.
+    """
+
+    ordinal: int
+    kind: str
+    ref: Ref
+    blocker: str | None
+    deletable: bool = False
+    node: cst.CSTNode | None = dataclasses.field(default=None, compare=False, repr=False)
+
+
+class UnitAnalyzer(cst.CSTVisitor):
+    """Walks one unit of code (a top-level function body, or the module's other statements)."""
+
+    def __init__(
+        self, config: MigrateConfig, fn: cst.FunctionDef | None, keep_nodes: bool = False
+    ) -> None:
+        super().__init__()
+        self.prefix = config.prime_prefix
+        self.fn = fn
+        self.keep_nodes = keep_nodes
+        self.sites: list[Site] = []
+        self.has_yield = False
+        self._blockers: list[str | None] = [None]
+        self._scopes: list[frozenset[str]] = [local_names(fn)] if fn is not None else []
+        self._nested = 0
+        self._pending: dict[int, str | None] = {}
+        self._pushed: dict[int, tuple[int, int, int]] = {}
+        self._skip: set[int] = set()
+        self._stmt_calls: set[int] = set()
+        self._consumed: set[int] = set()
+
+    # -- helpers -----------------------------------------------------------------------
+    def _shadowed(self, name: str) -> bool:
+        return any(name in scope for scope in self._scopes)
+
+    def _add(self, kind: str, ref: Ref, node: cst.CSTNode, deletable: bool = False) -> None:
+        self.sites.append(
+            Site(
+                len(self.sites),
+                kind,
+                ref,
+                self._blockers[-1],
+                deletable,
+                node if self.keep_nodes else None,
+            )
+        )
+
+    def _maybe_prime(self, ref: Ref) -> bool:
+        return ref[-1].startswith(self.prefix) or (len(ref) > 1 and ref[-1] == "prime")
+
+    # -- generic hooks -------------------------------------------------------------------
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        key = id(node)
+        if key in self._skip:
+            return False
+        blockers = scopes = nested = 0
+        if key in self._pending:
+            self._blockers.append(self._pending.pop(key))
+            blockers += 1
+        cur = self._blockers[-1]
+
+        def push(blocker: str | None) -> None:
+            nonlocal blockers
+            self._blockers.append(blocker)
+            blockers += 1
+
+        descend = True
+        if isinstance(node, cst.Call):
+            self._visit_call(node)
+        elif isinstance(node, cst.Name):
+            if node.value.startswith(self.prefix) and not self._shadowed(node.value):
+                self._add("ref", (node.value,), node)
+        elif isinstance(node, cst.Attribute):
+            self._skip.add(id(node.attr))
+            ref = dotted_name(node)
+            if ref is not None and self._maybe_prime(ref) and not self._shadowed(ref[0]):
+                self._add("ref", ref, node)
+                descend = False
+        elif isinstance(node, cst.SimpleStatementLine):
+            for small in node.body:
+                if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+                    self._stmt_calls.add(id(small.value))
+        elif isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+            targets = (
+                [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            )
+            for target in targets:
+                if isinstance(target, cst.Name):
+                    self._skip.add(id(target))
+                elif isinstance(target, (cst.Tuple, cst.List)):
+                    for el in target.elements:
+                        if isinstance(el.value, cst.Name):
+                            self._skip.add(id(el.value))
+        elif isinstance(node, (cst.Import, cst.ImportFrom, cst.Global, cst.Nonlocal)):
+            descend = False
+        elif isinstance(node, cst.Arg):
+            if node.keyword is not None:
+                self._skip.add(id(node.keyword))
+        elif isinstance(node, cst.Param):
+            self._skip.add(id(node.name))
+        elif isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            unconsumed = isinstance(node, cst.GeneratorExp) and key not in self._consumed
+            comp_blocker = cur or ("genexp" if unconsumed else "comprehension")
+            push(comp_blocker)
+            self._pending[id(node.for_in.iter)] = cur
+            elt = node.value if isinstance(node, cst.DictComp) else node.elt
+            if isinstance(elt, cst.Call) and not unconsumed:
+                self._pending[id(elt)] = cur
+                for arg in elt.args:
+                    self._pending[id(arg)] = cur or "comprehension"
+            self._scopes.append(frozenset(comp_target_names(node)))
+            scopes += 1
+        elif isinstance(node, cst.For):
+            push(cur or "for")
+            self._pending[id(node.iter)] = cur
+            loop = match_collect_loop(node, self.fn)
+            if loop is not None:
+                self._pending[id(loop.value)] = cur
+                for arg in loop.value.args:
+                    self._pending[id(arg)] = cur or "comprehension"
+                if loop.condition is not None:
+                    self._pending[id(loop.condition)] = cur or "comprehension"
+                if loop.key is not None:
+                    self._pending[id(loop.key)] = cur or "comprehension"
+            if node.orelse is not None:
+                self._pending[id(node.orelse)] = cur or "for-else"
+        elif isinstance(node, cst.While):
+            push(cur or "while")
+        elif isinstance(node, cst.With):
+            push(cur or "with")
+        elif isinstance(node, cst.Match):
+            push(cur or "match")
+        elif isinstance(node, cst.TryStar):
+            push(cur or "try-star")
+        elif isinstance(node, cst.Try):
+            if any(is_broad_handler(h) for h in node.handlers):
+                self._pending[id(node.body)] = cur or "broad-except"
+            if node.finalbody is not None:
+                self._pending[id(node.finalbody)] = cur or "finally"
+        elif isinstance(node, cst.Lambda):
+            push(cur or "lambda")
+            self._scopes.append(frozenset(param_names(node.params)))
+            scopes += 1
+            nested += 1
+        elif isinstance(node, cst.FunctionDef):
+            push(cur or "nested-def")
+            self._skip.add(id(node.name))
+            self._scopes.append(local_names(node))
+            scopes += 1
+            nested += 1
+        elif isinstance(node, cst.ClassDef):
+            push(cur or "nested-class")
+            self._skip.add(id(node.name))
+            nested += 1
+        elif isinstance(node, (cst.Yield, cst.Await)):
+            if self._nested == 0:
+                self.has_yield = True
+        self._nested += nested
+        if blockers or scopes or nested:
+            self._pushed[key] = (blockers, scopes, nested)
+        return descend
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        pushed = self._pushed.pop(id(original_node), None)
+        if pushed is not None:
+            blockers, scopes, nested = pushed
+            del self._blockers[len(self._blockers) - blockers :]
+            del self._scopes[len(self._scopes) - scopes :]
+            self._nested -= nested
+
+    def _visit_call(self, node: cst.Call) -> None:
+        genexp = consumed_genexp(node)
+        if genexp is not None:
+            self._consumed.add(id(genexp))
+        ref = dotted_name(node.func)
+        if ref is None:
+            if is_dynamic_call(node):
+                self._add("dynamic", (), node)
+            return
+        self._skip.add(id(node.func))
+        if self._shadowed(ref[0]):
+            return
+        deletable = False
+        if self._maybe_prime(ref) and id(node) in self._stmt_calls:
+            deletable = not any(has_call(arg.value) for arg in node.args)
+        self._add("call", ref, node, deletable)
+
+
+def top_level_units(
+    module: cst.Module,
+) -> tuple[list[cst.BaseStatement], list[cst.FunctionDef | None]]:
+    """Split a module into units: unit 0 is every statement that is not a top-level
+    function (module code, classes...); units 1.. are the top-level functions in order."""
+    others: list[cst.BaseStatement] = []
+    functions: list[cst.FunctionDef | None] = [None]
+    for stmt in module.body:
+        if isinstance(stmt, cst.FunctionDef):
+            functions.append(stmt)
+        else:
+            others.append(stmt)
+    return others, functions
+
+
+def analyze_units(
+    module: cst.Module, config: MigrateConfig, keep_nodes: bool = False
+) -> list[UnitAnalyzer]:
+    """Run :class:`UnitAnalyzer` over every unit of ``module`` (see :func:`top_level_units`)."""
+    others, functions = top_level_units(module)
+    out: list[UnitAnalyzer] = []
+    module_unit = UnitAnalyzer(config, None, keep_nodes)
+    for stmt in others:
+        stmt.visit(module_unit)
+    out.append(module_unit)
+    for fn in functions[1:]:
+        assert fn is not None
+        analyzer = UnitAnalyzer(config, fn, keep_nodes)
+        fn.body.visit(analyzer)
+        out.append(analyzer)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Facts about one module (computed in a worker process, pickled to the parent)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportBinding:
+    """What a module-level import binds a local name to."""
+
+    module: str  # dotted module as written ("" for ``from . import x``)
+    name: str | None  # imported attribute; None for ``import module``
+    level: int = 0  # number of leading dots of a relative import
+
+
+@dataclasses.dataclass
+class DecoratorFacts:
+    """One decorator of a top-level function."""
+
+    ref: Ref | None
+    called: bool
+    text: str
+    cached: bool
+
+
+@dataclasses.dataclass
+class UnitFacts:
+    """Facts about one unit: a top-level function (index >= 1) or the module code (0)."""
+
+    index: int
+    name: str
+    sites: list[Site]
+    is_async: bool = False
+    has_yield: bool = False
+    decorators: list[DecoratorFacts] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class ModuleFacts:
+    """Everything the whole-program analysis needs to know about one file."""
+
+    path: str
+    units: list[UnitFacts]
+    imports: dict[str, ImportBinding]
+    defs: dict[str, int]  # top-level function name -> unit index of its last definition
+    aliases: dict[str, Ref]  # ``prime_f = f.prime``: alias name -> dotted name of f
+    others: set[str]  # other names bound at module level
+    primed_methods: list[tuple[str, str]]  # (class, method) pairs that have a twin
+
+
+def _collect_imports(stmts: list[cst.BaseStatement], out: dict[str, ImportBinding]) -> None:
+    for stmt in stmts:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Import):
+                    for alias in small.names:
+                        ref = dotted_name(alias.name)
+                        if ref is None:
+                            continue
+                        if alias.asname is not None:
+                            for name in target_names(alias.asname.name):
+                                out[name] = ImportBinding(".".join(ref), None)
+                        else:
+                            out[ref[0]] = ImportBinding(ref[0], None)
+                elif isinstance(small, cst.ImportFrom) and not isinstance(
+                    small.names, cst.ImportStar
+                ):
+                    module = dotted_name(small.module) if small.module is not None else ()
+                    for alias in small.names:
+                        if not isinstance(alias.name, cst.Name):
+                            continue
+                        local = alias.name.value
+                        if alias.asname is not None:
+                            names = target_names(alias.asname.name)
+                            local = next(iter(names)) if names else local
+                        out[local] = ImportBinding(
+                            ".".join(module or ()), alias.name.value, len(small.relative)
+                        )
+        elif isinstance(stmt, (cst.If, cst.Try)):
+            blocks: list[cst.BaseSuite] = [stmt.body]
+            if isinstance(stmt, cst.Try):
+                blocks += [h.body for h in stmt.handlers]
+            orelse = stmt.orelse
+            while orelse is not None:
+                blocks.append(orelse.body)
+                orelse = orelse.orelse if isinstance(orelse, cst.If) else None
+            for block in blocks:
+                if isinstance(block, cst.IndentedBlock):
+                    _collect_imports(list(block.body), out)
+
+
+def _bound_names(stmt: cst.BaseStatement) -> set[str]:
+    out: set[str] = set()
+    if isinstance(stmt, cst.ClassDef):
+        out.add(stmt.name.value)
+    elif isinstance(stmt, cst.SimpleStatementLine):
+        for small in stmt.body:
+            if isinstance(small, cst.Assign):
+                for t in small.targets:
+                    out |= target_names(t.target)
+            elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
+                out |= target_names(small.target)
+    elif isinstance(stmt, (cst.If, cst.Try, cst.For, cst.While, cst.With)):
+        visitor = _LocalNames()
+        stmt.visit(visitor)
+        out |= visitor.names
+    return out
+
+
+def alias_target(stmt: cst.BaseStatement, prefix: str) -> tuple[str, Ref] | None:
+    """``prime_f = f.prime`` -> ("prime_f", ("f",)); None for any other statement."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    if (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+        and small.targets[0].target.value.startswith(prefix)
+        and isinstance(small.value, cst.Attribute)
+        and small.value.attr.value == "prime"
+    ):
+        ref = dotted_name(small.value.value)
+        if ref is not None:
+            return small.targets[0].target.value, ref
+    return None
+
+
+def _decorator_facts(dec: cst.Decorator, config: MigrateConfig) -> DecoratorFacts:
+    expr = dec.decorator
+    called = isinstance(expr, cst.Call)
+    if isinstance(expr, cst.Call):
+        expr = expr.func
+    ref = dotted_name(expr)
+    cached = ref is not None and ref[-1] == config.cached_decorator
+    text = cst.Module(body=[]).code_for_node(dec.decorator)
+    return DecoratorFacts(ref, called, text, cached)
+
+
+def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -> ModuleFacts:
+    """Learn what one parsed module defines, imports, primes and reads."""
+    analyzers = analyze_units(module, config)
+    others_stmts, functions = top_level_units(module)
+    units: list[UnitFacts] = [UnitFacts(0, "<module>", analyzers[0].sites)]
+    defs: dict[str, int] = {}
+    for index, fn in enumerate(functions[1:], start=1):
+        assert fn is not None
+        analyzer = analyzers[index]
+        units.append(
+            UnitFacts(
+                index,
+                fn.name.value,
+                analyzer.sites,
+                is_async=fn.asynchronous is not None,
+                has_yield=analyzer.has_yield,
+                decorators=[_decorator_facts(d, config) for d in fn.decorators],
+            )
+        )
+        defs[fn.name.value] = index
+    imports: dict[str, ImportBinding] = {}
+    _collect_imports(list(module.body), imports)
+    aliases: dict[str, Ref] = {}
+    others: set[str] = set()
+    primed_methods: list[tuple[str, str]] = []
+    for stmt in others_stmts:
+        alias = alias_target(stmt, config.prime_prefix)
+        if alias is not None:
+            aliases[alias[0]] = alias[1]
+            continue
+        others |= _bound_names(stmt)
+        if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
+            methods = {s.name.value for s in stmt.body.body if isinstance(s, cst.FunctionDef)}
+            for name in sorted(methods):
+                if config.prime_prefix + name in methods:
+                    primed_methods.append((stmt.name.value, name))
+    for name in defs:
+        aliases.pop(name, None)
+    others -= set(defs) | set(aliases) | set(imports)
+    return ModuleFacts(path, units, imports, defs, aliases, others, primed_methods)
+
+
+# ---------------------------------------------------------------------------------------
+# The whole program: resolution, the conversion fixpoint, liveness of priming twins
+# ---------------------------------------------------------------------------------------
+
+Symbol = tuple[str, str]  # (path, top-level name)
+#: ("sym", path, name) | ("prime", path, name) for ``f.prime`` | ("mod", path) | ("ext", dotted)
+Target = tuple[str, ...]
+
+_BLOCKER_SENTENCES = {
+    "lambda": (
+        "inside a lambda; a lambda cannot yield, so the read cannot join a batch. "
+        "Move the read out of the lambda, then rerun"
+    ),
+    "nested-def": (
+        "inside a nested function, which would have to become asynq too. "
+        "Move the read into the outer function, then rerun"
+    ),
+    "nested-class": "inside a nested class. Move the read out of the class, then rerun",
+    "with": (
+        "inside a `with` block; yielding there would keep the context manager open while "
+        "other tasks run. Read the value before the `with`, then rerun"
+    ),
+    "while": (
+        "inside a `while` loop whose number of rounds may depend on the values read; "
+        "converting it would cost one round trip per iteration. Rewrite it as a `for` loop "
+        "or a comprehension, then rerun"
+    ),
+    "for": (
+        "inside a `for` loop that does more than collect one read per item into a local "
+        "list or dict; converting it would cost one round trip per item. Rewrite the loop "
+        "as a comprehension over the cached call, then rerun"
+    ),
+    "for-else": "inside the `else` of a `for` loop. Move the read after the loop, then rerun",
+    "comprehension": (
+        "in a comprehension's condition, inner loop or inside a larger element expression; "
+        "only a comprehension whose element is exactly the call becomes one batched yield. "
+        "Compute the reads in their own comprehension first, then rerun"
+    ),
+    "genexp": (
+        "in a generator expression that is not consumed at once by list(), tuple(), set(), "
+        "sum(), min(), max(), any(), all(), sorted() or str.join(). Use a list "
+        "comprehension, then rerun"
+    ),
+    "finally": (
+        "inside a `finally` block, which also runs while the generator is being closed. "
+        "Read the value before the `try`, then rerun"
+    ),
+    "broad-except": (
+        "inside a `try` whose handler catches BaseException or GeneratorExit (or is a bare "
+        "`except:`), which would also swallow the scheduler's own signals. Catch Exception "
+        "instead, then rerun"
+    ),
+    "match": "inside a `match` statement, which the codemod does not rewrite. Read the "
+    "value before the `match`, then rerun",
+    "try-star": "inside a `try`/`except*`, which the codemod does not rewrite. Read the "
+    "value before the `try`, then rerun",
+}
+
+
+def blocker_sentence(blocker: str) -> str:
+    """The explanation of a blocker code (see ``BLOCKERS``)."""
+    return _BLOCKER_SENTENCES.get(blocker, blocker)
+
+
+@dataclasses.dataclass
+class Refusal:
+    """Something the codemod left untouched on purpose, to be reviewed by a person.
+
+    ``unit``/``ordinal``/``method`` say where (the worker that rewrites the file turns
+    them into ``line``).
+    """
+
+    path: str
+    function: str
+    reason: str
+    unit: int | None = None
+    ordinal: int | None = None
+    method: tuple[str, str] | None = None
+    line: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON form used by ``--report``."""
+        return {
+            "file": self.path,
+            "line": self.line,
+            "function": self.function,
+            "reason": self.reason,
+        }
+
+
+@dataclasses.dataclass
+class FilePlan:
+    """What the rewrite of one file must do; computed by :class:`Program`."""
+
+    path: str
+    #: converted function unit -> ordinals of its sites that are reads to turn into yields
+    converted: dict[int, set[int]] = dataclasses.field(default_factory=dict)
+    #: unit -> ordinals of whole-statement priming calls to delete
+    deletions: dict[int, set[int]] = dataclasses.field(default_factory=dict)
+    #: units (top-level twin functions) to delete
+    delete_units: set[int] = dataclasses.field(default_factory=set)
+    #: module-level ``prime_f = f.prime`` aliases to delete
+    delete_aliases: set[str] = dataclasses.field(default_factory=set)
+    #: units left exactly as they are (twins still needed by unconverted code)
+    kept_units: set[int] = dataclasses.field(default_factory=set)
+    #: import bindings to drop when nothing uses them any more
+    removable_imports: set[str] = dataclasses.field(default_factory=set)
+    add_asynq_import: bool = False
+    refusals: list[Refusal] = dataclasses.field(default_factory=list)
+
+    @property
+    def has_work(self) -> bool:
+        """Whether the rewrite could change anything in this file."""
+        return bool(
+            self.converted
+            or any(self.deletions.values())
+            or self.delete_units
+            or self.delete_aliases
+            or self.removable_imports
+        )
+
+
+def module_names(path: str) -> list[str]:
+    """Dotted names under which ``path`` may be imported (every suffix of its path)."""
+    parts = list(os.path.splitext(os.path.abspath(path))[0].split(os.sep))
+    parts = [p for p in parts if p]
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    names = []
+    for start in range(len(parts) - 1, max(-1, len(parts) - 9), -1):
+        chunk = parts[start:]
+        if all(p.isidentifier() for p in chunk):
+            names.append(".".join(chunk))
+    return names
+
+
+class Program:
+    """The whole-program index: which functions are cached, primed, converted, and why not."""
+
+    def __init__(
+        self, facts: list[ModuleFacts], config: MigrateConfig, frozen: set[str] | None = None
+    ) -> None:
+        self.config = config
+        #: files that are analysed but not rewritten (skipped): nothing in them changes
+        self.frozen: set[str] = set(frozen or ())
+        self.modules: dict[str, ModuleFacts] = {f.path: f for f in facts}
+        self._by_name: dict[str, list[str]] = {}
+        self._by_abspath: dict[str, str] = {}
+        for path in self.modules:
+            for name in module_names(path):
+                self._by_name.setdefault(name, []).append(path)
+            self._by_abspath[os.path.splitext(os.path.abspath(path))[0]] = path
+        self._memo: dict[tuple[str, Ref], Target | None] = {}
+        self.kinds: dict[Symbol, str] = {}
+        self.twin_of: dict[Symbol, Symbol] = {}
+        self.twins: dict[Symbol, Symbol] = {}  # function -> its twin
+        self.alias_of: dict[Symbol, Symbol | None] = {}
+        self.generator_twins: set[Symbol] = set()
+        self.candidates: set[Symbol] = set()
+        self.converted: set[Symbol] = set()
+        self.reasons: dict[Symbol, list[Refusal]] = {}
+        self.live: set[Symbol] = set()
+        self._classify()
+
+    # -- module and name resolution -----------------------------------------------------
+    def find_module(self, dotted: str, near: str, level: int = 0) -> str | None:
+        """The indexed file for module ``dotted`` imported from ``near`` (None: not indexed)."""
+        if level:
+            base = os.path.dirname(os.path.abspath(near))
+            for _ in range(level - 1):
+                base = os.path.dirname(base)
+            target = os.path.join(base, *dotted.split(".")) if dotted else base
+            return self._by_abspath.get(target) or self._by_abspath.get(
+                os.path.join(target, "__init__")
+            )
+        found = self._by_name.get(dotted)
+        if not found:
+            return None
+        if len(found) == 1:
+            return found[0]
+        here = os.path.abspath(near).split(os.sep)
+
+        def closeness(candidate: str) -> int:
+            there = os.path.abspath(candidate).split(os.sep)
+            n = 0
+            for a, b in zip(here, there, strict=False):
+                if a != b:
+                    break
+                n += 1
+            return n
+
+        return max(sorted(found), key=closeness)
+
+    def resolve(self, path: str, ref: Ref, depth: int = 0) -> Target | None:
+        """What the dotted name ``ref`` used at module level of ``path`` refers to."""
+        key = (path, ref)
+        if key in self._memo:
+            return self._memo[key]
+        self._memo[key] = None  # guards against import cycles
+        result = self._resolve(path, ref, depth)
+        self._memo[key] = result
+        return result
+
+    def _resolve(self, path: str, ref: Ref, depth: int) -> Target | None:
+        if depth > 10 or not ref:
+            return None
+        mod = self.modules[path]
+        head, rest = ref[0], ref[1:]
+        if head in mod.defs or head in mod.aliases:
+            if not rest:
+                return ("sym", path, head)
+            if rest == ("prime",):
+                return ("prime", path, head)
+            return None
+        if head in mod.imports:
+            b = mod.imports[head]
+            if b.name is None:
+                return self._resolve_dotted(b.module.split("."), rest, path, b.level, depth)
+            joined = f"{b.module}.{b.name}" if b.module else b.name
+            sub = self.find_module(joined, path, b.level)
+            if sub is not None:
+                return self._attr_of_module(sub, rest, depth)
+            base = self.find_module(b.module, path, b.level) if (b.module or b.level) else None
+            if base is not None:
+                return self._attr_of_module(base, (b.name, *rest), depth)
+            if b.level:
+                return None
+            return ("ext", ".".join((joined, *rest)))
+        if head in mod.others:
+            return ("sym", path, head) if not rest else None
+        return None
+
+    def _attr_of_module(self, mpath: str, names: Ref, depth: int) -> Target | None:
+        if not names:
+            return ("mod", mpath)
+        return self.resolve(mpath, names, depth + 1)
+
+    def _resolve_dotted(
+        self, parts: list[str], rest: Ref, near: str, level: int, depth: int
+    ) -> Target | None:
+        full = [*parts, *rest]
+        for i in range(len(full), 0, -1):
+            mpath = self.find_module(".".join(full[:i]), near, level)
+            if mpath is not None:
+                return self._attr_of_module(mpath, tuple(full[i:]), depth)
+        return None if level else ("ext", ".".join(full))
+
+    def target_of(self, path: str, site: Site) -> Target | None:
+        """What a call or reference site refers to."""
+        if site.kind == "dynamic" or not site.ref:
+            return None
+        return self.resolve(path, site.ref)
+
+    # -- classification of top-level symbols ------------------------------------------------
+    def _is_generator_decorator(self, path: str, dec: DecoratorFacts) -> bool:
+        if dec.ref is None or dec.called:
+            return False
+        target = self.resolve(path, dec.ref)
+        wanted = [self.config.priming_module, self.config.generator_decorator]
+        if target is None:
+            return False
+        if target[0] == "ext":
+            return target[1].split(".")[-2:] == wanted
+        if target[0] == "sym":
+            stem = os.path.splitext(os.path.basename(target[1]))[0]
+            return [stem, target[2]] == wanted
+        return False
+
+    def _is_asynq_decorator(self, path: str, dec: DecoratorFacts) -> bool:
+        if dec.ref is None:
+            return False
+        target = self.resolve(path, dec.ref)
+        return target is not None and target[0] == "ext" and target[1] in _ASYNQ_DECORATORS
+
+    def is_priming_binding(self, path: str, name: str) -> bool:
+        """Whether import binding ``name`` is the priming module or its generator decorator."""
+        target = self.resolve(path, (name,))
+        if target is None:
+            return False
+        module, attr = self.config.priming_module, self.config.generator_decorator
+        if target[0] == "ext":
+            tail = target[1].split(".")
+            return tail[-1] == module or tail[-2:] == [module, attr]
+        if target[0] == "mod":
+            return os.path.splitext(os.path.basename(target[1]))[0] == module
+        return False
+
+    def _classify(self) -> None:
+        prefix = self.config.prime_prefix
+        for path, mod in self.modules.items():
+            for name, index in mod.defs.items():
+                unit = mod.units[index]
+                decs = unit.decorators
+                if any(d.cached for d in decs):
+                    kind = "cached"
+                elif any(self._is_asynq_decorator(path, d) for d in decs):
+                    kind = "asynq"
+                elif name.startswith(prefix) and name[len(prefix) :] in mod.defs:
+                    kind = "twin"
+                    owner = (path, name[len(prefix) :])
+                    self.twin_of[(path, name)] = owner
+                    self.twins[owner] = (path, name)
+                    if any(self._is_generator_decorator(path, d) for d in decs):
+                        self.generator_twins.add((path, name))
+                else:
+                    kind = "def"
+                self.kinds[(path, name)] = kind
+            for name, ref in mod.aliases.items():
+                self.kinds[(path, name)] = "alias"
+                target = self.resolve(path, ref)
+                alias_owner: Symbol | None = None
+                if target is not None and target[0] == "sym":
+                    alias_owner = (target[1], target[2])
+                self.alias_of[(path, name)] = alias_owner
+        for fn, twin in self.twins.items():
+            if self.kinds.get(twin) == "twin" and self.kinds.get(fn) == "def":
+                self.candidates.add(fn)
+
+    def owner_of_prime(self, target: Target | None) -> Symbol | None:
+        """The function whose keys a priming name primes (None: not a priming name)."""
+        if target is None:
+            return None
+        if target[0] == "prime":
+            return (target[1], target[2])
+        if target[0] != "sym":
+            return None
+        sym = (target[1], target[2])
+        if sym in self.twin_of:
+            return self.twin_of[sym]
+        if sym in self.alias_of:
+            return self.alias_of[sym]
+        return None
+
+    def is_async_capable(self, sym: Symbol) -> bool:
+        """Cached, already ``@asynq()``, or converted by this run."""
+        return self.kinds.get(sym) in ("cached", "asynq") or sym in self.converted
+
+    def display(self, sym: Symbol, here: str) -> str:
+        """How to name ``sym`` in a message written about file ``here``."""
+        if sym[0] == here:
+            return sym[1]
+        return f"{sym[1]} (in {sym[0]})"
+
+    def unit_of(self, sym: Symbol) -> UnitFacts | None:
+        """The unit that defines a top-level function."""
+        mod = self.modules.get(sym[0])
+        if mod is None or sym[1] not in mod.defs:
+            return None
+        return mod.units[mod.defs[sym[1]]]
+
+    # -- the conversion decision -------------------------------------------------------------
+    def _local_reasons(self, fn: Symbol) -> list[Refusal]:
+        path, name = fn
+        mod = self.modules[path]
+        unit = self.unit_of(fn)
+        twin_sym = self.twins[fn]
+        twin = self.unit_of(twin_sym)
+        assert unit is not None and twin is not None
+        twin_name = twin_sym[1]
+        out: list[Refusal] = []
+
+        def refuse(reason: str, where: UnitFacts, site: Site | None = None) -> None:
+            out.append(Refusal(path, name, reason, where.index, site.ordinal if site else None))
+
+        if path in self.frozen:
+            refuse(f"{name} is in a file this run does not rewrite.", unit)
+            return out
+        if unit.is_async:
+            refuse(
+                f"{name} is an `async def`; asynq functions are generators. Convert it by hand.",
+                unit,
+            )
+        if unit.has_yield:
+            refuse(
+                f"{name} already contains `yield` or `await`, so it cannot become an "
+                "asynq generator automatically. Convert it by hand.",
+                unit,
+            )
+        for dec in unit.decorators:
+            refuse(
+                f"{name} has the decorator @{dec.text}, which may not accept a generator "
+                "function. Remove or move the decorator, or convert it by hand.",
+                unit,
+            )
+        asynq_binding = mod.imports.get("asynq")
+        if (
+            asynq_binding is not None
+            and self.resolve(path, ("asynq",))
+            not in (("ext", "asynq.asynq"), ("ext", "asynq.decorators.asynq"))
+        ) or ("asynq" in mod.defs or "asynq" in mod.others):
+            refuse(
+                "this module already uses the name `asynq` for something else, so the "
+                "`@asynq()` decorator cannot be imported. Rename that binding, then rerun.",
+                unit,
+            )
+        if twin.is_async:
+            refuse(
+                f"its twin {twin_name} is an `async def`, which the legacy priming "
+                "runtime does not drive. Convert it by hand.",
+                twin,
+            )
+        for site in twin.sites:
+            if site.kind == "dynamic":
+                refuse(
+                    f"its twin {twin_name} makes a dynamic call (such as getattr(...)()), "
+                    "so what it primes cannot be known. Spell the priming call out, "
+                    "then rerun.",
+                    twin,
+                    site,
+                )
+            elif site.kind == "call" and site.ref[-1].startswith(self.config.prime_prefix):
+                if self.owner_of_prime(self.target_of(path, site)) is None:
+                    refuse(
+                        f"its twin {twin_name} calls {'.'.join(site.ref)}, which is not a "
+                        "priming twin defined in the files being migrated. Include the "
+                        "module that defines it in the run, then rerun.",
+                        twin,
+                        site,
+                    )
+        for site in unit.sites:
+            if site.kind == "dynamic":
+                refuse(
+                    f"{name} makes a dynamic call (such as getattr(...)()) that may read a "
+                    "cached value the codemod cannot see. Call the function by name, "
+                    "then rerun.",
+                    unit,
+                    site,
+                )
+                continue
+            owner = self.owner_of_prime(self.target_of(path, site))
+            if owner is None:
+                continue
+            if site.kind == "ref":
+                refuse(
+                    f"{name} uses the priming function {'.'.join(site.ref)} as a value, "
+                    "which the codemod cannot remove. Call it as a statement or drop it, "
+                    "then rerun.",
+                    unit,
+                    site,
+                )
+            elif not site.deletable:
+                refuse(
+                    f"{name} calls {'.'.join(site.ref)} in an expression or with "
+                    "arguments that have side effects, so the priming call cannot simply "
+                    "be deleted. Make it a plain statement, then rerun.",
+                    unit,
+                    site,
+                )
+        return out
+
+    def _dependent_reasons(self, fn: Symbol) -> list[Refusal]:
+        path, name = fn
+        unit = self.unit_of(fn)
+        twin_sym = self.twins[fn]
+        twin = self.unit_of(twin_sym)
+        assert unit is not None and twin is not None
+        out: list[Refusal] = []
+        reads: dict[Symbol, Site] = {}
+        for site in unit.sites:
+            if site.kind != "call":
+                continue
+            target = self.target_of(path, site)
+            if target is None or target[0] != "sym":
+                continue
+            callee = (target[1], target[2])
+            if not (self.is_async_capable(callee) or callee in self.candidates):
+                continue
+            reads.setdefault(callee, site)
+            shown = self.display(callee, path)
+            if site.blocker is not None:
+                out.append(
+                    Refusal(
+                        path,
+                        name,
+                        f"{name} reads {shown} {blocker_sentence(site.blocker)}.",
+                        unit.index,
+                        site.ordinal,
+                    )
+                )
+            elif callee in self.candidates and callee not in self.converted:
+                why = (
+                    "its file is not rewritten by this run"
+                    if callee[0] in self.frozen
+                    else "see its own entry"
+                )
+                out.append(
+                    Refusal(
+                        path,
+                        name,
+                        f"{name} reads {shown}, which is not converted ({why}); converting "
+                        f"only the caller would fetch {callee[1]}'s keys one call at a time. "
+                        f"Convert {callee[1]} first, then rerun.",
+                        unit.index,
+                        site.ordinal,
+                    )
+                )
+        for site in twin.sites:
+            if site.kind != "call":
+                continue
+            owner = self.owner_of_prime(self.target_of(path, site))
+            if owner is not None and owner not in reads:
+                shown = self.display(owner, path)
+                out.append(
+                    Refusal(
+                        path,
+                        name,
+                        f"its twin {twin_sym[1]} primes {shown}, but "
+                        f"{name} never reads {owner[1]} directly (maybe through a "
+                        "helper function), so converting would lose that batching. "
+                        "Give the helper its own twin or read the value in "
+                        f"{name}, then rerun.",
+                        twin.index,
+                        site.ordinal,
+                    )
+                )
+                reads[owner] = site  # one message per primed function
+        if not reads and not out:
+            out.append(
+                Refusal(
+                    path,
+                    name,
+                    f"{name} reads no cached or primed function, so "
+                    "there is nothing to batch. Delete its twin "
+                    f"{twin_sym[1]} by hand if it is unused.",
+                    unit.index,
+                )
+            )
+        return out
+
+    def decide(self) -> None:
+        """Compute which primed functions are converted (the largest consistent set)."""
+        local = {fn: self._local_reasons(fn) for fn in sorted(self.candidates)}
+        self.converted = {fn for fn, reasons in local.items() if not reasons}
+        readers: dict[Symbol, set[Symbol]] = {}
+        for fn in self.candidates:
+            unit = self.unit_of(fn)
+            assert unit is not None
+            for site in unit.sites:
+                target = self.target_of(fn[0], site)
+                if target is not None and target[0] == "sym":
+                    readers.setdefault((target[1], target[2]), set()).add(fn)
+        work = sorted(self.converted)
+        while work:
+            fn = work.pop()
+            if fn not in self.converted:
+                continue
+            if self._dependent_reasons(fn):
+                self.converted.discard(fn)
+                work.extend(sorted(r for r in readers.get(fn, ()) if r in self.converted))
+        for fn in sorted(self.candidates - self.converted):
+            self.reasons[fn] = local[fn] + self._dependent_reasons(fn)
+        self._compute_liveness()
+
+    # -- which priming twins and aliases are still needed ------------------------------------
+    def _removable_symbols(self) -> set[Symbol]:
+        out: set[Symbol] = set(self.alias_of)
+        for twin, owner in self.twin_of.items():
+            if owner in self.converted or self.kinds.get(owner) in ("cached", "asynq"):
+                out.add(twin)
+        return out
+
+    def _compute_liveness(self) -> None:
+        removable = self._removable_symbols()
+        self._removable = removable
+        self._deletions: dict[tuple[str, int], set[int]] = {}
+        live: set[Symbol] = set()
+        work: list[Symbol] = []
+
+        def keep(target: Target | None) -> None:
+            if target is not None and target[0] == "sym":
+                sym = (target[1], target[2])
+                if sym in removable and sym not in live:
+                    live.add(sym)
+                    work.append(sym)
+
+        for path, mod in self.modules.items():
+            for unit in mod.units:
+                sym = (path, unit.name)
+                top = unit.index >= 1 and mod.defs.get(unit.name) == unit.index
+                if path in self.frozen:
+                    for site in unit.sites:
+                        keep(self.target_of(path, site))
+                    continue
+                if top and sym in removable:
+                    continue  # its references count only if the twin stays
+                converted = top and sym in self.converted
+                kept_twin = top and sym in self.twin_of
+                for site in unit.sites:
+                    target = self.target_of(path, site)
+                    owner = self.owner_of_prime(target)
+                    if owner is None:
+                        continue
+                    if (
+                        site.kind == "call"
+                        and site.deletable
+                        and not kept_twin
+                        and (
+                            converted or owner in self.converted or self.kinds.get(owner) == "asynq"
+                        )
+                    ):
+                        self._deletions.setdefault((path, unit.index), set()).add(site.ordinal)
+                    else:
+                        keep(target)
+        while work:
+            sym = work.pop()
+            twin_unit = self.unit_of(sym)
+            if twin_unit is None:
+                continue
+            for site in twin_unit.sites:
+                keep(self.target_of(sym[0], site))
+        self.live = live
+
+    # -- per-file plans ---------------------------------------------------------------------
+    def plan(self, path: str) -> FilePlan:
+        """What the rewrite must do in ``path`` (call :meth:`decide` first)."""
+        mod = self.modules[path]
+        out = FilePlan(path)
+        for name, index in mod.defs.items():
+            sym = (path, name)
+            if sym in self.converted:
+                reads: set[int] = set()
+                for site in mod.units[index].sites:
+                    target = self.target_of(path, site)
+                    if site.kind == "call" and target is not None and target[0] == "sym":
+                        if self.is_async_capable((target[1], target[2])):
+                            reads.add(site.ordinal)
+                out.converted[index] = reads
+            elif sym in self._removable and sym not in self.live:
+                out.delete_units.add(index)
+            elif sym in self.twin_of:
+                out.kept_units.add(index)
+        for name in mod.aliases:
+            if (path, name) in self._removable and (path, name) not in self.live:
+                out.delete_aliases.add(name)
+        for (dpath, unit_index), ordinals in self._deletions.items():
+            if dpath == path and unit_index not in out.delete_units:
+                out.deletions[unit_index] = set(ordinals)
+        for local in mod.imports:
+            target = self.resolve(path, (local,))
+            if target is not None and target[0] == "sym":
+                sym = (target[1], target[2])
+                if sym in self._removable and sym not in self.live:
+                    out.removable_imports.add(local)
+            elif self.is_priming_binding(path, local):
+                out.removable_imports.add(local)
+        if out.converted and self.resolve(path, ("asynq",)) not in (
+            ("ext", "asynq.asynq"),
+            ("ext", "asynq.decorators.asynq"),
+        ):
+            out.add_asynq_import = True
+        for fn in sorted(self.candidates - self.converted):
+            if fn[0] == path:
+                out.refusals.extend(self.reasons.get(fn, []))
+        for cls, method in mod.primed_methods:
+            out.refusals.append(
+                Refusal(
+                    path,
+                    f"{cls}.{method}",
+                    f"{cls}.{method} is a method with a priming twin "
+                    f"{self.config.prime_prefix}{method}; the codemod converts only "
+                    "module-level functions. Convert the method by hand.",
+                    method=(cls, method),
+                )
+            )
+        return out
+
+
+_ASYNQ_DECORATORS = frozenset({"asynq.asynq", "asynq.decorators.asynq"})

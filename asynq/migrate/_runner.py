@@ -1,0 +1,421 @@
+"""Running the codemod over many files: per-file results, parallelism, diffs, atomic writes.
+
+The run has two passes over the files, each spread over worker processes:
+
+1. *index*: parse each file and collect its :class:`~._index.ModuleFacts`;
+2. the parent builds the :class:`~._index.Program` (resolution, conversion fixpoint,
+   liveness of twins) and a :class:`~._index.FilePlan` per file;
+3. *transform*: each worker rewrites its files following their plans, checks that the
+   output compiles, and returns the new code, the diff and the findings.
+
+One file's failure never stops the run: every file gets a :class:`FileResult`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import os
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import IO, TypeVar
+
+import libcst as cst
+
+from ._config import MigrateConfig
+from ._index import FilePlan, ModuleFacts, Program, Refusal, collect_module_facts
+from ._transform import Note, transform_module
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_REVIEW",
+    "FileResult",
+    "Progress",
+    "RunResult",
+    "discover",
+    "run",
+    "write_atomically",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_REVIEW = 3
+
+SKIP_MARKER = "asynq-migrate: skip-file"
+_SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "node_modules", ".tox"}
+
+
+@dataclasses.dataclass
+class FileResult:
+    """The outcome for one file.
+
+    ``status`` is ``"changed"``, ``"unchanged"``, ``"failed"`` (``error`` holds the
+    explanation or traceback) or ``"skipped"`` (``error`` holds the reason).
+    """
+
+    path: str
+    status: str
+    error: str | None = None
+    diff: str = ""
+    new_bytes: bytes | None = None
+    refusals: list[Refusal] = dataclasses.field(default_factory=list)
+    notes: list[Note] = dataclasses.field(default_factory=list)
+    written: bool = False
+
+
+@dataclasses.dataclass
+class RunResult:
+    """The outcome of a whole run."""
+
+    files: list[FileResult]
+    converted: list[tuple[str, str]]
+    seconds: float = 0.0
+
+    @property
+    def refusals(self) -> list[Refusal]:
+        """Everything left untouched for review, in file and line order."""
+        out = [r for f in self.files for r in f.refusals]
+        return sorted(out, key=lambda r: (r.path, r.line, r.function))
+
+    @property
+    def notes(self) -> list[Note]:
+        """Informational findings, in file and line order."""
+        out = [n for f in self.files for n in f.notes]
+        return sorted(out, key=lambda n: (n.path, n.line))
+
+    def count(self, status: str) -> int:
+        """How many files ended with ``status``."""
+        return sum(1 for f in self.files if f.status == status)
+
+    @property
+    def exit_code(self) -> int:
+        """0: all converted; 1: something failed; 3: something needs review."""
+        if self.count("failed"):
+            return EXIT_FAILED
+        if self.refusals:
+            return EXIT_REVIEW
+        return EXIT_OK
+
+    def report(self) -> dict[str, object]:
+        """The JSON document written by ``--report``."""
+        return {
+            "version": 1,
+            "exit_code": self.exit_code,
+            "summary": {
+                "files": len(self.files),
+                "changed": self.count("changed"),
+                "unchanged": self.count("unchanged"),
+                "failed": self.count("failed"),
+                "skipped": self.count("skipped"),
+                "converted_functions": len(self.converted),
+                "refusals": len(self.refusals),
+                "notes": len(self.notes),
+                "seconds": round(self.seconds, 3),
+            },
+            "files": [
+                {
+                    "path": f.path,
+                    "status": f.status,
+                    "written": f.written,
+                    "error": f.error,
+                }
+                for f in self.files
+            ],
+            "converted": [{"file": p, "function": n} for p, n in self.converted],
+            "refusals": [r.as_dict() for r in self.refusals],
+            "notes": [n.as_dict() for n in self.notes],
+        }
+
+
+class Progress:
+    """A one-line progress bar on a terminal (does nothing when ``stream`` is not a tty)."""
+
+    def __init__(self, label: str, total: int, stream: IO[str] | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)()) and total > 0
+        self.label = label
+        self.total = total
+        self.done = 0
+        self._last = -1.0
+
+    def advance(self, n: int = 1) -> None:
+        """Count ``n`` more items as done and redraw (at most ~20 times a second)."""
+        self.done += n
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if self.done < self.total and now - self._last < 0.05:
+            return
+        self._last = now
+        width = 30
+        filled = int(width * self.done / self.total)
+        bar = "#" * filled + "." * (width - filled)
+        self.stream.write(f"\r{self.label:<9} [{bar}] {self.done}/{self.total} files")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Erase the bar."""
+        if self.enabled:
+            self.stream.write("\r" + " " * 70 + "\r")
+            self.stream.flush()
+
+
+def discover(paths: Sequence[str]) -> list[str]:
+    """All ``.py`` files under ``paths`` (files are taken as given), sorted, without repeats."""
+    found: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(
+                    d for d in dirs if d not in _SKIP_DIRS and not d.endswith(".egg-info")
+                )
+                found.extend(os.path.join(root, f) for f in sorted(files) if f.endswith(".py"))
+        else:
+            found.append(path)
+    seen: set[str] = set()
+    out = []
+    for path in found:
+        key = os.path.abspath(path)
+        if key not in seen:
+            seen.add(key)
+            out.append(path)
+    return out
+
+
+def _excluded(path: str, config: MigrateConfig) -> bool:
+    name = os.path.basename(path)
+    normalized = path.replace(os.sep, "/")
+    return any(
+        fnmatch.fnmatch(normalized, pat) or fnmatch.fnmatch(name, pat) for pat in config.exclude
+    )
+
+
+# -- pass 1: index ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Indexed:
+    path: str
+    facts: ModuleFacts | None
+    error: str | None
+    skipped: str | None
+
+
+def _index_one(path: str, config: MigrateConfig) -> _Indexed:
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+    except OSError as exc:
+        return _Indexed(path, None, f"Could not read the file: {exc}.", None)
+    skipped = None
+    if _excluded(path, config):
+        skipped = "excluded by the configuration's `exclude` patterns"
+    elif SKIP_MARKER.encode() in source:
+        skipped = f"the file contains the marker `# {SKIP_MARKER}`"
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        return _Indexed(path, None, f"The file does not parse, so it was not migrated: {exc}", None)
+    except Exception:  # noqa: BLE001 - one file's failure must not stop the run
+        return _Indexed(path, None, traceback.format_exc(), None)
+    try:
+        facts = collect_module_facts(path, module, config)
+    except Exception:  # noqa: BLE001
+        return _Indexed(path, None, traceback.format_exc(), None)
+    return _Indexed(path, facts, None, skipped)
+
+
+def _index_chunk(paths: list[str], config: MigrateConfig) -> list[_Indexed]:
+    return [_index_one(p, config) for p in paths]
+
+
+# -- pass 2: transform --------------------------------------------------------------------
+
+
+def _diff(path: str, old: str, new: str) -> str:
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile=f"a/{path}",
+        tofile=f"b/{path}",
+    )
+    out = []
+    for line in lines:
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+def _transform_one(path: str, plan: FilePlan, config: MigrateConfig, want_diff: bool) -> FileResult:
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+        module = cst.parse_module(source)
+        output = transform_module(path, module, plan, config)
+    except Exception:  # noqa: BLE001 - one file's failure must not stop the run
+        return FileResult(path, "failed", error=traceback.format_exc(), refusals=plan.refusals)
+    new_code = output.code
+    old_code = module.code
+    if new_code == old_code:
+        return FileResult(path, "unchanged", refusals=output.refusals, notes=output.notes)
+    try:
+        compile(new_code, path, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return FileResult(
+            path,
+            "failed",
+            error=(
+                f"The rewritten file would not compile ({exc.msg}, line {exc.lineno}), so it "
+                "was left unchanged. Please report this as a bug in asynq-migrate."
+            ),
+            refusals=output.refusals,
+            notes=output.notes,
+        )
+    new_bytes = new_code.encode(module.encoding)
+    return FileResult(
+        path,
+        "changed",
+        diff=_diff(path, old_code, new_code) if want_diff else "",
+        new_bytes=new_bytes,
+        refusals=output.refusals,
+        notes=output.notes,
+    )
+
+
+def _transform_chunk(
+    items: list[tuple[str, FilePlan]], config: MigrateConfig, want_diff: bool
+) -> list[FileResult]:
+    return [_transform_one(path, plan, config, want_diff) for path, plan in items]
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Replace ``path`` by ``data`` so that readers see the old or the new file, never half."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".asynq-migrate-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        except OSError:
+            pass
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# -- orchestration ------------------------------------------------------------------------
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _chunks(items: Sequence[_T], jobs: int) -> list[list[_T]]:
+    size = max(1, min(32, len(items) // max(1, jobs * 8)))
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def _map_chunks(
+    fn: Callable[..., list[_R]],
+    chunks: list[list[_T]],
+    extra: tuple[object, ...],
+    executor: ProcessPoolExecutor | None,
+    progress: Progress,
+) -> Iterator[_R]:
+    if executor is None:
+        for chunk in chunks:
+            yield from fn(chunk, *extra)
+            progress.advance(len(chunk))
+        return
+    futures = [executor.submit(fn, chunk, *extra) for chunk in chunks]
+    for future, chunk in zip(futures, chunks, strict=True):
+        yield from future.result()
+        progress.advance(len(chunk))
+
+
+def run(
+    paths: Iterable[str],
+    config: MigrateConfig,
+    *,
+    jobs: int = 1,
+    write: bool = False,
+    want_diff: bool = True,
+    progress_stream: IO[str] | None = None,
+) -> RunResult:
+    """Migrate every Python file under ``paths``; write changed files only if ``write``."""
+    start = time.monotonic()
+    files = discover(list(paths))
+    jobs = max(1, jobs)
+    executor = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 and len(files) > 1 else None
+    try:
+        progress = Progress("analyse", len(files), progress_stream)
+        indexed = list(
+            _map_chunks(_index_chunk, _chunks(files, jobs), (config,), executor, progress)
+        )
+        progress.close()
+        facts = [i.facts for i in indexed if i.facts is not None]
+        frozen = {i.path for i in indexed if i.skipped is not None}
+        results: dict[str, FileResult] = {}
+        for item in indexed:
+            if item.facts is None:
+                results[item.path] = FileResult(item.path, "failed", error=item.error)
+            elif item.skipped is not None:
+                results[item.path] = FileResult(item.path, "skipped", error=item.skipped)
+        # A file whose rewrite fails stays as it is; the others were planned assuming it
+        # would change, so plan again with it frozen (rare; a few rounds at most).
+        failed_rewrites: dict[str, FileResult] = {}
+        while True:
+            program = Program(facts, config, frozen | set(failed_rewrites))
+            program.decide()
+            round_results: dict[str, FileResult] = {}
+            todo: list[tuple[str, FilePlan]] = []
+            for item in indexed:
+                if item.path in results or item.path in failed_rewrites:
+                    continue
+                plan = program.plan(item.path)
+                if plan.has_work or plan.refusals:
+                    todo.append((item.path, plan))
+                else:
+                    round_results[item.path] = FileResult(item.path, "unchanged")
+            progress = Progress("migrate", len(todo), progress_stream)
+            for result in _map_chunks(
+                _transform_chunk, _chunks(todo, jobs), (config, want_diff), executor, progress
+            ):
+                round_results[result.path] = result
+            progress.close()
+            new_failures = {p: r for p, r in round_results.items() if r.status == "failed"}
+            if not new_failures:
+                break
+            failed_rewrites.update(new_failures)
+        results.update(round_results)
+        results.update(failed_rewrites)
+    finally:
+        if executor is not None:
+            executor.shutdown()
+
+    ordered = [results[p] for p in files]
+    if write:
+        for result in ordered:
+            if result.status == "changed" and result.new_bytes is not None:
+                try:
+                    write_atomically(result.path, result.new_bytes)
+                    result.written = True
+                except OSError as exc:
+                    result.status = "failed"
+                    result.error = f"Could not write the file: {exc}."
+    converted = sorted(program.converted)
+    return RunResult(ordered, converted, time.monotonic() - start)

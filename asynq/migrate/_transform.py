@@ -1,0 +1,841 @@
+"""The libcst rewrite of one file, following the :class:`~._index.FilePlan` made for it.
+
+The plan names call sites by (unit, ordinal); this module re-runs the same walk as the
+analysis (:func:`~._index.analyze_units`) on the same source to find those nodes, then:
+
+* turns each converted function into an ``@asynq()`` generator whose reads are yields,
+  batching what priming fetched in one round into one yield;
+* deletes priming calls the plan marks (and loops left with nothing else to do);
+* deletes priming twins and aliases nobody needs any more, and their imports;
+* adds ``from asynq import asynq`` where a converted function needs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from ._config import MigrateConfig
+from ._index import (
+    CollectLoop,
+    FilePlan,
+    Refusal,
+    alias_target,
+    analyze_units,
+    consumed_genexp,
+    dotted_name,
+    has_call,
+    match_collect_loop,
+    name_counts,
+    target_names,
+)
+
+__all__ = ["Note", "TransformOutput", "transform_module", "transform_source"]
+
+
+@dataclasses.dataclass
+class Note:
+    """Something worth a look that the codemod did anyway (does not need review)."""
+
+    path: str
+    line: int
+    function: str
+    message: str
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON form used by ``--report``."""
+        return {
+            "file": self.path,
+            "line": self.line,
+            "function": self.function,
+            "message": self.message,
+        }
+
+
+@dataclasses.dataclass
+class TransformOutput:
+    """The rewritten code of one file and what the rewrite has to say about it."""
+
+    code: str
+    refusals: list[Refusal]
+    notes: list[Note]
+
+
+def _paren_yield(value: cst.BaseExpression) -> cst.Yield:
+    return cst.Yield(value=value, lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+
+def _pass_line() -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine(body=[cst.Pass()])
+
+
+def _fix_semicolons(body: Sequence[cst.BaseSmallStatement]) -> list[cst.BaseSmallStatement]:
+    out = list(body)
+    if out:
+        out[-1] = out[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+    return out
+
+
+def _is_empty(suite: cst.BaseSuite) -> bool:
+    return len(suite.body) == 0
+
+
+class _EmptyBlockFiller(cst.CSTTransformer):
+    """Puts ``pass`` into blocks that deletions left empty."""
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        if not updated_node.body:
+            return updated_node.with_changes(body=[_pass_line()])
+        return updated_node
+
+    def leave_SimpleStatementSuite(
+        self, original_node: cst.SimpleStatementSuite, updated_node: cst.SimpleStatementSuite
+    ) -> cst.SimpleStatementSuite:
+        if not updated_node.body:
+            return updated_node.with_changes(body=[cst.Pass()])
+        return updated_node
+
+
+class _PrimeRemover(cst.CSTTransformer):
+    """Deletes whole-statement priming calls named by id, and loops left empty by that."""
+
+    def __init__(self, delete_ids: set[int], on_loop_removed: _LoopNoter | None) -> None:
+        super().__init__()
+        self.delete_ids = delete_ids
+        self.on_loop_removed = on_loop_removed
+
+    def _deleted(self, small: cst.BaseSmallStatement) -> bool:
+        return isinstance(small, cst.Expr) and id(small.value) in self.delete_ids
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.SimpleStatementLine | cst.RemovalSentinel:
+        kept = [
+            u
+            for o, u in zip(original_node.body, updated_node.body, strict=True)
+            if not self._deleted(o)
+        ]
+        if len(kept) == len(updated_node.body):
+            return updated_node
+        if not kept:
+            return cst.RemoveFromParent()
+        return updated_node.with_changes(body=_fix_semicolons(kept))
+
+    def leave_SimpleStatementSuite(
+        self, original_node: cst.SimpleStatementSuite, updated_node: cst.SimpleStatementSuite
+    ) -> cst.SimpleStatementSuite:
+        kept = [
+            u
+            for o, u in zip(original_node.body, updated_node.body, strict=True)
+            if not self._deleted(o)
+        ]
+        if len(kept) == len(updated_node.body):
+            return updated_node
+        return updated_node.with_changes(body=_fix_semicolons(kept))
+
+    def leave_For(
+        self, original_node: cst.For, updated_node: cst.For
+    ) -> cst.For | cst.RemovalSentinel:
+        if _is_empty(updated_node.body) and updated_node.orelse is None:
+            if self.on_loop_removed is not None:
+                self.on_loop_removed(original_node)
+            return cst.RemoveFromParent()
+        return updated_node
+
+    def leave_If(self, original_node: cst.If, updated_node: cst.If) -> cst.If | cst.RemovalSentinel:
+        if (
+            _is_empty(updated_node.body)
+            and updated_node.orelse is None
+            and not has_call(updated_node.test)
+        ):
+            return cst.RemoveFromParent()
+        return updated_node
+
+
+class _LoopNoter:
+    """Remembers loops deleted from unconverted code (they get a note)."""
+
+    def __init__(self, delete_ids: set[int], labels: dict[int, str]) -> None:
+        self.delete_ids = delete_ids
+        self.labels = labels
+        self.loops: list[tuple[cst.For, str]] = []
+
+    def __call__(self, loop: cst.For) -> None:
+        names: list[str] = []
+
+        class _Finder(cst.CSTVisitor):
+            def visit_Call(self_inner, node: cst.Call) -> None:  # noqa: N805
+                label = self.labels.get(id(node))
+                if label is not None and label not in names:
+                    names.append(label)
+
+        loop.visit(_Finder())
+        self.loops.append((loop, ", ".join(names) or "priming calls"))
+
+
+class _ReadRewriter(cst.CSTTransformer):
+    """Turns reads (calls named by id) into yields of ``.asynq()`` calls, batching where it can.
+
+    ``f(x)`` becomes ``(yield f.asynq(x))``; a comprehension whose element is a read
+    becomes one yield of the comprehension of ``.asynq()`` calls; a list, tuple or dict
+    display made only of reads becomes one yield of the display.
+    """
+
+    def __init__(self, read_ids: set[int]) -> None:
+        super().__init__()
+        self.read_ids = read_ids
+        self._bare: set[int] = set()  # reads that become f.asynq(...) without a yield
+        self._batched: set[int] = set()  # comprehensions / displays that get one yield
+        self._consumed: set[int] = set()
+
+    def is_pure_read(self, node: cst.BaseExpression) -> bool:
+        """A read whose own arguments contain no read."""
+        if not isinstance(node, cst.Call) or id(node) not in self.read_ids:
+            return False
+        read_ids = self.read_ids
+        found = False
+
+        class _Finder(cst.CSTVisitor):
+            def on_visit(self, n: cst.CSTNode) -> bool:
+                nonlocal found
+                if id(n) in read_ids or isinstance(n, (cst.Yield, cst.Await)):
+                    found = True
+                return not found
+
+        for arg in node.args:
+            arg.visit(_Finder())
+        return not found
+
+    # Comprehensions ------------------------------------------------------------------
+    def visit_Call(self, node: cst.Call) -> None:
+        genexp = consumed_genexp(node)
+        if genexp is not None:
+            self._consumed.add(id(genexp))
+
+    def _comp(self, node: cst.CSTNode, elt: cst.BaseExpression) -> None:
+        if self.is_pure_read(elt):
+            self._bare.add(id(elt))
+            self._batched.add(id(node))
+
+    def visit_ListComp(self, node: cst.ListComp) -> None:
+        self._comp(node, node.elt)
+
+    def visit_SetComp(self, node: cst.SetComp) -> None:
+        self._comp(node, node.elt)
+
+    def visit_DictComp(self, node: cst.DictComp) -> None:
+        self._comp(node, node.value)
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        if id(node) in self._consumed:
+            self._comp(node, node.elt)
+
+    # Displays ------------------------------------------------------------------------
+    def _display(self, node: cst.CSTNode, values: list[cst.BaseExpression] | None) -> None:
+        if values and all(self.is_pure_read(v) for v in values):
+            self._bare.update(id(v) for v in values)
+            self._batched.add(id(node))
+
+    def visit_List(self, node: cst.List) -> None:
+        self._display(node, self._element_values(node.elements))
+
+    def visit_Tuple(self, node: cst.Tuple) -> None:
+        self._display(node, self._element_values(node.elements))
+
+    def visit_Dict(self, node: cst.Dict) -> None:
+        values: list[cst.BaseExpression] | None = []
+        for el in node.elements:
+            if not isinstance(el, cst.DictElement) or has_call(el.key):
+                values = None
+                break
+            assert values is not None
+            values.append(el.value)
+        self._display(node, values)
+
+    @staticmethod
+    def _element_values(
+        elements: Sequence[cst.BaseElement],
+    ) -> list[cst.BaseExpression] | None:
+        if not all(isinstance(el, cst.Element) for el in elements):
+            return None
+        return [el.value for el in elements]
+
+    # Rewrites ------------------------------------------------------------------------
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        if id(original_node) not in self.read_ids:
+            return updated_node
+        call = updated_node.with_changes(
+            func=cst.Attribute(value=updated_node.func, attr=cst.Name("asynq"))
+        )
+        if id(original_node) in self._bare:
+            return call
+        return _paren_yield(call)
+
+    def leave_ListComp(
+        self, original_node: cst.ListComp, updated_node: cst.ListComp
+    ) -> cst.BaseExpression:
+        if id(original_node) in self._batched:
+            return _paren_yield(updated_node.with_changes(lpar=[], rpar=[]))
+        return updated_node
+
+    def leave_DictComp(
+        self, original_node: cst.DictComp, updated_node: cst.DictComp
+    ) -> cst.BaseExpression:
+        if id(original_node) in self._batched:
+            return _paren_yield(updated_node.with_changes(lpar=[], rpar=[]))
+        return updated_node
+
+    def leave_SetComp(
+        self, original_node: cst.SetComp, updated_node: cst.SetComp
+    ) -> cst.BaseExpression:
+        if id(original_node) in self._batched:
+            as_list = cst.ListComp(elt=updated_node.elt, for_in=updated_node.for_in)
+            return cst.Call(func=cst.Name("set"), args=[cst.Arg(_paren_yield(as_list))])
+        return updated_node
+
+    def leave_GeneratorExp(
+        self, original_node: cst.GeneratorExp, updated_node: cst.GeneratorExp
+    ) -> cst.BaseExpression:
+        if id(original_node) in self._batched:
+            return _paren_yield(cst.ListComp(elt=updated_node.elt, for_in=updated_node.for_in))
+        return updated_node
+
+    def leave_List(self, original_node: cst.List, updated_node: cst.List) -> cst.BaseExpression:
+        if id(original_node) in self._batched:
+            return _paren_yield(updated_node.with_changes(lpar=[], rpar=[]))
+        return updated_node
+
+    def leave_Tuple(self, original_node: cst.Tuple, updated_node: cst.Tuple) -> cst.BaseExpression:
+        if id(original_node) in self._batched:
+            return _paren_yield(updated_node)
+        return updated_node
+
+    def leave_Dict(self, original_node: cst.Dict, updated_node: cst.Dict) -> cst.BaseExpression:
+        if id(original_node) in self._batched:
+            return _paren_yield(updated_node.with_changes(lpar=[], rpar=[]))
+        return updated_node
+
+
+def _strip_yield_parens(small: cst.BaseSmallStatement) -> cst.BaseSmallStatement:
+    """``x = (yield v)`` -> ``x = yield v`` (also for augmented assignments and bare yields)."""
+    if isinstance(small, (cst.Assign, cst.AugAssign, cst.Expr)):
+        value = small.value
+        if isinstance(value, cst.Yield) and value.lpar:
+            return small.with_changes(value=value.with_changes(lpar=[], rpar=[]))
+    return small
+
+
+@dataclasses.dataclass
+class _Member:
+    stmt: cst.SimpleStatementLine
+    target: cst.BaseAssignTargetExpression
+    item: cst.BaseExpression
+    assigned: set[str]
+
+
+def _read_member(stmt: cst.BaseStatement) -> _Member | None:
+    """``target = yield item`` where item has no nested yield: a candidate for grouping."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+        return None
+    value = small.value
+    if not isinstance(value, cst.Yield) or value.lpar or value.value is None:
+        return None
+    if isinstance(value.value, cst.From):
+        return None
+    item = value.value
+    if _contains_yield(item):
+        return None
+    target = small.targets[0].target
+    if isinstance(target, cst.Name):
+        assigned = {target.value}
+    elif isinstance(target, (cst.Tuple, cst.List)) and all(
+        isinstance(el, cst.Element) and isinstance(el.value, cst.Name) for el in target.elements
+    ):
+        assigned = target_names(target)
+    else:
+        return None
+    return _Member(stmt, target, item, assigned)
+
+
+def _contains_yield(node: cst.CSTNode) -> bool:
+    found = False
+
+    class _Finder(cst.CSTVisitor):
+        def on_visit(self, n: cst.CSTNode) -> bool:
+            nonlocal found
+            if isinstance(n, (cst.Yield, cst.Await)):
+                found = True
+            return not found
+
+    node.visit(_Finder())
+    return found
+
+
+def _parenthesized(node: cst.BaseExpression) -> cst.BaseExpression:
+    if isinstance(node, cst.Tuple) and not node.lpar:
+        return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return node
+
+
+def _merge(members: list[_Member]) -> cst.SimpleStatementLine:
+    """One ``a, b = yield x, y`` statement for several independent reads."""
+    if len(members) == 1:
+        return members[0].stmt
+    leading: list[cst.EmptyLine] = []
+    for i, member in enumerate(members):
+        leading.extend(member.stmt.leading_lines)
+        comment = member.stmt.trailing_whitespace.comment
+        if comment is not None and i < len(members) - 1:
+            leading.append(cst.EmptyLine(comment=comment))
+
+    def element(value: cst.BaseExpression, last: bool) -> cst.Element:
+        comma = (
+            cst.MaybeSentinel.DEFAULT
+            if last
+            else cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        )
+        return cst.Element(value=value, comma=comma)
+
+    n = len(members)
+    targets = cst.Tuple(
+        elements=[element(_parenthesized(m.target), i == n - 1) for i, m in enumerate(members)],
+        lpar=[],
+        rpar=[],
+    )
+    items = cst.Tuple(
+        elements=[element(_parenthesized(m.item), i == n - 1) for i, m in enumerate(members)],
+        lpar=[],
+        rpar=[],
+    )
+    assign = cst.Assign(targets=[cst.AssignTarget(target=targets)], value=cst.Yield(value=items))
+    return members[-1].stmt.with_changes(body=[assign], leading_lines=leading)
+
+
+def _group_reads(stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    """Merge runs of consecutive independent ``x = yield ...`` statements into one yield."""
+    out: list[cst.BaseStatement] = []
+    run: list[_Member] = []
+    assigned: set[str] = set()
+
+    def flush() -> None:
+        nonlocal run, assigned
+        if run:
+            out.append(_merge(run))
+        run, assigned = [], set()
+
+    for stmt in stmts:
+        member = _read_member(stmt)
+        if member is None:
+            flush()
+            out.append(stmt)
+            continue
+        uses = name_counts(member.item)
+        if run and any(uses[n] for n in assigned):
+            flush()
+        run.append(member)
+        assigned |= member.assigned
+    flush()
+    return out
+
+
+class _FunctionConverter:
+    """Rewrites the body of one converted function."""
+
+    def __init__(self, fn: cst.FunctionDef, read_ids: set[int], delete_ids: set[int]) -> None:
+        self.fn = fn
+        self.read_ids = read_ids
+        self.delete_ids = delete_ids
+
+    def rewrite_expr(self, node: cst.CSTNodeT) -> cst.CSTNodeT:
+        return node.visit(_ReadRewriter(self.read_ids))  # type: ignore[return-value]
+
+    def remove_primes(self, node: cst.BaseStatement) -> cst.BaseStatement | None:
+        result = node.visit(_PrimeRemover(self.delete_ids, None))
+        return result if isinstance(result, cst.BaseStatement) else None
+
+    def convert(self) -> cst.FunctionDef:
+        decorator = cst.Decorator(decorator=cst.Call(func=cst.Name("asynq")))
+        body = self.suite(self.fn.body)
+        return self.fn.with_changes(decorators=[decorator, *self.fn.decorators], body=body)
+
+    def suite(self, suite: cst.BaseSuite) -> cst.BaseSuite:
+        if isinstance(suite, cst.IndentedBlock):
+            stmts = self.block(list(suite.body))
+            return suite.with_changes(body=stmts or [_pass_line()])
+        assert isinstance(suite, cst.SimpleStatementSuite)
+        kept = [
+            _strip_yield_parens(self.rewrite_expr(s))
+            for s in suite.body
+            if not (isinstance(s, cst.Expr) and id(s.value) in self.delete_ids)
+        ]
+        return suite.with_changes(body=_fix_semicolons(kept) or [cst.Pass()])
+
+    def block(self, stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement] = []
+        for stmt in stmts:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                kept = [
+                    s
+                    for s in stmt.body
+                    if not (isinstance(s, cst.Expr) and id(s.value) in self.delete_ids)
+                ]
+                if not kept:
+                    continue
+                new_body = [_strip_yield_parens(self.rewrite_expr(s)) for s in kept]
+                out.append(stmt.with_changes(body=_fix_semicolons(new_body)))
+            elif isinstance(stmt, cst.For):
+                self.for_loop(stmt, out)
+            elif isinstance(stmt, cst.If):
+                out.append(self.if_stmt(stmt))
+            elif isinstance(stmt, cst.Try):
+                out.append(
+                    stmt.with_changes(
+                        body=self.suite(stmt.body),
+                        handlers=[h.with_changes(body=self.suite(h.body)) for h in stmt.handlers],
+                        orelse=stmt.orelse.with_changes(body=self.suite(stmt.orelse.body))
+                        if stmt.orelse is not None
+                        else None,
+                        finalbody=stmt.finalbody.with_changes(body=self.suite(stmt.finalbody.body))
+                        if stmt.finalbody is not None
+                        else None,
+                    )
+                )
+            else:  # while, with, match, nested definitions: no reads, maybe primes
+                kept_stmt = self.remove_primes(stmt)
+                if kept_stmt is not None:
+                    out.append(kept_stmt)
+        return _group_reads(out)
+
+    def if_stmt(self, stmt: cst.If) -> cst.If:
+        orelse: cst.If | cst.Else | None = stmt.orelse
+        if isinstance(orelse, cst.If):
+            orelse = self.if_stmt(orelse)
+        elif isinstance(orelse, cst.Else):
+            orelse = orelse.with_changes(body=self.suite(orelse.body))
+        return stmt.with_changes(
+            test=self.rewrite_expr(stmt.test), body=self.suite(stmt.body), orelse=orelse
+        )
+
+    def for_loop(self, stmt: cst.For, out: list[cst.BaseStatement]) -> None:
+        loop = match_collect_loop(stmt, self.fn)
+        rewriter = _ReadRewriter(self.read_ids)
+        if loop is not None and rewriter.is_pure_read(loop.value):
+            self.collect_loop(stmt, loop, out)
+            return
+        if isinstance(stmt.body, cst.IndentedBlock):
+            stmts = self.block(list(stmt.body.body))
+            if not stmts and stmt.orelse is None:
+                return  # the loop only primed: drop it
+            body: cst.BaseSuite = stmt.body.with_changes(body=stmts or [_pass_line()])
+        else:
+            body = self.suite(stmt.body)
+        orelse = (
+            stmt.orelse.with_changes(body=self.suite(stmt.orelse.body)) if stmt.orelse else None
+        )
+        out.append(stmt.with_changes(iter=self.rewrite_expr(stmt.iter), body=body, orelse=orelse))
+
+    def collect_loop(self, stmt: cst.For, loop: CollectLoop, out: list[cst.BaseStatement]) -> None:
+        value = loop.value.with_changes(
+            func=cst.Attribute(value=loop.value.func, attr=cst.Name("asynq"))
+        )
+        for_in = cst.CompFor(
+            target=stmt.target,
+            iter=self.rewrite_expr(stmt.iter),
+            ifs=[cst.CompIf(test=loop.condition)] if loop.condition is not None else [],
+        )
+        comp: cst.BaseExpression
+        if loop.kind == "append":
+            comp = cst.ListComp(elt=value, for_in=for_in)
+            empty_type: type[cst.CSTNode] = cst.List
+            method = "extend"
+        else:
+            assert loop.key is not None
+            comp = cst.DictComp(key=loop.key, value=value, for_in=for_in)
+            empty_type = cst.Dict
+            method = "update"
+        previous = out[-1] if out else None
+        if (
+            isinstance(previous, cst.SimpleStatementLine)
+            and len(previous.body) == 1
+            and isinstance(previous.body[0], cst.Assign)
+            and len(previous.body[0].targets) == 1
+            and dotted_name(previous.body[0].targets[0].target) == (loop.container,)
+            and isinstance(previous.body[0].value, empty_type)
+            and not getattr(previous.body[0].value, "elements", True)
+        ):
+            assign = previous.body[0].with_changes(value=cst.Yield(value=comp))
+            out[-1] = previous.with_changes(
+                body=[assign], leading_lines=[*previous.leading_lines, *stmt.leading_lines]
+            )
+            return
+        call = cst.Call(
+            func=cst.Attribute(value=cst.Name(loop.container), attr=cst.Name(method)),
+            args=[cst.Arg(_paren_yield(comp))],
+        )
+        out.append(cst.SimpleStatementLine(body=[cst.Expr(call)], leading_lines=stmt.leading_lines))
+
+
+class _NameUses(cst.CSTVisitor):
+    """Names used anywhere except in import statements."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+
+def _binding_name(alias: cst.ImportAlias) -> str | None:
+    if alias.asname is not None:
+        names = target_names(alias.asname.name)
+        return next(iter(names)) if names else None
+    ref = dotted_name(alias.name)
+    return ref[0] if ref else None
+
+
+class _ImportCleaner(cst.CSTTransformer):
+    """Drops import bindings that are removable and no longer used."""
+
+    def __init__(self, removable: set[str]) -> None:
+        super().__init__()
+        self.removable = removable
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def _clean(
+        self, node: cst.Import | cst.ImportFrom
+    ) -> cst.Import | cst.ImportFrom | cst.RemovalSentinel:
+        if isinstance(node.names, cst.ImportStar):
+            return node
+        kept = [a for a in node.names if _binding_name(a) not in self.removable]
+        if len(kept) == len(node.names):
+            return node
+        if not kept:
+            return cst.RemoveFromParent()
+        kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        if isinstance(node, cst.ImportFrom) and len(kept) == 1 and node.lpar is not None:
+            return node.with_changes(names=kept, lpar=None, rpar=None)
+        return node.with_changes(names=kept)
+
+    def leave_Import(
+        self, original_node: cst.Import, updated_node: cst.Import
+    ) -> cst.Import | cst.RemovalSentinel:
+        result = self._clean(updated_node)
+        assert not isinstance(result, cst.ImportFrom)
+        return result
+
+    def leave_ImportFrom(
+        self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom
+    ) -> cst.ImportFrom | cst.RemovalSentinel:
+        result = self._clean(updated_node)
+        assert not isinstance(result, cst.Import)
+        return result
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.SimpleStatementLine | cst.RemovalSentinel:
+        if not updated_node.body:
+            return cst.RemoveFromParent()
+        return updated_node.with_changes(body=_fix_semicolons(updated_node.body))
+
+
+def _is_docstring_or_future(stmt: cst.BaseStatement) -> bool:
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return False
+    small = stmt.body[0]
+    if isinstance(small, cst.Expr) and isinstance(
+        small.value, (cst.SimpleString, cst.ConcatenatedString)
+    ):
+        return True
+    return isinstance(small, cst.ImportFrom) and dotted_name(small.module or cst.Name("x")) == (
+        "__future__",
+    )
+
+
+def _is_import(stmt: cst.BaseStatement) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and all(
+        isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body
+    )
+
+
+def _add_asynq_import(module: cst.Module) -> cst.Module:
+    body = list(module.body)
+    for i, stmt in enumerate(body):
+        if (
+            isinstance(stmt, cst.SimpleStatementLine)
+            and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.ImportFrom)
+            and not stmt.body[0].relative
+            and stmt.body[0].module is not None
+            and dotted_name(stmt.body[0].module) == ("asynq",)
+            and not isinstance(stmt.body[0].names, cst.ImportStar)
+        ):
+            imp = stmt.body[0]
+            assert not isinstance(imp.names, cst.ImportStar)
+            names = list(imp.names)
+            names[-1] = names[-1].with_changes(
+                comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+            )
+            new_names = sorted(
+                [*names, cst.ImportAlias(name=cst.Name("asynq"))],
+                key=lambda a: cst.Module([]).code_for_node(a.name),
+            )
+            new_names = [
+                a.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+                for a in new_names[:-1]
+            ] + [new_names[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
+            body[i] = stmt.with_changes(body=[imp.with_changes(names=new_names)])
+            return module.with_changes(body=body)
+    new_line = cst.SimpleStatementLine(
+        body=[cst.ImportFrom(module=cst.Name("asynq"), names=[cst.ImportAlias(cst.Name("asynq"))])]
+    )
+    insert_at = 0
+    for i, stmt in enumerate(body):
+        if _is_docstring_or_future(stmt) or _is_import(stmt):
+            insert_at = i + 1
+        else:
+            break
+    if insert_at == 0 and body:
+        # Keep the file's header comments on top.
+        first = body[0]
+        new_line = new_line.with_changes(leading_lines=first.leading_lines)
+        body[0] = first.with_changes(leading_lines=[])
+    body.insert(insert_at, new_line)
+    return module.with_changes(body=body)
+
+
+def _call_label(node: cst.CSTNode) -> str:
+    if isinstance(node, cst.Call):
+        ref = dotted_name(node.func)
+        if ref is not None:
+            return ".".join(ref)
+    return "a priming call"
+
+
+def transform_module(
+    path: str, module: cst.Module, plan: FilePlan, config: MigrateConfig
+) -> TransformOutput:
+    """Rewrite one parsed module according to ``plan``; returns the new code and findings."""
+    analyzers = analyze_units(module, config, keep_nodes=True)
+    delete_ids: set[int] = set()
+    labels: dict[int, str] = {}
+    for unit_index, ordinals in plan.deletions.items():
+        for ordinal in ordinals:
+            node = analyzers[unit_index].sites[ordinal].node
+            delete_ids.add(id(node))
+            assert node is not None
+            labels[id(node)] = _call_label(node)
+    noter = _LoopNoter(delete_ids, labels)
+    remover = _PrimeRemover(delete_ids, noter)
+    loop_owner: dict[int, str] = {}
+
+    new_body: list[cst.BaseStatement] = []
+    unit_index = 0
+    for stmt in module.body:
+        if isinstance(stmt, cst.FunctionDef):
+            unit_index += 1
+            if unit_index in plan.delete_units:
+                continue
+            if unit_index in plan.kept_units:
+                new_body.append(stmt)
+                continue
+            if unit_index in plan.converted:
+                read_ids = set()
+                for ordinal in plan.converted[unit_index]:
+                    read_ids.add(id(analyzers[unit_index].sites[ordinal].node))
+                new_body.append(_FunctionConverter(stmt, read_ids, delete_ids).convert())
+                continue
+            before = len(noter.loops)
+            result = stmt.visit(remover)
+            for loop, _ in noter.loops[before:]:
+                loop_owner[id(loop)] = stmt.name.value
+            if isinstance(result, cst.BaseStatement):
+                new_body.append(result)
+            continue
+        alias = alias_target(stmt, config.prime_prefix)
+        if alias is not None and alias[0] in plan.delete_aliases:
+            continue
+        other = stmt.visit(remover)
+        if isinstance(other, cst.BaseStatement):
+            new_body.append(other)
+
+    new_module = module.with_changes(body=new_body)
+    new_module = new_module.visit(_EmptyBlockFiller())
+    if plan.removable_imports:
+        uses = _NameUses()
+        new_module.visit(uses)
+        unused = plan.removable_imports - uses.names
+        if unused:
+            new_module = new_module.visit(_ImportCleaner(unused))
+    if plan.add_asynq_import:
+        new_module = _add_asynq_import(new_module)
+
+    refusals = [dataclasses.replace(r) for r in plan.refusals]
+    notes: list[Note] = []
+    if refusals or noter.loops:
+        positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+        _, functions = _top_functions(module)
+        for refusal in refusals:
+            where: cst.CSTNode | None = None
+            if refusal.method is not None:
+                where = _find_method(module, *refusal.method)
+            elif refusal.unit is not None and refusal.ordinal is not None:
+                where = analyzers[refusal.unit].sites[refusal.ordinal].node
+            elif refusal.unit is not None and refusal.unit < len(functions):
+                fn = functions[refusal.unit]
+                where = fn.name if fn is not None else None
+            if where is not None and where in positions:
+                refusal.line = positions[where].start.line
+        for loop, label in noter.loops:
+            owner = loop_owner.get(id(loop), "<module>")
+            notes.append(
+                Note(
+                    path,
+                    positions[loop].start.line,
+                    owner,
+                    f"Deleted a loop that only primed {label}. The plain calls that follow "
+                    "now batch within each call but no longer across items; to batch across "
+                    "items, make this function @asynq() and yield the calls together.",
+                )
+            )
+    return TransformOutput(new_module.code, refusals, notes)
+
+
+def _top_functions(module: cst.Module) -> tuple[None, list[cst.FunctionDef | None]]:
+    functions: list[cst.FunctionDef | None] = [None]
+    functions.extend(s for s in module.body if isinstance(s, cst.FunctionDef))
+    return None, functions
+
+
+def _find_method(module: cst.Module, cls: str, method: str) -> cst.CSTNode | None:
+    for stmt in module.body:
+        if isinstance(stmt, cst.ClassDef) and stmt.name.value == cls:
+            for inner in stmt.body.body:
+                if isinstance(inner, cst.FunctionDef) and inner.name.value == method:
+                    return inner.name
+    return None
+
+
+def transform_source(
+    path: str, source: str, plan: FilePlan, config: MigrateConfig
+) -> TransformOutput:
+    """Parse ``source`` and rewrite it according to ``plan``."""
+    return transform_module(path, cst.parse_module(source), plan, config)
