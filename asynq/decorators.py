@@ -84,7 +84,11 @@ def _find_by_qualname(module: str, qualname: str) -> Any:
     try:
         target: Any = sys.modules[module]
         for part in qualname.split("."):
-            target = getattr(target, part)
+            # Inside a class, take the decorator itself, not what its __get__ would bind.
+            if isinstance(target, type):
+                target = inspect.getattr_static(target, part)
+            else:
+                target = getattr(target, part)
     except (KeyError, AttributeError):
         raise TypeError(
             f"cannot unpickle asynq function {module}.{qualname}: it is not importable by that "

@@ -553,8 +553,9 @@ def _bad_yield_message(value: object, container: object) -> str:
     )
     if isinstance(value, types.CoroutineType):
         hint = (
-            f"did you mean `{value.__qualname__}.asynq(...)`? An `async def` function is awaited "
-            "from asyncio code, not yielded from an @asynq() function"
+            f"`async def {value.__qualname__}` makes a coroutine, which asyncio awaits; asynq "
+            f"cannot batch it. Write it as a generator decorated with @asynq() and yield "
+            f"`{value.__qualname__}.asynq(...)`"
         )
         what = f"a coroutine object ({value.__qualname__})"
         value.close()  # it will never be awaited; avoid the "never awaited" warning
@@ -575,7 +576,7 @@ def _bad_yield_message(value: object, container: object) -> str:
             "sets are unordered, so values could not be matched to futures; yield a list or tuple"
         )
     elif isinstance(value, (list, tuple, dict)):
-        what = f"a {type(value).__name__} (a subclass of {type(value).__mro__[1].__name__})"
+        what = f"{_article(type(value).__name__)} (a subclass of {type(value).__mro__[1].__name__})"
         hint = (
             f"only exact list, tuple and dict are unwrapped; convert it, e.g. "
             f"`yield {type(value).__mro__[1].__name__}(value)`"
