@@ -328,10 +328,34 @@ def match_collect_loop(node: cst.For, fn: cst.FunctionDef | None) -> CollectLoop
     inside = name_counts(node)
     if inside[loop.container] != 1:  # only the append/store itself may mention it
         return None
-    everywhere = name_counts(fn.body)
-    if any(everywhere[v] != inside[v] for v in loop_vars):
+    if any(_used_elsewhere(fn, node, v) for v in loop_vars):
         return None
     return loop
+
+
+def _used_elsewhere(fn: cst.FunctionDef, loop: cst.For, name: str) -> bool:
+    """Whether ``name`` (a loop variable of ``loop``) is used in ``fn`` outside the loops
+    and comprehensions that bind it themselves (after the loop it would see the last item)."""
+    found = False
+
+    class _Finder(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            nonlocal found
+            if found or node is loop:
+                return False
+            if isinstance(node, cst.For) and name in target_names(node.target):
+                return False
+            if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+                if name in comp_target_names(node):
+                    return False
+            if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+                return False
+            if isinstance(node, cst.Name) and node.value == name:
+                found = True
+            return True
+
+    fn.body.visit(_Finder())
+    return found
 
 
 def is_broad_handler(handler: cst.ExceptHandler) -> bool:

@@ -748,34 +748,48 @@ def transform_module(
     loop_owner: dict[int, str] = {}
 
     new_body: list[cst.BaseStatement] = []
+    blank_lines: list[cst.EmptyLine] = []  # blank lines of deleted statements
+
+    def add(new: cst.BaseStatement | cst.RemovalSentinel, old: cst.BaseStatement) -> None:
+        nonlocal blank_lines
+        if not isinstance(new, cst.BaseStatement):
+            if not blank_lines:
+                blank_lines = [line for line in old.leading_lines if line.comment is None]
+            return
+        if blank_lines and not new.leading_lines and new_body:
+            new = new.with_changes(leading_lines=blank_lines)
+        blank_lines = []
+        new_body.append(new)
+
     unit_index = 0
     for stmt in module.body:
         if isinstance(stmt, cst.FunctionDef):
             unit_index += 1
             if unit_index in plan.delete_units:
-                continue
-            if unit_index in plan.kept_units:
-                new_body.append(stmt)
-                continue
-            if unit_index in plan.converted:
+                add(cst.RemoveFromParent(), stmt)
+            elif unit_index in plan.kept_units:
+                add(stmt, stmt)
+            elif unit_index in plan.converted:
                 read_ids = set()
                 for ordinal in plan.converted[unit_index]:
                     read_ids.add(id(analyzers[unit_index].sites[ordinal].node))
-                new_body.append(_FunctionConverter(stmt, read_ids, delete_ids).convert())
-                continue
-            before = len(noter.loops)
-            result = stmt.visit(remover)
-            for loop, _ in noter.loops[before:]:
-                loop_owner[id(loop)] = stmt.name.value
-            if isinstance(result, cst.BaseStatement):
-                new_body.append(result)
+                add(_FunctionConverter(stmt, read_ids, delete_ids).convert(), stmt)
+            else:
+                before = len(noter.loops)
+                result = stmt.visit(remover)
+                for loop, _ in noter.loops[before:]:
+                    loop_owner[id(loop)] = stmt.name.value
+                add(
+                    cst.RemoveFromParent() if not isinstance(result, cst.BaseStatement) else result,
+                    stmt,
+                )
             continue
         alias = alias_target(stmt, config.prime_prefix)
         if alias is not None and alias[0] in plan.delete_aliases:
+            add(cst.RemoveFromParent(), stmt)
             continue
         other = stmt.visit(remover)
-        if isinstance(other, cst.BaseStatement):
-            new_body.append(other)
+        add(other if isinstance(other, cst.BaseStatement) else cst.RemoveFromParent(), stmt)
 
     new_module = module.with_changes(body=new_body)
     new_module = new_module.visit(_EmptyBlockFiller())
