@@ -754,9 +754,10 @@ def transform_module(
         nonlocal blank_lines
         if not isinstance(new, cst.BaseStatement):
             if not blank_lines:
-                blank_lines = [line for line in old.leading_lines if line.comment is None]
+                lines: Sequence[cst.EmptyLine] = getattr(old, "leading_lines", ())
+                blank_lines = [line for line in lines if line.comment is None]
             return
-        if blank_lines and not new.leading_lines and new_body:
+        if blank_lines and not getattr(new, "leading_lines", True) and new_body:
             new = new.with_changes(leading_lines=blank_lines)
         blank_lines = []
         new_body.append(new)

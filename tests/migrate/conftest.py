@@ -18,30 +18,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from asynq.migrate import MigratedSources, MigrateConfig, migrate_sources  # noqa: E402
-
-#: What most before/after tests put on top of their module: two cached functions and
-#: their alias twins, the priming module and the client.
-HEADER = """\
-from asynq import priming
-from app.cache import mc
-
-
-@mc.cached("f")
-def f(x):
-    return x + 1
-
-
-prime_f = f.prime
-
-
-@mc.cached("g")
-def g(x):
-    return x * 2
-
-
-prime_g = g.prime
-"""
+from asynq.migrate import MigrateConfig, MigratedSources, migrate_sources  # noqa: E402
 
 
 def dedent(source: str) -> str:
@@ -84,10 +61,10 @@ def assert_codemod() -> Callable[..., MigratedSources]:
     return codemod
 
 
-@pytest.fixture
-def header() -> str:
-    """The common module header (cached ``f`` and ``g`` with alias twins)."""
-    return HEADER
+@pytest.fixture(name="dedent")
+def dedent_fixture() -> Callable[[str], str]:
+    """:func:`dedent` for tests."""
+    return dedent
 
 
 def run_cli(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
