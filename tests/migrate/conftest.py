@@ -67,6 +67,12 @@ def dedent_fixture() -> Callable[[str], str]:
     return dedent
 
 
+@pytest.fixture(name="run_cli")
+def run_cli_fixture() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """:func:`run_cli` for tests."""
+    return run_cli
+
+
 def run_cli(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``python -m asynq.migrate`` in a subprocess."""
     env = dict(os.environ)
