@@ -1,20 +1,493 @@
-"""Running asynq work from asyncio code: ``f.asyncio(x)`` returns a coroutine."""
+"""Running asynq work from asyncio code, batched across every coroutine of the event loop.
+
+``f.asyncio(x)`` returns a coroutine. Awaiting it hands the root task to the *driver* of the
+running event loop: one per loop, started on demand, finished as soon as nothing awaits asynq work.
+A driver repeats one cycle:
+
+1. admit the roots registered since the last cycle (``scheduler.schedule``) and run every task that
+   can make progress (``run_ready``), on the loop's thread;
+2. resume the coroutines whose roots are computed, then let the loop turn a few times so that every
+   coroutine about to await asynq work registers its roots and joins this round;
+3. take the round's batches and flush them in the loop's default executor, so that blocking client
+   I/O never stalls the loop: other coroutines keep running during a flush.
+
+So all asynq work awaited in one event loop shares rounds: a hundred concurrent requests for a graph
+of depth D cost D flushes, not a hundred times D.
+
+Rules that keep this safe:
+
+- While a flush runs in the executor, the loop thread runs no asynq task. New roots wait in the
+  inbox; ``check_sync_call`` makes a synchronous asynq call on the loop thread wait for the flush.
+- *Asyncio mode* (``is_asyncio_mode()``) is a context variable set only in the driver's own
+  context, so it is true exactly while asynq code runs for an ``await f.asyncio(...)``. It is never
+  process-global: other asyncio tasks, and other threads, are not in asyncio mode.
+- A synchronous call of an asynq function in asyncio mode would block the loop and break batching;
+  ``check_sync_call`` raises ``AsyncioModeError`` naming the function and the fix.
+- Cancelling a coroutine that awaits asynq work withdraws its root. Work shared with roots that are
+  still awaited goes on; once nothing awaits the loop's asynq work, whatever is left is cancelled
+  (pending batches fail their items with ``asyncio.CancelledError``, the abandoned tasks finish with
+  it), so nothing stays pending.
+- Asynq code run from asyncio can also wait for a native awaitable: ``yield from_awaitable(coro)``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import threading
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from .futures import FutureBase
+from .async_task import AsyncTask
+from .batching import BatchBase, BatchItemBase
+from .futures import Future, FutureBase, _short_repr
+from .scheduler import AsyncTaskError, TaskScheduler, get_scheduler
 
-__all__ = ["resolve_in_asyncio"]
+__all__ = [
+    "AsyncioModeError",
+    "check_sync_call",
+    "drain",
+    "from_awaitable",
+    "is_asyncio_mode",
+    "resolve_in_asyncio",
+]
 
 _T = TypeVar("_T")
 
+#: How often the driver lets the loop turn before a flush (more turns while new roots arrive).
+MIN_TURNS = 2
+MAX_TURNS = 16
+#: Passes of cancel-and-run when the driver goes idle with abandoned work left.
+_MAX_CLEANUP_PASSES = 100
+
+_mode: contextvars.ContextVar[bool] = contextvars.ContextVar("asynq_asyncio_mode", default=False)
+
+
+class AsyncioModeError(RuntimeError):
+    """An asynq feature was used the wrong way round with respect to asyncio mode."""
+
+
+def is_asyncio_mode() -> bool:
+    """Whether the calling code is asynq work run for an ``await f.asyncio(...)``.
+
+    Per asyncio task (a context variable): coroutines, other asyncio tasks and other threads see
+    False unless they are themselves running asynq work for an ``.asyncio()`` call.
+    """
+    return _mode.get()
+
+
+# -- the synchronous-call check ----------------------------------------------------------------
+
+# How many drivers are running in the process: while zero, ``check_sync_call`` returns at once.
+_live_drivers = 0
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        # Set while this thread's driver flushes in the executor: the flush's "done" event.
+        self.flushing: threading.Event | None = None
+
+
+_thread = _ThreadState()
+
+
+def check_sync_call(fn: object) -> None:
+    """Vet a synchronous call of the asynq function ``fn`` (the hook for ``f(x)``).
+
+    In asyncio mode it raises ``AsyncioModeError``: the call would block the event loop and could
+    not batch with anything. Elsewhere on a thread whose event loop is flushing asynq batches in
+    the executor, it waits for that flush, so that the call never runs tasks concurrently with it.
+    """
+    if not _live_drivers:
+        return
+    if _mode.get():
+        raise AsyncioModeError(_sync_call_message(fn))
+    flushing = _thread.flushing
+    if flushing is not None:
+        flushing.wait()
+
+
+def _fn_name(fn: object) -> str:
+    decorator = getattr(fn, "decorator", None)  # a bound method's binder
+    target = decorator if decorator is not None else fn
+    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
+    return name if isinstance(name, str) else _short_repr(fn, 60)
+
+
+def _sync_call_message(fn: object) -> str:
+    name = _fn_name(fn)
+    return (
+        f"{name} was called synchronously in asyncio mode (asynq code running for an "
+        f"`await ....asyncio(...)`); a synchronous call would block the event loop and could not "
+        f"batch with the work around it. Inside an @asynq() function write "
+        f"`yield {name}.asynq(...)`; in a coroutine write `await {name}.asyncio(...)`"
+    )
+
+
+# -- awaiting asynq work ------------------------------------------------------------------------
+
 
 async def resolve_in_asyncio(future: FutureBase[_T]) -> _T:
-    """Compute ``future`` (a task or any future) for an ``await`` in asyncio code.
+    """Compute ``future`` (usually a task from ``f.asynq(...)``) for an ``await`` in asyncio code.
 
-    The computation runs on the thread's asynq scheduler; its batches flush synchronously.
+    Its tasks run on the event loop's thread and batch with all other asynq work awaited in the
+    same loop; batches flush in the loop's default executor.
     """
-    value: Any = future.value()
+    if not future._computed:
+        if isinstance(future, (AsyncTask, BatchItemBase, BatchBase)):
+            await _await_driven(future)
+        elif isinstance(future, Future):
+            future._compute()  # a plain value provider: nothing to batch
+        else:
+            await _await_external(future)
+    if future._error is not None:
+        raise future._error
+    value: _T = future._value
     return value
+
+
+async def _await_driven(root: FutureBase[Any]) -> None:
+    loop = asyncio.get_running_loop()
+    driver = _drivers.get(loop)
+    if driver is None:
+        driver = _drivers[loop] = _Driver(loop)
+    waiter = loop.create_future()
+    entry = _Entry(root, waiter)
+    driver.add(entry)
+    try:
+        await waiter
+    except asyncio.CancelledError:
+        driver.forget(entry)
+        raise
+
+
+async def _await_external(future: FutureBase[Any]) -> None:
+    """Wait for a future that only outside code computes (it may be set from any thread)."""
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+
+    def computed(_: object) -> None:
+        loop.call_soon_threadsafe(_set_if_pending, waiter)
+
+    hook = future.on_computed
+    hook.subscribe(computed)
+    try:
+        await waiter
+    finally:
+        future.on_computed.unsubscribe(computed)
+
+
+def _set_if_pending(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+async def drain() -> None:
+    """Wait until the running loop's asynq driver is idle: nothing awaited, nothing pending."""
+    loop = asyncio.get_running_loop()
+    while True:
+        driver = _drivers.get(loop)
+        if driver is None or driver.task is None:
+            return
+        await asyncio.wait([driver.task])
+
+
+def from_awaitable(awaitable: Awaitable[_T]) -> FutureBase[_T]:
+    """A future for a native awaitable, to ``yield`` from asynq code running in asyncio mode.
+
+    ``page = yield from_awaitable(http.get(url))``. The awaitable runs as an asyncio task of the
+    same loop (outside asyncio mode); the asynq task resumes with its result once it is done.
+    """
+    if not _mode.get():
+        if asyncio.iscoroutine(awaitable):
+            awaitable.close()  # it will never run; avoid the "never awaited" warning
+        raise AsyncioModeError(
+            f"from_awaitable() got {_short_repr(awaitable, 60)} outside asyncio mode; it only "
+            "works in asynq code run by `await f.asyncio(...)`, where an event loop drives the "
+            "tasks. In synchronous code, compute the value before calling the asynq function; "
+            "in a coroutine, await it directly"
+        )
+    if not isinstance(awaitable, Awaitable):
+        raise TypeError(
+            f"from_awaitable() expects an awaitable (a coroutine, task or future), got "
+            f"{type(awaitable).__name__}: {_short_repr(awaitable, 60)}; for a plain value "
+            "use ConstFuture(value)"
+        )
+    driver = _drivers[asyncio.get_running_loop()]
+    future: _AwaitableFuture[_T] = _AwaitableFuture()
+    context = contextvars.copy_context()
+    context.run(_mode.set, False)
+    task = context.run(asyncio.ensure_future, awaitable)
+    future._task = task
+    driver.external.add(future)
+    task.add_done_callback(lambda done: driver.external_done(future, done))
+    return future
+
+
+class _AwaitableFuture(FutureBase[_T]):
+    """A future that an asyncio task computes (see ``from_awaitable``)."""
+
+    __slots__ = ("_task",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._task: asyncio.Future[Any] | None = None
+
+
+# -- the driver ------------------------------------------------------------------------------------
+
+
+class _Entry:
+    """One ``await`` of asynq work: the root future and the asyncio future the coroutine awaits."""
+
+    __slots__ = ("root", "waiter")
+
+    def __init__(self, root: FutureBase[Any], waiter: asyncio.Future[None]) -> None:
+        self.root = root
+        self.waiter = waiter
+
+
+_drivers: dict[asyncio.AbstractEventLoop, _Driver] = {}
+
+
+class _Driver:
+    """Runs the asynq work awaited in one event loop (see the module docstring)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.scheduler: TaskScheduler = get_scheduler()
+        self.inbox: list[_Entry] = []
+        self.waiting: list[_Entry] = []
+        self.task: asyncio.Task[None] | None = None
+        self.external: set[_AwaitableFuture[Any]] = set()
+        self.external_results: list[tuple[_AwaitableFuture[Any], asyncio.Future[Any]]] = []
+        self.wake: asyncio.Event | None = None
+        self.flush_done = threading.Event()
+        self.flush_done.set()
+        self.rounds = 0
+
+    # -- called by awaiting coroutines (loop thread) ------------------------------------------
+
+    def add(self, entry: _Entry) -> None:
+        self.inbox.append(entry)
+        if self.task is None:
+            self._start()
+        elif self.wake is not None:
+            self.wake.set()
+
+    def forget(self, entry: _Entry) -> None:
+        for queue in (self.inbox, self.waiting):
+            if entry in queue:
+                queue.remove(entry)
+        if self.wake is not None:
+            self.wake.set()
+
+    def external_done(self, future: _AwaitableFuture[Any], done: asyncio.Future[Any]) -> None:
+        # Applied by the driver between flushes, never while a flush runs in the executor.
+        self.external_results.append((future, done))
+        if self.wake is not None:
+            self.wake.set()
+
+    # -- the cycle -----------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        global _live_drivers
+        _live_drivers += 1
+        # An empty context: asynq code of all callers runs here, so it must not see the context
+        # variables of whichever coroutine happened to start the driver.
+        self.task = contextvars.Context().run(
+            self.loop.create_task, self._drive(), name="asynq asyncio driver"
+        )
+
+    async def _drive(self) -> None:
+        global _live_drivers
+        _mode.set(True)
+        self.wake = asyncio.Event()
+        try:
+            while True:
+                self._step()
+                if not self.waiting:
+                    break
+                await self._let_others_join()
+                if self.inbox:
+                    continue
+                if not self.waiting:
+                    break
+                batches = self.scheduler.take_batches()
+                if batches:
+                    await self._flush(batches)
+                elif self.external or self.external_results:
+                    await self._wait_for_wake()
+                else:
+                    self._fail_stuck()
+        except Exception as error:  # noqa: BLE001 - delivered to every awaiting coroutine
+            self._fail_all(error)
+        except BaseException as error:  # cancelled by the loop (shutdown), KeyboardInterrupt...
+            self._fail_all(error)
+            raise
+        finally:
+            self._cancel_abandoned()
+            self.task = None
+            self.wake = None
+            _live_drivers -= 1
+            if self.inbox:
+                self._start()  # registered while the driver was shutting down
+            elif _drivers.get(self.loop) is self:
+                del _drivers[self.loop]
+
+    def _step(self) -> None:
+        """Admit new roots, apply finished awaitables, run what can run, resume finished roots."""
+        if self.external_results:
+            self._apply_external_results()
+        inbox = self.inbox
+        if inbox:
+            self.inbox = []
+            schedule = self.scheduler.schedule
+            for entry in inbox:
+                if entry.waiter.done():
+                    continue
+                try:
+                    schedule(entry.root)
+                except Exception as error:  # noqa: BLE001 - that root's failure only
+                    entry.waiter.set_exception(error)
+                    continue
+                self.waiting.append(entry)
+        self.scheduler.run_ready()
+        self._settle()
+
+    def _settle(self) -> None:
+        keep: list[_Entry] = []
+        for entry in self.waiting:
+            root = entry.root
+            waiter = entry.waiter
+            if waiter.done():
+                continue
+            if root._computed:
+                waiter.set_result(None)  # the coroutine reads the root's value or error
+            else:
+                keep.append(entry)
+        self.waiting = keep
+
+    async def _let_others_join(self) -> None:
+        """Let the loop turn so that coroutines about to await asynq work join this round."""
+        for turn in range(MAX_TURNS):
+            await asyncio.sleep(0)
+            if self.inbox or self.external_results:
+                self._step()
+            elif turn + 1 >= MIN_TURNS:
+                return
+
+    async def _flush(self, batches: list[BatchBase[Any]]) -> None:
+        """Flush one round in the executor; the loop thread runs no asynq task meanwhile."""
+        for batch in batches:
+            # Close each batch to new items on the thread that creates them: a batch kind may
+            # keep its active batch in thread-local state.
+            try:
+                batch._try_switch_active_batch()
+            except Exception:  # noqa: BLE001 - flush_batches meets it again and fails the items
+                pass
+        self.rounds += 1
+        self.flush_done.clear()
+        _thread.flushing = self.flush_done
+        try:
+            running = self.loop.run_in_executor(None, self._flush_in_thread, batches)
+            try:
+                await asyncio.shield(running)
+            except asyncio.CancelledError:
+                # A thread cannot be interrupted: let the flush end before anything else runs.
+                while not running.done():
+                    try:
+                        await asyncio.shield(running)
+                    except asyncio.CancelledError:
+                        pass
+                raise
+        finally:
+            _thread.flushing = None
+
+    def _flush_in_thread(self, batches: list[BatchBase[Any]]) -> None:
+        try:
+            self.scheduler.flush_batches(batches)
+        except BaseException as error:  # noqa: BLE001 - the unflushed items carry it
+            for batch in batches:
+                if not batch._computed:
+                    batch.cancel(error)
+        finally:
+            self.flush_done.set()
+
+    async def _wait_for_wake(self) -> None:
+        wake = self.wake
+        assert wake is not None
+        wake.clear()  # nothing can set it between the caller's checks and here: no await
+        await wake.wait()
+
+    def _apply_external_results(self) -> None:
+        results, self.external_results = self.external_results, []
+        for future, done in results:
+            self.external.discard(future)
+            if future._computed:
+                continue
+            if done.cancelled():
+                future.set_error(asyncio.CancelledError(f"{done!r} was cancelled"))
+            elif done.exception() is not None:
+                future.set_error(done.exception())  # type: ignore[arg-type]
+            else:
+                future.set_value(done.result())
+
+    def _fail_stuck(self) -> None:
+        for entry in self.waiting:
+            if not entry.waiter.done():
+                entry.waiter.set_exception(
+                    AsyncTaskError(
+                        f"{entry.root!r}, awaited from asyncio, can never be computed: no task "
+                        "can run, no batch is pending and no awaitable is in flight. Either tasks "
+                        "wait on each other in a cycle, or on a future that only outside code "
+                        "sets (set its value before awaiting)"
+                    )
+                )
+        self.waiting = []
+
+    def _fail_all(self, error: BaseException) -> None:
+        for entry in self.inbox + self.waiting:
+            if entry.waiter.done():
+                continue
+            if isinstance(error, asyncio.CancelledError):
+                entry.waiter.cancel("the event loop cancelled the asynq driver")
+            else:
+                _set_exception(entry.waiter, error)
+        self.inbox = []
+        self.waiting = []
+
+    def _cancel_abandoned(self) -> None:
+        """Nothing awaits the remaining work: fail it with CancelledError and let it finish."""
+        if self.external_results:
+            self._apply_external_results()
+        error = asyncio.CancelledError(
+            "asynq work abandoned: every asyncio task that awaited it was cancelled"
+        )
+        scheduler = self.scheduler
+        for _ in range(_MAX_CLEANUP_PASSES):
+            batches = scheduler.take_batches()
+            externals = list(self.external)
+            if not batches and not externals:
+                return
+            self.external.clear()
+            for future in externals:
+                if future._task is not None:
+                    future._task.cancel()
+                if not future._computed:
+                    future.set_error(error)
+            for batch in batches:
+                batch._scheduled = False
+                batch.cancel(error)
+            try:
+                scheduler.run_ready()
+            except Exception:  # noqa: BLE001 - abandoned work; the scheduler cleared itself
+                return
+
+
+def _set_exception(waiter: asyncio.Future[None], error: BaseException) -> None:
+    if isinstance(error, StopIteration):  # asyncio futures refuse StopIteration
+        wrapped = RuntimeError(f"asynq task raised {error!r}")
+        wrapped.__cause__ = error
+        error = wrapped
+    waiter.set_exception(error)
