@@ -1,0 +1,240 @@
+"""Cached model functions: ``@mc.cached("namespace", ttl=...)``.
+
+    @mc.cached("users.name")
+    def name_of_user(uid):            # or an @asynq() function that yields its own reads
+        return db.fetch_name(uid)
+
+    name_of_user(4)                   # synchronous: memcached, then the body on a miss
+    name = yield name_of_user.asynq(4)  # batched with every other read of the round
+    name_of_user.prime(4)             # legacy priming: record the key, no I/O
+    name_of_user.dirty(4)             # delete the key (after the data changed)
+    name_of_user.key(4)               # "users.name:4" (plus the client's prefix)
+
+On a miss the body runs in its own task, so a body that yields is batched too; its value is
+written back with one ``set_many`` per round and kept in the request-local cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from ..decorators import AsyncDecorator
+from ..futures import ConstFuture, FutureBase
+from ..scheduler import get_active_task, get_scheduler
+from .batch import COMPUTING, CachedItem
+from .keys import check_namespace, encode_arg, make_key
+from .request import MISSING, RequestScope
+
+__all__ = ["CachedFunction"]
+
+_T = TypeVar("_T")
+_KEY_CACHE_LIMIT = 200_000
+
+
+class CachedFunction(Generic[_T]):
+    """A function whose results are cached in memcached under ``namespace``."""
+
+    __name__: str
+    __qualname__: str
+    namespace: str
+
+    def __init__(
+        self,
+        client: Any,
+        fn: Callable[..., Any],
+        namespace: str,
+        ttl: int | None = None,
+        key: Callable[..., Any] | None = None,
+    ) -> None:
+        if isinstance(fn, CachedFunction):
+            raise TypeError(
+                f"{fn.__name__} is already cached under {fn.namespace!r}; apply "
+                "@mc.cached(...) once"
+            )
+        if not callable(fn):
+            raise TypeError(
+                f"@mc.cached(...) expects a function, got {type(fn).__name__}: {fn!r}; write "
+                "it on the line above a `def`"
+            )
+        if inspect.isgeneratorfunction(fn):
+            raise TypeError(
+                f"@mc.cached(...) got the generator function {fn.__qualname__}; decorate it "
+                "with @asynq() first, below @mc.cached(...), so that its yields are batched"
+            )
+        if inspect.iscoroutinefunction(fn):
+            raise TypeError(
+                f"@mc.cached(...) cannot cache `async def {fn.__qualname__}`; write a plain "
+                "function or an @asynq() generator"
+            )
+        if key is not None and not callable(key):
+            raise TypeError(
+                f"cached(..., key=...) expects a function of the same arguments returning the "
+                f"values to build the key from, got {type(key).__name__}: {key!r}"
+            )
+        self.client = client
+        self.fn = fn
+        self.namespace = check_namespace(namespace)
+        self.ttl: int = client.default_ttl if ttl is None else ttl
+        self.key_fn = key
+        self._body_is_async = isinstance(fn, AsyncDecorator) or callable(getattr(fn, "asynq", None))
+        target = getattr(fn, "fn", fn)
+        try:
+            self._signature: inspect.Signature | None = inspect.signature(target)
+        except (TypeError, ValueError):
+            self._signature = None
+        self._keys: dict[tuple[Any, ...], str] = {}
+        self._prefix = client.key_prefix + self.namespace + ":"
+        functools.update_wrapper(self, target)
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def key(self, *args: Any, **kwargs: Any) -> str:
+        """The full memcached key of the call ``f(*args, **kwargs)``."""
+        if not kwargs:
+            try:
+                cached_key = self._keys.get(args)
+            except TypeError:  # unhashable arguments
+                return self._make_key(args, kwargs)
+            if cached_key is not None:
+                return cached_key
+        return self._make_key(args, kwargs)
+
+    def _make_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        values = self._key_values(args, kwargs)
+        full = make_key(self.namespace, values, self.client.key_prefix)
+        if not kwargs:
+            try:
+                if len(self._keys) >= _KEY_CACHE_LIMIT:
+                    self._keys.clear()
+                self._keys[args] = full
+            except TypeError:
+                pass
+        return full
+
+    def _key_values(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        if self.key_fn is not None:
+            values = self.key_fn(*args, **kwargs)
+            return values if isinstance(values, tuple) else (values,)
+        signature = self._signature
+        if signature is None:
+            return args + tuple(sorted(kwargs.items()))
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{self.__name__}{signature}: {error}") from None
+        bound.apply_defaults()
+        out: list[Any] = []
+        for name, value in bound.arguments.items():
+            kind = signature.parameters[name].kind
+            if kind is inspect.Parameter.VAR_POSITIONAL:
+                out.extend(value)
+            elif kind is inspect.Parameter.VAR_KEYWORD:
+                out.extend(tuple(item) for item in sorted(value.items()))
+            else:
+                out.append(value)
+        for value in out:
+            encode_arg(value)  # a clear error for an unsupported argument, naming its type
+        return tuple(out)
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def asynq(self, *args: Any, **kwargs: Any) -> FutureBase[_T]:
+        """The call as a future to yield: served from the request cache, memcached, or the
+        body (its value then written back)."""
+        key = None
+        if not kwargs:
+            try:
+                key = self._keys.get(args)
+            except TypeError:
+                pass
+        if key is None:
+            key = self._make_key(args, kwargs)
+        client = self.client
+        scope = client._local.scope
+        fresh = False
+        if scope is None or scope.closed:
+            scope, fresh = client._scope()
+        values = scope.values
+        value = values.get(key, values)
+        if value is not values:
+            if value is MISSING:
+                return self._compute_now(scope, key, args, kwargs)
+            return ConstFuture(value)
+        future = scope.inflight.get(key)
+        if future is not None:
+            return future
+        task = get_active_task()
+        item = CachedItem(
+            client._batch(), key, scope, self, args, kwargs, task._contexts if task is not None else ()
+        )
+        scope.inflight[key] = item
+        if fresh:
+            client._bind(scope, item)
+        return item
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _T:
+        """Synchronous call (outside tasks: its own request unless a scope is open)."""
+        from .. import priming
+
+        session = priming._session
+        if session.pending():
+            priming.drive()
+        task = get_active_task()
+        if task is not None:
+            get_scheduler().stats.impure_calls += 1
+        future = self.asynq(*args, **kwargs)
+        value: _T = future.value()
+        if task is None and not session.driving:
+            self.client._flush_writes()
+        return value
+
+    def _compute_now(
+        self, scope: RequestScope, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> FutureBase[_T]:
+        """A key known to be missing: run the body without asking memcached again."""
+        task = get_active_task()
+        item = CachedItem(COMPUTING, key, scope, self, args, kwargs, task._contexts if task is not None else ())
+        scope.inflight[key] = item
+        item.start_compute(get_scheduler())
+        return item
+
+    def _store(self, scope: RequestScope, key: str, value: Any) -> None:
+        """A computed value: keep it for the request and queue its write-back."""
+        self.client._queue_write(key, value, self.ttl)
+        if not scope.closed:
+            scope.values[key] = value
+
+    # -- legacy priming and invalidation ---------------------------------------------------
+
+    def prime(self, *args: Any, **kwargs: Any) -> None:
+        """Record that ``f(*args)`` will be read soon (legacy priming): no I/O now; the key is
+        fetched with the others in one multi-get when priming is driven (``asynq.priming``)."""
+        from .. import priming
+
+        priming._record_key(self.client, self.key(*args, **kwargs))
+
+    def dirty(self, *args: Any, **kwargs: Any) -> bool:
+        """Delete the cached value of ``f(*args)`` (call it after the data changed); the next
+        read computes it again. Returns whether memcached had it."""
+        key = self.key(*args, **kwargs)
+        client = self.client
+        client._flush_writes()
+        scope = client._current_scope()
+        if scope is not None:
+            scope.values.pop(key, None)
+            scope.inflight.pop(key, None)
+        return bool(client._delete_now(key))
+
+    def __get__(self, instance: Any, owner: Any) -> Any:
+        if instance is None:
+            return self
+        raise TypeError(
+            f"@mc.cached(...) on the method {self.__qualname__} is not supported: the instance "
+            "cannot be part of a memcached key. Cache a module-level function of ids instead"
+        )
+
+    def __repr__(self) -> str:
+        return f"<cached function {self.__qualname__} in {self.namespace!r} on {self.client!r}>"

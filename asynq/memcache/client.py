@@ -1,0 +1,843 @@
+"""MemcacheClient: one memcached server or a cluster, read in batches.
+
+Reads made while asynq tasks run join the client's current ``ReadBatch`` and go out as one
+multi-get per round (see ``batch.py``). The wire protocol for reads is written here, over the
+sockets of pymemcache ``Client`` objects (one per server and thread), because a flush must send
+every server its request before reading any reply; writes use pymemcache's own API.
+
+Faults never reach user code: a server that refuses, fails or does not answer within
+``read_timeout`` turns its keys into misses, is counted in ``stats.errors``, is logged at most
+once per ``log_interval`` seconds, and is left alone for ``retry_after`` seconds before it is
+tried again.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Generator, Iterable, Mapping
+from typing import Any, Generic, TypeVar
+
+from pymemcache.client.base import Client as PymemcacheClient
+from qcore.events import EventHook
+
+from ..async_task import AsyncTask
+from ..futures import ConstFuture, FutureBase
+from ..scheduler import get_active_task
+from .batch import GetItem, ReadBatch, RoundTrip, WriteBatch, WriteItem
+from .cluster import HashRing
+from .keys import check_prefix, check_raw_key
+from .request import MISSING, RequestBlock, RequestScope
+from .serde import JsonSerializer, Serializer
+
+__all__ = ["MemcacheClient", "MemcacheStats", "RoundTrip"]
+
+_log = logging.getLogger("asynq.memcache")
+_T = TypeVar("_T")
+_THIRTY_DAYS = 60 * 60 * 24 * 30
+_monotonic = time.monotonic
+
+
+class MemcacheStats:
+    """Counters of one client since it was created or last ``reset()``."""
+
+    __slots__ = (
+        "round_trips",
+        "keys_requested",
+        "hits",
+        "misses",
+        "sets",
+        "deletes",
+        "errors",
+        "flush_seconds",
+    )
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero every counter."""
+        self.round_trips = 0
+        self.keys_requested = 0
+        self.hits = 0
+        self.misses = 0
+        self.sets = 0
+        self.deletes = 0
+        self.errors = 0
+        self.flush_seconds = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counters as a plain dict."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __repr__(self) -> str:
+        inner = ", ".join(
+            f"{k}={v:.4f}" if k == "flush_seconds" else f"{k}={v}"
+            for k, v in self.as_dict().items()
+        )
+        return f"MemcacheStats({inner})"
+
+
+class _Server:
+    """One memcached server: its address and health (shared by all threads)."""
+
+    __slots__ = ("index", "address", "host", "port", "down_until", "last_logged", "healthy")
+
+    def __init__(self, index: int, host: str, port: int) -> None:
+        self.index = index
+        self.host = host
+        self.port = port
+        self.address = f"{host}:{port}"
+        self.down_until = 0.0
+        self.last_logged = -1e18
+        self.healthy = True
+
+
+class _Local(threading.local):
+    """What a client keeps per thread: the active batches, the current scope, connections."""
+
+    def __init__(self) -> None:
+        self.batch: ReadBatch | None = None
+        self.writes: WriteBatch | None = None
+        self.scope: RequestScope | None = None
+        self.implicit: dict[int, RequestScope] = {}
+        self.conns: dict[int, PymemcacheClient] = {}
+
+
+# One server's part of a flush: (server, connection, keys, deadline).
+_Sent = tuple[_Server, PymemcacheClient, list[str], float]
+_Plan = tuple[list[str], list[_Sent], float, int]
+
+
+class _Operation(Generic[_T]):
+    """A client operation usable as ``mc.op(...)`` and ``yield mc.op.asynq(...)``."""
+
+    def __init__(
+        self, name: str, sync: Callable[..., _T], asynq: Callable[..., FutureBase[_T]], doc: str
+    ) -> None:
+        self.__name__ = name
+        self.__doc__ = doc
+        self._sync = sync
+        self.asynq = asynq
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _T:
+        return self._sync(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<memcache operation {self.__name__}>"
+
+
+def _parse_servers(servers: object) -> tuple[list[tuple[str, int]], dict[str, Any], str]:
+    """(host, port) pairs, pymemcache settings to copy, and a key prefix from ``servers``."""
+    clients: list[Any] = []
+    if isinstance(servers, PymemcacheClient) or (
+        hasattr(servers, "server") and hasattr(servers, "key_prefix")
+    ):
+        clients = [servers]
+    elif hasattr(servers, "clients") and isinstance(getattr(servers, "clients", None), dict):
+        clients = list(servers.clients.values())
+    if clients:
+        pairs = []
+        for client in clients:
+            server = client.server
+            if not isinstance(server, tuple):
+                raise ValueError(
+                    f"MemcacheClient cannot use the pymemcache client for {server!r}: asynq "
+                    "talks TCP only; give it a client for a (host, port) server"
+                )
+            pairs.append((str(server[0]), int(server[1])))
+        first = clients[0]
+        settings = {
+            "connect_timeout": getattr(first, "connect_timeout", None),
+            "timeout": getattr(first, "timeout", None),
+            "socket_module": getattr(first, "socket_module", socket),
+            "tls_context": getattr(first, "tls_context", None),
+        }
+        prefix = getattr(servers, "key_prefix", b"") or b""
+        return pairs, settings, prefix.decode("ascii") if isinstance(prefix, bytes) else prefix
+    if isinstance(servers, str):
+        return [_parse_address(servers)], {}, ""
+    if isinstance(servers, tuple) and len(servers) == 2 and isinstance(servers[1], int):
+        return [_parse_address(f"{servers[0]}:{servers[1]}")], {}, ""
+    if isinstance(servers, (list, tuple)):
+        if not servers:
+            raise ValueError(
+                "MemcacheClient got an empty list of servers; give at least one "
+                '"host:port", e.g. MemcacheClient(["127.0.0.1:11211"])'
+            )
+        pairs = [_parse_address(s) for s in servers]
+        seen = set()
+        for host, port in pairs:
+            if (host, port) in seen:
+                raise ValueError(
+                    f"MemcacheClient got the server {host}:{port} twice in {list(servers)!r}; "
+                    "list each server of a cluster once"
+                )
+            seen.add((host, port))
+        return pairs, {}, ""
+    raise TypeError(
+        f'MemcacheClient(servers) expects "host:port", a list of them (a cluster) or a '
+        f"pymemcache client, got {type(servers).__name__}: {servers!r}; for example "
+        'MemcacheClient("127.0.0.1:11211")'
+    )
+
+
+def _parse_address(address: object) -> tuple[str, int]:
+    if isinstance(address, tuple) and len(address) == 2:
+        address = f"{address[0]}:{address[1]}"
+    if not isinstance(address, str):
+        raise TypeError(
+            f'a memcached server address is a "host:port" string, got '
+            f'{type(address).__name__}: {address!r}; for example "127.0.0.1:11211"'
+        )
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(
+            f'{address!r} is not a memcached address: expected "host:port" with a port '
+            'between 1 and 65535, for example "127.0.0.1:11211" (memcached\'s default port '
+            "is 11211)"
+        )
+    return host.strip("[]"), int(port)
+
+
+def _check_ttl(ttl: object, what: str = "ttl") -> int:
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0 or ttl > _THIRTY_DAYS:
+        raise ValueError(
+            f"{what} must be a whole number of seconds from 0 (never expire) to {_THIRTY_DAYS} "
+            f"(30 days; memcached reads larger numbers as Unix timestamps), got {ttl!r}"
+        )
+    return ttl
+
+
+def _check_timeout(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(
+            f"{what} must be a positive number of seconds, got {value!r}; a timeout bounds how "
+            "long a read waits for a server, so it cannot be zero, negative or None"
+        )
+    return float(value)
+
+
+class MemcacheClient:
+    """A memcached client whose reads are batched by the asynq scheduler.
+
+    ``servers``: ``"host:port"``, a list of them (a cluster, keys placed by consistent hashing),
+    or a pymemcache ``Client``/``HashClient`` whose servers and settings are reused.
+    ``key_prefix`` is put in front of every key; ``default_ttl`` is the expiry of writes that do
+    not give one (0: never). ``connect_timeout`` and ``read_timeout`` bound every wait on a
+    server. ``serializer`` defaults to ``JsonSerializer()``; ``PickleSerializer()`` is unsafe on a
+    memcached others can write to. A failing server is retried after ``retry_after`` seconds and
+    logged at most once per ``log_interval`` seconds.
+    """
+
+    def __init__(
+        self,
+        servers: Any,
+        *,
+        key_prefix: str = "",
+        default_ttl: int = 0,
+        connect_timeout: float = 1.0,
+        read_timeout: float = 1.0,
+        serializer: Serializer | None = None,
+        retry_after: float = 1.0,
+        log_interval: float = 60.0,
+        max_value_size: int = 1024 * 1024 - 512,
+    ) -> None:
+        pairs, settings, inherited_prefix = _parse_servers(servers)
+        self.key_prefix = check_prefix(inherited_prefix + check_prefix(key_prefix))
+        self.default_ttl = _check_ttl(default_ttl, "default_ttl")
+        if settings.get("connect_timeout") and connect_timeout == 1.0:
+            connect_timeout = settings["connect_timeout"]
+        if settings.get("timeout") and read_timeout == 1.0:
+            read_timeout = settings["timeout"]
+        self.connect_timeout = _check_timeout(connect_timeout, "connect_timeout")
+        self.read_timeout = _check_timeout(read_timeout, "read_timeout")
+        if serializer is None:
+            serializer = JsonSerializer()
+        elif not (
+            callable(getattr(serializer, "serialize", None))
+            and callable(getattr(serializer, "deserialize", None))
+        ):
+            raise TypeError(
+                f"serializer must have serialize(key, value) -> (bytes, flags) and "
+                f"deserialize(key, data, flags) methods, got {type(serializer).__name__}: "
+                f"{serializer!r}; use JsonSerializer() (the default) or PickleSerializer()"
+            )
+        self.serializer: Serializer = serializer
+        if (
+            isinstance(retry_after, bool)
+            or not isinstance(retry_after, (int, float))
+            or retry_after < 0
+        ):
+            raise ValueError(f"retry_after must be a number of seconds >= 0, got {retry_after!r}")
+        self.retry_after = float(retry_after)
+        self.log_interval = float(log_interval)
+        self.max_value_size = max_value_size
+        self._settings = settings
+        self._servers = [_Server(i, host, port) for i, (host, port) in enumerate(pairs)]
+        self._ring = HashRing([s.address for s in self._servers]) if len(pairs) > 1 else None
+        self._route: dict[str, int] = {}
+        self._local = _Local()
+        self.stats = MemcacheStats()
+        #: Called with a ``RoundTrip`` after every multi-get (batched, direct or priming).
+        self.on_round_trip = EventHook()
+
+        self.get: _Operation[Any] = _Operation(
+            "get", self._get_sync, self._get_asynq, "get(key, default=None): the stored value."
+        )
+        self.get_many: _Operation[dict[str, Any]] = _Operation(
+            "get_many",
+            self._get_many_sync,
+            self._get_many_asynq,
+            "get_many(keys): {key: value} for the keys memcached has.",
+        )
+        self.set: _Operation[bool] = _Operation(
+            "set", self._set_sync, self._set_asynq, "set(key, value, ttl=None): store a value."
+        )
+        self.set_many: _Operation[list[str]] = _Operation(
+            "set_many",
+            self._set_many_sync,
+            self._set_many_asynq,
+            "set_many(mapping, ttl=None): store values; returns the keys that failed.",
+        )
+        self.delete: _Operation[bool] = _Operation(
+            "delete", self._delete_sync, self._delete_asynq, "delete(key): remove a key."
+        )
+
+    # -- public ----------------------------------------------------------------------------
+
+    @property
+    def servers(self) -> list[str]:
+        """The ``"host:port"`` of every server, in the order given."""
+        return [s.address for s in self._servers]
+
+    def server_for(self, key: str) -> str:
+        """The ``"host:port"`` of the server that holds the full key ``key``."""
+        return self._servers[self._index_for(key)].address
+
+    def request(self) -> RequestBlock:
+        """A request scope: ``with mc.request():`` fetches each key at most once inside it."""
+        return RequestBlock(self)
+
+    def cached(
+        self, namespace: str, ttl: int | None = None, *, key: Callable[..., Any] | None = None
+    ) -> Callable[[Callable[..., _T]], Any]:
+        """Decorate a model function so that its results live in memcached (see cached.py)."""
+        from .cached import CachedFunction
+
+        def decorate(fn: Callable[..., _T]) -> CachedFunction[_T]:
+            return CachedFunction(self, fn, namespace, ttl, key)
+
+        if callable(namespace) and not isinstance(namespace, str):
+            name = getattr(namespace, "__name__", repr(namespace))
+            raise TypeError(
+                f"mc.cached was applied directly to {name}; it needs a namespace: write "
+                f'@mc.cached("{name}")'
+            )
+        from .keys import check_namespace
+
+        check_namespace(namespace)
+        if ttl is not None:
+            _check_ttl(ttl)
+        return decorate
+
+    def flush_writes(self) -> None:
+        """Send the write-backs queued on this thread now (normally sent with the next
+        multi-get or when the request scope ends)."""
+        self._flush_writes()
+
+    def close(self) -> None:
+        """Close this thread's connections."""
+        for conn in self._local.conns.values():
+            conn.close()
+        self._local.conns.clear()
+
+    def __repr__(self) -> str:
+        servers = self.servers
+        where = servers[0] if len(servers) == 1 else f"{len(servers)} servers"
+        return f"<MemcacheClient {where}>"
+
+    # -- scopes ----------------------------------------------------------------------------
+
+    def _scope(self) -> tuple[RequestScope, bool]:
+        """The current scope, and whether it is new and must be bound to the caller's future."""
+        scope = self._local.scope
+        if scope is not None and not scope.closed:
+            return scope, False
+        task = get_active_task()
+        if task is None:
+            return RequestScope(self), True
+        root = task
+        while root.creator is not None:
+            root = root.creator
+        implicit = self._local.implicit
+        scope = implicit.get(id(root))
+        if scope is not None and scope.root is root and not scope.closed:
+            return scope, False
+        scope = RequestScope(self)
+        scope.root = root
+        implicit[id(root)] = scope
+        root.on_computed.subscribe(scope._on_root_done)
+        return scope, False
+
+    def _current_scope(self) -> RequestScope | None:
+        """The scope a synchronous write should update, if any."""
+        scope, fresh = self._scope()
+        return None if fresh else scope
+
+    def _bind(self, scope: RequestScope, future: FutureBase[Any]) -> None:
+        """Make ``future`` the root of the new ``scope``: the scope closes when it is done."""
+        scope.root = future
+        self._local.implicit[id(future)] = scope
+        future.on_computed.subscribe(scope._on_root_done)
+
+    def _batch(self) -> ReadBatch:
+        local = self._local
+        batch = local.batch
+        if batch is None:
+            batch = local.batch = ReadBatch(self)
+        return batch
+
+    def _get_future(self, scope: RequestScope, key: str) -> FutureBase[Any]:
+        value = scope.values.get(key, scope)
+        if value is not scope:
+            return ConstFuture(value)
+        future = scope.inflight.get(key)
+        if future is None:
+            future = scope.inflight[key] = GetItem(self._batch(), key, scope)
+        return future
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _get_sync(self, key: str, default: Any = None) -> Any:
+        full = check_raw_key(key, self.key_prefix)
+        self._drive_priming()
+        scope, fresh = self._scope()
+        future = self._get_future(scope, full)
+        if fresh:
+            self._bind(scope, future)
+        value = future.value()
+        return default if value is MISSING else value
+
+    def _get_asynq(self, key: str, default: Any = None) -> FutureBase[Any]:
+        full = check_raw_key(key, self.key_prefix)
+        return AsyncTask(self._get_body(full, default), self._get_sync, (key,), {})
+
+    def _get_body(self, full: str, default: Any) -> Generator[Any, Any, Any]:
+        scope, _ = self._scope()
+        value = yield self._get_future(scope, full)
+        return default if value is MISSING else value
+
+    def _get_many_sync(self, keys: Iterable[str]) -> dict[str, Any]:
+        keys, fulls = self._check_keys(keys)
+        self._drive_priming()
+        task = AsyncTask(self._get_many_body(keys, fulls), self._get_many_sync, (keys,), {})
+        return task.value()
+
+    def _get_many_asynq(self, keys: Iterable[str]) -> FutureBase[dict[str, Any]]:
+        keys, fulls = self._check_keys(keys)
+        return AsyncTask(self._get_many_body(keys, fulls), self._get_many_sync, (keys,), {})
+
+    def _check_keys(self, keys: Iterable[str]) -> tuple[list[str], list[str]]:
+        if isinstance(keys, (str, bytes)):
+            raise TypeError(
+                f"get_many expects a list of keys, got the single key {keys!r}; write "
+                f"get_many([{keys!r}]) or get({keys!r})"
+            )
+        keys = list(keys)
+        return keys, [check_raw_key(k, self.key_prefix) for k in keys]
+
+    def _get_many_body(
+        self, keys: list[str], fulls: list[str]
+    ) -> Generator[Any, Any, dict[str, Any]]:
+        scope, _ = self._scope()
+        values = yield [self._get_future(scope, full) for full in fulls]
+        return {k: v for k, v in zip(keys, values, strict=True) if v is not MISSING}
+
+    def _drive_priming(self) -> None:
+        from .. import priming
+
+        if priming._session.pending():
+            priming.drive()
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _serialize(self, key: str, value: Any) -> tuple[bytes, int]:
+        data, flags = self.serializer.serialize(key, value)
+        if not isinstance(data, bytes):
+            raise TypeError(
+                f"{self.serializer!r}.serialize returned {type(data).__name__}, expected "
+                "(bytes, flags)"
+            )
+        return data, flags
+
+    def _writes(self) -> WriteBatch:
+        local = self._local
+        batch = local.writes
+        if batch is None:
+            batch = local.writes = WriteBatch(self)
+        return batch
+
+    def _queue_write(self, key: str, value: Any, ttl: int) -> WriteItem | None:
+        """Queue a write-back of ``value``; it goes out with the next flush of this thread."""
+        data, flags = self._serialize(key, value)
+        if len(data) > self.max_value_size:
+            _log.warning(
+                "asynq.memcache: not writing %s back: its value is %d bytes, more than "
+                "max_value_size=%d (memcached's item size limit is 1 MB by default)",
+                key,
+                len(data),
+                self.max_value_size,
+            )
+            return None
+        return WriteItem(self._writes(), "set", key, data, flags, ttl)
+
+    def _flush_writes(self) -> None:
+        batch = self._local.writes
+        if batch is not None and batch.items and not batch._flush_begun:
+            batch.flush()
+
+    def _set_sync(self, key: str, value: Any, ttl: int | None = None) -> bool:
+        full = check_raw_key(key, self.key_prefix)
+        expire = self.default_ttl if ttl is None else _check_ttl(ttl)
+        data, flags = self._serialize(full, value)
+        self._flush_writes()
+        failed = self._store_now({full: (data, flags)}, expire)
+        scope = self._current_scope()
+        if scope is not None:
+            if failed:
+                scope.values.pop(full, None)
+            else:
+                scope.values[full] = value
+        return not failed
+
+    def _set_many_sync(self, mapping: Mapping[str, Any], ttl: int | None = None) -> list[str]:
+        if not isinstance(mapping, Mapping):
+            raise TypeError(
+                f"set_many expects a mapping of keys to values, got {type(mapping).__name__}: "
+                f"{mapping!r}; write set_many({{key: value}})"
+            )
+        expire = self.default_ttl if ttl is None else _check_ttl(ttl)
+        fulls = {check_raw_key(k, self.key_prefix): (k, v) for k, v in mapping.items()}
+        payload = {full: self._serialize(full, v) for full, (_, v) in fulls.items()}
+        self._flush_writes()
+        failed = self._store_now(payload, expire)
+        scope = self._current_scope()
+        if scope is not None:
+            for full, (_, v) in fulls.items():
+                if full in failed:
+                    scope.values.pop(full, None)
+                else:
+                    scope.values[full] = v
+        return [fulls[f][0] for f in failed]
+
+    def _delete_sync(self, key: str) -> bool:
+        full = check_raw_key(key, self.key_prefix)
+        self._flush_writes()
+        scope = self._current_scope()
+        if scope is not None:
+            scope.values.pop(full, None)
+        return self._delete_now(full)
+
+    def _set_asynq(self, key: str, value: Any, ttl: int | None = None) -> FutureBase[bool]:
+        full = check_raw_key(key, self.key_prefix)
+        expire = self.default_ttl if ttl is None else _check_ttl(ttl)
+        data, flags = self._serialize(full, value)
+        scope = self._current_scope()
+        if scope is not None:
+            scope.values[full] = value
+        return WriteItem(self._writes(), "set", full, data, flags, expire)
+
+    def _set_many_asynq(
+        self, mapping: Mapping[str, Any], ttl: int | None = None
+    ) -> FutureBase[list[str]]:
+        if not isinstance(mapping, Mapping):
+            raise TypeError(
+                f"set_many expects a mapping of keys to values, got {type(mapping).__name__}: "
+                f"{mapping!r}; write set_many({{key: value}})"
+            )
+        items = {k: self._set_asynq(k, v, ttl) for k, v in mapping.items()}
+        return AsyncTask(_failed_keys(items), self._set_many_sync, (mapping,), {})
+
+    def _delete_asynq(self, key: str) -> FutureBase[bool]:
+        full = check_raw_key(key, self.key_prefix)
+        scope = self._current_scope()
+        if scope is not None:
+            scope.values.pop(full, None)
+        return WriteItem(self._writes(), "delete", full)
+
+    # -- routing and connections -----------------------------------------------------------
+
+    def _index_for(self, key: str) -> int:
+        ring = self._ring
+        if ring is None:
+            return 0
+        index = self._route.get(key)
+        if index is None:
+            if len(self._route) > 1_000_000:
+                self._route.clear()
+            index = self._route[key] = ring.index_for(key)
+        return index
+
+    def _group(self, keys: list[str]) -> list[tuple[int, list[str]]]:
+        if self._ring is None:
+            return [(0, keys)]
+        groups: dict[int, list[str]] = {}
+        route = self._route
+        for key in keys:
+            index = route.get(key)
+            if index is None:
+                index = self._index_for(key)
+            group = groups.get(index)
+            if group is None:
+                groups[index] = [key]
+            else:
+                group.append(key)
+        return sorted(groups.items())
+
+    def _conn(self, server: _Server) -> PymemcacheClient:
+        conns = self._local.conns
+        conn = conns.get(server.index)
+        if conn is None:
+            settings = self._settings
+            conn = conns[server.index] = PymemcacheClient(
+                (server.host, server.port),
+                connect_timeout=self.connect_timeout,
+                timeout=self.read_timeout,
+                no_delay=True,
+                socket_module=settings.get("socket_module", socket),
+                tls_context=settings.get("tls_context"),
+                default_noreply=False,
+            )
+        return conn
+
+    def _available(self, server: _Server, now: float) -> bool:
+        return server.down_until <= now
+
+    def _fault(self, server: _Server, conn: PymemcacheClient | None, error: BaseException) -> None:
+        """A server failed: close its connection, count, log (rate-limited), back off."""
+        if conn is not None:
+            conn.close()
+        now = _monotonic()
+        server.down_until = now + self.retry_after
+        server.healthy = False
+        self.stats.errors += 1
+        if now - server.last_logged >= self.log_interval:
+            server.last_logged = now
+            _log.warning(
+                "asynq.memcache: memcached %s failed (%s: %s); its keys are treated as misses "
+                "and it is retried after %.1f s (logged at most once per %.0f s per server)",
+                server.address,
+                type(error).__name__,
+                error,
+                self.retry_after,
+                self.log_interval,
+            )
+
+    def _recovered(self, server: _Server) -> None:
+        server.healthy = True
+        _log.info("asynq.memcache: memcached %s answers again", server.address)
+
+    # -- the read protocol -----------------------------------------------------------------
+
+    def _send_gets(self, keys: list[str]) -> _Plan:
+        """Send ``get`` for ``keys`` to every server involved; read nothing."""
+        started = _monotonic()
+        sent: list[_Sent] = []
+        groups = self._group(keys)
+        for index, group in groups:
+            server = self._servers[index]
+            if server.down_until > started:
+                continue
+            conn = self._conn(server)
+            try:
+                if conn.sock is None:
+                    conn._connect()
+                conn.sock.sendall(b"get " + " ".join(group).encode("ascii") + b"\r\n")
+            except Exception as error:  # noqa: BLE001 - a fault is a miss, never an exception
+                self._fault(server, conn, error)
+                continue
+            sent.append((server, conn, group, _monotonic() + self.read_timeout))
+        return keys, sent, started, len(groups)
+
+    def _read_gets(self, plan: _Plan) -> dict[str, Any]:
+        """Read the replies of ``_send_gets``: {key: decoded value} for the hits."""
+        keys, sent, started, servers = plan
+        found: dict[str, Any] = {}
+        deserialize = self.serializer.deserialize
+        for server, conn, _group, deadline in sent:
+            try:
+                raw = _read_values(conn.sock, deadline)
+                conn.sock.settimeout(self.read_timeout)
+            except Exception as error:  # noqa: BLE001 - a fault is a miss, never an exception
+                self._fault(server, conn, error)
+                continue
+            if not server.healthy:
+                self._recovered(server)
+            for key_bytes, flags, data in raw:
+                key = key_bytes.decode("ascii")
+                try:
+                    found[key] = deserialize(key, data, flags)
+                except Exception as error:  # noqa: BLE001 - an undecodable value is a miss
+                    self.stats.errors += 1
+                    _log.error(
+                        "asynq.memcache: the value of %s on %s cannot be decoded by %r (%s); "
+                        "treating it as a miss",
+                        key,
+                        server.address,
+                        self.serializer,
+                        error,
+                    )
+        seconds = _monotonic() - started
+        stats = self.stats
+        stats.round_trips += 1
+        stats.keys_requested += len(keys)
+        stats.hits += len(found)
+        stats.misses += len(keys) - len(found)
+        stats.flush_seconds += seconds
+        if self.on_round_trip:
+            self.on_round_trip(RoundTrip(keys, len(found), seconds, servers))
+        return found
+
+    # -- the write protocol (pymemcache's API) ---------------------------------------------
+
+    def _send_writes(self, items: list[WriteItem]) -> None:
+        """Send queued writes with noreply, one set_many per (server, ttl, flags) run."""
+        if not items:
+            return
+        now = _monotonic()
+        by_server: dict[int, list[WriteItem]] = {}
+        for item in items:
+            by_server.setdefault(self._index_for(item.key), []).append(item)
+        for index, server_items in sorted(by_server.items()):
+            server = self._servers[index]
+            if server.down_until > now:
+                for item in server_items:
+                    item.set_value(False)
+                continue
+            conn = self._conn(server)
+            try:
+                for run in _runs(server_items):
+                    first = run[0]
+                    if first.op == "set":
+                        conn.set_many(
+                            {item.key: item.data for item in run},
+                            expire=first.ttl,
+                            noreply=True,
+                            flags=first.flags,
+                        )
+                        self.stats.sets += len(run)
+                    else:
+                        conn.delete_many([item.key for item in run], noreply=True)
+                        self.stats.deletes += len(run)
+            except Exception as error:  # noqa: BLE001 - a failed write-back is counted, not raised
+                self._fault(server, conn, error)
+                for item in server_items:
+                    if not item._computed:
+                        item.set_value(False)
+
+    def _store_now(self, payload: dict[str, tuple[bytes, int]], expire: int) -> list[str]:
+        """Store synchronously, waiting for memcached's answers; returns the keys that failed."""
+        failed: list[str] = []
+        by_server: dict[int, dict[str, tuple[bytes, int]]] = {}
+        for key, value in payload.items():
+            by_server.setdefault(self._index_for(key), {})[key] = value
+        now = _monotonic()
+        for index, values in sorted(by_server.items()):
+            server = self._servers[index]
+            if server.down_until > now:
+                failed.extend(values)
+                continue
+            conn = self._conn(server)
+            try:
+                by_flags: dict[int, dict[str, bytes]] = {}
+                for key, (data, flags) in values.items():
+                    by_flags.setdefault(flags, {})[key] = data
+                for flags, group in by_flags.items():
+                    failed.extend(conn.set_many(group, expire=expire, noreply=False, flags=flags))
+                    self.stats.sets += len(group)
+            except Exception as error:  # noqa: BLE001 - a failed write is reported, not raised
+                self._fault(server, conn, error)
+                failed.extend(values)
+        return failed
+
+    def _delete_now(self, full: str) -> bool:
+        server = self._servers[self._index_for(full)]
+        if server.down_until > _monotonic():
+            return False
+        conn = self._conn(server)
+        try:
+            deleted = bool(conn.delete(full, noreply=False))
+        except Exception as error:  # noqa: BLE001 - a failed delete is reported, not raised
+            self._fault(server, conn, error)
+            return False
+        self.stats.deletes += 1
+        return deleted
+
+
+def _failed_keys(items: dict[str, FutureBase[bool]]) -> Generator[Any, Any, list[str]]:
+    results = yield list(items.values())
+    return [key for key, ok in zip(items, results, strict=True) if not ok]
+
+
+def _runs(items: list[WriteItem]) -> list[list[WriteItem]]:
+    """Consecutive items with the same (op, ttl, flags), in order."""
+    runs: list[list[WriteItem]] = []
+    for item in items:
+        if runs:
+            last = runs[-1][0]
+            if last.op == item.op and last.ttl == item.ttl and last.flags == item.flags:
+                runs[-1].append(item)
+                continue
+        runs.append([item])
+    return runs
+
+
+class ProtocolError(Exception):
+    """memcached answered something the get protocol does not allow."""
+
+
+def _read_values(sock: socket.socket, deadline: float) -> list[tuple[bytes, int, bytes]]:
+    """Read one ``get`` reply (``VALUE`` blocks up to ``END``) before ``deadline``."""
+    buf = bytearray()
+    pos = 0
+    out: list[tuple[bytes, int, bytes]] = []
+    while True:
+        end = buf.find(b"\r\n", pos)
+        if end < 0:
+            _fill(sock, buf, deadline)
+            continue
+        if buf.startswith(b"VALUE ", pos):
+            parts = buf[pos + 6 : end].split()
+            try:
+                flags = int(parts[1])
+                size = int(parts[2])
+            except (IndexError, ValueError):
+                raise ProtocolError(f"malformed VALUE line {bytes(buf[pos:end])[:80]!r}") from None
+            start = end + 2
+            stop = start + size
+            while len(buf) < stop + 2:
+                _fill(sock, buf, deadline)
+            if buf[stop : stop + 2] != b"\r\n":
+                raise ProtocolError("a value is not followed by \\r\\n")
+            out.append((bytes(parts[0]), flags, bytes(buf[start:stop])))
+            pos = stop + 2
+        elif end == pos + 3 and buf[pos:end] == b"END":
+            if end + 2 != len(buf):
+                raise ProtocolError("memcached sent more than the reply to one get")
+            return out
+        else:
+            raise ProtocolError(f"unexpected reply line {bytes(buf[pos:end])[:80]!r}")
+
+
+def _fill(sock: socket.socket, buf: bytearray, deadline: float) -> None:
+    remaining = deadline - _monotonic()
+    if remaining <= 0:
+        raise TimeoutError("no complete reply within read_timeout")
+    sock.settimeout(remaining)
+    chunk = sock.recv(262144)
+    if not chunk:
+        raise ConnectionError("memcached closed the connection")
+    buf += chunk

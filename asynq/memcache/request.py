@@ -1,0 +1,130 @@
+"""Request scopes: within one request, each memcached key is fetched at most once.
+
+A scope holds the request-local cache of one client: the values read or computed so far
+(``values``, a miss recorded as ``MISSING``) and the futures of keys being fetched or computed
+(``inflight``), so that a second read of a key joins the first instead of asking again.
+
+Which scope is current, for a client on a thread:
+
+1. the innermost ``with mc.request():`` block (it follows its task across switches, like any
+   ``AsyncContext``), or the per-thread scope legacy priming opened (see ``asynq.priming``);
+2. otherwise, inside a running task, one implicit scope per top-level task (the task at the end of
+   the chain of creators); it closes when that task finishes;
+3. otherwise (a top-level call), a scope of its own that closes when the call's future is done.
+
+Closing a scope sends the client's pending write-backs.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ..contexts import AsyncContext, enter_context, leave_context
+from ..futures import FutureBase
+
+if TYPE_CHECKING:
+    from .client import MemcacheClient
+
+__all__ = ["MISSING", "RequestScope", "RequestBlock"]
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+#: What the request-local cache holds for a key that memcached did not have.
+MISSING: Any = _Missing()
+
+
+class RequestScope:
+    """The request-local cache of one client (see the module docstring)."""
+
+    __slots__ = ("client", "values", "inflight", "prime_keys", "closed", "root", "activation")
+
+    def __init__(self, client: MemcacheClient) -> None:
+        self.client = client
+        self.values: dict[str, Any] = {}
+        self.inflight: dict[str, FutureBase[Any]] = {}
+        self.prime_keys: dict[str, None] = {}
+        self.closed = False
+        self.root: FutureBase[Any] | None = None
+        self.activation = _Activation(self)
+
+    def close(self) -> None:
+        """Send the client's pending write-backs and forget everything cached."""
+        if self.closed:
+            return
+        self.closed = True
+        self.values.clear()
+        self.prime_keys.clear()
+        self.client._flush_writes()
+        root, self.root = self.root, None
+        if root is not None:
+            self.client._local.implicit.pop(id(root), None)
+
+    def _on_root_done(self, _future: FutureBase[Any]) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"{len(self.values)} value(s)"
+        return f"<RequestScope of {self.client!r}: {state}, {len(self.inflight)} in flight>"
+
+
+class _Activation(AsyncContext):
+    """Makes a scope the client's current one while a task that carries it runs."""
+
+    def __init__(self, scope: RequestScope) -> None:
+        self.scope = scope
+        self._saved: list[RequestScope | None] = []
+
+    def resume(self) -> None:
+        local = self.scope.client._local
+        self._saved.append(local.scope)
+        local.scope = self.scope
+
+    def pause(self) -> None:
+        self.scope.client._local.scope = self._saved.pop()
+
+
+class RequestBlock(AsyncContext):
+    """``with mc.request():``: a fresh scope for the block (and tasks created in it)."""
+
+    def __init__(self, client: MemcacheClient) -> None:
+        self.client = client
+        self.scope: RequestScope | None = None
+        self._saved: list[RequestScope | None] = []
+
+    def __enter__(self) -> RequestScope:  # type: ignore[override]
+        if self.scope is not None:
+            raise RuntimeError(
+                "this request() block is already in use; write `with mc.request():` each time "
+                "instead of reusing one object"
+            )
+        self.scope = RequestScope(self.client)
+        enter_context(self)
+        return self.scope
+
+    def __exit__(
+        self,
+        typ: type[BaseException] | None,
+        val: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        leave_context(self)
+        assert self.scope is not None
+        self.scope.close()
+
+    def resume(self) -> None:
+        local = self.client._local
+        self._saved.append(local.scope)
+        local.scope = self.scope
+
+    def pause(self) -> None:
+        self.client._local.scope = self._saved.pop()

@@ -1,0 +1,215 @@
+"""Legacy priming: the way model code batched memcached reads before asynq.
+
+Legacy code reads values with plain calls (``name_of_user(uid)``) and, before reading, *primes*
+what it will need so that one multi-get fetches it all:
+
+    prime_name_of_user = name_of_user.prime          # an alias: records the key, no I/O
+
+    def prime_page(aids):                            # a hand-written priming function
+        for aid in aids:
+            prime_upvoter_names(aid)
+
+    @priming.generator                               # needs values to decide what to prime
+    def prime_upvoter_names(aid):
+        upvoters_of_answer.prime(aid)
+        yield                                        # the pending keys are fetched here
+        for uid in upvoters_of_answer(aid):          # served from the request-local cache
+            prime_name_of_user(uid)
+
+The runtime's rules (the contract ``asynq-migrate`` relies on):
+
+- ``f.prime(x)`` records the key of ``f(x)`` as pending in the current request scope; no I/O.
+- Calling a ``@priming.generator`` function records its generator; nothing runs yet.
+- The recorded work is driven when it is needed: by the first plain read of a cached function or
+  ``mc.get``/``mc.get_many`` that follows (and by ``priming.drive()``). Driving runs every recorded
+  generator until it yields or ends (generators recorded meanwhile join the same round), fetches
+  all pending keys with one multi-get per client (all clients in the same round), resumes the
+  generators that yielded, and repeats until no generator is left and no key is pending.
+  The outermost call drives everything; calls made while driving only record.
+- A key that was fetched and missed is computed by the plain read that needs it (no second
+  fetch), and its value is written back with the next multi-get or when driving ends.
+
+Priming keeps values in the client's request scope (``with mc.request():``). Outside one, the
+first priming call opens a per-thread scope that lasts until ``priming.end_request()``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .scheduler import get_scheduler
+
+if TYPE_CHECKING:
+    from .memcache.client import MemcacheClient
+    from .memcache.request import RequestScope
+
+__all__ = ["generator", "drive", "end_request", "pending", "is_priming_generator"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _Session(threading.local):
+    """The priming work recorded on this thread."""
+
+    def __init__(self) -> None:
+        self.generators: list[Generator[Any, Any, Any]] = []
+        self.scopes: dict[RequestScope, None] = {}  # scopes with pending keys
+        self.legacy: dict[MemcacheClient, RequestScope] = {}  # scopes opened by priming
+        self.driving = False
+
+    def pending(self) -> bool:
+        return bool(self.generators or self.scopes) and not self.driving
+
+
+_session = _Session()
+
+
+def pending() -> bool:
+    """Whether priming work is recorded and not yet driven on this thread."""
+    return _session.pending()
+
+
+def generator(fn: _F) -> _F:
+    """Mark a priming function that ``yield``\\ s to have the keys it primed fetched.
+
+    Calling it records the generator (nothing runs); the work is driven with everything else
+    recorded (see the module docstring). It returns None.
+    """
+    if not inspect.isgeneratorfunction(fn):
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise TypeError(
+            f"@priming.generator expects a generator function (one with `yield`), got "
+            f"{name}; a priming function that needs no values is a plain function calling "
+            "f.prime(...), without the decorator"
+        )
+
+    @functools.wraps(fn)
+    def record(*args: Any, **kwargs: Any) -> None:
+        _session.generators.append(fn(*args, **kwargs))
+
+    record.is_priming_generator = True  # type: ignore[attr-defined]
+    return record  # type: ignore[return-value]
+
+
+def is_priming_generator(fn: object) -> bool:
+    """Whether ``fn`` was decorated with ``@priming.generator``."""
+    return getattr(fn, "is_priming_generator", False) is True
+
+
+def _record_key(client: MemcacheClient, key: str) -> None:
+    """``f.prime(x)``: remember ``key`` in the current scope until priming is driven."""
+    scope = _priming_scope(client)
+    if key in scope.values or key in scope.inflight:
+        return
+    scope.prime_keys[key] = None
+    _session.scopes[scope] = None
+
+
+def _priming_scope(client: MemcacheClient) -> RequestScope:
+    scope, fresh = client._scope()
+    if not fresh:
+        return scope
+    from .memcache.request import RequestScope
+
+    scope = RequestScope(client)
+    client._local.scope = scope
+    _session.legacy[client] = scope
+    return scope
+
+
+def drive() -> None:
+    """Run all recorded priming work now, in rounds of one multi-get (see the module
+    docstring). Does nothing while already driving."""
+    session = _session
+    if session.driving:
+        return
+    session.driving = True
+    suspended: list[Generator[Any, Any, Any]] = []
+    touched: dict[MemcacheClient, None] = {}
+    try:
+        while True:
+            runnable, session.generators = suspended + session.generators, []
+            suspended = []
+            while runnable:
+                for gen in runnable:
+                    if _advance(gen):
+                        suspended.append(gen)
+                runnable, session.generators = session.generators, []
+            if session.scopes:
+                for scope in session.scopes:
+                    touched[scope.client] = None
+                _fetch_pending()
+            elif not suspended:
+                break
+    except BaseException:
+        for gen in suspended + session.generators:
+            gen.close()
+        session.generators = []
+        for scope in session.scopes:
+            scope.prime_keys.clear()
+        session.scopes.clear()
+        raise
+    finally:
+        session.driving = False
+    for client in touched:
+        client._flush_writes()
+
+
+def _advance(gen: Generator[Any, Any, Any]) -> bool:
+    """Run ``gen`` to its next yield; False once it is finished."""
+    try:
+        yielded = next(gen)
+    except StopIteration:
+        return False
+    if yielded is not None:
+        gen.close()
+        name = getattr(gen, "__qualname__", repr(gen))
+        raise TypeError(
+            f"the priming generator {name} yielded {yielded!r}; a priming generator yields "
+            "nothing (a bare `yield`) to have its primed keys fetched, then reads them with "
+            "plain calls"
+        )
+    return True
+
+
+def _fetch_pending() -> None:
+    """One multi-get per client for every pending key, all in the same scheduler round."""
+    scopes = list(_session.scopes)
+    _session.scopes.clear()
+    items = []
+    for scope in scopes:
+        keys = list(scope.prime_keys)
+        scope.prime_keys.clear()
+        if scope.closed:
+            continue
+        for key in keys:
+            future = scope.client._get_future(scope, key)
+            if not future._computed:
+                items.append(future)
+    if not items:
+        return
+    scheduler = get_scheduler()
+    for item in items:
+        scheduler.schedule(item)
+    for item in items:
+        if not item._computed:
+            scheduler.wait_for(item)
+
+
+def end_request() -> None:
+    """End the per-thread scopes priming opened outside ``with mc.request():`` (sending their
+    write-backs) and drop any priming work not driven yet."""
+    session = _session
+    for gen in session.generators:
+        gen.close()
+    session.generators = []
+    session.scopes.clear()
+    legacy, session.legacy = session.legacy, {}
+    for client, scope in legacy.items():
+        if client._local.scope is scope:
+            client._local.scope = None
+        scope.close()
