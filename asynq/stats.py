@@ -1,52 +1,184 @@
-"""Per-thread scheduler statistics: rounds, batches, items, flush time, tasks, impure calls.
+"""Per-thread scheduler statistics: rounds, batches, items, distinct keys, flush time, tasks and
+synchronous calls made inside tasks (impure calls).
 
-Always on and cheap: counters move once per task start and once per batch flush. A *round* is one
-pass of flushes made when no task can make progress; its batches flush together.
+Always on and cheap: the kernel bumps ``tasks`` when it starts a task and calls ``_begin_round`` /
+``_record_flush`` once per round and per flushed batch; nothing here runs per task. A *round* is
+one pass of flushes made when no task can make progress; its batches flush together, so the number
+of rounds is the number of round trips a request paid for.
+
+    with asynq.stats.measure() as stats:
+        render_page(uid)
+    print(stats.summary())          # totals, then one line per round
+    stats.as_dict()                 # the same as plain data (for logs and dashboards)
+
+``get_stats()`` gives the thread's running totals since the scheduler was created or reset.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from operator import attrgetter
 from typing import Any
 
-__all__ = ["BatchRecord", "RoundRecord", "SchedulerStats"]
+__all__ = [
+    "BatchRecord",
+    "RoundRecord",
+    "SchedulerStats",
+    "NullStats",
+    "get_stats",
+    "measure",
+    "reset",
+    "enable",
+    "disable",
+    "distinct_keys",
+    "ROUND_HISTORY",
+]
 
-#: How many recent rounds keep their per-batch detail.
+#: How many recent rounds keep their per-batch detail (older rounds only count in the totals).
 ROUND_HISTORY = 256
 
+_get_key = attrgetter("key")
 
-@dataclass
+
+def distinct_keys(items: list[Any]) -> int | None:
+    """How many different keys ``items`` (a batch's items) ask for, or None if they have none.
+
+    An item names its key with a ``key`` attribute, or several with ``keys``; the first item
+    decides which. Unhashable keys count by their ``repr``."""
+    if not items:
+        return 0
+    first = items[0]
+    try:
+        if hasattr(first, "key"):
+            try:
+                return len(set(map(_get_key, items)))
+            except TypeError:
+                return len({_builtin_repr(item.key) for item in items})
+        if hasattr(first, "keys") and not callable(first.keys):
+            seen: set[Any] = set()
+            for item in items:
+                for key in item.keys:
+                    try:
+                        seen.add(key)
+                    except TypeError:
+                        seen.add(_builtin_repr(key))
+            return len(seen)
+    except AttributeError:  # items of mixed kinds in one batch: the count would be a guess
+        return None
+    return None
+
+
+_builtin_repr = repr
+
+
 class BatchRecord:
-    """One flushed batch: its class name, how many items it held, how long ``flush()`` took."""
+    """One flushed batch: its class name, how many items it held, how many distinct keys they
+    asked for (None when the items have no ``key``), and how long ``flush()`` took."""
 
-    kind: str
-    items: int
-    seconds: float
+    __slots__ = ("kind", "items", "keys", "seconds")
+
+    def __init__(self, kind: str, items: int, keys: int | None, seconds: float) -> None:
+        self.kind = kind
+        self.items = items
+        self.keys = keys
+        self.seconds = seconds
+
+    def summary(self) -> str:
+        """``KindBatch: 40 items (25 keys), 1.20 ms``."""
+        keys = "" if self.keys is None else f" ({_plural(self.keys, 'key')})"
+        return f"{self.kind}: {_plural(self.items, 'item')}{keys}, {self.seconds * 1000:.2f} ms"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as plain data."""
+        return {"kind": self.kind, "items": self.items, "keys": self.keys, "seconds": self.seconds}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BatchRecord):
+            return NotImplemented
+        return self.as_dict() == other.as_dict()
+
+    def __repr__(self) -> str:
+        return f"<BatchRecord {self.summary()}>"
 
 
-@dataclass
 class RoundRecord:
-    """One round of flushes."""
+    """One round of flushes: its number (1 for the thread's first round) and its batches."""
 
-    index: int
-    batches: list[BatchRecord] = field(default_factory=list)
+    __slots__ = ("index", "batches")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.batches: list[BatchRecord] = []
 
     @property
     def seconds(self) -> float:
         """Time spent flushing this round's batches."""
         return sum(b.seconds for b in self.batches)
 
+    @property
+    def items(self) -> int:
+        """Items flushed in this round, over all its batches."""
+        return sum(b.items for b in self.batches)
+
+    @property
+    def keys(self) -> int | None:
+        """Distinct keys per batch, summed over the round's batches that report keys."""
+        counts = [b.keys for b in self.batches if b.keys is not None]
+        return sum(counts) if counts else None
+
+    def summary(self) -> str:
+        """``round 2: 2 batches, 70 items (45 keys), 1.80 ms: A: ..., B: ...``."""
+        keys = "" if self.keys is None else f" ({_plural(self.keys, 'key')})"
+        head = (
+            f"round {self.index}: {_plural(len(self.batches), 'batch', 'batches')}, "
+            f"{_plural(self.items, 'item')}{keys}, {self.seconds * 1000:.2f} ms"
+        )
+        if not self.batches:
+            return head
+        return head + ": " + "; ".join(b.summary() for b in self.batches)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The round as plain data, with its batches."""
+        return {
+            "index": self.index,
+            "seconds": self.seconds,
+            "items": self.items,
+            "keys": self.keys,
+            "batches": [b.as_dict() for b in self.batches],
+        }
+
+    def __repr__(self) -> str:
+        return f"<RoundRecord {self.summary()}>"
+
 
 class SchedulerStats:
-    """Counters of one thread's scheduler since it was created or last ``reset()``."""
+    """Counters of one thread's scheduler since it was created or last ``reset()``.
 
-    __slots__ = ("rounds", "batches", "items", "flush_seconds", "tasks", "impure_calls", "history")
+    ``rounds``, ``batches``, ``items``: flushes as described in the module docstring; ``keys``:
+    distinct keys per batch, summed over batches whose items have keys; ``flush_seconds``: time
+    inside ``flush()``; ``tasks``: tasks started; ``impure_calls``: synchronous calls of asynq
+    functions made while a task ran (each is a separate, unbatched run). ``history`` keeps the
+    per-batch detail of the last ``ROUND_HISTORY`` rounds.
+    """
+
+    __slots__ = (
+        "rounds",
+        "batches",
+        "items",
+        "keys",
+        "flush_seconds",
+        "tasks",
+        "impure_calls",
+        "history",
+    )
 
     def __init__(self) -> None:
         self.rounds = 0
         self.batches = 0
         self.items = 0
+        self.keys = 0
         self.flush_seconds = 0.0
         self.tasks = 0
         self.impure_calls = 0
@@ -56,36 +188,151 @@ class SchedulerStats:
         """Zero every counter and forget the round history."""
         self.__init__()  # type: ignore[misc]
 
+    # -- called by the kernel, once per round and once per flushed batch -----------------------
+
     def _begin_round(self) -> RoundRecord:
         self.rounds += 1
         record = RoundRecord(self.rounds)
         self.history.append(record)
         return record
 
-    def _record_flush(self, record: RoundRecord, kind: str, items: int, seconds: float) -> None:
+    def _record_flush(self, record: RoundRecord, batch: Any, seconds: float, *old: Any) -> None:
+        """Count one flushed ``batch`` that took ``seconds``.
+
+        Also accepts the kernel's older call ``(record, kind, items, seconds)``, which carries no
+        keys; it goes away once the kernel passes the batch."""
+        if old:
+            kind, items, keys, seconds = batch, int(seconds), None, old[0]
+        else:
+            kind = type(batch).__name__
+            batch_items = batch.items
+            items = len(batch_items)
+            keys = distinct_keys(batch_items)
         self.batches += 1
         self.items += items
+        if keys is not None:
+            self.keys += keys
         self.flush_seconds += seconds
-        record.batches.append(BatchRecord(kind, items, seconds))
+        record.batches.append(BatchRecord(kind, items, keys, seconds))
 
-    def as_dict(self) -> dict[str, Any]:
-        """The counters as a plain dict (round history excluded)."""
-        return {
-            "rounds": self.rounds,
-            "batches": self.batches,
-            "items": self.items,
-            "flush_seconds": self.flush_seconds,
-            "tasks": self.tasks,
-            "impure_calls": self.impure_calls,
-        }
+    # -- reading ---------------------------------------------------------------------------------
 
-    def summary(self) -> str:
-        """One readable line of the counters."""
+    def copy(self) -> SchedulerStats:
+        """An independent snapshot of the counters and history."""
+        other = SchedulerStats()
+        for name in _COUNTERS:
+            setattr(other, name, getattr(self, name))
+        other.history.extend(self.history)
+        return other
+
+    def since(self, before: SchedulerStats) -> SchedulerStats:
+        """What happened after the snapshot ``before`` was taken (counters subtracted, only the
+        rounds begun since)."""
+        delta = SchedulerStats()
+        for name in _COUNTERS:
+            setattr(delta, name, getattr(self, name) - getattr(before, name))
+        delta.history.extend(r for r in self.history if r.index > before.rounds)
+        return delta
+
+    def as_dict(self, rounds: bool = True) -> dict[str, Any]:
+        """The counters as plain data; with ``rounds``, also ``"round_history"``: one dict per
+        remembered round (see ``RoundRecord.as_dict``)."""
+        data: dict[str, Any] = {name: getattr(self, name) for name in _COUNTERS}
+        if rounds:
+            data["round_history"] = [r.as_dict() for r in self.history]
+        return data
+
+    def summary(self, max_rounds: int = 20) -> str:
+        """A readable report: one line of totals, then one line per round (the first
+        ``max_rounds`` remembered ones)."""
+        lines = [self._totals()]
+        history = list(self.history)
+        lines += ["  " + r.summary() for r in history[:max_rounds]]
+        if len(history) > max_rounds:
+            lines.append(f"  ... {len(history) - max_rounds} more round(s)")
+        return "\n".join(lines)
+
+    def _totals(self) -> str:
+        keys = f" ({_plural(self.keys, 'distinct key')})" if self.keys else ""
         return (
-            f"{self.tasks} task(s), {self.rounds} round(s), {self.batches} batch flush(es), "
-            f"{self.items} item(s), {self.flush_seconds * 1000:.2f} ms flushing, "
-            f"{self.impure_calls} synchronous call(s) inside tasks"
+            f"{_plural(self.tasks, 'task')}, {_plural(self.rounds, 'round')}, "
+            f"{_plural(self.batches, 'batch flush', 'batch flushes')}, "
+            f"{_plural(self.items, 'item')}{keys}, {self.flush_seconds * 1000:.2f} ms flushing, "
+            f"{_plural(self.impure_calls, 'synchronous call')} inside tasks"
         )
 
     def __repr__(self) -> str:
-        return f"<SchedulerStats {self.summary()}>"
+        return f"<{type(self).__name__} {self._totals()}>"
+
+
+_COUNTERS = ("rounds", "batches", "items", "keys", "flush_seconds", "tasks", "impure_calls")
+
+
+class NullStats(SchedulerStats):
+    """Statistics switched off (``disable()``): rounds and flushes are not recorded. The kernel
+    still bumps ``tasks`` and ``impure_calls``, which costs the same as before."""
+
+    __slots__ = ()
+
+    def _begin_round(self) -> RoundRecord:
+        return _NULL_ROUND
+
+    def _record_flush(self, record: RoundRecord, batch: Any, seconds: float, *old: Any) -> None:
+        pass
+
+    def summary(self, max_rounds: int = 20) -> str:
+        """Says that statistics are off."""
+        return "statistics are off (asynq.stats.enable() turns them on)"
+
+
+_NULL_ROUND = RoundRecord(0)
+
+
+def _plural(count: int, noun: str, plural: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else (plural or noun + 's')}"
+
+
+def _scheduler() -> Any:
+    from .scheduler import get_scheduler
+
+    return get_scheduler()
+
+
+def get_stats() -> SchedulerStats:
+    """The calling thread's statistics (running totals since its scheduler was reset)."""
+    stats: SchedulerStats = _scheduler().stats
+    return stats
+
+
+def reset() -> None:
+    """Zero the calling thread's statistics (its scheduler keeps its tasks and batches)."""
+    _scheduler().stats.reset()
+
+
+@contextmanager
+def measure() -> Iterator[SchedulerStats]:
+    """Statistics of the ``with`` block alone: the yielded object is filled in when it exits."""
+    stats = get_stats()
+    before = stats.copy()
+    result = SchedulerStats()
+    try:
+        yield result
+    finally:
+        delta = get_stats().since(before)
+        for name in _COUNTERS:
+            setattr(result, name, getattr(delta, name))
+        result.history.extend(delta.history)
+
+
+def disable() -> None:
+    """Stop recording rounds and flushes on the calling thread (see ``NullStats``)."""
+    scheduler = _scheduler()
+    if not isinstance(scheduler.stats, NullStats):
+        scheduler.stats = NullStats()
+
+
+def enable() -> None:
+    """Record rounds and flushes again on the calling thread (counters start from zero)."""
+    scheduler = _scheduler()
+    if isinstance(scheduler.stats, NullStats):
+        scheduler.stats = SchedulerStats()
