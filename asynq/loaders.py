@@ -41,9 +41,10 @@ import inspect
 import threading
 import time
 from collections.abc import Callable, Coroutine, Hashable, Iterator, Mapping, Sequence
+from concurrent.futures import CancelledError as PoolCancelledError
 from concurrent.futures import Future as PoolFuture
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
+from concurrent.futures import TimeoutError as PoolTimeoutError
 from contextlib import contextmanager
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
@@ -561,6 +562,10 @@ class _ConcurrentBatch(BatchBase[_CallItem]):
         if self.owner.batch is self:
             self.owner.batch = None
 
+    def get_priority(self) -> tuple[int, int]:
+        """Flush after the round's synchronous batches: they run while these calls are in flight."""
+        return (-1, 0)
+
     def _start_flush(self) -> None:
         function = self.function
         submit = function._executor().submit
@@ -699,7 +704,7 @@ class ConcurrentFunction(Generic[_P, _T]):
             if item.pool_future is None:
                 item.set_error(BatchingError(f"{item!r} was never submitted to the pool"))
             elif timeout is None:
-                futures_wait([item.pool_future])
+                _wait_for(item.pool_future, None)
                 _set_from_pool(item, item.pool_future)
             else:
                 self._collect_with_timeout(item, item.pool_future, timeout)
@@ -730,8 +735,7 @@ class ConcurrentFunction(Generic[_P, _T]):
                     return
                 continue
             remaining = started + timeout - time.monotonic()
-            done, _ = futures_wait([pool_future], timeout=max(remaining, 0.0))
-            if done:
+            if _wait_for(pool_future, max(remaining, 0.0)):
                 _set_from_pool(item, pool_future)
                 return
             with progress:
@@ -763,6 +767,21 @@ class ConcurrentFunction(Generic[_P, _T]):
 
     def __repr__(self) -> str:
         return f"<ConcurrentFunction {self.__module__}.{self.__qualname__}>"
+
+
+def _wait_for(pool_future: PoolFuture[Any], timeout: float | None) -> bool:
+    """Wait until ``pool_future`` is done or cancelled (True), or ``timeout`` passes (False).
+
+    Not ``concurrent.futures.wait``: it never returns for a future cancelled by
+    ``shutdown(cancel_futures=True)``, which no worker will ever pick up to notify.
+    """
+    try:
+        pool_future.exception(timeout)
+    except PoolCancelledError:
+        return True
+    except PoolTimeoutError:
+        return False
+    return True
 
 
 def _set_from_pool(item: _CallItem, pool_future: PoolFuture[Any]) -> None:
