@@ -13,7 +13,8 @@ Items:
   the write-back; meanwhile the item waits on the ``COMPUTING`` pseudo-batch, which the
   scheduler never flushes.
 - ``WriteItem``: one set or delete, sent by ``WriteBatch`` with pymemcache's ``set_many`` /
-  ``delete_many`` (noreply), grouped per server.
+  ``delete_many``, grouped per server (write-backs with noreply, in ``_start_flush``; writes the
+  user asked for in ``_flush``, waiting for the answers).
 """
 
 from __future__ import annotations
@@ -82,14 +83,27 @@ class ReadBatch(BatchBase["BatchItemBase"]):
         plan, self._plan = self._plan, None
         found = self.client._read_gets(plan) if plan is not None else {}
         computing = False
+        get = found.get
         for item in self.items:
             if item._computed:
                 continue
-            value = found.get(item.key, MISSING)  # type: ignore[attr-defined]
-            if value is MISSING:
-                computing |= item._miss()  # type: ignore[attr-defined]
-            else:
-                item._hit(value)  # type: ignore[attr-defined]
+            key = item.key  # type: ignore[attr-defined]
+            value = get(key, MISSING)
+            if value is MISSING and type(item) is CachedItem:
+                computing = True
+                item.batch = COMPUTING
+                item.start_compute(self.scheduler)
+                continue
+            # A hit (or a raw get's miss), inlined: this loop runs once per key of the round.
+            scope = item.scope  # type: ignore[attr-defined]
+            scope.values[key] = value
+            inflight = scope.inflight
+            if inflight.get(key) is item:
+                del inflight[key]
+            item._value = value
+            item._computed = True
+            if item._waiters is not None or item._on_computed is not None:
+                item._notify()
         if computing:
             # Items whose value a compute task will set are no longer this batch's business.
             self.items = [item for item in self.items if item.batch is self]
@@ -247,21 +261,33 @@ class WriteBatch(BatchBase["WriteItem"]):
             local.writes = WriteBatch(self.client)
 
     def _start_flush(self) -> None:
-        self.client._send_writes([item for item in self.items if not item._computed])
+        self.client._send_writes([i for i in self.items if i.noreply and not i._computed])
 
     def _flush(self) -> None:
+        self.client._send_writes([i for i in self.items if not i.noreply and not i._computed])
         for item in self.items:
             if not item._computed:
                 item.set_value(True)
 
 
 class WriteItem(BatchItemBase):
-    """One write: ``op`` is ``"set"`` (with ``data``, ``flags``, ``ttl``) or ``"delete"``."""
+    """One write: ``op`` is ``"set"`` (with ``data``, ``flags``, ``ttl``) or ``"delete"``.
+
+    Write-backs are sent with ``noreply`` (nobody waits for them); writes the user asked for
+    wait for memcached's answer, so that other connections see them once they are done."""
 
     def __init__(
-        self, batch: WriteBatch, op: str, key: str, data: bytes = b"", flags: int = 0, ttl: int = 0
+        self,
+        batch: WriteBatch,
+        op: str,
+        key: str,
+        data: bytes = b"",
+        flags: int = 0,
+        ttl: int = 0,
+        noreply: bool = False,
     ) -> None:
         super().__init__(batch)
+        self.noreply = noreply
         self.op = op
         self.key = key
         self.data = data

@@ -166,9 +166,12 @@ class CachedFunction(Generic[_T]):
         future = scope.inflight.get(key)
         if future is not None:
             return future
-        task = get_active_task()
+        batch = client._local.batch
+        if batch is None:
+            batch = client._batch()
+        task = batch.scheduler.active_task
         item = CachedItem(
-            client._batch(), key, scope, self, args, kwargs, task._contexts if task is not None else ()
+            batch, key, scope, self, args, kwargs, task._contexts if task is not None else ()
         )
         scope.inflight[key] = item
         if fresh:
@@ -196,7 +199,9 @@ class CachedFunction(Generic[_T]):
     ) -> FutureBase[_T]:
         """A key known to be missing: run the body without asking memcached again."""
         task = get_active_task()
-        item = CachedItem(COMPUTING, key, scope, self, args, kwargs, task._contexts if task is not None else ())
+        item = CachedItem(
+            COMPUTING, key, scope, self, args, kwargs, task._contexts if task is not None else ()
+        )
         scope.inflight[key] = item
         item.start_compute(get_scheduler())
         return item

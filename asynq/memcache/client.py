@@ -17,6 +17,7 @@ import logging
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
@@ -102,7 +103,6 @@ class _Local(threading.local):
         self.batch: ReadBatch | None = None
         self.writes: WriteBatch | None = None
         self.scope: RequestScope | None = None
-        self.implicit: dict[int, RequestScope] = {}
         self.conns: dict[int, PymemcacheClient] = {}
 
 
@@ -280,6 +280,9 @@ class MemcacheClient:
         self._ring = HashRing([s.address for s in self._servers]) if len(pairs) > 1 else None
         self._route: dict[str, int] = {}
         self._local = _Local()
+        # Every connection of every thread, closed by close() or when the client is collected.
+        self._all_conns: list[PymemcacheClient] = []
+        self._finalizer = weakref.finalize(self, _close_all, self._all_conns)
         self.stats = MemcacheStats()
         #: Called with a ``RoundTrip`` after every multi-get (batched, direct or priming).
         self.on_round_trip = EventHook()
@@ -349,10 +352,14 @@ class MemcacheClient:
         self._flush_writes()
 
     def close(self) -> None:
-        """Close this thread's connections."""
-        for conn in self._local.conns.values():
-            conn.close()
-        self._local.conns.clear()
+        """Close the connections (of every thread); the next request opens new ones."""
+        _close_all(self._all_conns)
+
+    def __enter__(self) -> MemcacheClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         servers = self.servers
@@ -362,8 +369,12 @@ class MemcacheClient:
     # -- scopes ----------------------------------------------------------------------------
 
     def _scope(self) -> tuple[RequestScope, bool]:
-        """The current scope, and whether it is new and must be bound to the caller's future."""
-        scope = self._local.scope
+        """The current scope, and whether it is new and must be bound to the caller's future.
+
+        Inside a running task with no scope open, the top-level task (the end of the chain of
+        creators) gets an implicit scope, current on this thread until that task is done."""
+        local = self._local
+        scope = local.scope
         if scope is not None and not scope.closed:
             return scope, False
         task = get_active_task()
@@ -372,13 +383,10 @@ class MemcacheClient:
         root = task
         while root.creator is not None:
             root = root.creator
-        implicit = self._local.implicit
-        scope = implicit.get(id(root))
-        if scope is not None and scope.root is root and not scope.closed:
-            return scope, False
         scope = RequestScope(self)
         scope.root = root
-        implicit[id(root)] = scope
+        scope.implicit = True
+        local.scope = scope
         root.on_computed.subscribe(scope._on_root_done)
         return scope, False
 
@@ -390,7 +398,6 @@ class MemcacheClient:
     def _bind(self, scope: RequestScope, future: FutureBase[Any]) -> None:
         """Make ``future`` the root of the new ``scope``: the scope closes when it is done."""
         scope.root = future
-        self._local.implicit[id(future)] = scope
         future.on_computed.subscribe(scope._on_root_done)
 
     def _batch(self) -> ReadBatch:
@@ -492,7 +499,7 @@ class MemcacheClient:
                 self.max_value_size,
             )
             return None
-        return WriteItem(self._writes(), "set", key, data, flags, ttl)
+        return WriteItem(self._writes(), "set", key, data, flags, ttl, noreply=True)
 
     def _flush_writes(self) -> None:
         batch = self._local.writes
@@ -611,6 +618,7 @@ class MemcacheClient:
                 tls_context=settings.get("tls_context"),
                 default_noreply=False,
             )
+            self._all_conns.append(conn)
         return conn
 
     def _available(self, server: _Server, now: float) -> bool:
@@ -704,7 +712,8 @@ class MemcacheClient:
     # -- the write protocol (pymemcache's API) ---------------------------------------------
 
     def _send_writes(self, items: list[WriteItem]) -> None:
-        """Send queued writes with noreply, one set_many per (server, ttl, flags) run."""
+        """Send writes with pymemcache's set_many/delete_many, one call per (server, op, ttl,
+        flags) run; write-backs with noreply. Sets each item to whether it was stored."""
         if not items:
             return
         now = _monotonic()
@@ -722,17 +731,25 @@ class MemcacheClient:
                 for run in _runs(server_items):
                     first = run[0]
                     if first.op == "set":
-                        conn.set_many(
+                        failed = conn.set_many(
                             {item.key: item.data for item in run},
                             expire=first.ttl,
-                            noreply=True,
+                            noreply=first.noreply,
                             flags=first.flags,
                         )
-                        self.stats.sets += len(run)
-                    else:
+                        self.stats.sets += len(run) - len(failed)
+                        for item in run:
+                            item.set_value(item.key not in failed)
+                    elif first.noreply:
                         conn.delete_many([item.key for item in run], noreply=True)
                         self.stats.deletes += len(run)
-            except Exception as error:  # noqa: BLE001 - a failed write-back is counted, not raised
+                        for item in run:
+                            item.set_value(True)
+                    else:
+                        for item in run:
+                            item.set_value(bool(conn.delete(item.key, noreply=False)))
+                            self.stats.deletes += 1
+            except Exception as error:  # noqa: BLE001 - a failed write is counted, not raised
                 self._fault(server, conn, error)
                 for item in server_items:
                     if not item._computed:
@@ -777,18 +794,28 @@ class MemcacheClient:
         return deleted
 
 
+def _close_all(conns: list[PymemcacheClient]) -> None:
+    for conn in list(conns):
+        conn.close()
+
+
 def _failed_keys(items: dict[str, FutureBase[bool]]) -> Generator[Any, Any, list[str]]:
     results = yield list(items.values())
     return [key for key, ok in zip(items, results, strict=True) if not ok]
 
 
 def _runs(items: list[WriteItem]) -> list[list[WriteItem]]:
-    """Consecutive items with the same (op, ttl, flags), in order."""
+    """Consecutive items with the same (op, ttl, flags, noreply), in order."""
     runs: list[list[WriteItem]] = []
     for item in items:
         if runs:
             last = runs[-1][0]
-            if last.op == item.op and last.ttl == item.ttl and last.flags == item.flags:
+            if (last.op, last.ttl, last.flags, last.noreply) == (
+                item.op,
+                item.ttl,
+                item.flags,
+                item.noreply,
+            ):
                 runs[-1].append(item)
                 continue
         runs.append([item])

@@ -8,8 +8,8 @@ Which scope is current, for a client on a thread:
 
 1. the innermost ``with mc.request():`` block (it follows its task across switches, like any
    ``AsyncContext``), or the per-thread scope legacy priming opened (see ``asynq.priming``);
-2. otherwise, inside a running task, one implicit scope per top-level task (the task at the end of
-   the chain of creators); it closes when that task finishes;
+2. otherwise, inside a running task, an implicit scope for the top-level task (the task at the
+   end of the chain of creators), current on the thread until that task is done;
 3. otherwise (a top-level call), a scope of its own that closes when the call's future is done.
 
 Closing a scope sends the client's pending write-backs.
@@ -46,7 +46,16 @@ MISSING: Any = _Missing()
 class RequestScope:
     """The request-local cache of one client (see the module docstring)."""
 
-    __slots__ = ("client", "values", "inflight", "prime_keys", "closed", "root", "activation")
+    __slots__ = (
+        "client",
+        "values",
+        "inflight",
+        "prime_keys",
+        "closed",
+        "root",
+        "implicit",
+        "activation",
+    )
 
     def __init__(self, client: MemcacheClient) -> None:
         self.client = client
@@ -55,6 +64,7 @@ class RequestScope:
         self.prime_keys: dict[str, None] = {}
         self.closed = False
         self.root: FutureBase[Any] | None = None
+        self.implicit = False  # current on the thread until ``root`` is done
         self.activation = _Activation(self)
 
     def close(self) -> None:
@@ -64,10 +74,11 @@ class RequestScope:
         self.closed = True
         self.values.clear()
         self.prime_keys.clear()
+        local = self.client._local
+        if self.implicit and local.scope is self:
+            local.scope = None
+        self.root = None
         self.client._flush_writes()
-        root, self.root = self.root, None
-        if root is not None:
-            self.client._local.implicit.pop(id(root), None)
 
     def _on_root_done(self, _future: FutureBase[Any]) -> None:
         self.close()

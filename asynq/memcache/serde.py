@@ -76,8 +76,8 @@ def _check_json(value: Any, path: str) -> None:
     else:
         raise TypeError(
             f"JsonSerializer cannot store {path}: a {cls.__name__} is not JSON "
-            f"({_short(value)}). Store str, int, float, bool, None, bytes, lists and dicts with "
-            "str keys; convert the value, or opt in to PickleSerializer() (unsafe on a shared "
+            f"({_short(value)}). Store bytes (as the whole value), or str, int, float, bool, "
+            "None, lists and dicts with str keys; convert the value, or opt in to PickleSerializer() (unsafe on a shared "
             "memcached)"
         )
 

@@ -1,0 +1,124 @@
+"""Request scopes: inside one, each key is fetched at most once; outside, each call is one."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from asynq import asynq
+from asynq.memcache import MemcacheClient
+
+from .conftest import record_trips
+
+
+def test_inside_a_request_scope_a_key_is_fetched_once_and_then_read_locally(
+    mc: MemcacheClient, trips: list[list[str]]
+) -> None:
+    mc.set("a", 1)
+    with mc.request():
+        assert mc.get("a") == 1
+        assert mc.get("a") == 1
+        assert mc.get_many(["a", "b"]) == {"a": 1}
+        assert mc.get_many(["a", "b"]) == {"a": 1}
+    assert trips == [["a"], ["b"]]
+
+
+def test_a_miss_is_remembered_too(mc: MemcacheClient, trips: list[list[str]]) -> None:
+    with mc.request():
+        assert mc.get("absent") is None
+        assert mc.get("absent", default=0) == 0
+    assert trips == [["absent"]]
+
+
+def test_outside_a_scope_each_top_level_call_is_its_own_request(
+    mc: MemcacheClient, trips: list[list[str]]
+) -> None:
+    mc.set("a", 1)
+    assert mc.get("a") == 1
+    assert mc.get("a") == 1
+    assert trips == [["a"], ["a"]]
+
+
+def test_a_top_level_asynq_call_shares_one_scope_across_its_rounds(
+    mc: MemcacheClient, trips: list[list[str]]
+) -> None:
+    mc.set_many({"a": 1, "b": 2})
+
+    @asynq()
+    def twice() -> Any:
+        first = yield mc.get.asynq("a")
+        second = yield mc.get.asynq("a"), mc.get.asynq("b")
+        return first, second
+
+    assert twice() == (1, (1, 2))
+    assert trips == [["a"], ["b"]]
+    trips.clear()
+    assert twice() == (1, (1, 2))
+    assert trips == [["a"], ["b"]]
+
+
+def test_values_written_in_a_scope_are_read_back_without_a_round_trip(
+    mc: MemcacheClient, trips: list[list[str]]
+) -> None:
+    with mc.request():
+        mc.set("k", "v")
+        assert mc.get("k") == "v"
+        mc.delete("k")
+        assert mc.get("k") is None
+    assert trips == [["k"]]
+
+
+def test_a_scope_opened_inside_a_task_follows_that_task(
+    mc: MemcacheClient, trips: list[list[str]]
+) -> None:
+    mc.set("k", 1)
+
+    @asynq()
+    def scoped() -> Any:
+        with mc.request():
+            first = yield mc.get.asynq("k")
+            second = yield mc.get.asynq("k")
+        return first + second
+
+    @asynq()
+    def both() -> Any:
+        return (yield scoped.asynq(), scoped.asynq())
+
+    assert both() == (2, 2)
+    assert trips == [["k"]]
+
+
+def test_each_thread_has_its_own_batches_and_scopes(mc: MemcacheClient) -> None:
+    mc.set_many({f"t{i}": i for i in range(4)})
+    results: dict[int, Any] = {}
+
+    @asynq()
+    def read(i: int) -> Any:
+        return (yield mc.get.asynq(f"t{i}"), mc.get.asynq("shared"))
+
+    def worker(i: int) -> None:
+        with mc.request():
+            results[i] = read(i)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {i: (i, None) for i in range(4)}
+
+
+def test_cached_functions_read_each_key_once_per_request(
+    mc: MemcacheClient,
+) -> None:
+    trips = record_trips(mc)
+
+    @mc.cached("sq")
+    def square(x: int) -> int:
+        return x * x
+
+    with mc.request():
+        assert [square(2), square(2), square(3)] == [4, 4, 9]
+    with mc.request():
+        assert square(2) == 4
+    assert trips == [["sq:2"], ["sq:3"], ["sq:2"]]
