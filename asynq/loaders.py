@@ -437,7 +437,9 @@ def _describe_value(value: object) -> str:
         return "a generator"
     if isinstance(value, FutureBase):
         return f"a future ({value!r})"
-    return f"a {type(value).__name__} ({_short_repr(value, 60)})"
+    noun = type(value).__name__
+    article = "an" if noun[:1].lower() in "aeiou" else "a"
+    return f"{article} {noun} ({_short_repr(value, 60)})"
 
 
 def _fix_for(value: object) -> str:
