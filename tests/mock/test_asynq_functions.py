@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _pytest.compat import num_mock_patch_args
 
 from asynq import ConstFuture, async_call, debug, has_async_fn
 from asynq import asynq as asynq_decorator
@@ -461,19 +460,3 @@ def test_decorators_of_both_modules_stack_and_pass_mocks_bottom_up() -> None:
 
     assert ours_below() == ("ours", "theirs")
     assert theirs_below() == ("ours", "theirs")
-
-
-def test_pytest_sees_the_mock_arguments_of_decorated_functions() -> None:
-    @mock.patch("mock.targets.fetch_name")
-    @mock.patch.multiple(targets, double=mock.DEFAULT)
-    @mock.patch("mock.targets.add", new=1)
-    def plain(fetch: Any, double: Any) -> None:
-        """Unused."""
-
-    @mock.patch("mock.targets.fetch_name")
-    @asynq_decorator()
-    def asynq_fn(fetch: Any) -> None:
-        """Unused."""
-
-    assert num_mock_patch_args(plain) == 1
-    assert num_mock_patch_args(asynq_fn) == 1
