@@ -62,7 +62,10 @@ def test_measure_reports_only_what_ran_inside_its_block() -> None:
     with stats.measure() as measured:
         blog.page([2, 3])
     assert (measured.rounds, measured.batches, measured.items, measured.tasks) == (2, 3, 5, 3)
-    assert [r.index for r in measured.history] == [totals_before.rounds + 1, totals_before.rounds + 2]
+    assert [r.index for r in measured.history] == [
+        totals_before.rounds + 1,
+        totals_before.rounds + 2,
+    ]
     assert stats.get_stats().rounds == totals_before.rounds + 2
 
 
@@ -111,9 +114,10 @@ def test_the_dict_form_has_every_counter_and_one_entry_per_round() -> None:
         ]
     )
     assert (data["rounds"], data["batches"], data["items"], data["tasks"]) == (2, 3, 3, 2)
-    assert [
-        [(b["kind"], b["items"]) for b in r["batches"]] for r in data["round_history"]
-    ] == [[("UsersBatch", 1), ("LoggedBatch", 1)], [("UsersBatch", 1)]]
+    assert [[(b["kind"], b["items"]) for b in r["batches"]] for r in data["round_history"]] == [
+        [("UsersBatch", 1), ("LoggedBatch", 1)],
+        [("UsersBatch", 1)],
+    ]
     assert all(b["seconds"] >= 0 for r in data["round_history"] for b in r["batches"])
     assert "round_history" not in measured.as_dict(rounds=False)
 
@@ -138,7 +142,10 @@ def test_a_flush_record_counts_the_distinct_keys_of_the_batch_items() -> None:
         "seconds": 0.5,
     }
     assert (counters.batches, counters.items, counters.keys) == (1, 5, 3)
-    assert record.summary() == "round 1: 1 batch, 5 items (3 keys), 500.00 ms: LoggedBatch: 5 items (3 keys), 500.00 ms"
+    assert (
+        record.summary()
+        == "round 1: 1 batch, 5 items (3 keys), 500.00 ms: LoggedBatch: 5 items (3 keys), 500.00 ms"
+    )
 
 
 def test_items_with_several_keys_count_every_key_once() -> None:
@@ -158,7 +165,9 @@ def test_items_without_keys_report_no_key_count() -> None:
 
 
 def test_unhashable_keys_are_counted_by_their_repr() -> None:
-    batch = flushed_batch(lambda b: [LoggedItem(b, ["x"]), LoggedItem(b, ["x"]), LoggedItem(b, ["y"])])
+    batch = flushed_batch(
+        lambda b: [LoggedItem(b, ["x"]), LoggedItem(b, ["x"]), LoggedItem(b, ["y"])]
+    )
     assert distinct_keys(batch.items) == 2
 
 
