@@ -8,15 +8,16 @@ A driver repeats one cycle:
    can make progress (``run_ready``), on the loop's thread;
 2. resume the coroutines whose roots are computed, then let the loop turn a few times so that every
    coroutine about to await asynq work registers its roots and joins this round;
-3. take the round's batches and flush them in the loop's default executor, so that blocking client
-   I/O never stalls the loop: other coroutines keep running during a flush.
+3. take the round's batches and flush them on a flush thread (one per event-loop thread, so a
+   client that keeps a connection per thread keeps one), so that blocking client I/O never stalls
+   the loop: other coroutines keep running during a flush.
 
 So all asynq work awaited in one event loop shares rounds: a hundred concurrent requests for a graph
 of depth D cost D flushes, not a hundred times D.
 
 Rules that keep this safe:
 
-- While a flush runs in the executor, the loop thread runs no asynq task. New roots wait in the
+- While a flush runs on the flush thread, the loop thread runs no asynq task. New roots wait in the
   inbox; ``check_sync_call`` makes a synchronous asynq call on the loop thread wait for the flush.
 - *Asyncio mode* (``is_asyncio_mode()``) is a context variable set only in the driver's own
   context, so it is true exactly while asynq code runs for an ``await f.asyncio(...)``. It is never
@@ -36,6 +37,7 @@ import asyncio
 import contextvars
 import threading
 from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from .async_task import AsyncTask
@@ -84,8 +86,19 @@ _live_drivers = 0
 
 class _ThreadState(threading.local):
     def __init__(self) -> None:
-        # Set while this thread's driver flushes in the executor: the flush's "done" event.
+        # Set while the driver of this thread's loop is flushing: the flush's "done" event.
         self.flushing: threading.Event | None = None
+        # One flush thread per event-loop thread: flushes of a loop never overlap, and clients
+        # that keep a connection per thread keep one connection, not one per pool thread.
+        self.flush_executor: ThreadPoolExecutor | None = None
+
+    def executor(self) -> ThreadPoolExecutor:
+        executor = self.flush_executor
+        if executor is None:
+            executor = self.flush_executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="asynq-flush"
+            )
+        return executor
 
 
 _thread = _ThreadState()
@@ -95,8 +108,8 @@ def check_sync_call(fn: object) -> None:
     """Vet a synchronous call of the asynq function ``fn`` (the hook for ``f(x)``).
 
     In asyncio mode it raises ``AsyncioModeError``: the call would block the event loop and could
-    not batch with anything. Elsewhere on a thread whose event loop is flushing asynq batches in
-    the executor, it waits for that flush, so that the call never runs tasks concurrently with it.
+    not batch with anything. Elsewhere, on a thread whose event loop is flushing asynq batches,
+    it waits for the flush to end, so that the call never runs tasks concurrently with it.
     """
     if not _live_drivers:
         return
@@ -131,7 +144,7 @@ async def resolve_in_asyncio(future: FutureBase[_T]) -> _T:
     """Compute ``future`` (usually a task from ``f.asynq(...)``) for an ``await`` in asyncio code.
 
     Its tasks run on the event loop's thread and batch with all other asynq work awaited in the
-    same loop; batches flush in the loop's default executor.
+    same loop; batches flush on a flush thread while the loop goes on.
     """
     if not future._computed:
         if isinstance(future, (AsyncTask, BatchItemBase, BatchBase)):
@@ -283,7 +296,7 @@ class _Driver:
             self.wake.set()
 
     def external_done(self, future: _AwaitableFuture[Any], done: asyncio.Future[Any]) -> None:
-        # Applied by the driver between flushes, never while a flush runs in the executor.
+        # Applied by the driver between flushes, never while a flush is running.
         self.external_results.append((future, done))
         if self.wake is not None:
             self.wake.set()
@@ -378,7 +391,7 @@ class _Driver:
                 return
 
     async def _flush(self, batches: list[BatchBase[Any]]) -> None:
-        """Flush one round in the executor; the loop thread runs no asynq task meanwhile."""
+        """Flush one round on the flush thread; the loop thread runs no asynq task meanwhile."""
         for batch in batches:
             # Close each batch to new items on the thread that creates them: a batch kind may
             # keep its active batch in thread-local state.
@@ -390,7 +403,7 @@ class _Driver:
         self.flush_done.clear()
         _thread.flushing = self.flush_done
         try:
-            running = self.loop.run_in_executor(None, self._flush_in_thread, batches)
+            running = self.loop.run_in_executor(_thread.executor(), self._flush_in_thread, batches)
             try:
                 await asyncio.shield(running)
             except asyncio.CancelledError:
@@ -466,6 +479,10 @@ class _Driver:
         )
         scheduler = self.scheduler
         for _ in range(_MAX_CLEANUP_PASSES):
+            try:
+                scheduler.run_ready()  # tasks a last flush woke up, or that a cancellation failed
+            except Exception:  # noqa: BLE001 - abandoned work; the scheduler cleared itself
+                return
             batches = scheduler.take_batches()
             externals = list(self.external)
             if not batches and not externals:
@@ -479,10 +496,6 @@ class _Driver:
             for batch in batches:
                 batch._scheduled = False
                 batch.cancel(error)
-            try:
-                scheduler.run_ready()
-            except Exception:  # noqa: BLE001 - abandoned work; the scheduler cleared itself
-                return
 
 
 def _set_exception(waiter: asyncio.Future[None], error: BaseException) -> None:
