@@ -124,7 +124,14 @@ class CachedFunction(Generic[_T]):
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as error:
-            raise TypeError(f"{self.__name__}{signature}: {error}") from None
+            empty = inspect.Parameter.empty
+            plain = signature.replace(
+                parameters=[p.replace(annotation=empty) for p in signature.parameters.values()],
+                return_annotation=empty,
+            )
+            raise TypeError(
+                f"{self.__name__}{plain} was called with arguments that do not fit: {error}"
+            ) from None
         bound.apply_defaults()
         out: list[Any] = []
         for name, value in bound.arguments.items():

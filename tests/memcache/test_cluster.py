@@ -20,7 +20,9 @@ class SocketLog:
 
     def __init__(self) -> None:
         self.events: list[tuple[str, int, bytes]] = []
-        module = types.SimpleNamespace(**{k: getattr(socket, k) for k in dir(socket) if k.isupper()})
+        module = types.SimpleNamespace(
+            **{k: getattr(socket, k) for k in dir(socket) if k.isupper()}
+        )
         module.getaddrinfo = socket.getaddrinfo
         module.socket = self._socket
         self.module = module
@@ -52,7 +54,9 @@ class _RecordingSocket:
         return getattr(self._sock, name)
 
 
-def test_each_key_lives_on_the_server_the_ring_names(memcached_cluster: list[MemcachedServer]) -> None:
+def test_each_key_lives_on_the_server_the_ring_names(
+    memcached_cluster: list[MemcachedServer],
+) -> None:
     mc = MemcacheClient([s.address for s in memcached_cluster])
     keys = [f"k{i}" for i in range(60)]
     mc.set_many({k: k for k in keys})

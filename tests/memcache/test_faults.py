@@ -133,7 +133,9 @@ def test_stopping_one_server_in_the_middle_of_a_run_keeps_results_correct() -> N
         blog.db_reads.clear()
         assert page(blog.answers) == expected_page(blog)
         assert mc.stats.errors >= 1
-        lost = {k for k in mc._route if mc.server_for(k) == victim.address and k.startswith("users")}
+        lost = {
+            k for k in mc._route if mc.server_for(k) == victim.address and k.startswith("users")
+        }
         assert lost, "the stopped server held some of the names"
         assert {("name", int(k.split(":")[1])) for k in lost} <= set(blog.db_reads)
     finally:
@@ -141,7 +143,9 @@ def test_stopping_one_server_in_the_middle_of_a_run_keeps_results_correct() -> N
             server.stop()
 
 
-def test_a_server_that_comes_back_on_its_port_is_used_again(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_server_that_comes_back_on_its_port_is_used_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     server = MemcachedServer().start()
     port = server.port
     mc = MemcacheClient(server.address, retry_after=0)

@@ -18,7 +18,9 @@ scalars = (
     | st.text()
     | st.binary(max_size=40)
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner), max_leaves=12)
+values = st.recursive(
+    scalars, lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner), max_leaves=12
+)
 arguments = st.lists(values, max_size=4).map(tuple)
 
 
@@ -39,7 +41,9 @@ def test_any_arguments_give_a_valid_key(args: tuple[Any, ...], prefix: str) -> N
 
 
 @given(arguments, arguments)
-def test_distinct_arguments_give_distinct_keys(first: tuple[Any, ...], second: tuple[Any, ...]) -> None:
+def test_distinct_arguments_give_distinct_keys(
+    first: tuple[Any, ...], second: tuple[Any, ...]
+) -> None:
     if identity(first) != identity(second):
         assert make_key("ns", first) != make_key("ns", second)
     else:
@@ -79,13 +83,26 @@ def test_long_keys_are_hashed_keeping_the_namespace() -> None:
 
 
 def test_whitespace_control_and_unicode_are_escaped() -> None:
-    for text in ["a b", "tab\there", "new\nline", "nul\x00", "héllo", "日本", "\U0001f600", "\ud800"]:
+    for text in [
+        "a b",
+        "tab\there",
+        "new\nline",
+        "nul\x00",
+        "héllo",
+        "日本",
+        "\U0001f600",
+        "\ud800",
+    ]:
         key = make_key("ns", (text,))
         assert is_valid_key(key), (text, key)
 
 
 def test_nan_and_infinities_have_keys() -> None:
-    assert {make_key("f", (math.nan,)), make_key("f", (math.inf,)), make_key("f", (-math.inf,))} == {
+    assert {
+        make_key("f", (math.nan,)),
+        make_key("f", (math.inf,)),
+        make_key("f", (-math.inf,)),
+    } == {
         "f:~fnan",
         "f:~finf",
         "f:~f-inf",

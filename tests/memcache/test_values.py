@@ -15,8 +15,9 @@ from asynq.memcache import JsonSerializer, MemcacheClient, PickleSerializer
 
 json_values = st.binary(max_size=20) | st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=5)
-    | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
     max_leaves=20,
 )
 
@@ -75,7 +76,9 @@ def test_garbage_bytes_under_a_key_are_a_miss_and_one_logged_error(
     assert name_of_user(1) == "fresh" and calls == [1]  # the write-back replaced the garbage
 
 
-def test_the_safe_serializer_never_unpickles(memcached: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_safe_serializer_never_unpickles(
+    memcached: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     class Boom:
         def __reduce__(self) -> Any:
             return (pytest.fail, ("unpickling ran code",))
