@@ -125,6 +125,7 @@ class RoundTrips:
         val: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        __tracebackhide__ = True  # pytest shows the failing block, not this module
         self._hook.unsubscribe(self._record)
         self._state = "used"
         if typ is not None:
@@ -168,6 +169,7 @@ class RoundTrips:
 
     def assert_count(self, expected: int) -> None:
         """Fail unless exactly ``expected`` round trips were made."""
+        __tracebackhide__ = True
         expected = _count("exactly", expected)
         if self.count != expected:
             raise AssertionError(
@@ -177,6 +179,7 @@ class RoundTrips:
 
     def assert_at_most(self, limit: int) -> None:
         """Fail if more than ``limit`` round trips were made."""
+        __tracebackhide__ = True
         limit = _count("at_most", limit)
         if self.count > limit:
             raise AssertionError(
@@ -188,6 +191,7 @@ class RoundTrips:
         """Fail unless the rounds requested these keys: a list of rounds, each a list of full
         keys. Rounds are compared in order; keys within a round in any order, since the scheduler
         does not promise an order."""
+        __tracebackhide__ = True
         rounds = _check_rounds(expected, "assert_keys()")
         if len(rounds) == self.count and all(
             Counter(map(repr, want)) == Counter(map(repr, got))

@@ -460,3 +460,12 @@ def test_decorators_of_both_modules_stack_and_pass_mocks_bottom_up() -> None:
 
     assert ours_below() == ("ours", "theirs")
     assert theirs_below() == ("ours", "theirs")
+
+
+def test_the_package_exposes_this_module_as_asynq_mock() -> None:
+    """Needs ``from . import mock_ as mock`` in asynq/__init__.py (the package's public name)."""
+    import asynq as package
+
+    assert getattr(package, "mock", None) is mock, (
+        "asynq/__init__.py does not bind asynq.mock; add `from . import mock_ as mock`"
+    )
