@@ -197,6 +197,26 @@ def test_a_non_callable_mock_gets_no_asynq_form() -> None:
         assert "asynq" not in vars(nc)
 
 
+class LazyProxy:
+    """Records every attribute looked up on it, as a lazy settings object would load itself."""
+
+    def __init__(self) -> None:
+        self.looked_up: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        self.looked_up.append(name)
+        raise AttributeError(name)
+
+
+def test_patching_over_a_lazy_proxy_never_looks_anything_up_on_it() -> None:
+    proxy = LazyProxy()
+    with mock.patch.object(targets, "lazy", proxy, create=True):
+        with mock.patch.object(targets, "lazy", new="replaced"):
+            assert targets.lazy == "replaced"
+        assert targets.lazy is proxy
+    assert proxy.looked_up == []
+
+
 # -- new= functions -----------------------------------------------------------------------------
 
 
