@@ -301,6 +301,9 @@ def test_the_memcache_client_batches_cached_functions_across_coroutines(
         assert asyncio.run(main()) == ["user1", "user3", "user5"]
         assert sorted(computed) == [0, 1, 2, 3, 4, 5]
         first_pass = list(trips)
+        # Write-backs leave with noreply on the loop thread's connection and reads on the flush
+        # thread's: one synchronous read on the loop thread's connection orders them.
+        assert mc.get("user:0") == database[0]
         computed.clear()
         trips.clear()
         assert asyncio.run(main()) == ["user1", "user3", "user5"]  # served from memcached
