@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import libcst as cst
 
@@ -52,6 +54,73 @@ def dotted_name(expr: cst.BaseExpression) -> Ref | None:
         parts.append(expr.value)
         return tuple(reversed(parts))
     return None
+
+
+_NOT_CODE = (
+    cst.BaseParenthesizableWhitespace,
+    cst.EmptyLine,
+    cst.TrailingWhitespace,
+    cst.Newline,
+    cst.Comment,
+    cst.Comma,
+    cst.Semicolon,
+    cst.Colon,
+    cst.LeftParen,
+    cst.RightParen,
+    cst.LeftSquareBracket,
+    cst.RightSquareBracket,
+    cst.LeftCurlyBrace,
+    cst.RightCurlyBrace,
+    cst.Dot,
+    cst.AssignEqual,
+    cst.BaseBinaryOp,
+    cst.BaseBooleanOp,
+    cst.BaseCompOp,
+    cst.BaseUnaryOp,
+    cst.BaseAugOp,
+    cst.Asynchronous,
+)
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+_IS_CODE: dict[type, bool] = {}
+
+
+def child_nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The children of ``node`` that hold code (whitespace, commas, brackets and operator
+    tokens left out), read straight from its fields.
+
+    This is a read-only walk: ``CSTNode.visit`` rebuilds every node it passes, which
+    costs more than the whole analysis.
+    """
+    kind = type(node)
+    names = _CHILD_FIELDS.get(kind)
+    if names is None:
+        names = _CHILD_FIELDS[kind] = tuple(f.name for f in dataclasses.fields(node))
+    out: list[cst.CSTNode] = []
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            items: Sequence[object] = (value,)
+        elif isinstance(value, (tuple, list)):
+            items = value
+        else:
+            continue
+        for item in items:
+            item_kind = type(item)
+            code = _IS_CODE.get(item_kind)
+            if code is None:
+                code = _IS_CODE[item_kind] = issubclass(item_kind, cst.CSTNode) and not issubclass(
+                    item_kind, _NOT_CODE
+                )
+            if code:
+                out.append(item)  # type: ignore[arg-type]
+    return out
+
+
+def walk(node: cst.CSTNode, visit: Callable[[cst.CSTNode], bool]) -> None:
+    """Pre-order read-only walk; children are skipped when ``visit`` returns False."""
+    if visit(node):
+        for child in child_nodes(node):
+            walk(child, visit)
 
 
 def target_names(node: cst.CSTNode | None) -> set[str]:
@@ -146,33 +215,33 @@ def comp_target_names(comp: cst.BaseComp | cst.DictComp) -> set[str]:
     return out
 
 
-class _NameCounter(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.counts[node.value] += 1
-
-
 def name_counts(node: cst.CSTNode) -> Counter[str]:
     """How often each identifier occurs in ``node`` (all contexts)."""
-    visitor = _NameCounter()
-    node.visit(visitor)
-    return visitor.counts
+    counts: Counter[str] = Counter()
+
+    def visit(n: cst.CSTNode) -> bool:
+        if type(n) is cst.Name:
+            counts[n.value] += 1
+        return True
+
+    walk(node, visit)
+    return counts
+
+
+_EFFECTS = (cst.Call, cst.Yield, cst.Await, cst.NamedExpr)
 
 
 def has_call(node: cst.CSTNode) -> bool:
     """Whether ``node`` contains a call, a yield, an await or an assignment expression."""
     found = False
 
-    class _Finder(cst.CSTVisitor):
-        def on_visit(self, n: cst.CSTNode) -> bool:
-            nonlocal found
-            if isinstance(n, (cst.Call, cst.Yield, cst.Await, cst.NamedExpr)):
-                found = True
-            return not found
+    def visit(n: cst.CSTNode) -> bool:
+        nonlocal found
+        if isinstance(n, _EFFECTS):
+            found = True
+        return not found
 
-    node.visit(_Finder())
+    walk(node, visit)
     return found
 
 
@@ -222,49 +291,32 @@ def _container_kind(fn: cst.FunctionDef, name: str) -> str | None:
     kinds: set[str] = set()
     bad = False
 
-    class _Finder(cst.CSTVisitor):
-        def visit_Assign(self, node: cst.Assign) -> None:
-            nonlocal bad
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal bad
+        if isinstance(node, cst.Assign):
             if any(name in target_names(t.target) for t in node.targets):
+                value = node.value
                 if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
                     bad = True
-                elif isinstance(node.value, cst.List) or (
-                    isinstance(node.value, cst.Call) and dotted_name(node.value.func) == ("list",)
+                elif isinstance(value, cst.List) or (
+                    isinstance(value, cst.Call) and dotted_name(value.func) == ("list",)
                 ):
                     kinds.add("list")
-                elif isinstance(node.value, cst.Dict) or (
-                    isinstance(node.value, cst.Call) and dotted_name(node.value.func) == ("dict",)
+                elif isinstance(value, cst.Dict) or (
+                    isinstance(value, cst.Call) and dotted_name(value.func) == ("dict",)
                 ):
                     kinds.add("dict")
                 else:
                     bad = True
-
-        def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            nonlocal bad
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)):
             if name in target_names(node.target):
                 bad = True
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            nonlocal bad
-            if name in target_names(node.target):
-                bad = True
-
-        def visit_For(self, node: cst.For) -> None:
-            nonlocal bad
-            if name in target_names(node.target):
-                bad = True
-
-        def visit_AsName(self, node: cst.AsName) -> None:
-            nonlocal bad
+        elif isinstance(node, cst.AsName):
             if name in target_names(node.name):
                 bad = True
+        return not bad
 
-        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-            nonlocal bad
-            if name in target_names(node.target):
-                bad = True
-
-    fn.body.visit(_Finder())
+    walk(fn.body, visit)
     if bad or len(kinds) != 1 or name in param_names(fn.params):
         return None
     return kinds.pop()
@@ -338,23 +390,22 @@ def _used_elsewhere(fn: cst.FunctionDef, loop: cst.For, name: str) -> bool:
     and comprehensions that bind it themselves (after the loop it would see the last item)."""
     found = False
 
-    class _Finder(cst.CSTVisitor):
-        def on_visit(self, node: cst.CSTNode) -> bool:
-            nonlocal found
-            if found or node is loop:
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal found
+        if found or node is loop:
+            return False
+        if isinstance(node, cst.For) and name in target_names(node.target):
+            return False
+        if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            if name in comp_target_names(node):
                 return False
-            if isinstance(node, cst.For) and name in target_names(node.target):
-                return False
-            if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
-                if name in comp_target_names(node):
-                    return False
-            if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
-                return False
-            if isinstance(node, cst.Name) and node.value == name:
-                found = True
-            return True
+        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            return False
+        if type(node) is cst.Name and node.value == name:
+            found = True
+        return not found
 
-    fn.body.visit(_Finder())
+    walk(fn.body, visit)
     return found
 
 
@@ -394,10 +445,19 @@ class Site:
     blocker: str | None
     deletable: bool = False
     node: cst.CSTNode | None = dataclasses.field(default=None, compare=False, repr=False)
+    statement: int = 0  # index among the module unit's top-level statements
+
+
+_Pending = tuple[str, Ref, "str | None", bool, "cst.CSTNode | None", tuple[int, ...], int]
 
 
 class UnitAnalyzer(cst.CSTVisitor):
-    """Walks one unit of code (a top-level function body, or the module's other statements)."""
+    """Walks one unit of code (a top-level function body, or the module's other statements).
+
+    Call sites are recorded with the context that would block a yield there; names bound
+    locally (parameters, assignments... in the unit or a nested scope) are collected in the
+    same walk, and :meth:`finish` drops the sites whose name is local rather than global.
+    """
 
     def __init__(
         self, config: MigrateConfig, fn: cst.FunctionDef | None, keep_nodes: bool = False
@@ -408,8 +468,14 @@ class UnitAnalyzer(cst.CSTVisitor):
         self.keep_nodes = keep_nodes
         self.sites: list[Site] = []
         self.has_yield = False
+        self.statement = 0  # index of the top-level statement being walked (module unit)
+        self._raw: list[_Pending] = []
         self._blockers: list[str | None] = [None]
-        self._scopes: list[frozenset[str]] = [local_names(fn)] if fn is not None else []
+        self._scope_names: list[set[str]] = []
+        self._scope_globals: list[set[str]] = []
+        self._scopes: list[int] = []
+        if fn is not None:
+            self._push_scope(param_names(fn.params))
         self._nested = 0
         self._pending: dict[int, str | None] = {}
         self._pushed: dict[int, tuple[int, int, int]] = {}
@@ -418,134 +484,67 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._consumed: set[int] = set()
 
     # -- helpers -----------------------------------------------------------------------
-    def _shadowed(self, name: str) -> bool:
-        return any(name in scope for scope in self._scopes)
+    def _push_scope(self, names: set[str]) -> None:
+        self._scope_names.append(set(names))
+        self._scope_globals.append(set())
+        self._scopes.append(len(self._scope_names) - 1)
+
+    def _bind(self, names: set[str]) -> None:
+        if self._scopes:
+            self._scope_names[self._scopes[-1]] |= names
 
     def _add(self, kind: str, ref: Ref, node: cst.CSTNode, deletable: bool = False) -> None:
-        self.sites.append(
-            Site(
-                len(self.sites),
+        self._raw.append(
+            (
                 kind,
                 ref,
                 self._blockers[-1],
                 deletable,
                 node if self.keep_nodes else None,
+                tuple(self._scopes),
+                self.statement,
             )
         )
 
     def _maybe_prime(self, ref: Ref) -> bool:
         return ref[-1].startswith(self.prefix) or (len(ref) > 1 and ref[-1] == "prime")
 
+    def walk(self, node: cst.CSTNode) -> None:
+        """Analyse ``node`` and everything under it (read-only, see :func:`child_nodes`)."""
+        if self.on_visit(node):
+            for child in child_nodes(node):
+                self.walk(child)
+        self.on_leave(node)
+
+    def finish(self) -> UnitAnalyzer:
+        """Drop sites whose name is bound locally; number the others. Returns self."""
+        local = [
+            names - glob for names, glob in zip(self._scope_names, self._scope_globals, strict=True)
+        ]
+        for kind, ref, blocker, deletable, node, scopes, statement in self._raw:
+            if ref and any(ref[0] in local[i] for i in scopes):
+                continue
+            self.sites.append(Site(len(self.sites), kind, ref, blocker, deletable, node, statement))
+        self._raw = []
+        return self
+
     # -- generic hooks -------------------------------------------------------------------
     def on_visit(self, node: cst.CSTNode) -> bool:
         key = id(node)
         if key in self._skip:
             return False
-        blockers = scopes = nested = 0
+        self._frame = [0, 0, 0]
         if key in self._pending:
             self._blockers.append(self._pending.pop(key))
-            blockers += 1
-        cur = self._blockers[-1]
-
-        def push(blocker: str | None) -> None:
-            nonlocal blockers
-            self._blockers.append(blocker)
-            blockers += 1
-
+            self._frame[0] += 1
+        handler = _HANDLERS.get(type(node))
         descend = True
-        if isinstance(node, cst.Call):
-            self._visit_call(node)
-        elif isinstance(node, cst.Name):
-            if node.value.startswith(self.prefix) and not self._shadowed(node.value):
-                self._add("ref", (node.value,), node)
-        elif isinstance(node, cst.Attribute):
-            self._skip.add(id(node.attr))
-            ref = dotted_name(node)
-            if ref is not None and self._maybe_prime(ref) and not self._shadowed(ref[0]):
-                self._add("ref", ref, node)
-                descend = False
-        elif isinstance(node, cst.SimpleStatementLine):
-            for small in node.body:
-                if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
-                    self._stmt_calls.add(id(small.value))
-        elif isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
-            targets = (
-                [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
-            )
-            for target in targets:
-                if isinstance(target, cst.Name):
-                    self._skip.add(id(target))
-                elif isinstance(target, (cst.Tuple, cst.List)):
-                    for el in target.elements:
-                        if isinstance(el.value, cst.Name):
-                            self._skip.add(id(el.value))
-        elif isinstance(node, (cst.Import, cst.ImportFrom, cst.Global, cst.Nonlocal)):
-            descend = False
-        elif isinstance(node, cst.Arg):
-            if node.keyword is not None:
-                self._skip.add(id(node.keyword))
-        elif isinstance(node, cst.Param):
-            self._skip.add(id(node.name))
-        elif isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
-            unconsumed = isinstance(node, cst.GeneratorExp) and key not in self._consumed
-            comp_blocker = cur or ("genexp" if unconsumed else "comprehension")
-            push(comp_blocker)
-            self._pending[id(node.for_in.iter)] = cur
-            elt = node.value if isinstance(node, cst.DictComp) else node.elt
-            if isinstance(elt, cst.Call) and not unconsumed:
-                self._pending[id(elt)] = cur
-                for arg in elt.args:
-                    self._pending[id(arg)] = cur or "comprehension"
-            self._scopes.append(frozenset(comp_target_names(node)))
-            scopes += 1
-        elif isinstance(node, cst.For):
-            push(cur or "for")
-            self._pending[id(node.iter)] = cur
-            loop = match_collect_loop(node, self.fn)
-            if loop is not None:
-                self._pending[id(loop.value)] = cur
-                for arg in loop.value.args:
-                    self._pending[id(arg)] = cur or "comprehension"
-                if loop.condition is not None:
-                    self._pending[id(loop.condition)] = cur or "comprehension"
-                if loop.key is not None:
-                    self._pending[id(loop.key)] = cur or "comprehension"
-            if node.orelse is not None:
-                self._pending[id(node.orelse)] = cur or "for-else"
-        elif isinstance(node, cst.While):
-            push(cur or "while")
-        elif isinstance(node, cst.With):
-            push(cur or "with")
-        elif isinstance(node, cst.Match):
-            push(cur or "match")
-        elif isinstance(node, cst.TryStar):
-            push(cur or "try-star")
-        elif isinstance(node, cst.Try):
-            if any(is_broad_handler(h) for h in node.handlers):
-                self._pending[id(node.body)] = cur or "broad-except"
-            if node.finalbody is not None:
-                self._pending[id(node.finalbody)] = cur or "finally"
-        elif isinstance(node, cst.Lambda):
-            push(cur or "lambda")
-            self._scopes.append(frozenset(param_names(node.params)))
-            scopes += 1
-            nested += 1
-        elif isinstance(node, cst.FunctionDef):
-            push(cur or "nested-def")
-            self._skip.add(id(node.name))
-            self._scopes.append(local_names(node))
-            scopes += 1
-            nested += 1
-        elif isinstance(node, cst.ClassDef):
-            push(cur or "nested-class")
-            self._skip.add(id(node.name))
-            nested += 1
-        elif isinstance(node, (cst.Yield, cst.Await)):
-            if self._nested == 0:
-                self.has_yield = True
-        self._nested += nested
-        if blockers or scopes or nested:
-            self._pushed[key] = (blockers, scopes, nested)
+        if handler is not None:
+            descend = handler(self, node) is not False
+        frame = self._frame
+        if frame[0] or frame[1] or frame[2]:
+            self._nested += frame[2]
+            self._pushed[key] = (frame[0], frame[1], frame[2])
         return descend
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
@@ -556,7 +555,18 @@ class UnitAnalyzer(cst.CSTVisitor):
             del self._scopes[len(self._scopes) - scopes :]
             self._nested -= nested
 
-    def _visit_call(self, node: cst.Call) -> None:
+    def _push(self, blocker: str | None) -> None:
+        self._blockers.append(blocker)
+        self._frame[0] += 1
+
+    def _scope(self, names: set[str], nested: bool) -> None:
+        self._push_scope(names)
+        self._frame[1] += 1
+        if nested:
+            self._frame[2] += 1
+
+    # -- node handlers -----------------------------------------------------------------
+    def _on_call(self, node: cst.Call) -> None:
         genexp = consumed_genexp(node)
         if genexp is not None:
             self._consumed.add(id(genexp))
@@ -566,12 +576,177 @@ class UnitAnalyzer(cst.CSTVisitor):
                 self._add("dynamic", (), node)
             return
         self._skip.add(id(node.func))
-        if self._shadowed(ref[0]):
-            return
         deletable = False
         if self._maybe_prime(ref) and id(node) in self._stmt_calls:
             deletable = not any(has_call(arg.value) for arg in node.args)
         self._add("call", ref, node, deletable)
+
+    def _on_name(self, node: cst.Name) -> None:
+        if node.value.startswith(self.prefix):
+            self._add("ref", (node.value,), node)
+
+    def _on_attribute(self, node: cst.Attribute) -> bool:
+        self._skip.add(id(node.attr))
+        ref = dotted_name(node)
+        if ref is not None and self._maybe_prime(ref):
+            self._add("ref", ref, node)
+            return False
+        return True
+
+    def _on_line(self, node: cst.SimpleStatementLine) -> None:
+        for small in node.body:
+            if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+                self._stmt_calls.add(id(small.value))
+
+    def _on_targets(self, targets: list[cst.BaseExpression]) -> None:
+        for target in targets:
+            self._bind(target_names(target))
+            if isinstance(target, cst.Name):
+                self._skip.add(id(target))
+            elif isinstance(target, (cst.Tuple, cst.List)):
+                for el in target.elements:
+                    if isinstance(el.value, cst.Name):
+                        self._skip.add(id(el.value))
+
+    def _on_assign(self, node: cst.Assign) -> None:
+        self._on_targets([t.target for t in node.targets])
+
+    def _on_augassign(self, node: cst.AugAssign | cst.AnnAssign) -> None:
+        self._on_targets([node.target])
+
+    def _on_import(self, node: cst.Import | cst.ImportFrom) -> bool:
+        if not isinstance(node.names, cst.ImportStar):
+            for alias in node.names:
+                if alias.asname is not None:
+                    self._bind(target_names(alias.asname.name))
+                else:
+                    ref = dotted_name(alias.name)
+                    if ref:
+                        self._bind({ref[0]})
+        return False
+
+    def _on_global(self, node: cst.Global | cst.Nonlocal) -> bool:
+        if self._scopes:
+            self._scope_globals[self._scopes[-1]] |= {n.name.value for n in node.names}
+        return False
+
+    def _on_asname(self, node: cst.AsName) -> None:
+        self._bind(target_names(node.name))
+
+    def _on_walrus(self, node: cst.NamedExpr) -> None:
+        self._bind(target_names(node.target))
+
+    def _on_arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self._skip.add(id(node.keyword))
+
+    def _on_param(self, node: cst.Param) -> None:
+        self._skip.add(id(node.name))
+
+    def _on_comp(self, node: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp) -> None:
+        cur = self._blockers[-1]
+        unconsumed = isinstance(node, cst.GeneratorExp) and id(node) not in self._consumed
+        self._push(cur or ("genexp" if unconsumed else "comprehension"))
+        self._pending[id(node.for_in.iter)] = cur
+        elt = node.value if isinstance(node, cst.DictComp) else node.elt
+        if isinstance(elt, cst.Call) and not unconsumed:
+            self._pending[id(elt)] = cur
+            for arg in elt.args:
+                self._pending[id(arg)] = cur or "comprehension"
+        self._scope(comp_target_names(node), nested=False)
+
+    def _on_for(self, node: cst.For) -> None:
+        cur = self._blockers[-1]
+        self._push(cur or "for")
+        self._bind(target_names(node.target))
+        self._pending[id(node.iter)] = cur
+        loop = match_collect_loop(node, self.fn)
+        if loop is not None:
+            self._pending[id(loop.value)] = cur
+            for arg in loop.value.args:
+                self._pending[id(arg)] = cur or "comprehension"
+            if loop.condition is not None:
+                self._pending[id(loop.condition)] = cur or "comprehension"
+            if loop.key is not None:
+                self._pending[id(loop.key)] = cur or "comprehension"
+        if node.orelse is not None:
+            self._pending[id(node.orelse)] = cur or "for-else"
+
+    def _block(self, blocker: str) -> None:
+        self._push(self._blockers[-1] or blocker)
+
+    def _on_while(self, node: cst.While) -> None:
+        self._block("while")
+
+    def _on_with(self, node: cst.With) -> None:
+        self._block("with")
+
+    def _on_match(self, node: cst.Match) -> None:
+        self._block("match")
+
+    def _on_trystar(self, node: cst.TryStar) -> None:
+        self._block("try-star")
+
+    def _on_try(self, node: cst.Try) -> None:
+        cur = self._blockers[-1]
+        if any(is_broad_handler(h) for h in node.handlers):
+            self._pending[id(node.body)] = cur or "broad-except"
+        if node.finalbody is not None:
+            self._pending[id(node.finalbody)] = cur or "finally"
+
+    def _on_lambda(self, node: cst.Lambda) -> None:
+        self._block("lambda")
+        self._scope(param_names(node.params), nested=True)
+
+    def _on_def(self, node: cst.FunctionDef) -> None:
+        self._block("nested-def")
+        self._bind({node.name.value})
+        self._skip.add(id(node.name))
+        self._scope(param_names(node.params), nested=True)
+
+    def _on_class(self, node: cst.ClassDef) -> None:
+        self._block("nested-class")
+        self._bind({node.name.value})
+        self._skip.add(id(node.name))
+        self._scope(set(), nested=True)
+
+    def _on_yield(self, node: cst.Yield | cst.Await) -> None:
+        if self._nested == 0:
+            self.has_yield = True
+
+
+_HANDLERS: dict[type[cst.CSTNode], Callable[[UnitAnalyzer, Any], object]] = {
+    cst.Call: UnitAnalyzer._on_call,
+    cst.Name: UnitAnalyzer._on_name,
+    cst.Attribute: UnitAnalyzer._on_attribute,
+    cst.SimpleStatementLine: UnitAnalyzer._on_line,
+    cst.Assign: UnitAnalyzer._on_assign,
+    cst.AugAssign: UnitAnalyzer._on_augassign,
+    cst.AnnAssign: UnitAnalyzer._on_augassign,
+    cst.Import: UnitAnalyzer._on_import,
+    cst.ImportFrom: UnitAnalyzer._on_import,
+    cst.Global: UnitAnalyzer._on_global,
+    cst.Nonlocal: UnitAnalyzer._on_global,
+    cst.AsName: UnitAnalyzer._on_asname,
+    cst.NamedExpr: UnitAnalyzer._on_walrus,
+    cst.Arg: UnitAnalyzer._on_arg,
+    cst.Param: UnitAnalyzer._on_param,
+    cst.ListComp: UnitAnalyzer._on_comp,
+    cst.SetComp: UnitAnalyzer._on_comp,
+    cst.GeneratorExp: UnitAnalyzer._on_comp,
+    cst.DictComp: UnitAnalyzer._on_comp,
+    cst.For: UnitAnalyzer._on_for,
+    cst.While: UnitAnalyzer._on_while,
+    cst.With: UnitAnalyzer._on_with,
+    cst.Match: UnitAnalyzer._on_match,
+    cst.TryStar: UnitAnalyzer._on_trystar,
+    cst.Try: UnitAnalyzer._on_try,
+    cst.Lambda: UnitAnalyzer._on_lambda,
+    cst.FunctionDef: UnitAnalyzer._on_def,
+    cst.ClassDef: UnitAnalyzer._on_class,
+    cst.Yield: UnitAnalyzer._on_yield,
+    cst.Await: UnitAnalyzer._on_yield,
+}
 
 
 def top_level_units(
@@ -590,20 +765,31 @@ def top_level_units(
 
 
 def analyze_units(
-    module: cst.Module, config: MigrateConfig, keep_nodes: bool = False
-) -> list[UnitAnalyzer]:
-    """Run :class:`UnitAnalyzer` over every unit of ``module`` (see :func:`top_level_units`)."""
+    module: cst.Module,
+    config: MigrateConfig,
+    keep_nodes: bool = False,
+    only: set[int] | None = None,
+) -> list[UnitAnalyzer | None]:
+    """Run :class:`UnitAnalyzer` over every unit of ``module`` (see :func:`top_level_units`),
+    or only over the units in ``only`` (the others are None)."""
     others, functions = top_level_units(module)
-    out: list[UnitAnalyzer] = []
-    module_unit = UnitAnalyzer(config, None, keep_nodes)
-    for stmt in others:
-        stmt.visit(module_unit)
-    out.append(module_unit)
-    for fn in functions[1:]:
+    out: list[UnitAnalyzer | None] = []
+    if only is None or 0 in only:
+        module_unit = UnitAnalyzer(config, None, keep_nodes)
+        for index, stmt in enumerate(others):
+            module_unit.statement = index
+            module_unit.walk(stmt)
+        out.append(module_unit.finish())
+    else:
+        out.append(None)
+    for index, fn in enumerate(functions[1:], start=1):
         assert fn is not None
+        if only is not None and index not in only:
+            out.append(None)
+            continue
         analyzer = UnitAnalyzer(config, fn, keep_nodes)
-        fn.body.visit(analyzer)
-        out.append(analyzer)
+        analyzer.walk(fn.body)
+        out.append(analyzer.finish())
     return out
 
 
@@ -749,11 +935,14 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
     """Learn what one parsed module defines, imports, primes and reads."""
     analyzers = analyze_units(module, config)
     others_stmts, functions = top_level_units(module)
-    units: list[UnitFacts] = [UnitFacts(0, "<module>", analyzers[0].sites)]
+    module_unit = analyzers[0]
+    assert module_unit is not None
+    units: list[UnitFacts] = [UnitFacts(0, "<module>", module_unit.sites)]
     defs: dict[str, int] = {}
     for index, fn in enumerate(functions[1:], start=1):
         assert fn is not None
         analyzer = analyzers[index]
+        assert analyzer is not None
         units.append(
             UnitFacts(
                 index,

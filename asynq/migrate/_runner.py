@@ -256,11 +256,15 @@ def _transform_one(path: str, plan: FilePlan, config: MigrateConfig, want_diff: 
         with open(path, "rb") as f:
             source = f.read()
         module = cst.parse_module(source)
-        output = transform_module(path, module, plan, config)
+        try:
+            text: str | None = source.decode(module.encoding)
+        except (UnicodeDecodeError, LookupError):
+            text = None
+        output = transform_module(path, module, plan, config, text)
     except Exception:  # noqa: BLE001 - one file's failure must not stop the run
         return FileResult(path, "failed", error=traceback.format_exc(), refusals=plan.refusals)
     new_code = output.code
-    old_code = module.code
+    old_code = text if text is not None else module.code
     if new_code == old_code:
         return FileResult(path, "unchanged", refusals=output.refusals, notes=output.notes)
     try:

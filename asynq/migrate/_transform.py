@@ -12,8 +12,10 @@ analysis (:func:`~._index.analyze_units`) on the same source to find those nodes
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from collections.abc import Sequence
+from typing import Any
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -23,6 +25,7 @@ from ._index import (
     CollectLoop,
     FilePlan,
     Refusal,
+    Site,
     alias_target,
     analyze_units,
     consumed_genexp,
@@ -583,22 +586,6 @@ class _FunctionConverter:
         out.append(cst.SimpleStatementLine(body=[cst.Expr(call)], leading_lines=stmt.leading_lines))
 
 
-class _NameUses(cst.CSTVisitor):
-    """Names used anywhere except in import statements."""
-
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-
-    def visit_Import(self, node: cst.Import) -> bool:
-        return False
-
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
-        return False
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-
 def _binding_name(alias: cst.ImportAlias) -> str | None:
     if alias.asname is not None:
         names = target_names(alias.asname.name)
@@ -731,24 +718,53 @@ def _call_label(node: cst.CSTNode) -> str:
 
 
 def transform_module(
-    path: str, module: cst.Module, plan: FilePlan, config: MigrateConfig
+    path: str,
+    module: cst.Module,
+    plan: FilePlan,
+    config: MigrateConfig,
+    source: str | None = None,
 ) -> TransformOutput:
-    """Rewrite one parsed module according to ``plan``; returns the new code and findings."""
-    analyzers = analyze_units(module, config, keep_nodes=True)
+    """Rewrite one parsed module according to ``plan``; returns the new code and findings.
+
+    ``source`` (the text ``module`` was parsed from) only saves time when given.
+    """
+    needed = set(plan.converted) | {u for u, ords in plan.deletions.items() if ords}
+    needed |= {r.unit for r in plan.refusals if r.unit is not None and r.ordinal is not None}
+    analyzers = analyze_units(module, config, keep_nodes=True, only=needed)
+
+    def site(unit: int, ordinal: int) -> Site:
+        analyzer = analyzers[unit]
+        assert analyzer is not None
+        return analyzer.sites[ordinal]
+
     delete_ids: set[int] = set()
     labels: dict[int, str] = {}
+    touched_statements: set[int] = set()  # module-level statements with deletions
     for unit_index, ordinals in plan.deletions.items():
         for ordinal in ordinals:
-            node = analyzers[unit_index].sites[ordinal].node
-            delete_ids.add(id(node))
-            assert node is not None
-            labels[id(node)] = _call_label(node)
+            found = site(unit_index, ordinal)
+            assert found.node is not None
+            delete_ids.add(id(found.node))
+            labels[id(found.node)] = _call_label(found.node)
+            if unit_index == 0:
+                touched_statements.add(found.statement)
     noter = _LoopNoter(delete_ids, labels)
     remover = _PrimeRemover(delete_ids, noter)
+    filler = _EmptyBlockFiller()
     loop_owner: dict[int, str] = {}
+
+    def remove_primes(stmt: cst.BaseStatement) -> cst.BaseStatement | cst.RemovalSentinel:
+        result = stmt.visit(remover)
+        if isinstance(result, cst.BaseStatement):
+            filled = result.visit(filler)
+            return filled if isinstance(filled, cst.BaseStatement) else cst.RemoveFromParent()
+        return cst.RemoveFromParent()
 
     new_body: list[cst.BaseStatement] = []
     blank_lines: list[cst.EmptyLine] = []  # blank lines of deleted statements
+    loop_statement: dict[int, int] = {}  # noted loop -> index of its top-level statement
+    function_statement: dict[int, int] = {}  # unit -> index in module.body
+    other_statement: dict[int, int] = {}  # index among module-unit statements -> module.body
 
     def add(new: cst.BaseStatement | cst.RemovalSentinel, old: cst.BaseStatement) -> None:
         nonlocal blank_lines
@@ -762,90 +778,164 @@ def transform_module(
         blank_lines = []
         new_body.append(new)
 
+    def removing(stmt: cst.BaseStatement, body_index: int, owner: str) -> None:
+        before = len(noter.loops)
+        add(remove_primes(stmt), stmt)
+        for loop, _ in noter.loops[before:]:
+            loop_statement[id(loop)] = body_index
+            loop_owner[id(loop)] = owner
+
     unit_index = 0
-    for stmt in module.body:
+    statement_index = -1
+    for body_index, stmt in enumerate(module.body):
         if isinstance(stmt, cst.FunctionDef):
             unit_index += 1
+            function_statement[unit_index] = body_index
             if unit_index in plan.delete_units:
                 add(cst.RemoveFromParent(), stmt)
-            elif unit_index in plan.kept_units:
+            elif unit_index in plan.kept_units or not (
+                unit_index in plan.converted or plan.deletions.get(unit_index)
+            ):
                 add(stmt, stmt)
             elif unit_index in plan.converted:
-                read_ids = set()
-                for ordinal in plan.converted[unit_index]:
-                    read_ids.add(id(analyzers[unit_index].sites[ordinal].node))
+                read_ids = {id(site(unit_index, o).node) for o in plan.converted[unit_index]}
                 add(_FunctionConverter(stmt, read_ids, delete_ids).convert(), stmt)
             else:
-                before = len(noter.loops)
-                result = stmt.visit(remover)
-                for loop, _ in noter.loops[before:]:
-                    loop_owner[id(loop)] = stmt.name.value
-                add(
-                    cst.RemoveFromParent() if not isinstance(result, cst.BaseStatement) else result,
-                    stmt,
-                )
+                removing(stmt, body_index, stmt.name.value)
             continue
+        statement_index += 1
+        other_statement[statement_index] = body_index
         alias = alias_target(stmt, config.prime_prefix)
         if alias is not None and alias[0] in plan.delete_aliases:
             add(cst.RemoveFromParent(), stmt)
-            continue
-        other = stmt.visit(remover)
-        add(other if isinstance(other, cst.BaseStatement) else cst.RemoveFromParent(), stmt)
+        elif statement_index in touched_statements:
+            removing(stmt, body_index, "<module>")
+        else:
+            add(stmt, stmt)
 
     new_module = module.with_changes(body=new_body)
-    new_module = new_module.visit(_EmptyBlockFiller())
+    code: str | None = None
     if plan.removable_imports:
-        uses = _NameUses()
-        new_module.visit(uses)
-        unused = plan.removable_imports - uses.names
+        code = new_module.code
+        unused = plan.removable_imports - _used_names(code)
         if unused:
-            new_module = new_module.visit(_ImportCleaner(unused))
+            new_module = _clean_imports(new_module, unused)
+            code = None
     if plan.add_asynq_import:
         new_module = _add_asynq_import(new_module)
+        code = None
+    if code is None:
+        code = new_module.code
 
     refusals = [dataclasses.replace(r) for r in plan.refusals]
     notes: list[Note] = []
     if refusals or noter.loops:
-        positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-        _, functions = _top_functions(module)
+        lines = _LineFinder(module, source)
         for refusal in refusals:
-            where: cst.CSTNode | None = None
             if refusal.method is not None:
-                where = _find_method(module, *refusal.method)
-            elif refusal.unit is not None and refusal.ordinal is not None:
-                where = analyzers[refusal.unit].sites[refusal.ordinal].node
-            elif refusal.unit is not None and refusal.unit < len(functions):
-                fn = functions[refusal.unit]
-                where = fn.name if fn is not None else None
-            if where is not None and where in positions:
-                refusal.line = positions[where].start.line
+                method_hit = _find_method(module, *refusal.method)
+                if method_hit is not None:
+                    refusal.line = lines.line(method_hit[1], method_hit[0])
+            elif refusal.unit is not None and refusal.unit in function_statement:
+                stmt_index = function_statement[refusal.unit]
+                if refusal.ordinal is not None:
+                    node = site(refusal.unit, refusal.ordinal).node
+                else:
+                    fn = module.body[stmt_index]
+                    node = fn.name if isinstance(fn, cst.FunctionDef) else None
+                if node is not None:
+                    refusal.line = lines.line(node, stmt_index)
+            elif refusal.unit == 0 and refusal.ordinal is not None:
+                found_site = site(0, refusal.ordinal)
+                if found_site.node is not None:
+                    refusal.line = lines.line(
+                        found_site.node, other_statement[found_site.statement]
+                    )
         for loop, label in noter.loops:
-            owner = loop_owner.get(id(loop), "<module>")
             notes.append(
                 Note(
                     path,
-                    positions[loop].start.line,
-                    owner,
+                    lines.line(loop, loop_statement[id(loop)]),
+                    loop_owner.get(id(loop), "<module>"),
                     f"Deleted a loop that only primed {label}. The plain calls that follow "
                     "now batch within each call but no longer across items; to batch across "
                     "items, make this function @asynq() and yield the calls together.",
                 )
             )
-    return TransformOutput(new_module.code, refusals, notes)
+    return TransformOutput(code, refusals, notes)
 
 
-def _top_functions(module: cst.Module) -> tuple[None, list[cst.FunctionDef | None]]:
-    functions: list[cst.FunctionDef | None] = [None]
-    functions.extend(s for s in module.body if isinstance(s, cst.FunctionDef))
-    return None, functions
+class _LineFinder:
+    """Line numbers of nodes, computed one top-level statement at a time.
+
+    ``PositionProvider`` over a whole module costs more than the rest of the rewrite, and
+    lines are needed only for the few nodes that are reported.
+    """
+
+    def __init__(self, module: cst.Module, source: str | None = None) -> None:
+        self.module = module
+        self.source = source
+        self._starts: list[int] | None = None
+        self._positions: dict[int, Any] = {}
+
+    def _statement_starts(self) -> list[int]:
+        if self._starts is None:
+            # Python's own parser gives the line of each statement cheaply; a libcst
+            # statement starts earlier by the blank and comment lines it owns.
+            tree = ast.parse(self.source if self.source is not None else self.module.code)
+            ast_lines: list[int] = []
+            for node in tree.body:
+                decorators = getattr(node, "decorator_list", [])
+                ast_lines.append(min([node.lineno, *(d.lineno for d in decorators)]))
+            starts = []
+            position = 0
+            for stmt in self.module.body:
+                starts.append(ast_lines[position] - len(getattr(stmt, "leading_lines", ())))
+                position += len(stmt.body) if isinstance(stmt, cst.SimpleStatementLine) else 1
+            self._starts = starts
+        return self._starts
+
+    def line(self, node: cst.CSTNode, statement: int) -> int:
+        """The line of ``node``, which lies inside top-level statement number ``statement``."""
+        if statement not in self._positions:
+            stmt = self.module.body[statement]
+            alone = self.module.with_changes(body=[stmt], header=[], footer=[])
+            wrapper = MetadataWrapper(alone, unsafe_skip_copy=True)
+            self._positions[statement] = wrapper.resolve(PositionProvider)
+        positions = self._positions[statement]
+        if node not in positions:
+            return 0
+        return self._statement_starts()[statement] + positions[node].start.line - 1
 
 
-def _find_method(module: cst.Module, cls: str, method: str) -> cst.CSTNode | None:
+def _used_names(code: str) -> set[str]:
+    """Names read anywhere in ``code`` (imports excluded); empty if it does not parse."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def _clean_imports(module: cst.Module, unused: set[str]) -> cst.Module:
+    cleaner = _ImportCleaner(unused)
+    body: list[cst.BaseStatement] = []
     for stmt in module.body:
+        if _is_import(stmt) or isinstance(stmt, (cst.If, cst.Try)):
+            result = stmt.visit(cleaner)
+            if isinstance(result, cst.BaseStatement):
+                body.append(result)
+        else:
+            body.append(stmt)
+    return module.with_changes(body=body)
+
+
+def _find_method(module: cst.Module, cls: str, method: str) -> tuple[int, cst.CSTNode] | None:
+    for index, stmt in enumerate(module.body):
         if isinstance(stmt, cst.ClassDef) and stmt.name.value == cls:
             for inner in stmt.body.body:
                 if isinstance(inner, cst.FunctionDef) and inner.name.value == method:
-                    return inner.name
+                    return index, inner.name
     return None
 
 
@@ -853,4 +943,4 @@ def transform_source(
     path: str, source: str, plan: FilePlan, config: MigrateConfig
 ) -> TransformOutput:
     """Parse ``source`` and rewrite it according to ``plan``."""
-    return transform_module(path, cst.parse_module(source), plan, config)
+    return transform_module(path, cst.parse_module(source), plan, config, source)

@@ -207,8 +207,8 @@ def test_a_rewrite_that_would_not_compile_is_a_failure_and_the_rest_stays_consis
 
     real = _runner.transform_module
 
-    def broken(path, module, plan, config):
-        output = real(path, module, plan, config)
+    def broken(path, module, plan, config, source=None):
+        output = real(path, module, plan, config, source)
         if path.endswith("logic.py"):
             output.code += "def (:\n"
         return output
