@@ -21,6 +21,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from .. import priming
 from ..decorators import AsyncDecorator
 from ..futures import ConstFuture, FutureBase
 from ..scheduler import get_active_task, get_scheduler
@@ -187,16 +188,26 @@ class CachedFunction(Generic[_T]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> _T:
         """Synchronous call (outside tasks: its own request unless a scope is open)."""
-        from .. import priming
-
         session = priming._session
-        if session.pending():
+        if (session.generators or session.scopes) and not session.driving:
             priming.drive()
         task = get_active_task()
         if task is not None:
             get_scheduler().stats.impure_calls += 1
+        elif not kwargs:
+            # Fast path for legacy code: a value already in the request-local cache.
+            scope = self.client._local.scope
+            if scope is not None and not scope.closed:
+                try:
+                    key = self._keys.get(args)
+                except TypeError:
+                    key = None
+                if key is not None:
+                    value = scope.values.get(key, scope)
+                    if value is not scope and value is not MISSING:
+                        return value
         future = self.asynq(*args, **kwargs)
-        value: _T = future.value()
+        value = future.value()
         if task is None and not session.driving:
             self.client._flush_writes()
         return value
@@ -224,8 +235,6 @@ class CachedFunction(Generic[_T]):
     def prime(self, *args: Any, **kwargs: Any) -> None:
         """Record that ``f(*args)`` will be read soon (legacy priming): no I/O now; the key is
         fetched with the others in one multi-get when priming is driven (``asynq.priming``)."""
-        from .. import priming
-
         priming._record_key(self.client, self.key(*args, **kwargs))
 
     def dirty(self, *args: Any, **kwargs: Any) -> bool:

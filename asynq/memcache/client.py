@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 from pymemcache.client.base import Client as PymemcacheClient
 from qcore.events import EventHook
 
+from .. import priming
 from ..async_task import AsyncTask
 from ..futures import ConstFuture, FutureBase
 from ..scheduler import get_active_task
@@ -464,8 +465,6 @@ class MemcacheClient:
         return {k: v for k, v in zip(keys, values, strict=True) if v is not MISSING}
 
     def _drive_priming(self) -> None:
-        from .. import priming
-
         if priming._session.pending():
             priming.drive()
 
