@@ -10,6 +10,8 @@
   (``assert_called_once_with`` counts both), and return a future (or coroutine) of its result; an
   exception from ``side_effect`` surfaces where the future is yielded (or awaited). Configure the
   mock, not its ``.asynq``: setting an attribute on ``.asynq`` raises ``AttributeError``.
+- A mock that replaces a class answers ``.asynq`` / ``.asyncio`` on the children named after the
+  class's asynq methods, on the class mock and on its instances (``return_value``).
 - ``autospec=True`` on an asynq function checks calls against the function's signature, binds
   like the original (``self`` is recorded for methods patched on a class, as with plain methods)
   and answers ``.asynq`` / ``.asyncio`` as above.
@@ -214,6 +216,26 @@ def _give_async_forms(mock: Any, label: str) -> None:
     # callable would not stay what we put there.
     _builtin_object.__setattr__(mock, "asynq", _AsyncForm(mock, "asynq", label))
     _builtin_object.__setattr__(mock, "asyncio", _AsyncForm(mock, "asyncio", label))
+
+
+def _give_class_async_forms(mock: Any, cls: type, label: str) -> None:
+    """A mock that replaced a class: its children named after the class's asynq methods (on the
+    class mock and on its instances, the return value) answer ``.asynq`` too."""
+    names = [
+        name
+        for name in dir(cls)
+        if not name.startswith("__") and _is_asynq_function(inspect.getattr_static(cls, name, None))
+    ]
+    if not names:
+        return
+    holders = [mock]
+    if callable(mock) and _is_mock(mock.return_value):
+        holders.append(mock.return_value)
+    for holder in holders:
+        for name in names:
+            child = getattr(holder, name, None)
+            if _is_mock(child) and callable(child) and not isinstance(child, AsyncMock):
+                _give_async_forms(child, f"{label}.{name}")
 
 
 def _has_async_forms(mock: Any) -> bool:
@@ -476,8 +498,13 @@ def _replacement(patcher: _Patcher, target: object) -> tuple[Any, bool]:
         )
     else:
         new = patcher.new
+    label = f"{_describe(target)}.{attribute}"
     if _is_asynq_function(original):
-        new = _ready_for_asynq(new, f"{_describe(target)}.{attribute}")
+        new = _ready_for_asynq(new, label)
+    elif patcher.new is DEFAULT and _is_mock(new):
+        spec_class = autospec if isinstance(autospec, type) else original
+        if isinstance(spec_class, type):
+            _give_class_async_forms(new, spec_class, label)
     return new, create
 
 

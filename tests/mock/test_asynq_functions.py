@@ -395,6 +395,23 @@ def test_patching_an_asynq_method_on_one_instance_leaves_other_instances_alone()
         load.assert_called_once_with(1)
 
 
+@pytest.mark.parametrize(
+    "options", [{}, {"spec": True}, {"spec_set": True}, {"autospec": True}], ids=repr
+)
+def test_a_mocked_class_answers_asynq_on_the_asynq_methods_of_the_original(
+    options: dict[str, Any],
+) -> None:
+    with mock.patch("mock.targets.Model", **options) as model_class:
+        model_class.return_value.load.return_value = "loaded"
+        model_class.load_cls.return_value = "class-level"
+        instance = targets.Model(1)
+        assert instance.load.asynq(2).value() == "loaded"
+        assert targets.Model.load_cls.asynq(3).value() == "class-level"
+        assert "asynq" in vars(instance.load_static)
+        assert "asynq" not in vars(instance.plain)
+        assert model_class.mock_calls == [call(1), call().load(2), call.load_cls(3)]
+
+
 # -- nested patches -----------------------------------------------------------------------------
 
 
