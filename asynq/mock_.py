@@ -125,11 +125,15 @@ def _is_asynq_function(obj: object) -> bool:
         return True
     if _is_mock(obj):
         return isinstance(vars(obj).get("asynq"), _AsyncForm)
-    # Look at the type first: every patch asks this of what it replaces, and asking an instance
-    # for .asynq would wake lazy proxies (settings objects) or run their __getattr__.
-    if not callable(getattr(type(obj), "asynq", None)):
-        return False
-    return has_async_fn(obj)
+    # Look at the type and the instance dict only: every patch asks this of what it replaces, and
+    # asking an instance for .asynq would wake lazy proxies (settings objects) via __getattr__.
+    try:
+        own = vars(obj)
+    except TypeError:
+        own = {}
+    if callable(getattr(type(obj), "asynq", None)) or callable(own.get("asynq")):
+        return has_async_fn(obj)
+    return False
 
 
 def _describe(target: object) -> str:

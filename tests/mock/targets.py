@@ -56,6 +56,19 @@ def pure_name(uid: int) -> Any:
     yield  # pragma: no cover - makes this a generator
 
 
+class Operation:
+    """Like ``MemcacheClient.get``: an object whose ``.asynq`` is set on the instance."""
+
+    def __init__(self) -> None:
+        self.asynq = lambda key: ConstFuture(f"real {key}")
+
+    def __call__(self, key: str) -> str:
+        return f"real {key}"
+
+
+operation = Operation()
+
+
 class Base:
     inherited = "base value"
 

@@ -131,6 +131,12 @@ def test_the_mock_counts_as_an_asynq_function_for_async_call() -> None:
         fetch.assert_called_once_with(6)
 
 
+def test_an_object_whose_asynq_is_an_instance_attribute_counts_as_an_asynq_function() -> None:
+    with mock.patch.object(targets, "operation", return_value="mocked") as operation:
+        assert targets.operation.asynq("k").value() == "mocked"
+        operation.assert_called_once_with("k")
+
+
 def test_a_pure_asynq_function_is_replaced_by_a_plain_mock() -> None:
     with mock.patch("mock.targets.pure_name", return_value="p") as pure:
         assert "asynq" not in vars(pure)
