@@ -617,9 +617,10 @@ class _ImportCleaner(cst.CSTTransformer):
             return node
         if not kept:
             return cst.RemoveFromParent()
-        kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-        if isinstance(node, cst.ImportFrom) and len(kept) == 1 and node.lpar is not None:
-            return node.with_changes(names=kept, lpar=None, rpar=None)
+        parenthesized = isinstance(node, cst.ImportFrom) and node.lpar is not None
+        # In a parenthesised import the last comma carries the newline before ")".
+        last_comma = node.names[-1].comma if parenthesized else cst.MaybeSentinel.DEFAULT
+        kept[-1] = kept[-1].with_changes(comma=last_comma)
         return node.with_changes(names=kept)
 
     def leave_Import(
@@ -920,13 +921,20 @@ def _used_names(code: str) -> set[str]:
 def _clean_imports(module: cst.Module, unused: set[str]) -> cst.Module:
     cleaner = _ImportCleaner(unused)
     body: list[cst.BaseStatement] = []
+    blank_lines: Sequence[cst.EmptyLine] = ()
     for stmt in module.body:
         if _is_import(stmt) or isinstance(stmt, (cst.If, cst.Try)):
             result = stmt.visit(cleaner)
-            if isinstance(result, cst.BaseStatement):
-                body.append(result)
-        else:
-            body.append(stmt)
+            if not isinstance(result, cst.BaseStatement):
+                # Keep the blank lines that separated the removed import from what precedes.
+                lines: Sequence[cst.EmptyLine] = getattr(stmt, "leading_lines", ())
+                blank_lines = blank_lines or [line for line in lines if line.comment is None]
+                continue
+            stmt = result
+        if blank_lines and not getattr(stmt, "leading_lines", True):
+            stmt = stmt.with_changes(leading_lines=blank_lines)
+        blank_lines = ()
+        body.append(stmt)
     return module.with_changes(body=body)
 
 
