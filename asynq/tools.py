@@ -139,7 +139,11 @@ def _checked_key(
             f"{tool}: {name}({call}) has an unhashable argument, and calls are matched by their "
             "arguments; pass hashable values (a tuple instead of a list, a frozenset instead of a "
             "set)"
-            + (", or give a keygetter that builds a hashable key" if tool == "deduplicate" else "")
+            + (
+                ", or give a keygetter that builds a hashable key"
+                if tool == "@deduplicate()"
+                else ""
+            )
         ) from None
     return key
 
@@ -359,11 +363,15 @@ def acached_per_instance() -> Callable[[_F], _F]:
             try:
                 ref: weakref.ref[Any] = weakref.ref(instance, _Dropper(cache, ident))
             except TypeError:
+                cls = type(instance).__name__
+                fix = (
+                    f"{cls} has __slots__ without '__weakref__': add '__weakref__' to its __slots__"
+                    if hasattr(type(instance), "__slots__")
+                    else f"{cls} instances cannot be weakly referenced: cache in a wrapper object"
+                )
                 raise TypeError(
                     f"@acached_per_instance() on {fn.__qualname__} needs instances that support "
-                    f"weak references, so that the cache dies with them; "
-                    f"{type(instance).__name__} has __slots__ without '__weakref__': add "
-                    "'__weakref__' to its __slots__"
+                    f"weak references, so that the cache dies with them; {fix}"
                 ) from None
             values: dict[Any, Any] = {}
             cache[ident] = (ref, values)
@@ -554,7 +562,7 @@ def deduplicate(
         in_flight = _InFlight()
 
         def deduplicated(*args: Any, **kwargs: Any) -> FutureBase[Any]:
-            key = _checked_key(key_of(args, kwargs), "deduplicate", fn, args, kwargs)
+            key = _checked_key(key_of(args, kwargs), "@deduplicate()", fn, args, kwargs)
             return in_flight.get_or_start(key, lambda: async_fn(*args, **kwargs))
 
         def dirty(*args: Any, **kwargs: Any) -> None:
@@ -637,6 +645,10 @@ def _retry(
 # -- timing and events ---------------------------------------------------------------------------
 
 
+#: The clock of ``AsyncTimer`` (nanoseconds); tests replace it with a fake one.
+_clock_ns = time.perf_counter_ns
+
+
 class AsyncTimer(AsyncContext):
     """Measure the time a block of asynq code spends running, excluding time switched out.
 
@@ -651,13 +663,13 @@ class AsyncTimer(AsyncContext):
         self._started_ns: int | None = None
 
     def resume(self) -> None:
-        self._started_ns = time.perf_counter_ns()
+        self._started_ns = _clock_ns()
 
     def pause(self) -> None:
         started = self._started_ns
         if started is not None:
             self._started_ns = None
-            self._elapsed_ns += time.perf_counter_ns() - started
+            self._elapsed_ns += _clock_ns() - started
             self.total_time = self._elapsed_ns // 1000
 
     def __exit__(
