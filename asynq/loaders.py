@@ -16,10 +16,12 @@ order, or a dict keyed by the keys passed). ``load_user(uid)`` loads one key syn
   (``MissingKeyError``), fails that key only.
 - Whole-call errors: a batch function that raises, or that breaks the contract (wrong length, wrong
   type: ``LoaderContractError``), fails every key of that call and caches nothing.
-- The cache remembers each loaded key's value, or its per-key error, so later requests need no
-  round. It belongs to the loader instance and is shared by threads, until ``clear(key)`` or
-  ``clear_all()``; inside ``with request_scope():`` every loader on that thread uses a fresh cache
-  that is dropped when the block exits. ``prime(key, value)`` fills it without a call.
+- The cache remembers each loaded key's value, or its per-key error, for one *request*, so later
+  requests of the key in that request need no call. A request is a ``with request_scope():``
+  block if one is open on the thread; otherwise the top-level task (the end of the chain of
+  creators of the running task): its cache is dropped when that task is done. A synchronous
+  call outside any task is a request of its own. ``prime``, ``clear`` and ``clear_all`` act on
+  the current request's cache.
 
 ``@concurrent_batch()`` wraps a blocking per-key function (an HTTP request, a boto3 call) for
 backends that have no multi-get: a round's calls run on a bounded thread pool, so the round costs
@@ -40,6 +42,7 @@ import functools
 import inspect
 import threading
 import time
+import weakref
 from collections.abc import Callable, Coroutine, Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import CancelledError as PoolCancelledError
 from concurrent.futures import Future as PoolFuture
@@ -48,9 +51,11 @@ from concurrent.futures import TimeoutError as PoolTimeoutError
 from contextlib import contextmanager
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
+from .async_task import AsyncTask
 from .batching import BatchBase, BatchingError, BatchItemBase
 from .decorators import _note_sync_call
 from .futures import ConstFuture, ErrorFuture, FutureBase, _short_repr
+from .scheduler import _thread_state as _scheduler_state
 from .scheduler import get_active_task
 
 __all__ = [
@@ -84,22 +89,83 @@ class ConcurrentCallTimeout(TimeoutError):
 
 # -- request scopes --------------------------------------------------------------------------------
 
+# The caches of one request: loader -> (cache key -> computed future).
+_Caches = dict["Loader[Any, Any]", dict[Hashable, FutureBase[Any]]]
+
+
+class _RootCaches:
+    """The implicit request of one top-level task; ``caches`` is None once the task is done."""
+
+    __slots__ = ("caches",)
+
+    def __init__(self) -> None:
+        self.caches: _Caches | None = {}
+
+    def close(self, _: object = None) -> None:
+        self.caches = None
+
 
 class _ScopeState(threading.local):
     def __init__(self) -> None:
-        # Loader -> its cache for the open scope; None when no scope is open on this thread.
-        self.caches: dict[Loader[Any, Any], dict[Hashable, FutureBase[Any]]] | None = None
+        self.explicit: _Caches | None = None  # the open request_scope() block's caches
+        # Each task that loaded something -> its top-level task's request (weakly: a finished
+        # task's entry goes with it), and a one-entry shortcut for the task that loads most.
+        self.roots: weakref.WeakKeyDictionary[AsyncTask[Any], _RootCaches] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.last_task: AsyncTask[Any] | None = None
+        self.last_root: _RootCaches | None = None
 
 
 _scope = _ScopeState()
 
 
+def _request_caches() -> _Caches | None:
+    """The caches of the calling thread's current request, or None outside any request."""
+    state = _scope
+    if state.explicit is not None:
+        return state.explicit
+    task = _scheduler_state.scheduler.active_task
+    if task is None:
+        return None
+    if task is state.last_task:
+        root = state.last_root
+    else:
+        root = _root_of(state, task)
+        state.last_task, state.last_root = task, root
+    return None if root is None else root.caches
+
+
+def _root_of(state: _ScopeState, task: AsyncTask[Any]) -> _RootCaches:
+    """The request of ``task``'s top-level task, created on first use. Amortized O(1): the
+    walk up the creators stops at the first task already seen."""
+    roots = state.roots
+    chain: list[AsyncTask[Any]] = []
+    current: AsyncTask[Any] | None = task
+    found: _RootCaches | None = None
+    while current is not None:
+        found = roots.get(current)
+        if found is not None:
+            break
+        chain.append(current)
+        if current.creator is None:
+            found = _RootCaches()
+            current.on_computed.subscribe(found.close)  # drop the caches with the request
+            break
+        current = current.creator
+    assert found is not None
+    for seen in chain:
+        roots[seen] = found
+    return found
+
+
 @contextmanager
 def request_scope() -> Iterator[None]:
-    """Give every loader on this thread a fresh cache for the duration of the block.
+    """One request for every loader on this thread: a fresh cache for the block, dropped at exit.
 
-    Wrap one request's top-level call in it: values loaded inside are not seen outside, and are
-    dropped at exit. Nested scopes share the outermost one's cache.
+    Wrap the top-level calls that make up a request (e.g. in a request handler) in it, so that
+    they share what they load. Without it, each top-level call is a request of its own. Nested
+    scopes share the outermost one's cache.
     """
     if get_active_task() is not None:
         raise RuntimeError(
@@ -107,14 +173,14 @@ def request_scope() -> Iterator[None]:
             "request scope is thread state and tasks interleave, so it must wrap the top-level "
             "synchronous call (e.g. in the request handler), not code inside an @asynq() function"
         )
-    if _scope.caches is not None:
+    if _scope.explicit is not None:
         yield
         return
-    _scope.caches = {}
+    _scope.explicit = {}
     try:
         yield
     finally:
-        _scope.caches = None
+        _scope.explicit = None
 
 
 # -- the loader ------------------------------------------------------------------------------------
@@ -130,12 +196,20 @@ class _ThreadBatches:
 
 
 class _LoaderItem(BatchItemBase):
-    __slots__ = ("key", "cache_key")
+    __slots__ = ("key", "cache_key", "caches")
 
-    def __init__(self, batch: _LoaderBatch, key: Any, cache_key: Hashable) -> None:
+    def __init__(
+        self,
+        batch: _LoaderBatch,
+        key: Any,
+        cache_key: Hashable,
+        cache: dict[Hashable, FutureBase[Any]] | None,
+    ) -> None:
         super().__init__(batch)
         self.key = key
         self.cache_key = cache_key
+        # The caches of the requests that asked for this key: where its result is remembered.
+        self.caches: list[dict[Hashable, FutureBase[Any]]] = [] if cache is None else [cache]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {_short_repr(self.key, 40)} {self._state_str()}>"
@@ -144,16 +218,10 @@ class _LoaderItem(BatchItemBase):
 class _LoaderBatch(BatchBase[_LoaderItem]):
     """The keys one loader collects in one round on one thread."""
 
-    def __init__(
-        self,
-        loader: Loader[Any, Any],
-        owner: _ThreadBatches,
-        cache: dict[Hashable, FutureBase[Any]] | None,
-    ) -> None:
+    def __init__(self, loader: Loader[Any, Any], owner: _ThreadBatches) -> None:
         super().__init__()
         self.loader = loader
         self.owner = owner  # the owning thread's slot, so that any thread can switch it
-        self.cache = cache  # where results go: the cache in effect when the batch was created
         self.by_key: dict[Hashable, _LoaderItem] = {}
 
     def _try_switch_active_batch(self) -> None:
@@ -164,7 +232,7 @@ class _LoaderBatch(BatchBase[_LoaderItem]):
         items = self.items
         size = self.loader.max_batch_size or len(items)
         for start in range(0, len(items), size):
-            self.loader._load_chunk(items[start : start + size], self.cache)
+            self.loader._load_chunk(items[start : start + size])
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.loader.__name__} {self._describe()}>"
@@ -209,8 +277,6 @@ class Loader(Generic[_K, _V]):
         self.max_batch_size = max_batch_size
         self.cache_key = cache_key
         self.cache_enabled = cache
-        self._cache: dict[Hashable, FutureBase[Any]] = {}
-        self._lock = threading.Lock()
         self._threads = threading.local()
         # A batch class named after the loader, so per-round statistics say which loader flushed.
         self._batch_cls: type[_LoaderBatch] = type(
@@ -223,13 +289,24 @@ class Loader(Generic[_K, _V]):
         """A future for ``key``'s value: yield it from an ``@asynq()`` function."""
         # The hot path of every loader: the helpers below are inlined.
         cache_key: Any = key if self.cache_key is None else self.cache_key(key)
-        cache: dict[Hashable, FutureBase[Any]] | None
-        if not self.cache_enabled:
-            cache = None
-        elif _scope.caches is None:
-            cache = self._cache
-        else:
-            cache = self._current_cache()
+        cache: dict[Hashable, FutureBase[Any]] | None = None
+        if self.cache_enabled:
+            # _request_caches() and _current_cache(), inlined.
+            state = _scope
+            caches = state.explicit
+            if caches is None:
+                task = _scheduler_state.scheduler.active_task
+                if task is not None:
+                    if task is state.last_task:
+                        caches = state.last_root.caches  # type: ignore[union-attr]
+                    else:
+                        root = _root_of(state, task)
+                        state.last_task, state.last_root = task, root
+                        caches = root.caches
+            if caches is not None:
+                cache = caches.get(self)
+                if cache is None:
+                    cache = caches[self] = {}
         try:
             slot: _ThreadBatches = self._threads.slot
         except AttributeError:
@@ -241,13 +318,15 @@ class Loader(Generic[_K, _V]):
                     return hit
             batch = slot.batch
             if batch is None:
-                batch = slot.batch = self._batch_cls(self, slot, cache)
+                batch = slot.batch = self._batch_cls(self, slot)
             item = batch.by_key.get(cache_key)
         except TypeError:
             self._check_hashable(key, cache_key)
             raise
         if item is None:
-            item = batch.by_key[cache_key] = _LoaderItem(batch, key, cache_key)
+            item = batch.by_key[cache_key] = _LoaderItem(batch, key, cache_key, cache)
+        elif cache is not None and cache not in item.caches:
+            item.caches.append(cache)  # another request joined this round's load of the key
         return item
 
     def __call__(self, key: _K) -> _V:
@@ -265,42 +344,47 @@ class Loader(Generic[_K, _V]):
     # -- the cache -----------------------------------------------------------------------------
 
     def prime(self, key: _K, value: _V | Exception) -> None:
-        """Remember ``value`` (or an ``Exception`` instance: an error) for ``key`` without a call.
+        """Remember ``value`` (or an ``Exception`` instance: an error) for ``key`` in the current
+        request, without a call.
 
         Like DataLoader, priming never replaces what is already cached or being loaded in the
         current round: ``clear(key)`` first to overwrite.
         """
         cache_key = self._cache_key_of(key)
-        cache = self._current_cache()
-        if cache is None:
+        if not self.cache_enabled:
             raise RuntimeError(
                 f"{self.__name__}.prime({_short_repr(key, 40)}) on a loader created with "
                 "cache=False has nowhere to put the value; create it with cache=True"
             )
+        cache = self._current_cache()
+        if cache is None:
+            raise RuntimeError(
+                f"{self.__name__}.prime({_short_repr(key, 40)}) was called outside any request, "
+                "where nothing is cached: a loader's cache lives for one top-level call or one "
+                "`with request_scope():` block. Prime inside the @asynq() function that loads "
+                "the key, or open request_scope() around both"
+            )
         batch = self._thread_slot().batch
         if batch is not None and cache_key in batch.by_key:
             return
-        future: FutureBase[Any] = (
-            ErrorFuture(value) if isinstance(value, Exception) else ConstFuture(value)
-        )
-        with self._lock:
-            cache.setdefault(cache_key, future)
+        if cache_key not in cache:
+            cache[cache_key] = (
+                ErrorFuture(value) if isinstance(value, Exception) else ConstFuture(value)
+            )
 
     def clear(self, key: _K) -> None:
-        """Forget ``key``'s cached value or error, so that the next request loads it again."""
+        """Forget ``key``'s cached value or error in the current request, so that the next
+        request of it calls the batch function again."""
         cache_key = self._cache_key_of(key)
-        cache = self._current_cache()
+        cache = self._current_cache() if self.cache_enabled else None
         if cache is not None:
-            with self._lock:
-                cache.pop(cache_key, None)
+            cache.pop(cache_key, None)
 
     def clear_all(self) -> None:
-        """Forget every cached value and error of this loader (in the current request scope, if
-        one is open; else the loader's own cache)."""
-        cache = self._current_cache()
+        """Forget every value and error this loader cached in the current request."""
+        cache = self._current_cache() if self.cache_enabled else None
         if cache is not None:
-            with self._lock:
-                cache.clear()
+            cache.clear()
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -313,14 +397,13 @@ class Loader(Generic[_K, _V]):
         return slot
 
     def _current_cache(self) -> dict[Hashable, FutureBase[Any]] | None:
-        if not self.cache_enabled:
+        """This loader's cache in the current request (None outside any request)."""
+        caches = _request_caches()
+        if caches is None:
             return None
-        scoped = _scope.caches
-        if scoped is None:
-            return self._cache
-        cache = scoped.get(self)
+        cache = caches.get(self)
         if cache is None:
-            cache = scoped[self] = {}
+            cache = caches[self] = {}
         return cache
 
     def _cache_key_of(self, key: _K) -> Hashable:
@@ -345,9 +428,7 @@ class Loader(Generic[_K, _V]):
                 f"{_short_repr(key, 60)}; it must return a hashable value (a str, int or tuple)"
             ) from None
 
-    def _load_chunk(
-        self, items: list[_LoaderItem], cache: dict[Hashable, FutureBase[Any]] | None
-    ) -> None:
+    def _load_chunk(self, items: list[_LoaderItem]) -> None:
         """One call of the batch function for ``items``; sets every item; caches per-key results."""
         keys = [item.key for item in items]
         try:
@@ -364,7 +445,7 @@ class Loader(Generic[_K, _V]):
             else:
                 item.set_value(value)
                 future = ConstFuture(value)
-            if cache is not None:
+            for cache in item.caches:
                 cache[item.cache_key] = future
 
     def _match(self, keys: list[Any], result: object) -> list[Any]:

@@ -92,7 +92,7 @@ def seed(
 
 
 class Blog:
-    """One request's loaders over a Redis client."""
+    """The blog's loaders over a Redis client."""
 
     def __init__(self, client: redis.Redis, max_batch_size: int | None = None) -> None:
         def mget(prefix: str, ids: Sequence[int]) -> list[Any]:

@@ -116,7 +116,7 @@ def select_users(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, User
 
 
 class Blog:
-    """One request's loaders over a connection (a loader's cache lives as long as it does)."""
+    """The blog's loaders over a connection (each caches what it loaded for one request)."""
 
     def __init__(self, conn: sqlite3.Connection, max_batch_size: int | None = None) -> None:
         self.conn = conn

@@ -240,6 +240,17 @@ def test_prime_on_a_loader_without_a_cache_is_refused() -> None:
     )
 
 
+def test_prime_outside_any_request_is_refused() -> None:
+    load = Loader(ids, name="load_user")
+    error = error_of(lambda: load.prime(1, "x"))
+    assert isinstance(error, RuntimeError)
+    assert str(error) == (
+        "load_user.prime(1) was called outside any request, where nothing is cached: a loader's "
+        "cache lives for one top-level call or one `with request_scope():` block. Prime inside "
+        "the @asynq() function that loads the key, or open request_scope() around both"
+    )
+
+
 def test_a_request_scope_inside_a_running_task_is_refused() -> None:
     @asynq()
     def handler() -> Any:

@@ -28,45 +28,120 @@ def test_a_loaded_key_is_served_from_the_cache_in_later_rounds_without_a_call(
     assert recorder.calls == [(1, [1]), (2, [2])]
 
 
-def test_the_cache_of_a_loader_outlives_the_top_level_call(recorder: Recorder) -> None:
+def test_each_top_level_call_is_a_request_of_its_own(recorder: Recorder) -> None:
     load = Loader(recorder)
+
+    @asynq()
+    def name(k: int) -> Any:
+        return (yield load.asynq(k))
+
     assert load(1) == "v1"
     assert load(1) == "v1"
+    assert name(1) == "v1"
+    assert name(1) == "v1"
+    assert recorder.keys == [[1], [1], [1], [1]]
+
+
+def test_tasks_created_by_a_task_share_its_request(recorder: Recorder) -> None:
+    load = Loader(recorder)
+
+    @asynq()
+    def child(k: int) -> Any:
+        return (yield load.asynq(k))
+
+    @asynq()
+    def parent() -> Any:
+        first = yield load.asynq(1)
+        again = yield [child.asynq(1), child.asynq(2)]  # a later round: key 1 is cached
+        return first, again
+
+    assert parent() == ("v1", ["v1", "v2"])
+    assert recorder.keys == [[1], [2]]
+
+
+def test_a_synchronous_call_inside_a_task_belongs_to_the_tasks_request(
+    recorder: Recorder,
+) -> None:
+    load = Loader(recorder)
+
+    @asynq()
+    def impure() -> Any:
+        first = yield load.asynq(1)
+        return first, load(1)  # served from the request's cache
+
+    assert impure() == ("v1", "v1")
     assert recorder.keys == [[1]]
 
 
-def test_clear_makes_the_next_request_load_the_key_again(recorder: Recorder) -> None:
+def test_a_task_that_outlives_its_top_level_task_still_loads(recorder: Recorder) -> None:
     load = Loader(recorder)
-    load(1)
-    load(2)
-    load.clear(1)
-    load(1)
-    load(2)
+
+    @asynq()
+    def later() -> Any:
+        first = yield load.asynq(1)
+        second = yield load.asynq(1)
+        return first, second
+
+    @asynq()
+    def make() -> Any:
+        yield None
+        return later.asynq()  # created here, run after this request is done
+
+    assert make().value() == ("v1", "v1")
+    assert recorder.keys == [[1], [1]]  # its request is over: nothing is cached
+
+
+def test_clear_makes_the_next_request_of_the_key_call_again(recorder: Recorder) -> None:
+    load = Loader(recorder)
+    with request_scope():
+        load(1)
+        load(2)
+        load.clear(1)
+        load(1)
+        load(2)
     assert recorder.keys == [[1], [2], [1]]
 
 
-def test_clear_all_forgets_every_key(recorder: Recorder) -> None:
+def test_clear_all_forgets_every_key_of_the_loader(recorder: Recorder) -> None:
     load = Loader(recorder)
-    load(1)
-    load(2)
-    load.clear_all()
-    load(1)
-    load(2)
+    other = Loader(Recorder())
+    with request_scope():
+        load(1)
+        load(2)
+        other(1)
+        load.clear_all()
+        load(1)
+        load(2)
+        other(1)
     assert recorder.keys == [[1], [2], [1], [2]]
 
 
-def test_clear_of_a_key_that_was_never_loaded_does_nothing(recorder: Recorder) -> None:
+def test_clear_inside_a_task_affects_its_request(recorder: Recorder) -> None:
+    load = Loader(recorder)
+
+    @asynq()
+    def reload() -> Any:
+        yield load.asynq(1)
+        load.clear(1)
+        return (yield load.asynq(1))
+
+    assert reload() == "v1"
+    assert recorder.keys == [[1], [1]]
+
+
+def test_clear_outside_any_request_does_nothing(recorder: Recorder) -> None:
     load = Loader(recorder)
     load.clear(99)
+    load.clear_all()
     assert load(99) == "v99"
 
 
 def test_prime_serves_a_key_without_a_call(recorder: Recorder) -> None:
     load = Loader(recorder)
-    load.prime(1, "primed")
 
     @asynq()
     def page() -> Any:
+        load.prime(1, "primed")
         return (yield [load.asynq(1), load.asynq(2)])
 
     assert page() == ["primed", "v2"]
@@ -77,20 +152,22 @@ def test_prime_does_not_replace_a_cached_value_but_clear_then_prime_does(
     recorder: Recorder,
 ) -> None:
     load = Loader(recorder)
-    load(1)
-    load.prime(1, "new")
-    assert load(1) == "v1"
-    load.clear(1)
-    load.prime(1, "new")
-    assert load(1) == "new"
+    with request_scope():
+        load(1)
+        load.prime(1, "new")
+        assert load(1) == "v1"
+        load.clear(1)
+        load.prime(1, "new")
+        assert load(1) == "new"
     assert recorder.keys == [[1]]
 
 
 def test_prime_with_an_exception_instance_primes_an_error(recorder: Recorder) -> None:
     load = Loader(recorder)
-    load.prime(1, PermissionError("hidden"))
-    with pytest.raises(PermissionError, match="hidden"):
-        load(1)
+    with request_scope():
+        load.prime(1, PermissionError("hidden"))
+        with pytest.raises(PermissionError, match="hidden"):
+            load(1)
     assert recorder.calls == []
 
 
@@ -98,38 +175,42 @@ def test_prime_is_ignored_for_a_key_already_requested_in_the_current_round(
     recorder: Recorder,
 ) -> None:
     load = Loader(recorder)
-    pending = load.asynq(1)
-    load.prime(1, "primed")
-    assert pending.value() == "v1"
-    assert load(1) == "v1"
+    with request_scope():
+        pending = load.asynq(1)
+        load.prime(1, "primed")
+        assert pending.value() == "v1"
+        assert load(1) == "v1"
     assert recorder.keys == [[1]]
 
 
 def test_prime_uses_the_cache_key_function(recorder: Recorder) -> None:
     load = Loader(recorder, cache_key=str.lower)
-    load.prime("Ann", "primed")
-    assert load("ANN") == "primed"
+    with request_scope():
+        load.prime("Ann", "primed")
+        assert load("ANN") == "primed"
     assert recorder.calls == []
 
 
 def test_per_key_errors_are_cached_until_cleared() -> None:
     recorder = Recorder(lambda keys: {k: k for k in keys if k != 2})
     load = Loader(recorder)
-    for _ in range(2):
+    with request_scope():
+        for _ in range(2):
+            with pytest.raises(MissingKeyError):
+                load(2)
+        assert recorder.keys == [[2]]
+        load.clear(2)
         with pytest.raises(MissingKeyError):
             load(2)
-    assert recorder.keys == [[2]]
-    load.clear(2)
-    with pytest.raises(MissingKeyError):
-        load(2)
     assert recorder.keys == [[2], [2]]
 
 
 def test_an_exception_instance_result_is_cached_like_a_value() -> None:
     recorder = Recorder(lambda keys: [LookupError(k) for k in keys])
     load = Loader(recorder)
-    first = load.asynq(1).error()
-    second = load.asynq(1).error()
+    with request_scope():
+        first = load.asynq(1).error()
+        second = load.asynq(1).error()
     assert isinstance(first, LookupError)
     assert second is first
     assert recorder.keys == [[1]]
@@ -146,9 +227,11 @@ def test_a_failed_call_caches_nothing_so_the_next_request_calls_again() -> None:
 
     recorder = Recorder(answer)
     load = Loader(recorder)
-    with pytest.raises(ConnectionError):
-        load(1)
-    assert load(1) == "v1"
+    with request_scope():
+        with pytest.raises(ConnectionError):
+            load(1)
+        assert load(1) == "v1"
+        assert load(1) == "v1"
     assert recorder.keys == [[1], [1]]
 
 
@@ -156,9 +239,11 @@ def test_a_contract_error_caches_nothing_either() -> None:
     results: list[Any] = [[], ["v1"]]
     recorder = Recorder(lambda keys: results.pop(0))
     load = Loader(recorder)
-    with pytest.raises(Exception, match="returned a list of 0 value"):
-        load(1)
-    assert load(1) == "v1"
+    with request_scope():
+        with pytest.raises(Exception, match="returned a list of 0 value"):
+            load(1)
+        assert load(1) == "v1"
+        assert load(1) == "v1"
     assert recorder.keys == [[1], [1]]
 
 
@@ -179,26 +264,39 @@ def test_without_a_cache_keys_are_deduplicated_within_a_round_but_loaded_again_i
 
 def test_clear_and_clear_all_on_a_loader_without_a_cache_do_nothing(recorder: Recorder) -> None:
     load = Loader(recorder, cache=False)
-    load.clear(1)
-    load.clear_all()
-    assert load(1) == "v1"
+    with request_scope():
+        load.clear(1)
+        load.clear_all()
+        assert load(1) == "v1"
 
 
 # -- request scopes --------------------------------------------------------------------------------
 
 
-def test_a_request_scope_starts_with_an_empty_cache_and_drops_it_at_exit(
-    recorder: Recorder,
-) -> None:
+def test_a_request_scope_makes_several_top_level_calls_one_request(recorder: Recorder) -> None:
     load = Loader(recorder)
-    load(1)
+
+    @asynq()
+    def name(k: int) -> Any:
+        return (yield load.asynq(k))
+
     with request_scope():
-        load(1)  # the loader's own cache is not visible inside
-        load(1)  # ... but the scope's is
-        load.prime(2, "scoped")
-        assert load(2) == "scoped"
-    assert load(1) == "v1"  # the loader's own cache again
-    assert load(2) == "v2"  # the scope's prime is gone
+        assert load(1) == "v1"
+        assert name(1) == "v1"
+        assert name(2) == "v2"
+        assert load(2) == "v2"
+    assert recorder.keys == [[1], [2]]
+
+
+def test_a_request_scopes_cache_is_dropped_at_exit(recorder: Recorder) -> None:
+    load = Loader(recorder)
+    with request_scope():
+        load(1)
+        load.prime(2, "primed")
+        assert load(2) == "primed"
+    with request_scope():
+        assert load(1) == "v1"
+        assert load(2) == "v2"
     assert recorder.keys == [[1], [1], [2]]
 
 
@@ -224,25 +322,14 @@ def test_nested_request_scopes_share_the_outermost_cache(recorder: Recorder) -> 
     assert recorder.keys == [[1]]
 
 
-def test_clear_all_inside_a_request_scope_clears_only_the_scope(recorder: Recorder) -> None:
-    load = Loader(recorder)
-    load(1)
-    with request_scope():
-        load(1)
-        load.clear_all()
-        load(1)
-    load(1)
-    assert recorder.keys == [[1], [1], [1]]
-
-
 def test_a_request_scope_on_one_thread_does_not_affect_another(recorder: Recorder) -> None:
     load = Loader(recorder)
-    load(1)
     inside = threading.Event()
     leave = threading.Event()
 
     def scoped() -> None:
         with request_scope():
+            load(1)
             inside.set()
             leave.wait(10)
 
@@ -250,25 +337,14 @@ def test_a_request_scope_on_one_thread_does_not_affect_another(recorder: Recorde
     thread.start()
     inside.wait(10)
     try:
-        assert load(1) == "v1"  # this thread still uses the loader's own cache
+        assert load(1) == "v1"  # this thread is outside any request: a call of its own
     finally:
         leave.set()
         thread.join()
-    assert recorder.keys == [[1]]
+    assert recorder.keys == [[1], [1]]
 
 
 # -- threads ---------------------------------------------------------------------------------------
-
-
-def test_the_loaders_own_cache_is_shared_by_threads(recorder: Recorder) -> None:
-    load = Loader(recorder)
-    load(1)
-    seen: list[Any] = []
-    thread = threading.Thread(target=lambda: seen.append(load(1)))
-    thread.start()
-    thread.join()
-    assert seen == ["v1"]
-    assert recorder.keys == [[1]]
 
 
 def test_each_thread_batches_its_own_keys_in_its_own_rounds() -> None:

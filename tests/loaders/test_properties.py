@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from asynq import asynq, get_scheduler
-from asynq.loaders import Loader, LoaderContractError, MissingKeyError
+from asynq.loaders import Loader, LoaderContractError, MissingKeyError, request_scope
 
 from .conftest import Recorder
 
@@ -99,11 +99,12 @@ def test_only_per_key_outcomes_are_cached_and_whole_call_failures_are_asked_agai
 
     recorder = Recorder(answer)
     load = Loader(recorder, max_batch_size=1)
-    for future in [load.asynq(k) for k in keys]:
-        future.error()
-    recorder.calls.clear()
-    for future in [load.asynq(k) for k in keys]:
-        future.error()
+    with request_scope():
+        for future in [load.asynq(k) for k in keys]:
+            future.error()
+        recorder.calls.clear()
+        for future in [load.asynq(k) for k in keys]:
+            future.error()
     # Only the keys whose call raised are requested again; values and per-key errors are cached.
     assert recorder.keys == [[k] for k in distinct(keys) if k in failing]
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from asynq import asynq, get_scheduler
-from asynq.loaders import Loader, MissingKeyError
+from asynq.loaders import Loader, MissingKeyError, request_scope
 from examples.sqlite_blog.main import (
     Blog,
     QueryLog,
@@ -93,13 +93,24 @@ def test_a_second_page_in_the_same_request_reads_only_what_is_new(
     conn: sqlite3.Connection,
 ) -> None:
     blog = Blog(conn)
+    with request_scope():
+        render_page(blog, [1, 2])
+        log = QueryLog(conn)
+        render_page(blog, [1, 2])
+        assert log.statements == []
+        render_page(blog, [2, 3])
+    assert [table(s) for s in log.statements][:1] == ["answers"]
+    assert in_list(log.statements[0]) == [3]
+
+
+def test_each_page_outside_a_request_scope_is_a_request_of_its_own(
+    conn: sqlite3.Connection,
+) -> None:
+    blog = Blog(conn)
     render_page(blog, [1, 2])
     log = QueryLog(conn)
     render_page(blog, [1, 2])
-    assert log.statements == []
-    render_page(blog, [2, 3])
-    assert [table(s) for s in log.statements][:1] == ["answers"]
-    assert in_list(log.statements[0]) == [3]
+    assert [table(s) for s in log.statements] == ["answers", "users"]
 
 
 def test_a_missing_row_fails_only_the_answer_that_needs_it(conn: sqlite3.Connection) -> None:
@@ -126,11 +137,12 @@ def test_a_failing_query_fails_its_whole_level_and_is_retried_by_the_next_reques
     conn.execute("ALTER TABLE users RENAME TO people")
     log = QueryLog(conn)
     blog = Blog(conn)
-    with pytest.raises(sqlite3.OperationalError, match="no such table: users"):
-        render_page(blog, [1, 2])
-    conn.execute("ALTER TABLE people RENAME TO users")
-    log.clear()
-    page = render_page(blog, [1, 2])
+    with request_scope():
+        with pytest.raises(sqlite3.OperationalError, match="no such table: users"):
+            render_page(blog, [1, 2])
+        conn.execute("ALTER TABLE people RENAME TO users")
+        log.clear()
+        page = render_page(blog, [1, 2])
     assert len(page) == 2
     # The answers were cached; the users' failure cached nothing, so they are queried again.
     assert [table(s) for s in log.statements] == ["users"]
