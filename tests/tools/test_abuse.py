@@ -43,8 +43,7 @@ def ident(x: Any) -> Any:
         ),
         (
             lambda: afilter("odd", [1]),
-            f"afilter() expects a function as its first argument, got str: 'odd'; "
-            f"{NOT_A_FUNCTION}",
+            f"afilter() expects a function as its first argument, got str: 'odd'; {NOT_A_FUNCTION}",
         ),
         (
             lambda: afilterfalse(1.5, [1]),

@@ -12,10 +12,10 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+from core.helpers import KeyKind
 
 from asynq import AsyncTask, asynq
 from asynq.tools import acached_per_instance, alazy_constant, alru_cache, deduplicate
-from core.helpers import KeyKind
 
 Gen = Generator[Any, Any, Any]
 

@@ -7,10 +7,10 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+from core.helpers import KeyKind
 
 from asynq import AsyncContext, AsyncScopedValue, asynq
 from asynq.tools import afilter, afilterfalse, amap, amax, amin, asift, asorted, call_with_context
-from core.helpers import KeyKind
 
 Gen = Generator[Any, Any, Any]
 

@@ -6,10 +6,10 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+from core.helpers import KeyKind
 
 from asynq import asynq, tools
 from asynq.tools import AsyncEventHook, AsyncTimer, aretry
-from core.helpers import KeyKind
 
 Gen = Generator[Any, Any, Any]
 
