@@ -50,6 +50,8 @@ def distinct_keys(items: list[Any]) -> int | None:
     if not items:
         return 0
     first = items[0]
+    if len(items) == 1 and hasattr(first, "key"):
+        return 1
     try:
         if hasattr(first, "key"):
             try:
@@ -159,7 +161,7 @@ class SchedulerStats:
     ``rounds``, ``batches``, ``items``: flushes as described in the module docstring; ``keys``:
     distinct keys per batch, summed over batches whose items have keys; ``flush_seconds``: time
     inside ``flush()``; ``tasks``: tasks started; ``impure_calls``: synchronous calls of asynq
-    functions made while a task ran (each is a separate, unbatched run). ``history`` keeps the
+    functions made while a task ran (each is a separate, unbatched run). ``history`` has the
     per-batch detail of the last ``ROUND_HISTORY`` rounds.
     """
 
@@ -171,7 +173,7 @@ class SchedulerStats:
         "flush_seconds",
         "tasks",
         "impure_calls",
-        "history",
+        "_rounds",
     )
 
     def __init__(self) -> None:
@@ -182,7 +184,11 @@ class SchedulerStats:
         self.flush_seconds = 0.0
         self.tasks = 0
         self.impure_calls = 0
-        self.history: deque[RoundRecord] = deque(maxlen=ROUND_HISTORY)
+        # Recent rounds as plain tuples, cheap to record: (index, [(kind, items, keys, seconds)])
+        # where kind is a batch class or its name. ``history`` turns them into records.
+        self._rounds: deque[tuple[int, list[tuple[Any, int, int | None, float]]]] = deque(
+            maxlen=ROUND_HISTORY
+        )
 
     def reset(self) -> None:
         """Zero every counter and forget the round history."""
@@ -190,39 +196,45 @@ class SchedulerStats:
 
     # -- called by the kernel, once per round and once per flushed batch -----------------------
 
-    def _begin_round(self) -> RoundRecord:
+    def _begin_round(self) -> Any:
+        """Count a round; returns the handle to pass to ``_record_flush`` for its batches."""
         self.rounds += 1
-        record = RoundRecord(self.rounds)
-        self.history.append(record)
-        return record
+        batches: list[tuple[Any, int, int | None, float]] = []
+        self._rounds.append((self.rounds, batches))
+        return batches
 
-    def _record_flush(self, record: RoundRecord, batch: Any, seconds: float, *old: Any) -> None:
-        """Count one flushed ``batch`` that took ``seconds``.
+    def _record_flush(self, record: Any, batch: Any, seconds: float, *old: Any) -> None:
+        """Count one flushed ``batch`` that took ``seconds``, in the round of ``record``.
 
         Also accepts the kernel's older call ``(record, kind, items, seconds)``, which carries no
         keys; it goes away once the kernel passes the batch."""
         if old:
             kind, items, keys, seconds = batch, int(seconds), None, old[0]
         else:
-            kind = type(batch).__name__
+            kind = type(batch)
             batch_items = batch.items
             items = len(batch_items)
             keys = distinct_keys(batch_items)
+            if keys is not None:
+                self.keys += keys
         self.batches += 1
         self.items += items
-        if keys is not None:
-            self.keys += keys
         self.flush_seconds += seconds
-        record.batches.append(BatchRecord(kind, items, keys, seconds))
+        record.append((kind, items, keys, seconds))
 
     # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def history(self) -> list[RoundRecord]:
+        """The remembered rounds, oldest first."""
+        return [_round_record(index, batches) for index, batches in self._rounds]
 
     def copy(self) -> SchedulerStats:
         """An independent snapshot of the counters and history."""
         other = SchedulerStats()
         for name in _COUNTERS:
             setattr(other, name, getattr(self, name))
-        other.history.extend(self.history)
+        other._rounds.extend((index, list(batches)) for index, batches in self._rounds)
         return other
 
     def since(self, before: SchedulerStats) -> SchedulerStats:
@@ -231,7 +243,7 @@ class SchedulerStats:
         delta = SchedulerStats()
         for name in _COUNTERS:
             setattr(delta, name, getattr(self, name) - getattr(before, name))
-        delta.history.extend(r for r in self.history if r.index > before.rounds)
+        delta._rounds.extend(r for r in self._rounds if r[0] > before.rounds)
         return delta
 
     def as_dict(self, rounds: bool = True) -> dict[str, Any]:
@@ -246,7 +258,7 @@ class SchedulerStats:
         """A readable report: one line of totals, then one line per round (the first
         ``max_rounds`` remembered ones)."""
         lines = [self._totals()]
-        history = list(self.history)
+        history = self.history
         lines += ["  " + r.summary() for r in history[:max_rounds]]
         if len(history) > max_rounds:
             lines.append(f"  ... {len(history) - max_rounds} more round(s)")
@@ -265,6 +277,15 @@ class SchedulerStats:
         return f"<{type(self).__name__} {self._totals()}>"
 
 
+def _round_record(index: int, batches: list[tuple[Any, int, int | None, float]]) -> RoundRecord:
+    record = RoundRecord(index)
+    record.batches = [
+        BatchRecord(kind if type(kind) is str else kind.__name__, items, keys, seconds)
+        for kind, items, keys, seconds in batches
+    ]
+    return record
+
+
 _COUNTERS = ("rounds", "batches", "items", "keys", "flush_seconds", "tasks", "impure_calls")
 
 
@@ -274,18 +295,15 @@ class NullStats(SchedulerStats):
 
     __slots__ = ()
 
-    def _begin_round(self) -> RoundRecord:
-        return _NULL_ROUND
+    def _begin_round(self) -> Any:
+        return None
 
-    def _record_flush(self, record: RoundRecord, batch: Any, seconds: float, *old: Any) -> None:
+    def _record_flush(self, record: Any, batch: Any, seconds: float, *old: Any) -> None:
         pass
 
     def summary(self, max_rounds: int = 20) -> str:
         """Says that statistics are off."""
         return "statistics are off (asynq.stats.enable() turns them on)"
-
-
-_NULL_ROUND = RoundRecord(0)
 
 
 def _plural(count: int, noun: str, plural: str | None = None) -> str:
@@ -321,7 +339,7 @@ def measure() -> Iterator[SchedulerStats]:
         delta = get_stats().since(before)
         for name in _COUNTERS:
             setattr(result, name, getattr(delta, name))
-        result.history.extend(delta.history)
+        result._rounds.extend(delta._rounds)
 
 
 def disable() -> None:

@@ -133,8 +133,8 @@ def flushed_batch(make_items: Any) -> LoggedBatch:
 def test_a_flush_record_counts_the_distinct_keys_of_the_batch_items() -> None:
     batch = flushed_batch(lambda b: [LoggedItem(b, k) for k in ["a", "b", "a", "c", "a"]])
     counters = SchedulerStats()
-    record = counters._begin_round()
-    counters._record_flush(record, batch, 0.5)
+    counters._record_flush(counters._begin_round(), batch, 0.5)
+    (record,) = counters.history
     assert record.batches[0].as_dict() == {
         "kind": "LoggedBatch",
         "items": 5,
@@ -158,8 +158,8 @@ def test_items_with_several_keys_count_every_key_once() -> None:
 def test_items_without_keys_report_no_key_count() -> None:
     batch = flushed_batch(lambda b: [PlainItem(b), PlainItem(b)])
     counters = SchedulerStats()
-    record = counters._begin_round()
-    counters._record_flush(record, batch, 0.0)
+    counters._record_flush(counters._begin_round(), batch, 0.0)
+    (record,) = counters.history
     assert (record.batches[0].items, record.batches[0].keys, counters.keys) == (2, None, 0)
     assert record.keys is None
 
@@ -177,8 +177,8 @@ def test_an_empty_batch_has_zero_distinct_keys() -> None:
 
 def test_the_older_kernel_call_without_the_batch_is_still_counted() -> None:
     counters = SchedulerStats()
-    record = counters._begin_round()
-    counters._record_flush(record, "SomeBatch", 7, 0.25)
+    counters._record_flush(counters._begin_round(), "SomeBatch", 7, 0.25)
+    (record,) = counters.history
     assert record.batches[0].as_dict() == {
         "kind": "SomeBatch",
         "items": 7,
