@@ -325,8 +325,11 @@ class Loader(Generic[_K, _V]):
             raise
         if item is None:
             item = batch.by_key[cache_key] = _LoaderItem(batch, key, cache_key, cache)
-        elif cache is not None and cache not in item.caches:
-            item.caches.append(cache)  # another request joined this round's load of the key
+        elif cache is not None:
+            known = item.caches
+            if not known or known[0] is not cache:  # by identity: caches are dicts
+                if all(other is not cache for other in known):
+                    known.append(cache)  # another request joined this round's load of the key
         return item
 
     def __call__(self, key: _K) -> _V:

@@ -52,14 +52,6 @@ class Recorder:
         return [r - first for r, _ in self.calls]
 
 
-@pytest.fixture(autouse=True)
-def _clean_scheduler() -> Iterator[None]:
-    get_scheduler().reset()
-    get_scheduler().shuffle(None)
-    yield
-    get_scheduler().shuffle(None)
-
-
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from asynq import asynq
+from asynq import asynq, get_scheduler
 from asynq.loaders import Loader, MissingKeyError, request_scope
 
 from .conftest import Recorder
@@ -365,3 +365,26 @@ def test_each_thread_batches_its_own_keys_in_its_own_rounds() -> None:
     thread.join()
     assert results == {"a": ["v1", "v2"], "b": ["v3", "v4"]}
     assert sorted(recorder.keys) == [[1, 2], [3, 4]]
+
+
+def test_two_requests_that_load_a_key_in_the_same_round_both_cache_it(
+    recorder: Recorder,
+) -> None:
+    load = Loader(recorder)
+
+    @asynq()
+    def twice() -> Any:
+        first = yield load.asynq(1)
+        second = yield load.asynq(1)
+        return first, second
+
+    # Two top-level tasks driven together (as the asyncio bridge does): two requests.
+    scheduler = get_scheduler()
+    one, two = twice.asynq(), twice.asynq()
+    scheduler.schedule(one)
+    scheduler.schedule(two)
+    while not (one.is_computed() and two.is_computed()):
+        scheduler.run_ready()
+        scheduler.flush_batches(scheduler.take_batches())
+    assert one.value() == two.value() == ("v1", "v1")
+    assert recorder.keys == [[1]]
