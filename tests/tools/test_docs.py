@@ -1,0 +1,18 @@
+"""docs/tools.md is a specification: its Python examples run, in order, as one program."""
+
+from __future__ import annotations
+
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def test_every_python_example_of_the_tools_page_runs() -> None:
+    with open(os.path.join(ROOT, "docs", "tools.md"), encoding="utf-8") as page:
+        blocks = BLOCK.findall(page.read())
+    assert len(blocks) >= 10
+    namespace: dict[str, object] = {"__name__": "docs_tools"}
+    for number, block in enumerate(blocks, 1):
+        exec(compile(block, f"docs/tools.md (example {number})", "exec"), namespace)  # noqa: S102
