@@ -17,6 +17,7 @@ import dataclasses
 import difflib
 import fnmatch
 import os
+import re
 import sys
 import tempfile
 import time
@@ -48,6 +49,7 @@ EXIT_FAILED = 1
 EXIT_REVIEW = 3
 
 SKIP_MARKER = "asynq-migrate: skip-file"
+_SKIP_RE = re.compile(rb"#\s*asynq-migrate:\s*skip-file\b")
 _SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "node_modules", ".tox"}
 
 
@@ -216,7 +218,7 @@ def _index_one(path: str, config: MigrateConfig) -> _Indexed:
     skipped = None
     if _excluded(path, config):
         skipped = "excluded by the configuration's `exclude` patterns"
-    elif SKIP_MARKER.encode() in source:
+    elif _SKIP_RE.search(source):
         skipped = f"the file contains the marker `# {SKIP_MARKER}`"
     try:
         module = cst.parse_module(source)
