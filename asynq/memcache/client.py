@@ -826,39 +826,59 @@ class ProtocolError(Exception):
 
 
 def _read_values(sock: socket.socket, deadline: float) -> list[tuple[bytes, int, bytes]]:
-    """Read one ``get`` reply (``VALUE`` blocks up to ``END``) before ``deadline``."""
-    buf = bytearray()
-    pos = 0
-    out: list[tuple[bytes, int, bytes]] = []
+    """Read one ``get`` reply (``VALUE`` blocks up to ``END``) before ``deadline``.
+
+    Chunks are gathered until the reply can end (it ends with ``END``), then parsed in one pass;
+    if a value merely looked like the end, reading goes on."""
+    chunks: list[bytes] = []
     while True:
-        end = buf.find(b"\r\n", pos)
+        chunk = _recv(sock, deadline)
+        chunks.append(chunk)
+        if chunk.endswith(b"END\r\n") or (
+            len(chunk) < 5 and b"".join(chunks[-5:]).endswith(b"END\r\n")
+        ):
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            out = _parse_values(data)
+            if out is not None:
+                return out
+            chunks = [data]
+
+
+def _parse_values(data: bytes) -> list[tuple[bytes, int, bytes]] | None:
+    """The values of a complete get reply, or None if ``data`` is only the start of one."""
+    out: list[tuple[bytes, int, bytes]] = []
+    append = out.append
+    find = data.find
+    pos = 0
+    size_of_data = len(data)
+    while True:
+        end = find(b"\r\n", pos)
         if end < 0:
-            _fill(sock, buf, deadline)
-            continue
-        if buf.startswith(b"VALUE ", pos):
-            parts = buf[pos + 6 : end].split()
+            return None
+        if data.startswith(b"VALUE ", pos):
+            parts = data[pos + 6 : end].split()
             try:
                 flags = int(parts[1])
                 size = int(parts[2])
             except (IndexError, ValueError):
-                raise ProtocolError(f"malformed VALUE line {bytes(buf[pos:end])[:80]!r}") from None
+                raise ProtocolError(f"malformed VALUE line {data[pos:end][:80]!r}") from None
             start = end + 2
             stop = start + size
-            while len(buf) < stop + 2:
-                _fill(sock, buf, deadline)
-            if buf[stop : stop + 2] != b"\r\n":
+            if stop + 2 > size_of_data:
+                return None
+            if data[stop : stop + 2] != b"\r\n":
                 raise ProtocolError("a value is not followed by \\r\\n")
-            out.append((bytes(parts[0]), flags, bytes(buf[start:stop])))
+            append((parts[0], flags, data[start:stop]))
             pos = stop + 2
-        elif end == pos + 3 and buf[pos:end] == b"END":
-            if end + 2 != len(buf):
+        elif end == pos + 3 and data[pos:end] == b"END":
+            if end + 2 != size_of_data:
                 raise ProtocolError("memcached sent more than the reply to one get")
             return out
         else:
-            raise ProtocolError(f"unexpected reply line {bytes(buf[pos:end])[:80]!r}")
+            raise ProtocolError(f"unexpected reply line {data[pos:end][:80]!r}")
 
 
-def _fill(sock: socket.socket, buf: bytearray, deadline: float) -> None:
+def _recv(sock: socket.socket, deadline: float) -> bytes:
     remaining = deadline - _monotonic()
     if remaining <= 0:
         raise TimeoutError("no complete reply within read_timeout")
@@ -866,4 +886,4 @@ def _fill(sock: socket.socket, buf: bytearray, deadline: float) -> None:
     chunk = sock.recv(262144)
     if not chunk:
         raise ConnectionError("memcached closed the connection")
-    buf += chunk
+    return chunk

@@ -1,0 +1,54 @@
+"""The get reply reader: whole replies however they are cut, and values that look like the end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from asynq.memcache import MemcacheClient
+from asynq.memcache.client import ProtocolError, _read_values
+
+REPLY = b"VALUE a 0 10\r\nabc\r\nEND\r\n\r\nVALUE b 16 0\r\n\r\nVALUE c 256 5\r\nEND\r\n\r\nEND\r\n"
+
+
+class ChunkedSocket:
+    """Gives ``data`` back in pieces of at most ``size`` bytes."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.pieces = [data[i : i + size] for i in range(0, len(data), size)]
+
+    def settimeout(self, _seconds: float) -> None:
+        pass
+
+    def recv(self, _size: int) -> bytes:
+        return self.pieces.pop(0) if self.pieces else b""
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 16, 1000])
+def test_a_reply_is_read_whole_however_the_network_cuts_it(size: int) -> None:
+    values = _read_values(ChunkedSocket(REPLY, size), deadline=float("inf"))  # type: ignore[arg-type]
+    assert values == [(b"a", 0, b"abc\r\nEND\r\n"), (b"b", 16, b""), (b"c", 256, b"END\r\n")]
+
+
+def test_an_empty_reply_has_no_values() -> None:
+    assert _read_values(ChunkedSocket(b"END\r\n", 2), deadline=float("inf")) == []  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"SERVER_ERROR out of memory\r\n",
+        b"VALUE a x 1\r\nz\r\nEND\r\n",
+        b"VALUE a 0 1\r\nzz\r\nEND\r\n",
+    ],
+)
+def test_a_reply_that_breaks_the_protocol_is_an_error(reply: bytes) -> None:
+    with pytest.raises((ProtocolError, ConnectionError)):
+        _read_values(ChunkedSocket(reply, 100), deadline=float("inf"))  # type: ignore[arg-type]
+
+
+def test_values_that_contain_the_end_marker_round_trip(mc: MemcacheClient, memcached: Any) -> None:
+    tricky = {"a": b"abc\r\nEND\r\n", "b": b"END\r\n", "c": "\r\nEND\r\n", "d": b""}
+    mc.set_many(tricky)
+    assert mc.get_many(list(tricky)) == tricky
