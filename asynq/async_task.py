@@ -51,6 +51,7 @@ class AsyncTask(futures.FutureBase[_T]):
         "_state",
         "_pending",
         "_yielded",
+        "_shape",
         "_contexts",
         "_queue",
     )
@@ -75,6 +76,7 @@ class AsyncTask(futures.FutureBase[_T]):
         self._state = NEW
         self._pending = 0
         self._yielded: object = None
+        self._shape = 0
         scheduler = _thread_state.scheduler
         self._queue = scheduler._ready
         creator = scheduler.active_task

@@ -26,7 +26,7 @@ import qcore.decorators
 
 from . import futures
 from ._debug import options
-from .async_task import AsyncTask
+from .async_task import NEW, AsyncTask
 from .futures import ConstFuture, ErrorFuture, FutureBase
 from .scheduler import get_active_task, get_scheduler
 
@@ -242,7 +242,9 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
             task = self.asynq(*args, **kwargs)
             if task.creator is not None:
                 _note_sync_call(self)
-        if not task._computed:
+        if task._state == NEW:
+            get_scheduler().run_new_task(task)
+        elif not task._computed:
             get_scheduler().wait_for(task)
         if task._error is not None:
             raise task._error

@@ -3,8 +3,9 @@
 A future is computed exactly once, either with a value or with an error. Everything the scheduler
 waits on is a future: tasks (``AsyncTask``), batch items, batches, and the simple futures below.
 
-Two lists hang off an uncomputed future: the tasks blocked on it (``_waiters``, maintained by the
-scheduler) and the callbacks subscribed through ``on_computed``. Both are created on first use, so a
+Two things hang off an uncomputed future: the tasks blocked on it (``_waiters``, maintained by the
+scheduler: the task itself when there is one, a list when there are several) and the callbacks
+subscribed through ``on_computed``. Both are created on first use, so a
 future that nobody waits on costs four slots and nothing else.
 """
 
@@ -52,7 +53,7 @@ class FutureBase(Generic[_T]):
         self._value: Any = None
         self._error: BaseException | None = None
         self._computed = False
-        self._waiters: list[AsyncTask[Any]] | None = None
+        self._waiters: Any = None  # None, one AsyncTask, or a list of them
         self._on_computed: EventHook | None = None
 
     # -- reading -------------------------------------------------------------------------------
@@ -139,10 +140,17 @@ class FutureBase(Generic[_T]):
         waiters = self._waiters
         if waiters is not None:
             self._waiters = None
-            for task in waiters:
-                task._pending -= 1
-                if task._pending == 0:
-                    task._queue.append(task)  # the ready queue of the task's own scheduler
+            # One waiter is stored as itself, several as a list (see scheduler._add_waiter).
+            # A woken task goes on the ready queue of its own scheduler.
+            if type(waiters) is list:
+                for task in waiters:
+                    task._pending -= 1
+                    if not task._pending:
+                        task._queue.append(task)
+            else:
+                waiters._pending -= 1
+                if not waiters._pending:
+                    waiters._queue.append(waiters)
         hook = self._on_computed
         if hook is not None:
             hook(self)

@@ -154,29 +154,47 @@ class TaskScheduler:
         self._depth += 1
         try:
             self._schedule_root(future)
-            ready = self._ready
-            run = self._run
-            while not future._computed:
-                if ready:
-                    if self._rng is None:
-                        run(ready.popleft())
-                    else:
-                        ready.rotate(-self._rng.randrange(len(ready)))
-                        run(ready.popleft())
-                elif self._batches:
-                    self._flush_round()
-                else:
-                    raise AsyncTaskError(
-                        f"{future!r} can never be computed: no task can run and no batch is "
-                        "pending. Either tasks wait on each other in a cycle, or the future is "
-                        "one that only external code sets (call set_value on it first)"
-                    )
+            self._loop(future)
         except BaseException:
             if self._depth == 1:
                 self._clear()
             raise
         finally:
             self._depth -= 1
+
+    def run_new_task(self, task: AsyncTask[Any]) -> None:
+        """Compute a task that was just created (the synchronous call ``f(x)``): run it at once,
+        then run the loop only if it blocked."""
+        self._depth += 1
+        try:
+            task._state = STARTED
+            self.stats.tasks += 1
+            self._run(task)
+            if not task._computed:
+                self._loop(task)
+        except BaseException:
+            if self._depth == 1:
+                self._clear()
+            raise
+        finally:
+            self._depth -= 1
+
+    def _loop(self, future: FutureBase[Any]) -> None:
+        ready = self._ready
+        run = self._run
+        while not future._computed:
+            if ready:
+                if self._rng is not None:
+                    ready.rotate(-self._rng.randrange(len(ready)))
+                run(ready.popleft())
+            elif self._batches:
+                self._flush_round()
+            else:
+                raise AsyncTaskError(
+                    f"{future!r} can never be computed: no task can run and no batch is "
+                    "pending. Either tasks wait on each other in a cycle, or the future is "
+                    "one that only external code sets (call set_value on it first)"
+                )
 
     def schedule(self, future: FutureBase[Any]) -> None:
         """Make this scheduler responsible for ``future`` without running anything: a new task
@@ -322,15 +340,14 @@ class TaskScheduler:
     def _block(self, task: AsyncTask[Any], leaves: list[FutureBase[Any]]) -> int:
         """Make ``task`` wait on ``leaves`` (uncomputed futures); start what they need.
         Returns how many are still uncomputed afterwards."""
-        ready = self._ready
+        started: list[AsyncTask[Any]] = []
         pending = 0
         for leaf in leaves:
             kind = _kinds[type(leaf)]
             if kind == _TASK:
                 if leaf._state == NEW:  # type: ignore[attr-defined]
                     leaf._state = STARTED  # type: ignore[attr-defined]
-                    self.stats.tasks += 1
-                    ready.append(leaf)  # type: ignore[arg-type]
+                    started.append(leaf)  # type: ignore[arg-type]
             elif kind == _ITEM:
                 batch = leaf.batch  # type: ignore[attr-defined]
                 if not batch._scheduled:
@@ -342,16 +359,18 @@ class TaskScheduler:
                 leaf._compute()
             if leaf._computed:
                 continue
-            waiters = leaf._waiters
-            if waiters is None:
-                leaf._waiters = [task]
-            else:
-                waiters.append(task)
+            _add_waiter(leaf, task)
             pending += 1
+        if started:
+            self.stats.tasks += len(started)
+            self._ready.extendleft(reversed(started))
         return pending
 
     def _run(self, task: AsyncTask[Any]) -> None:
-        """Drive ``task`` until it blocks on an uncomputed future or finishes."""
+        """Drive ``task`` until it blocks on an uncomputed future or finishes.
+
+        The common yields (one task or batch item; a flat list or tuple of them) are handled
+        inline in one pass; everything else goes through ``_pending_leaves`` and ``_block``."""
         if task._computed:
             return
         if task.running:
@@ -363,15 +382,26 @@ class TaskScheduler:
         yielded: Any = task._yielded
         if yielded is not None:
             task._yielded = None
-            if type(yielded) in _CONTAINERS:
+            shape = task._shape
+            if shape is _ONE:
+                if yielded._error is None:
+                    send_value = yielded._value
+                else:
+                    send_error = yielded._error
+            elif shape is _ANY:
                 try:
                     send_value = _resolve(yielded)
                 except _DependencyFailed as failed:
                     send_error = failed.error
-            elif yielded._error is None:
-                send_value = yielded._value
             else:
-                send_error = yielded._error
+                for item in yielded:
+                    if item._error is not None:
+                        send_error = item._error
+                        break
+                else:
+                    send_value = [item._value for item in yielded]
+                    if shape is _TUPLE:
+                        send_value = tuple(send_value)
         generator = task._generator
         prev = self.active_task
         contexts = task._contexts
@@ -381,6 +411,7 @@ class TaskScheduler:
         if contexts:
             _resume(contexts)
         task.running = True
+        ready = self._ready
         try:
             if generator is None:
                 try:
@@ -409,11 +440,15 @@ class TaskScheduler:
                     waiters = task._waiters
                     if waiters is not None:
                         task._waiters = None
-                        ready = self._ready
-                        for waiter in waiters:
-                            waiter._pending -= 1
-                            if not waiter._pending:
-                                ready.append(waiter)
+                        if type(waiters) is list:
+                            for waiter in waiters:
+                                waiter._pending -= 1
+                                if not waiter._pending:
+                                    ready.append(waiter)
+                        else:
+                            waiters._pending -= 1
+                            if not waiters._pending:
+                                ready.append(waiters)
                     if task._on_computed is not None:
                         task._on_computed(task)
                     return
@@ -428,9 +463,10 @@ class TaskScheduler:
                 if yielded is None:
                     send_value = None
                     continue
-                kind = _kinds.get(type(yielded))
-                if kind == _TASK or kind == _ITEM:
-                    # Fast path: one task or one batch item, the most common yields.
+                cls = type(yielded)
+                kind = _kinds.get(cls)
+                if kind is _TASK or kind is _ITEM:
+                    # One task or one batch item: the most common yield.
                     if yielded._computed:
                         if yielded._error is None:
                             send_value = yielded._value
@@ -440,11 +476,11 @@ class TaskScheduler:
                     if _non_async_open and task in _non_async_open:
                         send_error = RuntimeError(_NON_ASYNC_MESSAGE)
                         continue
-                    if kind == _TASK:
-                        if yielded._state == NEW:
+                    if kind is _TASK:
+                        if yielded._state is NEW:
                             yielded._state = STARTED
                             self.stats.tasks += 1
-                            self._ready.append(yielded)
+                            ready.appendleft(yielded)
                     else:
                         batch = yielded.batch
                         if not batch._scheduled:
@@ -452,12 +488,71 @@ class TaskScheduler:
                             self._batches.append(batch)
                     waiters = yielded._waiters
                     if waiters is None:
-                        yielded._waiters = [task]
-                    else:
+                        yielded._waiters = task
+                    elif type(waiters) is list:
                         waiters.append(task)
+                    else:
+                        yielded._waiters = [waiters, task]
                     task._pending = 1
                     task._yielded = yielded
+                    task._shape = _ONE
                     return
+                if (cls is list or cls is tuple) and not (
+                    _non_async_open and task in _non_async_open
+                ):
+                    # A flat list or tuple of tasks and batch items, in one pass. On any other
+                    # element, undo and take the general path below.
+                    pending = 0
+                    started = None
+                    for item in yielded:
+                        kind = _kinds.get(type(item))
+                        if kind is _TASK:
+                            if item._computed:
+                                continue
+                            if item._state is NEW:
+                                item._state = STARTED
+                                if started is None:
+                                    started = [item]
+                                else:
+                                    started.append(item)
+                        elif kind is _ITEM:
+                            if item._computed:
+                                continue
+                            batch = item.batch
+                            if not batch._scheduled:
+                                batch._scheduled = True
+                                self._batches.append(batch)
+                        else:
+                            _unregister_until(yielded, item, task, started)
+                            break
+                        waiters = item._waiters
+                        if waiters is None:
+                            item._waiters = task
+                        elif type(waiters) is list:
+                            waiters.append(task)
+                        else:
+                            item._waiters = [waiters, task]
+                        pending += 1
+                    else:
+                        if started is not None:
+                            # New tasks go first, in yield order: depth first keeps few
+                            # unfinished tasks alive; woken tasks queue at the other end.
+                            self.stats.tasks += len(started)
+                            ready.extendleft(reversed(started))
+                        if pending:
+                            task._pending = pending
+                            task._yielded = yielded
+                            task._shape = _LIST if cls is list else _TUPLE
+                            return
+                        for item in yielded:
+                            if item._error is not None:
+                                send_error = item._error
+                                break
+                        else:
+                            send_value = [item._value for item in yielded]
+                            if cls is tuple:
+                                send_value = tuple(send_value)
+                        continue
                 leaves: list[FutureBase[Any]] = []
                 try:
                     self._pending_leaves(yielded, leaves)
@@ -471,6 +566,7 @@ class TaskScheduler:
                     if pending:
                         task._pending = pending
                         task._yielded = yielded
+                        task._shape = _ANY
                         return
                 try:
                     send_value = _resolve(yielded)
@@ -507,6 +603,48 @@ class TaskScheduler:
             if options.DUMP_FLUSH_BATCH:
                 print(f"asynq: flushed {batch!r} in {seconds * 1000:.3f} ms")
             self.on_after_batch_flush(batch)
+
+
+# How a blocked task's yield is shaped, so that resuming it takes the shortest path.
+_ONE, _LIST, _TUPLE, _ANY = range(4)
+
+
+def _add_waiter(future: FutureBase[Any], task: AsyncTask[Any]) -> None:
+    """Register ``task`` as waiting on ``future``. ``_waiters`` holds the only waiter itself, or
+    a list once there are several: most futures have exactly one waiter."""
+    waiters = future._waiters
+    if waiters is None:
+        future._waiters = task
+    elif type(waiters) is list:
+        waiters.append(task)
+    else:
+        future._waiters = [waiters, task]
+
+
+def _remove_waiter(future: FutureBase[Any], task: AsyncTask[Any]) -> None:
+    waiters = future._waiters
+    if waiters is task:
+        future._waiters = None
+    elif type(waiters) is list:
+        waiters.remove(task)
+        if not waiters:
+            future._waiters = None
+
+
+def _unregister_until(
+    yielded: Any, stop: object, task: AsyncTask[Any], started: list[AsyncTask[Any]] | None
+) -> None:
+    """Undo what the flat fast path did before it met ``stop`` (the first element it could not
+    handle): the waits it registered and the tasks it marked started, so that the general path
+    starts from a clean slate."""
+    for item in yielded:
+        if item is stop:
+            break
+        if not item._computed:
+            _remove_waiter(item, task)
+    if started is not None:
+        for item in started:
+            item._state = NEW
 
 
 def _priority(batch: BatchBase[Any]) -> tuple[int, int]:

@@ -21,6 +21,7 @@ def test_mypy_accepts_typed_usage_and_flags_wrong_arguments() -> None:
             "mypy",
             "--no-incremental",
             "--warn-unused-ignores",
+            "--follow-imports=silent",
             "--python-version",
             "3.11",
             CASES,
