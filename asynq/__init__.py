@@ -5,6 +5,8 @@ Decorate a generator with ``@asynq()`` and yield the futures it depends on
 flushes, so independent reads become one multi-get per level of the dependency graph.
 """
 
+import sys as _sys
+
 from . import (
     async_task,
     batching,
@@ -16,6 +18,7 @@ from . import (
     scoped_value,
     utils,
 )
+from . import mock_ as mock
 from .async_task import AsyncTask, AsyncTaskCancelledError, AsyncTaskResult
 from .batching import (
     BatchBase,
@@ -49,6 +52,8 @@ from .scheduler import AsyncTaskError, TaskScheduler, get_active_task, get_sched
 from .scoped_value import AsyncScopedValue, async_override
 from .utils import result
 
+_sys.modules[__name__ + ".mock"] = mock  # `import asynq.mock` and `from asynq.mock import patch`
+
 __version__ = "2.0.0.dev0"
 
 __all__ = [
@@ -61,6 +66,7 @@ __all__ = [
     "scheduler",
     "scoped_value",
     "utils",
+    "mock",
     "AsyncTask",
     "AsyncTaskCancelledError",
     "AsyncTaskResult",
