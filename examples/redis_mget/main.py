@@ -87,7 +87,7 @@ def seed(
                 "upvoter_ids": sorted(rng.sample(range(1, users + 1), min(upvoters, users))),
             }
         )
-    client.mset(values)  # type: ignore[arg-type]
+    client.mset(values)
     return list(range(1, answers + 1))
 
 
@@ -137,7 +137,7 @@ def render_page_naive(client: redis.Redis, answer_ids: Sequence[int]) -> list[An
 
     def get(key: str) -> Any:
         value = client.get(key)
-        return None if value is None else json.loads(value)  # type: ignore[arg-type]
+        return None if value is None else json.loads(value)
 
     page = []
     for aid in answer_ids:
@@ -154,7 +154,7 @@ def render_page_naive(client: redis.Redis, answer_ids: Sequence[int]) -> list[An
 
 def command_calls(client: redis.Redis) -> dict[str, int]:
     """How many times the server ran each command since its statistics were last reset."""
-    stats: dict[str, Any] = client.info("commandstats")  # type: ignore[assignment]
+    stats: dict[str, Any] = client.info("commandstats")
     return {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
 
 

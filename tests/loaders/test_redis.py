@@ -18,7 +18,7 @@ from examples.redis_mget.main import Blog, command_calls, render_page, render_pa
 
 def mgets(client: redis.Redis) -> list[list[str]]:
     """The keys of every MGET the server ran since the slowlog was reset, oldest first."""
-    entries: list[dict[str, Any]] = client.slowlog_get(1000)  # type: ignore[assignment]
+    entries: list[dict[str, Any]] = client.slowlog_get(1000)
     commands = [entry["command"].decode().split() for entry in reversed(entries)]
     return [args[1:] for args in commands if args[0].upper() == "MGET"]
 
