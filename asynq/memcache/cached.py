@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 from .. import priming
 from ..decorators import AsyncDecorator
 from ..futures import ConstFuture, FutureBase
+from ..scheduler import _thread_state as _state
 from ..scheduler import get_active_task, get_scheduler
 from .batch import COMPUTING, CachedItem
 from .keys import check_namespace, encode_arg, make_key
@@ -163,7 +164,11 @@ class CachedFunction(Generic[_T]):
         client = self.client
         scope = client._local.scope
         fresh = False
-        if scope is None or scope.closed:
+        if (
+            scope is None
+            or scope.closed
+            or (scope.implicit and _state.scheduler.active_task is None)
+        ):
             scope, fresh = client._scope()
         values = scope.values
         value = values.get(key, values)
@@ -197,7 +202,7 @@ class CachedFunction(Generic[_T]):
         elif not kwargs:
             # Fast path for legacy code: a value already in the request-local cache.
             scope = self.client._local.scope
-            if scope is not None and not scope.closed:
+            if scope is not None and not scope.closed and not scope.implicit:
                 try:
                     key = self._keys.get(args)
                 except TypeError:

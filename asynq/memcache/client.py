@@ -376,9 +376,13 @@ class MemcacheClient:
         creators) gets an implicit scope, current on this thread until that task is done."""
         local = self._local
         scope = local.scope
-        if scope is not None and not scope.closed:
-            return scope, False
         task = get_active_task()
+        if scope is not None and not scope.closed:
+            if not scope.implicit or task is not None:
+                return scope, False
+            # An implicit scope whose top-level task never finished (an error escaped the
+            # scheduler): it must not serve values to the calls that come after.
+            scope.close()
         if task is None:
             return RequestScope(self), True
         root = task

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from asynq import asynq
 from asynq.memcache import MemcacheClient
 
@@ -122,3 +124,28 @@ def test_cached_functions_read_each_key_once_per_request(
     with mc.request():
         assert square(2) == 4
     assert trips == [["sq:2"], ["sq:3"], ["sq:2"]]
+
+
+def test_a_top_level_task_that_never_finishes_leaves_no_stale_scope_behind(
+    mc: MemcacheClient, memcached: Any
+) -> None:
+    from asynq import AsyncTaskError, FutureBase
+
+    mc.set("k", 1)
+
+    @asynq()
+    def stuck() -> Any:
+        yield mc.get.asynq("k")
+        yield FutureBase()  # nothing will ever compute it
+
+    with pytest.raises(AsyncTaskError):
+        stuck()
+    with MemcacheClient(memcached.address) as other:
+        other.set("k", 2)
+    assert mc.get("k") == 2
+
+    @mc.cached("after")
+    def after(x: int) -> int:
+        return x
+
+    assert after.asynq(1).value() == 1
