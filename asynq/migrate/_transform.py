@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -28,12 +28,14 @@ from ._index import (
     Site,
     alias_target,
     analyze_units,
+    child_nodes,
     consumed_genexp,
     dotted_name,
     has_call,
     match_collect_loop,
     name_counts,
     target_names,
+    walk,
 )
 
 __all__ = ["Note", "TransformOutput", "transform_module", "transform_source"]
@@ -449,6 +451,129 @@ def _group_reads(stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
     return out
 
 
+_N = TypeVar("_N", bound=cst.CSTNode)
+
+#: Builtins that may run a little earlier than written without anyone noticing.
+_HARMLESS = frozenset(
+    {
+        "range",
+        "len",
+        "str",
+        "int",
+        "float",
+        "bool",
+        "tuple",
+        "list",
+        "set",
+        "frozenset",
+        "sorted",
+        "min",
+        "max",
+        "sum",
+        "abs",
+        "enumerate",
+        "zip",
+        "reversed",
+        "repr",
+    }
+)
+_CONDITIONAL_INSIDE = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
+
+
+def _collect_unconditional_yields(
+    node: cst.CSTNode, conditional: bool, out: list[cst.Yield]
+) -> bool:
+    """Collect the yields of ``node`` that always run, in order; False if hoisting is unsafe
+    (an assignment expression, a lambda, a nested yield...)."""
+    if isinstance(node, cst.Yield):
+        if node.value is None or isinstance(node.value, cst.From) or _contains_yield(node.value):
+            return False
+        if not conditional:
+            out.append(node)
+        return True
+    if isinstance(node, (cst.NamedExpr, cst.Lambda, cst.Await)):
+        return False
+    if isinstance(node, cst.IfExp):
+        return (
+            _collect_unconditional_yields(node.test, conditional, out)
+            and _collect_unconditional_yields(node.body, True, out)
+            and _collect_unconditional_yields(node.orelse, True, out)
+        )
+    if isinstance(node, cst.BooleanOperation):
+        return _collect_unconditional_yields(
+            node.left, conditional, out
+        ) and _collect_unconditional_yields(node.right, True, out)
+    if isinstance(node, cst.Comparison):
+        ok = _collect_unconditional_yields(node.left, conditional, out)
+        for i, target in enumerate(node.comparisons):
+            ok = ok and _collect_unconditional_yields(target.comparator, conditional or i > 0, out)
+        return ok
+    if isinstance(node, _CONDITIONAL_INSIDE):
+        ok = _collect_unconditional_yields(node.for_in.iter, conditional, out)
+        return ok and all(
+            _collect_unconditional_yields(child, True, out)
+            for child in child_nodes(node)
+            if child is not node.for_in
+        )
+    return all(_collect_unconditional_yields(c, conditional, out) for c in child_nodes(node))
+
+
+def _safe_to_evaluate_early(item: cst.BaseExpression) -> bool:
+    """Whether every call in a yielded item is an ``.asynq()`` call or a harmless builtin."""
+    safe = True
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal safe
+        if isinstance(node, cst.Call):
+            func = node.func
+            if not (
+                (isinstance(func, cst.Attribute) and func.attr.value == "asynq")
+                or (isinstance(func, cst.Name) and func.value in _HARMLESS)
+            ):
+                safe = False
+        elif isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await, cst.Lambda)):
+            safe = False
+        return safe
+
+    walk(item, visit)
+    return safe
+
+
+def _temp_base(item: cst.BaseExpression) -> str:
+    """A readable name for the value of a yielded item (``name_of_user_value``...)."""
+    inner = item
+    suffix = "value"
+    if isinstance(item, (cst.ListComp, cst.DictComp)):
+        inner = item.value if isinstance(item, cst.DictComp) else item.elt
+        suffix = "values"
+    if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute):
+        ref = dotted_name(inner.func.value)
+        if ref:
+            return f"{ref[-1]}_{suffix}"
+    return f"read_{suffix}"
+
+
+def _fresh_name(base: str, used: set[str]) -> str:
+    name, n = base, 1
+    while name in used:
+        n += 1
+        name = f"{base}_{n}"
+    used.add(name)
+    return name
+
+
+class _YieldReplacer(cst.CSTTransformer):
+    """Replaces yields (by identity) with names."""
+
+    def __init__(self, names: dict[int, str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def leave_Yield(self, original_node: cst.Yield, updated_node: cst.Yield) -> cst.BaseExpression:
+        name = self.names.get(id(original_node))
+        return cst.Name(name) if name is not None else updated_node
+
+
 class _FunctionConverter:
     """Rewrites the body of one converted function."""
 
@@ -456,6 +581,7 @@ class _FunctionConverter:
         self.fn = fn
         self.read_ids = read_ids
         self.delete_ids = delete_ids
+        self._names: set[str] | None = None  # every name used in fn, for fresh temporaries
 
     def rewrite_expr(self, node: cst.CSTNodeT) -> cst.CSTNodeT:
         return node.visit(_ReadRewriter(self.read_ids))  # type: ignore[return-value]
@@ -493,11 +619,24 @@ class _FunctionConverter:
                 if not kept:
                     continue
                 new_body = [_strip_yield_parens(self.rewrite_expr(s)) for s in kept]
-                out.append(stmt.with_changes(body=_fix_semicolons(new_body)))
+                line = stmt.with_changes(body=_fix_semicolons(new_body))
+                if len(new_body) == 1:
+                    hoisted = self.hoist(new_body[0])
+                    if hoisted is not None:
+                        prefix, small = hoisted
+                        out.append(prefix.with_changes(leading_lines=stmt.leading_lines))
+                        line = line.with_changes(body=[small], leading_lines=[])
+                out.append(line)
             elif isinstance(stmt, cst.For):
                 self.for_loop(stmt, out)
             elif isinstance(stmt, cst.If):
-                out.append(self.if_stmt(stmt))
+                new_if = self.if_stmt(stmt)
+                hoisted_test = self.hoist(new_if.test)
+                if hoisted_test is not None:
+                    prefix, test = hoisted_test
+                    out.append(prefix.with_changes(leading_lines=new_if.leading_lines))
+                    new_if = new_if.with_changes(test=test, leading_lines=[])
+                out.append(new_if)
             elif isinstance(stmt, cst.Try):
                 out.append(
                     stmt.with_changes(
@@ -516,6 +655,58 @@ class _FunctionConverter:
                 if kept_stmt is not None:
                     out.append(kept_stmt)
         return _group_reads(out)
+
+    def hoist(self, node: _N) -> tuple[cst.SimpleStatementLine, _N] | None:
+        """Move two or more independent yields out of one statement or test into a single
+        tuple yield before it: ``return (yield f.asynq(x)) + (yield g.asynq(y))`` becomes
+        ``f_value, g_value = yield f.asynq(x), g.asynq(y)`` then ``return f_value + g_value``,
+        so the reads stay in one round, as priming had them.
+
+        Only yields evaluated unconditionally (not in a branch of ``if``/``else``, ``and``/
+        ``or``, a chained comparison or a comprehension) whose arguments call nothing but
+        ``.asynq`` and harmless builtins are moved; None when there is nothing to gain.
+        """
+        found: list[cst.Yield] = []
+        if not _collect_unconditional_yields(node, False, found) or len(found) < 2:
+            return None
+        if not all(
+            _safe_to_evaluate_early(y.value)
+            for y in found
+            if y.value is not None and not isinstance(y.value, cst.From)
+        ):
+            return None
+        if self._names is None:
+            self._names = set(name_counts(self.fn))
+        temps: dict[int, str] = {}
+        members: list[tuple[cst.Name, cst.BaseExpression]] = []
+        for y in found:
+            assert y.value is not None and not isinstance(y.value, cst.From)
+            name = _fresh_name(_temp_base(y.value), self._names)
+            temps[id(y)] = name
+            members.append((cst.Name(name), y.value))
+        replaced = node.visit(_YieldReplacer(temps))
+        n = len(members)
+        comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+        targets = cst.Tuple(
+            [
+                cst.Element(t, comma if i < n - 1 else cst.MaybeSentinel.DEFAULT)
+                for i, (t, _) in enumerate(members)
+            ],
+            lpar=[],
+            rpar=[],
+        )
+        items = cst.Tuple(
+            [
+                cst.Element(_parenthesized(v), comma if i < n - 1 else cst.MaybeSentinel.DEFAULT)
+                for i, (_, v) in enumerate(members)
+            ],
+            lpar=[],
+            rpar=[],
+        )
+        prefix = cst.SimpleStatementLine(
+            body=[cst.Assign(targets=[cst.AssignTarget(targets)], value=cst.Yield(items))]
+        )
+        return prefix, replaced  # type: ignore[return-value]
 
     def if_stmt(self, stmt: cst.If) -> cst.If:
         orelse: cst.If | cst.Else | None = stmt.orelse

@@ -821,7 +821,74 @@ def test_functions_already_decorated_with_asynq_are_used_as_async_callees(assert
 
         @asynq()
         def h(x):
-            return (yield done.asynq(x)) + (yield f.asynq(x))
+            done_value, f_value = yield done.asynq(x), f.asynq(x)
+            return done_value + f_value
+        """,
+        others=OTHERS,
+    )
+
+
+def test_independent_reads_inside_one_expression_are_hoisted_into_one_tuple_yield(
+    assert_codemod,
+):
+    assert_codemod(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+        def total(x, f_value):
+            # a comment
+            if f(x) > g(x):
+                return 0
+            return f(x + 1) * 2 + g(len(str(x)))
+
+        def prime_total(x, f_value):
+            prime_f(x)
+            prime_g(x)
+            prime_f(x + 1)
+            prime_g(len(str(x)))
+        """,
+        """
+        from app.models import f, g
+        from asynq import asynq
+
+        @asynq()
+        def total(x, f_value):
+            # a comment
+            f_value_2, g_value = yield f.asynq(x), g.asynq(x)
+            if f_value_2 > g_value:
+                return 0
+            f_value_3, g_value_2 = yield f.asynq(x + 1), g.asynq(len(str(x)))
+            return f_value_3 * 2 + g_value_2
+        """,
+        others=OTHERS,
+    )
+
+
+def test_reads_that_may_not_run_or_need_other_calls_first_are_not_hoisted(assert_codemod):
+    assert_codemod(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+        def pick(x, flag):
+            a = f(x) if flag else g(x)
+            b = f(x) or g(x)
+            c = f(compute(x)) + g(x)
+            return a, b, c
+
+        def prime_pick(x, flag):
+            prime_f(x)
+            prime_g(x)
+        """,
+        """
+        from app.models import f, g
+        from asynq import asynq
+
+        @asynq()
+        def pick(x, flag):
+            a = (yield f.asynq(x)) if flag else (yield g.asynq(x))
+            b = (yield f.asynq(x)) or (yield g.asynq(x))
+            c = (yield f.asynq(compute(x))) + (yield g.asynq(x))
+            return a, b, c
         """,
         others=OTHERS,
     )
