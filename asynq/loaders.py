@@ -505,7 +505,7 @@ class Loader(Generic[_K, _V]):
 
 def _wrap(wrapper: Any, fn: object, name: str | None) -> None:
     """Give ``wrapper`` the name, doc and module of ``fn`` (or ``name``), like functools.wraps."""
-    functools.update_wrapper(wrapper, fn)  # type: ignore[arg-type]
+    functools.update_wrapper(wrapper, fn, updated=())  # type: ignore[arg-type]
     if name is None:
         name = getattr(fn, "__name__", None) or type(fn).__name__
         wrapper.__qualname__ = getattr(fn, "__qualname__", name)
