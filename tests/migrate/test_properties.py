@@ -109,7 +109,8 @@ def programs(draw):
     for j in range(n_composite):
         read0, prime0 = draw(st.sampled_from(callees))
         read1, prime1 = draw(st.sampled_from(callees))
-        shape = draw(st.sampled_from(["pair", "chain", "comp", "append", "dict", "lambda", "expr"]))
+        shapes = ["pair", "chain", "comp", "append", "dict", "lambda", "expr", "sum"]
+        shape = draw(st.sampled_from(shapes))
         generator_twin = shape == "chain" or draw(st.booleans())
         body: list[str]
         twin: list[str]
@@ -136,6 +137,9 @@ def programs(draw):
         elif shape == "lambda":  # refused: stays in priming style
             body = [f"return sum(map(lambda y: {read0}(y), range(x % 3)))"]
             twin = ["for y in range(x % 3):", f"    {prime0}(y)"]
+        elif shape == "sum":  # two reads in one expression: hoisted into one yield
+            body = [f"return {read0}(x) - 2 * {read1}(x + 2)"]
+            twin = [f"{prime0}(x)", f"{prime1}(x + 2)"]
         else:
             body = [f"return {read0}(x) - 2 * {read1}(x + 2) if x else 0"]
             twin = [f"{prime0}(x)", f"{prime1}(x + 2)"]
