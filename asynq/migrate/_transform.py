@@ -777,6 +777,35 @@ class _FunctionConverter:
         out.append(cst.SimpleStatementLine(body=[cst.Expr(call)], leading_lines=stmt.leading_lines))
 
 
+def _drop_from_all(stmt: cst.BaseStatement, names: set[str]) -> cst.BaseStatement:
+    """Remove deleted names from a module-level ``__all__ = [...]`` (or ``+=``)."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return stmt
+    small = stmt.body[0]
+    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+        target: cst.BaseExpression = small.targets[0].target
+    elif isinstance(small, cst.AugAssign):
+        target = small.target
+    else:
+        return stmt
+    value = small.value
+    if dotted_name(target) != ("__all__",) or not isinstance(value, (cst.List, cst.Tuple)):
+        return stmt
+    kept = [
+        el
+        for el in value.elements
+        if not (isinstance(el.value, cst.SimpleString) and el.value.evaluated_value in names)
+    ]
+    if len(kept) == len(value.elements) or not kept:
+        return (
+            stmt
+            if len(kept) == len(value.elements)
+            else stmt.with_changes(body=[small.with_changes(value=value.with_changes(elements=[]))])
+        )
+    kept[-1] = kept[-1].with_changes(comma=value.elements[-1].comma)
+    return stmt.with_changes(body=[small.with_changes(value=value.with_changes(elements=kept))])
+
+
 def _binding_name(alias: cst.ImportAlias) -> str | None:
     if alias.asname is not None:
         names = target_names(alias.asname.name)
@@ -1005,6 +1034,14 @@ def transform_module(
         else:
             add(stmt, stmt)
 
+    deleted_names = set(plan.delete_aliases)
+    deleted_names |= {
+        stmt.name.value
+        for index, stmt in enumerate(s for s in module.body if isinstance(s, cst.FunctionDef))
+        if index + 1 in plan.delete_units
+    }
+    if deleted_names:
+        new_body = [_drop_from_all(stmt, deleted_names) for stmt in new_body]
     new_module = module.with_changes(body=new_body)
     code: str | None = None
     if plan.removable_imports:

@@ -892,3 +892,30 @@ def test_reads_that_may_not_run_or_need_other_calls_first_are_not_hoisted(assert
         """,
         others=OTHERS,
     )
+
+
+def test_deleted_twins_leave_dunder_all(assert_codemod):
+    assert_codemod(
+        """
+        from app.models import f, prime_f
+
+        __all__ = ["h", "prime_h"]
+
+        def h(x):
+            return f(x)
+
+        def prime_h(x):
+            prime_f(x)
+        """,
+        """
+        from app.models import f
+        from asynq import asynq
+
+        __all__ = ["h"]
+
+        @asynq()
+        def h(x):
+            return (yield f.asynq(x))
+        """,
+        others=OTHERS,
+    )
