@@ -80,10 +80,6 @@ def is_asyncio_mode() -> bool:
 
 # -- the synchronous-call check ----------------------------------------------------------------
 
-# How many drivers are running in the process: while zero, ``check_sync_call`` returns at once.
-_live_drivers = 0
-
-
 class _ThreadState(threading.local):
     def __init__(self) -> None:
         # Set while the driver of this thread's loop is flushing: the flush's "done" event.
@@ -111,7 +107,7 @@ def check_sync_call(fn: object) -> None:
     not batch with anything. Elsewhere, on a thread whose event loop is flushing asynq batches,
     it waits for the flush to end, so that the call never runs tasks concurrently with it.
     """
-    if not _live_drivers:
+    if not _drivers:  # no event loop is running asynq work: nothing to check
         return
     if _mode.get():
         raise AsyncioModeError(_sync_call_message(fn))
@@ -304,8 +300,6 @@ class _Driver:
     # -- the cycle -----------------------------------------------------------------------------
 
     def _start(self) -> None:
-        global _live_drivers
-        _live_drivers += 1
         # An empty context: asynq code of all callers runs here, so it must not see the context
         # variables of whichever coroutine happened to start the driver.
         self.task = contextvars.Context().run(
@@ -313,7 +307,6 @@ class _Driver:
         )
 
     async def _drive(self) -> None:
-        global _live_drivers
         _mode.set(True)
         self.wake = asyncio.Event()
         try:
@@ -342,7 +335,6 @@ class _Driver:
             self._cancel_abandoned()
             self.task = None
             self.wake = None
-            _live_drivers -= 1
             if self.inbox:
                 self._start()  # registered while the driver was shutting down
             elif _drivers.get(self.loop) is self:
