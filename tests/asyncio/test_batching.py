@@ -364,3 +364,23 @@ def test_every_kind_of_asynq_callable_can_be_awaited_and_they_batch_together(blo
     assert asyncio.run(main()) == ["user1", "user2", "user3", "user4", "Profile of user5", None]
     assert logged == ["user6"]
     assert blog.reads.rounds == [[f"user:{uid}" for uid in range(1, 7)]]
+
+
+def test_a_future_that_outside_code_sets_can_be_awaited_from_a_coroutine_or_a_thread() -> None:
+    from asynq import FutureBase
+
+    by_coroutine: FutureBase[int] = FutureBase()
+    by_thread: FutureBase[int] = FutureBase()
+
+    async def main() -> list[int]:
+        async def set_later() -> None:
+            await asyncio.sleep(0.001)
+            by_coroutine.set_value(1)
+            threading.Thread(target=by_thread.set_value, args=(2,)).start()
+
+        values = await asyncio.gather(
+            resolve_in_asyncio(by_coroutine), resolve_in_asyncio(by_thread), set_later()
+        )
+        return values[:2]
+
+    assert asyncio.run(main()) == [1, 2]
