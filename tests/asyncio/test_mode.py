@@ -274,3 +274,45 @@ def test_a_sync_call_of_an_asynq_function_after_asyncio_run_starts_clean(
     except TypeError:
         assert fail
     assert blog.name_of(5) == "user5"  # synchronous, after the loop is gone
+
+
+def test_event_loops_in_two_threads_each_batch_their_own_work() -> None:
+    from asynq.loaders import loader
+
+    calls: list[tuple[str, list[int]]] = []
+    lock = threading.Lock()
+
+    @loader()
+    def double(numbers: list[int]) -> list[int]:
+        with lock:
+            calls.append((threading.current_thread().name, sorted(numbers)))
+        return [n * 2 for n in numbers]
+
+    @asynq.asynq()
+    def doubled_sum(numbers: list[int]) -> Generator[Any, Any, int]:
+        assert is_asyncio_mode()
+        return sum((yield [double.asynq(n) for n in numbers]))
+
+    results: dict[str, Any] = {}
+
+    def serve(name: str, base: int) -> None:
+        async def main() -> list[int]:
+            return await asyncio.gather(
+                *[doubled_sum.asyncio([base + i, base + i + 1]) for i in range(3)]
+            )
+
+        results[name] = asyncio.run(main())
+
+    threads = [
+        threading.Thread(target=serve, args=(name, base), name=name)
+        for name, base in (("loop-a", 0), ("loop-b", 100))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert results == {"loop-a": [2, 6, 10], "loop-b": [402, 406, 410]}
+    by_keys = sorted(keys for _, keys in calls)
+    assert by_keys == [[0, 1, 2, 3], [100, 101, 102, 103]]  # one call per loop, not mixed
+    assert all(name.startswith("asynq-flush") for name, _ in calls)
