@@ -80,6 +80,7 @@ def is_asyncio_mode() -> bool:
 
 # -- the synchronous-call check ----------------------------------------------------------------
 
+
 class _ThreadState(threading.local):
     def __init__(self) -> None:
         # Set while the driver of this thread's loop is flushing: the flush's "done" event.
