@@ -139,6 +139,8 @@ COMPUTING = _ComputingBatch()
 class GetItem(BatchItemBase):
     """A read of one key for a raw ``get``; the value is what memcached had, or ``MISSING``."""
 
+    __slots__ = ("key", "scope")
+
     def __init__(self, batch: ReadBatch, key: str, scope: RequestScope) -> None:
         self._value = None
         self._error = None
@@ -169,6 +171,8 @@ class GetItem(BatchItemBase):
 
 class CachedItem(BatchItemBase):
     """One call of a cached function: a hit, or a miss whose body runs in a compute task."""
+
+    __slots__ = ("key", "scope", "cached", "args", "kwargs", "contexts")
 
     def __init__(
         self,

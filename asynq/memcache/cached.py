@@ -162,7 +162,11 @@ class CachedFunction(Generic[_T]):
         if key is None:
             key = self._make_key(args, kwargs)
         client = self.client
-        scope = client._local.scope
+        try:
+            local = client._tls.state
+        except AttributeError:
+            local = client._local
+        scope = local.scope
         fresh = False
         if (
             scope is None
@@ -179,7 +183,7 @@ class CachedFunction(Generic[_T]):
         future = scope.inflight.get(key)
         if future is not None:
             return future
-        batch = client._local.batch
+        batch = local.batch
         if batch is None:
             batch = client._batch()
         task = batch.scheduler.active_task
