@@ -70,6 +70,10 @@ MACHINERY_MODULES = (
     "decorators.py",
     "async_task.py",
     "batching.py",
+    "loaders.py",
+    "tools.py",
+    "generator.py",
+    "asyncio_interop.py",
     "tracing.py",
     "profiler.py",
 )

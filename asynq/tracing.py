@@ -860,7 +860,7 @@ def _dot_head(trace: Trace) -> list[str]:
     return [
         "digraph asynq {",
         f'  graph [rankdir=TB, fontname="Helvetica", fontsize=11, nodesep=0.25, ranksep=0.45, '
-        f"newrank=true, label={_quote(title)}, labelloc=t];",
+        f"newrank=true, ordering=out, label={_quote(title)}, labelloc=t];",
         '  node [fontname="Helvetica", fontsize=10];',
         '  edge [color="#555555", arrowsize=0.6];',
     ]

@@ -136,6 +136,22 @@ def test_a_failed_batch_flush_shows_the_task_that_waited_and_the_raising_flush()
     assert frames(error)[2:] == [(HERE, "reader"), ("helpers.py", "_flush")]
 
 
+def test_a_failing_loader_shows_the_waiting_task_then_the_batch_function() -> None:
+    from asynq.loaders import loader
+
+    @loader(cache=False)
+    def broken(keys: list[int]) -> list[int]:
+        raise ConnectionError("db down")
+
+    @asynq()
+    def reader(key: int) -> Any:
+        value = yield broken.asynq(key)
+        return value
+
+    error = caught(lambda: reader(1))
+    assert frames(error)[2:] == [(HERE, "reader"), (HERE, "broken")]
+
+
 def test_the_raising_frame_is_kept_even_inside_asynq() -> None:
     store = Store("kv", [])
 
