@@ -118,6 +118,8 @@ def check_sync_call(fn: object) -> None:
 
 
 def _fn_name(fn: object) -> str:
+    if isinstance(fn, AsyncTask):  # the hook may also sit where a task's value is awaited
+        fn = fn.fn
     decorator = getattr(fn, "decorator", None)  # a bound method's binder
     target = decorator if decorator is not None else fn
     name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)

@@ -68,6 +68,20 @@ def test_the_synchronous_call_check_names_a_method_by_its_class() -> None:
     assert str(caught.value) == SYNC_CALL_MESSAGE.format(name="Model.score")
 
 
+def test_the_synchronous_call_check_also_names_the_function_of_a_task() -> None:
+    @asynq.asynq()
+    def check_inside() -> None:
+        check_sync_call(leaf.asynq(1))
+
+    async def main() -> None:
+        await check_inside.asyncio()
+
+    with pytest.raises(AsyncioModeError) as caught:
+        asyncio.run(main())
+
+    assert str(caught.value) == SYNC_CALL_MESSAGE.format(name="leaf")
+
+
 def test_from_awaitable_outside_asyncio_mode_explains_where_it_works() -> None:
     async def native() -> int:
         return 1
