@@ -203,24 +203,26 @@ class SchedulerStats:
         self._rounds.append((self.rounds, batches))
         return batches
 
-    def _record_flush(self, record: Any, batch: Any, seconds: float, *old: Any) -> None:
+    def _record_flush(self, record: Any, batch: Any, items: Any, seconds: float) -> None:
         """Count one flushed ``batch`` that took ``seconds``, in the round of ``record``.
 
-        Also accepts the kernel's older call ``(record, kind, items, seconds)``, which carries no
-        keys; it goes away once the kernel passes the batch."""
-        if old:
-            kind, items, keys, seconds = batch, int(seconds), None, old[0]
+        ``items`` is ``batch.items`` as it was before the flush (some batches let go of items
+        while flushing; memcache's drops the misses it hands to compute tasks). The kernel's older
+        call ``(record, kind name, item count, seconds)`` is accepted too; it carries no keys."""
+        if type(batch) is str:
+            kind: Any = batch
+            count: int = items
+            keys = None
         else:
             kind = type(batch)
-            batch_items = batch.items
-            items = len(batch_items)
-            keys = distinct_keys(batch_items)
+            count = len(items)
+            keys = distinct_keys(items)
             if keys is not None:
                 self.keys += keys
         self.batches += 1
-        self.items += items
+        self.items += count
         self.flush_seconds += seconds
-        record.append((kind, items, keys, seconds))
+        record.append((kind, count, keys, seconds))
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -298,7 +300,7 @@ class NullStats(SchedulerStats):
     def _begin_round(self) -> Any:
         return None
 
-    def _record_flush(self, record: Any, batch: Any, seconds: float, *old: Any) -> None:
+    def _record_flush(self, record: Any, batch: Any, items: Any, seconds: float) -> None:
         pass
 
     def summary(self, max_rounds: int = 20) -> str:

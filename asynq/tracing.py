@@ -554,19 +554,19 @@ class Trace(_Observer):
 
     def _batch_begin(self, batch: BatchBase[Any], now: float) -> None:
         record = self._batch_record(batch)
-        record.start = now
+        # Counted before the flush: some batches let go of items while flushing.
+        items = batch.items
+        record.items = len(items)
+        record.keys = distinct_keys(items)
+        record.key_sample = _key_sample(items)
+        record.start = perf_counter()
         if self._open_rounds:
             current = self._open_rounds[-1]
             record.round = current.index
             current.batches.append(record.id)
 
     def _batch_end(self, batch: BatchBase[Any], now: float) -> None:
-        record = self._batch_record(batch)
-        record.end = now
-        items = batch.items
-        record.items = len(items)
-        record.keys = distinct_keys(items)
-        record.key_sample = _key_sample(items)
+        self._batch_record(batch).end = now
 
     # -- reading ---------------------------------------------------------------------------------
 

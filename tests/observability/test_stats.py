@@ -133,7 +133,7 @@ def flushed_batch(make_items: Any) -> LoggedBatch:
 def test_a_flush_record_counts_the_distinct_keys_of_the_batch_items() -> None:
     batch = flushed_batch(lambda b: [LoggedItem(b, k) for k in ["a", "b", "a", "c", "a"]])
     counters = SchedulerStats()
-    counters._record_flush(counters._begin_round(), batch, 0.5)
+    counters._record_flush(counters._begin_round(), batch, batch.items, 0.5)
     (record,) = counters.history
     assert record.batches[0].as_dict() == {
         "kind": "LoggedBatch",
@@ -148,6 +148,19 @@ def test_a_flush_record_counts_the_distinct_keys_of_the_batch_items() -> None:
     )
 
 
+def test_a_flush_is_counted_with_the_items_the_batch_held_before_flushing() -> None:
+    store = Store("kv", [])
+    batch = store.active
+    for key in ["a", "b", "b"]:
+        LoggedItem(batch, key)
+    before = batch.items
+    batch.flush()
+    batch.items = []  # as a batch that hands its items elsewhere while flushing
+    counters = SchedulerStats()
+    counters._record_flush(counters._begin_round(), batch, before, 0.0)
+    assert (counters.items, counters.keys) == (3, 2)
+
+
 def test_items_with_several_keys_count_every_key_once() -> None:
     batch = flushed_batch(
         lambda b: [MultiKeyItem(b, ["a", "b"]), MultiKeyItem(b, ["b", "c"]), MultiKeyItem(b, [])]
@@ -158,7 +171,7 @@ def test_items_with_several_keys_count_every_key_once() -> None:
 def test_items_without_keys_report_no_key_count() -> None:
     batch = flushed_batch(lambda b: [PlainItem(b), PlainItem(b)])
     counters = SchedulerStats()
-    counters._record_flush(counters._begin_round(), batch, 0.0)
+    counters._record_flush(counters._begin_round(), batch, batch.items, 0.0)
     (record,) = counters.history
     assert (record.batches[0].items, record.batches[0].keys, counters.keys) == (2, None, 0)
     assert record.keys is None

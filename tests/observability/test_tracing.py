@@ -434,3 +434,24 @@ def test_the_environment_variable_traces_the_program_and_writes_the_files_at_exi
     assert sorted(os.listdir(out)) == ["trace.dot", "trace.json", "trace.svg"]
     events = json.loads((out / "trace.json").read_text())["traceEvents"]
     assert len([e for e in events if e.get("cat") == "task"]) == 4
+
+
+def test_a_batch_is_described_by_the_items_it_held_before_flushing() -> None:
+    from .helpers import LoggedBatch
+
+    class HandsOff(LoggedBatch):
+        def _flush(self) -> None:
+            super()._flush()
+            self.items = []  # as memcache's batch does with the misses it hands to compute tasks
+
+    store = Store("kv", [], HandsOff)
+
+    @asynq()
+    def reads() -> Any:
+        return (yield [store.get("a"), store.get("b"), store.get("a")])
+
+    with tracing.trace() as t:
+        reads()
+    assert [(b.kind, b.items, b.keys, b.key_sample) for b in t.batches] == [
+        ("HandsOff", 3, 2, ["'a'", "'b'", "'a'"])
+    ]
