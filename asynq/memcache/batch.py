@@ -280,6 +280,8 @@ class WriteItem(BatchItemBase):
     Write-backs are sent with ``noreply`` (nobody waits for them); writes the user asked for
     wait for memcached's answer, so that other connections see them once they are done."""
 
+    __slots__ = ("noreply", "op", "key", "data", "flags", "ttl")
+
     def __init__(
         self,
         batch: WriteBatch,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from asynq import asynq
+import pytest
+
+from asynq import asynq, get_scheduler
 from asynq.memcache import MemcacheClient
 
 from .blog import build, expected_page
@@ -131,8 +133,6 @@ def test_two_clients_read_in_the_same_round(memcached: Any) -> None:
     def both() -> Any:
         return (yield first.get.asynq("k"), second.get.asynq("k"))
 
-    from asynq import get_scheduler
-
     before = get_scheduler().stats.rounds
     assert both() == ("first", "second")
     rounds.append(get_scheduler().stats.rounds - before)
@@ -168,3 +168,17 @@ def test_the_key_prefix_is_on_the_wire_and_hidden_from_results(memcached: Any) -
     assert mc.get_many(["a"]) == {"a": 1}
     assert keys == [["app:a"]]
     assert MemcacheClient(memcached.address).get("app:a") == 1
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_round_trips_do_not_depend_on_the_scheduling_order(
+    mc: MemcacheClient, trips: list[list[str]], seed: int
+) -> None:
+    blog = build(mc, answers=8, upvoters=4, users=12)
+    page = blog.fns["page_asynq"]
+    assert page(blog.answers) == expected_page(blog)
+    in_order = [sorted(keys) for keys in trips]
+    trips.clear()
+    get_scheduler().shuffle(seed)
+    assert page(blog.answers) == expected_page(blog)
+    assert [sorted(keys) for keys in trips] == in_order

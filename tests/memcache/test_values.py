@@ -47,12 +47,14 @@ def test_str_int_and_bytes_use_pymemcaches_flags_so_either_client_reads_them(
     from pymemcache.serde import pickle_serde
 
     host, port = mc.servers[0].split(":")
-    plain = Client((host, int(port)), serde=pickle_serde)
-    mc.set_many({"s": "text", "i": 12, "b": b"\x00\x01"})
-    assert plain.get_many(["s", "i", "b"]) == {"s": "text", "i": 12, "b": b"\x00\x01"}
-    plain.set("from-pymemcache", "hello")
-    assert mc.get("from-pymemcache") == "hello"
-    plain.close()
+    plain = Client((host, int(port)), serde=pickle_serde, default_noreply=False)
+    try:
+        mc.set_many({"s": "text", "i": 12, "b": b"\x00\x01"})
+        assert plain.get_many(["s", "i", "b"]) == {"s": "text", "i": 12, "b": b"\x00\x01"}
+        plain.set("from-pymemcache", "hello")
+        assert mc.get("from-pymemcache") == "hello"
+    finally:
+        plain.close()
 
 
 def test_garbage_bytes_under_a_key_are_a_miss_and_one_logged_error(
