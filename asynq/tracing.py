@@ -998,18 +998,19 @@ def _dot_functions(trace: Trace) -> str:
         if body:
             lines += _round_cluster(round_.index, body, round_.end - round_.start)
     batch_group = {b.id: group_ids[(b.round, b.kind)] for b in trace.batches}
+    # Each edge counts the task-level edges it stands for: calls waited on, or tasks that
+    # waited on a batch of that kind and round.
     edges: dict[tuple[str, str, str], int] = {}
     for t in trace.tasks:
         source = f"f{node_of_task[t.id]}"
-        targets = set()
-        for kind, target in t.waits_on:
+        for kind, target in set(t.waits_on):
             if kind == "task":
-                targets.add((source, f"f{node_of_task[target]}", ""))
+                edge = (source, f"f{node_of_task[target]}", "")
             else:
-                targets.add((source, f"g{batch_group[target]}", ""))
+                edge = (source, f"g{batch_group[target]}", "")
+            edges[edge] = edges.get(edge, 0) + 1
         if t.sync_call_in is not None:
-            targets.add((f"f{node_of_task[t.sync_call_in]}", source, "sync"))
-        for edge in targets:
+            edge = (f"f{node_of_task[t.sync_call_in]}", source, "sync")
             edges[edge] = edges.get(edge, 0) + 1
     for (source, head, style), count in edges.items():
         label = "× " + str(count) if count > 1 else ""
