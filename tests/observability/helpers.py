@@ -36,7 +36,10 @@ class Store:
     """One batched backend; ``get(key)`` is a batch item in the active batch."""
 
     def __init__(
-        self, name: str, log: list[tuple[str, list[Any]]], batch_cls: type[LoggedBatch] = LoggedBatch
+        self,
+        name: str,
+        log: list[tuple[str, list[Any]]],
+        batch_cls: type[LoggedBatch] = LoggedBatch,
     ) -> None:
         self.name = name
         self.log = log
