@@ -168,7 +168,12 @@ class BatchItemBase(futures.FutureBase[Any]):
     __slots__ = ("batch", "index", "__dict__")
 
     def __init__(self, batch: BatchBase[Any]) -> None:
-        super().__init__()
+        # FutureBase.__init__, inlined: items are created by the thousand.
+        self._value = None
+        self._error = None
+        self._computed = False
+        self._waiters = None
+        self._on_computed = None
         if batch._flush_begun:
             raise BatchingError(
                 f"cannot add {type(self).__name__} to {batch!r}, which has already flushed; "

@@ -100,8 +100,21 @@ class FutureBase(Generic[_T]):
             )
         self._value = value
         self._computed = True
-        if self._waiters is not None or self._on_computed is not None:
-            self._notify()
+        waiters = self._waiters
+        if waiters is not None:
+            # _notify's first half, inlined: a batch flush sets thousands of values.
+            self._waiters = None
+            if type(waiters) is list:
+                for task in waiters:
+                    task._pending -= 1
+                    if not task._pending:
+                        task._queue.append(task)
+            else:
+                waiters._pending -= 1
+                if not waiters._pending:
+                    waiters._queue.append(waiters)
+        if self._on_computed is not None:
+            self._on_computed(self)
 
     def set_error(self, error: BaseException) -> None:
         """Fail the future with ``error`` and wake everything waiting on it."""

@@ -265,12 +265,13 @@ class TaskScheduler:
     # -- internals -----------------------------------------------------------------------------
 
     def _clear(self) -> None:
-        self._ready.clear()
+        # Cancel first: tasks woken by the cancellation land on the ready queue, cleared next.
         batches, self._batches = self._batches, []
         for batch in batches:
             batch._scheduled = False
             if not batch._computed:
                 batch.cancel()
+        self._ready.clear()
 
     def _schedule_root(self, future: FutureBase[Any]) -> None:
         kind = _kinds.get(type(future))
@@ -437,6 +438,9 @@ class TaskScheduler:
                     task.running = False
                     task._value = stop.value
                     task._computed = True
+                    # A parent woken by its last child runs next: finishing it frees the
+                    # children at once, instead of keeping the whole graph alive (values set by
+                    # a batch flush, in futures.py, wake tasks at the back, in key order).
                     waiters = task._waiters
                     if waiters is not None:
                         task._waiters = None
@@ -444,11 +448,11 @@ class TaskScheduler:
                             for waiter in waiters:
                                 waiter._pending -= 1
                                 if not waiter._pending:
-                                    ready.append(waiter)
+                                    ready.appendleft(waiter)
                         else:
                             waiters._pending -= 1
                             if not waiters._pending:
-                                ready.append(waiters)
+                                ready.appendleft(waiters)
                     if task._on_computed is not None:
                         task._on_computed(task)
                     return
