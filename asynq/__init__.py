@@ -9,17 +9,22 @@ import sys as _sys
 
 from . import (
     async_task,
+    asyncio_interop,
     batching,
     contexts,
     debug,
     decorators,
     futures,
+    generator,
+    loaders,
     scheduler,
     scoped_value,
+    tools,
     utils,
 )
 from . import mock_ as mock
 from .async_task import AsyncTask, AsyncTaskCancelledError, AsyncTaskResult
+from .asyncio_interop import is_asyncio_mode
 from .batching import (
     BatchBase,
     BatchCancelledError,
@@ -48,6 +53,8 @@ from .futures import (
     FutureIsAlreadyComputed,
     none_future,
 )
+from .generator import END_OF_GENERATOR, Value, async_generator, list_of_generator, take_first
+from .loaders import Loader, concurrent_batch, loader
 from .scheduler import AsyncTaskError, TaskScheduler, get_active_task, get_scheduler
 from .scoped_value import AsyncScopedValue, async_override
 from .utils import result
@@ -58,13 +65,17 @@ __version__ = "2.0.0.dev0"
 
 __all__ = [
     "async_task",
+    "asyncio_interop",
     "batching",
     "contexts",
     "debug",
     "decorators",
     "futures",
+    "generator",
+    "loaders",
     "scheduler",
     "scoped_value",
+    "tools",
     "utils",
     "mock",
     "AsyncTask",
@@ -100,4 +111,13 @@ __all__ = [
     "AsyncScopedValue",
     "async_override",
     "result",
+    "is_asyncio_mode",
+    "END_OF_GENERATOR",
+    "Value",
+    "async_generator",
+    "list_of_generator",
+    "take_first",
+    "Loader",
+    "loader",
+    "concurrent_batch",
 ]

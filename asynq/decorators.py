@@ -24,7 +24,7 @@ from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 
 import qcore.decorators
 
-from . import futures
+from . import asyncio_interop, futures
 from ._debug import options
 from .async_task import NEW, AsyncTask
 from .futures import ConstFuture, ErrorFuture, FutureBase
@@ -231,6 +231,8 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
         return self.task_cls(generator, fn, args, kwargs)
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        if asyncio_interop._drivers:  # an event loop runs asynq work: a sync call may be wrong
+            asyncio_interop.check_sync_call(self)
         if self._plain_sync:
             if get_active_task() is not None:
                 _note_sync_call(self)
@@ -327,6 +329,8 @@ class AsyncProxyDecorator(AsyncDecorator[_T, _P]):
         return _check_proxy_result(self, self.fn(*args, **kwargs))  # type: ignore[return-value]
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        if asyncio_interop._drivers:
+            asyncio_interop.check_sync_call(self)
         if get_active_task() is not None:
             _note_sync_call(self)
         return _check_proxy_result(self, self.fn(*args, **kwargs)).value()
@@ -568,6 +572,8 @@ class _AsyncWrapperDecorator(AsyncProxyDecorator[Any, Any]):
         return _check_proxy_result(self, self.wrapper_fn(*args, **kwargs))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if asyncio_interop._drivers:
+            asyncio_interop.check_sync_call(self)
         return self.asynq(*args, **kwargs).value()
 
 
