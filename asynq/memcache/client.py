@@ -218,7 +218,7 @@ def _check_timeout(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(
             f"{what} must be a positive number of seconds, got {value!r}; a timeout bounds how "
-            "long a read waits for a server, so it cannot be zero, negative or None"
+            "long a read waits for a server, so it cannot be zero or negative"
         )
     return float(value)
 
@@ -230,7 +230,7 @@ class MemcacheClient:
     or a pymemcache ``Client``/``HashClient`` whose servers and settings are reused.
     ``key_prefix`` is put in front of every key; ``default_ttl`` is the expiry of writes that do
     not give one (0: never). ``connect_timeout`` and ``read_timeout`` bound every wait on a
-    server. ``serializer`` defaults to ``JsonSerializer()``; ``PickleSerializer()`` is unsafe on a
+    server (default: the given pymemcache client's, else 1 second). ``serializer`` defaults to ``JsonSerializer()``; ``PickleSerializer()`` is unsafe on a
     memcached others can write to. A failing server is retried after ``retry_after`` seconds and
     logged at most once per ``log_interval`` seconds.
     """
@@ -241,8 +241,8 @@ class MemcacheClient:
         *,
         key_prefix: str = "",
         default_ttl: int = 0,
-        connect_timeout: float = 1.0,
-        read_timeout: float = 1.0,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
         serializer: Serializer | None = None,
         retry_after: float = 1.0,
         log_interval: float = 60.0,
@@ -251,10 +251,10 @@ class MemcacheClient:
         pairs, settings, inherited_prefix = _parse_servers(servers)
         self.key_prefix = check_prefix(inherited_prefix + check_prefix(key_prefix))
         self.default_ttl = _check_ttl(default_ttl, "default_ttl")
-        if settings.get("connect_timeout") and connect_timeout == 1.0:
-            connect_timeout = settings["connect_timeout"]
-        if settings.get("timeout") and read_timeout == 1.0:
-            read_timeout = settings["timeout"]
+        if connect_timeout is None:
+            connect_timeout = settings.get("connect_timeout") or 1.0
+        if read_timeout is None:
+            read_timeout = settings.get("timeout") or 1.0
         self.connect_timeout = _check_timeout(connect_timeout, "connect_timeout")
         self.read_timeout = _check_timeout(read_timeout, "read_timeout")
         if serializer is None:
@@ -721,8 +721,7 @@ class MemcacheClient:
         stats.hits += len(found)
         stats.misses += len(keys) - len(found)
         stats.flush_seconds += seconds
-        if self.on_round_trip:
-            self.on_round_trip(RoundTrip(keys, len(found), seconds, servers))
+        self.on_round_trip(RoundTrip(keys, len(found), seconds, servers))
         return found
 
     # -- the write protocol (pymemcache's API) ---------------------------------------------

@@ -283,3 +283,13 @@ def test_cached_functions_keep_their_name_and_expose_the_wrapped_function(
     assert cached.__doc__ == "The display name."
     assert cached.__wrapped__ is name_of_user
     assert "users.name" in repr(cached)
+
+
+def test_a_key_function_picks_what_identifies_a_call(mc: MemcacheClient) -> None:
+    @mc.cached("profile", key=lambda user: user["id"])
+    def profile(user: dict[str, Any]) -> str:
+        return f"{user['name']} ({user['id']})"
+
+    assert profile({"id": 7, "name": "Ada"}) == "Ada (7)"
+    assert profile.key({"id": 7, "name": "changed"}) == "profile:7"
+    assert profile({"id": 7, "name": "changed"}) == "Ada (7)"
