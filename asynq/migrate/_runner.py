@@ -16,15 +16,17 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
+import multiprocessing
 import os
+import queue
 import re
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from typing import IO, TypeVar
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import IO, Any
 
 import libcst as cst
 
@@ -209,7 +211,13 @@ class _Indexed:
     skipped: str | None
 
 
-def _index_one(path: str, config: MigrateConfig) -> _Indexed:
+#: What a worker keeps of a file between the two passes: the tree and its text.
+_Parsed = tuple[cst.Module, "str | None"]
+
+
+def _index_one(
+    path: str, config: MigrateConfig, cache: dict[str, _Parsed] | None = None
+) -> _Indexed:
     try:
         with open(path, "rb") as f:
             source = f.read()
@@ -230,11 +238,13 @@ def _index_one(path: str, config: MigrateConfig) -> _Indexed:
         facts = collect_module_facts(path, module, config)
     except Exception:  # noqa: BLE001
         return _Indexed(path, None, traceback.format_exc(), None)
+    if cache is not None and skipped is None:
+        try:
+            text: str | None = source.decode(module.encoding)
+        except (UnicodeDecodeError, LookupError):
+            text = None
+        cache[path] = (module, text)
     return _Indexed(path, facts, None, skipped)
-
-
-def _index_chunk(paths: list[str], config: MigrateConfig) -> list[_Indexed]:
-    return [_index_one(p, config) for p in paths]
 
 
 # -- pass 2: transform --------------------------------------------------------------------
@@ -253,15 +263,24 @@ def _diff(path: str, old: str, new: str) -> str:
     return "".join(out)
 
 
-def _transform_one(path: str, plan: FilePlan, config: MigrateConfig, want_diff: bool) -> FileResult:
+def _transform_one(
+    path: str,
+    plan: FilePlan,
+    config: MigrateConfig,
+    want_diff: bool,
+    parsed: _Parsed | None = None,
+) -> FileResult:
     try:
-        with open(path, "rb") as f:
-            source = f.read()
-        module = cst.parse_module(source)
-        try:
-            text: str | None = source.decode(module.encoding)
-        except (UnicodeDecodeError, LookupError):
-            text = None
+        if parsed is None:
+            with open(path, "rb") as f:
+                source = f.read()
+            module = cst.parse_module(source)
+            try:
+                text: str | None = source.decode(module.encoding)
+            except (UnicodeDecodeError, LookupError):
+                text = None
+        else:
+            module, text = parsed
         output = transform_module(path, module, plan, config, text)
     except Exception:  # noqa: BLE001 - one file's failure must not stop the run
         return FileResult(path, "failed", error=traceback.format_exc(), refusals=plan.refusals)
@@ -293,12 +312,6 @@ def _transform_one(path: str, plan: FilePlan, config: MigrateConfig, want_diff: 
     )
 
 
-def _transform_chunk(
-    items: list[tuple[str, FilePlan]], config: MigrateConfig, want_diff: bool
-) -> list[FileResult]:
-    return [_transform_one(path, plan, config, want_diff) for path, plan in items]
-
-
 # -- writing ------------------------------------------------------------------------------
 
 
@@ -325,32 +338,142 @@ def write_atomically(path: str, data: bytes) -> None:
 
 
 # -- orchestration ------------------------------------------------------------------------
-
-_T = TypeVar("_T")
-_R = TypeVar("_R")
-
-
-def _chunks(items: Sequence[_T], jobs: int) -> list[list[_T]]:
-    size = max(1, min(32, len(items) // max(1, jobs * 8)))
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+#
+# Each worker owns a fixed share of the files for the whole run: it parses and indexes
+# them, sends the facts to the parent, waits for the plans (made from the whole-program
+# index) and rewrites the same trees it parsed, so every file is parsed once.
 
 
-def _map_chunks(
-    fn: Callable[..., list[_R]],
-    chunks: list[list[_T]],
-    extra: tuple[object, ...],
-    executor: ProcessPoolExecutor | None,
-    progress: Progress,
-) -> Iterator[_R]:
-    if executor is None:
-        for chunk in chunks:
-            yield from fn(chunk, *extra)
-            progress.advance(len(chunk))
-        return
-    futures = [executor.submit(fn, chunk, *extra) for chunk in chunks]
-    for future, chunk in zip(futures, chunks, strict=True):
-        yield from future.result()
-        progress.advance(len(chunk))
+class _Backend:
+    """Runs the two passes over the files, in this process (``jobs == 1``)."""
+
+    def __init__(self, config: MigrateConfig, want_diff: bool) -> None:
+        self.config = config
+        self.want_diff = want_diff
+        self.cache: dict[str, _Parsed] = {}
+
+    def index(self, files: list[str], progress: Progress) -> list[_Indexed]:
+        out = []
+        for path in files:
+            out.append(_index_one(path, self.config, self.cache))
+            progress.advance()
+        return out
+
+    def transform(self, todo: list[tuple[str, FilePlan]], progress: Progress) -> list[FileResult]:
+        out = []
+        for path, plan in todo:
+            out.append(
+                _transform_one(path, plan, self.config, self.want_diff, self.cache.get(path))
+            )
+            progress.advance()
+        return out
+
+    def close(self) -> None:
+        self.cache.clear()
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(results: Any, plans: list[Any]) -> None:
+    _WORKER["results"] = results
+    _WORKER["plans"] = plans
+
+
+def _worker_share(share: int, files: list[str], config: MigrateConfig, want_diff: bool) -> None:
+    """The whole life of one worker: index its files, then rewrite them plan after plan."""
+    results = _WORKER["results"]
+    plans = _WORKER["plans"][share]
+    try:
+        cache: dict[str, _Parsed] = {}
+        for path in files:
+            results.put(("indexed", _index_one(path, config, cache)))
+        while True:
+            todo = plans.get()
+            if todo is None:
+                return
+            for path, plan in todo:
+                results.put(
+                    ("result", _transform_one(path, plan, config, want_diff, cache.get(path)))
+                )
+    except BaseException:
+        results.put(("crashed", traceback.format_exc()))
+        raise
+
+
+class _PoolBackend(_Backend):
+    """Runs the two passes in ``jobs`` worker processes (``ProcessPoolExecutor``)."""
+
+    def __init__(self, config: MigrateConfig, want_diff: bool, jobs: int) -> None:
+        super().__init__(config, want_diff)
+        self.jobs = jobs
+        context = multiprocessing.get_context()
+        self.results: Any = context.Queue()
+        self.plans: list[Any] = [context.Queue() for _ in range(jobs)]
+        self.executor = ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=context,
+            initializer=_worker_init,
+            initargs=(self.results, self.plans),
+        )
+        self.futures: list[Future[None]] = []
+        self.owner: dict[str, int] = {}
+
+    def _receive(self, kind: str, count: int, progress: Progress) -> list[Any]:
+        out: list[Any] = []
+        while len(out) < count:
+            try:
+                message = self.results.get(timeout=0.5)
+            except queue.Empty:
+                for future in self.futures:
+                    if future.done() and future.exception() is not None:
+                        raise RuntimeError("an asynq-migrate worker died") from future.exception()
+                continue
+            if message[0] == "crashed":
+                raise RuntimeError(f"an asynq-migrate worker crashed:\n{message[1]}")
+            assert message[0] == kind
+            out.append(message[1])
+            progress.advance()
+        return out
+
+    def index(self, files: list[str], progress: Progress) -> list[_Indexed]:
+        shares: list[list[str]] = [[] for _ in range(self.jobs)]
+        loads = [0] * self.jobs
+        # Balance by size: biggest files first, each to the least loaded worker.
+        for path in sorted(files, key=_size, reverse=True):
+            share = loads.index(min(loads))
+            shares[share].append(path)
+            loads[share] += _size(path) + 1
+            self.owner[path] = share
+        self.futures = [
+            self.executor.submit(_worker_share, i, share, self.config, self.want_diff)
+            for i, share in enumerate(shares)
+        ]
+        by_path = {i.path: i for i in self._receive("indexed", len(files), progress)}
+        return [by_path[p] for p in files]
+
+    def transform(self, todo: list[tuple[str, FilePlan]], progress: Progress) -> list[FileResult]:
+        shares: list[list[tuple[str, FilePlan]]] = [[] for _ in range(self.jobs)]
+        for path, plan in todo:
+            shares[self.owner[path]].append((path, plan))
+        for share, items in enumerate(shares):
+            self.plans[share].put(items)
+        return self._receive("result", len(todo), progress)
+
+    def close(self) -> None:
+        for plans in self.plans:
+            plans.put(None)
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.results.close()
+        for plans in self.plans:
+            plans.close()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def run(
@@ -365,13 +488,11 @@ def run(
     """Migrate every Python file under ``paths``; write changed files only if ``write``."""
     start = time.monotonic()
     files = discover(list(paths))
-    jobs = max(1, jobs)
-    executor = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 and len(files) > 1 else None
+    jobs = max(1, min(jobs, len(files)))
+    backend = _PoolBackend(config, want_diff, jobs) if jobs > 1 else _Backend(config, want_diff)
     try:
         progress = Progress("analyse", len(files), progress_stream)
-        indexed = list(
-            _map_chunks(_index_chunk, _chunks(files, jobs), (config,), executor, progress)
-        )
+        indexed = backend.index(files, progress)
         progress.close()
         facts = [i.facts for i in indexed if i.facts is not None]
         frozen = {i.path for i in indexed if i.skipped is not None}
@@ -398,9 +519,7 @@ def run(
                 else:
                     round_results[item.path] = FileResult(item.path, "unchanged")
             progress = Progress("migrate", len(todo), progress_stream)
-            for result in _map_chunks(
-                _transform_chunk, _chunks(todo, jobs), (config, want_diff), executor, progress
-            ):
+            for result in backend.transform(todo, progress):
                 round_results[result.path] = result
             progress.close()
             new_failures = {p: r for p, r in round_results.items() if r.status == "failed"}
@@ -410,8 +529,7 @@ def run(
         results.update(round_results)
         results.update(failed_rewrites)
     finally:
-        if executor is not None:
-            executor.shutdown()
+        backend.close()
 
     ordered = [results[p] for p in files]
     if write:

@@ -194,6 +194,7 @@ class _ReadRewriter(cst.CSTTransformer):
     def __init__(self, read_ids: set[int]) -> None:
         super().__init__()
         self.read_ids = read_ids
+        self.yields = 0  # how many yields were made (a hint for hoisting)
         self._bare: set[int] = set()  # reads that become f.asynq(...) without a yield
         self._batched: set[int] = set()  # comprehensions / displays that get one yield
         self._consumed: set[int] = set()
@@ -279,12 +280,14 @@ class _ReadRewriter(cst.CSTTransformer):
         )
         if id(original_node) in self._bare:
             return call
+        self.yields += 1
         return _paren_yield(call)
 
     def leave_ListComp(
         self, original_node: cst.ListComp, updated_node: cst.ListComp
     ) -> cst.BaseExpression:
         if id(original_node) in self._batched:
+            self.yields += 1
             return _paren_yield(updated_node.with_changes(lpar=[], rpar=[]))
         return updated_node
 
@@ -292,6 +295,7 @@ class _ReadRewriter(cst.CSTTransformer):
         self, original_node: cst.DictComp, updated_node: cst.DictComp
     ) -> cst.BaseExpression:
         if id(original_node) in self._batched:
+            self.yields += 1
             return _paren_yield(updated_node.with_changes(lpar=[], rpar=[]))
         return updated_node
 
@@ -299,6 +303,7 @@ class _ReadRewriter(cst.CSTTransformer):
         self, original_node: cst.SetComp, updated_node: cst.SetComp
     ) -> cst.BaseExpression:
         if id(original_node) in self._batched:
+            self.yields += 1
             as_list = cst.ListComp(elt=updated_node.elt, for_in=updated_node.for_in)
             return cst.Call(func=cst.Name("set"), args=[cst.Arg(_paren_yield(as_list))])
         return updated_node
@@ -307,21 +312,25 @@ class _ReadRewriter(cst.CSTTransformer):
         self, original_node: cst.GeneratorExp, updated_node: cst.GeneratorExp
     ) -> cst.BaseExpression:
         if id(original_node) in self._batched:
+            self.yields += 1
             return _paren_yield(cst.ListComp(elt=updated_node.elt, for_in=updated_node.for_in))
         return updated_node
 
     def leave_List(self, original_node: cst.List, updated_node: cst.List) -> cst.BaseExpression:
         if id(original_node) in self._batched:
+            self.yields += 1
             return _paren_yield(updated_node.with_changes(lpar=[], rpar=[]))
         return updated_node
 
     def leave_Tuple(self, original_node: cst.Tuple, updated_node: cst.Tuple) -> cst.BaseExpression:
         if id(original_node) in self._batched:
+            self.yields += 1
             return _paren_yield(updated_node)
         return updated_node
 
     def leave_Dict(self, original_node: cst.Dict, updated_node: cst.Dict) -> cst.BaseExpression:
         if id(original_node) in self._batched:
+            self.yields += 1
             return _paren_yield(updated_node.with_changes(lpar=[], rpar=[]))
         return updated_node
 
@@ -373,14 +382,13 @@ def _read_member(stmt: cst.BaseStatement) -> _Member | None:
 def _contains_yield(node: cst.CSTNode) -> bool:
     found = False
 
-    class _Finder(cst.CSTVisitor):
-        def on_visit(self, n: cst.CSTNode) -> bool:
-            nonlocal found
-            if isinstance(n, (cst.Yield, cst.Await)):
-                found = True
-            return not found
+    def visit(n: cst.CSTNode) -> bool:
+        nonlocal found
+        if isinstance(n, (cst.Yield, cst.Await)):
+            found = True
+        return not found
 
-    node.visit(_Finder())
+    walk(node, visit)
     return found
 
 
@@ -582,9 +590,13 @@ class _FunctionConverter:
         self.read_ids = read_ids
         self.delete_ids = delete_ids
         self._names: set[str] | None = None  # every name used in fn, for fresh temporaries
+        self.last_yields = 0  # yields made by the last rewrite_expr
 
     def rewrite_expr(self, node: cst.CSTNodeT) -> cst.CSTNodeT:
-        return node.visit(_ReadRewriter(self.read_ids))  # type: ignore[return-value]
+        rewriter = _ReadRewriter(self.read_ids)
+        result = node.visit(rewriter)
+        self.last_yields = rewriter.yields
+        return result  # type: ignore[return-value]
 
     def remove_primes(self, node: cst.BaseStatement) -> cst.BaseStatement | None:
         result = node.visit(_PrimeRemover(self.delete_ids, None))
@@ -620,7 +632,7 @@ class _FunctionConverter:
                     continue
                 new_body = [_strip_yield_parens(self.rewrite_expr(s)) for s in kept]
                 line = stmt.with_changes(body=_fix_semicolons(new_body))
-                if len(new_body) == 1:
+                if len(new_body) == 1 and self.last_yields >= 2:
                     hoisted = self.hoist(new_body[0])
                     if hoisted is not None:
                         prefix, small = hoisted
@@ -631,7 +643,9 @@ class _FunctionConverter:
                 self.for_loop(stmt, out)
             elif isinstance(stmt, cst.If):
                 new_if = self.if_stmt(stmt)
-                hoisted_test = self.hoist(new_if.test)
+                test_yields = _ReadRewriter(self.read_ids)
+                stmt.test.visit(test_yields)
+                hoisted_test = self.hoist(new_if.test) if test_yields.yields >= 2 else None
                 if hoisted_test is not None:
                     prefix, test = hoisted_test
                     out.append(prefix.with_changes(leading_lines=new_if.leading_lines))
@@ -1043,18 +1057,13 @@ def transform_module(
     if deleted_names:
         new_body = [_drop_from_all(stmt, deleted_names) for stmt in new_body]
     new_module = module.with_changes(body=new_body)
-    code: str | None = None
     if plan.removable_imports:
-        code = new_module.code
-        unused = plan.removable_imports - _used_names(code)
+        unused = plan.removable_imports - _used_names(new_module)
         if unused:
             new_module = _clean_imports(new_module, unused)
-            code = None
     if plan.add_asynq_import:
         new_module = _add_asynq_import(new_module)
-        code = None
-    if code is None:
-        code = new_module.code
+    code = new_module.code
 
     refusals = [dataclasses.replace(r) for r in plan.refusals]
     notes: list[Note] = []
@@ -1137,13 +1146,19 @@ class _LineFinder:
         return self._statement_starts()[statement] + positions[node].start.line - 1
 
 
-def _used_names(code: str) -> set[str]:
-    """Names read anywhere in ``code`` (imports excluded); empty if it does not parse."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return set()
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+def _used_names(module: cst.Module) -> set[str]:
+    """Names used anywhere in ``module`` except in import statements."""
+    names: set[str] = set()
+
+    def visit(node: cst.CSTNode) -> bool:
+        if isinstance(node, (cst.Import, cst.ImportFrom)):
+            return False
+        if type(node) is cst.Name:
+            names.add(node.value)
+        return True
+
+    walk(module, visit)
+    return names
 
 
 def _clean_imports(module: cst.Module, unused: set[str]) -> cst.Module:
