@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import IO
 
@@ -103,14 +104,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"asynq-migrate: {exc}\n")
         return EXIT_USAGE
     want_diff = args.diff if args.diff is not None else not args.write
-    result = run(
-        args.paths,
-        config,
-        jobs=args.jobs,
-        write=args.write,
-        want_diff=want_diff,
-        progress_stream=sys.stderr,
-    )
+    try:
+        result = run(
+            args.paths,
+            config,
+            jobs=args.jobs,
+            write=args.write,
+            want_diff=want_diff,
+            progress_stream=sys.stderr,
+        )
+    except Exception:  # noqa: BLE001 - report, do not dump a bare traceback
+        sys.stderr.write(
+            "asynq-migrate: internal error, nothing was written. Please report it with this "
+            f"traceback:\n{traceback.format_exc()}"
+        )
+        return EXIT_FAILED
     if want_diff:
         for f in result.files:
             if f.diff:

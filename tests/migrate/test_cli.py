@@ -299,3 +299,18 @@ def test_a_missing_path_is_a_usage_error(tmp_path, capsys):
         main([str(tmp_path / "nope")])
     assert exc.value.code == 2
     assert "no such file or directory" in capsys.readouterr().err
+
+
+def test_an_internal_error_is_reported_and_nothing_is_written(tree, capsys, monkeypatch):
+    from asynq.migrate import _runner
+
+    class Broken(_runner.Program):
+        def decide(self):
+            raise ValueError("boom")
+
+    monkeypatch.setattr(_runner, "Program", Broken)
+    before = snapshot(tree)
+    assert main([str(tree), "--write", "--jobs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "internal error, nothing was written" in err and "ValueError: boom" in err
+    assert snapshot(tree) == before
