@@ -13,8 +13,8 @@ Items:
   the write-back; meanwhile the item waits on the ``COMPUTING`` pseudo-batch, which the
   scheduler never flushes.
 - ``WriteItem``: one set or delete, sent by ``WriteBatch`` with pymemcache's ``set_many`` /
-  ``delete_many``, grouped per server (write-backs with noreply, in ``_start_flush``; writes the
-  user asked for in ``_flush``, waiting for the answers).
+  ``delete_many``, grouped per server, in ``_start_flush`` (before any get of the round is sent):
+  write-backs with noreply, writes the user asked for waiting for the answers.
 """
 
 from __future__ import annotations
@@ -265,10 +265,11 @@ class WriteBatch(BatchBase["WriteItem"]):
             local.writes = WriteBatch(self.client)
 
     def _start_flush(self) -> None:
-        self.client._send_writes([i for i in self.items if i.noreply and not i._computed])
+        # All of it now, before any read batch of the round sends its gets: a write that waits
+        # for its answer must not find a get's reply on the socket.
+        self.client._send_writes([i for i in self.items if not i._computed])
 
     def _flush(self) -> None:
-        self.client._send_writes([i for i in self.items if not i.noreply and not i._computed])
         for item in self.items:
             if not item._computed:
                 item.set_value(True)

@@ -182,3 +182,31 @@ def test_round_trips_do_not_depend_on_the_scheduling_order(
     get_scheduler().shuffle(seed)
     assert page(blog.answers) == expected_page(blog)
     assert [sorted(keys) for keys in trips] == in_order
+
+
+def test_writes_and_reads_of_one_round_share_a_connection_without_mixing_replies(
+    mc: MemcacheClient, trips: list[list[str]]
+) -> None:
+    mc.set("before", 0)
+
+    @mc.cached("computed")
+    def computed(x: int) -> int:
+        return x
+
+    @asynq()
+    def writer() -> Any:
+        yield mc.get.asynq("before")  # round 1
+        return (yield mc.set.asynq("written", 1), mc.delete.asynq("before"))  # round 2
+
+    @asynq()
+    def reader() -> Any:
+        yield computed.asynq(1), mc.get.asynq("x")  # round 1: a miss, written back in round 2
+        return (yield mc.get_many.asynq(["before", "y"]))  # round 2
+
+    @asynq()
+    def both() -> Any:
+        return (yield writer.asynq(), reader.asynq())
+
+    # The delete was asked for before the read (in task order), and goes out first.
+    assert both() == ((True, True), {})
+    assert mc.get_many(["written", "before", "computed:1"]) == {"written": 1, "computed:1": 1}
