@@ -249,7 +249,7 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
         elif not task._computed:
             get_scheduler().wait_for(task)
         if task._error is not None:
-            raise task._error
+            raise task._error.with_traceback(task._traceback)
         return task._value
 
     def __get__(

@@ -12,12 +12,9 @@ future that nobody waits on costs four slots and nothing else.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 from qcore.events import EventHook
-
-if TYPE_CHECKING:
-    from .async_task import AsyncTask
 
 __all__ = [
     "FutureIsAlreadyComputed",
@@ -47,7 +44,17 @@ class FutureBase(Generic[_T]):
     cannot silently be true.
     """
 
-    __slots__ = ("_value", "_error", "_computed", "_waiters", "_on_computed", "__weakref__")
+    # ``_traceback`` is set together with ``_error`` and read only when ``_error`` is set: an error
+    # object shared by several futures keeps, per future, the traceback it had when it failed it.
+    __slots__ = (
+        "_value",
+        "_error",
+        "_traceback",
+        "_computed",
+        "_waiters",
+        "_on_computed",
+        "__weakref__",
+    )
 
     def __init__(self) -> None:
         self._value: Any = None
@@ -63,7 +70,7 @@ class FutureBase(Generic[_T]):
         if not self._computed:
             self._compute()
         if self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(self._traceback)
         return self._value
 
     def __call__(self) -> _T:
@@ -82,7 +89,7 @@ class FutureBase(Generic[_T]):
     def raise_if_error(self) -> None:
         """Raise the error if the future is computed and failed; otherwise do nothing."""
         if self._computed and self._error is not None:
-            raise self._error
+            raise self._error.with_traceback(self._traceback)
 
     def __bool__(self) -> NoReturn:
         raise TypeError(
@@ -127,6 +134,7 @@ class FutureBase(Generic[_T]):
                 f"set_error() expects an exception instance, got {type(error).__name__}: {error!r}"
             )
         self._error = error
+        self._traceback = error.__traceback__
         self._computed = True
         if self._waiters is not None or self._on_computed is not None:
             self._notify()
@@ -260,6 +268,7 @@ class ErrorFuture(FutureBase[NoReturn]):
             )
         self._value = None
         self._error = error
+        self._traceback = error.__traceback__
         self._computed = True
         self._waiters = None
         self._on_computed = None

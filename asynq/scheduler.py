@@ -46,6 +46,7 @@ import threading
 import time
 import types
 from collections import deque
+from types import TracebackType
 from typing import Any
 
 from qcore.events import EventHook
@@ -99,10 +100,11 @@ def _kind_of(cls: type) -> int:
 
 
 class _DependencyFailed(Exception):
-    """Carries the first error found among a yield's futures (never escapes this module)."""
+    """Carries the first failed future among a yield's futures (never escapes this module)."""
 
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+    def __init__(self, future: FutureBase[Any]) -> None:
+        self.error = future._error
+        self.traceback = future._traceback
 
 
 def _resolve(yielded: Any) -> Any:
@@ -117,7 +119,7 @@ def _resolve(yielded: Any) -> Any:
                 out.append(_resolve(item))
             else:
                 if item._error is not None:
-                    raise _DependencyFailed(item._error)
+                    raise _DependencyFailed(item)
                 out.append(item._value)
         return out if cls is list else tuple(out)
     if cls is dict:
@@ -125,7 +127,7 @@ def _resolve(yielded: Any) -> Any:
     if yielded is None:
         return None
     if yielded._error is not None:
-        raise _DependencyFailed(yielded._error)
+        raise _DependencyFailed(yielded)
     return yielded._value
 
 
@@ -380,6 +382,7 @@ class TaskScheduler:
             )
         send_value: Any = None
         send_error: BaseException | None = None
+        send_tb: TracebackType | None = None
         yielded: Any = task._yielded
         if yielded is not None:
             task._yielded = None
@@ -389,15 +392,18 @@ class TaskScheduler:
                     send_value = yielded._value
                 else:
                     send_error = yielded._error
+                    send_tb = yielded._traceback
             elif shape is _ANY:
                 try:
                     send_value = _resolve(yielded)
                 except _DependencyFailed as failed:
                     send_error = failed.error
+                    send_tb = failed.traceback
             else:
                 for item in yielded:
                     if item._error is not None:
                         send_error = item._error
+                        send_tb = item._traceback
                         break
                 else:
                     send_value = [item._value for item in yielded]
@@ -431,7 +437,10 @@ class TaskScheduler:
                     if send_error is None:
                         yielded = generator.send(send_value)
                     else:
-                        thrown, send_error = send_error, None
+                        # Throw each waiter the traceback the error had where it failed, not
+                        # one that grew as other waiters were thrown the same error object.
+                        thrown, send_error = send_error.with_traceback(send_tb), None
+                        send_tb = None
                         yielded = generator.throw(thrown)
                 except StopIteration as stop:
                     # set_value, inlined: this is the end of every task.
@@ -476,6 +485,7 @@ class TaskScheduler:
                             send_value = yielded._value
                         else:
                             send_error = yielded._error
+                            send_tb = yielded._traceback
                         continue
                     if _non_async_open and task in _non_async_open:
                         send_error = RuntimeError(_NON_ASYNC_MESSAGE)
@@ -551,6 +561,7 @@ class TaskScheduler:
                         for item in yielded:
                             if item._error is not None:
                                 send_error = item._error
+                                send_tb = item._traceback
                                 break
                         else:
                             send_value = [item._value for item in yielded]
@@ -576,6 +587,7 @@ class TaskScheduler:
                     send_value = _resolve(yielded)
                 except _DependencyFailed as failed:
                     send_error = failed.error
+                    send_tb = failed.traceback
         finally:
             task.running = False
             contexts = task._contexts
@@ -600,10 +612,11 @@ class TaskScheduler:
             if batch._computed:
                 continue
             self.on_before_batch_flush(batch)
+            items = batch.items  # as it is before the flush: a batch may let go of items
             started = time.perf_counter()
             batch.flush()
             seconds = time.perf_counter() - started
-            stats._record_flush(record, type(batch).__name__, len(batch.items), seconds)
+            stats._record_flush(record, batch, items, seconds)
             if options.DUMP_FLUSH_BATCH:
                 print(f"asynq: flushed {batch!r} in {seconds * 1000:.3f} ms")
             self.on_after_batch_flush(batch)

@@ -460,3 +460,36 @@ def test_can_continue_and_is_blocked_follow_the_task() -> None:
 
     assert both() == [("value", "k"), ("value", "k")]
     assert states == [(False, True)]
+
+
+def test_waiters_of_one_error_each_get_their_own_traceback() -> None:
+    import traceback
+
+    @asynq.asynq()
+    def failing() -> Any:
+        yield None
+        raise ValueError("shared")
+
+    shared = failing.asynq()
+
+    @asynq.asynq()
+    def w1() -> Any:
+        yield shared
+
+    @asynq.asynq()
+    def w2() -> Any:
+        yield shared
+
+    @asynq.asynq()
+    def root() -> Any:
+        yield [w1.asynq(), w2.asynq()]
+
+    with pytest.raises(ValueError) as raised:
+        root()
+    names = [frame.name for frame in traceback.extract_tb(raised.value.__traceback__)]
+    ours = [name for name in names if name in {"root", "w1", "w2", "failing"}]
+    assert ours == ["root", "w1", "failing"]
+    with pytest.raises(ValueError) as again:
+        shared.value()
+    again_names = [f.name for f in traceback.extract_tb(again.value.__traceback__)]
+    assert [n for n in again_names if n in {"root", "w1", "w2", "failing"}] == ["failing"]
