@@ -17,9 +17,12 @@ from . import (
     futures,
     generator,
     loaders,
+    profiler,
     scheduler,
     scoped_value,
+    stats,
     tools,
+    tracing,
     utils,
 )
 from . import mock_ as mock
@@ -57,6 +60,7 @@ from .generator import END_OF_GENERATOR, Value, async_generator, list_of_generat
 from .loaders import Loader, concurrent_batch, loader
 from .scheduler import AsyncTaskError, TaskScheduler, get_active_task, get_scheduler
 from .scoped_value import AsyncScopedValue, async_override
+from .tracing import trace
 from .utils import result
 
 _sys.modules[__name__ + ".mock"] = mock  # `import asynq.mock` and `from asynq.mock import patch`
@@ -73,9 +77,12 @@ __all__ = [
     "futures",
     "generator",
     "loaders",
+    "profiler",
     "scheduler",
     "scoped_value",
+    "stats",
     "tools",
+    "tracing",
     "utils",
     "mock",
     "AsyncTask",
@@ -120,4 +127,5 @@ __all__ = [
     "Loader",
     "loader",
     "concurrent_batch",
+    "trace",
 ]

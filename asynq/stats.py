@@ -207,18 +207,12 @@ class SchedulerStats:
         """Count one flushed ``batch`` that took ``seconds``, in the round of ``record``.
 
         ``items`` is ``batch.items`` as it was before the flush (some batches let go of items
-        while flushing; memcache's drops the misses it hands to compute tasks). The kernel's older
-        call ``(record, kind name, item count, seconds)`` is accepted too; it carries no keys."""
-        if type(batch) is str:
-            kind: Any = batch
-            count: int = items
-            keys = None
-        else:
-            kind = type(batch)
-            count = len(items)
-            keys = distinct_keys(items)
-            if keys is not None:
-                self.keys += keys
+        while flushing; memcache's drops the misses it hands to compute tasks)."""
+        kind = type(batch)
+        count = len(items)
+        keys = distinct_keys(items)
+        if keys is not None:
+            self.keys += keys
         self.batches += 1
         self.items += count
         self.flush_seconds += seconds

@@ -208,18 +208,6 @@ def test_an_empty_batch_has_zero_distinct_keys() -> None:
     assert distinct_keys([]) == 0
 
 
-def test_the_older_kernel_call_without_the_batch_is_still_counted() -> None:
-    counters = SchedulerStats()
-    counters._record_flush(counters._begin_round(), "SomeBatch", 7, 0.25)
-    (record,) = counters.history
-    assert record.batches[0].as_dict() == {
-        "kind": "SomeBatch",
-        "items": 7,
-        "keys": None,
-        "seconds": 0.25,
-    }
-
-
 def test_disable_stops_round_records_and_enable_brings_them_back() -> None:
     blog = Blog()
     stats.disable()
