@@ -446,6 +446,8 @@ class Site:
     deletable: bool = False
     node: cst.CSTNode | None = dataclasses.field(default=None, compare=False, repr=False)
     statement: int = 0  # index among the module unit's top-level statements
+    #: set when the name was bound by an import inside the function, not at module level
+    local_import: ImportBinding | None = None
 
 
 _Pending = tuple[str, Ref, "str | None", bool, "cst.CSTNode | None", tuple[int, ...], int]
@@ -473,6 +475,7 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._blockers: list[str | None] = [None]
         self._scope_names: list[set[str]] = []
         self._scope_globals: list[set[str]] = []
+        self._scope_imports: list[dict[str, ImportBinding]] = []
         self._scopes: list[int] = []
         if fn is not None:
             self._push_scope(param_names(fn.params))
@@ -487,6 +490,7 @@ class UnitAnalyzer(cst.CSTVisitor):
     def _push_scope(self, names: set[str]) -> None:
         self._scope_names.append(set(names))
         self._scope_globals.append(set())
+        self._scope_imports.append({})
         self._scopes.append(len(self._scope_names) - 1)
 
     def _bind(self, names: set[str]) -> None:
@@ -524,7 +528,23 @@ class UnitAnalyzer(cst.CSTVisitor):
         for kind, ref, blocker, deletable, node, scopes, statement in self._raw:
             if ref and any(ref[0] in local[i] for i in scopes):
                 continue
-            self.sites.append(Site(len(self.sites), kind, ref, blocker, deletable, node, statement))
+            binding = None
+            for i in reversed(scopes):
+                if ref and ref[0] in self._scope_imports[i]:
+                    binding = self._scope_imports[i][ref[0]]
+                    break
+            self.sites.append(
+                Site(
+                    len(self.sites),
+                    kind,
+                    ref,
+                    blocker,
+                    deletable and binding is None,
+                    node,
+                    statement,
+                    binding,
+                )
+            )
         self._raw = []
         return self
 
@@ -615,14 +635,10 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._on_targets([node.target])
 
     def _on_import(self, node: cst.Import | cst.ImportFrom) -> bool:
-        if not isinstance(node.names, cst.ImportStar):
-            for alias in node.names:
-                if alias.asname is not None:
-                    self._bind(target_names(alias.asname.name))
-                else:
-                    ref = dotted_name(alias.name)
-                    if ref:
-                        self._bind({ref[0]})
+        # A function-level import binds a local name, but what it names is still known:
+        # sites through it are kept and resolved with the binding (see ``finish``).
+        if self._scopes:
+            self._scope_imports[self._scopes[-1]].update(import_bindings(node))
         return False
 
     def _on_global(self, node: cst.Global | cst.Nonlocal) -> bool:
@@ -842,34 +858,38 @@ class ModuleFacts:
     primed_methods: list[tuple[str, str]]  # (class, method) pairs that have a twin
 
 
+def import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, ImportBinding]:
+    """The names an import statement binds, and what each one refers to."""
+    out: dict[str, ImportBinding] = {}
+    if isinstance(node, cst.Import):
+        for alias in node.names:
+            ref = dotted_name(alias.name)
+            if ref is None:
+                continue
+            if alias.asname is not None:
+                for name in target_names(alias.asname.name):
+                    out[name] = ImportBinding(".".join(ref), None)
+            else:
+                out[ref[0]] = ImportBinding(ref[0], None)
+    elif not isinstance(node.names, cst.ImportStar):
+        module = dotted_name(node.module) if node.module is not None else ()
+        for alias in node.names:
+            if not isinstance(alias.name, cst.Name):
+                continue
+            local = alias.name.value
+            if alias.asname is not None:
+                names = target_names(alias.asname.name)
+                local = next(iter(names)) if names else local
+            out[local] = ImportBinding(".".join(module or ()), alias.name.value, len(node.relative))
+    return out
+
+
 def _collect_imports(stmts: list[cst.BaseStatement], out: dict[str, ImportBinding]) -> None:
     for stmt in stmts:
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
-                if isinstance(small, cst.Import):
-                    for alias in small.names:
-                        ref = dotted_name(alias.name)
-                        if ref is None:
-                            continue
-                        if alias.asname is not None:
-                            for name in target_names(alias.asname.name):
-                                out[name] = ImportBinding(".".join(ref), None)
-                        else:
-                            out[ref[0]] = ImportBinding(ref[0], None)
-                elif isinstance(small, cst.ImportFrom) and not isinstance(
-                    small.names, cst.ImportStar
-                ):
-                    module = dotted_name(small.module) if small.module is not None else ()
-                    for alias in small.names:
-                        if not isinstance(alias.name, cst.Name):
-                            continue
-                        local = alias.name.value
-                        if alias.asname is not None:
-                            names = target_names(alias.asname.name)
-                            local = next(iter(names)) if names else local
-                        out[local] = ImportBinding(
-                            ".".join(module or ()), alias.name.value, len(small.relative)
-                        )
+                if isinstance(small, (cst.Import, cst.ImportFrom)):
+                    out.update(import_bindings(small))
         elif isinstance(stmt, (cst.If, cst.Try)):
             blocks: list[cst.BaseSuite] = [stmt.body]
             if isinstance(stmt, cst.Try):
@@ -1191,22 +1211,27 @@ class Program:
                 return ("prime", path, head)
             return None
         if head in mod.imports:
-            b = mod.imports[head]
-            if b.name is None:
-                return self._resolve_dotted(b.module.split("."), rest, path, b.level, depth)
-            joined = f"{b.module}.{b.name}" if b.module else b.name
-            sub = self.find_module(joined, path, b.level)
-            if sub is not None:
-                return self._attr_of_module(sub, rest, depth)
-            base = self.find_module(b.module, path, b.level) if (b.module or b.level) else None
-            if base is not None:
-                return self._attr_of_module(base, (b.name, *rest), depth)
-            if b.level:
-                return None
-            return ("ext", ".".join((joined, *rest)))
+            return self.resolve_binding(path, mod.imports[head], rest, depth)
         if head in mod.others:
             return ("sym", path, head) if not rest else None
         return None
+
+    def resolve_binding(
+        self, path: str, b: ImportBinding, rest: Ref, depth: int = 0
+    ) -> Target | None:
+        """What ``<name bound by b>.<rest>`` refers to, for an import made in ``path``."""
+        if b.name is None:
+            return self._resolve_dotted(b.module.split("."), rest, path, b.level, depth)
+        joined = f"{b.module}.{b.name}" if b.module else b.name
+        sub = self.find_module(joined, path, b.level)
+        if sub is not None:
+            return self._attr_of_module(sub, rest, depth)
+        base = self.find_module(b.module, path, b.level) if (b.module or b.level) else None
+        if base is not None:
+            return self._attr_of_module(base, (b.name, *rest), depth)
+        if b.level:
+            return None
+        return ("ext", ".".join((joined, *rest)))
 
     def _attr_of_module(self, mpath: str, names: Ref, depth: int) -> Target | None:
         if not names:
@@ -1227,6 +1252,8 @@ class Program:
         """What a call or reference site refers to."""
         if site.kind == "dynamic" or not site.ref:
             return None
+        if site.local_import is not None:
+            return self.resolve_binding(path, site.local_import, site.ref[1:])
         return self.resolve(path, site.ref)
 
     # -- classification of top-level symbols ------------------------------------------------
@@ -1413,6 +1440,14 @@ class Program:
                     f"{name} uses the priming function {'.'.join(site.ref)} as a value, "
                     "which the codemod cannot remove. Call it as a statement or drop it, "
                     "then rerun.",
+                    unit,
+                    site,
+                )
+            elif site.local_import is not None:
+                refuse(
+                    f"{name} calls {'.'.join(site.ref)} through an import made inside the "
+                    "function, which the codemod does not remove. Import it at module level "
+                    "(or delete the call), then rerun.",
                     unit,
                     site,
                 )

@@ -941,6 +941,10 @@ def _add_asynq_import(module: cst.Module) -> cst.Module:
         new_line = new_line.with_changes(leading_lines=first.leading_lines)
         body[0] = first.with_changes(leading_lines=[])
     body.insert(insert_at, new_line)
+    following = body[insert_at + 1] if insert_at + 1 < len(body) else None
+    if following is not None and not _is_import(following):
+        if not getattr(following, "leading_lines", True):
+            body[insert_at + 1] = following.with_changes(leading_lines=[cst.EmptyLine()])
     return module.with_changes(body=body)
 
 

@@ -431,3 +431,22 @@ def test_a_refusal_in_one_module_keeps_priming_working_in_the_modules_that_use_i
     assert result.code["app/views.py"] == sources["app/views.py"]
     assert "prime_f = f.prime" in result.code["app/models.py"]
     assert [r.function for r in result.refusals] == ["stuck"]
+
+
+def test_a_priming_call_through_an_import_inside_the_function_is_refused(refused):
+    refusals = refused(
+        """
+        from app.models import f
+
+        def h(x):
+            from app.models import prime_f
+            prime_f(x)
+            return f(x)
+
+        def prime_h(x):
+            from app.models import prime_f
+            prime_f(x)
+        """
+    )
+    assert [(r.line, r.function) for r in refusals] == [(5, "h")]
+    assert "import made inside the function" in refusals[0].reason

@@ -919,3 +919,59 @@ def test_deleted_twins_leave_dunder_all(assert_codemod):
         """,
         others=OTHERS,
     )
+
+
+def test_a_twin_imported_inside_a_view_function_is_kept_with_its_call(dedent):
+    from asynq.migrate import migrate_sources
+
+    view = dedent(
+        """
+        def page(x):
+            from app.logic import h, prime_h
+            prime_h(x)
+            return h(x)
+        """
+    )
+    result = migrate_sources(
+        {
+            "app/models.py": dedent(MODELS),
+            "app/logic.py": dedent(
+                """
+                from app.models import f, prime_f
+
+                def h(x):
+                    return f(x)
+
+                def prime_h(x):
+                    prime_f(x)
+                """
+            ),
+            "app/views.py": view,
+        }
+    )
+    assert result.code["app/views.py"] == view
+    logic = result.code["app/logic.py"]
+    assert "@asynq()" in logic and "def prime_h(x):" in logic
+
+
+def test_a_cached_function_imported_inside_the_function_is_read_with_a_yield(assert_codemod):
+    assert_codemod(
+        """
+        def h(x):
+            from app.models import f
+            return f(x)
+
+        def prime_h(x):
+            from app.models import prime_f
+            prime_f(x)
+        """,
+        """
+        from asynq import asynq
+
+        @asynq()
+        def h(x):
+            from app.models import f
+            return (yield f.asynq(x))
+        """,
+        others=OTHERS,
+    )
