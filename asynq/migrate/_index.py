@@ -526,11 +526,11 @@ class UnitAnalyzer(cst.CSTVisitor):
             names - glob for names, glob in zip(self._scope_names, self._scope_globals, strict=True)
         ]
         for kind, ref, blocker, deletable, node, scopes, statement in self._raw:
-            if ref and any(ref[0] in local[i] for i in scopes):
+            if kind != "string" and ref and any(ref[0] in local[i] for i in scopes):
                 continue
             binding = None
             for i in reversed(scopes):
-                if ref and ref[0] in self._scope_imports[i]:
+                if kind != "string" and ref and ref[0] in self._scope_imports[i]:
                     binding = self._scope_imports[i][ref[0]]
                     break
             self.sites.append(
@@ -604,6 +604,16 @@ class UnitAnalyzer(cst.CSTVisitor):
     def _on_name(self, node: cst.Name) -> None:
         if node.value.startswith(self.prefix):
             self._add("ref", (node.value,), node)
+
+    def _on_string(self, node: cst.SimpleString) -> None:
+        # getattr(module, "prime_f") keeps prime_f alive (see Program._compute_liveness).
+        if self.prefix in node.value:
+            try:
+                value = node.evaluated_value
+            except Exception:  # noqa: BLE001 - odd literals are simply not names
+                return
+            if isinstance(value, str) and value.startswith(self.prefix) and value.isidentifier():
+                self._add("string", (value,), node)
 
     def _on_attribute(self, node: cst.Attribute) -> bool:
         self._skip.add(id(node.attr))
@@ -735,6 +745,7 @@ _HANDLERS: dict[type[cst.CSTNode], Callable[[UnitAnalyzer, Any], object]] = {
     cst.Call: UnitAnalyzer._on_call,
     cst.Name: UnitAnalyzer._on_name,
     cst.Attribute: UnitAnalyzer._on_attribute,
+    cst.SimpleString: UnitAnalyzer._on_string,
     cst.SimpleStatementLine: UnitAnalyzer._on_line,
     cst.Assign: UnitAnalyzer._on_assign,
     cst.AugAssign: UnitAnalyzer._on_augassign,
@@ -780,6 +791,17 @@ def top_level_units(
     return others, functions
 
 
+def _is_dunder_all(stmt: cst.BaseStatement) -> bool:
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return False
+    small = stmt.body[0]
+    if isinstance(small, cst.Assign):
+        return any(dotted_name(t.target) == ("__all__",) for t in small.targets)
+    if isinstance(small, (cst.AugAssign, cst.AnnAssign)):
+        return dotted_name(small.target) == ("__all__",)
+    return False
+
+
 def analyze_units(
     module: cst.Module,
     config: MigrateConfig,
@@ -794,7 +816,8 @@ def analyze_units(
         module_unit = UnitAnalyzer(config, None, keep_nodes)
         for index, stmt in enumerate(others):
             module_unit.statement = index
-            module_unit.walk(stmt)
+            if not _is_dunder_all(stmt):  # names listed there are not uses
+                module_unit.walk(stmt)
         out.append(module_unit.finish())
     else:
         out.append(None)
@@ -1250,7 +1273,7 @@ class Program:
 
     def target_of(self, path: str, site: Site) -> Target | None:
         """What a call or reference site refers to."""
-        if site.kind == "dynamic" or not site.ref:
+        if site.kind in ("dynamic", "string") or not site.ref:
             return None
         if site.local_import is not None:
             return self.resolve_binding(path, site.local_import, site.ref[1:])
@@ -1586,10 +1609,23 @@ class Program:
                     live.add(sym)
                     work.append(sym)
 
+        by_name: dict[str, list[Symbol]] = {}
+        for sym in removable:
+            by_name.setdefault(sym[1], []).append(sym)
+
+        def keep_named(site: Site) -> None:
+            for sym in by_name.get(site.ref[0], ()):
+                keep(("sym", *sym))
+
         for path, mod in self.modules.items():
             for unit in mod.units:
                 sym = (path, unit.name)
                 top = unit.index >= 1 and mod.defs.get(unit.name) == unit.index
+                if top and sym in removable and path not in self.frozen:
+                    continue  # its references count only if the twin stays
+                for site in unit.sites:
+                    if site.kind == "string":
+                        keep_named(site)
                 if path in self.frozen:
                     for site in unit.sites:
                         keep(self.target_of(path, site))
@@ -1620,7 +1656,10 @@ class Program:
             if twin_unit is None:
                 continue
             for site in twin_unit.sites:
-                keep(self.target_of(sym[0], site))
+                if site.kind == "string":
+                    keep_named(site)
+                else:
+                    keep(self.target_of(sym[0], site))
         self.live = live
 
     # -- per-file plans ---------------------------------------------------------------------

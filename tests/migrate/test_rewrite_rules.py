@@ -975,3 +975,38 @@ def test_a_cached_function_imported_inside_the_function_is_read_with_a_yield(ass
         """,
         others=OTHERS,
     )
+
+
+def test_a_twin_named_in_a_string_elsewhere_is_kept(dedent):
+    from asynq.migrate import migrate_sources
+
+    view = dedent(
+        """
+        from app import logic
+
+        def page(x):
+            getattr(logic, "prime_h")(x)
+            return logic.h(x)
+        """
+    )
+    result = migrate_sources(
+        {
+            "app/models.py": dedent(MODELS),
+            "app/logic.py": dedent(
+                """
+                from app.models import f, prime_f
+
+                def h(x):
+                    return f(x)
+
+                def prime_h(x):
+                    prime_f(x)
+                """
+            ),
+            "app/views.py": view,
+        }
+    )
+    assert result.code["app/views.py"] == view
+    logic = result.code["app/logic.py"]
+    assert "@asynq()" in logic and "def prime_h(x):" in logic
+    assert "prime_f = f.prime" in result.code["app/models.py"]
