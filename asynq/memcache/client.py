@@ -100,17 +100,40 @@ class _Server:
 class _Local:
     """What a client keeps per thread: the active batches, the current scope, connections."""
 
-    __slots__ = ("batch", "writes", "scope", "conns")
+    __slots__ = ("batch", "writes", "scope", "conns", "unread")
 
     def __init__(self) -> None:
         self.batch: ReadBatch | None = None
         self.writes: WriteBatch | None = None
         self.scope: RequestScope | None = None
         self.conns: dict[int, PymemcacheClient] = {}
+        # Per server, a get whose reply is still on the socket (between a round's two phases).
+        self.unread: dict[int, _Sent] = {}
 
 
-# One server's part of a flush: (server, connection, keys, deadline).
-_Sent = tuple[_Server, PymemcacheClient, list[str], float]
+class _Sent:
+    """One server's part of a flush: its request is on the socket, its reply not read yet."""
+
+    __slots__ = ("server", "conn", "deadline", "raw", "error")
+
+    def __init__(self, server: _Server, conn: PymemcacheClient, deadline: float) -> None:
+        self.server = server
+        self.conn = conn
+        self.deadline = deadline
+        self.raw: list[tuple[bytes, int, bytes]] | None = None
+        self.error: BaseException | None = None
+
+    def read(self) -> None:
+        """Read the reply off the socket (once)."""
+        if self.raw is None and self.error is None:
+            try:
+                self.raw = _read_values(self.conn.sock, self.deadline)
+                self.conn.sock.settimeout(self.conn.timeout)
+            except Exception as error:  # noqa: BLE001 - the flush turns it into misses
+                self.error = error
+
+
+# A flush: (keys, the servers' parts, when it started, how many servers the keys go to).
 _Plan = tuple[list[str], list[_Sent], float, int]
 
 
@@ -679,24 +702,39 @@ class MemcacheClient:
             try:
                 if conn.sock is None:
                     conn._connect()
+                else:
+                    self._drain(server)
                 conn.sock.sendall(b"get " + " ".join(group).encode("ascii") + b"\r\n")
             except Exception as error:  # noqa: BLE001 - a fault is a miss, never an exception
                 self._fault(server, conn, error)
                 continue
-            sent.append((server, conn, group, _monotonic() + self.read_timeout))
+            part = _Sent(server, conn, _monotonic() + self.read_timeout)
+            self._local.unread[server.index] = part
+            sent.append(part)
         return keys, sent, started, len(groups)
+
+    def _drain(self, server: _Server) -> None:
+        """Read a reply still waiting on ``server``'s socket (kept for the flush it belongs to),
+        so that the socket can carry another command: something ran between a round's sends
+        and reads (a hook, another batch's flush) and used this client."""
+        part = self._local.unread.pop(server.index, None)
+        if part is not None:
+            part.read()
 
     def _read_gets(self, plan: _Plan) -> dict[str, Any]:
         """Read the replies of ``_send_gets``: {key: decoded value} for the hits."""
         keys, sent, started, servers = plan
         found: dict[str, Any] = {}
         deserialize = self.serializer.deserialize
-        for server, conn, _group, deadline in sent:
-            try:
-                raw = _read_values(conn.sock, deadline)
-                conn.sock.settimeout(self.read_timeout)
-            except Exception as error:  # noqa: BLE001 - a fault is a miss, never an exception
-                self._fault(server, conn, error)
+        unread = self._local.unread
+        for part in sent:
+            server = part.server
+            if unread.get(server.index) is part:
+                del unread[server.index]
+            part.read()
+            raw = part.raw
+            if raw is None:
+                self._fault(server, part.conn, part.error or ConnectionError("no reply"))
                 continue
             if not server.healthy:
                 self._recovered(server)
@@ -743,6 +781,7 @@ class MemcacheClient:
                 continue
             conn = self._conn(server)
             try:
+                self._drain(server)
                 for run in _runs(server_items):
                     first = run[0]
                     if first.op == "set":
@@ -784,6 +823,7 @@ class MemcacheClient:
                 continue
             conn = self._conn(server)
             try:
+                self._drain(server)
                 by_flags: dict[int, dict[str, bytes]] = {}
                 for key, (data, flags) in values.items():
                     by_flags.setdefault(flags, {})[key] = data
@@ -801,6 +841,7 @@ class MemcacheClient:
             return False
         conn = self._conn(server)
         try:
+            self._drain(server)
             deleted = bool(conn.delete(full, noreply=False))
         except Exception as error:  # noqa: BLE001 - a failed delete is reported, not raised
             self._fault(server, conn, error)

@@ -54,6 +54,25 @@ def _send_command(port: int, command: bytes, timeout: float = 2.0) -> bytes:
         return data
 
 
+def _wait_for_state(pid: int, stopped: bool, timeout: float = 2.0) -> None:
+    """Wait until the kernel shows ``pid`` stopped (or running again): a signal is delivered
+    asynchronously, and a test must not talk to a server that is still answering."""
+    path = f"/proc/{pid}/stat"
+    if not os.path.exists(path):  # not Linux: give the signal a moment
+        time.sleep(0.05)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                state = f.read().rpartition(")")[2].split()[0]
+        except OSError:
+            return
+        if (state in ("T", "t")) == stopped:
+            return
+        time.sleep(0.002)
+
+
 class _ServerBase:
     host = _HOST
     port: int
@@ -172,12 +191,14 @@ class MemcachedServer(_ServerBase):
         if self.process is None:
             raise RuntimeError(f"{self!r} is not running; start() it before pause()")
         self.process.send_signal(signal.SIGSTOP)
+        _wait_for_state(self.process.pid, stopped=True)
         self.paused = True
 
     def resume(self) -> None:
         """Undo ``pause()`` (SIGCONT)."""
         if self.process is not None and self.paused:
             self.process.send_signal(signal.SIGCONT)
+            _wait_for_state(self.process.pid, stopped=False)
         self.paused = False
 
     @property

@@ -210,3 +210,31 @@ def test_writes_and_reads_of_one_round_share_a_connection_without_mixing_replies
     # The delete was asked for before the read (in task order), and goes out first.
     assert both() == ((True, True), {})
     assert mc.get_many(["written", "before", "computed:1"]) == {"written": 1, "computed:1": 1}
+
+
+def test_using_the_client_between_a_rounds_sends_and_reads_keeps_replies_apart(
+    mc: MemcacheClient,
+) -> None:
+    mc.set_many({"a": 1, "b": 2})
+    side: list[Any] = []
+
+    def meddle(batch: Any) -> None:
+        if not side:
+            side.append(mc.set("side", 3))
+            side.append(mc.get("side"))
+            side.append(mc.delete("b"))
+
+    scheduler = get_scheduler()
+    scheduler.on_before_batch_flush.subscribe(meddle)
+    try:
+
+        @asynq()
+        def read() -> Any:
+            return (yield mc.get.asynq("a"), mc.get.asynq("b"))
+
+        assert read() == (1, 2)  # sent before the meddling, so it still saw b
+    finally:
+        scheduler.on_before_batch_flush.unsubscribe(meddle)
+    assert side == [True, 3, True]
+    assert mc.stats.errors == 0
+    assert mc.get_many(["a", "b", "side"]) == {"a": 1, "side": 3}
