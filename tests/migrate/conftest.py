@@ -99,8 +99,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def memcached() -> Iterator[_Memcached]:
+def _plugin_installed() -> bool:
+    """Whether asynq's pytest plugin (which provides ``memcached``) is registered."""
+    from importlib.metadata import entry_points
+
+    return any(ep.value == "asynq.pytest_plugin" for ep in entry_points(group="pytest11"))
+
+
+def _own_memcached() -> Iterator[_Memcached]:
     """A memcached on 127.0.0.1 for this test only (stopped afterwards)."""
     binary = shutil.which("memcached") or "/usr/bin/memcached"
     port = _free_port()
@@ -127,3 +133,8 @@ def memcached() -> Iterator[_Memcached]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+if not _plugin_installed():
+    # Without the installed package, asynq's own ``memcached`` fixture is not there.
+    memcached = pytest.fixture(name="memcached")(_own_memcached)
