@@ -245,7 +245,7 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
             if task.creator is not None:
                 _note_sync_call(self)
         if task._state == NEW:
-            get_scheduler().run_new_task(task)
+            get_scheduler()._drive(task, True)
         elif not task._computed:
             get_scheduler().wait_for(task)
         if task._error is not None:

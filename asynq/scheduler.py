@@ -151,30 +151,25 @@ class TaskScheduler:
 
     def wait_for(self, future: FutureBase[Any]) -> None:
         """Run tasks and flush batches until ``future`` is computed."""
-        if future._computed:
-            return
-        self._depth += 1
-        try:
-            self._schedule_root(future)
-            self._loop(future)
-        except BaseException:
-            if self._depth == 1:
-                self._clear()
-            raise
-        finally:
-            self._depth -= 1
+        if not future._computed:
+            self._drive(future, False)
 
-    def run_new_task(self, task: AsyncTask[Any]) -> None:
-        """Compute a task that was just created (the synchronous call ``f(x)``): run it at once,
-        then run the loop only if it blocked."""
+    def _drive(self, future: Any, run_now: bool) -> None:
+        """Compute ``future``. With ``run_now``, it is a task that was just created (the
+        synchronous call ``f(x)``): run it at once, and enter the loop only if it blocked."""
         self._depth += 1
         try:
-            task._state = STARTED
-            self.stats.tasks += 1
-            self._run(task)
-            if not task._computed:
-                self._loop(task)
+            if run_now:
+                future._state = STARTED
+                self.stats.tasks += 1
+                self._run(future)
+            else:
+                self._schedule_root(future)
+            if not future._computed:
+                self._loop(future)
         except BaseException:
+            # Only the outermost call cleans up: a nested one (a synchronous call inside a
+            # task) must leave the outer loop's queue and batches alone.
             if self._depth == 1:
                 self._clear()
             raise

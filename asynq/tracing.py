@@ -45,8 +45,8 @@ from typing import Any
 
 from . import futures
 from .async_task import AsyncTask
-from .batching import BatchBase, BatchItemBase
-from .scheduler import TaskScheduler, get_scheduler
+from .batching import BatchBase
+from .scheduler import _BATCH, _ITEM, _TASK, TaskScheduler, _kind_of, _kinds, get_scheduler
 from .stats import SchedulerStats, distinct_keys, get_stats
 
 __all__ = [
@@ -182,23 +182,6 @@ def _each(scheduler: Any, method: str, batch: BatchBase[Any]) -> None:
     now = perf_counter()
     for observer in scheduler._obs_observers:
         getattr(observer, method)(batch, now)
-
-
-_TASK, _ITEM, _BATCH, _OTHER = range(4)
-_dep_kinds: dict[type, int] = {}
-
-
-def _dep_kind(cls: type) -> int:
-    if issubclass(cls, AsyncTask):
-        kind = _TASK
-    elif issubclass(cls, BatchItemBase):
-        kind = _ITEM
-    elif issubclass(cls, BatchBase):
-        kind = _BATCH
-    else:
-        kind = _OTHER
-    _dep_kinds[cls] = kind
-    return kind
 
 
 def _leaves(yielded: Any, out: list[Any]) -> None:
@@ -519,7 +502,7 @@ class Trace(_Observer):
             return
         yielded: Any = task._yielded
         waits = self._wait_log
-        kind = _dep_kinds.get(type(yielded))
+        kind = _kinds.get(type(yielded))
         if kind == _TASK:
             waits.append(record)
             waits.append(self._by_task.get(yielded) or self._task_record(yielded))
@@ -531,9 +514,9 @@ class Trace(_Observer):
             _leaves(yielded, leaves)
             by_task = self._by_task
             for leaf in leaves:
-                kind = _dep_kinds.get(type(leaf))
+                kind = _kinds.get(type(leaf))
                 if kind is None:
-                    kind = _dep_kind(type(leaf))
+                    kind = _kind_of(type(leaf))
                 if kind == _TASK:
                     waits.append(record)
                     waits.append(by_task.get(leaf) or self._task_record(leaf))
