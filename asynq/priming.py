@@ -102,7 +102,9 @@ def is_priming_generator(fn: object) -> bool:
 
 def _record_key(client: MemcacheClient, key: str) -> None:
     """``f.prime(x)``: remember ``key`` in the current scope until priming is driven."""
-    scope = _priming_scope(client)
+    scope = client._local.scope
+    if scope is None or scope.closed or scope.implicit:
+        scope = _priming_scope(client)
     if key in scope.values or key in scope.inflight:
         return
     scope.prime_keys[key] = None
