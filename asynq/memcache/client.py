@@ -622,7 +622,7 @@ class MemcacheClient:
             return 0
         index = self._route.get(key)
         if index is None:
-            if len(self._route) > 1_000_000:
+            if len(self._route) > 100_000:
                 self._route.clear()
             index = self._route[key] = ring.index_for(key)
         return index

@@ -149,3 +149,21 @@ def test_a_top_level_task_that_never_finishes_leaves_no_stale_scope_behind(
         return x
 
     assert after.asynq(1).value() == 1
+
+
+def test_futures_created_outside_tasks_are_their_own_requests(
+    mc: MemcacheClient, trips: list[list[str]]
+) -> None:
+    mc.set_many({"a": 1, "b": 2})
+
+    @mc.cached("sq")
+    def square(x: int) -> int:
+        return x * x
+
+    first, second = square.asynq(3), square.asynq(3)
+    assert (first.value(), second.value()) == (9, 9)
+    assert mc.get.asynq("a").value() == 1
+    assert mc.get_many.asynq(["a", "b"]).value() == {"a": 1, "b": 2}
+    assert trips == [["sq:3"], ["a"], ["a", "b"]]
+    assert square.asynq(3).value() == 9
+    assert trips[-1] == ["sq:3"]
