@@ -879,6 +879,7 @@ class ModuleFacts:
     aliases: dict[str, Ref]  # ``prime_f = f.prime``: alias name -> dotted name of f
     others: set[str]  # other names bound at module level
     primed_methods: list[tuple[str, str]]  # (class, method) pairs that have a twin
+    star_imports: list[ImportBinding] = dataclasses.field(default_factory=list)
 
 
 def import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, ImportBinding]:
@@ -907,12 +908,23 @@ def import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, ImportBindin
     return out
 
 
-def _collect_imports(stmts: list[cst.BaseStatement], out: dict[str, ImportBinding]) -> None:
+def _collect_imports(
+    stmts: list[cst.BaseStatement],
+    out: dict[str, ImportBinding],
+    stars: list[ImportBinding],
+) -> None:
     for stmt in stmts:
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
                 if isinstance(small, (cst.Import, cst.ImportFrom)):
                     out.update(import_bindings(small))
+                    if isinstance(small, cst.ImportFrom) and isinstance(
+                        small.names, cst.ImportStar
+                    ):
+                        module = dotted_name(small.module) if small.module is not None else ()
+                        stars.append(
+                            ImportBinding(".".join(module or ()), None, len(small.relative))
+                        )
         elif isinstance(stmt, (cst.If, cst.Try)):
             blocks: list[cst.BaseSuite] = [stmt.body]
             if isinstance(stmt, cst.Try):
@@ -923,7 +935,7 @@ def _collect_imports(stmts: list[cst.BaseStatement], out: dict[str, ImportBindin
                 orelse = orelse.orelse if isinstance(orelse, cst.If) else None
             for block in blocks:
                 if isinstance(block, cst.IndentedBlock):
-                    _collect_imports(list(block.body), out)
+                    _collect_imports(list(block.body), out, stars)
 
 
 def _bound_names(stmt: cst.BaseStatement) -> set[str]:
@@ -998,7 +1010,8 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
         )
         defs[fn.name.value] = index
     imports: dict[str, ImportBinding] = {}
-    _collect_imports(list(module.body), imports)
+    stars: list[ImportBinding] = []
+    _collect_imports(list(module.body), imports, stars)
     aliases: dict[str, Ref] = {}
     others: set[str] = set()
     primed_methods: list[tuple[str, str]] = []
@@ -1016,7 +1029,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
     for name in defs:
         aliases.pop(name, None)
     others -= set(defs) | set(aliases) | set(imports)
-    return ModuleFacts(path, units, imports, defs, aliases, others, primed_methods)
+    return ModuleFacts(path, units, imports, defs, aliases, others, primed_methods, stars)
 
 
 # ---------------------------------------------------------------------------------------
@@ -1237,6 +1250,12 @@ class Program:
             return self.resolve_binding(path, mod.imports[head], rest, depth)
         if head in mod.others:
             return ("sym", path, head) if not rest else None
+        for star in mod.star_imports:  # from m import *: the name may come from m
+            star_path = self.find_module(star.module, path, star.level)
+            if star_path is not None:
+                found = self.resolve(star_path, ref, depth + 1)
+                if found is not None:
+                    return found
         return None
 
     def resolve_binding(

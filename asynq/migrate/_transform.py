@@ -1172,6 +1172,8 @@ def _clean_imports(module: cst.Module, unused: set[str]) -> cst.Module:
     for stmt in module.body:
         if _is_import(stmt) or isinstance(stmt, (cst.If, cst.Try)):
             result = stmt.visit(cleaner)
+            if isinstance(result, (cst.If, cst.Try)):
+                result = result.visit(_EmptyBlockFiller())
             if not isinstance(result, cst.BaseStatement):
                 # Keep the blank lines that separated the removed import from what precedes.
                 lines: Sequence[cst.EmptyLine] = getattr(stmt, "leading_lines", ())

@@ -1010,3 +1010,72 @@ def test_a_twin_named_in_a_string_elsewhere_is_kept(dedent):
     logic = result.code["app/logic.py"]
     assert "@asynq()" in logic and "def prime_h(x):" in logic
     assert "prime_f = f.prime" in result.code["app/models.py"]
+
+
+def test_names_from_a_star_import_are_followed(dedent):
+    from asynq.migrate import migrate_sources
+
+    view = dedent(
+        """
+        from app.logic import *
+
+        def page(x):
+            prime_h(x)
+            prime_f(x)
+            return h(x)
+        """
+    )
+    result = migrate_sources(
+        {
+            "app/models.py": dedent(MODELS),
+            "app/logic.py": dedent(
+                """
+                from app.models import f, prime_f
+
+                def h(x):
+                    return f(x)
+
+                def prime_h(x):
+                    prime_f(x)
+                """
+            ),
+            "app/views.py": view,
+        }
+    )
+    # prime_h is converted's twin: its call goes; prime_f (a cached alias) stays alive.
+    assert "prime_h(x)" not in result.code["app/views.py"]
+    assert "prime_f(x)" in result.code["app/views.py"]
+    assert "prime_f = f.prime" in result.code["app/models.py"]
+    assert "from app.models import f, prime_f" in result.code["app/logic.py"]
+
+
+def test_removing_the_only_import_of_a_try_block_leaves_pass(assert_codemod):
+    assert_codemod(
+        """
+        try:
+            from asynq import priming
+        except ImportError:
+            pass
+        from app.models import f, prime_f
+
+        def h(x):
+            return f(x)
+
+        def prime_h(x):
+            prime_f(x)
+        """,
+        """
+        from asynq import asynq
+
+        try:
+            pass
+        except ImportError:
+            pass
+        from app.models import f
+
+        @asynq()
+        def h(x):
+            return (yield f.asynq(x))
+        """,
+        others=OTHERS,
+    )
