@@ -96,11 +96,13 @@ class _Activation(AsyncContext):
         self._saved: list[RequestScope | None] = []
 
     def resume(self) -> None:
+        """Make the scope current (the task is switched in)."""
         local = self.scope.client._local
         self._saved.append(local.scope)
         local.scope = self.scope
 
     def pause(self) -> None:
+        """Restore the scope that was current before (the task is switched out)."""
         self.scope.client._local.scope = self._saved.pop()
 
 
@@ -133,9 +135,11 @@ class RequestBlock(AsyncContext):
         self.scope.close()
 
     def resume(self) -> None:
+        """Make the block's scope current (on enter, and when its task is switched in)."""
         local = self.client._local
         self._saved.append(local.scope)
         local.scope = self.scope
 
     def pause(self) -> None:
+        """Restore the previous scope (on exit, and when its task is switched out)."""
         self.client._local.scope = self._saved.pop()

@@ -51,9 +51,13 @@ class ValueDecodeError(ValueError):
 class Serializer(Protocol):
     """What ``MemcacheClient(serializer=...)`` accepts."""
 
-    def serialize(self, key: Any, value: Any) -> tuple[bytes, int]: ...
+    def serialize(self, key: Any, value: Any) -> tuple[bytes, int]:
+        """The bytes to store for ``value`` and the memcached flags that say how to read them."""
+        ...
 
-    def deserialize(self, key: Any, data: bytes, flags: int) -> Any: ...
+    def deserialize(self, key: Any, data: bytes, flags: int) -> Any:
+        """The value stored as ``data`` with ``flags``; raise if it cannot be read."""
+        ...
 
 
 def _check_json(value: Any, path: str) -> None:

@@ -89,9 +89,11 @@ class _ServerBase:
             raise RuntimeError(f"flush_all on {self.address} answered {reply!r}, expected OK")
 
     def start(self) -> Any:
+        """Start serving; returns the server."""
         raise NotImplementedError
 
     def stop(self) -> None:
+        """Stop serving."""
         raise NotImplementedError
 
     def __enter__(self) -> Any:
