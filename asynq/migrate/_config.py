@@ -44,12 +44,20 @@ class MigrateConfig:
     generator_decorator: str = "generator"
     #: Glob patterns (matched against the path as given and its file name) to skip.
     exclude: tuple[str, ...] = ()
+    #: Also delete priming of *cached* functions (``prime_f(x)`` with ``prime_f = f.prime``)
+    #: in unconverted code. Off by default: the plain reads that follow would then each
+    #: cost a round trip, where priming fetched them together.
+    delete_cached_priming: bool = False
 
     def __post_init__(self) -> None:
         for field in ("prime_prefix", "cached_decorator", "priming_module", "generator_decorator"):
             value = getattr(self, field)
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{field} must be a non-empty string, got {value!r}.")
+        if not isinstance(self.delete_cached_priming, bool):
+            raise ConfigError(
+                f"delete_cached_priming must be true or false, got {self.delete_cached_priming!r}."
+            )
         for field in ("cached_decorator", "priming_module", "generator_decorator"):
             if not getattr(self, field).isidentifier():
                 raise ConfigError(

@@ -1658,12 +1658,16 @@ class Program:
                     owner = self.owner_of_prime(target)
                     if owner is None:
                         continue
+                    owner_kind = self.kinds.get(owner)
                     if (
                         site.kind == "call"
                         and site.deletable
                         and not kept_twin
                         and (
-                            converted or owner in self.converted or self.kinds.get(owner) == "asynq"
+                            converted
+                            or owner in self.converted
+                            or owner_kind == "asynq"
+                            or (self.config.delete_cached_priming and owner_kind == "cached")
                         )
                     ):
                         self._deletions.setdefault((path, unit.index), set()).add(site.ordinal)

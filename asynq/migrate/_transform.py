@@ -1100,8 +1100,9 @@ def transform_module(
                     lines.line(loop, loop_statement[id(loop)]),
                     loop_owner.get(id(loop), "<module>"),
                     f"Deleted a loop that only primed {label}. The plain calls that follow "
-                    "now batch within each call but no longer across items; to batch across "
-                    "items, make this function @asynq() and yield the calls together.",
+                    "are no longer batched across items (each converted call batches its own "
+                    "reads; each read of a cached function is its own round trip); to batch "
+                    "across items, make this function @asynq() and yield the calls together.",
                 )
             )
     return TransformOutput(code, refusals, notes)

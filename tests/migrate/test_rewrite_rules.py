@@ -425,7 +425,7 @@ def test_the_priming_generator_example_becomes_two_rounds_of_yields(assert_codem
     )
     assert result.refusals == []
     assert [n.line for n in result.notes] == [35]
-    assert "no longer across items" in result.notes[0].message
+    assert "no longer batched across items" in result.notes[0].message
 
 
 def test_a_converted_caller_yields_its_converted_callee(assert_codemod):
@@ -1079,3 +1079,29 @@ def test_removing_the_only_import_of_a_try_block_leaves_pass(assert_codemod):
         """,
         others=OTHERS,
     )
+
+
+def test_priming_of_cached_functions_in_views_can_be_deleted_too_when_configured(
+    assert_codemod,
+):
+    result = assert_codemod(
+        """
+        from app.models import f, prime_f
+
+        def page(xs):
+            for x in xs:
+                prime_f(x)
+            return [f(x) for x in xs]
+        """,
+        """
+        from app.models import f
+
+        def page(xs):
+            return [f(x) for x in xs]
+        """,
+        path="app/views.py",
+        others=OTHERS,
+        config=MigrateConfig(delete_cached_priming=True),
+    )
+    assert "prime_f" not in result.code["app/models.py"]
+    assert [n.function for n in result.notes] == ["page"]
