@@ -300,3 +300,29 @@ def test_asyncio_returns_a_coroutine_that_computes_the_call() -> None:
 
     assert asyncio.run(with_native.asyncio(1, 1)) == "native 2"
     assert with_native(1, 1) == 2
+
+
+def test_a_subclass_of_async_decorator_works_as_its_own_decorator() -> None:
+    class Logged(AsyncDecorator[Any, Any]):
+        calls: list[tuple[Any, ...]] = []
+
+        def name(self) -> str:
+            return "@logged()"
+
+        def asynq(self, *args: Any, **kwargs: Any) -> Any:
+            Logged.calls.append(args)
+            return super().asynq(*args, **kwargs)
+
+    def body(x: int) -> Any:
+        yield None
+        return x + 1
+
+    logged = Logged(body, AsyncTask)
+    assert logged.asynq(1).value() == 2
+    assert logged(5) == 6
+    assert (
+        repr(logged)
+        == f"@logged() {__name__}.test_a_subclass_of_async_decorator_works_as_its_own_decorator.<locals>.body"
+    )
+    assert Logged.calls == [(1,), (5,)]
+    assert isinstance(logged, AsyncDecorator) and logged.fn is body and logged.task_cls is AsyncTask

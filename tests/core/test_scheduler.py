@@ -493,3 +493,34 @@ def test_waiters_of_one_error_each_get_their_own_traceback() -> None:
         shared.value()
     again_names = [f.name for f in traceback.extract_tb(again.value.__traceback__)]
     assert [n for n in again_names if n in {"root", "w1", "w2", "failing"}] == ["failing"]
+
+
+def test_dump_sync_calls_logs_each_synchronous_call_inside_a_task(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    asynq.debug.options.DUMP_SYNC_CALLS = True
+
+    @asynq.asynq()
+    def caller() -> Any:
+        yield None
+        return double_later(2)
+
+    with caplog.at_level("WARNING", logger="asynq"):
+        assert caller() == 4
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 1
+    assert messages[0].startswith(
+        f"asynq: @asynq() {__name__}.double_later was called synchronously inside <AsyncTask "
+    )
+    assert messages[0].endswith(
+        "its reads are not batched with the caller's other work. Write `yield "
+        "double_later.asynq(...)` instead."
+    )
+
+
+def test_synchronous_calls_outside_tasks_are_not_reported(caplog: pytest.LogCaptureFixture) -> None:
+    asynq.debug.options.DUMP_SYNC_CALLS = True
+    with caplog.at_level("WARNING", logger="asynq"):
+        assert double_later(1) == 2
+    assert caplog.records == []
+    assert get_scheduler().stats.impure_calls == 0
