@@ -263,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upvoters", type=int, default=50)
     parser.add_argument("--users", type=int, default=3000)
     parser.add_argument("--repeat", type=int, default=5, help="runs per variant (median shown)")
+    parser.add_argument(
+        "--trace",
+        metavar="DIR",
+        help="also trace one asynq page and write a Chrome trace and a Graphviz picture to DIR",
+    )
     args = parser.parse_args(argv)
     if args.upvoters > args.users:
         parser.error(f"--upvoters ({args.upvoters}) cannot exceed --users ({args.users})")
@@ -283,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         results = measure_all(
             blog, ["by hand", "asynq", "priming", "naive"], args.repeat, once=("naive",)
         )
+        traced = _trace_page(blog, args.trace) if args.trace else []
         blog.close()
     floor = results["by hand"].seconds
     out.write("\n")
@@ -301,7 +307,18 @@ def main(argv: list[str] | None = None) -> int:
         "needs (`yield f.asynq(x)`).\nby hand: one get_many per level written out with "
         "pymemcache, the floor. Times are medians of warm runs.\n"
     )
+    for path in traced:
+        out.write(f"trace written: {path}\n")
     return 0
+
+
+def _trace_page(blog: Blog, out_dir: str) -> list[str]:
+    """Trace one warm asynq page and write its Chrome trace and picture into ``out_dir``."""
+    from .tracing import trace, write_trace_files
+
+    with trace() as recorded:
+        blog.variants["asynq"](blog.data.answers)
+    return write_trace_files(recorded, out_dir)
 
 
 def _split(address: str) -> tuple[str, int]:

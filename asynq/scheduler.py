@@ -594,6 +594,12 @@ class TaskScheduler:
 
     def _flush_round(self) -> None:
         batches, self._batches = self._batches, []
+        for batch in batches:
+            batch._scheduled = False
+        # A batch flushed meanwhile (by hand, or cancelled) is no reason for a round.
+        batches = [batch for batch in batches if not batch._computed]
+        if not batches:
+            return
         if len(batches) > 1:
             if self._rng is not None:
                 self._rng.shuffle(batches)
@@ -601,7 +607,6 @@ class TaskScheduler:
         stats = self.stats
         record = stats._begin_round()
         for batch in batches:
-            batch._scheduled = False
             batch._begin_flush()
         for batch in batches:
             if batch._computed:

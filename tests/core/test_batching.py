@@ -311,3 +311,24 @@ def test_a_custom_batch_needs_the_two_required_methods() -> None:
     item = BatchItemBase(batch)
     with pytest.raises(NotImplementedError, match="must define _try_switch_active_batch"):
         item.value()
+
+
+def test_a_batch_flushed_by_hand_before_its_round_does_not_count_as_a_round(kv: KeyKind) -> None:
+    item = kv.get("k")
+
+    @asynq.asynq()
+    def reader() -> Any:
+        return (yield item)
+
+    @asynq.asynq()
+    def flusher() -> Any:
+        yield None
+        item.batch.flush()
+
+    @asynq.asynq()
+    def both() -> Any:
+        return (yield reader.asynq(), flusher.asynq())
+
+    assert both() == (("value", "k"), None)
+    assert kv.flushes == [["k"]]
+    assert get_scheduler().stats.rounds == 0

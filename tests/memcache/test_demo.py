@@ -56,3 +56,22 @@ def test_the_demo_says_when_it_uses_the_embedded_store(
     out = capsys.readouterr().out
     assert "using the embedded in-process store" in out
     assert "vs by hand" in out
+
+
+def test_the_demo_traces_one_asynq_page_on_request(
+    memcached: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    out_dir = tmp_path / "trace"
+    argv = ["--servers", memcached.address, "--answers", "6", "--upvoters", "3", "--users", "20"]
+    assert demo.main([*argv, "--repeat", "1", "--trace", str(out_dir)]) == 0
+    printed = capsys.readouterr().out
+    written = sorted(p.name for p in out_dir.iterdir())
+    assert written == ["trace.dot", "trace.json", "trace.svg"]
+    for name in written:
+        assert f"trace written: {out_dir / name}" in printed
+    events = json.loads((out_dir / "trace.json").read_text())["traceEvents"]
+    flushes = [e for e in events if e.get("cat") == "batch" and e.get("ph") == "X"]
+    assert len(flushes) == 2  # one multi-get per level of the page
+    assert "2 rounds" in (out_dir / "trace.dot").read_text()
