@@ -76,10 +76,9 @@ class AsyncTask(futures.FutureBase[_T]):
         self._state = NEW
         self._pending = 0
         self._yielded: object = None
-        self._shape = 0
-        scheduler = _thread_state.scheduler
-        self._queue = scheduler._ready
-        creator = scheduler.active_task
+        # ``_shape`` and ``_queue`` are set by the scheduler when the task blocks, the only time
+        # they are read: how to resume it, and which ready queue wakes it (its own thread's).
+        creator = _thread_state.scheduler.active_task
         self.creator: AsyncTask[Any] | None = creator
         self._contexts: tuple[Any, ...] = creator._contexts if creator is not None else ()
 

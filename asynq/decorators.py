@@ -211,6 +211,10 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
         super().__init__(fn, cls, kwargs, asyncio_fn)
         # The synchronous path can skip the task when the body is an ordinary function.
         self._plain_sync = not self._is_generator and self.task_cls is AsyncTask
+        # The synchronous path may build the task itself unless a subclass changes how.
+        self._direct_task = (
+            self._is_generator and not self.kwargs and type(self).asynq is AsyncDecorator.asynq
+        )
         if type(self).asynq is AsyncDecorator.asynq:
             # ``f.asynq`` is the hottest call in asynq code: serve it from the instance dict as a
             # closure over the function and task class, skipping method binding and lookups.
@@ -241,7 +245,12 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
                 return result
             task: AsyncTask[_T] = AsyncTask(result, self.fn, args, kwargs)
         else:
-            task = self.asynq(*args, **kwargs)
+            if self._direct_task:
+                # What the asynq closure does, without a second call that repacks the arguments.
+                fn = self.fn
+                task = self.task_cls(fn(*args, **kwargs), fn, args, kwargs)
+            else:
+                task = self.asynq(*args, **kwargs)
             if task.creator is not None:
                 _note_sync_call(self)
         if task._state == NEW:

@@ -505,6 +505,7 @@ class TaskScheduler:
                     task._pending = 1
                     task._yielded = yielded
                     task._shape = _ONE
+                    task._queue = ready
                     return
                 if (cls is list or cls is tuple) and not (
                     _non_async_open and task in _non_async_open
@@ -552,6 +553,7 @@ class TaskScheduler:
                             task._pending = pending
                             task._yielded = yielded
                             task._shape = _LIST if cls is list else _TUPLE
+                            task._queue = ready
                             return
                         for item in yielded:
                             if item._error is not None:
@@ -577,6 +579,7 @@ class TaskScheduler:
                         task._pending = pending
                         task._yielded = yielded
                         task._shape = _ANY
+                        task._queue = ready
                         return
                 try:
                     send_value = _resolve(yielded)
