@@ -56,6 +56,9 @@ class AsyncTask(futures.FutureBase[_T]):
         "_queue",
     )
 
+    _shape: int  # set when the task blocks, with _queue
+    _queue: Any
+
     def __init__(
         self,
         generator: Generator[Any, Any, _T] | None,
