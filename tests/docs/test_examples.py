@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 import pytest
 
@@ -18,8 +19,9 @@ def python_blocks(page: str) -> list[str]:
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_python_example_on_the_page_runs(page: str) -> None:
-    blocks = python_blocks(page)
+def test_every_python_example_on_the_page_runs(page: str, memcached: Any) -> None:
+    # Examples talk to "127.0.0.1:11211"; the test points them at its own server.
+    blocks = [b.replace("127.0.0.1:11211", memcached.address) for b in python_blocks(page)]
     assert blocks, f"{page} has no python examples"
     namespace: dict[str, object] = {"__name__": f"docs_{os.path.basename(page)}"}
     for number, block in enumerate(blocks, 1):
