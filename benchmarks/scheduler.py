@@ -2,6 +2,9 @@
 
     python benchmarks/scheduler.py [--repeat 15] [--baseline-python PATH]
 
+With --instructions, valgrind's callgrind counts the instructions of one run of each case
+instead (slow, but the same figure every time, where wall time here moves by a fifth).
+
 Without --baseline-python, asynq 1.6.0 is installed from the package index into a throwaway
 virtual environment (deleted at exit). Each implementation runs the same workloads in its own
 interpreter; the table shows medians and the ratio ours/theirs (lower is better; the target is
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -95,6 +99,10 @@ CASES = {
     "10k top-level sync calls (generator)": (lambda: sync_gen_calls(10000), 10000),
 }
 
+"""
+
+# Timing mode: answer requests, one case per line, with the seconds the case took.
+SERVE = r"""
 import asynq
 print(json.dumps({"version": getattr(asynq, "__version__", "1.6.0"), "file": asynq.__file__,
                   "cases": {name: units for name, (_, units) in CASES.items()}}), flush=True)
@@ -106,6 +114,13 @@ for line in sys.stdin:  # one case name per line: run it once, answer with the s
     print(time.perf_counter() - start, flush=True)
 """
 
+# Instruction mode: run one case N times (argv: case, N) under callgrind.
+COUNT = r"""
+run = CASES[sys.argv[1]][0]
+for _ in range(int(sys.argv[2])):
+    run()
+"""
+
 
 class Worker:
     """A child interpreter that runs one case per request, so that the two implementations can
@@ -113,7 +128,7 @@ class Worker:
 
     def __init__(self, python: str, cwd: str) -> None:
         self.proc = subprocess.Popen(
-            [python, "-c", WORKLOAD],
+            [python, "-c", WORKLOAD + SERVE],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -141,6 +156,42 @@ class Worker:
         self.proc.wait()
 
 
+def instructions(python: str, cwd: str, case: str, times: int) -> int:
+    """Instructions callgrind counts for the whole interpreter running ``case`` ``times`` times."""
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+        + [python, "-c", WORKLOAD + COUNT, case, str(times)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=True,
+    )
+    match = re.search(r"Collected : (\d+)", done.stderr)
+    if match is None:
+        raise RuntimeError(f"callgrind printed no instruction count:\n{done.stderr[-2000:]}")
+    return int(match.group(1))
+
+
+def per_run_instructions(python: str, cwd: str, case: str) -> float:
+    """Instructions of one run of ``case``: the difference between three runs and one, halved,
+    so that start-up, imports and the warm-up run cancel out."""
+    return (instructions(python, cwd, case, 3) - instructions(python, cwd, case, 1)) / 2
+
+
+def instruction_table(baseline: str, repo: str, tmp: str) -> None:
+    """Instructions per run, ours against 1.6.0: repeatable where wall time is not."""
+    ours = Worker(sys.executable, repo)
+    cases = ours.info["cases"]
+    ours.close()
+    print("instructions per run (callgrind), the same for every run of the same code\n")
+    print("| case | ours (M instr.) | asynq 1.6.0 (M instr.) | ratio |")
+    print("|---|---:|---:|---:|")
+    for case in cases:
+        mine = per_run_instructions(sys.executable, repo, case)
+        base = per_run_instructions(baseline, tmp, case)
+        print(f"| {case} | {mine / 1e6:.1f} | {base / 1e6:.1f} | {mine / base:.2f}x |")
+
+
 def make_baseline(tmp: str) -> str:
     print("installing asynq==1.6.0 into a throwaway virtual environment ...", file=sys.stderr)
     venv.create(tmp, with_pip=True)
@@ -161,11 +212,19 @@ def main() -> int:
     )
     parser.add_argument("--baseline-python", help="a python that has asynq 1.6.0 installed")
     parser.add_argument("--json", help="also write the raw timings here")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions with valgrind's callgrind instead of timing (slow, repeatable)",
+    )
     args = parser.parse_args()
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory(prefix="asynq16-") as tmp:
         baseline = args.baseline_python or make_baseline(tmp)
+        if args.instructions:
+            instruction_table(baseline, repo, tmp)
+            return 0
         # Timings differ from one interpreter process to the next (memory layout), so each
         # implementation runs in several processes; within each, the two take turns.
         times: dict[str, dict[str, list[float]]] = {"ours": {}, "theirs": {}}
