@@ -21,8 +21,9 @@ When batches flush
 Invariants
     - Laziness: a task runs only once something yields it or asks for its value.
     - Once: every future is computed exactly once; every task's generator is driven by one loop.
-    - No recursion proportional to the depth of the graph: waking a task puts it on the ready queue,
-      it never calls it. A chain of 100,000 dependent tasks runs in constant Python stack.
+    - No recursion proportional to the depth of the graph: waking a task puts it on the ready queue
+      (or hands it to the loop that is already running), it never calls it. A chain of 100,000
+      dependent tasks runs in constant Python stack.
     - Errors stay where they belong: a task's failure becomes that task's error, a flush's failure
       that batch's items' errors. After an error escapes the scheduler itself (a hook raised, a
       dependency cycle), the ready queue and pending batches are cleared, so the next call starts
@@ -32,9 +33,12 @@ Invariants
       It is legal, but what it reads is not batched with the caller's siblings; it is counted in
       ``stats.impure_calls`` and logged under ``debug.options.DUMP_SYNC_CALLS``.
 
-Scheduling order is not part of the contract. ``TaskScheduler.shuffle(seed)`` makes the scheduler
-pick ready tasks and order batches within a round at random (seeded), so that tests can check that
-results and round counts do not depend on it.
+Scheduling order is not part of the contract. What the scheduler does today: new tasks run first,
+in yield order (depth first, so a wide tree keeps few unfinished tasks alive); a parent woken by
+its last child runs next (so finished children are freed at once); tasks woken by a flush run in
+the order of the batch's items. ``TaskScheduler.shuffle(seed)`` picks ready tasks and orders the
+batches of a round at random (seeded), so that tests can check that results and round counts do
+not depend on any of this.
 
 Everything else (caching, deduplication, memcache, tools, tracing) lives outside this module.
 """
