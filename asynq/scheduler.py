@@ -342,6 +342,11 @@ class TaskScheduler:
     def _block(self, task: AsyncTask[Any], leaves: list[FutureBase[Any]]) -> int:
         """Make ``task`` wait on ``leaves`` (uncomputed futures); start what they need.
         Returns how many are still uncomputed afterwards."""
+        # Value providers run arbitrary code (which may wait on other futures): run them all
+        # before this task registers anywhere, so nothing can wake it half-registered.
+        for leaf in leaves:
+            if _kinds[type(leaf)] == _PROVIDED and not leaf._computed:
+                leaf._compute()
         started: list[AsyncTask[Any]] = []
         pending = 0
         for leaf in leaves:
@@ -357,8 +362,6 @@ class TaskScheduler:
                     self._batches.append(batch)
             elif kind == _BATCH:
                 self._schedule_batch(leaf)  # type: ignore[arg-type]
-            elif kind == _PROVIDED and not leaf._computed:
-                leaf._compute()
             if leaf._computed:
                 continue
             _add_waiter(leaf, task)

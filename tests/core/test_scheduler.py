@@ -524,3 +524,19 @@ def test_synchronous_calls_outside_tasks_are_not_reported(caplog: pytest.LogCapt
         assert double_later(1) == 2
     assert caplog.records == []
     assert get_scheduler().stats.impure_calls == 0
+
+
+def test_a_value_provider_that_waits_on_tasks_does_not_wake_its_yielder_early() -> None:
+    kv = KeyKind()
+    shared = double_later.asynq(5)
+
+    def provide() -> Any:
+        # Runs while the yielding task is being registered: it computes `shared`, which the
+        # same yield also waits on.
+        return shared.value() + kv.get("p").value()[1].count("p")
+
+    @asynq.asynq()
+    def yielder() -> Any:
+        return (yield [shared, Future(provide), kv.get("k")])
+
+    assert yielder() == [10, 11, ("value", "k")]
