@@ -472,7 +472,9 @@ class TaskScheduler:
                                 else:
                                     waiters._pending -= 1
                                     if not waiters._pending:
-                                        if handoff:
+                                        # Not with on_computed callbacks: they run next and
+                                        # could wait for the woken task, which must be queued.
+                                        if handoff and task._on_computed is None:
                                             next_task = waiters
                                         else:
                                             ready.appendleft(waiters)

@@ -540,3 +540,23 @@ def test_a_value_provider_that_waits_on_tasks_does_not_wake_its_yielder_early() 
         return (yield [shared, Future(provide), kv.get("k")])
 
     assert yielder() == [10, 11, ("value", "k")]
+
+
+def test_an_on_computed_callback_may_wait_for_the_task_its_future_woke() -> None:
+    seen: list[Any] = []
+    holder: list[AsyncTask[Any]] = []
+
+    @asynq.asynq()
+    def child() -> Any:
+        yield None
+        return 1
+
+    @asynq.asynq()
+    def parent(task: AsyncTask[Any]) -> Any:
+        return (yield task) + 1
+
+    task = child.asynq()
+    task.on_computed.subscribe(lambda f: seen.append(holder[0].value()))
+    holder.append(parent.asynq(task))
+    assert holder[0].value() == 2
+    assert seen == [2]
