@@ -141,6 +141,10 @@ _CONTAINERS = (list, tuple, dict)
 class TaskScheduler:
     """Runs the tasks of one thread and flushes its batches. Get it with ``get_scheduler()``."""
 
+    #: Whether ``_run`` may go on with the next task itself (see ``_run``). A subclass that must
+    #: see every task pass through ``_run`` (tracing, the profiler) sets it to False.
+    _hand_off = True
+
     def __init__(self) -> None:
         self.active_task: AsyncTask[Any] | None = None
         self._ready: deque[AsyncTask[Any]] = deque()
@@ -380,7 +384,7 @@ class TaskScheduler:
         When the task that would run next is known here (a new task it yields alone, or the
         single waiter its end wakes), it runs in this same call instead of going through the
         ready queue and back: the order is the one the queue would give. Not in shuffled
-        order, and not in subclasses, which observe each task's run (tracing, profiling)."""
+        order, nor where ``_hand_off`` is off (tracing and profiling observe each task's run)."""
         if task._computed:
             return
         if task.running:
@@ -391,7 +395,7 @@ class TaskScheduler:
         if prev is not None and prev._contexts:
             _pause(prev._contexts)
         ready = self._ready
-        handoff = self._rng is None and type(self) is TaskScheduler
+        handoff = self._hand_off and self._rng is None
         try:
             while True:  # one pass per task run in this call
                 next_task: AsyncTask[Any] | None = None
@@ -579,15 +583,13 @@ class TaskScheduler:
                                     task._shape = _LIST if cls is list else _TUPLE
                                     task._queue = ready
                                     break
-                                for item in yielded:
-                                    if item._error is not None:
-                                        send_error = item._error
-                                        send_tb = item._traceback
-                                        break
-                                else:
-                                    send_value = [item._value for item in yielded]
-                                    if cls is tuple:
-                                        send_value = tuple(send_value)
+                                # Everything was computed already: resolve as the general
+                                # path below does.
+                                try:
+                                    send_value = _resolve(yielded)
+                                except _DependencyFailed as failed:
+                                    send_error = failed.error
+                                    send_tb = failed.traceback
                                 continue
                         leaves: list[FutureBase[Any]] = []
                         try:

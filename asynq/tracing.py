@@ -134,7 +134,12 @@ def _instrumented_class(base: type) -> type:
                 for observer in self._obs_observers:
                     observer._round_end(end)
 
-        namespace = {"_run": _run, "_flush_round": _flush_round, "__module__": __name__}
+        namespace = {
+            "_run": _run,
+            "_flush_round": _flush_round,
+            "_hand_off": False,  # every task must pass through _run to be seen
+            "__module__": __name__,
+        }
         cls = type(f"Traced{base.__name__}", (base,), namespace)
         cls.__doc__ = f"{base.__name__} that reports tasks and flushes to traces and the profiler."
         _classes[base] = cls

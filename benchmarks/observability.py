@@ -29,61 +29,15 @@ import statistics
 import subprocess
 import sys
 
-WORKLOAD = r'''
-import gc, json, sys, time
-from asynq import asynq, BatchBase, BatchItemBase, debug, get_scheduler
-from asynq import profiler, stats, tracing
+# The scheduler benchmark's workloads, plus a case with many small rounds, where the statistics'
+# per-round work shows most.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scheduler import WORKLOAD as SCHEDULER_WORKLOAD  # noqa: E402
 
-
-@asynq()
-def leaf_plain(i):
-    return i
-
-@asynq()
-def leaf_gen(i):
-    if False:
-        yield
-    return i
-
-@asynq()
-def fan_out(leaf, n):
-    values = yield [leaf.asynq(i) for i in range(n)]
-    return len(values)
-
-@asynq()
-def chain(n):
-    if n == 0:
-        return 0
-    below = yield chain.asynq(n - 1)
-    return below + 1
-
-@asynq()
-def tree(depth):
-    if depth == 0:
-        return 1
-    counts = yield [tree.asynq(depth - 1) for _ in range(10)]
-    return sum(counts) + 1
-
-class KeyBatch(BatchBase):
-    active = None
-    def _try_switch_active_batch(self):
-        if KeyBatch.active is self:
-            KeyBatch.active = KeyBatch()
-    def _flush(self):
-        for item in self.items:
-            item.set_value(item.key)
-
-KeyBatch.active = KeyBatch()
-
-class KeyItem(BatchItemBase):
-    def __init__(self, key):
-        super().__init__(KeyBatch.active)
-        self.key = key
-
-@asynq()
-def many_items(n):
-    values = yield [KeyItem(i) for i in range(n)]
-    return len(values)
+WORKLOAD = (
+    SCHEDULER_WORKLOAD
+    + r'''
+from asynq import debug, get_scheduler, profiler, stats, tracing
 
 @asynq()
 def item_chain(n):
@@ -92,19 +46,7 @@ def item_chain(n):
         total += yield KeyItem(i)
     return total
 
-def sync_gen_calls(n):
-    for i in range(n):
-        leaf_gen(i)
-
-CASES = {
-    "10k plain tasks in one list": (lambda: fan_out(leaf_plain, 10000), 10000),
-    "10k generator tasks in one list": (lambda: fan_out(leaf_gen, 10000), 10000),
-    "chain 500 deep": (lambda: chain(500), 501),
-    "tree fan-out 10, depth 4": (lambda: tree(4), 11111),
-    "10k batch items, one flush": (lambda: many_items(10000), 10000),
-    "1k rounds of one item each": (lambda: item_chain(1000), 1000),
-    "10k top-level sync calls (generator)": (lambda: sync_gen_calls(10000), 10000),
-}
+CASES["1k rounds of one item each"] = (lambda: item_chain(1000), 1000)
 
 
 def strip_statistics():
@@ -185,6 +127,7 @@ for line in sys.stdin:  # "mode<TAB>case": run it once, answer with the CPU seco
     mode, case = line.rstrip("\n").split("\t")
     print(run_once(mode, CASES[case][0]), flush=True)
 '''
+)
 
 MODES = ["no counters", "stats on", "stats.disable()", "trace", "profiler"]
 
