@@ -130,8 +130,10 @@ def same(a: list[Any], b: list[Any]) -> bool:
     return [repr(x) for x in a] == [repr(x) for x in b]
 
 
-@given(graph=graphs(), seed=st.integers(0, 2**32 - 1))
-def test_one_batch_kind_flushes_as_often_as_the_graph_is_deep(graph: list[Node], seed: int) -> None:
+@given(graph=graphs(), seed=st.one_of(st.none(), st.integers(0, 2**32 - 1)))
+def test_one_batch_kind_flushes_as_often_as_the_graph_is_deep(
+    graph: list[Node], seed: int | None
+) -> None:
     get_scheduler().reset()
     get_scheduler().shuffle(seed)
     kinds = make_kinds(("a",))
@@ -140,9 +142,9 @@ def test_one_batch_kind_flushes_as_often_as_the_graph_is_deep(graph: list[Node],
     assert get_scheduler().stats.rounds == depth_in_rounds(graph, {"a"})
 
 
-@given(graph=graphs(kinds=("a", "b", "c")), seed=st.integers(0, 2**32 - 1))
+@given(graph=graphs(kinds=("a", "b", "c")), seed=st.one_of(st.none(), st.integers(0, 2**32 - 1)))
 def test_several_batch_kinds_take_as_many_rounds_as_the_longest_chain_over_all_kinds(
-    graph: list[Node], seed: int
+    graph: list[Node], seed: int | None
 ) -> None:
     get_scheduler().reset()
     get_scheduler().shuffle(seed)
@@ -155,9 +157,12 @@ def test_several_batch_kinds_take_as_many_rounds_as_the_longest_chain_over_all_k
         assert len(fetched) == sum(1 for n in graph if n.fetch == name)
 
 
-@given(graph=graphs(kinds=("a", "b"), allow_errors=True), seed=st.integers(0, 2**32 - 1))
+@given(
+    graph=graphs(kinds=("a", "b"), allow_errors=True),
+    seed=st.one_of(st.none(), st.integers(0, 2**32 - 1)),
+)
 def test_errors_reach_exactly_the_nodes_that_depend_on_them_in_every_order(
-    graph: list[Node], seed: int
+    graph: list[Node], seed: int | None
 ) -> None:
     get_scheduler().reset()
     get_scheduler().shuffle(seed)
@@ -168,10 +173,10 @@ def test_errors_reach_exactly_the_nodes_that_depend_on_them_in_every_order(
 
 @given(
     steps=st.lists(st.lists(st.sampled_from(["fetch", "task", "none"]), max_size=4), max_size=5),
-    seed=st.integers(0, 2**32 - 1),
+    seed=st.one_of(st.none(), st.integers(0, 2**32 - 1)),
 )
 def test_sequential_yields_cost_one_round_per_step_that_fetches(
-    steps: list[list[str]], seed: int
+    steps: list[list[str]], seed: int | None
 ) -> None:
     get_scheduler().reset()
     get_scheduler().shuffle(seed)
