@@ -26,13 +26,13 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 
 # The scheduler benchmark's workloads, plus a case with many small rounds, where the statistics'
 # per-round work shows most.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from scheduler import WORKLOAD as SCHEDULER_WORKLOAD  # noqa: E402
+from scheduler import Worker  # noqa: E402
 
 WORKLOAD = (
     SCHEDULER_WORKLOAD
@@ -132,39 +132,6 @@ for line in sys.stdin:  # "mode<TAB>case": run it once, answer with the CPU seco
 MODES = ["no counters", "stats on", "stats.disable()", "trace", "profiler"]
 
 
-class Worker:
-    """A child interpreter that runs one case in one mode per request."""
-
-    def __init__(self, cwd: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", WORKLOAD],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=cwd,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-        )
-        self.info = json.loads(self._read())
-
-    def _read(self) -> str:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"benchmark worker exited with {self.proc.wait()}")
-        return line
-
-    def run(self, mode: str, case: str) -> float:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(f"{mode}\t{case}\n")
-        self.proc.stdin.flush()
-        return float(self._read())
-
-    def close(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
@@ -173,7 +140,7 @@ def main() -> int:
     args = parser.parse_args()
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    workers = [Worker(repo) for _ in range(args.workers)]
+    workers = [Worker(sys.executable, repo, WORKLOAD) for _ in range(args.workers)]
     cases: dict[str, int] = workers[0].info["cases"]
     times: dict[str, dict[str, list[float]]] = {mode: {} for mode in MODES}
     order = random.Random(0)

@@ -126,9 +126,9 @@ class Worker:
     """A child interpreter that runs one case per request, so that the two implementations can
     take turns and share whatever the machine is doing at the time."""
 
-    def __init__(self, python: str, cwd: str) -> None:
+    def __init__(self, python: str, cwd: str, script: str = WORKLOAD + SERVE) -> None:
         self.proc = subprocess.Popen(
-            [python, "-c", WORKLOAD + SERVE],
+            [python, "-c", script],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -144,9 +144,10 @@ class Worker:
             raise RuntimeError(f"benchmark worker exited with {self.proc.wait()}")
         return line
 
-    def run(self, case: str) -> float:
+    def run(self, *request: str) -> float:
+        """Send one request (its words joined by tabs); return the seconds the worker reports."""
         assert self.proc.stdin is not None
-        self.proc.stdin.write(case + "\n")
+        self.proc.stdin.write("\t".join(request) + "\n")
         self.proc.stdin.flush()
         return float(self._read())
 
