@@ -28,10 +28,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # (page name, route, arguments), in the order they run.
 PAGES = [
-    ("book", "book", (7,)),
+    ("book", "book", (18,)),
     ("author", "author", (3,)),
     ("shelves", "shelves", (5,)),
-    ("review", "review", (12,)),
+    ("review", "review", (6,)),
     ("profile", "profile", (4,)),
     ("feed", "feed", (6,)),
     ("recommendations", "recommendations", (9,)),

@@ -23,7 +23,7 @@ def _render_shelf(shelf_id):
         "id": shelf_id,
         "name": shelf.name,
         "owner": users.User.handle_of(shelf_row_owner(shelf_id)),
-        "books": [book.title for book in shelf.books()][:3],
+        "books": [books.Book.title_of(book_id) for book_id in shelf.book_ids[:3]],
     }
 
 
