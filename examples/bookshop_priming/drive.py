@@ -283,7 +283,11 @@ def main(argv=None):
     with contextlib.ExitStack() as stack:
         if options.memcached:
             address = parse_address(options.memcached)
-            wait_for(address, timeout=5)
+            try:
+                wait_for(address, timeout=5)
+            except RuntimeError as error:
+                raise SystemExit(f"{error}; start memcached there, or leave out --memcached "
+                                 "to have the driver start one") from None
         else:
             address = stack.enter_context(memcached_server())
         proxy = CountingProxy(address).start()

@@ -89,3 +89,23 @@ def test_a_copy_of_the_example_folder_runs_on_its_own(memcached: Any, tmp_path: 
     copy = tmp_path / "bookshop_priming"
     shutil.copytree(APP, copy, ignore=shutil.ignore_patterns("__pycache__"))
     assert run_driver(copy, memcached.address).stdout == run_driver(APP, memcached.address).stdout
+
+
+def test_a_malformed_memcached_address_is_refused_with_the_expected_form() -> None:
+    result = run_driver(APP, "localhost")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "--memcached expects HOST:PORT, got 'localhost'" in result.stderr
+
+
+def test_a_memcached_address_where_nothing_listens_is_refused() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = run_driver(APP, f"127.0.0.1:{port}")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert f"nothing answers on 127.0.0.1:{port}; start memcached there" in result.stderr
+    assert "Traceback" not in result.stderr
