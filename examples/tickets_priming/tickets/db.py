@@ -86,8 +86,10 @@ def _build():
                        "date": "2027-%02d-%02d" % (1 + eid % 12, 3 + eid * 2),
                        "status": "cancelled" if eid == 7 else "on_sale"}
         EVENT_PERFORMERS[eid] = [1 + (eid * 3) % 10, 1 + (eid * 7) % 10]
-        if eid % 3 == 0:
+        if eid % 3 == 0 and 1 + (eid + 4) % 10 not in EVENT_PERFORMERS[eid]:
             EVENT_PERFORMERS[eid].append(1 + (eid + 4) % 10)
+        if EVENT_PERFORMERS[eid][0] == EVENT_PERFORMERS[eid][1]:
+            EVENT_PERFORMERS[eid].pop()
     rows_by_venue = {}
     for row in SECTIONS.values():
         if row["kind"] == "row":
