@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # (page name, function in tickets.views, arguments), in the order they are run and printed
 PAGES = [
-    ("event", "event_page", (3,)),
+    ("event", "event_page", (1,)),
     ("seat_map", "seat_map_page", (2,)),
     ("order", "order_page", (5003,)),
     ("my_orders", "my_orders_page", (6,)),
@@ -35,6 +35,7 @@ PAGES = [
     ("discussion", "discussion_page", (1,)),
     ("performer", "performer_page", (4,)),
     ("home", "home_page", (2,)),
+    ("checkout", "checkout_page", (1016, 2, 5)),
     ("change_price", "change_price_page", (1012, 7250)),
 ]
 

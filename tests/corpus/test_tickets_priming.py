@@ -25,6 +25,7 @@ PAGES = [
     "discussion",
     "performer",
     "home",
+    "checkout",
     "change_price",
 ]
 

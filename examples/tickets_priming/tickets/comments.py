@@ -19,8 +19,9 @@ def reply_ids(comment_id):
 
 
 @mc.cached("comments.top")
-def top_comment_ids(event_id):
-    return db.fetch_top_comment_ids(event_id)
+def top_comment_ids(event_id, limit=None):
+    ids = db.fetch_top_comment_ids(event_id)
+    return ids[:limit] if limit else ids
 
 
 prime_comment = comment.prime

@@ -13,6 +13,7 @@ from tickets import (
     orders,
     users,
     venues,
+    widgets,
 )
 
 # -- event page ------------------------------------------------------------------------------
@@ -22,8 +23,10 @@ from tickets import (
 def prime_event_page(event_id):
     events.prime_event_card(event_id)
     listings.prime_listing_ids_for_event(event_id)
-    comments.prime_top_comment_ids(event_id)
+    comments.prime_top_comment_ids(event_id, limit=3)
     yield
+    for comment_id in comments.top_comment_ids(event_id, limit=3):
+        comments.prime_comment(comment_id)
     for listing_id in listings.listing_ids_for_event(event_id):
         listings.prime_listing_summary(listing_id)
     yield
@@ -54,7 +57,10 @@ def event_page(event_id):
         "listings": active,
         "tickets_by_level": tickets_by_level,
         "cheapest": listings.Listing.cheapest_for_event(event_id),
-        "discussion_threads": len(comments.top_comment_ids(event_id)),
+        "discussion_preview": [
+            {"author_id": comments.comment(cid)["author_id"], "body": comments.comment(cid)["body"]}
+            for cid in comments.top_comment_ids(event_id, limit=3)
+        ],
     }
 
 
@@ -223,6 +229,24 @@ def change_price_page(listing_id, price_cents):
     listings.prime_listing_summary(listing_id)
     summary = listings.listing_summary(listing_id)
     return {"listing": summary, "price_cents": listings.listing(listing_id)["price_cents"]}
+
+
+def checkout_page(listing_id, quantity, buyer_id):
+    listings.prime_listing(listing_id)
+    users.prime_user(buyer_id)
+    row = listings.listing(listing_id)
+    if row["status"] != "active":
+        return {"error": "listing %d is no longer available" % listing_id}
+    quantity = min(quantity, row["quantity"])
+    page = widgets.render_widgets([
+        widgets.EventWidget(row["event_id"]),
+        widgets.SeatWidget(listing_id),
+        widgets.SellerWidget(listing_id),
+        widgets.PriceWidget(listing_id, quantity),
+    ])
+    page["buyer"] = users.display_name(buyer_id)
+    page["verify_identity"] = users.is_new_account(buyer_id)
+    return page
 
 
 # -- trust and safety ------------------------------------------------------------------------
