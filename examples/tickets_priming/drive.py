@@ -14,6 +14,7 @@ least one retrieval command (get, gets, gat, gats, mg). Prints one JSON object o
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -353,6 +354,8 @@ def main(argv=None):
     parser.add_argument("--memcached", metavar="HOST:PORT",
                         help="use this memcached instead of starting one")
     options = parser.parse_args(argv)
+    # a SIGTERM unwinds like an error, so that memcached and the proxy are stopped
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     process = None
     proxy = None
     try:

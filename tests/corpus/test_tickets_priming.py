@@ -3,6 +3,7 @@ renders every page cold and warm against a real memcached and reports what each 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -100,3 +101,35 @@ def test_a_malformed_memcached_address_is_refused_with_the_expected_form() -> No
     assert result.stderr == (
         "drive.py: --memcached expects HOST:PORT, e.g. 127.0.0.1:11211, got 'localhost'\n"
     )
+
+
+# -- the proxy's reading of the client's bytes --------------------------------------------------
+
+
+def _connection() -> Any:
+    spec = importlib.util.spec_from_file_location("tickets_drive", DRIVER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module._Connection(proxy=None, client=None, upstream=None)
+
+
+def test_retrieval_commands_are_recognised_by_their_verb() -> None:
+    for line in (b"get a b\r\n", b"gets a\r\n", b"gat 10 a\r\n", b"gats 10 a\r\n", b"mg a v\r\n"):
+        assert _connection()._has_retrieval(line), line
+    for line in (b"delete a noreply\r\n", b"version\r\n", b"touch a 10\r\n"):
+        assert not _connection()._has_retrieval(line), line
+
+
+def test_the_data_of_a_write_is_not_read_as_a_command() -> None:
+    connection = _connection()
+    assert not connection._has_retrieval(b"set k 0 0 7 noreply\r\nget abc\r\n")
+    assert not connection._has_retrieval(b"ms k 7 q\r\nget abc\r\n")
+    assert connection._has_retrieval(b"set k 0 0 1 noreply\r\nx\r\nget k\r\n")
+
+
+def test_a_command_split_across_reads_counts_when_its_line_is_complete() -> None:
+    connection = _connection()
+    assert not connection._has_retrieval(b"set k 0 0 10 noreply\r\n01234")
+    assert not connection._has_retrieval(b"56789\r\nge")
+    assert connection._has_retrieval(b"t k\r\n")
