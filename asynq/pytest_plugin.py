@@ -11,6 +11,8 @@ Fixtures
     ``mc_client``          an ``asynq.memcache.MemcacheClient`` on ``memcached``.
     ``round_trips``        ``round_trips(client=None, *, at_most=, exactly=, keys=)``: the
                            ``asynq.testing.round_trips`` recorder, on ``mc_client`` by default.
+    ``retarget_client``    ``retarget_client(client)`` points an existing client (the
+                           application's module-level one) at ``memcached`` until the test ends.
 
 Servers are the ``memcached`` binary when it is on PATH, else the in-process
 ``EmbeddedMemcached`` (the report header and the summary say which). Options:
@@ -33,7 +35,14 @@ if TYPE_CHECKING:
 
     Server = MemcachedServer | EmbeddedMemcached
 
-__all__ = ["memcached", "memcached_session", "memcached_factory", "mc_client", "round_trips"]
+__all__ = [
+    "memcached",
+    "memcached_session",
+    "memcached_factory",
+    "mc_client",
+    "retarget_client",
+    "round_trips",
+]
 
 _MODES = ("auto", "binary", "embedded")
 _FELL_BACK = pytest.StashKey[bool]()
@@ -168,9 +177,37 @@ def mc_client(memcached: Server) -> Iterator[MemcacheClient]:
 
 
 @pytest.fixture
-def round_trips(request: pytest.FixtureRequest) -> Callable[..., RoundTrips]:
+def retarget_client(memcached: Server) -> Iterator[Callable[[MemcacheClient], MemcacheClient]]:
+    """``retarget_client(models.mc)``: the application's own client reads and writes the test's
+    ``memcached`` (emptied for the test) until the test ends, then goes back to its servers.
+    Returns the client, e.g. to pass to ``round_trips``."""
+    from .memcache import MemcacheClient
+
+    handles: list[Any] = []
+
+    def retarget(client: MemcacheClient) -> MemcacheClient:
+        if not isinstance(client, MemcacheClient):
+            raise TypeError(
+                f"retarget_client(client) expects the application's MemcacheClient (the object "
+                f"your @mc.cached functions use, e.g. myapp.models.mc), got "
+                f"{type(client).__name__}: {client!r}"
+            )
+        handles.append(client.retarget(memcached.address))
+        return client
+
+    try:
+        yield retarget
+    finally:
+        for handle in reversed(handles):
+            handle.restore()
+
+
+@pytest.fixture
+def round_trips(request: pytest.FixtureRequest) -> Iterator[Callable[..., RoundTrips]]:
     """``with round_trips(at_most=2) as rt:`` records the multi-gets of ``mc_client`` (or of the
-    client passed first) inside the block; see ``asynq.testing.round_trips``."""
+    client passed first) inside the block; see ``asynq.testing.round_trips``. A recorder that is
+    never used as a ``with`` block fails the test: it would have checked nothing."""
+    made: list[RoundTrips] = []
 
     def record(
         client: Any = None,
@@ -181,6 +218,11 @@ def round_trips(request: pytest.FixtureRequest) -> Callable[..., RoundTrips]:
     ) -> RoundTrips:
         if client is None:
             client = request.getfixturevalue("mc_client")
-        return _round_trips(client, at_most=at_most, exactly=exactly, keys=keys)
+        recorder = _round_trips(client, at_most=at_most, exactly=exactly, keys=keys)
+        made.append(recorder)
+        return recorder
 
-    return record
+    yield record
+    unused = [message for message in (r.never_entered() for r in made) if message]
+    if unused:
+        pytest.fail("\n".join(unused), pytrace=False)
