@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 from .. import priming
@@ -156,6 +156,13 @@ class CachedFunction(Generic[_T]):
         """The call as a future to yield: served from the request cache, memcached, or the
         body (its value then written back)."""
         return self._asynq(*args, **kwargs)  # pragma: no cover - replaced per instance
+
+    def asyncio(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, _T]:
+        """The call as a coroutine for ``await`` in asyncio code; it batches with all other asynq
+        work awaited on the event loop (see ``asynq.asyncio_interop``)."""
+        from ..asyncio_interop import resolve_in_asyncio
+
+        return resolve_in_asyncio(self.asynq(*args, **kwargs))
 
     def _make_asynq(self) -> Callable[..., FutureBase[_T]]:
         """``f.asynq``, the hottest path of model code, as a closure over everything it reads
