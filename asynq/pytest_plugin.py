@@ -13,6 +13,9 @@ Fixtures
                            ``asynq.testing.round_trips`` recorder, on ``mc_client`` by default.
     ``retarget_client``    ``retarget_client(client)`` points an existing client (the
                            application's module-level one) at ``memcached`` until the test ends.
+    ``asynq_mocker``       pytest-mock's ``mocker``, made of ``asynq.mock``: ``patch``,
+                           ``patch.object``, ``patch.dict``, ``patch.multiple`` return started
+                           mocks that answer ``.asynq(...)``; all are stopped after the test.
 
 Servers are the ``memcached`` binary when it is on PATH, else the in-process
 ``EmbeddedMemcached`` (the report header and the summary say which). Options:
@@ -42,6 +45,8 @@ __all__ = [
     "mc_client",
     "retarget_client",
     "round_trips",
+    "asynq_mocker",
+    "AsynqMocker",
 ]
 
 _MODES = ("auto", "binary", "embedded")
@@ -226,3 +231,80 @@ def round_trips(request: pytest.FixtureRequest) -> Iterator[Callable[..., RoundT
     unused = [message for message in (r.never_entered() for r in made) if message]
     if unused:
         pytest.fail("\n".join(unused), pytrace=False)
+
+
+class _MockerPatch:
+    """``asynq_mocker.patch``: ``asynq.mock.patch`` whose patches start at once and stop after
+    the test."""
+
+    def __init__(self, started: list[Any]) -> None:
+        self._started = started
+
+    def _start(self, patcher: Any) -> Any:
+        mocked = patcher.start()
+        self._started.append(patcher)
+        return mocked
+
+    def __call__(self, target: str, *args: Any, **kwargs: Any) -> Any:
+        """``patch(target, new=DEFAULT, ...)``, started: returns the mock."""
+        from . import mock
+
+        return self._start(mock.patch(target, *args, **kwargs))
+
+    def object(self, target: Any, attribute: str, *args: Any, **kwargs: Any) -> Any:
+        """``patch.object(target, attribute, ...)``, started: returns the mock."""
+        from . import mock
+
+        return self._start(mock.patch.object(target, attribute, *args, **kwargs))
+
+    def dict(self, in_dict: Any, values: Any = (), clear: bool = False, **kwargs: Any) -> Any:
+        """``patch.dict(in_dict, values, clear=False, **kwargs)``, started."""
+        from . import mock
+
+        return self._start(mock.patch.dict(in_dict, values, clear, **kwargs))
+
+    def multiple(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        """``patch.multiple(target, name=DEFAULT, ...)``, started: returns the dict of mocks."""
+        from . import mock
+
+        return self._start(mock.patch.multiple(target, *args, **kwargs))
+
+
+class AsynqMocker:
+    """The ``asynq_mocker`` fixture: ``mocker``'s interface on ``asynq.mock``.
+
+    ``asynq_mocker.patch("app.models.name_of", return_value="Ann")`` returns a started mock that
+    answers both ``name_of(1)`` and ``yield name_of.asynq(1)``. The other names of
+    ``asynq.mock`` (``MagicMock``, ``call``, ``ANY``, ``sentinel``...) are attributes too.
+    """
+
+    def __init__(self) -> None:
+        self._started: list[Any] = []
+        self.patch = _MockerPatch(self._started)
+
+    def stopall(self) -> None:
+        """Stop every patch this fixture started, latest first."""
+        while self._started:
+            self._started.pop().stop()
+
+    def __getattr__(self, name: str) -> Any:
+        from . import mock
+
+        try:
+            return getattr(mock, name)
+        except AttributeError:
+            raise AttributeError(
+                f"asynq_mocker has no attribute {name!r}; it offers patch, patch.object, "
+                "patch.dict, patch.multiple, stopall and the names of asynq.mock"
+            ) from None
+
+
+@pytest.fixture
+def asynq_mocker() -> Iterator[AsynqMocker]:
+    """pytest-mock's ``mocker`` for asynq code: patches whose mocks answer ``.asynq(...)``,
+    stopped when the test ends."""
+    mocker = AsynqMocker()
+    try:
+        yield mocker
+    finally:
+        mocker.stopall()

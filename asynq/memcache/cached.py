@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 from .. import priming
-from ..decorators import AsyncDecorator
+from ..decorators import AsyncDecorator, _note_sync_call
 from ..futures import ConstFuture, FutureBase
 from ..scheduler import _thread_state as _state
 from ..scheduler import get_active_task, get_scheduler
@@ -231,7 +231,7 @@ class CachedFunction(Generic[_T]):
             priming.drive()
         task = get_active_task()
         if task is not None:
-            get_scheduler().stats.impure_calls += 1
+            _note_sync_call(self)  # counted, and logged under debug.options.DUMP_SYNC_CALLS
         elif not kwargs:
             # Fast path for legacy code: a value already in the request-local cache.
             scope = self.client._local.scope

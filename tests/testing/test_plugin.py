@@ -375,3 +375,46 @@ def test_retarget_client_refuses_what_is_not_a_client(project: pytest.Pytester) 
         """
     )
     project.runpytest(*PLUGIN).assert_outcomes(passed=1)
+
+
+def test_asynq_mocker_patches_like_mocker_and_its_mocks_answer_asynq(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(
+        names="""
+        from asynq import asynq
+
+        SETTINGS = {"greeting": "hello"}
+
+        @asynq()
+        def name_of(uid):
+            return f"user {uid}"
+
+        @asynq()
+        def greeting(uid):
+            return f"{SETTINGS['greeting']} {(yield name_of.asynq(uid))}"
+
+        class Users:
+            @asynq()
+            def count(self):
+                return 0
+        """,
+        test_names="""
+        import names
+
+        def test_patches(asynq_mocker):
+            name_of = asynq_mocker.patch("names.name_of", return_value="Ann")
+            asynq_mocker.patch.dict(names.SETTINGS, greeting="hi")
+            count = asynq_mocker.patch.object(names.Users, "count", autospec=True)
+            count.return_value = 3
+            assert names.greeting(1) == "hi Ann"
+            assert names.Users().count.asynq().value() == 3
+            name_of.assert_called_once_with(1)
+            assert asynq_mocker.call(1) == name_of.call_args
+            assert isinstance(asynq_mocker.MagicMock(), asynq_mocker.MagicMock)
+
+        def test_stopped_after_the_test():
+            assert names.greeting(1) == "hello user 1"
+        """,
+    )
+    project.runpytest(*PLUGIN).assert_outcomes(passed=2)
