@@ -19,7 +19,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from pymemcache.client.base import Client as PymemcacheClient
 from qcore.events import EventHook
@@ -33,11 +33,13 @@ from .cluster import HashRing
 from .keys import check_prefix, check_raw_key
 from .request import MISSING, RequestBlock, RequestScope, scope_for_new_roots
 from .serde import JsonSerializer, Serializer
+from .typed import Cached
 
 __all__ = ["MemcacheClient", "MemcacheStats", "Retarget", "RoundTrip"]
 
 _log = logging.getLogger("asynq.memcache")
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 _THIRTY_DAYS = 60 * 60 * 24 * 30
 _monotonic = time.monotonic
 
@@ -355,11 +357,13 @@ class MemcacheClient:
 
     def cached(
         self, namespace: str, ttl: int | None = None, *, key: Callable[..., Any] | None = None
-    ) -> Callable[[Callable[..., _T]], Any]:
-        """Decorate a model function so that its results live in memcached (see cached.py)."""
+    ) -> Callable[[Callable[_P, _T]], Cached[_P, _T]]:
+        """Decorate a model function so that its results live in memcached (see cached.py).
+
+        Typed: the result keeps the function's parameters and return type (``Cached[P, T]``)."""
         from .cached import CachedFunction
 
-        def decorate(fn: Callable[..., _T]) -> CachedFunction[_T]:
+        def decorate(fn: Callable[_P, _T]) -> Cached[_P, _T]:
             return CachedFunction(self, fn, namespace, ttl, key)
 
         if callable(namespace) and not isinstance(namespace, str):
