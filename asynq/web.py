@@ -4,8 +4,8 @@ A web back end reads its cache from model functions called all over a request: a
 templates, helpers. Each top-level call would otherwise be a request of its own, and read the same
 keys again. The middleware here wraps every HTTP request in one *request scope* per memcached
 client: a request-local cache in which each key is fetched at most once, with the pending
-write-backs sent when the request ends. Under WSGI and Django the request is also one
-``asynq.loaders.request_scope()``, so loaders share what they load.
+write-backs sent when the request ends. The request is also one loader request (under WSGI and
+Django an ``asynq.loaders.request_scope()``), so loaders share what they load.
 
     app.wsgi_app = WSGIMiddleware(app.wsgi_app, mc)          # Flask, or any WSGI app
     app = ASGIMiddleware(app, mc)                            # Starlette, FastAPI, any ASGI app
@@ -17,7 +17,7 @@ requests on one event loop thread, interleaved at every ``await``, so a thread-w
 them: the ASGI middleware instead makes the request's scopes the contexts that its root tasks start
 in (``asynq.contexts.contexts_for_new_roots``, a context variable, so each request sees its own).
 Every ``await f.asyncio(...)``, and every synchronous call in a threadpool endpoint, then reads
-through the request's cache. Loaders keep one cache per awaited call there.
+through the request's cache, and loaders share one cache per request (``RequestCaches``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from .contexts import contexts_for_new_roots
+from .loaders import RequestCaches
 from .loaders import request_scope as loaders_request_scope
 from .memcache.client import MemcacheClient
 from .memcache.request import RequestScope
@@ -121,8 +122,9 @@ class WSGIMiddleware:
 
 class ASGIMiddleware:
     """ASGI middleware: each HTTP request (and WebSocket connection) gets one request scope per
-    client, which every root task of the request starts in; other messages (``lifespan``) pass
-    through. The write-backs are sent when the application returns."""
+    client and one set of loader caches, which every root task of the request starts in; other
+    messages (``lifespan``) pass through. The write-backs are sent when the application
+    returns."""
 
     def __init__(self, app: _ASGIApp, *clients: MemcacheClient) -> None:
         if not callable(app):
@@ -144,7 +146,7 @@ class ASGIMiddleware:
             return
         scopes = [RequestScope(client) for client in self.clients]
         try:
-            with contexts_for_new_roots(*(s.activation for s in scopes)):
+            with contexts_for_new_roots(RequestCaches(), *(s.activation for s in scopes)):
                 await self.app(scope, receive, send)
         finally:
             for request in scopes:

@@ -140,3 +140,37 @@ def test_lifespan_messages_pass_through_without_a_scope(mc: MemcacheClient) -> N
 
     asyncio.run(ASGIMiddleware(app, mc)({"type": "lifespan"}, None, None))
     assert calls == [("lifespan", None)]
+
+
+def test_loaders_share_one_cache_per_request_and_requests_keep_theirs_apart(
+    mc: MemcacheClient,
+) -> None:
+    from asynq.loaders import loader
+
+    calls: list[list[str]] = []
+
+    @loader(cache=True)
+    def load(keys: list[str]) -> list[str]:
+        calls.append(sorted(keys))
+        return [key.upper() for key in keys]
+
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        key = scope["key"]
+        first = await load.asyncio(key)
+        await asyncio.sleep(0)
+        seen[key] = (first, await load.asyncio(key), load(key))  # the last one synchronous
+
+    async def two_requests() -> None:
+        wrapped = ASGIMiddleware(app, mc)
+        await asyncio.gather(
+            wrapped({"type": "http", "key": "a"}, None, None),
+            wrapped({"type": "http", "key": "b"}, None, None),
+        )
+
+    asyncio.run(two_requests())
+    assert seen == {"a": ("A", "A", "A"), "b": ("B", "B", "B")}
+    assert calls == [["a", "b"]]
+    asyncio.run(two_requests())
+    assert calls == [["a", "b"], ["a", "b"]]  # a new request starts with empty caches
