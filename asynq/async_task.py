@@ -11,6 +11,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any, TypeVar
 
 from . import futures
+from .contexts import get_root_contexts
 
 __all__ = ["AsyncTask", "AsyncTaskResult", "AsyncTaskCancelledError"]
 
@@ -83,7 +84,9 @@ class AsyncTask(futures.FutureBase[_T]):
         # they are read: how to resume it, and which ready queue wakes it (its own thread's).
         creator = _thread_state.scheduler.active_task
         self.creator: AsyncTask[Any] | None = creator
-        self._contexts: tuple[Any, ...] = creator._contexts if creator is not None else ()
+        self._contexts: tuple[Any, ...] = (
+            creator._contexts if creator is not None else get_root_contexts()
+        )
 
     # -- inspection ----------------------------------------------------------------------------
 

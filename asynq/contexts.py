@@ -6,6 +6,11 @@ that task is switched out and *resumed* when it is switched back in. Tasks creat
 (``f.asynq(...)`` calls) inherit it: they run inside the contexts that were active where they were
 created. Outside any task an ``AsyncContext`` is an ordinary context manager.
 
+A task created outside any task (a *root*: ``f(x)`` at top level, ``await f.asyncio(x)``) starts in
+the contexts of ``contexts_for_new_roots(...)``, a context variable: this is how a web framework's
+middleware gives every root of one HTTP request that request's scope, even when the requests of an
+asyncio server interleave on one thread (see ``asynq.web``).
+
 A ``NonAsyncContext`` is the opposite promise: its block must not span a switch. Yielding an
 unfinished future inside it throws a ``RuntimeError`` into the task at that ``yield``.
 """
@@ -13,15 +18,50 @@ unfinished future inside it throws a ``RuntimeError`` into the task at that ``yi
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from .async_task import AsyncTask
 
-__all__ = ["AsyncContext", "NonAsyncContext", "enter_context", "leave_context"]
+__all__ = [
+    "AsyncContext",
+    "NonAsyncContext",
+    "contexts_for_new_roots",
+    "enter_context",
+    "get_root_contexts",
+    "leave_context",
+]
 
 _C = TypeVar("_C", bound="AsyncContext")
+
+
+_root_contexts: ContextVar[tuple[Any, ...]] = ContextVar("asynq_root_contexts", default=())
+
+#: The contexts that a task created outside any task starts in (read by ``AsyncTask``).
+get_root_contexts = _root_contexts.get
+
+
+@contextmanager
+def contexts_for_new_roots(*contexts: AsyncContext) -> Iterator[None]:
+    """Within the block (in this thread, or this asyncio task), tasks created outside any task
+    start inside ``contexts`` as if they had been created in a ``with`` block of each; the tasks
+    they create inherit them. Tasks created inside a task inherit their creator's contexts as
+    usual."""
+    for context in contexts:
+        if not isinstance(context, AsyncContext):
+            raise TypeError(
+                f"contexts_for_new_roots() expects AsyncContext objects, got "
+                f"{type(context).__name__}: {context!r}"
+            )
+    token = _root_contexts.set(_root_contexts.get() + contexts)
+    try:
+        yield
+    finally:
+        _root_contexts.reset(token)
 
 
 def _active_task() -> AsyncTask[Any] | None:

@@ -1,4 +1,4 @@
-"""The story asynq was written for, on generated data: ``python -m asynq.demo``.
+"""The story asynq was written for, on generated data: ``python -m asynq`` (or ``asynq``).
 
 A page shows 200 answers, and under each the names of its 50 upvoters. Both the upvoter lists and
 the names live in memcached. Read naively, that is one round trip per key; with legacy priming
@@ -253,21 +253,75 @@ def _version(port: int) -> str:
         client.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the demo; returns the exit status."""
+_DESCRIPTION = """\
+Run the asynq demo: a page of answers, each with the names of its upvoters, read from memcached
+four ways (naive, legacy priming, asynq, and by hand with one get_many per level), printing round
+trips, keys and time for each.
+
+Without --servers it starts the memcached binary on a free port of 127.0.0.1 (stopped at exit),
+or, when memcached is not installed, an in-process store; it says which."""
+
+_EPILOG = """\
+examples:
+  asynq                          the default page: 200 answers x 50 upvoters
+  asynq --servers 127.0.0.1:11211
+  asynq --answers 20 --trace out/
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The demo's command line (``asynq`` and ``python -m asynq``)."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(
-        prog="python -m asynq.demo", description=__doc__.splitlines()[0]
+        prog="asynq",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--servers", help="use this memcached (host:port) instead of starting one")
-    parser.add_argument("--answers", type=int, default=200)
-    parser.add_argument("--upvoters", type=int, default=50)
-    parser.add_argument("--users", type=int, default=3000)
-    parser.add_argument("--repeat", type=int, default=5, help="runs per variant (median shown)")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
+    )
+    parser.add_argument(
+        "--servers",
+        metavar="HOST:PORT",
+        help="use this memcached instead of starting one (its keys get the prefix asynq-demo:)",
+    )
+    parser.add_argument(
+        "--answers", type=int, default=200, metavar="N", help="answers on the page (default 200)"
+    )
+    parser.add_argument(
+        "--upvoters",
+        type=int,
+        default=50,
+        metavar="N",
+        help="upvoters of each answer (default 50; at most --users)",
+    )
+    parser.add_argument(
+        "--users",
+        type=int,
+        default=3000,
+        metavar="N",
+        help="distinct users the upvoters are drawn from (default 3000)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=5,
+        metavar="N",
+        help="warm runs of each variant; the median time is shown (default 5)",
+    )
     parser.add_argument(
         "--trace",
         metavar="DIR",
         help="also trace one asynq page and write a Chrome trace and a Graphviz picture to DIR",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; returns the exit status."""
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.upvoters > args.users:
         parser.error(f"--upvoters ({args.upvoters}) cannot exceed --users ({args.users})")

@@ -53,6 +53,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from .async_task import AsyncTask
 from .batching import BatchBase, BatchingError, BatchItemBase
+from .contexts import AsyncContext, get_root_contexts
 from .decorators import _note_sync_call
 from .futures import ConstFuture, ErrorFuture, FutureBase, _short_repr
 from .scheduler import _thread_state as _scheduler_state
@@ -64,6 +65,7 @@ __all__ = [
     "Loader",
     "LoaderContractError",
     "MissingKeyError",
+    "RequestCaches",
     "concurrent_batch",
     "loader",
     "request_scope",
@@ -127,7 +129,7 @@ def _request_caches() -> _Caches | None:
         return state.explicit
     task = _scheduler_state.scheduler.active_task
     if task is None:
-        return None
+        return _top_level_caches()
     if task is state.last_task:
         root = state.last_root
     else:
@@ -157,6 +159,34 @@ def _root_of(state: _ScopeState, task: AsyncTask[Any]) -> _RootCaches:
     for seen in chain:
         roots[seen] = found
     return found
+
+
+def _top_level_caches() -> _Caches | None:
+    """Outside any task: the caches of the request that root tasks start in (``asynq.web``'s
+    ASGI middleware), else None (the call is a request of its own)."""
+    for context in get_root_contexts():
+        if type(context) is RequestCaches:
+            return context.caches
+    return None
+
+
+class RequestCaches(AsyncContext):
+    """One request's loader caches as an ``AsyncContext``: current while a task that carries it
+    runs, so that requests interleaved on one thread (an ASGI server) keep separate caches.
+    ``asynq.web.ASGIMiddleware`` makes one per HTTP request the context of its root tasks."""
+
+    def __init__(self) -> None:
+        self.caches: _Caches = {}
+        self._saved: list[_Caches | None] = []
+
+    def resume(self) -> None:
+        """Make these caches the thread's current request (the task is switched in)."""
+        self._saved.append(_scope.explicit)
+        _scope.explicit = self.caches
+
+    def pause(self) -> None:
+        """Restore the request that was current before (the task is switched out)."""
+        _scope.explicit = self._saved.pop()
 
 
 @contextmanager
@@ -303,6 +333,8 @@ class Loader(Generic[_K, _V]):
                         root = _root_of(state, task)
                         state.last_task, state.last_root = task, root
                         caches = root.caches
+                else:
+                    caches = _top_level_caches()
             if caches is not None:
                 cache = caches.get(self)
                 if cache is None:

@@ -343,6 +343,13 @@ def _asynq_signature(spec: object, target: object) -> tuple[Callable[..., Any], 
             owner = target if isinstance(target, type) else type(target)
             return types.MethodType(fn, owner), False
         return fn, kind is not staticmethod
+    if kind is None and not isinstance(spec, type) and has_async_fn(spec):
+        # Another asynq callable that wraps a plain function (an @mc.cached function): the
+        # signature is the wrapped function's, through any @asynq() under it.
+        wrapped = getattr(spec, "__wrapped__", None)
+        wrapped = getattr(wrapped, "fn", wrapped)
+        if inspect.isfunction(wrapped):
+            return wrapped, True
     return None
 
 

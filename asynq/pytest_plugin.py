@@ -11,6 +11,11 @@ Fixtures
     ``mc_client``          an ``asynq.memcache.MemcacheClient`` on ``memcached``.
     ``round_trips``        ``round_trips(client=None, *, at_most=, exactly=, keys=)``: the
                            ``asynq.testing.round_trips`` recorder, on ``mc_client`` by default.
+    ``retarget_client``    ``retarget_client(client)`` points an existing client (the
+                           application's module-level one) at ``memcached`` until the test ends.
+    ``asynq_mocker``       pytest-mock's ``mocker``, made of ``asynq.mock``: ``patch``,
+                           ``patch.object``, ``patch.dict``, ``patch.multiple`` return started
+                           mocks that answer ``.asynq(...)``; all are stopped after the test.
 
 Servers are the ``memcached`` binary when it is on PATH, else the in-process
 ``EmbeddedMemcached`` (the report header and the summary say which). Options:
@@ -33,7 +38,16 @@ if TYPE_CHECKING:
 
     Server = MemcachedServer | EmbeddedMemcached
 
-__all__ = ["memcached", "memcached_session", "memcached_factory", "mc_client", "round_trips"]
+__all__ = [
+    "memcached",
+    "memcached_session",
+    "memcached_factory",
+    "mc_client",
+    "retarget_client",
+    "round_trips",
+    "asynq_mocker",
+    "AsynqMocker",
+]
 
 _MODES = ("auto", "binary", "embedded")
 _FELL_BACK = pytest.StashKey[bool]()
@@ -168,9 +182,37 @@ def mc_client(memcached: Server) -> Iterator[MemcacheClient]:
 
 
 @pytest.fixture
-def round_trips(request: pytest.FixtureRequest) -> Callable[..., RoundTrips]:
+def retarget_client(memcached: Server) -> Iterator[Callable[[MemcacheClient], MemcacheClient]]:
+    """``retarget_client(models.mc)``: the application's own client reads and writes the test's
+    ``memcached`` (emptied for the test) until the test ends, then goes back to its servers.
+    Returns the client, e.g. to pass to ``round_trips``."""
+    from .memcache import MemcacheClient
+
+    handles: list[Any] = []
+
+    def retarget(client: MemcacheClient) -> MemcacheClient:
+        if not isinstance(client, MemcacheClient):
+            raise TypeError(
+                f"retarget_client(client) expects the application's MemcacheClient (the object "
+                f"your @mc.cached functions use, e.g. myapp.models.mc), got "
+                f"{type(client).__name__}: {client!r}"
+            )
+        handles.append(client.retarget(memcached.address))
+        return client
+
+    try:
+        yield retarget
+    finally:
+        for handle in reversed(handles):
+            handle.restore()
+
+
+@pytest.fixture
+def round_trips(request: pytest.FixtureRequest) -> Iterator[Callable[..., RoundTrips]]:
     """``with round_trips(at_most=2) as rt:`` records the multi-gets of ``mc_client`` (or of the
-    client passed first) inside the block; see ``asynq.testing.round_trips``."""
+    client passed first) inside the block; see ``asynq.testing.round_trips``. A recorder that is
+    never used as a ``with`` block fails the test: it would have checked nothing."""
+    made: list[RoundTrips] = []
 
     def record(
         client: Any = None,
@@ -181,6 +223,88 @@ def round_trips(request: pytest.FixtureRequest) -> Callable[..., RoundTrips]:
     ) -> RoundTrips:
         if client is None:
             client = request.getfixturevalue("mc_client")
-        return _round_trips(client, at_most=at_most, exactly=exactly, keys=keys)
+        recorder = _round_trips(client, at_most=at_most, exactly=exactly, keys=keys)
+        made.append(recorder)
+        return recorder
 
-    return record
+    yield record
+    unused = [message for message in (r.never_entered() for r in made) if message]
+    if unused:
+        pytest.fail("\n".join(unused), pytrace=False)
+
+
+class _MockerPatch:
+    """``asynq_mocker.patch``: ``asynq.mock.patch`` whose patches start at once and stop after
+    the test."""
+
+    def __init__(self, started: list[Any]) -> None:
+        self._started = started
+
+    def _start(self, patcher: Any) -> Any:
+        mocked = patcher.start()
+        self._started.append(patcher)
+        return mocked
+
+    def __call__(self, target: str, *args: Any, **kwargs: Any) -> Any:
+        """``patch(target, new=DEFAULT, ...)``, started: returns the mock."""
+        from . import mock
+
+        return self._start(mock.patch(target, *args, **kwargs))
+
+    def object(self, target: Any, attribute: str, *args: Any, **kwargs: Any) -> Any:
+        """``patch.object(target, attribute, ...)``, started: returns the mock."""
+        from . import mock
+
+        return self._start(mock.patch.object(target, attribute, *args, **kwargs))
+
+    def dict(self, in_dict: Any, values: Any = (), clear: bool = False, **kwargs: Any) -> Any:
+        """``patch.dict(in_dict, values, clear=False, **kwargs)``, started."""
+        from . import mock
+
+        return self._start(mock.patch.dict(in_dict, values, clear, **kwargs))
+
+    def multiple(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        """``patch.multiple(target, name=DEFAULT, ...)``, started: returns the dict of mocks."""
+        from . import mock
+
+        return self._start(mock.patch.multiple(target, *args, **kwargs))
+
+
+class AsynqMocker:
+    """The ``asynq_mocker`` fixture: ``mocker``'s interface on ``asynq.mock``.
+
+    ``asynq_mocker.patch("app.models.name_of", return_value="Ann")`` returns a started mock that
+    answers both ``name_of(1)`` and ``yield name_of.asynq(1)``. The other names of
+    ``asynq.mock`` (``MagicMock``, ``call``, ``ANY``, ``sentinel``...) are attributes too.
+    """
+
+    def __init__(self) -> None:
+        self._started: list[Any] = []
+        self.patch = _MockerPatch(self._started)
+
+    def stopall(self) -> None:
+        """Stop every patch this fixture started, latest first."""
+        while self._started:
+            self._started.pop().stop()
+
+    def __getattr__(self, name: str) -> Any:
+        from . import mock
+
+        try:
+            return getattr(mock, name)
+        except AttributeError:
+            raise AttributeError(
+                f"asynq_mocker has no attribute {name!r}; it offers patch, patch.object, "
+                "patch.dict, patch.multiple, stopall and the names of asynq.mock"
+            ) from None
+
+
+@pytest.fixture
+def asynq_mocker() -> Iterator[AsynqMocker]:
+    """pytest-mock's ``mocker`` for asynq code: patches whose mocks answer ``.asynq(...)``,
+    stopped when the test ends."""
+    mocker = AsynqMocker()
+    try:
+        yield mocker
+    finally:
+        mocker.stopall()

@@ -750,6 +750,14 @@ def _bad_yield_message(value: object, container: object) -> str:
     elif isinstance(value, types.GeneratorType):
         what = f"a generator object ({value.__qualname__})"
         hint = f"decorate {value.__qualname__} with @asynq() and yield `{value.__qualname__}.asynq(...)`"
+    elif type(value).__module__ in ("unittest.mock", "mock.mock"):
+        what = f"a plain {type(value).__name__} ({futures._short_repr(value, 80)})"
+        hint = (
+            "a unittest.mock or pytest-mock mock (e.g. mocker.patch) replaced an asynq function, "
+            "so its .asynq(...) returned a plain mock instead of a future. Patch asynq functions "
+            "with asynq.mock.patch(...) (or the asynq_mocker fixture), whose mocks answer "
+            ".asynq(...) with a future"
+        )
     elif callable(value) and hasattr(value, "asynq"):
         name = getattr(value, "__name__", repr(value))
         what = f"the asynq function {name} itself"

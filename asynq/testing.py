@@ -17,6 +17,7 @@ The pytest plugin (``asynq.pytest_plugin``) offers this as the ``round_trips`` f
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from types import TracebackType
@@ -100,14 +101,53 @@ class RoundTrips:
             )
         self.expected_keys = None if keys is None else _check_rounds(keys, "round_trips(keys=...)")
         self.client = client
-        self.rounds: list[Any] = []
+        self._rounds: list[Any] = []
         self._hook: Any = hook
         self._state = "new"
+
+    def _check_used(self) -> None:
+        """Refuse to report on a recorder that never recorded: a ``with`` was forgotten."""
+        if self._state in ("new", "reported"):
+            raise RuntimeError(
+                f"{self._call()} records only inside a `with` block, and this one was never "
+                f"entered, so it saw nothing; write `with {self._call()} as rt:` around the code "
+                "under test"
+            )
+
+    def _call(self) -> str:
+        args = [
+            f"{name}={value!r}"
+            for name, value in (
+                ("at_most", self.at_most),
+                ("exactly", self.exactly),
+                ("keys", self.expected_keys),
+            )
+            if value is not None
+        ]
+        return f"round_trips({', '.join(args)})"
+
+    def never_entered(self) -> str | None:
+        """An error message if this recorder was created but never used as a ``with`` block
+        (it then checked nothing), else None. The pytest fixture fails the test with it."""
+        if self._state != "new":
+            return None
+        self._state = "reported"
+        return (
+            f"{self._call()} was created but never used as a `with` block, so it checked "
+            f"nothing; write `with {self._call()}:` around the code under test"
+        )
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", None) == "new" and (
+            self.at_most is not None or self.exactly is not None or self.expected_keys is not None
+        ):
+            message = self.never_entered()
+            warnings.warn(message or "", RuntimeWarning, stacklevel=1)
 
     # -- recording ------------------------------------------------------------------------------
 
     def _record(self, round_trip: Any) -> None:
-        self.rounds.append(round_trip)
+        self._rounds.append(round_trip)
 
     def __enter__(self) -> RoundTrips:
         if self._state != "new":
@@ -140,21 +180,29 @@ class RoundTrips:
     # -- reading --------------------------------------------------------------------------------
 
     @property
+    def rounds(self) -> list[Any]:
+        """The records of the round trips made inside the block, in order."""
+        self._check_used()
+        return self._rounds
+
+    @property
     def count(self) -> int:
         """How many round trips were made."""
-        return len(self.rounds)
+        self._check_used()
+        return len(self._rounds)
 
     @property
     def keys(self) -> list[list[Any]]:
         """The full memcached keys of each round, in request order."""
-        return [list(round_trip.keys) for round_trip in self.rounds]
+        self._check_used()
+        return [list(round_trip.keys) for round_trip in self._rounds]
 
     def describe(self) -> str:
         """One line per round: its number, how many keys and hits, and the keys."""
-        if not self.rounds:
+        if not self._rounds:
             return "  (no round trips)"
         lines = []
-        for number, round_trip in enumerate(self.rounds, 1):
+        for number, round_trip in enumerate(self._rounds, 1):
             keys = list(round_trip.keys)
             hits = getattr(round_trip, "hits", None)
             found = "" if hits is None else f", {_plural(hits, 'hit')}"
@@ -163,7 +211,10 @@ class RoundTrips:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return f"<RoundTrips count={self.count} keys={self.keys!r}>"
+        if self._state in ("new", "reported"):
+            return f"<RoundTrips {self._call()}, never entered>"
+        keys = [list(round_trip.keys) for round_trip in self._rounds]
+        return f"<RoundTrips count={len(self._rounds)} keys={keys!r}>"
 
     # -- assertions -----------------------------------------------------------------------------
 

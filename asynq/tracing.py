@@ -60,6 +60,10 @@ __all__ = [
     "TRACE_ENV",
 ]
 
+#: The largest picture ``to_dot(detail="auto")`` aims for, in points (1/72 inch) each way: about
+#: 1,900 pixels at 96 dpi, the width of a screen.
+MAX_PICTURE_POINTS = 1400
+
 #: Environment variable: trace the importing thread and write the files into this directory.
 TRACE_ENV = "ASYNQ_TRACE"
 #: How many keys of each batch a trace keeps (as reprs).
@@ -708,27 +712,51 @@ class Trace(_Observer):
 
     # -- the dependency graph --------------------------------------------------------------------
 
-    def to_dot(self, detail: str = "auto", max_tasks: int = 60) -> str:
+    def to_dot(
+        self, detail: str = "auto", max_tasks: int = 60, max_points: int = MAX_PICTURE_POINTS
+    ) -> str:
         """The dependency graph in Graphviz DOT.
 
-        ``detail="tasks"``: one node per task; ``"functions"``: one node per function (with how
-        many calls), one box per batch kind and round; ``"auto"``: tasks unless there are more
-        than ``max_tasks`` of them."""
-        if detail not in ("auto", "tasks", "functions"):
-            raise ValueError(f"detail must be 'auto', 'tasks' or 'functions', got {detail!r}")
+        ``detail="tasks"``: one node per task; ``"calls"``: the tasks one task created for the
+        same function are one node (``name_of_user × 50``), so the tree of calls stays but a
+        fan-out is one node; ``"functions"``: one node per function, one box per batch kind and
+        round. ``"auto"`` picks the most detailed one whose picture fits in ``max_points``
+        (points, 1/72 inch) both ways, drawn top to bottom or, when that is too wide, left to
+        right; tasks only up to ``max_tasks`` tasks; functions when nothing else fits."""
+        if detail not in ("auto", "tasks", "calls", "functions"):
+            raise ValueError(
+                f"detail must be 'auto', 'tasks', 'calls' or 'functions', got {detail!r}"
+            )
+        layout = _Layout(self)
         if detail == "auto":
-            detail = "tasks" if len(self.tasks) <= max_tasks else "functions"
+            detail, rankdir = layout.choose(max_tasks, max_points)
+        else:
+            rankdir = layout.direction(detail, max_points)
         if detail == "tasks":
-            return _dot_tasks(self)
-        return _dot_functions(self)
+            return _dot_tasks(self, rankdir)
+        if detail == "calls":
+            return _dot_groups(self, layout.call_groups(), "c", rankdir)
+        return _dot_groups(self, layout.function_groups(), "f", rankdir)
 
-    def write_dot(self, path: str, detail: str = "auto", max_tasks: int = 60) -> str:
+    def write_dot(
+        self,
+        path: str,
+        detail: str = "auto",
+        max_tasks: int = 60,
+        max_points: int = MAX_PICTURE_POINTS,
+    ) -> str:
         """Write ``to_dot()`` to ``path``; returns the path."""
         with open(path, "w", encoding="utf-8") as f:
-            f.write(self.to_dot(detail, max_tasks))
+            f.write(self.to_dot(detail, max_tasks, max_points))
         return path
 
-    def write_svg(self, path: str, detail: str = "auto", max_tasks: int = 60) -> str:
+    def write_svg(
+        self,
+        path: str,
+        detail: str = "auto",
+        max_tasks: int = 60,
+        max_points: int = MAX_PICTURE_POINTS,
+    ) -> str:
         """Render the graph to SVG with Graphviz ``dot`` (which must be installed)."""
         dot = shutil.which("dot")
         if dot is None:
@@ -738,7 +766,7 @@ class Trace(_Observer):
             )
         subprocess.run(
             [dot, "-Tsvg", "-o", path],
-            input=self.to_dot(detail, max_tasks).encode("utf-8"),
+            input=self.to_dot(detail, max_tasks, max_points).encode("utf-8"),
             check=True,
             capture_output=True,
         )
@@ -839,7 +867,156 @@ def _html(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _dot_head(trace: Trace) -> list[str]:
+# (task id -> node number, node number -> (tooltip, label)): how _dot_groups draws tasks.
+_Groups = tuple[dict[int, int], dict[int, tuple[str, str]]]
+
+# What Graphviz makes of this module's nodes (Helvetica 10 pt), in points: per character of a
+# label, an ellipse's margins, a line of text, and the gaps between nodes and between ranks.
+_CHAR, _MARGIN, _LINE, _NODE_GAP, _RANK_GAP = 6.5, 24.0, 13.0, 18.0, 32.0
+
+
+class _Layout:
+    """Estimates how large each level of detail draws, to pick one that fits.
+
+    Graphviz puts each task one rank below its creator, and a batch one rank below the deepest
+    task that waits on it; a rank is a row (top to bottom) or a column (left to right). The
+    estimate sums the nodes' label sizes along the widest rank; it errs on the large side."""
+
+    def __init__(self, trace: Trace) -> None:
+        self.trace = trace
+        depth: dict[int, int] = {}
+        for t in trace.tasks:  # a creator is recorded before the tasks it creates
+            depth[t.id] = depth.get(t.creator, -1) + 1 if t.creator is not None else 0
+        self.depth = depth
+        self._groups: dict[str, _Groups] = {}
+
+    # -- groups of tasks -----------------------------------------------------------------------
+
+    def function_groups(self) -> _Groups:
+        """One node per function."""
+        found = self._groups.get("functions")
+        if found is None:
+            keys: dict[str, int] = {}
+            node_of_task: dict[int, int] = {}
+            for t in self.trace.tasks:
+                node_of_task[t.id] = keys.setdefault(f"{t.module}.{t.name}", len(keys) + 1)
+            counts = _counts(node_of_task)
+            labels = {
+                node: (key, f"{key.rsplit('.', 1)[-1]}\n× {counts[node]}")
+                for key, node in keys.items()
+            }
+            found = self._groups["functions"] = (node_of_task, labels)
+        return found
+
+    def call_groups(self) -> _Groups:
+        """One node per task that created others; the tasks one task created for the same
+        function, and that created none themselves, share one node (a fan-out)."""
+        found = self._groups.get("calls")
+        if found is None:
+            tasks = self.trace.tasks
+            creators = {t.creator for t in tasks if t.creator is not None}
+            keys: dict[tuple[Any, ...], int] = {}
+            node_of_task: dict[int, int] = {}
+            first: dict[int, TaskTrace] = {}
+            for t in tasks:
+                if t.id in creators:
+                    key: tuple[Any, ...] = ("task", t.id)
+                else:
+                    parent = node_of_task.get(t.creator) if t.creator is not None else None
+                    key = ("calls", parent, t.module, t.name)
+                node = keys.setdefault(key, len(keys) + 1)
+                node_of_task[t.id] = node
+                first.setdefault(node, t)
+            counts = _counts(node_of_task)
+            labels = {}
+            for node, t in first.items():
+                if counts[node] == 1:
+                    labels[node] = (f"{t.module}.{t.label}", _shorten(t.label, 48))
+                else:
+                    labels[node] = (f"{t.module}.{t.name}", f"{t.name}\n× {counts[node]}")
+            found = self._groups["calls"] = (node_of_task, labels)
+        return found
+
+    # -- sizes ---------------------------------------------------------------------------------
+
+    def choose(self, max_tasks: int, max_points: int) -> tuple[str, str]:
+        """The most detailed (detail, rankdir) whose picture fits in ``max_points`` each way."""
+        for detail in ("tasks", "calls"):
+            if detail == "tasks" and len(self.trace.tasks) > max_tasks:
+                continue
+            for rankdir in ("TB", "LR"):
+                width, height = self.size(detail, rankdir)
+                if width <= max_points and height <= max_points:
+                    return detail, rankdir
+        return "functions", self.direction("functions", max_points)
+
+    def direction(self, detail: str, max_points: int) -> str:
+        """Top to bottom, unless that is wider than ``max_points`` and left to right is smaller."""
+        width, height = self.size(detail, "TB")
+        if width <= max_points:
+            return "TB"
+        across, down = self.size(detail, "LR")
+        return "LR" if max(across, down) < max(width, height) else "TB"
+
+    def size(self, detail: str, rankdir: str) -> tuple[float, float]:
+        """The estimated (width, height) in points of the picture."""
+        ranks = self._ranks(detail)
+        along = [sum(w for w, _ in r) + _NODE_GAP * (len(r) - 1) for r in ranks]  # TB: a row
+        thick = [max(h for _, h in r) for r in ranks]
+        if rankdir == "TB":
+            return max(along, default=0.0), sum(thick) + _RANK_GAP * (len(ranks) - 1)
+        columns = [sum(h for _, h in r) + _NODE_GAP * (len(r) - 1) for r in ranks]
+        widest = [max(w for w, _ in r) for r in ranks]
+        return sum(widest) + _RANK_GAP * (len(ranks) - 1), max(columns, default=0.0)
+
+    def _ranks(self, detail: str) -> list[list[tuple[float, float]]]:
+        trace = self.trace
+        if detail == "tasks":
+            node_of_task = {t.id: t.id for t in trace.tasks}
+            labels = {t.id: _shorten(t.label, 48) for t in trace.tasks}
+            batch_key: dict[int, Any] = {b.id: b.id for b in trace.batches}
+        else:
+            groups = self.call_groups() if detail == "calls" else self.function_groups()
+            node_of_task = groups[0]
+            labels = {node: label for node, (_, label) in groups[1].items()}
+            batch_key = {b.id: (b.round, b.kind) for b in trace.batches}
+        rank_of: dict[Any, int] = {}
+        for t in trace.tasks:
+            node = node_of_task[t.id]
+            rank_of[node] = min(rank_of.get(node, 1 << 30), self.depth[t.id])
+        batch_rank: dict[Any, int] = {}
+        batch_label: dict[Any, str] = {}
+        for t in trace.tasks:
+            for kind, target in t.waits_on:
+                if kind == "batch":
+                    key = batch_key[target]
+                    batch_rank[key] = max(batch_rank.get(key, 0), self.depth[t.id] + 1)
+        for b in trace.batches:
+            key = batch_key[b.id]
+            sample = ", ".join(islice(b.key_sample, 4))
+            batch_label[key] = max(b.kind, sample[:60], key=len)
+        ranks: dict[int, list[tuple[float, float]]] = {}
+        for node, rank in rank_of.items():
+            ranks.setdefault(rank, []).append(_node_size(labels[node]))
+        for key, rank in batch_rank.items():
+            width, _ = _node_size(batch_label[key])
+            ranks.setdefault(rank, []).append((width, 3 * _LINE + 14))
+        return [ranks[r] for r in sorted(ranks)]
+
+
+def _node_size(label: str) -> tuple[float, float]:
+    lines = label.split("\n")
+    return max(len(line) for line in lines) * _CHAR + _MARGIN, max(36.0, len(lines) * _LINE + 12)
+
+
+def _counts(node_of_task: dict[int, int]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for node in node_of_task.values():
+        counts[node] = counts.get(node, 0) + 1
+    return counts
+
+
+def _dot_head(trace: Trace, rankdir: str = "TB") -> list[str]:
     flushed = sum(1 for b in trace.batches if b.round is not None)
     title = (
         f"{_plural(len(trace.tasks), 'task')} · {_plural(len(trace.rounds), 'round')} · "
@@ -847,7 +1024,7 @@ def _dot_head(trace: Trace) -> list[str]:
     )
     return [
         "digraph asynq {",
-        f'  graph [rankdir=TB, fontname="Helvetica", fontsize=11, nodesep=0.25, ranksep=0.45, '
+        f'  graph [rankdir={rankdir}, fontname="Helvetica", fontsize=11, nodesep=0.25, ranksep=0.45, '
         f"newrank=true, ordering=out, label={_quote(title)}, labelloc=t];",
         '  node [fontname="Helvetica", fontsize=10];',
         '  edge [color="#555555", arrowsize=0.6];',
@@ -878,8 +1055,8 @@ def _round_cluster(index: int, body: list[str], seconds: float) -> list[str]:
     ]
 
 
-def _dot_tasks(trace: Trace) -> str:
-    lines = _dot_head(trace)
+def _dot_tasks(trace: Trace, rankdir: str = "TB") -> str:
+    lines = _dot_head(trace, rankdir)
     for t in trace.tasks:
         style = 'style=filled, fillcolor="#ffffff"'
         if t.error is not None:
@@ -937,28 +1114,25 @@ def _waited_on(trace: Trace, task_id: int) -> bool:
     return task_id in cache
 
 
-def _dot_functions(trace: Trace) -> str:
-    lines = _dot_head(trace)
-    names: dict[str, int] = {}
+def _dot_groups(trace: Trace, groups_of: _Groups, prefix: str, rankdir: str = "TB") -> str:
+    """The graph with one node per group of tasks (``_Layout`` makes the groups)."""
+    lines = _dot_head(trace, rankdir)
+    node_of_task, labels = groups_of
     calls: dict[int, int] = {}
     errors: dict[int, int] = {}
-    node_of_task: dict[int, int] = {}
     for t in trace.tasks:
-        key = f"{t.module}.{t.name}"
-        node = names.setdefault(key, len(names) + 1)
-        node_of_task[t.id] = node
+        node = node_of_task[t.id]
         calls[node] = calls.get(node, 0) + 1
         if t.error is not None:
             errors[node] = errors.get(node, 0) + 1
-    for key, node in names.items():
-        short = key.rsplit(".", 1)[-1] if "." in key else key
-        label = f"{short}\n× {calls[node]}"
+    for node, (key, label) in labels.items():
         style = 'style=filled, fillcolor="#ffffff"'
         if node in errors:
             label += f"\n{errors[node]} raised"
             style = 'style=filled, fillcolor="#f8d7da", color="#b02a37"'
         lines.append(
-            f"  f{node} [label={_quote(label)}, shape=ellipse, {style}, tooltip={_quote(key)}];"
+            f"  {prefix}{node} [label={_quote(label)}, shape=ellipse, {style}, "
+            f"tooltip={_quote(key)}];"
         )
     groups: dict[tuple[int | None, str], list[BatchTrace]] = {}
     for b in trace.batches:
@@ -990,15 +1164,15 @@ def _dot_functions(trace: Trace) -> str:
     # waited on a batch of that kind and round.
     edges: dict[tuple[str, str, str], int] = {}
     for t in trace.tasks:
-        source = f"f{node_of_task[t.id]}"
-        for kind, target in set(t.waits_on):
+        source = f"{prefix}{node_of_task[t.id]}"
+        for kind, target in dict.fromkeys(t.waits_on):
             if kind == "task":
-                edge = (source, f"f{node_of_task[target]}", "")
+                edge = (source, f"{prefix}{node_of_task[target]}", "")
             else:
                 edge = (source, f"g{batch_group[target]}", "")
             edges[edge] = edges.get(edge, 0) + 1
         if t.sync_call_in is not None:
-            edge = (f"f{node_of_task[t.sync_call_in]}", source, "sync")
+            edge = (f"{prefix}{node_of_task[t.sync_call_in]}", source, "sync")
             edges[edge] = edges.get(edge, 0) + 1
     for (source, head, style), count in edges.items():
         label = "× " + str(count) if count > 1 else ""

@@ -1,11 +1,13 @@
 """Draw docs/images/trace.svg: the dependency graph of a small page, as traced.
 
-    python docs/make_trace_picture.py [--out docs/images] [--all]
+    python docs/make_trace_picture.py [--out docs/images] [--all] [--answers N --upvoters M]
 
 The page is the demo's workload (``python -m asynq.demo``) in miniature: for each answer, the
 upvoters' ids, then each upvoter's name, read through two loaders that stand in for the demo's two
 memcache namespaces; each call sleeps a millisecond, standing in for the network round trip. With
-``--all`` the script also writes the Chrome trace (trace.json) and the DOT source.
+``--all`` the script also writes the Chrome trace (trace.json) and the DOT source. ``--answers`` and
+``--upvoters`` trace a generated page of that size instead (1 + answers x (2 + upvoters) tasks), to
+see which picture larger traces get.
 """
 
 from __future__ import annotations
@@ -61,10 +63,18 @@ def page(aids: list[int]) -> Any:
     return names
 
 
-def record() -> Trace:
-    """Trace one rendering of the page for answers 1, 2 and 3."""
+def record(answers: int | None = None, upvoters: int = 3) -> Trace:
+    """Trace one rendering of the page for answers 1, 2 and 3, or of a generated page."""
+    aids = [1, 2, 3]
+    if answers is not None:
+        UPVOTERS.clear()
+        NAMES.clear()
+        for aid in range(answers):
+            UPVOTERS[aid] = [1000 + (aid * 7 + j) % 3000 for j in range(upvoters)]
+        NAMES.update({uid: f"user{uid}" for uid in range(1000, 4000)})
+        aids = list(range(answers))
     with trace() as t:
-        page([1, 2, 3])
+        page(aids)
     return t
 
 
@@ -73,8 +83,10 @@ def main() -> int:
     here = os.path.dirname(os.path.abspath(__file__))
     parser.add_argument("--out", default=os.path.join(here, "images"))
     parser.add_argument("--all", action="store_true", help="also write trace.json and trace.dot")
+    parser.add_argument("--answers", type=int, help="trace a generated page of this many answers")
+    parser.add_argument("--upvoters", type=int, default=3, help="upvoters per generated answer")
     args = parser.parse_args()
-    t = record()
+    t = record(args.answers, args.upvoters)
     os.makedirs(args.out, exist_ok=True)
     if args.all:
         paths = write_trace_files(t, args.out)

@@ -13,11 +13,13 @@ from .keys import KeyEncodingError, is_valid_key, make_key
 from .request import MISSING, RequestScope
 from .serde import JsonSerializer, PickleSerializer, Serializer, ValueDecodeError
 from .server import EmbeddedMemcached, MemcachedServer, memcached_available
+from .typed import Cached
 
 __all__ = [
     "MemcacheClient",
     "MemcacheStats",
     "CachedFunction",
+    "Cached",
     "RoundTrip",
     "RequestScope",
     "MISSING",

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 from .. import priming
-from ..decorators import AsyncDecorator
+from ..decorators import AsyncDecorator, _note_sync_call
 from ..futures import ConstFuture, FutureBase
 from ..scheduler import _thread_state as _state
 from ..scheduler import get_active_task, get_scheduler
@@ -157,6 +157,13 @@ class CachedFunction(Generic[_T]):
         body (its value then written back)."""
         return self._asynq(*args, **kwargs)  # pragma: no cover - replaced per instance
 
+    def asyncio(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, _T]:
+        """The call as a coroutine for ``await`` in asyncio code; it batches with all other asynq
+        work awaited on the event loop (see ``asynq.asyncio_interop``)."""
+        from ..asyncio_interop import resolve_in_asyncio
+
+        return resolve_in_asyncio(self.asynq(*args, **kwargs))
+
     def _make_asynq(self) -> Callable[..., FutureBase[_T]]:
         """``f.asynq``, the hottest path of model code, as a closure over everything it reads
         (cheaper than attribute lookups on every call)."""
@@ -224,7 +231,7 @@ class CachedFunction(Generic[_T]):
             priming.drive()
         task = get_active_task()
         if task is not None:
-            get_scheduler().stats.impure_calls += 1
+            _note_sync_call(self)  # counted, and logged under debug.options.DUMP_SYNC_CALLS
         elif not kwargs:
             # Fast path for legacy code: a value already in the request-local cache.
             scope = self.client._local.scope

@@ -19,7 +19,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Generator, Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from pymemcache.client.base import Client as PymemcacheClient
 from qcore.events import EventHook
@@ -31,13 +31,15 @@ from ..scheduler import get_active_task
 from .batch import GetItem, ReadBatch, RoundTrip, WriteBatch, WriteItem
 from .cluster import HashRing
 from .keys import check_prefix, check_raw_key
-from .request import MISSING, RequestBlock, RequestScope
+from .request import MISSING, RequestBlock, RequestScope, scope_for_new_roots
 from .serde import JsonSerializer, Serializer
+from .typed import Cached
 
-__all__ = ["MemcacheClient", "MemcacheStats", "RoundTrip"]
+__all__ = ["MemcacheClient", "MemcacheStats", "Retarget", "RoundTrip"]
 
 _log = logging.getLogger("asynq.memcache")
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 _THIRTY_DAYS = 60 * 60 * 24 * 30
 _monotonic = time.monotonic
 
@@ -303,6 +305,7 @@ class MemcacheClient:
         self.max_value_size = max_value_size
         self._settings = settings
         self._servers = [_Server(i, host, port) for i, (host, port) in enumerate(pairs)]
+        self._next_index = len(pairs)
         self._ring = HashRing([s.address for s in self._servers]) if len(pairs) > 1 else None
         self._route: dict[str, int] = {}
         # A plain threading.local holding one _Local per thread: reading a plain object's
@@ -354,11 +357,13 @@ class MemcacheClient:
 
     def cached(
         self, namespace: str, ttl: int | None = None, *, key: Callable[..., Any] | None = None
-    ) -> Callable[[Callable[..., _T]], Any]:
-        """Decorate a model function so that its results live in memcached (see cached.py)."""
+    ) -> Callable[[Callable[_P, _T]], Cached[_P, _T]]:
+        """Decorate a model function so that its results live in memcached (see cached.py).
+
+        Typed: the result keeps the function's parameters and return type (``Cached[P, T]``)."""
         from .cached import CachedFunction
 
-        def decorate(fn: Callable[..., _T]) -> CachedFunction[_T]:
+        def decorate(fn: Callable[_P, _T]) -> Cached[_P, _T]:
             return CachedFunction(self, fn, namespace, ttl, key)
 
         if callable(namespace) and not isinstance(namespace, str):
@@ -373,6 +378,48 @@ class MemcacheClient:
         if ttl is not None:
             _check_ttl(ttl)
         return decorate
+
+    def retarget(self, servers: Any) -> Retarget:
+        """Point this client at other memcached server(s) from now on, e.g. a test's server.
+
+        ``servers`` is what ``MemcacheClient(servers)`` takes; the key prefix, timeouts and
+        serializer stay. Pending write-backs are sent to the old servers first and every
+        connection is closed. The result restores the old servers: use it as ``with
+        mc.retarget(address):`` or call its ``restore()`` (the pytest plugin's
+        ``retarget_client`` fixture does this at the end of the test). This is what tests need
+        when the application's client is a module-level object captured by ``@mc.cached``.
+        """
+        if get_active_task() is not None:
+            raise RuntimeError(
+                f"{self!r}.retarget() was called inside the running task "
+                f"{get_active_task()!r}; tasks of other requests share the client, so point it "
+                "elsewhere before the top-level call (e.g. in a test's setup)"
+            )
+        pairs, _settings, _prefix = _parse_servers(servers)
+        previous = [(s.host, s.port) for s in self._servers]
+        self._use_servers(pairs)
+        return Retarget(self, previous)
+
+    def _use_servers(self, pairs: list[tuple[str, int]]) -> None:
+        self._flush_writes()
+        # Write-backs go without a reply; one command that answers on each of this thread's
+        # connections makes sure the server has applied them before the connection closes.
+        for conn in self._local.conns.values():
+            try:
+                conn.version()
+            except Exception:  # noqa: BLE001 - a dead server lost them anyway
+                pass
+        _close_all(self._all_conns)
+        self._all_conns.clear()
+        # Fresh indices: connections are cached per thread by server index, so the old ones
+        # (closed above) are never handed out again, whatever thread asks.
+        first = self._next_index
+        self._next_index += len(pairs)
+        self._servers = [_Server(first + i, h, p) for i, (h, p) in enumerate(pairs)]
+        self._ring = HashRing([s.address for s in self._servers]) if len(pairs) > 1 else None
+        self._route = {}
+        self._local.unread.clear()
+        self._local.conns.clear()
 
     def flush_writes(self) -> None:
         """Send the write-backs queued on this thread now (normally sent with the next
@@ -420,6 +467,10 @@ class MemcacheClient:
             # scheduler): it must not serve values to the calls that come after.
             scope.close()
         if task is None:
+            # A top-level call inside an HTTP request of the web middleware: the request's scope.
+            outer = scope_for_new_roots(self)
+            if outer is not None:
+                return outer, False
             return RequestScope(self), True
         root = task
         while root.creator is not None:
@@ -848,6 +899,31 @@ class MemcacheClient:
             return False
         self.stats.deletes += 1
         return deleted
+
+
+class Retarget:
+    """What ``mc.retarget(servers)`` returns: restores the client's previous servers."""
+
+    def __init__(self, client: MemcacheClient, previous: list[tuple[str, int]]) -> None:
+        self.client = client
+        self.previous = previous
+        self.restored = False
+
+    def restore(self) -> None:
+        """Point the client back at the servers it had before (once; later calls do nothing)."""
+        if not self.restored:
+            self.restored = True
+            self.client._use_servers(self.previous)
+
+    def __enter__(self) -> MemcacheClient:
+        return self.client
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.restore()
+
+    def __repr__(self) -> str:
+        state = "restored" if self.restored else "active"
+        return f"<Retarget of {self.client!r} ({state})>"
 
 
 def _close_all(conns: list[PymemcacheClient]) -> None:

@@ -10,7 +10,9 @@ Which scope is current, for a client on a thread:
    ``AsyncContext``), or the per-thread scope legacy priming opened (see ``asynq.priming``);
 2. otherwise, inside a running task, an implicit scope for the top-level task (the task at the
    end of the chain of creators), current on the thread until that task is done;
-3. otherwise (a top-level call), a scope of its own that closes when the call's future is done.
+3. otherwise, at top level, the scope that ``contexts_for_new_roots(scope.activation)`` (the web
+   middleware, ``asynq.web``) made the current HTTP request's, if it is open;
+4. otherwise (a top-level call), a scope of its own that closes when the call's future is done.
 
 Closing a scope sends the client's pending write-backs.
 """
@@ -20,13 +22,13 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..contexts import AsyncContext, enter_context, leave_context
+from ..contexts import AsyncContext, enter_context, get_root_contexts, leave_context
 from ..futures import FutureBase
 
 if TYPE_CHECKING:
     from .client import MemcacheClient
 
-__all__ = ["MISSING", "RequestScope", "RequestBlock"]
+__all__ = ["MISSING", "RequestScope", "RequestBlock", "scope_for_new_roots"]
 
 
 class _Missing:
@@ -41,6 +43,15 @@ class _Missing:
 
 #: What the request-local cache holds for a key that memcached did not have.
 MISSING: Any = _Missing()
+
+
+def scope_for_new_roots(client: MemcacheClient) -> RequestScope | None:
+    """The open scope of ``client`` that new root tasks start in (``contexts_for_new_roots``)."""
+    for context in get_root_contexts():
+        if type(context) is _Activation and context.scope.client is client:
+            scope = context.scope
+            return None if scope.closed else scope
+    return None
 
 
 class RequestScope:

@@ -213,3 +213,47 @@ def test_an_exception_inside_a_context_still_pauses_it() -> None:
     with pytest.raises(ValueError):
         fails()
     assert log == ["resume ctx", "pause ctx", "resume ctx", "pause ctx"]
+
+
+# -- contexts for new root tasks ------------------------------------------------------------------
+
+
+def test_root_tasks_start_in_the_contexts_for_new_roots_and_pass_them_to_their_tasks() -> None:
+    from asynq.contexts import contexts_for_new_roots
+
+    events: list[str] = []
+
+    class Marker(AsyncContext):
+        def resume(self) -> None:
+            events.append("resume")
+
+        def pause(self) -> None:
+            events.append("pause")
+
+    @asynq.asynq()
+    def child() -> Any:
+        yield None
+        return "child"
+
+    @asynq.asynq()
+    def root() -> Any:
+        return (yield child.asynq())
+
+    marker = Marker()
+    with contexts_for_new_roots(marker):
+        task = root.asynq()
+        assert task._contexts == (marker,)
+        assert task.value() == "child"
+    assert events and events.count("resume") == events.count("pause")
+    assert root.asynq()._contexts == ()  # outside the block: none
+
+
+def test_contexts_for_new_roots_refuses_what_is_not_an_async_context() -> None:
+    from asynq.contexts import contexts_for_new_roots
+
+    with pytest.raises(TypeError) as error:
+        with contexts_for_new_roots("request"):  # type: ignore[arg-type]
+            pass
+    assert str(error.value) == (
+        "contexts_for_new_roots() expects AsyncContext objects, got str: 'request'"
+    )

@@ -271,6 +271,54 @@ def test_a_synchronous_call_inside_a_task_works_and_is_counted_as_impure(
     assert get_scheduler().stats.impure_calls == before + 1
 
 
+def test_dump_sync_calls_logs_a_synchronous_call_of_a_cached_function_inside_a_task(
+    mc: MemcacheClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asynq.debug import options
+
+    monkeypatch.setattr(options, "DUMP_SYNC_CALLS", True)
+
+    @mc.cached("logged")
+    def logged(x: int) -> int:
+        return x + 1
+
+    @asynq()
+    def outer() -> Any:
+        yield None
+        return logged(1)
+
+    with caplog.at_level("WARNING", logger="asynq"):
+        assert outer() == 2
+        assert logged(2) == 3  # outside tasks: not reported
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 1
+    assert messages[0].startswith(
+        f"asynq: <cached function {logged.__qualname__} in 'logged' on {mc!r}> was called "
+        "synchronously inside <AsyncTask "
+    )
+    assert messages[0].endswith(
+        "its reads are not batched with the caller's other work. Write `yield "
+        "logged.asynq(...)` instead."
+    )
+
+
+def test_cached_functions_have_asyncio_like_every_asynq_callable(mc: MemcacheClient) -> None:
+    import asyncio
+
+    @mc.cached("via_asyncio")
+    def twice(x: int) -> int:
+        return 2 * x
+
+    async def main() -> Any:
+        return await asyncio.gather(twice.asyncio(1), twice.asyncio(2))
+
+    before = mc.stats.round_trips
+    assert asyncio.run(main()) == [2, 4]
+    assert mc.stats.round_trips == before + 1  # both reads in one multi-get
+    assert twice(2) == 4
+    assert mc.get("via_asyncio:2") == 4
+
+
 def test_cached_functions_keep_their_name_and_expose_the_wrapped_function(
     mc: MemcacheClient,
 ) -> None:

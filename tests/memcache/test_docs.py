@@ -22,6 +22,20 @@ def python_blocks(page: str) -> list[str]:
 
 @pytest.mark.parametrize("page", ["docs/memcache.md", "docs/priming.md"])
 def test_every_python_example_on_the_page_runs(page: str, memcached_cluster: list[Any]) -> None:
+    run_page(page, memcached_cluster)
+
+
+@pytest.mark.parametrize("page", ["docs/memcache.md", "docs/priming.md"])
+def test_the_page_runs_again_against_the_same_servers(
+    page: str, memcached_cluster: list[Any]
+) -> None:
+    # A reader who runs the examples twice against their memcached must not meet the values
+    # the first run left behind.
+    run_page(page, memcached_cluster)
+    run_page(page, memcached_cluster)
+
+
+def run_page(page: str, memcached_cluster: list[Any]) -> None:
     blocks = python_blocks(page)
     assert blocks, f"{page} has no python examples"
     namespace: dict[str, object] = {"__name__": f"docs_{os.path.basename(page)}"}

@@ -340,7 +340,13 @@ def test_the_task_graph_has_a_node_per_task_a_box_per_batch_and_a_cluster_per_ro
 
 def test_the_graph_of_a_large_trace_has_one_node_per_function() -> None:
     _, t = traced_blog(list(range(100)))
-    dot = t.to_dot()
+    # Automatically: the 100 calls made by one task are one node, which is what one node per
+    # function draws here too.
+    assert re.findall(r"^  c(\d+) \[label=\"(\w+)", t.to_dot(), re.M) == [
+        ("1", "page"),
+        ("2", "author_name"),
+    ]
+    dot = t.to_dot(detail="functions")
     assert re.findall(r"^  f(\d+) \[label=\"(\w+)", dot, re.M) == [
         ("1", "page"),
         ("2", "author_name"),
@@ -382,10 +388,94 @@ def test_the_graph_marks_synchronous_calls_and_failed_tasks() -> None:
     render_svg(functions)
 
 
-def test_the_graph_detail_must_be_one_of_three_names() -> None:
+def test_the_graph_detail_must_be_one_of_four_names() -> None:
     _, t = traced_blog([1])
-    with pytest.raises(ValueError, match="'auto', 'tasks' or 'functions', got 'all'"):
+    with pytest.raises(ValueError) as error:
         t.to_dot(detail="all")
+    assert str(error.value) == (
+        "detail must be 'auto', 'tasks', 'calls' or 'functions', got 'all'"
+    )
+
+
+def traced_page(answers: int, upvoters: int) -> tracing.Trace:
+    """The answers-and-upvoters page: 1 + answers * (2 + upvoters) tasks, two rounds."""
+    from asynq.loaders import loader
+
+    @loader(cache=False)
+    def upvoters_table(aids: list[int]) -> list[list[int]]:
+        return [[1000 + (aid * 7 + j) % 3000 for j in range(upvoters)] for aid in aids]
+
+    @loader(cache=False)
+    def names_table(uids: list[int]) -> list[str]:
+        return [f"user{uid}" for uid in uids]
+
+    @asynq()
+    def upvoters_of_answer(aid: int) -> Any:
+        return (yield upvoters_table.asynq(aid))
+
+    @asynq()
+    def name_of_user(uid: int) -> Any:
+        return (yield names_table.asynq(uid))
+
+    @asynq()
+    def get_upvoter_names(aid: int) -> Any:
+        uids = yield upvoters_of_answer.asynq(aid)
+        return (yield [name_of_user.asynq(uid) for uid in uids])
+
+    @asynq()
+    def page(aids: list[int]) -> Any:
+        return (yield [get_upvoter_names.asynq(aid) for aid in aids])
+
+    with tracing.trace() as t:
+        page(list(range(answers)))
+    assert len(t.tasks) == 1 + answers * (2 + upvoters)
+    return t
+
+
+def picture_size(dot: str) -> tuple[int, int]:
+    width, height = re.search(r'<svg width="(\d+)pt" height="(\d+)pt"', render_svg(dot)).groups()
+    return int(width), int(height)
+
+
+@pytest.mark.parametrize(
+    ("answers", "upvoters", "detail", "rankdir"),
+    [
+        (1, 2, "t", "TB"),  # 5 tasks: every task, top to bottom
+        (7, 5, "c", "LR"),  # 50 tasks: each answer's fan-out as one node, left to right
+        (10, 3, "c", "LR"),  # 51 tasks, as wide as ten answers
+        (38, 11, "f", "TB"),  # 495 tasks: one node per function
+        (100, 48, "f", "TB"),  # 5,001 tasks
+    ],
+)
+def test_the_automatic_picture_is_chosen_by_its_size_and_fits_a_screen(
+    answers: int, upvoters: int, detail: str, rankdir: str
+) -> None:
+    t = traced_page(answers, upvoters)
+    dot = t.to_dot()
+    assert re.search(r"^  ([tcf])1 \[", dot, re.M).group(1) == detail  # type: ignore[union-attr]
+    assert f"rankdir={rankdir}," in dot
+    width, height = picture_size(dot)
+    assert width <= tracing.MAX_PICTURE_POINTS and height <= tracing.MAX_PICTURE_POINTS
+
+
+def test_the_calls_view_keeps_each_task_that_made_calls_and_merges_each_fan_out() -> None:
+    t = traced_page(3, 4)
+    dot = t.to_dot(detail="calls")
+    labels = re.findall(r'^  c\d+ \[label="([^"]*)"', dot, re.M)
+    assert sorted(labels) == sorted(
+        ["page([0, 1, 2])"]
+        + [f"get_upvoter_names({i})" for i in range(3)]
+        + [f"upvoters_of_answer({i})" for i in range(3)]
+        + ["name_of_user\\n× 4"] * 3
+    )
+    assert dot.count('label="× 4"') == 3 + 3  # into each fan-out, and from it to its batch
+    render_svg(dot)
+
+
+def test_a_forced_detail_that_is_too_wide_top_to_bottom_is_drawn_left_to_right() -> None:
+    t = traced_page(10, 3)
+    assert "rankdir=LR," in t.to_dot(detail="tasks")
+    assert "rankdir=TB," in t.to_dot(detail="tasks", max_points=100_000)
 
 
 def test_labels_with_quotes_and_markup_stay_valid_dot() -> None:

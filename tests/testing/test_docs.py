@@ -40,8 +40,8 @@ def example_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) 
 
 def test_the_page_has_a_module_a_test_file_and_snippets() -> None:
     files, snippets = blocks()
-    assert sorted(files) == ["test_users", "users"]
-    assert len(snippets) == 8
+    assert sorted(files) == ["models", "test_models", "test_users", "users"]
+    assert len(snippets) == 9
 
 
 def test_every_snippet_on_the_page_runs(example_project: pytest.Pytester) -> None:
@@ -51,9 +51,12 @@ def test_every_snippet_on_the_page_runs(example_project: pytest.Pytester) -> Non
         exec(compile(snippet, f"docs/testing.md (snippet {number})", "exec"), namespace)  # noqa: S102
 
 
-def test_the_example_test_file_passes_under_the_plugin(example_project: pytest.Pytester) -> None:
+@pytest.mark.parametrize("name, count", [("test_users", 2), ("test_models", 1)])
+def test_the_example_test_files_pass_under_the_plugin(
+    example_project: pytest.Pytester, name: str, count: int
+) -> None:
     files, _snippets = blocks()
-    expected = len(re.findall(r"^def test_", files["test_users"], re.MULTILINE))
-    result = example_project.runpytest("-p", "asynq.pytest_plugin", "test_users.py")
+    expected = len(re.findall(r"^def test_", files[name], re.MULTILINE))
+    result = example_project.runpytest("-p", "asynq.pytest_plugin", f"{name}.py")
     result.assert_outcomes(passed=expected)
-    assert expected == 2
+    assert expected == count

@@ -289,3 +289,132 @@ def test_patch_decorated_test_functions_get_their_mocks_next_to_fixtures(
         """
     )
     project.runpytest(*PLUGIN).assert_outcomes(passed=3)
+
+
+def test_a_round_trips_recorder_never_used_as_with_fails_the_test(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        def test_forgot_the_with(mc_client, round_trips):
+            round_trips(exactly=2)
+            mc_client.get("a")
+
+        def test_with(mc_client, round_trips):
+            with round_trips(exactly=1):
+                mc_client.get("a")
+        """
+    )
+    result = project.runpytest(*PLUGIN)
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*round_trips(exactly=2) was created but never used as a `with` block, so it "
+            "checked nothing; write `with round_trips(exactly=2):` around the code under test"
+        ]
+    )
+
+
+def test_retarget_client_points_the_apps_module_level_client_at_the_test_server(
+    project: pytest.Pytester,
+) -> None:
+    # Laid out like the README: a module-level client, captured by @mc.cached at import.
+    project.makepyfile(
+        models="""
+        from asynq import asynq
+        from asynq.memcache import MemcacheClient
+
+        mc = MemcacheClient("127.0.0.1:9", key_prefix="app:")  # production's; not reachable here
+        USERS = {1: "Ada", 2: "Alan"}
+        AUTHORS = {10: 1, 11: 2}
+
+        @mc.cached("name")
+        def user_name(uid):
+            return USERS[uid]
+
+        @mc.cached("author")
+        def author_of(aid):
+            return AUTHORS[aid]
+
+        @asynq()
+        def byline(aid):
+            return (yield user_name.asynq((yield author_of.asynq(aid))))
+
+        @asynq()
+        def page(aids):
+            return (yield [byline.asynq(aid) for aid in aids])
+        """,
+        test_models="""
+        import models
+
+        def test_a_warm_page_costs_two_round_trips(retarget_client, round_trips, memcached):
+            mc = retarget_client(models.mc)
+            assert models.page([10, 11]) == ["Ada", "Alan"]
+            with round_trips(mc, exactly=2, keys=[["app:author:10", "app:author:11"],
+                                                 ["app:name:1", "app:name:2"]]):
+                assert models.page([10, 11]) == ["Ada", "Alan"]
+            assert mc.servers == [memcached.address]
+
+        def test_the_client_goes_back_after_the_test():
+            assert models.mc.servers == ["127.0.0.1:9"]
+        """,
+    )
+    project.runpytest(*PLUGIN).assert_outcomes(passed=2)
+
+
+def test_retarget_client_refuses_what_is_not_a_client(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        import pytest
+
+        def test_refused(retarget_client):
+            with pytest.raises(TypeError) as error:
+                retarget_client("127.0.0.1:11211")
+            assert str(error.value) == (
+                "retarget_client(client) expects the application's MemcacheClient (the object "
+                "your @mc.cached functions use, e.g. myapp.models.mc), got str: '127.0.0.1:11211'"
+            )
+        """
+    )
+    project.runpytest(*PLUGIN).assert_outcomes(passed=1)
+
+
+def test_asynq_mocker_patches_like_mocker_and_its_mocks_answer_asynq(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(
+        names="""
+        from asynq import asynq
+
+        SETTINGS = {"greeting": "hello"}
+
+        @asynq()
+        def name_of(uid):
+            return f"user {uid}"
+
+        @asynq()
+        def greeting(uid):
+            return f"{SETTINGS['greeting']} {(yield name_of.asynq(uid))}"
+
+        class Users:
+            @asynq()
+            def count(self):
+                return 0
+        """,
+        test_names="""
+        import names
+
+        def test_patches(asynq_mocker):
+            name_of = asynq_mocker.patch("names.name_of", return_value="Ann")
+            asynq_mocker.patch.dict(names.SETTINGS, greeting="hi")
+            count = asynq_mocker.patch.object(names.Users, "count", autospec=True)
+            count.return_value = 3
+            assert names.greeting(1) == "hi Ann"
+            assert names.Users().count.asynq().value() == 3
+            name_of.assert_called_once_with(1)
+            assert asynq_mocker.call(1) == name_of.call_args
+            assert isinstance(asynq_mocker.MagicMock(), asynq_mocker.MagicMock)
+
+        def test_stopped_after_the_test():
+            assert names.greeting(1) == "hello user 1"
+        """,
+    )
+    project.runpytest(*PLUGIN).assert_outcomes(passed=2)

@@ -246,3 +246,49 @@ def test_a_recorder_is_used_for_one_block(client: StandInClient) -> None:
         "call round_trips(client) again for another",
     ):
         recorder.__enter__()
+
+
+# -- a recorder used without `with` -------------------------------------------------------------
+
+
+def test_reading_a_recorder_that_was_never_entered_says_the_with_is_missing(
+    client: StandInClient,
+) -> None:
+    recorder = round_trips(client, exactly=2)
+    client.multi_get("a")
+    message = (
+        "round_trips(exactly=2) records only inside a `with` block, and this one was never "
+        "entered, so it saw nothing; write `with round_trips(exactly=2) as rt:` around the code "
+        "under test"
+    )
+    for read in (
+        lambda: recorder.count,
+        lambda: recorder.keys,
+        lambda: recorder.rounds,
+        lambda: recorder.assert_count(0),
+        lambda: recorder.assert_at_most(5),
+        lambda: recorder.assert_keys([]),
+    ):
+        with raises_exactly(RuntimeError, message):
+            read()
+    assert repr(recorder) == "<RoundTrips round_trips(exactly=2), never entered>"
+    assert recorder.never_entered() is not None
+
+
+def test_a_recorder_with_limits_that_is_dropped_unentered_warns_that_it_checked_nothing(
+    client: StandInClient,
+) -> None:
+    with pytest.warns(RuntimeWarning) as warned:
+        round_trips(client, at_most=1)  # the `with` is missing: nothing is checked
+    assert str(warned[0].message) == (
+        "round_trips(at_most=1) was created but never used as a `with` block, so it checked "
+        "nothing; write `with round_trips(at_most=1):` around the code under test"
+    )
+
+
+def test_a_recorder_that_was_entered_reports_nothing_unused(client: StandInClient) -> None:
+    recorder = round_trips(client, keys=[["a"]])
+    with recorder:
+        client.multi_get("a")
+    assert recorder.never_entered() is None
+    assert recorder.count == 1

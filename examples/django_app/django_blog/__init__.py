@@ -1,0 +1,1 @@
+"""A Django page over cached model functions, one request scope per HTTP request."""

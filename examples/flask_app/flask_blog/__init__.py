@@ -1,0 +1,1 @@
+"""A Flask page over cached model functions, one request scope per HTTP request."""

@@ -1,0 +1,120 @@
+"""asynq.web.WSGIMiddleware and request_scope on a bare WSGI app, against a real memcached."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from asynq.loaders import loader
+from asynq.memcache import MemcacheClient
+from asynq.web import ASGIMiddleware, WSGIMiddleware, request_scope
+
+
+@pytest.fixture
+def mc(memcached: Any) -> Iterator[MemcacheClient]:
+    client = MemcacheClient(memcached.address)
+    yield client
+    client.close()
+
+
+def call(app: Any, path: str = "/") -> tuple[list[bytes], Any]:
+    """Run one request the way a WSGI server does: iterate the body, then close it."""
+    started: list[Any] = []
+    body = app({"PATH_INFO": path}, lambda status, headers: started.append(status))
+    try:
+        return list(body), body
+    finally:
+        body.close()
+
+
+def test_the_top_level_calls_of_one_request_share_loads_and_memcached_reads(
+    mc: MemcacheClient, round_trips: Any
+) -> None:
+    batches: list[list[int]] = []
+
+    @loader()
+    def load_users(uids: list[int]) -> list[str]:
+        batches.append(list(uids))
+        return [f"user {uid}" for uid in uids]
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        first = load_users(1), mc.get("greeting")
+        second = load_users(1), mc.get("greeting")  # both from the request's caches
+        return [repr((first, second)).encode()]
+
+    wrapped = WSGIMiddleware(app, mc)
+    mc.set("greeting", "hi")
+    with round_trips(mc, exactly=1):
+        body, _ = call(wrapped)
+    assert body == [repr((("user 1", "hi"), ("user 1", "hi"))).encode()]
+    assert batches == [[1]]
+    with round_trips(mc, exactly=1):
+        call(wrapped)  # the next request starts with empty caches
+    assert batches == [[1], [1]]
+
+
+def test_a_streamed_body_reads_through_the_request_cache_until_the_server_closes_it(
+    mc: MemcacheClient, round_trips: Any
+) -> None:
+    def app(environ: Any, start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        for _ in range(3):
+            yield str(mc.get("k")).encode()
+
+    mc.set("k", 7)
+    with round_trips(mc, exactly=1):
+        body, _ = call(WSGIMiddleware(app, mc))
+    assert body == [b"7", b"7", b"7"]
+    with round_trips(mc, exactly=2):  # outside any request: each call reads memcached
+        mc.get("k")
+        mc.get("k")
+
+
+def test_an_application_error_ends_the_request_scope(mc: MemcacheClient, round_trips: Any) -> None:
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        mc.get("k")
+        raise LookupError("no page")
+
+    with pytest.raises(LookupError):
+        WSGIMiddleware(app, mc)({}, lambda *args: None)
+    with round_trips(mc, exactly=2):
+        mc.get("k")
+        mc.get("k")
+
+
+def test_request_scope_works_without_a_framework(mc: MemcacheClient, round_trips: Any) -> None:
+    with round_trips(mc, exactly=1):
+        with request_scope(mc):
+            mc.get("k")
+            mc.get("k")
+
+
+def test_the_middleware_and_request_scope_need_clients() -> None:
+    with pytest.raises(TypeError) as error:
+        WSGIMiddleware(lambda environ, start_response: [])
+    assert str(error.value) == (
+        "WSGIMiddleware needs the MemcacheClient(s) whose reads a request should share, got "
+        "none; for example WSGIMiddleware(app, mc) with your module-level mc = MemcacheClient(...)"
+    )
+    with pytest.raises(TypeError) as error:
+        with request_scope():
+            pass
+    assert str(error.value).startswith("request_scope needs the MemcacheClient(s)")
+
+
+def test_the_middleware_refuses_what_is_not_a_client_or_an_app(mc: MemcacheClient) -> None:
+    with pytest.raises(TypeError) as error:
+        ASGIMiddleware(lambda *args: None, "127.0.0.1:11211")  # type: ignore[arg-type]
+    assert str(error.value) == (
+        "ASGIMiddleware expects asynq.memcache.MemcacheClient objects, got str: "
+        "'127.0.0.1:11211'; pass the client your @mc.cached functions use"
+    )
+    with pytest.raises(TypeError) as error:
+        WSGIMiddleware(mc)  # type: ignore[arg-type]
+    assert str(error.value).startswith(
+        "WSGIMiddleware(app, *clients) expects the WSGI application first, got MemcacheClient: "
+    )
+    assert str(error.value).endswith("with Flask: app.wsgi_app = WSGIMiddleware(app.wsgi_app, mc)")
