@@ -54,6 +54,7 @@ class AsyncTask(futures.FutureBase[_T]):
         "_shape",
         "_contexts",
         "_queue",
+        "_depth",
     )
 
     _shape: int  # set when the task blocks, with _queue
@@ -83,7 +84,16 @@ class AsyncTask(futures.FutureBase[_T]):
         # they are read: how to resume it, and which ready queue wakes it (its own thread's).
         creator = _thread_state.scheduler.active_task
         self.creator: AsyncTask[Any] | None = creator
-        self._contexts: tuple[Any, ...] = creator._contexts if creator is not None else ()
+        # ``_depth``: how many creators up to a task created outside any task. A runaway
+        # recursion grows it without bound; past the limit it is an error, not a hung process.
+        if creator is None:
+            self._contexts: tuple[Any, ...] = ()
+            self._depth = 0
+        else:
+            self._contexts = creator._contexts
+            depth = self._depth = creator._depth + 1
+            if depth >= _limits.max_depth:
+                raise RuntimeError(_too_deep_message(self))
 
     # -- inspection ----------------------------------------------------------------------------
 
@@ -135,6 +145,23 @@ class AsyncTask(futures.FutureBase[_T]):
         if self.creator is not None:
             print(pad + "  created by " + repr(self.creator))
 
+
+def _too_deep_message(task: AsyncTask[Any]) -> str:
+    return (
+        f"asynq task stack too deep: creating {task.call_str()} would make a chain of "
+        f"{task._depth + 1} tasks, each created by the next, which is more than "
+        f"debug.options.MAX_TASK_STACK_SIZE ({_limits.max_depth}). This is usually a recursion "
+        "without a base case; if the depth is intended, raise the limit"
+    )
+
+
+class _Limits:
+    """Limits the hot path reads; kept in step with ``asynq.debug.options`` by its setters."""
+
+    max_depth = 1_000_000
+
+
+_limits = _Limits()
 
 # The per-thread state object (``.scheduler``) of scheduler.py, set when that module loads.
 _thread_state: Any = None

@@ -290,6 +290,17 @@ def _task_factory(
     return asynq
 
 
+def _plain_sync_fn(sync_fn: Any) -> Callable[..., Any]:
+    """``sync_fn`` as called with the decorated function's arguments. Inside a class body the
+    synchronous twin is still a ``classmethod``/``staticmethod`` object: take its function, which
+    receives the class (or nothing) exactly as the decorated method does."""
+    if isinstance(sync_fn, (classmethod, staticmethod)):
+        sync_fn = sync_fn.__func__
+    if not callable(sync_fn):
+        raise TypeError(f"sync_fn must be callable, got {type(sync_fn).__name__}: {sync_fn!r}")
+    return sync_fn
+
+
 class AsyncAndSyncPairDecorator(AsyncDecorator[_T, _P]):
     """``@asynq(sync_fn=g)``: ``f(x)`` calls ``g(x)``; ``f.asynq(x)`` runs the decorated body."""
 
@@ -302,9 +313,7 @@ class AsyncAndSyncPairDecorator(AsyncDecorator[_T, _P]):
         asyncio_fn: Callable[_P, Coroutine[Any, Any, _T]] | None = None,
     ) -> None:
         super().__init__(fn, cls, kwargs, asyncio_fn)
-        if not callable(sync_fn):
-            raise TypeError(f"sync_fn must be callable, got {type(sync_fn).__name__}: {sync_fn!r}")
-        self.sync_fn = sync_fn
+        self.sync_fn = _plain_sync_fn(sync_fn)
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return self.sync_fn(*args, **kwargs)
@@ -362,9 +371,7 @@ class AsyncAndSyncPairProxyDecorator(AsyncProxyDecorator[_T, _P]):
         asyncio_fn: Callable[_P, Coroutine[Any, Any, _T]] | None = None,
     ) -> None:
         super().__init__(fn, asyncio_fn)
-        if not callable(sync_fn):
-            raise TypeError(f"sync_fn must be callable, got {type(sync_fn).__name__}: {sync_fn!r}")
-        self.sync_fn = sync_fn
+        self.sync_fn = _plain_sync_fn(sync_fn)
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return self.sync_fn(*args, **kwargs)
