@@ -34,6 +34,20 @@ class AsyncTaskResult(GeneratorExit):
         self.result = result
 
 
+class ContextStack(tuple[Any, ...]):
+    """The contexts a task runs inside, outermost first (a tuple). ``values()`` lists them too,
+    for code written against asynq 1.6, which kept them in a dict."""
+
+    __slots__ = ()
+
+    def values(self) -> list[Any]:
+        """The contexts, outermost first."""
+        return list(self)
+
+
+_NO_CONTEXTS = ContextStack()
+
+
 class AsyncTask(futures.FutureBase[_T]):
     """The running or finished call ``fn(*args, **kwargs)`` of an asynq function.
 
@@ -87,7 +101,7 @@ class AsyncTask(futures.FutureBase[_T]):
         # ``_depth``: how many creators up to a task created outside any task. A runaway
         # recursion grows it without bound; past the limit it is an error, not a hung process.
         if creator is None:
-            self._contexts: tuple[Any, ...] = ()
+            self._contexts: tuple[Any, ...] = _NO_CONTEXTS
             self._depth = 0
         else:
             self._contexts = creator._contexts
@@ -100,6 +114,23 @@ class AsyncTask(futures.FutureBase[_T]):
     def can_continue(self) -> bool:
         """Whether the task is started, not finished and waits on nothing."""
         return self._state == STARTED and not self._computed and self._pending == 0
+
+    @property
+    def _dependencies(self) -> set[futures.FutureBase[Any]]:
+        """The uncomputed futures the task waits on (empty unless it is blocked); the name of
+        asynq 1.6's field, for code that reads it."""
+        waiting: set[futures.FutureBase[Any]] = set()
+        if self._pending:
+            pending: list[Any] = [self._yielded]
+            while pending:
+                item = pending.pop()
+                if type(item) in (list, tuple):
+                    pending.extend(item)
+                elif type(item) is dict:
+                    pending.extend(item.values())
+                elif isinstance(item, futures.FutureBase) and not item._computed:
+                    waiting.add(item)
+        return waiting
 
     def is_blocked(self) -> bool:
         """Whether the task waits on futures that are not computed yet."""

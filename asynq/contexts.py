@@ -7,7 +7,8 @@ that task is switched out and *resumed* when it is switched back in. Tasks creat
 created. Outside any task an ``AsyncContext`` is an ordinary context manager.
 
 A ``NonAsyncContext`` is the opposite promise: its block must not span a switch. Yielding an
-unfinished future inside it throws a ``RuntimeError`` into the task at that ``yield``.
+unfinished future inside it throws ``NonAsyncContextError`` (a ``RuntimeError`` and, as in asynq
+1.6, an ``AssertionError``) into the task at that ``yield``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ from abc import abstractmethod
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .async_task import ContextStack
+
 if TYPE_CHECKING:
     from .async_task import AsyncTask
 
-__all__ = ["AsyncContext", "NonAsyncContext", "enter_context", "leave_context"]
+__all__ = [
+    "AsyncContext",
+    "NonAsyncContext",
+    "NonAsyncContextError",
+    "enter_context",
+    "leave_context",
+]
 
 _C = TypeVar("_C", bound="AsyncContext")
 
@@ -35,7 +44,7 @@ def enter_context(context: AsyncContext) -> None:
     task = _active_task()
     context._task = task
     if task is not None:
-        task._contexts = task._contexts + (context,)
+        task._contexts = ContextStack(task._contexts + (context,))
     context.resume()
 
 
@@ -44,7 +53,7 @@ def leave_context(context: AsyncContext) -> None:
     task = context._task
     context._task = None
     if task is not None:
-        task._contexts = tuple(c for c in task._contexts if c is not context)
+        task._contexts = ContextStack(c for c in task._contexts if c is not context)
         if _active_task() is not task:
             # The generator is being closed while another task runs (garbage collection):
             # the scheduler already paused this context when it switched the task out.
@@ -80,6 +89,10 @@ class AsyncContext:
     @abstractmethod
     def pause(self) -> None:
         """Undo the context's effect (on exit and when the task is switched out)."""
+
+
+class NonAsyncContextError(RuntimeError, AssertionError):
+    """A task yielded an unfinished future inside a ``with`` block of a ``NonAsyncContext``."""
 
 
 class NonAsyncContext:

@@ -18,7 +18,6 @@ import functools
 import inspect
 import logging
 import sys
-import types
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 
@@ -48,6 +47,7 @@ __all__ = [
     "AsyncAndSyncPairDecorator",
     "AsyncProxyDecorator",
     "AsyncAndSyncPairProxyDecorator",
+    "IncompatibleOptionsError",
 ]
 
 _P = ParamSpec("_P")
@@ -56,7 +56,6 @@ _T = TypeVar("_T")
 _T2 = TypeVar("_T2")
 
 _log = logging.getLogger("asynq")
-_GeneratorType = types.GeneratorType
 
 
 def _check_decoratable(fn: object, decorator: str) -> None:
@@ -209,8 +208,6 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
         asyncio_fn: Callable[_P, Coroutine[Any, Any, _T]] | None = None,
     ) -> None:
         super().__init__(fn, cls, kwargs, asyncio_fn)
-        # The synchronous path can skip the task when the body is an ordinary function.
-        self._plain_sync = not self._is_generator and self.task_cls is AsyncTask
         # The synchronous path may build the task itself unless a subclass changes how.
         self._direct_task = (
             self._is_generator and not self.kwargs and type(self).asynq is AsyncDecorator.asynq
@@ -237,22 +234,17 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         if asyncio_interop._drivers:  # an event loop runs asynq work: a sync call may be wrong
             asyncio_interop.check_sync_call(self)
-        if self._plain_sync:
-            if get_active_task() is not None:
-                _note_sync_call(self)
-            result = self.fn(*args, **kwargs)
-            if type(result) is not _GeneratorType:
-                return result
-            task: AsyncTask[_T] = AsyncTask(result, self.fn, args, kwargs)
+        # Always through a task, even for a body that does not yield: inside it, the body sees
+        # itself as the active task (get_active_task(), contexts), as asynq 1.6 code expects.
+        task: AsyncTask[_T]
+        if self._direct_task:
+            # What the asynq closure does, without a second call that repacks the arguments.
+            fn = self.fn
+            task = self.task_cls(fn(*args, **kwargs), fn, args, kwargs)
         else:
-            if self._direct_task:
-                # What the asynq closure does, without a second call that repacks the arguments.
-                fn = self.fn
-                task = self.task_cls(fn(*args, **kwargs), fn, args, kwargs)
-            else:
-                task = self.asynq(*args, **kwargs)
-            if task.creator is not None:
-                _note_sync_call(self)
+            task = self.asynq(*args, **kwargs)
+        if task.creator is not None:
+            _note_sync_call(self)
         if task._state == NEW:
             get_scheduler()._drive(task, True)
         elif not task._computed:
@@ -290,7 +282,7 @@ def _task_factory(
     return asynq
 
 
-def _plain_sync_fn(sync_fn: Any) -> Callable[..., Any]:
+def _unwrap_sync_fn(sync_fn: Any) -> Callable[..., Any]:
     """``sync_fn`` as called with the decorated function's arguments. Inside a class body the
     synchronous twin is still a ``classmethod``/``staticmethod`` object: take its function, which
     receives the class (or nothing) exactly as the decorated method does."""
@@ -313,7 +305,7 @@ class AsyncAndSyncPairDecorator(AsyncDecorator[_T, _P]):
         asyncio_fn: Callable[_P, Coroutine[Any, Any, _T]] | None = None,
     ) -> None:
         super().__init__(fn, cls, kwargs, asyncio_fn)
-        self.sync_fn = _plain_sync_fn(sync_fn)
+        self.sync_fn = _unwrap_sync_fn(sync_fn)
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return self.sync_fn(*args, **kwargs)
@@ -338,7 +330,6 @@ class AsyncProxyDecorator(AsyncDecorator[_T, _P]):
         asyncio_fn: Callable[_P, Coroutine[Any, Any, _T]] | None = None,
     ) -> None:
         super().__init__(fn, None, {}, asyncio_fn)
-        self._plain_sync = False
 
     def name(self) -> str:
         return "@async_proxy()"
@@ -371,7 +362,7 @@ class AsyncAndSyncPairProxyDecorator(AsyncProxyDecorator[_T, _P]):
         asyncio_fn: Callable[_P, Coroutine[Any, Any, _T]] | None = None,
     ) -> None:
         super().__init__(fn, asyncio_fn)
-        self.sync_fn = _plain_sync_fn(sync_fn)
+        self.sync_fn = _unwrap_sync_fn(sync_fn)
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return self.sync_fn(*args, **kwargs)
@@ -428,6 +419,11 @@ class _MkProxyDecorator(Protocol):
     def __call__(self, fn: Callable[_P, FutureBase[_T]]) -> AsyncDecorator[_T, _P]: ...
 
 
+class IncompatibleOptionsError(TypeError, AssertionError):
+    """Decorator options that contradict each other. A ``TypeError``, and an ``AssertionError``
+    as asynq 1.6 raised it."""
+
+
 def _reject_bare_use(name: str, first: object) -> None:
     if callable(first) and not isinstance(first, bool):
         fn_name = getattr(first, "__name__", repr(first))
@@ -468,7 +464,7 @@ def asynq(
     """
     _reject_bare_use("asynq", pure)
     if pure and sync_fn is not None:
-        raise TypeError(
+        raise IncompatibleOptionsError(
             "asynq(pure=True, sync_fn=...) makes no sense: a pure asynq function has no "
             "synchronous form; drop one of the two"
         )
@@ -492,7 +488,7 @@ def async_proxy(
     """Make a function that returns a future look like an ``@asynq()`` function."""
     _reject_bare_use("async_proxy", pure)
     if pure and sync_fn is not None:
-        raise TypeError(
+        raise IncompatibleOptionsError(
             "async_proxy(pure=True, sync_fn=...) makes no sense: a pure proxy has no "
             "synchronous form; drop one of the two"
         )
@@ -550,6 +546,7 @@ def get_async_fn(fn: object, wrap_if_none: bool = False) -> Callable[..., Future
         def sync_to_async_fn_wrapper(*args: Any, **kwargs: Any) -> FutureBase[Any]:
             return ConstFuture(plain(*args, **kwargs))
 
+        sync_to_async_fn_wrapper.is_pure_async_fn = _true  # type: ignore[attr-defined]
         return sync_to_async_fn_wrapper
     return None
 
@@ -608,4 +605,10 @@ def lazy(fn: Callable[_P, _T]) -> Callable[_P, FutureBase[_T]]:
     def make_future(*args: _P.args, **kwargs: _P.kwargs) -> FutureBase[_T]:
         return futures.Future(functools.partial(fn, *args, **kwargs))
 
+    # Calling it returns a future: a pure async function (is_pure_async_fn, get_async_fn).
+    make_future.is_pure_async_fn = _true  # type: ignore[attr-defined]
     return make_future
+
+
+def _true() -> bool:
+    return True

@@ -59,7 +59,7 @@ from . import async_task, futures
 from ._debug import options
 from .async_task import NEW, STARTED, AsyncTask, AsyncTaskResult
 from .batching import BatchBase, BatchItemBase
-from .contexts import NonAsyncContext
+from .contexts import NonAsyncContext, NonAsyncContextError
 from .futures import Future, FutureBase
 from .stats import SchedulerStats
 
@@ -483,7 +483,7 @@ class TaskScheduler:
                                         else:
                                             ready.appendleft(waiters)
                             if task._on_computed is not None:
-                                task._on_computed(task)
+                                futures.call_on_computed(task)
                             break
                         except AsyncTaskResult as legacy:
                             task.running = False
@@ -508,7 +508,7 @@ class TaskScheduler:
                                     send_tb = yielded._traceback
                                 continue
                             if _non_async_open and task in _non_async_open:
-                                send_error = RuntimeError(_NON_ASYNC_MESSAGE)
+                                send_error = NonAsyncContextError(_NON_ASYNC_MESSAGE)
                                 continue
                             if kind is _TASK:
                                 if yielded._state is NEW:
@@ -595,7 +595,7 @@ class TaskScheduler:
                         try:
                             self._pending_leaves(yielded, leaves)
                             if leaves and _non_async_open and task in _non_async_open:
-                                raise RuntimeError(_NON_ASYNC_MESSAGE)
+                                raise NonAsyncContextError(_NON_ASYNC_MESSAGE)
                         except (TypeError, RuntimeError) as error:
                             send_error = error
                             continue
@@ -702,8 +702,16 @@ def _priority(batch: BatchBase[Any]) -> tuple[int, int]:
 
 
 def _pause(contexts: tuple[Any, ...]) -> None:
+    # Every context is paused even if one raises; then the first error goes on.
+    error = None
     for context in reversed(contexts):
-        context.pause()
+        try:
+            context.pause()
+        except BaseException as raised:  # noqa: BLE001 - re-raised below
+            if error is None:
+                error = raised
+    if error is not None:
+        raise error
 
 
 def _resume(contexts: tuple[Any, ...]) -> None:
