@@ -212,7 +212,7 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
         self._direct_task = (
             self._is_generator and not self.kwargs and type(self).asynq is AsyncDecorator.asynq
         )
-        if type(self).asynq is AsyncDecorator.asynq:
+        if type(self).asynq is AsyncDecorator.asynq and asyncio_fn is None:
             # ``f.asynq`` is the hottest call in asynq code: serve it from the instance dict as a
             # closure over the function and task class, skipping method binding and lookups.
             self.asynq = _task_factory(self.fn, self.task_cls, self._is_generator, self.kwargs)  # type: ignore[method-assign]
@@ -224,7 +224,10 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
         return False
 
     def asynq(self, *args: _P.args, **kwargs: _P.kwargs) -> AsyncTask[_T]:
-        """The call as a lazy task: yield it from an @asynq() function, or call ``.value()``."""
+        """The call as a lazy task: yield it from an @asynq() function, or call ``.value()``.
+        In asyncio mode, a function with an ``asyncio_fn`` runs that instead (as a future)."""
+        if self.asyncio_fn is not None and asyncio_interop.is_asyncio_mode():
+            return asyncio_interop.from_awaitable(self.asyncio_fn(*args, **kwargs))  # type: ignore[return-value]
         fn = self.fn
         generator = fn(*args, **kwargs) if self._is_generator else None
         if self.kwargs:
@@ -335,6 +338,8 @@ class AsyncProxyDecorator(AsyncDecorator[_T, _P]):
         return "@async_proxy()"
 
     def asynq(self, *args: _P.args, **kwargs: _P.kwargs) -> AsyncTask[_T]:
+        if self.asyncio_fn is not None and asyncio_interop.is_asyncio_mode():
+            return asyncio_interop.from_awaitable(self.asyncio_fn(*args, **kwargs))  # type: ignore[return-value]
         return _check_proxy_result(self, self.fn(*args, **kwargs))  # type: ignore[return-value]
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
@@ -349,7 +354,9 @@ class AsyncProxyDecorator(AsyncDecorator[_T, _P]):
             return self.asyncio_fn(*args, **kwargs)
         from .asyncio_interop import resolve_in_asyncio
 
-        return resolve_in_asyncio(self.asynq(*args, **kwargs))
+        # The proxy is called inside asyncio mode, where the functions it delegates to may run
+        # their own asyncio_fn: through a task, not here, where the coroutine is only created.
+        return resolve_in_asyncio(_call_proxy.asynq(self, args, kwargs))
 
 
 class AsyncAndSyncPairProxyDecorator(AsyncProxyDecorator[_T, _P]):
@@ -612,3 +619,8 @@ def lazy(fn: Callable[_P, _T]) -> Callable[_P, FutureBase[_T]]:
 
 def _true() -> bool:
     return True
+
+
+@asynq()
+def _call_proxy(proxy: Any, args: Any, kwargs: Any) -> Any:
+    return (yield proxy.asynq(*args, **kwargs))

@@ -276,6 +276,10 @@ class ConstFuture(FutureBase[_T]):
         self._waiters = None
         self._on_computed = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # By value, the same on every Python and pickle protocol (slots alone are not, on 3.10).
+        return (ConstFuture, (self._value,))
+
 
 class ErrorFuture(FutureBase[NoReturn]):
     """A future that already failed with ``error``."""
