@@ -73,6 +73,7 @@ __all__ = [
     "get_active_task",
     "reset",
     "add_yield_adapter",
+    "remove_yield_adapter",
 ]
 
 
@@ -128,6 +129,12 @@ def add_yield_adapter(adapter: Callable[[Any], Any]) -> None:
     only yields that would otherwise fail reach an adapter."""
     if adapter not in _yield_adapters:
         _yield_adapters.append(adapter)
+
+
+def remove_yield_adapter(adapter: Callable[[Any], Any]) -> None:
+    """Undo ``add_yield_adapter(adapter)`` (nothing happens if it was not added)."""
+    if adapter in _yield_adapters:
+        _yield_adapters.remove(adapter)
 
 
 def _adapt(yielded: Any) -> Any:
