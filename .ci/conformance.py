@@ -70,7 +70,7 @@ TIMING_TOLERANT = {
 # A test that runs longer than this gets its stack dumped (pytest's faulthandler_timeout); the
 # whole run is stopped after RUN_TIMEOUT, so a hang is an error, never a job that never ends.
 STACK_DUMP_AFTER = 60
-RUN_TIMEOUT = 900
+RUN_TIMEOUT = 300
 
 CONFTEST = '''\
 """Written by asynq's .ci/conformance.py: makes ``asynq.tests.X`` name the module ``{pkg}.X``."""
