@@ -10,6 +10,7 @@ import sys as _sys
 from . import (
     async_task,
     asyncio_interop,
+    asynq_to_async,
     batching,
     contexts,
     debug,
@@ -71,6 +72,7 @@ __version__ = "2.0.0.dev0"
 __all__ = [
     "async_task",
     "asyncio_interop",
+    "asynq_to_async",
     "batching",
     "contexts",
     "debug",

@@ -32,11 +32,13 @@ class Options:
     - ``DUMP_FLUSH_BATCH``: log every batch flush with its item count.
     - ``COLLECT_PERF_STATS``: record per-task timing in ``asynq.profiler``; setting it attaches or
       detaches the profiler on the calling thread.
+    - ``MAX_TASK_STACK_SIZE``: creating a task at the end of a longer chain of tasks, each
+      created by the next, raises ``RuntimeError`` (a recursion without a base case).
     - ``DEBUG_STR_REPR_MAX_LENGTH``: where ``debug.str`` and ``debug.repr`` cut.
     - ``ENABLE_COMPLEX_ASSERTIONS``: toggled by ``debug.enable_complex_assertions``.
 
     The other ``DUMP_*`` names of asynq 1.6, ``SCHEDULER_STATE_DUMP_INTERVAL``,
-    ``STACK_DUMP_LIMIT``, ``MAX_TASK_STACK_SIZE`` and ``KEEP_DEPENDENCIES`` exist for
+    ``STACK_DUMP_LIMIT`` and ``KEEP_DEPENDENCIES`` exist for
     compatibility and change nothing; ``asynq.trace()`` shows what they used to print.
     """
 
@@ -51,7 +53,7 @@ class Options:
         self.SCHEDULER_STATE_DUMP_INTERVAL = 1.0
         self.DEBUG_STR_REPR_MAX_LENGTH = 240
         self.STACK_DUMP_LIMIT = 10
-        self.MAX_TASK_STACK_SIZE = 1000000
+        self.__dict__["MAX_TASK_STACK_SIZE"] = 1000000
         self.ENABLE_COMPLEX_ASSERTIONS = True
         self.KEEP_DEPENDENCIES = False
 
@@ -67,6 +69,20 @@ class Options:
         from . import profiler
 
         profiler._set_enabled(bool(value))
+
+    @property
+    def MAX_TASK_STACK_SIZE(self) -> int:  # noqa: N802 - asynq 1.6 name
+        """The longest chain of tasks, each created by the next, before creating one more
+        raises ``RuntimeError`` (a recursion without a base case otherwise runs until memory
+        runs out)."""
+        value: int = self.__dict__["MAX_TASK_STACK_SIZE"]
+        return value
+
+    @MAX_TASK_STACK_SIZE.setter
+    def MAX_TASK_STACK_SIZE(self, value: int) -> None:  # noqa: N802 - asynq 1.6 name
+        from . import async_task
+
+        self.__dict__["MAX_TASK_STACK_SIZE"] = async_task._limits.max_depth = int(value)
 
     def DUMP_ALL(self, value: bool | None = None) -> bool | None:  # noqa: N802 - asynq 1.6 name
         """With no argument: whether every ``DUMP_*`` switch is on. With a bool: set them all."""

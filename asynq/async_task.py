@@ -8,10 +8,10 @@ mostly state the scheduler reads and writes.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Mapping
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from . import futures
-from .contexts import get_root_contexts
 
 __all__ = ["AsyncTask", "AsyncTaskResult", "AsyncTaskCancelledError"]
 
@@ -35,6 +35,27 @@ class AsyncTaskResult(GeneratorExit):
         self.result = result
 
 
+class ContextStack(tuple[Any, ...]):
+    """The contexts a task runs inside, outermost first (a tuple). ``values()`` lists them too,
+    for code written against asynq 1.6, which kept them in a dict."""
+
+    __slots__ = ()
+
+    def values(self) -> list[Any]:
+        """The contexts, outermost first."""
+        return list(self)
+
+
+_NO_CONTEXTS = ContextStack()
+
+#: The contexts that a task created outside any task starts in; ``contexts_for_new_roots`` (in
+#: ``asynq.contexts``) sets it for a block, per thread and per asyncio task.
+root_contexts_var: ContextVar[ContextStack] = ContextVar(
+    "asynq_root_contexts", default=_NO_CONTEXTS
+)
+get_root_contexts = root_contexts_var.get
+
+
 class AsyncTask(futures.FutureBase[_T]):
     """The running or finished call ``fn(*args, **kwargs)`` of an asynq function.
 
@@ -55,6 +76,7 @@ class AsyncTask(futures.FutureBase[_T]):
         "_shape",
         "_contexts",
         "_queue",
+        "_depth",
     )
 
     _shape: int  # set when the task blocks, with _queue
@@ -84,15 +106,39 @@ class AsyncTask(futures.FutureBase[_T]):
         # they are read: how to resume it, and which ready queue wakes it (its own thread's).
         creator = _thread_state.scheduler.active_task
         self.creator: AsyncTask[Any] | None = creator
-        self._contexts: tuple[Any, ...] = (
-            creator._contexts if creator is not None else get_root_contexts()
-        )
+        # ``_depth``: how many creators up to a task created outside any task. A runaway
+        # recursion grows it without bound; past the limit it is an error, not a hung process.
+        if creator is None:
+            self._contexts: tuple[Any, ...] = get_root_contexts()
+            self._depth = 0
+        else:
+            self._contexts = creator._contexts
+            depth = self._depth = creator._depth + 1
+            if depth >= _limits.max_depth:
+                raise RuntimeError(_too_deep_message(self))
 
     # -- inspection ----------------------------------------------------------------------------
 
     def can_continue(self) -> bool:
         """Whether the task is started, not finished and waits on nothing."""
         return self._state == STARTED and not self._computed and self._pending == 0
+
+    @property
+    def _dependencies(self) -> set[futures.FutureBase[Any]]:
+        """The uncomputed futures the task waits on (empty unless it is blocked); the name of
+        asynq 1.6's field, for code that reads it."""
+        waiting: set[futures.FutureBase[Any]] = set()
+        if self._pending:
+            pending: list[Any] = [self._yielded]
+            while pending:
+                item = pending.pop()
+                if type(item) in (list, tuple):
+                    pending.extend(item)
+                elif type(item) is dict:
+                    pending.extend(item.values())
+                elif isinstance(item, futures.FutureBase) and not item._computed:
+                    waiting.add(item)
+        return waiting
 
     def is_blocked(self) -> bool:
         """Whether the task waits on futures that are not computed yet."""
@@ -138,6 +184,23 @@ class AsyncTask(futures.FutureBase[_T]):
         if self.creator is not None:
             print(pad + "  created by " + repr(self.creator))
 
+
+def _too_deep_message(task: AsyncTask[Any]) -> str:
+    return (
+        f"asynq task stack too deep: creating {task.call_str()} would make a chain of "
+        f"{task._depth + 1} tasks, each created by the next, which is more than "
+        f"debug.options.MAX_TASK_STACK_SIZE ({_limits.max_depth}). This is usually a recursion "
+        "without a base case; if the depth is intended, raise the limit"
+    )
+
+
+class _Limits:
+    """Limits the hot path reads; kept in step with ``asynq.debug.options`` by its setters."""
+
+    max_depth = 1_000_000
+
+
+_limits = _Limits()
 
 # The per-thread state object (``.scheduler``) of scheduler.py, set when that module loads.
 _thread_state: Any = None

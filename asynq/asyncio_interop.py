@@ -28,7 +28,10 @@ Rules that keep this safe:
   still awaited goes on; once nothing awaits the loop's asynq work, whatever is left is cancelled
   (pending batches fail their items with ``asyncio.CancelledError``, the abandoned tasks finish with
   it), so nothing stays pending.
-- Asynq code run from asyncio can also wait for a native awaitable: ``yield from_awaitable(coro)``.
+- Asynq code run from asyncio can also wait for a native awaitable: ``yield from_awaitable(coro)``,
+  or simply ``yield coro`` (awaitables, alone or in lists, tuples and dicts, are accepted in
+  asyncio mode). There, ``f.asynq(...)`` of a function declared with ``asyncio_fn=`` runs that
+  coroutine function instead of the generator, as asynq 1.6 does.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from typing import Any, TypeVar
 from .async_task import AsyncTask
 from .batching import BatchBase, BatchItemBase
 from .futures import Future, FutureBase, _short_repr
-from .scheduler import AsyncTaskError, TaskScheduler, get_scheduler
+from .scheduler import AsyncTaskError, TaskScheduler, add_yield_adapter, get_scheduler
 
 __all__ = [
     "AsyncioModeError",
@@ -234,6 +237,33 @@ def from_awaitable(awaitable: Awaitable[_T]) -> FutureBase[_T]:
     driver.external.add(future)
     task.add_done_callback(lambda done: driver.external_done(future, done))
     return future
+
+
+def _awaitables_as_futures(yielded: Any) -> Any:
+    """In asyncio mode, ``yielded`` with every native awaitable in it replaced by
+    ``from_awaitable(awaitable)``; None outside asyncio mode or when there is none."""
+    if not _mode.get():
+        return None
+    found = False
+
+    def convert(value: Any) -> Any:
+        nonlocal found
+        cls = type(value)
+        if cls is list or cls is tuple:
+            items = [convert(item) for item in value]
+            return items if cls is list else tuple(items)
+        if cls is dict:
+            return {key: convert(item) for key, item in value.items()}
+        if not isinstance(value, FutureBase) and isinstance(value, Awaitable):
+            found = True
+            return from_awaitable(value)
+        return value
+
+    converted = convert(yielded)
+    return converted if found else None
+
+
+add_yield_adapter(_awaitables_as_futures)
 
 
 class _AwaitableFuture(FutureBase[_T]):

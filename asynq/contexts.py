@@ -12,7 +12,8 @@ middleware gives every root of one HTTP request that request's scope, even when 
 asyncio server interleave on one thread (see ``asynq.web``).
 
 A ``NonAsyncContext`` is the opposite promise: its block must not span a switch. Yielding an
-unfinished future inside it throws a ``RuntimeError`` into the task at that ``yield``.
+unfinished future inside it throws ``NonAsyncContextError`` (a ``RuntimeError`` and, as in asynq
+1.6, an ``AssertionError``) into the task at that ``yield``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from .async_task import ContextStack, get_root_contexts, root_contexts_var
 
 if TYPE_CHECKING:
     from .async_task import AsyncTask
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AsyncContext",
     "NonAsyncContext",
+    "NonAsyncContextError",
     "contexts_for_new_roots",
     "enter_context",
     "get_root_contexts",
@@ -37,12 +40,6 @@ __all__ = [
 ]
 
 _C = TypeVar("_C", bound="AsyncContext")
-
-
-_root_contexts: ContextVar[tuple[Any, ...]] = ContextVar("asynq_root_contexts", default=())
-
-#: The contexts that a task created outside any task starts in (read by ``AsyncTask``).
-get_root_contexts = _root_contexts.get
 
 
 @contextmanager
@@ -57,11 +54,11 @@ def contexts_for_new_roots(*contexts: AsyncContext) -> Iterator[None]:
                 f"contexts_for_new_roots() expects AsyncContext objects, got "
                 f"{type(context).__name__}: {context!r}"
             )
-    token = _root_contexts.set(_root_contexts.get() + contexts)
+    token = root_contexts_var.set(ContextStack(root_contexts_var.get() + contexts))
     try:
         yield
     finally:
-        _root_contexts.reset(token)
+        root_contexts_var.reset(token)
 
 
 def _active_task() -> AsyncTask[Any] | None:
@@ -75,7 +72,7 @@ def enter_context(context: AsyncContext) -> None:
     task = _active_task()
     context._task = task
     if task is not None:
-        task._contexts = task._contexts + (context,)
+        task._contexts = ContextStack(task._contexts + (context,))
     context.resume()
 
 
@@ -84,7 +81,7 @@ def leave_context(context: AsyncContext) -> None:
     task = context._task
     context._task = None
     if task is not None:
-        task._contexts = tuple(c for c in task._contexts if c is not context)
+        task._contexts = ContextStack(c for c in task._contexts if c is not context)
         if _active_task() is not task:
             # The generator is being closed while another task runs (garbage collection):
             # the scheduler already paused this context when it switched the task out.
@@ -120,6 +117,10 @@ class AsyncContext:
     @abstractmethod
     def pause(self) -> None:
         """Undo the context's effect (on exit and when the task is switched out)."""
+
+
+class NonAsyncContextError(RuntimeError, AssertionError):
+    """A task yielded an unfinished future inside a ``with`` block of a ``NonAsyncContext``."""
 
 
 class NonAsyncContext:

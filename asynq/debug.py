@@ -19,6 +19,7 @@ import importlib
 import linecache
 import logging
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator
@@ -33,6 +34,8 @@ from .scheduler import get_active_task
 
 __all__ = [
     "options",
+    "stdout",
+    "stderr",
     "sync",
     "format_asynq_stack",
     "dump_asynq_stack",
@@ -83,6 +86,29 @@ _use_original_hook = False
 _highlight = True
 _original_hook: Any = None
 _abspaths: dict[_builtin_str, _builtin_str] = {}
+
+
+class _CurrentStream:
+    """Writes to whatever ``sys.<name>`` is at the time of the write (so that output capture,
+    and tests that patch ``asynq.debug.stdout``/``stderr``, both work)."""
+
+    def __init__(self, name: _builtin_str) -> None:
+        self._name = name
+
+    def write(self, text: _builtin_str) -> int:
+        written: int = getattr(sys, self._name).write(text)
+        return written
+
+    def __getattr__(self, attribute: _builtin_str) -> Any:
+        return getattr(getattr(sys, self._name), attribute)
+
+    def __repr__(self) -> _builtin_str:
+        return f"<asynq.debug.{self._name}: the current sys.{self._name}>"
+
+
+#: Where the debug helpers print: the current ``sys.stdout`` / ``sys.stderr`` unless replaced.
+stdout: Any = _CurrentStream("stdout")
+stderr: Any = _CurrentStream("stderr")
 
 
 # -- asynq stacks --------------------------------------------------------------------------------------
@@ -183,12 +209,72 @@ def _has_machinery(tb: TracebackType | None) -> bool:
     return False
 
 
+def _frame_line(path: _builtin_str, function: _builtin_str) -> re.Pattern[_builtin_str]:
+    return re.compile(rf'  File ".*{re.escape(path)}", line \d+, in {re.escape(function)}\n?')
+
+
+_SOURCE_LINE = re.compile(r"    .*\n?")
+
+#: Runs of lines that asynq 1.6's compiled machinery leaves in formatted tracebacks, each replaced
+#: as a whole (a partial run stays as it is) by one marker line.
+_COLLAPSED_RUNS: list[tuple[_builtin_str, list[re.Pattern[_builtin_str]]]] = [
+    (
+        "___asynq_future_raise_if_error___",
+        [
+            _frame_line("asynq/decorators.py", "asynq.decorators.AsyncDecorator.__call__"),
+            _frame_line("asynq/futures.py", "asynq.futures.FutureBase.value"),
+            _frame_line("asynq/futures.py", "asynq.futures.FutureBase.value"),
+            _frame_line("asynq/futures.py", "asynq.futures.FutureBase.raise_if_error"),
+            _frame_line("qcore/errors.py", "reraise"),
+            _SOURCE_LINE,
+            _frame_line("six.py", "reraise"),
+            _SOURCE_LINE,
+        ],
+    ),
+    (
+        "___asynq_continue___",
+        [
+            _frame_line("asynq/async_task.py", "asynq.async_task.AsyncTask._continue"),
+            _frame_line("asynq/async_task.py", "asynq.async_task.AsyncTask._continue_on_generator"),
+            _frame_line("asynq/async_task.py", "asynq.async_task.AsyncTask._continue_on_generator"),
+        ],
+    ),
+    (
+        "___asynq_call_pure___",
+        [
+            _frame_line("asynq/decorators.py", "asynq.decorators.AsyncDecorator.asynq"),
+            _frame_line("asynq/decorators.py", "asynq.decorators.AsyncProxyDecorator._call_pure"),
+            _frame_line("asynq/decorators.py", "asynq.decorators.AsyncProxyDecorator._call_pure"),
+            _frame_line("asynq/decorators.py", "asynq.decorators.AsyncProxyDecorator._call_pure"),
+            _frame_line("asynq/decorators.py", "asynq.decorators.async_call"),
+        ],
+    ),
+]
+
+
 def filter_traceback(tb_list: list[_builtin_str]) -> list[_builtin_str]:
-    """Drop the entries of a formatted traceback (``traceback.format_tb`` and friends) that are
-    asynq's machinery."""
+    """A formatted traceback (lines or entries, as ``traceback.format_tb`` gives them) without
+    asynq's machinery: entries of this package's scheduler, decorators and futures are dropped,
+    and the runs of frames asynq 1.6's machinery leaves become one marker line each
+    (``___asynq_continue___`` and the like)."""
     if not _filter_enabled:
         return tb_list
-    return [entry for entry in tb_list if not _is_machinery_entry(entry)]
+    kept: list[_builtin_str] = []
+    i = 0
+    while i < len(tb_list):
+        for marker, run in _COLLAPSED_RUNS:
+            lines = tb_list[i : i + len(run)]
+            if len(lines) == len(run) and all(
+                p.fullmatch(ln) for p, ln in zip(run, lines, strict=True)
+            ):
+                kept.append(f"  {marker}\n")
+                i += len(run)
+                break
+        else:
+            if not _is_machinery_entry(tb_list[i]):
+                kept.append(tb_list[i])
+            i += 1
+    return kept
 
 
 def _is_machinery_entry(entry: _builtin_str) -> bool:
@@ -204,9 +290,10 @@ def extract_tb(
     return [(f.filename, f.lineno or 0, f.name, f.line or "") for f in frames]
 
 
-def format_tb(tb: TracebackType) -> _builtin_str:
-    """Format a traceback as asynq sees it: the chain of user and asynq functions."""
-    return "".join(traceback.format_list(_filter_frames(list(traceback.extract_tb(tb)))))
+def format_tb(tb: TracebackType) -> list[_builtin_str]:
+    """Format a traceback as asynq sees it, the chain of user and asynq functions: a list of
+    entries, like ``traceback.format_tb``."""
+    return traceback.format_list(extract_tb(tb))
 
 
 def _filter_exception(te: traceback.TracebackException, seen: set[int]) -> None:
@@ -221,22 +308,31 @@ def _filter_exception(te: traceback.TracebackException, seen: set[int]) -> None:
         _filter_exception(group_member, seen)
 
 
-def format_error(error: BaseException, tb: TracebackType | None = None) -> _builtin_str:
+def format_error(
+    error: BaseException | None, tb: TracebackType | None = None
+) -> _builtin_str | None:
     """``error`` with its traceback as the asynq call chain: the synchronous caller, each asynq
-    function down to the raising line, and no scheduler frames (chained errors too)."""
+    function down to the raising line, and no scheduler frames (chained errors too). The
+    traceback is ``tb``, else the error's own, else one stored as ``error._traceback`` (as
+    asynq 1.6 code does). None for no error."""
+    if error is None:
+        return None
     if tb is None:
-        tb = error.__traceback__
+        tb = error.__traceback__ or getattr(error, "_traceback", None)
     te = traceback.TracebackException(type(error), error, tb)
     _filter_exception(te, set())
     return "".join(te.format())
 
 
-def dump_error(error: BaseException, tb: TracebackType | None = None) -> None:
-    """Print ``format_error(error, tb)`` to stderr (highlighted when stderr is a terminal)."""
-    text = format_error(error, tb)
-    if _highlight and sys.stderr.isatty():
+def dump_error(error: BaseException | None, tb: TracebackType | None = None) -> None:
+    """Print ``format_error(error, tb)`` to ``stderr`` (highlighted when it is a terminal)."""
+    text = format_error(error, tb=tb)
+    if text is None:
+        stderr.write("\nNo error")
+        return
+    if _highlight and stderr.isatty():
         text = syntax_highlight_tb(text)
-    sys.stderr.write(text)
+    stderr.write(text)
 
 
 class AsynqStackTracebackFormatter(logging.Formatter):
@@ -247,7 +343,8 @@ class AsynqStackTracebackFormatter(logging.Formatter):
         error = ei[1]
         if error is None:
             return super().formatException(ei)
-        return format_error(error, ei[2]).rstrip("\n")
+        text = format_error(error, tb=ei[2])
+        return "" if text is None else text.rstrip("\n")
 
 
 # -- exception hooks -----------------------------------------------------------------------------------
@@ -363,8 +460,13 @@ def _cut(text: _builtin_str, truncate: bool) -> _builtin_str:
 
 
 def write(text: _builtin_str, indent: int = 0) -> None:
-    """Print a debug line, indented by ``indent`` spaces."""
-    print(" " * indent + text)
+    """Print ``text`` to ``stdout``, each of its lines indented by ``indent`` levels of two
+    spaces (a leading newline is printed as is, before the indented lines)."""
+    pad = "  " * indent
+    if text.startswith("\n"):
+        stdout.write("\n")
+        text = text[1:]
+    stdout.write(pad + text.replace("\n", "\n" + pad) + "\n")
 
 
 def dump(state: Any) -> None:

@@ -18,7 +18,6 @@ import functools
 import inspect
 import logging
 import sys
-import types
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 
@@ -48,6 +47,7 @@ __all__ = [
     "AsyncAndSyncPairDecorator",
     "AsyncProxyDecorator",
     "AsyncAndSyncPairProxyDecorator",
+    "IncompatibleOptionsError",
 ]
 
 _P = ParamSpec("_P")
@@ -56,7 +56,6 @@ _T = TypeVar("_T")
 _T2 = TypeVar("_T2")
 
 _log = logging.getLogger("asynq")
-_GeneratorType = types.GeneratorType
 
 
 def _check_decoratable(fn: object, decorator: str) -> None:
@@ -209,13 +208,11 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
         asyncio_fn: Callable[_P, Coroutine[Any, Any, _T]] | None = None,
     ) -> None:
         super().__init__(fn, cls, kwargs, asyncio_fn)
-        # The synchronous path can skip the task when the body is an ordinary function.
-        self._plain_sync = not self._is_generator and self.task_cls is AsyncTask
         # The synchronous path may build the task itself unless a subclass changes how.
         self._direct_task = (
             self._is_generator and not self.kwargs and type(self).asynq is AsyncDecorator.asynq
         )
-        if type(self).asynq is AsyncDecorator.asynq:
+        if type(self).asynq is AsyncDecorator.asynq and asyncio_fn is None:
             # ``f.asynq`` is the hottest call in asynq code: serve it from the instance dict as a
             # closure over the function and task class, skipping method binding and lookups.
             self.asynq = _task_factory(self.fn, self.task_cls, self._is_generator, self.kwargs)  # type: ignore[method-assign]
@@ -227,7 +224,10 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
         return False
 
     def asynq(self, *args: _P.args, **kwargs: _P.kwargs) -> AsyncTask[_T]:
-        """The call as a lazy task: yield it from an @asynq() function, or call ``.value()``."""
+        """The call as a lazy task: yield it from an @asynq() function, or call ``.value()``.
+        In asyncio mode, a function with an ``asyncio_fn`` runs that instead (as a future)."""
+        if self.asyncio_fn is not None and asyncio_interop.is_asyncio_mode():
+            return asyncio_interop.from_awaitable(self.asyncio_fn(*args, **kwargs))  # type: ignore[return-value]
         fn = self.fn
         generator = fn(*args, **kwargs) if self._is_generator else None
         if self.kwargs:
@@ -237,22 +237,17 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         if asyncio_interop._drivers:  # an event loop runs asynq work: a sync call may be wrong
             asyncio_interop.check_sync_call(self)
-        if self._plain_sync:
-            if get_active_task() is not None:
-                _note_sync_call(self)
-            result = self.fn(*args, **kwargs)
-            if type(result) is not _GeneratorType:
-                return result
-            task: AsyncTask[_T] = AsyncTask(result, self.fn, args, kwargs)
+        # Always through a task, even for a body that does not yield: inside it, the body sees
+        # itself as the active task (get_active_task(), contexts), as asynq 1.6 code expects.
+        task: AsyncTask[_T]
+        if self._direct_task:
+            # What the asynq closure does, without a second call that repacks the arguments.
+            fn = self.fn
+            task = self.task_cls(fn(*args, **kwargs), fn, args, kwargs)
         else:
-            if self._direct_task:
-                # What the asynq closure does, without a second call that repacks the arguments.
-                fn = self.fn
-                task = self.task_cls(fn(*args, **kwargs), fn, args, kwargs)
-            else:
-                task = self.asynq(*args, **kwargs)
-            if task.creator is not None:
-                _note_sync_call(self)
+            task = self.asynq(*args, **kwargs)
+        if task.creator is not None:
+            _note_sync_call(self)
         if task._state == NEW:
             get_scheduler()._drive(task, True)
         elif not task._computed:
@@ -290,6 +285,17 @@ def _task_factory(
     return asynq
 
 
+def _unwrap_sync_fn(sync_fn: Any) -> Callable[..., Any]:
+    """``sync_fn`` as called with the decorated function's arguments. Inside a class body the
+    synchronous twin is still a ``classmethod``/``staticmethod`` object: take its function, which
+    receives the class (or nothing) exactly as the decorated method does."""
+    if isinstance(sync_fn, (classmethod, staticmethod)):
+        sync_fn = sync_fn.__func__
+    if not callable(sync_fn):
+        raise TypeError(f"sync_fn must be callable, got {type(sync_fn).__name__}: {sync_fn!r}")
+    return sync_fn
+
+
 class AsyncAndSyncPairDecorator(AsyncDecorator[_T, _P]):
     """``@asynq(sync_fn=g)``: ``f(x)`` calls ``g(x)``; ``f.asynq(x)`` runs the decorated body."""
 
@@ -302,9 +308,7 @@ class AsyncAndSyncPairDecorator(AsyncDecorator[_T, _P]):
         asyncio_fn: Callable[_P, Coroutine[Any, Any, _T]] | None = None,
     ) -> None:
         super().__init__(fn, cls, kwargs, asyncio_fn)
-        if not callable(sync_fn):
-            raise TypeError(f"sync_fn must be callable, got {type(sync_fn).__name__}: {sync_fn!r}")
-        self.sync_fn = sync_fn
+        self.sync_fn = _unwrap_sync_fn(sync_fn)
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return self.sync_fn(*args, **kwargs)
@@ -329,12 +333,13 @@ class AsyncProxyDecorator(AsyncDecorator[_T, _P]):
         asyncio_fn: Callable[_P, Coroutine[Any, Any, _T]] | None = None,
     ) -> None:
         super().__init__(fn, None, {}, asyncio_fn)
-        self._plain_sync = False
 
     def name(self) -> str:
         return "@async_proxy()"
 
     def asynq(self, *args: _P.args, **kwargs: _P.kwargs) -> AsyncTask[_T]:
+        if self.asyncio_fn is not None and asyncio_interop.is_asyncio_mode():
+            return asyncio_interop.from_awaitable(self.asyncio_fn(*args, **kwargs))  # type: ignore[return-value]
         return _check_proxy_result(self, self.fn(*args, **kwargs))  # type: ignore[return-value]
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
@@ -349,7 +354,9 @@ class AsyncProxyDecorator(AsyncDecorator[_T, _P]):
             return self.asyncio_fn(*args, **kwargs)
         from .asyncio_interop import resolve_in_asyncio
 
-        return resolve_in_asyncio(self.asynq(*args, **kwargs))
+        # The proxy is called inside asyncio mode, where the functions it delegates to may run
+        # their own asyncio_fn: through a task, not here, where the coroutine is only created.
+        return resolve_in_asyncio(_call_proxy.asynq(self, args, kwargs))
 
 
 class AsyncAndSyncPairProxyDecorator(AsyncProxyDecorator[_T, _P]):
@@ -362,9 +369,7 @@ class AsyncAndSyncPairProxyDecorator(AsyncProxyDecorator[_T, _P]):
         asyncio_fn: Callable[_P, Coroutine[Any, Any, _T]] | None = None,
     ) -> None:
         super().__init__(fn, asyncio_fn)
-        if not callable(sync_fn):
-            raise TypeError(f"sync_fn must be callable, got {type(sync_fn).__name__}: {sync_fn!r}")
-        self.sync_fn = sync_fn
+        self.sync_fn = _unwrap_sync_fn(sync_fn)
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return self.sync_fn(*args, **kwargs)
@@ -421,6 +426,11 @@ class _MkProxyDecorator(Protocol):
     def __call__(self, fn: Callable[_P, FutureBase[_T]]) -> AsyncDecorator[_T, _P]: ...
 
 
+class IncompatibleOptionsError(TypeError, AssertionError):
+    """Decorator options that contradict each other. A ``TypeError``, and an ``AssertionError``
+    as asynq 1.6 raised it."""
+
+
 def _reject_bare_use(name: str, first: object) -> None:
     if callable(first) and not isinstance(first, bool):
         fn_name = getattr(first, "__name__", repr(first))
@@ -461,7 +471,7 @@ def asynq(
     """
     _reject_bare_use("asynq", pure)
     if pure and sync_fn is not None:
-        raise TypeError(
+        raise IncompatibleOptionsError(
             "asynq(pure=True, sync_fn=...) makes no sense: a pure asynq function has no "
             "synchronous form; drop one of the two"
         )
@@ -485,7 +495,7 @@ def async_proxy(
     """Make a function that returns a future look like an ``@asynq()`` function."""
     _reject_bare_use("async_proxy", pure)
     if pure and sync_fn is not None:
-        raise TypeError(
+        raise IncompatibleOptionsError(
             "async_proxy(pure=True, sync_fn=...) makes no sense: a pure proxy has no "
             "synchronous form; drop one of the two"
         )
@@ -543,6 +553,7 @@ def get_async_fn(fn: object, wrap_if_none: bool = False) -> Callable[..., Future
         def sync_to_async_fn_wrapper(*args: Any, **kwargs: Any) -> FutureBase[Any]:
             return ConstFuture(plain(*args, **kwargs))
 
+        sync_to_async_fn_wrapper.is_pure_async_fn = _true  # type: ignore[attr-defined]
         return sync_to_async_fn_wrapper
     return None
 
@@ -601,4 +612,15 @@ def lazy(fn: Callable[_P, _T]) -> Callable[_P, FutureBase[_T]]:
     def make_future(*args: _P.args, **kwargs: _P.kwargs) -> FutureBase[_T]:
         return futures.Future(functools.partial(fn, *args, **kwargs))
 
+    # Calling it returns a future: a pure async function (is_pure_async_fn, get_async_fn).
+    make_future.is_pure_async_fn = _true  # type: ignore[attr-defined]
     return make_future
+
+
+def _true() -> bool:
+    return True
+
+
+@asynq()
+def _call_proxy(proxy: Any, args: Any, kwargs: Any) -> Any:
+    return (yield proxy.asynq(*args, **kwargs))

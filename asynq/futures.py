@@ -11,6 +11,7 @@ future that nobody waits on costs four slots and nothing else.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -23,6 +24,7 @@ __all__ = [
     "ConstFuture",
     "ErrorFuture",
     "none_future",
+    "call_on_computed",
 ]
 
 _T = TypeVar("_T")
@@ -121,7 +123,7 @@ class FutureBase(Generic[_T]):
                 if not waiters._pending:
                     waiters._queue.append(waiters)
         if self._on_computed is not None:
-            self._on_computed(self)
+            call_on_computed(self)
 
     def set_error(self, error: BaseException) -> None:
         """Fail the future with ``error`` and wake everything waiting on it."""
@@ -172,9 +174,8 @@ class FutureBase(Generic[_T]):
                 waiters._pending -= 1
                 if not waiters._pending:
                     waiters._queue.append(waiters)
-        hook = self._on_computed
-        if hook is not None:
-            hook(self)
+        if self._on_computed is not None:
+            call_on_computed(self)
 
     def _compute(self) -> None:
         """Compute the future; the default runs the thread's scheduler until it is computed."""
@@ -195,6 +196,27 @@ class FutureBase(Generic[_T]):
     def dump(self, indent: int = 0) -> None:
         """Print a one-line description of the future."""
         print(" " * indent + repr(self))
+
+
+_log = logging.getLogger("asynq")
+
+
+def call_on_computed(future: FutureBase[Any]) -> None:
+    """Run the ``on_computed`` callbacks of a future that was just computed. A callback that
+    raises an ``Exception`` is logged and changes nothing else: the future keeps its result and
+    the other callbacks run. ``KeyboardInterrupt`` and other ``BaseException``s go on."""
+    hook = future._on_computed
+    if hook is None:
+        return
+    for callback in list(hook):
+        try:
+            callback(future)
+        except Exception:
+            _log.exception(
+                "asynq: on_computed callback %r of %r raised; the error is ignored",
+                callback,
+                future,
+            )
 
 
 class _ImmediateHook:
@@ -253,6 +275,10 @@ class ConstFuture(FutureBase[_T]):
         self._computed = True
         self._waiters = None
         self._on_computed = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # By value, the same on every Python and pickle protocol (slots alone are not, on 3.10).
+        return (ConstFuture, (self._value,))
 
 
 class ErrorFuture(FutureBase[NoReturn]):

@@ -64,6 +64,7 @@ InvalidSpecError = _um.InvalidSpecError  # type: ignore[attr-defined]
 
 __all__ = [
     "patch",
+    "MockFormAttributeError",
     "Mock",
     "MagicMock",
     "NonCallableMock",
@@ -147,6 +148,11 @@ def _describe(target: object) -> str:
 # -- .asynq and .asyncio of a mock --------------------------------------------------------------
 
 
+class MockFormAttributeError(AttributeError, TypeError):
+    """Setting or deleting an attribute on ``.asynq``/``.asyncio`` of a patched function: they
+    have none of their own (configure the mock). A ``TypeError`` too, as asynq 1.6 raised."""
+
+
 class _AsyncForm:
     """The ``.asynq`` (or ``.asyncio``) of a mock that replaced an asynq function.
 
@@ -183,13 +189,13 @@ class _AsyncForm:
         return f"mock is what patch() returned (the object now at {self._label})"
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
-        raise AttributeError(
+        raise MockFormAttributeError(
             f"cannot set {name!r} on {self._label}.{self._form}: {self._what()}, so set it on "
             f"the mock instead: `mock.{name} = ...` where {self._where()}"
         )
 
     def __delattr__(self, name: str) -> NoReturn:
-        raise AttributeError(
+        raise MockFormAttributeError(
             f"cannot delete {name!r} from {self._label}.{self._form}: {self._what()} and has "
             f"no attributes of its own; configure the mock instead, where {self._where()}"
         )

@@ -6,11 +6,12 @@
 
 While ``debug.options.COLLECT_PERF_STATS`` is on, every finished task appends a dict::
 
-    {"name": "000002.module.fn((args,) {kwargs})", "num_deps": 1,
-     "dependencies": ["000003.module.dep((...) {...})"], "time_taken": 12}
+    {"name": "000002.module.fn((args,) {kwargs})", "num_deps": 2,
+     "dependencies": ["000003.module.dep((...) {...})", "module.Item"], "time_taken": 12}
 
 and every flushed batch ``{"name": "module.Batch (flushed, 3 item(s))", "time_taken": 40,
-"dependencies": []}``. ``time_taken`` is in microseconds and counts only the task's own steps,
+"dependencies": ["module.Item", "module.Item", "module.Item"]}``: what each waited on, tasks by
+name, other futures (batch items) by class. ``time_taken`` is in microseconds and counts only the task's own steps,
 not the tasks it ran synchronously; the six-digit number orders tasks as the profiler first saw
 them. Records are kept per thread, like asynq 1.6's.
 
@@ -79,7 +80,8 @@ class _Profiler(_Observer):
         self.scheduler = scheduler
         # task -> [name, own seconds so far, dependency names]
         self.open: dict[AsyncTask[Any], list[Any]] = {}
-        self.flushing: dict[BatchBase[Any], float] = {}
+        # batch -> (flush start, its items as they were before the flush)
+        self.flushing: dict[BatchBase[Any], tuple[float, list[Any]]] = {}
 
     def _name(self, task: AsyncTask[Any]) -> str:
         record = self.open.get(task)
@@ -110,14 +112,13 @@ class _Profiler(_Observer):
         leaves: list[Any] = []
         _leaves(task._yielded, leaves)
         for leaf in leaves:
-            if isinstance(leaf, AsyncTask):
-                record[2].append(self._name(leaf))
+            record[2].append(self._name(leaf) if isinstance(leaf, AsyncTask) else _kind(leaf))
 
     def _batch_begin(self, batch: BatchBase[Any], now: float) -> None:
-        self.flushing[batch] = now
+        self.flushing[batch] = (now, list(batch.items))
 
     def _batch_end(self, batch: BatchBase[Any], now: float) -> None:
-        started = self.flushing.pop(batch, now)
+        started, items = self.flushing.pop(batch, (now, []))
         if not options.COLLECT_PERF_STATS:
             return
         cls = type(batch)
@@ -125,9 +126,15 @@ class _Profiler(_Observer):
             {
                 "time_taken": int((now - started) * 1e6),
                 "name": f"{cls.__module__}.{cls.__qualname__} ({batch._describe()})",
-                "dependencies": [],
+                "dependencies": [_kind(item) for item in items],
             }
         )
+
+
+def _kind(future: Any) -> str:
+    """How a record names a dependency that is not a task (a batch item, another future)."""
+    cls = type(future)
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _task_name(task: AsyncTask[Any]) -> str:

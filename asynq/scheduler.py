@@ -7,7 +7,8 @@ What a task may yield
     shape: futures replaced by their values. The set is closed on purpose. Anything else (a
     coroutine, a function, a set, a generator, a subclass of list...) is a mistake, and the
     scheduler throws a ``TypeError`` into the generator at that ``yield``, naming what was yielded
-    and the likely fix. If a yielded future failed, its error is thrown at the ``yield`` instead;
+    and the likely fix; only a yield adapter (``add_yield_adapter``; the asyncio bridge accepts
+    awaitables in asyncio mode) may first turn such a yield into futures. If a yielded future failed, its error is thrown at the ``yield`` instead;
     the task waits for all the futures of one yield first, so siblings always complete.
 
 When batches flush
@@ -50,6 +51,7 @@ import threading
 import time
 import types
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -59,7 +61,7 @@ from . import async_task, futures
 from ._debug import options
 from .async_task import NEW, STARTED, AsyncTask, AsyncTaskResult
 from .batching import BatchBase, BatchItemBase
-from .contexts import NonAsyncContext
+from .contexts import NonAsyncContext, NonAsyncContextError
 from .futures import Future, FutureBase
 from .stats import SchedulerStats
 
@@ -70,6 +72,8 @@ __all__ = [
     "get_scheduler",
     "get_active_task",
     "reset",
+    "add_yield_adapter",
+    "remove_yield_adapter",
 ]
 
 
@@ -101,6 +105,44 @@ def _kind_of(cls: type) -> int:
         kind = _NOT_A_FUTURE
     _kinds[cls] = kind
     return kind
+
+
+class _NotYieldable(TypeError):
+    """``value`` (inside ``container``, or None) cannot be yielded; the scheduler turns it into
+    a TypeError with the full explanation unless a yield adapter makes the yield valid."""
+
+    def __init__(self, value: object, container: object) -> None:
+        super().__init__(value, container)
+        self.value = value
+        self.container = container
+
+
+#: Functions that get a yielded value the scheduler would reject and return a valid yieldable to
+#: use instead, or None. See ``add_yield_adapter``.
+_yield_adapters: list[Callable[[Any], Any]] = []
+
+
+def add_yield_adapter(adapter: Callable[[Any], Any]) -> None:
+    """Let ``adapter(yielded)`` rescue a yield the scheduler would reject: it returns a
+    replacement of the same shape made of yieldables, or None to leave the rejection as it is.
+    The asyncio bridge uses this to accept awaitables in asyncio mode. Never on a fast path:
+    only yields that would otherwise fail reach an adapter."""
+    if adapter not in _yield_adapters:
+        _yield_adapters.append(adapter)
+
+
+def remove_yield_adapter(adapter: Callable[[Any], Any]) -> None:
+    """Undo ``add_yield_adapter(adapter)`` (nothing happens if it was not added)."""
+    if adapter in _yield_adapters:
+        _yield_adapters.remove(adapter)
+
+
+def _adapt(yielded: Any) -> Any:
+    for adapter in _yield_adapters:
+        adapted = adapter(yielded)
+        if adapted is not None:
+            return adapted
+    return None
 
 
 class _DependencyFailed(Exception):
@@ -304,7 +346,7 @@ class TaskScheduler:
             self._batches.append(batch)
 
     def _pending_leaves(self, yielded: Any, out: list[FutureBase[Any]]) -> None:
-        """Append the uncomputed futures in ``yielded`` to ``out``; raise TypeError on a
+        """Append the uncomputed futures in ``yielded`` to ``out``; raise ``_NotYieldable`` on a
         non-yieldable. No side effects, so a bad element leaves nothing half-registered."""
         cls = type(yielded)
         if cls is list or cls is tuple:
@@ -319,7 +361,7 @@ class TaskScheduler:
                     if type(item) in _CONTAINERS:
                         self._pending_leaves(item, out)
                     else:
-                        raise TypeError(_bad_yield_message(item, yielded))
+                        raise _NotYieldable(item, yielded)
         elif cls is dict:
             for item in yielded.values():
                 if item is None:
@@ -331,7 +373,7 @@ class TaskScheduler:
                 if kind is None:
                     kind = _kind_of(type(item))
                 if kind == _NOT_A_FUTURE:
-                    raise TypeError(_bad_yield_message(item, yielded))
+                    raise _NotYieldable(item, yielded)
                 if not item._computed:
                     out.append(item)
         elif yielded is not None:
@@ -339,7 +381,7 @@ class TaskScheduler:
             if kind is None:
                 kind = _kind_of(cls)
             if kind == _NOT_A_FUTURE:
-                raise TypeError(_bad_yield_message(yielded, None))
+                raise _NotYieldable(yielded, None)
             if not yielded._computed:
                 out.append(yielded)
 
@@ -483,7 +525,7 @@ class TaskScheduler:
                                         else:
                                             ready.appendleft(waiters)
                             if task._on_computed is not None:
-                                task._on_computed(task)
+                                futures.call_on_computed(task)
                             break
                         except AsyncTaskResult as legacy:
                             task.running = False
@@ -508,7 +550,7 @@ class TaskScheduler:
                                     send_tb = yielded._traceback
                                 continue
                             if _non_async_open and task in _non_async_open:
-                                send_error = RuntimeError(_NON_ASYNC_MESSAGE)
+                                send_error = NonAsyncContextError(_NON_ASYNC_MESSAGE)
                                 continue
                             if kind is _TASK:
                                 if yielded._state is NEW:
@@ -593,9 +635,21 @@ class TaskScheduler:
                                 continue
                         leaves: list[FutureBase[Any]] = []
                         try:
-                            self._pending_leaves(yielded, leaves)
+                            try:
+                                self._pending_leaves(yielded, leaves)
+                            except _NotYieldable:
+                                # Not a yieldable; a yield adapter may make it one.
+                                adapted = _adapt(yielded)
+                                if adapted is None:
+                                    raise
+                                yielded = adapted
+                                leaves.clear()
+                                self._pending_leaves(yielded, leaves)
                             if leaves and _non_async_open and task in _non_async_open:
-                                raise RuntimeError(_NON_ASYNC_MESSAGE)
+                                raise NonAsyncContextError(_NON_ASYNC_MESSAGE)
+                        except _NotYieldable as bad:
+                            send_error = TypeError(_bad_yield_message(bad.value, bad.container))
+                            continue
                         except (TypeError, RuntimeError) as error:
                             send_error = error
                             continue
@@ -702,8 +756,16 @@ def _priority(batch: BatchBase[Any]) -> tuple[int, int]:
 
 
 def _pause(contexts: tuple[Any, ...]) -> None:
+    # Every context is paused even if one raises; then the first error goes on.
+    error = None
     for context in reversed(contexts):
-        context.pause()
+        try:
+            context.pause()
+        except BaseException as raised:  # noqa: BLE001 - re-raised below
+            if error is None:
+                error = raised
+    if error is not None:
+        raise error
 
 
 def _resume(contexts: tuple[Any, ...]) -> None:

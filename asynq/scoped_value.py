@@ -41,6 +41,9 @@ class AsyncScopedValue(Generic[_T]):
     def __repr__(self) -> str:
         return f"AsyncScopedValue({self._value!r})"
 
+    def __str__(self) -> str:
+        return f"AsyncScopedValue({self._value})"
+
 
 class _ScopedValueOverride(AsyncContext, Generic[_T]):
     def __init__(self, target: AsyncScopedValue[_T], value: _T) -> None:

@@ -24,9 +24,9 @@ from typing import Any, TypeVar
 
 from qcore.events import EventHook
 
-from .asyncio_interop import from_awaitable, is_asyncio_mode
+from .asyncio_interop import check_sync_call, from_awaitable, is_asyncio_mode
 from .contexts import AsyncContext
-from .decorators import async_call, asynq, get_async_fn, make_async_decorator
+from .decorators import AsyncProxyDecorator, async_call, asynq, get_async_fn, make_async_decorator
 from .futures import ConstFuture, FutureBase, _short_repr
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "aretry",
     "call_with_context",
     "deduplicate",
+    "DeduplicateDecorator",
     "AsyncTimer",
     "AsyncEventHook",
     "is_asyncio_mode",
@@ -557,24 +558,41 @@ def deduplicate(
         )
 
     def decorator(fn: _F) -> _F:
-        async_fn = _require_asynq_fn(fn, "@deduplicate()")
-        key_of = keygetter if keygetter is not None else _key_builder(fn, skip_first=False)
-        in_flight = _InFlight()
-
-        def deduplicated(*args: Any, **kwargs: Any) -> FutureBase[Any]:
-            key = _checked_key(key_of(args, kwargs), "@deduplicate()", fn, args, kwargs)
-            return in_flight.get_or_start(key, lambda: async_fn(*args, **kwargs))
-
-        def dirty(*args: Any, **kwargs: Any) -> None:
-            """Detach the in-flight task of this call (if any) from later identical calls."""
-            in_flight.discard(key_of(args, kwargs))
-
-        decorated = make_async_decorator(fn, deduplicated, "deduplicate")
-        decorated.dirty = dirty
-        decorated.keygetter = keygetter
-        return decorated
+        return DeduplicateDecorator(fn, keygetter)  # type: ignore[return-value]
 
     return decorator
+
+
+class DeduplicateDecorator(AsyncProxyDecorator[Any, Any]):
+    """What ``@deduplicate()`` makes of an asynq function (see ``deduplicate``)."""
+
+    def __init__(
+        self,
+        fn: Any,
+        keygetter: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None = None,
+    ) -> None:
+        self._async_fn = _require_asynq_fn(fn, "@deduplicate()")
+        super().__init__(fn)
+        self.keygetter = keygetter
+        self._key_of = keygetter if keygetter is not None else _key_builder(fn, skip_first=False)
+        self._in_flight = _InFlight()
+
+    def name(self) -> str:
+        return "@deduplicate()"
+
+    def asynq(self, *args: Any, **kwargs: Any) -> Any:
+        """The in-flight future of an identical call, or a new one."""
+        key = _checked_key(self._key_of(args, kwargs), "@deduplicate()", self.fn, args, kwargs)
+        async_fn = self._async_fn
+        return self._in_flight.get_or_start(key, lambda: async_fn(*args, **kwargs))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        check_sync_call(self)
+        return self.asynq(*args, **kwargs).value()
+
+    def dirty(self, *args: Any, **kwargs: Any) -> None:
+        """Detach the in-flight task of this call (if any) from later identical calls."""
+        self._in_flight.discard(self._key_of(args, kwargs))
 
 
 # -- retries -------------------------------------------------------------------------------------
@@ -655,12 +673,24 @@ class AsyncTimer(AsyncContext):
     ``with AsyncTimer() as timer: yield work.asynq()`` then ``timer.total_time`` is the time in
     microseconds (an int) during which the block's task was active: other tasks running meanwhile
     and batch flushes the task waited for do not count. Read it after the block.
+
+    In asyncio mode (asynq code run by ``await f.asyncio(...)``) it measures the wall-clock time
+    of the block, awaits included, as asynq 1.6 does there: what an asyncio program interleaves
+    with the block counts too.
     """
 
     def __init__(self) -> None:
         self.total_time = 0
         self._elapsed_ns = 0
         self._started_ns: int | None = None
+        self._wall_clock = False
+
+    def __enter__(self) -> AsyncTimer:
+        if is_asyncio_mode():
+            self._wall_clock = True
+            self.resume()
+            return self
+        return super().__enter__()
 
     def resume(self) -> None:
         self._started_ns = _clock_ns()
@@ -678,7 +708,10 @@ class AsyncTimer(AsyncContext):
         val: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        super().__exit__(typ, val, tb)
+        if self._wall_clock:
+            self._wall_clock = False
+        else:
+            super().__exit__(typ, val, tb)
         self.pause()  # a generator closed by garbage collection is not paused by leave_context
 
 

@@ -272,15 +272,19 @@ def test_a_custom_task_class_receives_the_extra_decorator_options() -> None:
     assert tagged.task_cls is TaggedTask
 
 
-def test_a_plain_body_runs_synchronously_without_a_scheduler_round() -> None:
+def test_a_plain_body_called_synchronously_runs_as_the_active_task() -> None:
+    seen: list[Any] = []
+
     @asynq.asynq()
     def plain(x: int) -> int:
+        seen.append(asynq.get_active_task())
         return x + 1
 
     assert plain(1) == 2
-    assert asynq.get_scheduler().stats.tasks == 0
     assert plain.asynq(1).value() == 2
-    assert asynq.get_scheduler().stats.tasks == 1
+    assert [type(task) for task in seen] == [AsyncTask, AsyncTask]
+    assert [task.fn.__name__ for task in seen] == ["plain", "plain"]
+    assert asynq.get_active_task() is None
 
 
 def test_asyncio_returns_a_coroutine_that_computes_the_call() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from asynq import ConstFuture, ErrorFuture, Future, FutureBase, FutureIsAlreadyComputed, none_future
@@ -97,3 +99,11 @@ def test_repr_shows_the_state() -> None:
     assert repr(ConstFuture(1)) == "<ConstFuture value=1>"
     assert repr(FutureBase()) == "<FutureBase pending>"
     assert repr(ErrorFuture(KeyError("k"))) == "<ErrorFuture error=KeyError('k')>"
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_a_const_future_pickles_with_every_protocol(protocol: int) -> None:
+    copy = pickle.loads(pickle.dumps(ConstFuture([1, "two"]), protocol))
+    assert type(copy) is ConstFuture
+    assert copy.value() == [1, "two"]
+    assert copy.is_computed()

@@ -278,3 +278,11 @@ def test_an_unknown_name_of_the_module_is_an_attribute_error() -> None:
         "module 'asynq.mock' has no attribute 'Patch'",
         lambda: mock.Patch,  # type: ignore[attr-defined]
     )
+
+
+def test_setting_an_attribute_on_the_asynq_of_a_mock_is_also_a_type_error() -> None:
+    with mock.patch("mock.targets.fetch_name"):
+        with pytest.raises(TypeError) as raised:
+            targets.fetch_name.asynq.cant_set = 1
+    assert isinstance(raised.value, mock.MockFormAttributeError)
+    assert isinstance(raised.value, AttributeError)

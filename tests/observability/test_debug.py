@@ -198,7 +198,9 @@ def test_format_error_reads_the_chain_with_source_lines() -> None:
 def test_format_tb_and_filter_traceback_drop_the_machinery_entries() -> None:
     error = caught(lambda: outer(3))
     assert error.__traceback__ is not None
-    assert "decorators.py" not in debug.format_tb(error.__traceback__)
+    formatted = debug.format_tb(error.__traceback__)
+    assert formatted == traceback.format_list(debug.extract_tb(error.__traceback__))  # type: ignore[arg-type]
+    assert all("decorators.py" not in entry for entry in formatted)
     entries = traceback.format_tb(error.__traceback__)
     kept = debug.filter_traceback(entries)
     assert len(entries) - len(kept) == 1
@@ -400,9 +402,11 @@ def test_complex_assertions_switch_is_scoped() -> None:
 
 
 def test_write_and_dump_print_debug_lines(capsys: Any) -> None:
-    debug.write("hello", indent=2)
+    debug.write("hello", indent=1)
+    debug.write("two\nlines", indent=2)
+    debug.write("\nafter a blank line", indent=1)
     debug.dump(42)
-    assert capsys.readouterr().out == "  hello\n42\n"
+    assert capsys.readouterr().out == ("  hello\n    two\n    lines\n\n  after a blank line\n42\n")
 
 
 @pytest.mark.parametrize("name", debug.__all__)

@@ -47,7 +47,8 @@ def test_each_flushed_batch_and_finished_task_gets_a_record_in_the_order_they_en
         f"{module}.LoggedBatch (flushed, 2 item(s))",
         f"{module}.UsersBatch (flushed, 2 item(s))",
     ]
-    assert [r["dependencies"] for r in records[:3]] == [[], [], []]
+    item = f"{module}.LoggedItem"
+    assert [r["dependencies"] for r in records[:3]] == [[item], [item] * 2, [item] * 2]
     tasks = [r for r in records if "num_deps" in r]
     assert [without_prefix(r["name"]) for r in tasks] == [
         "Blog.__init__.<locals>.author_name((1,) {})",
@@ -66,7 +67,7 @@ def test_task_names_are_numbered_in_the_order_the_profiler_first_saw_them() -> N
     assert [r["name"][:6] for r in tasks] == ["000002", "000001"]  # author_name ends first
 
 
-def test_a_task_lists_the_tasks_it_waited_on_as_dependencies() -> None:
+def test_a_task_lists_the_tasks_and_batch_items_it_waited_on_as_dependencies() -> None:
     blog = Blog()
     profiler.reset()
     debug.options.COLLECT_PERF_STATS = True
@@ -74,13 +75,15 @@ def test_a_task_lists_the_tasks_it_waited_on_as_dependencies() -> None:
     tasks = {
         without_prefix(r["name"]).split("(")[0]: r for r in profiler.flush() if "num_deps" in r
     }
+    item = f"{Blog.__module__}.LoggedItem"
     page = tasks["Blog.__init__.<locals>.page"]
-    assert page["num_deps"] == 2
-    assert [without_prefix(d) for d in page["dependencies"]] == [
+    assert page["num_deps"] == 3
+    assert page["dependencies"][0] == item  # the viewer's name, yielded first
+    assert [without_prefix(d) for d in page["dependencies"][1:]] == [
         "Blog.__init__.<locals>.author_name((1,) {})",
         "Blog.__init__.<locals>.author_name((2,) {})",
     ]
-    assert tasks["Blog.__init__.<locals>.author_name"]["dependencies"] == []
+    assert tasks["Blog.__init__.<locals>.author_name"]["dependencies"] == [item, item]
 
 
 def test_time_taken_leaves_out_what_a_task_ran_synchronously() -> None:
