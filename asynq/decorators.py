@@ -216,9 +216,12 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
             self._is_generator and not self.kwargs and type(self).asynq is AsyncDecorator.asynq
         )
         if type(self).asynq is AsyncDecorator.asynq:
-            # ``f.asynq`` is the hottest call in asynq code: serve it from the instance dict as a
-            # closure over the function and task class, skipping method binding and lookups.
-            self.asynq = _task_factory(self.fn, self.task_cls, self._is_generator, self.kwargs)  # type: ignore[method-assign]
+            # ``f.asynq`` is the hottest call in asynq code: serve it from the instance dict, bound
+            # once to this decorator, over a function that closes over the function and task
+            # class (no binding or attribute lookups per call). A bound method named ``asynq``
+            # whose ``__self__`` is the decorator is what static checkers (pyanalyze) recognise.
+            factory = _task_factory(self.fn, self.task_cls, self._is_generator, self.kwargs)
+            self.asynq = types.MethodType(factory, self)  # type: ignore[method-assign]
 
     def name(self) -> str:
         return "@asynq()"
@@ -270,23 +273,24 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
 def _task_factory(
     fn: Callable[..., Any], task_cls: type[Any], is_generator: bool, extra: dict[str, Any]
 ) -> Callable[..., Any]:
+    """The body of ``f.asynq``, to be bound to the decorator (its first argument is unused)."""
     if extra:
 
-        def asynq_with_options(*args: Any, **kwargs: Any) -> Any:
+        def asynq(_decorator: Any, /, *args: Any, **kwargs: Any) -> Any:
             generator = fn(*args, **kwargs) if is_generator else None
             return task_cls(generator, fn, args, kwargs, **extra)
 
-        return asynq_with_options
-    if is_generator:
+    elif is_generator:
 
-        def asynq(*args: Any, **kwargs: Any) -> Any:
+        def asynq(_decorator: Any, /, *args: Any, **kwargs: Any) -> Any:
             return task_cls(fn(*args, **kwargs), fn, args, kwargs)
 
     else:
 
-        def asynq(*args: Any, **kwargs: Any) -> Any:
+        def asynq(_decorator: Any, /, *args: Any, **kwargs: Any) -> Any:
             return task_cls(None, fn, args, kwargs)
 
+    asynq.__doc__ = AsyncDecorator.asynq.__doc__
     return asynq
 
 
@@ -330,6 +334,8 @@ class AsyncProxyDecorator(AsyncDecorator[_T, _P]):
     ) -> None:
         super().__init__(fn, None, {}, asyncio_fn)
         self._plain_sync = False
+        # A proxy's future is whatever its function returns: any FutureBase, not always a task.
+        self.task_cls = FutureBase
 
     def name(self) -> str:
         return "@async_proxy()"
@@ -379,9 +385,13 @@ class PureAsyncProxyDecorator(PureAsyncDecorator[_T, _P]):
         asyncio_fn: Callable[_P, Coroutine[Any, Any, _T]] | None = None,
     ) -> None:
         super().__init__(fn, None, {}, asyncio_fn)
+        self.task_cls = FutureBase
 
     def name(self) -> str:
         return "@async_proxy(pure=True)"
+
+    def _task(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return _check_proxy_result(self, self.fn(*args, **kwargs))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return _check_proxy_result(self, self.fn(*args, **kwargs))
@@ -415,10 +425,6 @@ class _MkPureAsyncDecorator(Protocol):
     def __call__(self, fn: Callable[_P, Generator[Any, Any, _T]]) -> PureAsyncDecorator[_T, _P]: ...
     @overload
     def __call__(self, fn: Callable[_P, _T]) -> PureAsyncDecorator[_T, _P]: ...
-
-
-class _MkProxyDecorator(Protocol):
-    def __call__(self, fn: Callable[_P, FutureBase[_T]]) -> AsyncDecorator[_T, _P]: ...
 
 
 def _reject_bare_use(name: str, first: object) -> None:
@@ -481,8 +487,10 @@ def async_proxy(
     pure: bool = False,
     sync_fn: Callable[..., Any] | None = None,
     asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
-) -> _MkProxyDecorator:
+) -> Callable[[Callable[_P, FutureBase[_T]]], AsyncDecorator[_T, _P]]:
     """Make a function that returns a future look like an ``@asynq()`` function."""
+    # The return type is a plain Callable, not a Protocol with a generic __call__: checkers that
+    # read annotations at runtime (pyanalyze) cannot solve the latter.
     _reject_bare_use("async_proxy", pure)
     if pure and sync_fn is not None:
         raise TypeError(
