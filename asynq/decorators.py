@@ -410,6 +410,56 @@ def _note_sync_call(decorator: Any) -> None:
         )
 
 
+# -- @classmethod above an asynq function ------------------------------------------------------
+#
+# Up to Python 3.12, ``Cls.f`` for a ``@classmethod`` over an asynq function asked the asynq
+# function's own ``__get__`` to bind it to the class, so ``Cls.f.asynq()`` passed ``cls``. From
+# 3.13 on, classmethod binds its function as a plain method: ``Cls.f.asynq`` is the unbound
+# ``f.asynq`` and ``cls`` is lost. An asynq function decorated in a class body therefore leaves a
+# hook there; when the class is created, the hook rewraps such classmethods so that they bind
+# through the asynq function again.
+
+
+class _AsynqClassmethod(classmethod):
+    """``@classmethod`` over an asynq function that binds ``.asynq()`` and ``.asyncio()`` too."""
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if owner is None:
+            owner = type(instance)
+        return self.__func__.__get__(owner, type(owner))
+
+
+_CLASS_HOOK = "__asynq_classmethods__"
+
+
+class _ClassmethodHook:
+    """Left in a class body that defines asynq functions; rewraps them at class creation."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        delattr(owner, name)
+        for attr, value in list(vars(owner).items()):
+            if type(value) is classmethod and isinstance(value.__func__, PureAsyncDecorator):
+                setattr(owner, attr, _AsynqClassmethod(value.__func__))
+
+
+def _hook_class_body(depth: int) -> None:
+    """If the frame ``depth`` levels up is a class body, make sure it holds the hook."""
+    if sys.version_info < (3, 13):
+        return
+    try:
+        frame = sys._getframe(depth + 1)
+    except ValueError:
+        return
+    namespace = frame.f_locals
+    if (
+        namespace is not frame.f_globals
+        and "__module__" in namespace
+        and "__qualname__" in namespace
+        and _CLASS_HOOK not in namespace
+    ):
+        namespace[_CLASS_HOOK] = _ClassmethodHook()
+
+
 # -- factories -------------------------------------------------------------------------------------
 
 
@@ -474,6 +524,7 @@ def asynq(
 
     def decorate(fn: Callable[..., Any]) -> Any:
         _check_decoratable(fn, "@asynq()")
+        _hook_class_body(1)
         if pure:
             return PureAsyncDecorator(fn, cls, kwargs, asyncio_fn)
         if sync_fn is not None:
@@ -500,6 +551,7 @@ def async_proxy(
 
     def decorate(fn: Callable[..., Any]) -> Any:
         _check_decoratable(fn, "@async_proxy()")
+        _hook_class_body(1)
         if pure:
             return PureAsyncProxyDecorator(fn, asyncio_fn)
         if sync_fn is not None:

@@ -560,6 +560,14 @@ class TaskScheduler:
                                     if not batch._scheduled:
                                         batch._scheduled = True
                                         self._batches.append(batch)
+                                elif (
+                                    kind is not None
+                                    and kind is not _NOT_A_FUTURE
+                                    and item._computed
+                                ):
+                                    # A computed future of any kind (a ConstFuture...): its
+                                    # value is there, nothing to wait for.
+                                    continue
                                 else:
                                     _unregister_until(yielded, item, task, started)
                                     break
@@ -583,13 +591,17 @@ class TaskScheduler:
                                     task._shape = _LIST if cls is list else _TUPLE
                                     task._queue = ready
                                     break
-                                # Everything was computed already: resolve as the general
-                                # path below does.
-                                try:
-                                    send_value = _resolve(yielded)
-                                except _DependencyFailed as failed:
-                                    send_error = failed.error
-                                    send_tb = failed.traceback
+                                # Everything was computed already: every element is a
+                                # future, so the values are read as a blocked list's are.
+                                for item in yielded:
+                                    if item._error is not None:
+                                        send_error = item._error
+                                        send_tb = item._traceback
+                                        break
+                                else:
+                                    send_value = [item._value for item in yielded]
+                                    if cls is tuple:
+                                        send_value = tuple(send_value)
                                 continue
                         leaves: list[FutureBase[Any]] = []
                         try:
