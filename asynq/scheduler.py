@@ -60,7 +60,7 @@ from ._debug import options
 from .async_task import NEW, STARTED, AsyncTask, AsyncTaskResult
 from .batching import BatchBase, BatchItemBase
 from .contexts import NonAsyncContext
-from .futures import Future, FutureBase
+from .futures import ConstFuture, ErrorFuture, Future, FutureBase
 from .stats import SchedulerStats
 
 __all__ = [
@@ -82,12 +82,15 @@ class AsyncqInternalError(RuntimeError):
 
 
 # Kinds of yielded leaves, cached per class: one dict lookup classifies an element.
-_TASK, _ITEM, _BATCH, _PROVIDED, _OTHER, _NOT_A_FUTURE = range(6)
+# _DONE: futures born computed (ConstFuture, ErrorFuture), which a yielded list just reads.
+_TASK, _ITEM, _BATCH, _PROVIDED, _OTHER, _NOT_A_FUTURE, _DONE = range(7)
 _kinds: dict[type, int] = {}
 
 
 def _kind_of(cls: type) -> int:
-    if issubclass(cls, AsyncTask):
+    if cls is ConstFuture or cls is ErrorFuture:
+        kind = _DONE
+    elif issubclass(cls, AsyncTask):
         kind = _TASK
     elif issubclass(cls, BatchItemBase):
         kind = _ITEM
@@ -560,7 +563,7 @@ class TaskScheduler:
                                     if not batch._scheduled:
                                         batch._scheduled = True
                                         self._batches.append(batch)
-                                elif (
+                                elif item._computed if kind is _DONE else (
                                     kind is not None
                                     and kind is not _NOT_A_FUTURE
                                     and item._computed

@@ -27,7 +27,7 @@ import venv
 # The workload runs in a child interpreter, against whichever `asynq` that interpreter imports.
 WORKLOAD = r"""
 import json, sys, time, gc
-from asynq import asynq, BatchBase, BatchItemBase
+from asynq import asynq, BatchBase, BatchItemBase, ConstFuture
 
 @asynq()
 def leaf_plain(i):
@@ -81,6 +81,11 @@ def many_items(n):
     values = yield [KeyItem(i) for i in range(n)]
     return len(values)
 
+@asynq()
+def const_futures(n):
+    values = yield [ConstFuture(i) for i in range(n)]
+    return len(values)
+
 def sync_calls(n):
     for i in range(n):
         leaf_plain(i)
@@ -95,6 +100,7 @@ CASES = {
     "chain 500 deep": (lambda: chain(500), 501),
     "tree fan-out 10, depth 4": (lambda: tree(4), 11111),
     "10k batch items, one flush": (lambda: many_items(10000), 10000),
+    "10k ConstFutures in one list": (lambda: const_futures(10000), 10000),
     "10k top-level sync calls (plain)": (lambda: sync_calls(10000), 10000),
     "10k top-level sync calls (generator)": (lambda: sync_gen_calls(10000), 10000),
 }
