@@ -249,7 +249,7 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
             task: AsyncTask[_T] = AsyncTask(result, self.fn, args, kwargs)
         else:
             if self._direct_task:
-                # What the asynq closure does, without a second call that repacks the arguments.
+                # What the bound ``asynq`` does, without a second call that repacks the arguments.
                 fn = self.fn
                 task = self.task_cls(fn(*args, **kwargs), fn, args, kwargs)
             else:
