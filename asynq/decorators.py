@@ -18,6 +18,7 @@ import functools
 import inspect
 import logging
 import sys
+import types
 from collections.abc import Callable, Coroutine, Generator, Mapping
 from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 
@@ -213,9 +214,12 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
             self._is_generator and not self.kwargs and type(self).asynq is AsyncDecorator.asynq
         )
         if type(self).asynq is AsyncDecorator.asynq and asyncio_fn is None:
-            # ``f.asynq`` is the hottest call in asynq code: serve it from the instance dict as a
-            # closure over the function and task class, skipping method binding and lookups.
-            self.asynq = _task_factory(self.fn, self.task_cls, self._is_generator, self.kwargs)  # type: ignore[method-assign]
+            # ``f.asynq`` is the hottest call in asynq code: serve it from the instance dict, bound
+            # once to this decorator, over a function that closes over the function and task
+            # class (no binding or attribute lookups per call). A bound method named ``asynq``
+            # whose ``__self__`` is the decorator is what static checkers (pyanalyze) recognise.
+            factory = _task_factory(self.fn, self.task_cls, self._is_generator, self.kwargs)
+            self.asynq = types.MethodType(factory, self)  # type: ignore[method-assign]
 
     def name(self) -> str:
         return "@asynq()"
@@ -241,7 +245,7 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
         # itself as the active task (get_active_task(), contexts), as asynq 1.6 code expects.
         task: AsyncTask[_T]
         if self._direct_task:
-            # What the asynq closure does, without a second call that repacks the arguments.
+            # What the bound ``asynq`` does, without a second call that repacks the arguments.
             fn = self.fn
             task = self.task_cls(fn(*args, **kwargs), fn, args, kwargs)
         else:
@@ -265,23 +269,24 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
 def _task_factory(
     fn: Callable[..., Any], task_cls: type[Any], is_generator: bool, extra: dict[str, Any]
 ) -> Callable[..., Any]:
+    """The body of ``f.asynq``, to be bound to the decorator (its first argument is unused)."""
     if extra:
 
-        def asynq_with_options(*args: Any, **kwargs: Any) -> Any:
+        def asynq(_decorator: Any, /, *args: Any, **kwargs: Any) -> Any:
             generator = fn(*args, **kwargs) if is_generator else None
             return task_cls(generator, fn, args, kwargs, **extra)
 
-        return asynq_with_options
-    if is_generator:
+    elif is_generator:
 
-        def asynq(*args: Any, **kwargs: Any) -> Any:
+        def asynq(_decorator: Any, /, *args: Any, **kwargs: Any) -> Any:
             return task_cls(fn(*args, **kwargs), fn, args, kwargs)
 
     else:
 
-        def asynq(*args: Any, **kwargs: Any) -> Any:
+        def asynq(_decorator: Any, /, *args: Any, **kwargs: Any) -> Any:
             return task_cls(None, fn, args, kwargs)
 
+    asynq.__doc__ = AsyncDecorator.asynq.__doc__
     return asynq
 
 
@@ -333,6 +338,8 @@ class AsyncProxyDecorator(AsyncDecorator[_T, _P]):
         asyncio_fn: Callable[_P, Coroutine[Any, Any, _T]] | None = None,
     ) -> None:
         super().__init__(fn, None, {}, asyncio_fn)
+        # A proxy's future is whatever its function returns: any FutureBase, not always a task.
+        self.task_cls = FutureBase
 
     def name(self) -> str:
         return "@async_proxy()"
@@ -384,9 +391,13 @@ class PureAsyncProxyDecorator(PureAsyncDecorator[_T, _P]):
         asyncio_fn: Callable[_P, Coroutine[Any, Any, _T]] | None = None,
     ) -> None:
         super().__init__(fn, None, {}, asyncio_fn)
+        self.task_cls = FutureBase
 
     def name(self) -> str:
         return "@async_proxy(pure=True)"
+
+    def _task(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return _check_proxy_result(self, self.fn(*args, **kwargs))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return _check_proxy_result(self, self.fn(*args, **kwargs))
@@ -405,6 +416,56 @@ def _note_sync_call(decorator: Any) -> None:
         )
 
 
+# -- @classmethod above an asynq function ------------------------------------------------------
+#
+# Up to Python 3.12, ``Cls.f`` for a ``@classmethod`` over an asynq function asked the asynq
+# function's own ``__get__`` to bind it to the class, so ``Cls.f.asynq()`` passed ``cls``. From
+# 3.13 on, classmethod binds its function as a plain method: ``Cls.f.asynq`` is the unbound
+# ``f.asynq`` and ``cls`` is lost. An asynq function decorated in a class body therefore leaves a
+# hook there; when the class is created, the hook rewraps such classmethods so that they bind
+# through the asynq function again.
+
+
+class _AsynqClassmethod(classmethod):
+    """``@classmethod`` over an asynq function that binds ``.asynq()`` and ``.asyncio()`` too."""
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if owner is None:
+            owner = type(instance)
+        return self.__func__.__get__(owner, type(owner))
+
+
+_CLASS_HOOK = "__asynq_classmethods__"
+
+
+class _ClassmethodHook:
+    """Left in a class body that defines asynq functions; rewraps them at class creation."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        delattr(owner, name)
+        for attr, value in list(vars(owner).items()):
+            if type(value) is classmethod and isinstance(value.__func__, PureAsyncDecorator):
+                setattr(owner, attr, _AsynqClassmethod(value.__func__))
+
+
+def _hook_class_body(depth: int) -> None:
+    """If the frame ``depth`` levels up is a class body, make sure it holds the hook."""
+    if sys.version_info < (3, 13):
+        return
+    try:
+        frame = sys._getframe(depth + 1)
+    except ValueError:
+        return
+    namespace = frame.f_locals
+    if (
+        namespace is not frame.f_globals
+        and "__module__" in namespace
+        and "__qualname__" in namespace
+        and _CLASS_HOOK not in namespace
+    ):
+        namespace[_CLASS_HOOK] = _ClassmethodHook()
+
+
 # -- factories -------------------------------------------------------------------------------------
 
 
@@ -420,10 +481,6 @@ class _MkPureAsyncDecorator(Protocol):
     def __call__(self, fn: Callable[_P, Generator[Any, Any, _T]]) -> PureAsyncDecorator[_T, _P]: ...
     @overload
     def __call__(self, fn: Callable[_P, _T]) -> PureAsyncDecorator[_T, _P]: ...
-
-
-class _MkProxyDecorator(Protocol):
-    def __call__(self, fn: Callable[_P, FutureBase[_T]]) -> AsyncDecorator[_T, _P]: ...
 
 
 class IncompatibleOptionsError(TypeError, AssertionError):
@@ -478,6 +535,7 @@ def asynq(
 
     def decorate(fn: Callable[..., Any]) -> Any:
         _check_decoratable(fn, "@asynq()")
+        _hook_class_body(1)
         if pure:
             return PureAsyncDecorator(fn, cls, kwargs, asyncio_fn)
         if sync_fn is not None:
@@ -491,8 +549,10 @@ def async_proxy(
     pure: bool = False,
     sync_fn: Callable[..., Any] | None = None,
     asyncio_fn: Callable[..., Coroutine[Any, Any, Any]] | None = None,
-) -> _MkProxyDecorator:
+) -> Callable[[Callable[_P, FutureBase[_T]]], AsyncDecorator[_T, _P]]:
     """Make a function that returns a future look like an ``@asynq()`` function."""
+    # The return type is a plain Callable, not a Protocol with a generic __call__: checkers that
+    # read annotations at runtime (pyanalyze) cannot solve the latter.
     _reject_bare_use("async_proxy", pure)
     if pure and sync_fn is not None:
         raise IncompatibleOptionsError(
@@ -502,6 +562,7 @@ def async_proxy(
 
     def decorate(fn: Callable[..., Any]) -> Any:
         _check_decoratable(fn, "@async_proxy()")
+        _hook_class_body(1)
         if pure:
             return PureAsyncProxyDecorator(fn, asyncio_fn)
         if sync_fn is not None:

@@ -32,8 +32,10 @@ from __future__ import annotations
 import builtins
 import contextlib
 import functools
+import importlib
 import inspect
 import pkgutil
+import sys
 import types
 import unittest.mock as _um
 from collections.abc import Callable
@@ -345,7 +347,7 @@ def _asynq_signature(spec: object, target: object) -> tuple[Callable[..., Any], 
     if isinstance(spec, PureAsyncDecorator) and has_async_fn(spec):
         fn = spec.fn
         kind = kind or spec.type
-        if kind is classmethod:
+        if kind is not None and issubclass(kind, classmethod):
             owner = target if isinstance(target, type) else type(target)
             return types.MethodType(fn, owner), False
         return fn, kind is not staticmethod
@@ -842,7 +844,7 @@ class _DictPatcher:
 
     def _prepare(self) -> _AppliedDict:
         if isinstance(self.in_dict, str):
-            self.in_dict = pkgutil.resolve_name(self.in_dict)
+            self.in_dict = _resolve_dotted(self.in_dict)
         return _AppliedDict(self.in_dict, self.values, self.clear)
 
     def __enter__(self) -> Any:
@@ -964,6 +966,27 @@ def _decorate_class(klass: type, make: Callable[[], Any]) -> type:
 # -- the public entry point ---------------------------------------------------------------------
 
 
+def _import_part_by_part(path: str) -> Any:
+    """The object at dotted ``path``, importing each prefix that is not an attribute of the one
+    before: how Python 3.10's unittest.mock finds a target (a missing module raises
+    ModuleNotFoundError there, an AttributeError from 3.11 on)."""
+    parts = path.split(".")
+    found: Any = importlib.import_module(parts[0])
+    for i, part in enumerate(parts[1:], start=2):
+        try:
+            found = getattr(found, part)
+        except AttributeError:
+            importlib.import_module(".".join(parts[:i]))
+            found = getattr(found, part)
+    return found
+
+
+# Targets resolve as the running Python's unittest.mock resolves them.
+_resolve_dotted: Callable[[str], Any] = (
+    pkgutil.resolve_name if sys.version_info >= (3, 11) else _import_part_by_part
+)
+
+
 def _target_getter(target: Any) -> tuple[Callable[[], Any], str]:
     try:
         module, attribute = target.rsplit(".", 1)
@@ -972,7 +995,7 @@ def _target_getter(target: Any) -> tuple[Callable[[], Any], str]:
             f"Need a valid target to patch. You supplied: {target!r}; write the dotted path "
             "'package.module.name', or use patch.object(obj, 'name') for an object you hold"
         ) from None
-    return functools.partial(pkgutil.resolve_name, module), attribute
+    return functools.partial(_resolve_dotted, module), attribute
 
 
 class _Patch:
@@ -1060,7 +1083,7 @@ class _Patch:
         ``patch.multiple(obj, a=1, b=DEFAULT)``. Created mocks are passed by name to a decorated
         function, and returned as a dict by the context manager."""
         if type(target) is str:
-            getter: Callable[[], Any] = functools.partial(pkgutil.resolve_name, target)
+            getter: Callable[[], Any] = functools.partial(_resolve_dotted, target)
             where = target
         else:
             getter, where = (lambda: target), _describe(target)

@@ -62,7 +62,7 @@ from ._debug import options
 from .async_task import NEW, STARTED, AsyncTask, AsyncTaskResult
 from .batching import BatchBase, BatchItemBase
 from .contexts import NonAsyncContext, NonAsyncContextError
-from .futures import Future, FutureBase
+from .futures import ConstFuture, ErrorFuture, Future, FutureBase
 from .stats import SchedulerStats
 
 __all__ = [
@@ -86,12 +86,15 @@ class AsyncqInternalError(RuntimeError):
 
 
 # Kinds of yielded leaves, cached per class: one dict lookup classifies an element.
-_TASK, _ITEM, _BATCH, _PROVIDED, _OTHER, _NOT_A_FUTURE = range(6)
+# _DONE: futures born computed (ConstFuture, ErrorFuture), which a yielded list just reads.
+_TASK, _ITEM, _BATCH, _PROVIDED, _OTHER, _NOT_A_FUTURE, _DONE = range(7)
 _kinds: dict[type, int] = {}
 
 
 def _kind_of(cls: type) -> int:
-    if issubclass(cls, AsyncTask):
+    if cls is ConstFuture or cls is ErrorFuture:
+        kind = _DONE
+    elif issubclass(cls, AsyncTask):
         kind = _TASK
     elif issubclass(cls, BatchItemBase):
         kind = _ITEM
@@ -602,6 +605,14 @@ class TaskScheduler:
                                     if not batch._scheduled:
                                         batch._scheduled = True
                                         self._batches.append(batch)
+                                elif item._computed if kind is _DONE else (
+                                    kind is not None
+                                    and kind is not _NOT_A_FUTURE
+                                    and item._computed
+                                ):
+                                    # A computed future of any kind (a ConstFuture...): its
+                                    # value is there, nothing to wait for.
+                                    continue
                                 else:
                                     _unregister_until(yielded, item, task, started)
                                     break
@@ -625,13 +636,17 @@ class TaskScheduler:
                                     task._shape = _LIST if cls is list else _TUPLE
                                     task._queue = ready
                                     break
-                                # Everything was computed already: resolve as the general
-                                # path below does.
-                                try:
-                                    send_value = _resolve(yielded)
-                                except _DependencyFailed as failed:
-                                    send_error = failed.error
-                                    send_tb = failed.traceback
+                                # Everything was computed already: every element is a
+                                # future, so the values are read as a blocked list's are.
+                                for item in yielded:
+                                    if item._error is not None:
+                                        send_error = item._error
+                                        send_tb = item._traceback
+                                        break
+                                else:
+                                    send_value = [item._value for item in yielded]
+                                    if cls is tuple:
+                                        send_value = tuple(send_value)
                                 continue
                         leaves: list[FutureBase[Any]] = []
                         try:

@@ -733,3 +733,18 @@ class AsyncEventHook(EventHook):
     def safe_trigger(self, *args: Any) -> _Gen[None]:
         """Invoke all handlers even if some fail, then raise the first failure (if any)."""
         yield [async_call.asynq(handler, *args) for handler in list(self)]
+
+
+def _annotate_values(*decorated: Any) -> None:
+    """Give each tool's body the return annotation of the value it computes (``list[_U]``, not
+    ``Generator[Any, Any, list[_U]]``) at runtime. Type checkers that read asynq functions by
+    introspection (pyanalyze) take an ``@asynq()`` function's return annotation as its value's
+    type; mypy reads the source, where a generator must be annotated as one."""
+    for tool in decorated:
+        annotations = tool.fn.__annotations__
+        returns = annotations.get("return")
+        if isinstance(returns, str) and returns.startswith("_Gen[") and returns.endswith("]"):
+            annotations["return"] = returns[len("_Gen[") : -1]
+
+
+_annotate_values(amap, afilter, afilterfalse, asorted, amax, amin, asift, call_with_context)

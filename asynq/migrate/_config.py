@@ -14,14 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 needs the tomli backport
-    try:
-        import tomli as tomllib  # type: ignore[import-not-found]
-    except ImportError:
-        tomllib = None
-
 __all__ = ["ConfigError", "MigrateConfig", "load_config"]
 
 
@@ -94,13 +86,29 @@ def config_from_mapping(data: Mapping[str, Any], source: str = "<config>") -> Mi
         raise ConfigError(f"{source}: {exc}") from None
 
 
+def _toml_reader() -> Any:
+    """The standard library's TOML reader, or its backport ``tomli`` before Python 3.11 (a
+    dependency of the migrate extra there)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    try:
+        import tomli  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        raise ConfigError(
+            f"Reading --config on Python {sys.version_info[0]}.{sys.version_info[1]} needs the "
+            "tomli package (the standard library reads TOML from 3.11 on): pip install tomli"
+        ) from None
+    return tomli
+
+
 def load_config(path: str | Path | None) -> MigrateConfig:
     """Read the configuration file at ``path`` (defaults when ``path`` is None)."""
     if path is None:
         return MigrateConfig()
     path = Path(path)
-    if tomllib is None:  # pragma: no cover
-        raise ConfigError("Reading --config needs Python 3.11+ (tomllib) or the tomli package.")
+    tomllib = _toml_reader()
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)

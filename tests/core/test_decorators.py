@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 from typing import Any
 
@@ -126,6 +127,35 @@ def test_classmethods_and_staticmethods_work_both_ways() -> None:
     assert Model(0).cmethod(3) == ("Model", 3)
     assert Model.smethod(2) == 6
     assert Model(0).smethod.asynq(3).value() == 9
+
+
+class Factory:
+    @classmethod
+    @asynq.asynq()
+    def make(cls, x: int) -> Any:
+        yield None
+        return (cls.__name__, x)
+
+    @classmethod
+    @asynq.async_proxy()
+    def make_later(cls, x: int) -> Any:
+        return asynq.ConstFuture((cls.__name__, x))
+
+
+class SubFactory(Factory):
+    pass
+
+
+def test_a_classmethod_above_an_asynq_function_passes_the_class_in_every_call_style() -> None:
+    # Python 3.13 no longer binds what a classmethod wraps through that object's __get__.
+    assert SubFactory.make(1) == ("SubFactory", 1)
+    assert SubFactory.make.asynq(2).value() == ("SubFactory", 2)
+    assert SubFactory().make.asynq(3).value() == ("SubFactory", 3)
+    assert asyncio.run(SubFactory.make.asyncio(4)) == ("SubFactory", 4)
+    assert SubFactory.make_later(5) == ("SubFactory", 5)
+    assert SubFactory.make_later.asynq(6).value() == ("SubFactory", 6)
+    assert isinstance(vars(Factory)["make"], classmethod)
+    assert "__asynq_classmethods__" not in vars(Factory)
 
 
 def test_super_method_asynq_calls_the_parent_implementation() -> None:

@@ -92,6 +92,9 @@ def test_a_task_that_is_never_yielded_never_runs() -> None:
         (lambda: [[[[double.asynq(4)]]]], [[[[8]]]]),
         (lambda: ConstFuture("c"), "c"),
         (lambda: [Future(lambda: "lazy"), ConstFuture(1)], ["lazy", 1]),
+        (lambda: [ConstFuture(1), ConstFuture(2)], [1, 2]),
+        (lambda: (ConstFuture(1), double_later.asynq(2), ConstFuture(3)), (1, 4, 3)),
+        (lambda: [ConstFuture(1), double.asynq(2), Future(lambda: "lazy")], [1, 4, "lazy"]),
     ],
     ids=[
         "none",
@@ -107,6 +110,9 @@ def test_a_task_that_is_never_yielded_never_runs() -> None:
         "deeply nested",
         "const future",
         "value provider",
+        "const futures",
+        "const futures and a task",
+        "const future before a value provider",
     ],
 )
 def test_a_yield_is_answered_in_the_shape_it_was_asked(make: Any, expected: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 
 import pytest
 
@@ -267,6 +268,21 @@ def test_a_bad_config_file_is_a_usage_error_with_a_clear_message(
         load_config(config)
     assert main([str(tree), "--config", str(config)]) == 2
     assert words in capsys.readouterr().err
+
+
+def test_reading_a_config_before_python_3_11_without_tomli_says_what_to_install(
+    tmp_path, monkeypatch
+):
+    config = tmp_path / "migrate.toml"
+    config.write_text('prime_prefix = "warm_"\n')
+    monkeypatch.setattr(sys, "version_info", (3, 10, 13, "final", 0))
+    monkeypatch.setitem(sys.modules, "tomli", None)  # makes `import tomli` fail
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert str(caught.value) == (
+        "Reading --config on Python 3.10 needs the tomli package (the standard library reads "
+        "TOML from 3.11 on): pip install tomli"
+    )
 
 
 def test_excluded_files_are_reported_as_skipped(tree, tmp_path, capsys):

@@ -308,8 +308,12 @@ def test_autospec_of_a_classmethod_or_staticmethod_records_only_the_arguments(
         getattr(Model(), name)(1)
         getattr(Model, name)(2)
         assert created.call_args_list == [unittest.mock.call(1), unittest.mock.call(2)]
-        with pytest.raises(TypeError, match="too many positional arguments"):
+        if sys.version_info >= (3, 11):
+            with pytest.raises(TypeError, match="too many positional arguments"):
+                getattr(Model, name)(1, 2)
+        else:  # unittest.mock checks these signatures from Python 3.11 on, and so do we
             getattr(Model, name)(1, 2)
+            assert created.call_args_list[-1] == unittest.mock.call(1, 2)
 
 
 def test_autospec_of_a_method_patched_on_an_instance_skips_self(impl: Any) -> None:

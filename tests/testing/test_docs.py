@@ -41,7 +41,7 @@ def example_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) 
 def test_the_page_has_a_module_a_test_file_and_snippets() -> None:
     files, snippets = blocks()
     assert sorted(files) == ["models", "test_models", "test_users", "users"]
-    assert len(snippets) == 9
+    assert len(snippets) == 10
 
 
 def test_every_snippet_on_the_page_runs(example_project: pytest.Pytester) -> None:
