@@ -237,7 +237,7 @@ def _compute(item: CachedItem) -> Generator[Any, Any, None]:
             value = yield body.asynq(*item.args, **item.kwargs)
         else:
             value = cached.fn(*item.args, **item.kwargs)
-        cached._store(scope, item.key, value)
+        value = cached._store(scope, item.key, value)
     except Exception as error:  # noqa: BLE001 - the caller receives it at its yield
         if scope.inflight.get(item.key) is item:
             del scope.inflight[item.key]

@@ -27,13 +27,25 @@ from ..futures import ConstFuture, FutureBase
 from ..scheduler import _thread_state as _state
 from ..scheduler import get_active_task, get_scheduler
 from .batch import COMPUTING, CachedItem
-from .keys import check_namespace, encode_arg, make_key
+from .keys import Keyword, check_namespace, encode_arg, make_key
 from .request import MISSING, RequestScope
 
 __all__ = ["CachedFunction"]
 
 _T = TypeVar("_T")
 _KEY_CACHE_LIMIT = 200_000
+
+
+def _memo_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """``args`` if it can index the key memo, else None.
+
+    Only exact ``int`` and ``str`` arguments are memoised: ``(1,) == (True,) == (1.0,)`` and
+    ``0.0 == -0.0``, so a memo keyed by other values would hand one call another's key."""
+    for arg in args:
+        cls = type(arg)
+        if cls is not int and cls is not str:
+            return None
+    return args
 
 
 class CachedFunction(Generic[_T]):
@@ -97,11 +109,8 @@ class CachedFunction(Generic[_T]):
 
     def key(self, *args: Any, **kwargs: Any) -> str:
         """The full memcached key of the call ``f(*args, **kwargs)``."""
-        if not kwargs:
-            try:
-                cached_key = self._keys.get(args)
-            except TypeError:  # unhashable arguments
-                return self._make_key(args, kwargs)
+        if not kwargs and _memo_key(args) is not None:
+            cached_key = self._keys.get(args)
             if cached_key is not None:
                 return cached_key
         return self._make_key(args, kwargs)
@@ -109,13 +118,10 @@ class CachedFunction(Generic[_T]):
     def _make_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         values = self._key_values(args, kwargs)
         full = make_key(self.namespace, values, self.client.key_prefix)
-        if not kwargs:
-            try:
-                if len(self._keys) >= _KEY_CACHE_LIMIT:
-                    self._keys.clear()
-                self._keys[args] = full
-            except TypeError:
-                pass
+        if not kwargs and _memo_key(args) is not None:
+            if len(self._keys) >= _KEY_CACHE_LIMIT:
+                self._keys.clear()
+            self._keys[args] = full
         return full
 
     def _key_values(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
@@ -124,7 +130,7 @@ class CachedFunction(Generic[_T]):
             return values if isinstance(values, tuple) else (values,)
         signature = self._signature
         if signature is None:
-            return args + tuple(sorted(kwargs.items()))
+            return args + tuple(Keyword(k, v) for k, v in sorted(kwargs.items()))
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as error:
@@ -143,7 +149,7 @@ class CachedFunction(Generic[_T]):
             if kind is inspect.Parameter.VAR_POSITIONAL:
                 out.extend(value)
             elif kind is inspect.Parameter.VAR_KEYWORD:
-                out.extend(tuple(item) for item in sorted(value.items()))
+                out.extend(Keyword(k, v) for k, v in sorted(value.items()))
             else:
                 out.append(value)
         for value in out:
@@ -173,10 +179,13 @@ class CachedFunction(Generic[_T]):
         def asynq(*args: Any, **kwargs: Any) -> FutureBase[_T]:
             key = None
             if not kwargs:
-                try:
+                # The memo holds exact int and str arguments only (see _memo_key), inlined.
+                for arg in args:
+                    cls = type(arg)
+                    if cls is not int and cls is not str:
+                        break
+                else:
                     key = keys_get(args)
-                except TypeError:  # unhashable arguments
-                    pass
             if key is None:
                 key = make_key(args, kwargs)
             try:
@@ -229,10 +238,7 @@ class CachedFunction(Generic[_T]):
             # Fast path for legacy code: a value already in the request-local cache.
             scope = self.client._local.scope
             if scope is not None and not scope.closed and not scope.implicit:
-                try:
-                    key = self._keys.get(args)
-                except TypeError:
-                    key = None
+                key = self._keys.get(args) if _memo_key(args) is not None else None
                 if key is not None:
                     value = scope.values.get(key, scope)
                     if value is not scope and value is not MISSING:
@@ -255,11 +261,13 @@ class CachedFunction(Generic[_T]):
         item.start_compute(get_scheduler())
         return item
 
-    def _store(self, scope: RequestScope, key: str, value: Any) -> None:
-        """A computed value: keep it for the request and queue its write-back."""
-        self.client._queue_write(key, value, self.ttl)
+    def _store(self, scope: RequestScope, key: str, value: Any) -> Any:
+        """A computed value: queue its write-back and keep it for the request, as a read of
+        memcached will return it (the value the caller gets)."""
+        value = self.client._queue_write(key, value, self.ttl)
         if not scope.closed:
             scope.values[key] = value
+        return value
 
     # -- legacy priming and invalidation ---------------------------------------------------
 

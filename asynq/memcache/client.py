@@ -32,7 +32,7 @@ from .batch import GetItem, ReadBatch, RoundTrip, WriteBatch, WriteItem
 from .cluster import HashRing
 from .keys import check_prefix, check_raw_key
 from .request import MISSING, RequestBlock, RequestScope
-from .serde import JsonSerializer, Serializer
+from .serde import JsonSerializer, PickleSerializer, Serializer
 
 __all__ = ["MemcacheClient", "MemcacheStats", "RoundTrip"]
 
@@ -40,6 +40,8 @@ _log = logging.getLogger("asynq.memcache")
 _T = TypeVar("_T")
 _THIRTY_DAYS = 60 * 60 * 24 * 30
 _monotonic = time.monotonic
+# Serializers that return str, int and bytes values unchanged.
+_PLAIN_SERDES = (JsonSerializer, PickleSerializer)
 
 
 class MemcacheStats:
@@ -526,9 +528,19 @@ class MemcacheClient:
             batch = local.writes = WriteBatch(self)
         return batch
 
-    def _queue_write(self, key: str, value: Any, ttl: int) -> WriteItem | None:
-        """Queue a write-back of ``value``; it goes out with the next flush of this thread."""
+    def _as_stored(self, key: str, value: Any, data: bytes, flags: int) -> Any:
+        """``value`` as a read of ``data`` returns it (JSON turns tuples into lists), so that
+        a cold call and a warm call return equal values of the same types."""
+        cls = type(value)
+        if (cls is str or cls is int or cls is bytes) and type(self.serializer) in _PLAIN_SERDES:
+            return value
+        return self.serializer.deserialize(key, data, flags)
+
+    def _queue_write(self, key: str, value: Any, ttl: int) -> Any:
+        """Queue a write-back of ``value`` (it goes out with the next flush of this thread);
+        return the value as a read of it will return it."""
         data, flags = self._serialize(key, value)
+        value = self._as_stored(key, value, data, flags)
         if len(data) > self.max_value_size:
             _log.warning(
                 "asynq.memcache: not writing %s back: its value is %d bytes, more than "
@@ -537,8 +549,9 @@ class MemcacheClient:
                 len(data),
                 self.max_value_size,
             )
-            return None
-        return WriteItem(self._writes(), "set", key, data, flags, ttl, noreply=True)
+            return value
+        WriteItem(self._writes(), "set", key, data, flags, ttl, noreply=True)
+        return value
 
     def _flush_writes(self) -> None:
         batch = self._local.writes
@@ -549,6 +562,7 @@ class MemcacheClient:
         full = check_raw_key(key, self.key_prefix)
         expire = self.default_ttl if ttl is None else _check_ttl(ttl)
         data, flags = self._serialize(full, value)
+        value = self._as_stored(full, value, data, flags)
         self._flush_writes()
         failed = self._store_now({full: (data, flags)}, expire)
         scope = self._current_scope()
@@ -568,6 +582,9 @@ class MemcacheClient:
         expire = self.default_ttl if ttl is None else _check_ttl(ttl)
         fulls = {check_raw_key(k, self.key_prefix): (k, v) for k, v in mapping.items()}
         payload = {full: self._serialize(full, v) for full, (_, v) in fulls.items()}
+        fulls = {
+            full: (k, self._as_stored(full, v, *payload[full])) for full, (k, v) in fulls.items()
+        }
         self._flush_writes()
         failed = self._store_now(payload, expire)
         scope = self._current_scope()
@@ -593,7 +610,7 @@ class MemcacheClient:
         data, flags = self._serialize(full, value)
         scope = self._current_scope()
         if scope is not None:
-            scope.values[full] = value
+            scope.values[full] = self._as_stored(full, value, data, flags)
         return WriteItem(self._writes(), "set", full, data, flags, expire)
 
     def _set_many_asynq(
