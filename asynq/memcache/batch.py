@@ -81,7 +81,7 @@ class ReadBatch(BatchBase["BatchItemBase"]):
 
     def _flush(self) -> None:
         plan, self._plan = self._plan, None
-        found = self.client._read_gets(plan) if plan is not None else {}
+        found, foreign = self.client._read_gets(plan) if plan is not None else ({}, set())
         computing = False
         get = found.get
         for item in self.items:
@@ -89,7 +89,9 @@ class ReadBatch(BatchBase["BatchItemBase"]):
                 continue
             key = item.key  # type: ignore[attr-defined]
             value = get(key, MISSING)
-            if value is MISSING and type(item) is CachedItem:
+            if type(item) is CachedItem and (value is MISSING or (foreign and key in foreign)):
+                if value is not MISSING:
+                    self.client._foreign(key, item.cached)
                 computing = True
                 item.batch = COMPUTING
                 item.start_compute(self.scheduler)

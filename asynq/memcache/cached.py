@@ -100,6 +100,7 @@ class CachedFunction(Generic[_T]):
         except (TypeError, ValueError):
             self._signature = None
         self._keys: dict[tuple[Any, ...], str] = {}
+        self._foreign_logged = -1e18  # when a foreign value under our keys was last logged
         self._prefix = client.key_prefix + self.namespace + ":"
         functools.update_wrapper(self, target)
         self._asynq = self._make_asynq()

@@ -32,7 +32,7 @@ from .batch import GetItem, ReadBatch, RoundTrip, WriteBatch, WriteItem
 from .cluster import HashRing
 from .keys import check_prefix, check_raw_key
 from .request import MISSING, RequestBlock, RequestScope
-from .serde import JsonSerializer, PickleSerializer, Serializer
+from .serde import FLAG_CACHED, FLAG_COMPRESSED, JsonSerializer, PickleSerializer, Serializer
 
 __all__ = ["MemcacheClient", "MemcacheStats", "RoundTrip"]
 
@@ -42,6 +42,9 @@ _THIRTY_DAYS = 60 * 60 * 24 * 30
 _monotonic = time.monotonic
 # Serializers that return str, int and bytes values unchanged.
 _PLAIN_SERDES = (JsonSerializer, PickleSerializer)
+# Flags bits that say how a value is encoded, beyond compression and asynq's bytes mark: zero
+# means plain bytes.
+_RAW_MASK = ~(FLAG_CACHED | FLAG_COMPRESSED)
 
 
 class MemcacheStats:
@@ -541,6 +544,8 @@ class MemcacheClient:
         return the value as a read of it will return it."""
         data, flags = self._serialize(key, value)
         value = self._as_stored(key, value, data, flags)
+        if not flags:
+            flags = FLAG_CACHED
         if len(data) > self.max_value_size:
             _log.warning(
                 "asynq.memcache: not writing %s back: its value is %d bytes, more than "
@@ -738,10 +743,12 @@ class MemcacheClient:
         if part is not None:
             part.read()
 
-    def _read_gets(self, plan: _Plan) -> dict[str, Any]:
-        """Read the replies of ``_send_gets``: {key: decoded value} for the hits."""
+    def _read_gets(self, plan: _Plan) -> tuple[dict[str, Any], set[str]]:
+        """Read the replies of ``_send_gets``: {key: decoded value} for the hits, and the keys
+        whose value no cached function wrote (no ``FLAG_CACHED``)."""
         keys, sent, started, servers = plan
         found: dict[str, Any] = {}
+        foreign: set[str] = set()
         deserialize = self.serializer.deserialize
         unread = self._local.unread
         for part in sent:
@@ -757,6 +764,12 @@ class MemcacheClient:
                 self._recovered(server)
             for key_bytes, flags, data in raw:
                 key = key_bytes.decode("ascii")
+                if flags & _RAW_MASK == 0:
+                    # Plain bytes: from a cached function only if it marked them.
+                    if flags & FLAG_CACHED:
+                        flags ^= FLAG_CACHED
+                    else:
+                        foreign.add(key)
                 try:
                     found[key] = deserialize(key, data, flags)
                 except Exception as error:  # noqa: BLE001 - an undecodable value is a miss
@@ -777,7 +790,24 @@ class MemcacheClient:
         stats.misses += len(keys) - len(found)
         stats.flush_seconds += seconds
         self.on_round_trip(RoundTrip(keys, len(found), seconds, servers))
-        return found
+        return found, foreign
+
+    def _foreign(self, key: str, cached: Any) -> None:
+        """A cached function found a value it did not write under its key: log, count."""
+        self.stats.errors += 1
+        now = _monotonic()
+        if now - cached._foreign_logged >= self.log_interval:
+            cached._foreign_logged = now
+            _log.warning(
+                "asynq.memcache: the value under %s was not written by a cached function "
+                "(another client stored plain bytes, flags 0, where cached functions write "
+                "flags %d); %s treats it as a miss, recomputes and overwrites it (logged at "
+                "most once per %.0f s per function)",
+                key,
+                FLAG_CACHED,
+                cached.__qualname__,
+                self.log_interval,
+            )
 
     # -- the write protocol (pymemcache's API) ---------------------------------------------
 
