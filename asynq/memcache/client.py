@@ -22,6 +22,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 from pymemcache.client.base import Client as PymemcacheClient
+from pymemcache.exceptions import MemcacheError
 from qcore.events import EventHook
 
 from .. import priming
@@ -134,8 +135,13 @@ class _Sent:
             try:
                 self.raw = _read_values(self.conn.sock, self.deadline)
                 self.conn.sock.settimeout(self.conn.timeout)
-            except Exception as error:  # noqa: BLE001 - the flush turns it into misses
+            except _FAULTS as error:  # the flush turns it into misses
                 self.error = error
+            except BaseException:
+                # Interrupted (KeyboardInterrupt, a deadline from a signal handler): the rest of
+                # the reply would be read as the next command's. The caller gets the exception.
+                self.conn.close()
+                raise
 
 
 # A flush: (keys, the servers' parts, when it started, how many servers the keys go to).
@@ -727,9 +733,12 @@ class MemcacheClient:
                 else:
                     self._drain(server)
                 conn.sock.sendall(b"get " + " ".join(group).encode("ascii") + b"\r\n")
-            except Exception as error:  # noqa: BLE001 - a fault is a miss, never an exception
+            except _FAULTS as error:  # a fault is a miss, never an exception
                 self._fault(server, conn, error)
                 continue
+            except BaseException:
+                conn.close()
+                raise
             part = _Sent(server, conn, _monotonic() + self.read_timeout)
             self._local.unread[server.index] = part
             sent.append(part)
@@ -850,11 +859,14 @@ class MemcacheClient:
                         for item in run:
                             item.set_value(bool(conn.delete(item.key, noreply=False)))
                             self.stats.deletes += 1
-            except Exception as error:  # noqa: BLE001 - a failed write is counted, not raised
+            except _FAULTS as error:  # a failed write is counted, not raised
                 self._fault(server, conn, error)
                 for item in server_items:
                     if not item._computed:
                         item.set_value(False)
+            except BaseException:
+                conn.close()
+                raise
 
     def _store_now(self, payload: dict[str, tuple[bytes, int]], expire: int) -> list[str]:
         """Store synchronously, waiting for memcached's answers; returns the keys that failed."""
@@ -877,9 +889,12 @@ class MemcacheClient:
                 for flags, group in by_flags.items():
                     failed.extend(conn.set_many(group, expire=expire, noreply=False, flags=flags))
                     self.stats.sets += len(group)
-            except Exception as error:  # noqa: BLE001 - a failed write is reported, not raised
+            except _FAULTS as error:  # a failed write is reported, not raised
                 self._fault(server, conn, error)
                 failed.extend(values)
+            except BaseException:
+                conn.close()
+                raise
         return failed
 
     def _delete_now(self, full: str) -> bool:
@@ -890,9 +905,12 @@ class MemcacheClient:
         try:
             self._drain(server)
             deleted = bool(conn.delete(full, noreply=False))
-        except Exception as error:  # noqa: BLE001 - a failed delete is reported, not raised
+        except _FAULTS as error:  # a failed delete is reported, not raised
             self._fault(server, conn, error)
             return False
+        except BaseException:
+            conn.close()
+            raise
         self.stats.deletes += 1
         return deleted
 
@@ -927,6 +945,11 @@ def _runs(items: list[WriteItem]) -> list[list[WriteItem]]:
 
 class ProtocolError(Exception):
     """memcached answered something the get protocol does not allow."""
+
+
+# What counts as the server's fault (a miss, a backoff); anything else is the caller's and
+# propagates, after the connection it interrupted is closed.
+_FAULTS = (OSError, ProtocolError, MemcacheError)
 
 
 def _read_values(sock: socket.socket, deadline: float) -> list[tuple[bytes, int, bytes]]:

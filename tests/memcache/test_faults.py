@@ -175,3 +175,37 @@ def test_write_backs_to_a_down_server_are_dropped_quietly() -> None:
 
     assert page() == [0, 1, 2]
     assert mc.stats.sets == 0
+
+
+class Deadline(Exception):
+    """What a request deadline raised from a signal handler looks like to the client."""
+
+
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt, Deadline])
+def test_an_interruption_in_the_middle_of_a_reply_never_leaves_it_for_the_next_read(
+    memcached: Any, monkeypatch: pytest.MonkeyPatch, interruption: type[BaseException]
+) -> None:
+    import asynq.memcache.client as client_module
+
+    mc = MemcacheClient(memcached.address)
+    other = MemcacheClient(memcached.address)
+    assert mc.set("k", "old")
+    recv = client_module._recv
+    interrupted: list[bool] = []
+
+    def interrupt_once(sock: socket.socket, deadline: float) -> bytes:
+        if not interrupted:
+            interrupted.append(True)
+            raise interruption("deadline")
+        return recv(sock, deadline)
+
+    monkeypatch.setattr(client_module, "_recv", interrupt_once)
+    with pytest.raises(interruption):
+        mc.get("k")
+    assert other.set("k", "new")
+    assert mc.get("k") == "new"  # not the reply the interruption left unread
+    # The user's interruption is not the server's fault: it is not marked down or counted.
+    assert mc.stats.errors == 0
+    assert mc.get_many(["k"]) == {"k": "new"}
+    other.close()
+    mc.close()
