@@ -12,9 +12,9 @@ Items:
   that runs the function's body (itself batched if it yields) and then sets the value and queues
   the write-back; meanwhile the item waits on the ``COMPUTING`` pseudo-batch, which the
   scheduler never flushes.
-- ``WriteItem``: one set or delete, sent by ``WriteBatch`` with pymemcache's ``set_many`` /
-  ``delete_many``, grouped per server, in ``_start_flush`` (before any get of the round is sent):
-  write-backs with noreply, writes the user asked for waiting for the answers.
+- ``WriteItem``: one set or delete, sent by ``WriteBatch`` as one request per server, in
+  ``_start_flush`` (before any get of the round is sent): write-backs with noreply, writes the
+  user asked for waiting for the answers.
 """
 
 from __future__ import annotations

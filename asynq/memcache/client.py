@@ -3,7 +3,9 @@
 Reads made while asynq tasks run join the client's current ``ReadBatch`` and go out as one
 multi-get per round (see ``batch.py``). The wire protocol for reads is written here, over the
 sockets of pymemcache ``Client`` objects (one per server and thread), because a flush must send
-every server its request before reading any reply; writes use pymemcache's own API.
+every server its request before reading any reply. Writes are written here too, so that a call
+has one deadline: ``read_timeout`` bounds all of a call's waiting, however slowly a server
+trickles its answer.
 
 Faults never reach user code: a server that refuses, fails or does not answer within
 ``read_timeout`` turns its keys into misses, is counted in ``stats.errors``, is logged at most
@@ -144,6 +146,8 @@ class _Sent:
                 raise
 
 
+# One write: (op "set" or "delete", key, data, flags, ttl, noreply).
+_WriteOp = tuple[str, str, bytes, int, int, bool]
 # A flush: (keys, the servers' parts, when it started, how many servers the keys go to).
 _Plan = tuple[list[str], list[_Sent], float, int]
 
@@ -818,101 +822,128 @@ class MemcacheClient:
                 self.log_interval,
             )
 
-    # -- the write protocol (pymemcache's API) ---------------------------------------------
+    # -- the write protocol ---------------------------------------------------------------
 
-    def _send_writes(self, items: list[WriteItem]) -> None:
-        """Send writes with pymemcache's set_many/delete_many, one call per (server, op, ttl,
-        flags) run; write-backs with noreply. Sets each item to whether it was stored."""
+    def _send_writes(self, items: list[WriteItem], deadline: float | None = None) -> None:
+        """Send queued writes, one request per server (write-backs with noreply), and set each
+        item to whether memcached stored (or deleted) it."""
         if not items:
             return
-        now = _monotonic()
         by_server: dict[int, list[WriteItem]] = {}
         for item in items:
             by_server.setdefault(self._index_for(item.key), []).append(item)
+        if deadline is None:
+            deadline = _monotonic() + self.read_timeout
         for index, server_items in sorted(by_server.items()):
-            server = self._servers[index]
-            if server.down_until > now:
-                for item in server_items:
-                    item.set_value(False)
-                continue
-            conn = self._conn(server)
-            try:
-                self._drain(server)
-                for run in _runs(server_items):
-                    first = run[0]
-                    if first.op == "set":
-                        failed = conn.set_many(
-                            {item.key: item.data for item in run},
-                            expire=first.ttl,
-                            noreply=first.noreply,
-                            flags=first.flags,
-                        )
-                        self.stats.sets += len(run) - len(failed)
-                        for item in run:
-                            item.set_value(item.key not in failed)
-                    elif first.noreply:
-                        conn.delete_many([item.key for item in run], noreply=True)
-                        self.stats.deletes += len(run)
-                        for item in run:
-                            item.set_value(True)
-                    else:
-                        for item in run:
-                            item.set_value(bool(conn.delete(item.key, noreply=False)))
-                            self.stats.deletes += 1
-            except _FAULTS as error:  # a failed write is counted, not raised
-                self._fault(server, conn, error)
-                for item in server_items:
-                    if not item._computed:
-                        item.set_value(False)
-            except BaseException:
-                conn.close()
-                raise
+            ops = [(i.op, i.key, i.data, i.flags, i.ttl, i.noreply) for i in server_items]
+            results = self._write(self._servers[index], ops, deadline)
+            for item, ok in zip(server_items, results, strict=True):
+                if not item._computed:
+                    item.set_value(ok)
 
     def _store_now(self, payload: dict[str, tuple[bytes, int]], expire: int) -> list[str]:
         """Store synchronously, waiting for memcached's answers; returns the keys that failed."""
         failed: list[str] = []
-        by_server: dict[int, dict[str, tuple[bytes, int]]] = {}
-        for key, value in payload.items():
-            by_server.setdefault(self._index_for(key), {})[key] = value
-        now = _monotonic()
-        for index, values in sorted(by_server.items()):
-            server = self._servers[index]
-            if server.down_until > now:
-                failed.extend(values)
-                continue
-            conn = self._conn(server)
-            try:
-                self._drain(server)
-                by_flags: dict[int, dict[str, bytes]] = {}
-                for key, (data, flags) in values.items():
-                    by_flags.setdefault(flags, {})[key] = data
-                for flags, group in by_flags.items():
-                    failed.extend(conn.set_many(group, expire=expire, noreply=False, flags=flags))
-                    self.stats.sets += len(group)
-            except _FAULTS as error:  # a failed write is reported, not raised
-                self._fault(server, conn, error)
-                failed.extend(values)
-            except BaseException:
-                conn.close()
-                raise
+        by_server: dict[int, list[_WriteOp]] = {}
+        for key, (data, flags) in payload.items():
+            by_server.setdefault(self._index_for(key), []).append(
+                ("set", key, data, flags, expire, False)
+            )
+        deadline = _monotonic() + self.read_timeout
+        for index, ops in sorted(by_server.items()):
+            results = self._write(self._servers[index], ops, deadline)
+            failed.extend(op[1] for op, ok in zip(ops, results, strict=True) if not ok)
         return failed
 
-    def _delete_now(self, full: str) -> bool:
+    def _delete_now(self, full: str, deadline: float | None = None) -> bool:
+        if deadline is None:
+            deadline = _monotonic() + self.read_timeout
         server = self._servers[self._index_for(full)]
-        if server.down_until > _monotonic():
-            return False
+        return self._write(server, [("delete", full, b"", 0, 0, False)], deadline)[0]
+
+    def _write(self, server: _Server, ops: list[_WriteOp], deadline: float) -> list[bool]:
+        """Send ``ops`` to ``server`` in one request and read the answers of those that wait
+        for one, all before ``deadline`` (plus the time a new connection took to open).
+
+        A write memcached refuses (``SERVER_ERROR object too large for cache``, out of memory)
+        is False and logged; the server answered, so it is not a fault. A network or protocol
+        error is a fault: every op is False and the server is backed off."""
+        started = _monotonic()
+        if server.down_until > started:
+            return [False] * len(ops)
         conn = self._conn(server)
+        results = [True] * len(ops)
+        waiting: list[int] = []
+        chunks: list[bytes] = []
+        for i, (op, key, data, flags, ttl, noreply) in enumerate(ops):
+            tail = b" noreply\r\n" if noreply else b"\r\n"
+            if op == "set":
+                chunks.append(b"set %s %d %d %d%s" % (key.encode(), flags, ttl, len(data), tail))
+                chunks.append(data)
+                chunks.append(b"\r\n")
+            else:
+                chunks.append(b"delete %s%s" % (key.encode(), tail))
+            if not noreply:
+                waiting.append(i)
         try:
-            self._drain(server)
-            deleted = bool(conn.delete(full, noreply=False))
-        except _FAULTS as error:  # a failed delete is reported, not raised
+            if conn.sock is None:
+                conn._connect()
+                deadline += _monotonic() - started
+            else:
+                self._drain(server)
+            sock = conn.sock
+            remaining = deadline - _monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no complete reply within read_timeout")
+            sock.settimeout(remaining)
+            sock.sendall(b"".join(chunks))
+            lines = _read_lines(sock, len(waiting), deadline) if waiting else []
+        except _FAULTS as error:  # a failed write is counted and reported, never raised
             self._fault(server, conn, error)
-            return False
+            return [False] * len(ops)
         except BaseException:
             conn.close()
             raise
-        self.stats.deletes += 1
-        return deleted
+        if not server.healthy:
+            self._recovered(server)
+        stats = self.stats
+        for write in ops:
+            if write[5]:
+                if write[0] == "set":
+                    stats.sets += 1
+                else:
+                    stats.deletes += 1
+        resync = False
+        for i, line in zip(waiting, lines, strict=True):
+            name, key, data = ops[i][0], ops[i][1], ops[i][2]
+            if line == b"STORED":
+                stats.sets += 1
+            elif line == b"DELETED":
+                stats.deletes += 1
+            elif line == b"NOT_STORED" or line == b"NOT_FOUND":
+                results[i] = False
+            else:
+                results[i] = False
+                resync = resync or not line.startswith(b"SERVER_ERROR")
+                size = (
+                    f" (the value is {len(data)} bytes; memcached's item size limit is its -I "
+                    "option, 1 MB by default)"
+                    if name == "set"
+                    else ""
+                )
+                _log.warning(
+                    "asynq.memcache: memcached %s did not %s %s: %s%s; the write returns False "
+                    "and the server stays in use",
+                    server.address,
+                    "store" if name == "set" else "delete",
+                    key,
+                    line.decode("ascii", "replace")[:200],
+                    size,
+                )
+        if resync:
+            # ERROR / CLIENT_ERROR: memcached may read the rest of the request as commands.
+            conn.close()
+        return results
 
 
 def _close_all(conns: list[PymemcacheClient]) -> None:
@@ -923,24 +954,6 @@ def _close_all(conns: list[PymemcacheClient]) -> None:
 def _failed_keys(items: dict[str, FutureBase[bool]]) -> Generator[Any, Any, list[str]]:
     results = yield list(items.values())
     return [key for key, ok in zip(items, results, strict=True) if not ok]
-
-
-def _runs(items: list[WriteItem]) -> list[list[WriteItem]]:
-    """Consecutive items with the same (op, ttl, flags, noreply), in order."""
-    runs: list[list[WriteItem]] = []
-    for item in items:
-        if runs:
-            last = runs[-1][0]
-            if (last.op, last.ttl, last.flags, last.noreply) == (
-                item.op,
-                item.ttl,
-                item.flags,
-                item.noreply,
-            ):
-                runs[-1].append(item)
-                continue
-        runs.append([item])
-    return runs
 
 
 class ProtocolError(Exception):
@@ -961,8 +974,11 @@ def _read_values(sock: socket.socket, deadline: float) -> list[tuple[bytes, int,
     while True:
         chunk = _recv(sock, deadline)
         chunks.append(chunk)
-        if chunk.endswith(b"END\r\n") or (
-            len(chunk) < 5 and b"".join(chunks[-5:]).endswith(b"END\r\n")
+        if (
+            chunk.endswith(b"END\r\n")
+            or (len(chunk) < 5 and b"".join(chunks[-5:]).endswith(b"END\r\n"))
+            # ERROR, CLIENT_ERROR, SERVER_ERROR: the reply ends there, without END.
+            or (chunk.endswith(b"\r\n") and b"ERROR" in chunk)
         ):
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             out = _parse_values(data)
@@ -1001,8 +1017,21 @@ def _parse_values(data: bytes) -> list[tuple[bytes, int, bytes]] | None:
             if end + 2 != size_of_data:
                 raise ProtocolError("memcached sent more than the reply to one get")
             return out
+        elif data.startswith((b"ERROR", b"SERVER_ERROR", b"CLIENT_ERROR"), pos):
+            raise ProtocolError(f"memcached answered a get with {data[pos:end][:120]!r}")
         else:
             raise ProtocolError(f"unexpected reply line {data[pos:end][:80]!r}")
+
+
+def _read_lines(sock: socket.socket, count: int, deadline: float) -> list[bytes]:
+    """Read ``count`` one-line replies (to sets and deletes) before ``deadline``."""
+    data = b""
+    while data.count(b"\r\n") < count:
+        data += _recv(sock, deadline)
+    lines = data.split(b"\r\n")
+    if len(lines) != count + 1 or lines[-1]:
+        raise ProtocolError(f"memcached sent more than {count} replies: {data[:80]!r}")
+    return lines[:-1]
 
 
 def _recv(sock: socket.socket, deadline: float) -> bytes:
