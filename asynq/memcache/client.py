@@ -106,9 +106,12 @@ class _Server:
 
 
 class _Local:
-    """What a client keeps per thread: the active batches, the current scope, connections."""
+    """What a client keeps per thread: the active batches, the current scope, connections.
 
-    __slots__ = ("batch", "writes", "scope", "conns", "unread")
+    The thread's connections are closed when it ends (when its ``_Local`` is collected), so
+    short-lived threads do not pile up connections until memcached refuses new ones."""
+
+    __slots__ = ("batch", "writes", "scope", "conns", "unread", "__weakref__")
 
     def __init__(self) -> None:
         self.batch: ReadBatch | None = None
@@ -117,6 +120,7 @@ class _Local:
         self.conns: dict[int, PymemcacheClient] = {}
         # Per server, a get whose reply is still on the socket (between a round's two phases).
         self.unread: dict[int, _Sent] = {}
+        weakref.finalize(self, _close_all, self.conns)
 
 
 class _Sent:
@@ -323,8 +327,9 @@ class MemcacheClient:
         # A plain threading.local holding one _Local per thread: reading a plain object's
         # attributes is much cheaper than reading a threading.local subclass's.
         self._tls = threading.local()
-        # Every connection of every thread, closed by close() or when the client is collected.
-        self._all_conns: list[PymemcacheClient] = []
+        # Every open connection of every live thread, closed by close() or when the client is
+        # collected (a thread's own connections are closed when the thread ends).
+        self._all_conns: weakref.WeakSet[PymemcacheClient] = weakref.WeakSet()
         self._finalizer = weakref.finalize(self, _close_all, self._all_conns)
         self.stats = MemcacheStats()
         #: Called with a ``RoundTrip`` after every multi-get (batched, direct or priming).
@@ -689,7 +694,7 @@ class MemcacheClient:
                 tls_context=settings.get("tls_context"),
                 default_noreply=False,
             )
-            self._all_conns.append(conn)
+            self._all_conns.add(conn)
         return conn
 
     def _available(self, server: _Server, now: float) -> bool:
@@ -946,8 +951,8 @@ class MemcacheClient:
         return results
 
 
-def _close_all(conns: list[PymemcacheClient]) -> None:
-    for conn in list(conns):
+def _close_all(conns: Iterable[PymemcacheClient]) -> None:
+    for conn in list(conns.values() if isinstance(conns, dict) else conns):
         conn.close()
 
 
