@@ -32,7 +32,7 @@ from ..async_task import AsyncTask
 from ..futures import ConstFuture, FutureBase
 from ..scheduler import get_active_task
 from .batch import GetItem, ReadBatch, RoundTrip, WriteBatch, WriteItem
-from .cluster import HashRing
+from .cluster import HasherPlacement, HashRing, Rendezvous
 from .keys import check_prefix, check_raw_key
 from .request import MISSING, RequestBlock, RequestScope
 from .serde import FLAG_CACHED, FLAG_COMPRESSED, JsonSerializer, PickleSerializer, Serializer
@@ -175,7 +175,8 @@ class _Operation(Generic[_T]):
 
 
 def _parse_servers(servers: object) -> tuple[list[tuple[str, int]], dict[str, Any], str]:
-    """(host, port) pairs, pymemcache settings to copy, and a key prefix from ``servers``."""
+    """(host, port) pairs, pymemcache settings to copy, and a key prefix from ``servers``
+    (settings include the ``HashClient``'s ``hasher`` and its node names, when given one)."""
     clients: list[Any] = []
     if isinstance(servers, PymemcacheClient) or (
         hasattr(servers, "server") and hasattr(servers, "key_prefix")
@@ -183,6 +184,7 @@ def _parse_servers(servers: object) -> tuple[list[tuple[str, int]], dict[str, An
         clients = [servers]
     elif hasattr(servers, "clients") and isinstance(getattr(servers, "clients", None), dict):
         clients = list(servers.clients.values())
+        nodes = [str(node) for node in servers.clients]
     if clients:
         pairs = []
         for client in clients:
@@ -200,6 +202,10 @@ def _parse_servers(servers: object) -> tuple[list[tuple[str, int]], dict[str, An
             "socket_module": getattr(first, "socket_module", socket),
             "tls_context": getattr(first, "tls_context", None),
         }
+        hasher = getattr(servers, "hasher", None)
+        if len(clients) > 1 and callable(getattr(hasher, "get_node", None)):
+            settings["hasher"] = hasher
+            settings["nodes"] = nodes
         prefix = getattr(servers, "key_prefix", b"") or b""
         return pairs, settings, prefix.decode("ascii") if isinstance(prefix, bytes) else prefix
     if isinstance(servers, str):
@@ -227,6 +233,29 @@ def _parse_servers(servers: object) -> tuple[list[tuple[str, int]], dict[str, An
         f"pymemcache client, got {type(servers).__name__}: {servers!r}; for example "
         'MemcacheClient("127.0.0.1:11211")'
     )
+
+
+_Placement = HashRing | Rendezvous | HasherPlacement
+
+
+def _placement(
+    hashing: object, addresses: list[str], settings: dict[str, Any]
+) -> _Placement | None:
+    """How keys are spread over ``addresses`` (None for a single server)."""
+    if hashing not in (None, "rendezvous", "ketama"):
+        raise ValueError(
+            f"hashing must be 'rendezvous' (pymemcache HashClient's placement, the default for "
+            f"addresses) or 'ketama' (a ketama-style ring), got {hashing!r}; leave it out to "
+            "use the given HashClient's own hasher"
+        )
+    if len(addresses) < 2:
+        return None
+    if hashing == "ketama":
+        return HashRing(addresses)
+    rendezvous = Rendezvous(addresses)
+    if hashing is None and "hasher" in settings:
+        return HasherPlacement(settings["hasher"], settings["nodes"], rendezvous)
+    return rendezvous
 
 
 def _parse_address(address: object) -> tuple[str, int]:
@@ -268,8 +297,10 @@ def _check_timeout(value: object, what: str) -> float:
 class MemcacheClient:
     """A memcached client whose reads are batched by the asynq scheduler.
 
-    ``servers``: ``"host:port"``, a list of them (a cluster, keys placed by consistent hashing),
-    or a pymemcache ``Client``/``HashClient`` whose servers and settings are reused.
+    ``servers``: ``"host:port"``, a list of them (a cluster), or a pymemcache
+    ``Client``/``HashClient`` whose servers and settings are reused. A cluster places keys as
+    pymemcache's ``HashClient`` does: with the given ``HashClient``'s hasher, else rendezvous
+    hashing like its default; ``hashing="ketama"`` uses a ketama-style ring instead.
     ``key_prefix`` is put in front of every key; ``default_ttl`` is the expiry of writes that do
     not give one (0: never). ``connect_timeout`` and ``read_timeout`` bound every wait on a
     server (default: the given pymemcache client's, else 1 second). ``serializer`` defaults to ``JsonSerializer()``; ``PickleSerializer()`` is unsafe on a
@@ -289,6 +320,7 @@ class MemcacheClient:
         retry_after: float = 1.0,
         log_interval: float = 60.0,
         max_value_size: int = 1024 * 1024 - 512,
+        hashing: str | None = None,
     ) -> None:
         pairs, settings, inherited_prefix = _parse_servers(servers)
         self.key_prefix = check_prefix(inherited_prefix + check_prefix(key_prefix))
@@ -322,7 +354,7 @@ class MemcacheClient:
         self.max_value_size = max_value_size
         self._settings = settings
         self._servers = [_Server(i, host, port) for i, (host, port) in enumerate(pairs)]
-        self._ring = HashRing([s.address for s in self._servers]) if len(pairs) > 1 else None
+        self._ring = _placement(hashing, [s.address for s in self._servers], settings)
         self._route: dict[str, int] = {}
         # A plain threading.local holding one _Local per thread: reading a plain object's
         # attributes is much cheaper than reading a threading.local subclass's.
@@ -661,7 +693,10 @@ class MemcacheClient:
         if index is None:
             if len(self._route) > 100_000:
                 self._route.clear()
-            index = self._route[key] = ring.index_for(key)
+            # Placed by the key without the prefix, as pymemcache's HashClient places it.
+            prefix = self.key_prefix
+            bare = key[len(prefix) :] if prefix and key.startswith(prefix) else key
+            index = self._route[key] = ring.index_for(bare)
         return index
 
     def _group(self, keys: list[str]) -> list[tuple[int, list[str]]]:

@@ -18,8 +18,8 @@ def open_connections(server: MemcachedServer) -> int:
 
 
 def test_short_lived_threads_close_their_connections_and_every_read_still_hits() -> None:
-    # memcached with room for 64 connections; 400 threads, 8 at a time, each make one read.
-    with MemcachedServer(extra_args=["-c", "64"]) as server:
+    # memcached with room for 128 connections; 400 threads, 8 at a time, each make one read.
+    with MemcachedServer(extra_args=["-c", "128"]) as server:
         mc = MemcacheClient(server.address, retry_after=60)
         assert mc.set("k", "v")
         baseline = open_connections(server)
