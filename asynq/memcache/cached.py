@@ -62,6 +62,8 @@ class CachedFunction(Generic[_T]):
         namespace: str,
         ttl: int | None = None,
         key: Callable[..., Any] | None = None,
+        stale_while_revalidate: bool = False,
+        stale_ttl: int = 60,
     ) -> None:
         if isinstance(fn, CachedFunction):
             raise TypeError(
@@ -93,6 +95,14 @@ class CachedFunction(Generic[_T]):
         self.namespace = check_namespace(namespace)
         self.ttl: int = client.default_ttl if ttl is None else ttl
         self.key_fn = key
+        if not isinstance(stale_while_revalidate, bool):
+            raise TypeError(
+                f"stale_while_revalidate must be True or False, got {stale_while_revalidate!r}"
+            )
+        #: After dirty(), readers get the old value (marked stale) while one of them
+        #: recomputes it, instead of waiting for it (needs the client's leases).
+        self.stale_while_revalidate = stale_while_revalidate
+        self.stale_ttl = stale_ttl
         self._body_is_async = isinstance(fn, AsyncDecorator) or callable(getattr(fn, "asynq", None))
         target = getattr(fn, "fn", fn)
         try:
@@ -245,16 +255,50 @@ class CachedFunction(Generic[_T]):
                     if value is not scope and value is not MISSING:
                         return value
         future = self.asynq(*args, **kwargs)
-        value = future.value()
-        if task is None and not session.driving:
-            self.client._flush_writes()
-        return value
+        try:
+            return future.value()
+        finally:
+            # Write-backs (or a lease given back by a failed body) go out now: other callers
+            # may be waiting for them.
+            if task is None and not session.driving:
+                self.client._flush_writes()
 
     def _compute_now(
         self, scope: RequestScope, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> FutureBase[_T]:
-        """A key known to be missing: run the body without asking memcached again."""
+        """A key known to be missing: run the body without asking memcached again (with
+        leases, ask once more for the lease that decides who computes it)."""
         task = get_active_task()
+        leases = scope.leases
+        lease = leases.pop(key, None) if leases else None
+        if lease is not None and lease > 0:
+            # The priming multi-get won this key's lease: compute and write back under it.
+            item = CachedItem(
+                COMPUTING,
+                key,
+                scope,
+                self,
+                args,
+                kwargs,
+                task._contexts if task is not None else (),
+            )
+            item.lease = lease
+            scope.inflight[key] = item
+            item.start_compute(get_scheduler())
+            return item
+        if self.client.leases:
+            item = CachedItem(
+                self.client._batch(),
+                key,
+                scope,
+                self,
+                args,
+                kwargs,
+                task._contexts if task is not None else (),
+            )
+            scope.values.pop(key, None)
+            scope.inflight[key] = item
+            return item
         item = CachedItem(
             COMPUTING, key, scope, self, args, kwargs, task._contexts if task is not None else ()
         )
@@ -262,10 +306,11 @@ class CachedFunction(Generic[_T]):
         item.start_compute(get_scheduler())
         return item
 
-    def _store(self, scope: RequestScope, key: str, value: Any) -> Any:
-        """A computed value: queue its write-back and keep it for the request, as a read of
-        memcached will return it (the value the caller gets)."""
-        value = self.client._queue_write(key, value, self.ttl)
+    def _store(self, scope: RequestScope, key: str, value: Any, lease: int | None = None) -> Any:
+        """A computed value: queue its write-back (under ``lease`` when the client takes
+        leases) and keep it for the request, as a read of memcached will return it (the value
+        the caller gets)."""
+        value = self.client._queue_write(key, value, self.ttl, lease)
         if not scope.closed:
             scope.values[key] = value
         return value
@@ -275,7 +320,15 @@ class CachedFunction(Generic[_T]):
     def prime(self, *args: Any, **kwargs: Any) -> None:
         """Record that ``f(*args)`` will be read soon (legacy priming): no I/O now; the key is
         fetched with the others in one multi-get when priming is driven (``asynq.priming``)."""
-        priming._record_key(self.client, self.key(*args, **kwargs))
+        key = self.key(*args, **kwargs)
+        client = self.client
+        priming._record_key(client, key)
+        scope = client._local.scope
+        if client.leases and scope is not None:
+            # The priming multi-get asks for this key's lease, for the call that computes it.
+            if scope.leases is None:
+                scope.leases = {}
+            scope.leases.setdefault(key, -1)
 
     def dirty(self, *args: Any, **kwargs: Any) -> bool:
         """Delete the cached value of ``f(*args)`` (call it after the data changed); the next
@@ -287,6 +340,8 @@ class CachedFunction(Generic[_T]):
         if scope is not None:
             scope.values.pop(key, None)
             scope.inflight.pop(key, None)
+        if self.stale_while_revalidate and client.leases:
+            return bool(client._delete_now(key, stale_ttl=self.stale_ttl))
         return bool(client._delete_now(key))
 
     def __get__(self, instance: Any, owner: Any) -> Any:

@@ -31,7 +31,7 @@ from .. import priming
 from ..async_task import AsyncTask
 from ..futures import ConstFuture, FutureBase
 from ..scheduler import get_active_task
-from .batch import GetItem, ReadBatch, RoundTrip, WriteBatch, WriteItem
+from .batch import STALE, GetItem, ReadBatch, RoundTrip, WriteBatch, WriteItem
 from .cluster import HasherPlacement, HashRing, Rendezvous
 from .keys import check_prefix, check_raw_key
 from .request import MISSING, RequestBlock, RequestScope
@@ -61,6 +61,7 @@ class MemcacheStats:
         "sets",
         "deletes",
         "errors",
+        "lease_timeouts",
         "flush_seconds",
     )
 
@@ -76,6 +77,7 @@ class MemcacheStats:
         self.sets = 0
         self.deletes = 0
         self.errors = 0
+        self.lease_timeouts = 0
         self.flush_seconds = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -111,7 +113,7 @@ class _Local:
     The thread's connections are closed when it ends (when its ``_Local`` is collected), so
     short-lived threads do not pile up connections until memcached refuses new ones."""
 
-    __slots__ = ("batch", "writes", "scope", "conns", "unread", "__weakref__")
+    __slots__ = ("batch", "writes", "scope", "conns", "unread", "quiet", "__weakref__")
 
     def __init__(self) -> None:
         self.batch: ReadBatch | None = None
@@ -120,26 +122,47 @@ class _Local:
         self.conns: dict[int, PymemcacheClient] = {}
         # Per server, a get whose reply is still on the socket (between a round's two phases).
         self.unread: dict[int, _Sent] = {}
+        # Per server, how many runs of quiet meta writes (each ended by ``mn``) have answers
+        # (failures, then ``MN``) still on the socket for the next reader to skip.
+        self.quiet: dict[int, int] = {}
         weakref.finalize(self, _close_all, self.conns)
 
 
 class _Sent:
-    """One server's part of a flush: its request is on the socket, its reply not read yet."""
+    """One server's part of a flush: its request is on the socket, its reply not read yet.
 
-    __slots__ = ("server", "conn", "deadline", "raw", "error")
+    ``keys`` is None for a classic ``get``; for meta gets (``mg`` per key, then ``mn``) it is the
+    keys in request order and ``quiet`` the runs of quiet writes whose answers come first."""
 
-    def __init__(self, server: _Server, conn: PymemcacheClient, deadline: float) -> None:
+    __slots__ = ("server", "conn", "deadline", "raw", "error", "keys", "quiet", "meta")
+
+    def __init__(
+        self,
+        server: _Server,
+        conn: PymemcacheClient,
+        deadline: float,
+        keys: list[str] | None = None,
+        quiet: int = 0,
+    ) -> None:
         self.server = server
         self.conn = conn
         self.deadline = deadline
         self.raw: list[tuple[bytes, int, bytes]] | None = None
         self.error: BaseException | None = None
+        self.keys = keys
+        self.quiet = quiet
+        self.meta: list[_MetaReply | None] | None = None
 
     def read(self) -> None:
         """Read the reply off the socket (once)."""
-        if self.raw is None and self.error is None:
+        if self.raw is None and self.meta is None and self.error is None:
             try:
-                self.raw = _read_values(self.conn.sock, self.deadline)
+                if self.keys is not None:
+                    self.meta = _read_meta(
+                        self.conn.sock, self.deadline, len(self.keys), self.quiet
+                    )
+                else:
+                    self.raw = _read_values(self.conn.sock, self.deadline)
                 self.conn.sock.settimeout(self.conn.timeout)
             except _FAULTS as error:  # the flush turns it into misses
                 self.error = error
@@ -150,8 +173,10 @@ class _Sent:
                 raise
 
 
-# One write: (op "set" or "delete", key, data, flags, ttl, noreply).
-_WriteOp = tuple[str, str, bytes, int, int, bool]
+# One write: (op, key, data, flags, ttl, noreply, cas). op: "set", "delete", "invalidate"
+# (md with I), "lease-set" (ms with C: stored only if the lease still holds), "release" (give
+# a lease back); the last two are quiet.
+_WriteOp = tuple[str, str, bytes, int, int, bool, int]
 # A flush: (keys, the servers' parts, when it started, how many servers the keys go to).
 _Plan = tuple[list[str], list[_Sent], float, int]
 
@@ -321,6 +346,9 @@ class MemcacheClient:
         log_interval: float = 60.0,
         max_value_size: int = 1024 * 1024 - 512,
         hashing: str | None = None,
+        leases: bool = True,
+        lease_ttl: int = 10,
+        lease_wait: float = 2.0,
     ) -> None:
         pairs, settings, inherited_prefix = _parse_servers(servers)
         self.key_prefix = check_prefix(inherited_prefix + check_prefix(key_prefix))
@@ -352,6 +380,19 @@ class MemcacheClient:
         self.retry_after = float(retry_after)
         self.log_interval = float(log_interval)
         self.max_value_size = max_value_size
+        if not isinstance(leases, bool):
+            raise TypeError(f"leases must be True or False, got {leases!r}")
+        #: Cached functions take memcached leases (meta commands, memcached 1.6+).
+        self.leases = leases
+        if isinstance(lease_ttl, bool) or not isinstance(lease_ttl, int) or lease_ttl < 1:
+            raise ValueError(
+                f"lease_ttl must be a whole number of seconds >= 1, got {lease_ttl!r}; it is how "
+                "long a lease (the right to compute a missing value) lasts if its holder dies"
+            )
+        self.lease_ttl = lease_ttl
+        self.lease_wait = _check_timeout(lease_wait, "lease_wait")
+        self._lease_flags = b" v f c N%d\r\n" % lease_ttl
+        self._lease_logged = -1e18
         self._settings = settings
         self._servers = [_Server(i, host, port) for i, (host, port) in enumerate(pairs)]
         self._ring = _placement(hashing, [s.address for s in self._servers], settings)
@@ -405,13 +446,25 @@ class MemcacheClient:
         return RequestBlock(self)
 
     def cached(
-        self, namespace: str, ttl: int | None = None, *, key: Callable[..., Any] | None = None
+        self,
+        namespace: str,
+        ttl: int | None = None,
+        *,
+        key: Callable[..., Any] | None = None,
+        stale_while_revalidate: bool = False,
+        stale_ttl: int = 60,
     ) -> Callable[[Callable[..., _T]], Any]:
-        """Decorate a model function so that its results live in memcached (see cached.py)."""
+        """Decorate a model function so that its results live in memcached (see cached.py).
+
+        ``stale_while_revalidate=True``: after ``dirty()``, readers get the old value (listed
+        in the request scope's ``stale``) for up to ``stale_ttl`` seconds while one of them
+        recomputes it."""
         from .cached import CachedFunction
 
+        _check_ttl(stale_ttl, "stale_ttl")
+
         def decorate(fn: Callable[..., _T]) -> CachedFunction[_T]:
-            return CachedFunction(self, fn, namespace, ttl, key)
+            return CachedFunction(self, fn, namespace, ttl, key, stale_while_revalidate, stale_ttl)
 
         if callable(namespace) and not isinstance(namespace, str):
             name = getattr(namespace, "__name__", repr(namespace))
@@ -586,9 +639,13 @@ class MemcacheClient:
             return value
         return self.serializer.deserialize(key, data, flags)
 
-    def _queue_write(self, key: str, value: Any, ttl: int) -> Any:
+    def _queue_write(self, key: str, value: Any, ttl: int, lease: int | None = None) -> Any:
         """Queue a write-back of ``value`` (it goes out with the next flush of this thread);
-        return the value as a read of it will return it."""
+        return the value as a read of it will return it.
+
+        With leases the write-back needs the lease (the cas of the placeholder the read got):
+        memcached stores it only if nobody deleted or changed the key since, so a value
+        computed before a ``dirty`` never lands after it. Without one, nothing is written."""
         data, flags = self._serialize(key, value)
         value = self._as_stored(key, value, data, flags)
         if not flags:
@@ -602,8 +659,17 @@ class MemcacheClient:
                 self.max_value_size,
             )
             return value
-        WriteItem(self._writes(), "set", key, data, flags, ttl, noreply=True)
+        if not self.leases:
+            WriteItem(self._writes(), "set", key, data, flags, ttl, noreply=True)
+        elif lease is not None and lease > 0:
+            WriteItem(self._writes(), "lease-set", key, data, flags, ttl, noreply=True, cas=lease)
+        elif lease is not None:  # OVERWRITE: replace a value another client stored
+            WriteItem(self._writes(), "set", key, data, flags, ttl, noreply=True)
         return value
+
+    def _release(self, key: str, lease: int) -> None:
+        """Give a lease back (its body failed), so that the next reader computes at once."""
+        WriteItem(self._writes(), "release", key, noreply=True, cas=lease)
 
     def _flush_writes(self) -> None:
         batch = self._local.writes
@@ -761,30 +827,52 @@ class MemcacheClient:
 
     # -- the read protocol -----------------------------------------------------------------
 
-    def _send_gets(self, keys: list[str]) -> _Plan:
-        """Send ``get`` for ``keys`` to every server involved; read nothing."""
+    def _send_gets(self, keys: list[str], lease_keys: set[str] | None = None) -> _Plan:
+        """Send the gets of ``keys`` to every server involved; read nothing.
+
+        With leases, every key is a meta get (``mg``), and the keys in ``lease_keys`` (cached
+        functions' keys) ask for a lease on a miss; the gets of a server end with ``mn``, so
+        they still make one request and one reply per server."""
         started = _monotonic()
         sent: list[_Sent] = []
         groups = self._group(keys)
+        local = self._local
+        meta = self.leases
+        lease_flags = self._lease_flags
         for index, group in groups:
             server = self._servers[index]
             if server.down_until > started:
                 continue
             conn = self._conn(server)
+            quiet = 0
             try:
                 if conn.sock is None:
                     conn._connect()
+                    local.quiet.pop(index, None)
                 else:
                     self._drain(server)
-                conn.sock.sendall(b"get " + " ".join(group).encode("ascii") + b"\r\n")
+                if meta:
+                    quiet = local.quiet.pop(index, 0)
+                    leased = lease_keys or ()
+                    request = b"".join(
+                        [
+                            b"mg " + key.encode("ascii") + (lease_flags if key in leased else _MG)
+                            for key in group
+                        ]
+                    )
+                    conn.sock.sendall(request + b"mn\r\n")
+                else:
+                    conn.sock.sendall(b"get " + " ".join(group).encode("ascii") + b"\r\n")
             except _FAULTS as error:  # a fault is a miss, never an exception
                 self._fault(server, conn, error)
                 continue
             except BaseException:
                 conn.close()
                 raise
-            part = _Sent(server, conn, _monotonic() + self.read_timeout)
-            self._local.unread[server.index] = part
+            part = _Sent(
+                server, conn, _monotonic() + self.read_timeout, group if meta else None, quiet
+            )
+            local.unread[server.index] = part
             sent.append(part)
         return keys, sent, started, len(groups)
 
@@ -796,12 +884,20 @@ class MemcacheClient:
         if part is not None:
             part.read()
 
-    def _read_gets(self, plan: _Plan) -> tuple[dict[str, Any], set[str]]:
-        """Read the replies of ``_send_gets``: {key: decoded value} for the hits, and the keys
-        whose value no cached function wrote (no ``FLAG_CACHED``)."""
+    def _read_gets(
+        self, plan: _Plan
+    ) -> tuple[dict[str, Any], set[str], dict[str, tuple[int, int]]]:
+        """Read the replies of ``_send_gets``: {key: decoded value} for the hits, the keys
+        whose value no cached function wrote (no ``FLAG_CACHED``), and for meta gets the lease
+        state of the keys that have one: {key: (WIN/LOST/STALE bits, cas)}.
+
+        A lease placeholder (an empty item someone is computing) is not a hit; a stale item
+        (invalidated by ``dirty`` of a stale-while-revalidate function) is in ``found`` and
+        marked STALE."""
         keys, sent, started, servers = plan
         found: dict[str, Any] = {}
         foreign: set[str] = set()
+        leases: dict[str, tuple[int, int]] = {}
         deserialize = self.serializer.deserialize
         unread = self._local.unread
         for part in sent:
@@ -811,8 +907,10 @@ class MemcacheClient:
             part.read()
             raw = part.raw
             if raw is None:
-                self._fault(server, part.conn, part.error or ConnectionError("no reply"))
-                continue
+                if part.meta is None:
+                    self._fault(server, part.conn, part.error or ConnectionError("no reply"))
+                    continue
+                raw = self._meta_values(part, leases)
             if not server.healthy:
                 self._recovered(server)
             for key_bytes, flags, data in raw:
@@ -826,6 +924,7 @@ class MemcacheClient:
                 try:
                     found[key] = deserialize(key, data, flags)
                 except Exception as error:  # noqa: BLE001 - an undecodable value is a miss
+                    foreign.add(key)
                     self.stats.errors += 1
                     _log.error(
                         "asynq.memcache: the value of %s on %s cannot be decoded by %r (%s); "
@@ -843,7 +942,39 @@ class MemcacheClient:
         stats.misses += len(keys) - len(found)
         stats.flush_seconds += seconds
         self.on_round_trip(RoundTrip(keys, len(found), seconds, servers))
-        return found, foreign
+        return found, foreign, leases
+
+    def _meta_values(
+        self, part: _Sent, leases: dict[str, tuple[int, int]]
+    ) -> list[tuple[bytes, int, bytes]]:
+        """The hits of a meta get reply as (key, flags, data), noting lease states."""
+        out: list[tuple[bytes, int, bytes]] = []
+        assert part.keys is not None and part.meta is not None
+        for key, reply in zip(part.keys, part.meta, strict=True):
+            if reply is None:
+                continue
+            data, flags, cas, state = reply
+            if state:
+                leases[key] = (state, cas)
+                if not state & STALE:
+                    continue  # a placeholder: someone holds (or we now hold) the lease
+            out.append((key.encode("ascii"), flags, data))
+        return out
+
+    def _lease_timeout(self, key: str, waited: float) -> None:
+        """A read waited ``lease_wait`` for another caller's computation: log (rate-limited)."""
+        self.stats.lease_timeouts += 1
+        now = _monotonic()
+        if now - self._lease_logged >= self.log_interval:
+            self._lease_logged = now
+            _log.warning(
+                "asynq.memcache: waited %.2f s for another caller to compute %s (lease_wait=%.2f)"
+                "; computing it here without writing it back (logged at most once per %.0f s)",
+                waited,
+                key,
+                self.lease_wait,
+                self.log_interval,
+            )
 
     def _foreign(self, key: str, cached: Any) -> None:
         """A cached function found a value it did not write under its key: log, count."""
@@ -875,7 +1006,7 @@ class MemcacheClient:
         if deadline is None:
             deadline = _monotonic() + self.read_timeout
         for index, server_items in sorted(by_server.items()):
-            ops = [(i.op, i.key, i.data, i.flags, i.ttl, i.noreply) for i in server_items]
+            ops = [(i.op, i.key, i.data, i.flags, i.ttl, i.noreply, i.cas) for i in server_items]
             results = self._write(self._servers[index], ops, deadline)
             for item, ok in zip(server_items, results, strict=True):
                 if not item._computed:
@@ -887,7 +1018,7 @@ class MemcacheClient:
         by_server: dict[int, list[_WriteOp]] = {}
         for key, (data, flags) in payload.items():
             by_server.setdefault(self._index_for(key), []).append(
-                ("set", key, data, flags, expire, False)
+                ("set", key, data, flags, expire, False, 0)
             )
         deadline = _monotonic() + self.read_timeout
         for index, ops in sorted(by_server.items()):
@@ -895,11 +1026,20 @@ class MemcacheClient:
             failed.extend(op[1] for op, ok in zip(ops, results, strict=True) if not ok)
         return failed
 
-    def _delete_now(self, full: str, deadline: float | None = None) -> bool:
+    def _delete_now(
+        self, full: str, deadline: float | None = None, stale_ttl: int | None = None
+    ) -> bool:
+        """Delete ``full`` now; with ``stale_ttl``, mark it stale instead (``md ... I``): it is
+        served as stale to readers of a stale-while-revalidate function while one of them
+        recomputes it, and expires after ``stale_ttl`` seconds if nobody does."""
         if deadline is None:
             deadline = _monotonic() + self.read_timeout
         server = self._servers[self._index_for(full)]
-        return self._write(server, [("delete", full, b"", 0, 0, False)], deadline)[0]
+        if stale_ttl is not None:
+            op: _WriteOp = ("invalidate", full, b"", 0, stale_ttl, False, 0)
+        else:
+            op = ("delete", full, b"", 0, 0, False, 0)
+        return self._write(server, [op], deadline)[0]
 
     def _write(self, server: _Server, ops: list[_WriteOp], deadline: float) -> list[bool]:
         """Send ``ops`` to ``server`` in one request and read the answers of those that wait
@@ -915,19 +1055,41 @@ class MemcacheClient:
         results = [True] * len(ops)
         waiting: list[int] = []
         chunks: list[bytes] = []
-        for i, (op, key, data, flags, ttl, noreply) in enumerate(ops):
+        # Quiet meta writes first (a lease's write-back: stored only if the lease still holds;
+        # a lease given back), ended by mn; their failures are read by whoever reads next.
+        quiet_ops = 0
+        for op, key, data, flags, ttl, _, cas in ops:
+            if op == "lease-set":
+                chunks.append(
+                    b"ms %s %d T%d F%d C%d q\r\n" % (key.encode(), len(data), ttl, flags, cas)
+                )
+                chunks.append(data)
+                chunks.append(b"\r\n")
+                quiet_ops += 1
+            elif op == "release":
+                chunks.append(b"md %s C%d q\r\n" % (key.encode(), cas))
+                quiet_ops += 1
+        if quiet_ops:
+            chunks.append(b"mn\r\n")
+        for i, (op, key, data, flags, ttl, noreply, _) in enumerate(ops):
             tail = b" noreply\r\n" if noreply else b"\r\n"
             if op == "set":
                 chunks.append(b"set %s %d %d %d%s" % (key.encode(), flags, ttl, len(data), tail))
                 chunks.append(data)
                 chunks.append(b"\r\n")
-            else:
+            elif op == "delete":
                 chunks.append(b"delete %s%s" % (key.encode(), tail))
+            elif op == "invalidate":
+                chunks.append(b"md %s I T%d\r\n" % (key.encode(), ttl))
+            else:
+                continue
             if not noreply:
                 waiting.append(i)
+        local = self._local
         try:
             if conn.sock is None:
                 conn._connect()
+                local.quiet.pop(server.index, None)
                 deadline += _monotonic() - started
             else:
                 self._drain(server)
@@ -937,7 +1099,13 @@ class MemcacheClient:
                 raise TimeoutError("no complete reply within read_timeout")
             sock.settimeout(remaining)
             sock.sendall(b"".join(chunks))
-            lines = _read_lines(sock, len(waiting), deadline) if waiting else []
+            quiet = local.quiet.pop(server.index, 0) + (1 if quiet_ops else 0)
+            if waiting:
+                lines = _read_lines(sock, len(waiting), deadline, quiet)
+            else:
+                lines = []
+                if quiet:
+                    local.quiet[server.index] = quiet
         except _FAULTS as error:  # a failed write is counted and reported, never raised
             self._fault(server, conn, error)
             return [False] * len(ops)
@@ -949,7 +1117,7 @@ class MemcacheClient:
         stats = self.stats
         for write in ops:
             if write[5]:
-                if write[0] == "set":
+                if write[0] == "set" or write[0] == "lease-set":
                     stats.sets += 1
                 else:
                     stats.deletes += 1
@@ -958,7 +1126,7 @@ class MemcacheClient:
             name, key, data = ops[i][0], ops[i][1], ops[i][2]
             if line == b"STORED":
                 stats.sets += 1
-            elif line == b"DELETED":
+            elif line == b"DELETED" or line == b"HD":
                 stats.deletes += 1
             elif line == b"NOT_STORED" or line == b"NOT_FOUND":
                 results[i] = False
@@ -1063,15 +1231,129 @@ def _parse_values(data: bytes) -> list[tuple[bytes, int, bytes]] | None:
             raise ProtocolError(f"unexpected reply line {data[pos:end][:80]!r}")
 
 
-def _read_lines(sock: socket.socket, count: int, deadline: float) -> list[bytes]:
-    """Read ``count`` one-line replies (to sets and deletes) before ``deadline``."""
+def _read_lines(sock: socket.socket, count: int, deadline: float, quiet: int = 0) -> list[bytes]:
+    """Read ``quiet`` runs of quiet write answers, then ``count`` one-line replies (to sets
+    and deletes), before ``deadline``."""
     data = b""
-    while data.count(b"\r\n") < count:
+    while True:
         data += _recv(sock, deadline)
-    lines = data.split(b"\r\n")
-    if len(lines) != count + 1 or lines[-1]:
-        raise ProtocolError(f"memcached sent more than {count} replies: {data[:80]!r}")
-    return lines[:-1]
+        if not data.endswith(b"\r\n"):
+            continue
+        start = _skip_quiet(data, 0, quiet)
+        if start is None:
+            continue
+        lines = data[start:].split(b"\r\n")
+        if len(lines) < count + 1:
+            continue
+        if len(lines) != count + 1 or lines[-1]:
+            raise ProtocolError(f"memcached sent more than {count} replies: {data[:80]!r}")
+        return lines[:-1]
+
+
+# The lease state bits of a meta get reply (defined in batch.py): W, this caller computes the
+# value; Z, another caller already does; X, the item is stale (a stale-while-revalidate dirty).
+_MG = b" v f\r\n"
+# One meta get reply: (data, flags, cas, state bits).
+_MetaReply = tuple[bytes, int, int, int]
+_STATE_BITS = {87: 1, 90: 2, 88: STALE}  # W (WIN), Z (LOST), X
+
+
+def _read_meta(
+    sock: socket.socket, deadline: float, count: int, quiet: int
+) -> list[_MetaReply | None]:
+    """Read ``quiet`` runs of quiet write answers, then ``count`` meta get replies and ``MN``."""
+    chunks: list[bytes] = []
+    while True:
+        chunk = _recv(sock, deadline)
+        chunks.append(chunk)
+        if (
+            chunk.endswith(b"MN\r\n")
+            or (len(chunk) < 4 and b"".join(chunks[-4:]).endswith(b"MN\r\n"))
+            or (chunk.endswith(b"\r\n") and b"ERROR" in chunk)
+        ):
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            out = _parse_meta(data, count, quiet)
+            if out is not None:
+                return out
+            chunks = [data]
+
+
+def _skip_quiet(data: bytes, pos: int, quiet: int) -> int | None:
+    """The position after ``quiet`` runs of quiet write answers (each: failure lines, then
+    ``MN``), or None if ``data`` ends before."""
+    while quiet:
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            return None
+        line = data[pos:end]
+        pos = end + 2
+        if line == b"MN":
+            quiet -= 1
+        elif line in (b"NF", b"EX", b"NS") or line.startswith((b"SERVER_ERROR", b"CLIENT_ERROR")):
+            # A write-back that lost its lease (NF, EX) or was refused: nobody waits for it.
+            continue
+        else:
+            raise ProtocolError(f"unexpected answer to a quiet write {line[:80]!r}")
+    return pos
+
+
+def _parse_meta(data: bytes, count: int, quiet: int) -> list[_MetaReply | None] | None:
+    """The replies of a meta get request, or None if ``data`` is only the start of them."""
+    size_of_data = len(data)
+    skipped = _skip_quiet(data, 0, quiet)
+    if skipped is None:
+        return None
+    pos = skipped
+    out: list[_MetaReply | None] = []
+    append = out.append
+    find = data.find
+    bits = _STATE_BITS
+    for _ in range(count):
+        end = find(b"\r\n", pos)
+        if end < 0:
+            return None
+        if data.startswith(b"VA ", pos):
+            parts = data[pos + 3 : end].split()
+            flags = cas = state = 0
+            try:
+                size = int(parts[0])
+                for token in parts[1:]:
+                    first = token[0]
+                    if first == 102:  # f
+                        flags = int(token[1:])
+                    elif first == 99:  # c
+                        cas = int(token[1:])
+                    else:
+                        state |= bits.get(first, 0)
+            except (IndexError, ValueError):
+                raise ProtocolError(f"malformed VA line {data[pos:end][:80]!r}") from None
+            start = end + 2
+            stop = start + size
+            if stop + 2 > size_of_data:
+                return None
+            if data[stop : stop + 2] != b"\r\n":
+                raise ProtocolError("a value is not followed by \\r\\n")
+            append((data[start:stop], flags, cas, state))
+            pos = stop + 2
+        elif end == pos + 2 and data.startswith(b"EN", pos):
+            append(None)
+            pos = end + 2
+        elif data.startswith((b"ERROR", b"SERVER_ERROR", b"CLIENT_ERROR"), pos):
+            line = data[pos:end][:120]
+            hint = (
+                " (memcached before 1.6 has no meta commands: pass leases=False)"
+                if line == b"ERROR"
+                else ""
+            )
+            raise ProtocolError(f"memcached answered a get with {line!r}{hint}")
+        else:
+            raise ProtocolError(f"unexpected reply line {data[pos:end][:80]!r}")
+    end = find(b"\r\n", pos)
+    if end < 0:
+        return None
+    if end != pos + 2 or not data.startswith(b"MN", pos) or end + 2 != size_of_data:
+        raise ProtocolError("memcached sent more than the replies to one request")
+    return out
 
 
 def _recv(sock: socket.socket, deadline: float) -> bytes:

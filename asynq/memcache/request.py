@@ -55,6 +55,8 @@ class RequestScope:
         "root",
         "implicit",
         "activation",
+        "stale",
+        "leases",
     )
 
     def __init__(self, client: MemcacheClient) -> None:
@@ -66,6 +68,12 @@ class RequestScope:
         self.root: FutureBase[Any] | None = None
         self.implicit = False  # current on the thread until ``root`` is done
         self.activation = _Activation(self)
+        #: Keys whose value this request got stale (stale-while-revalidate functions, after a
+        #: dirty(), while another caller recomputes them).
+        self.stale: set[str] = set()
+        #: Primed keys of cached functions: their multi-get asks for a lease, and then holds
+        #: the lease got (the cas of the placeholder, or 0 if another caller holds it).
+        self.leases: dict[str, int] | None = None
 
     def close(self) -> None:
         """Send the client's pending write-backs and forget everything cached."""
