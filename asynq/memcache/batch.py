@@ -82,15 +82,25 @@ class ReadBatch(BatchBase["BatchItemBase"]):
     def _start_flush(self) -> None:
         client = self.client
         client._flush_writes()
+        if not client.leases:
+            keys = list(dict.fromkeys([item.key for item in self.items if not item._computed]))  # type: ignore[attr-defined]
+            if keys:
+                self._plan = client._send_gets(keys)
+            return
         items = [item for item in self.items if not item._computed]
         if not items:
             return
+        _wait_for_retries(items)
         keys = list(dict.fromkeys([item.key for item in items]))  # type: ignore[attr-defined]
-        lease_keys = None
-        if client.leases:
-            _wait_for_retries(items)
-            lease_keys = {item.key for item in items if _wants_lease(item)}  # type: ignore[attr-defined]
-        self._plan = client._send_gets(keys, lease_keys)
+        # The keys that ask for no lease: raw gets, except keys of cached functions primed in
+        # their scope (all the others are cached calls).
+        raw = {
+            item.key  # type: ignore[attr-defined]
+            for item in items
+            if type(item) is not CachedItem
+            and not (item.scope.leases and item.key in item.scope.leases)  # type: ignore[attr-defined]
+        }
+        self._plan = client._send_gets(keys, raw)
 
     def _flush(self) -> None:
         plan, self._plan = self._plan, None
@@ -293,14 +303,6 @@ def _compute(item: CachedItem) -> Generator[Any, Any, None]:
 
 # CachedItem.lease for a value another client wrote under the key: overwrite it (no lease).
 OVERWRITE = -1
-
-
-def _wants_lease(item: Any) -> bool:
-    """Whether a read asks for a lease: a cached call, or a primed key of a cached function."""
-    if type(item) is CachedItem:
-        return True
-    leases = item.scope.leases
-    return leases is not None and item.key in leases
 
 
 def _wait_for_retries(items: list[Any]) -> None:

@@ -147,20 +147,18 @@ class _Sent:
         self.server = server
         self.conn = conn
         self.deadline = deadline
-        self.raw: list[tuple[bytes, int, bytes]] | None = None
+        self.raw: list[tuple[str, int, bytes]] | None = None
         self.error: BaseException | None = None
         self.keys = keys
         self.quiet = quiet
-        self.meta: list[_MetaReply | None] | None = None
+        self.meta: _MetaResult | None = None
 
     def read(self) -> None:
         """Read the reply off the socket (once)."""
         if self.raw is None and self.meta is None and self.error is None:
             try:
                 if self.keys is not None:
-                    self.meta = _read_meta(
-                        self.conn.sock, self.deadline, len(self.keys), self.quiet
-                    )
+                    self.meta = _read_meta(self.conn.sock, self.deadline, self.keys, self.quiet)
                 else:
                     self.raw = _read_values(self.conn.sock, self.deadline)
                 self.conn.sock.settimeout(self.conn.timeout)
@@ -392,6 +390,7 @@ class MemcacheClient:
         self.lease_ttl = lease_ttl
         self.lease_wait = _check_timeout(lease_wait, "lease_wait")
         self._lease_flags = b" v f c N%d\r\n" % lease_ttl
+        self._lease_join = f" v f c N{lease_ttl}\r\nmg "
         self._lease_logged = -1e18
         self._settings = settings
         self._servers = [_Server(i, host, port) for i, (host, port) in enumerate(pairs)]
@@ -827,10 +826,10 @@ class MemcacheClient:
 
     # -- the read protocol -----------------------------------------------------------------
 
-    def _send_gets(self, keys: list[str], lease_keys: set[str] | None = None) -> _Plan:
+    def _send_gets(self, keys: list[str], raw: set[str] | None = None) -> _Plan:
         """Send the gets of ``keys`` to every server involved; read nothing.
 
-        With leases, every key is a meta get (``mg``), and the keys in ``lease_keys`` (cached
+        With leases, every key is a meta get (``mg``), and the keys not in ``raw`` (cached
         functions' keys) ask for a lease on a miss; the gets of a server end with ``mn``, so
         they still make one request and one reply per server."""
         started = _monotonic()
@@ -839,6 +838,8 @@ class MemcacheClient:
         local = self._local
         meta = self.leases
         lease_flags = self._lease_flags
+        if raw is None:
+            raw = set(keys)  # gets made outside a batch: plain reads
         for index, group in groups:
             server = self._servers[index]
             if server.down_until > started:
@@ -853,13 +854,16 @@ class MemcacheClient:
                     self._drain(server)
                 if meta:
                     quiet = local.quiet.pop(index, 0)
-                    leased = lease_keys or ()
-                    request = b"".join(
-                        [
-                            b"mg " + key.encode("ascii") + (lease_flags if key in leased else _MG)
-                            for key in group
-                        ]
-                    )
+                    if not raw:  # the common case, in one join: "mg k1 <flags>mg k2 <flags>"
+                        request = b"mg " + self._lease_join.join(group).encode("ascii")
+                        request += lease_flags
+                    else:
+                        request = b"".join(
+                            [
+                                b"mg " + key.encode("ascii") + (_MG if key in raw else lease_flags)
+                                for key in group
+                            ]
+                        )
                     conn.sock.sendall(request + b"mn\r\n")
                 else:
                     conn.sock.sendall(b"get " + " ".join(group).encode("ascii") + b"\r\n")
@@ -906,15 +910,18 @@ class MemcacheClient:
                 del unread[server.index]
             part.read()
             raw = part.raw
-            if raw is None:
-                if part.meta is None:
-                    self._fault(server, part.conn, part.error or ConnectionError("no reply"))
-                    continue
-                raw = self._meta_values(part, leases)
+            if raw is not None:
+                entries = raw
+            elif part.meta is not None:
+                entries, states = part.meta
+                if states:
+                    leases.update(states)
+            else:
+                self._fault(server, part.conn, part.error or ConnectionError("no reply"))
+                continue
             if not server.healthy:
                 self._recovered(server)
-            for key_bytes, flags, data in raw:
-                key = key_bytes.decode("ascii")
+            for key, flags, data in entries:
                 if flags & _RAW_MASK == 0:
                     # Plain bytes: from a cached function only if it marked them.
                     if flags & FLAG_CACHED:
@@ -943,23 +950,6 @@ class MemcacheClient:
         stats.flush_seconds += seconds
         self.on_round_trip(RoundTrip(keys, len(found), seconds, servers))
         return found, foreign, leases
-
-    def _meta_values(
-        self, part: _Sent, leases: dict[str, tuple[int, int]]
-    ) -> list[tuple[bytes, int, bytes]]:
-        """The hits of a meta get reply as (key, flags, data), noting lease states."""
-        out: list[tuple[bytes, int, bytes]] = []
-        assert part.keys is not None and part.meta is not None
-        for key, reply in zip(part.keys, part.meta, strict=True):
-            if reply is None:
-                continue
-            data, flags, cas, state = reply
-            if state:
-                leases[key] = (state, cas)
-                if not state & STALE:
-                    continue  # a placeholder: someone holds (or we now hold) the lease
-            out.append((key.encode("ascii"), flags, data))
-        return out
 
     def _lease_timeout(self, key: str, waited: float) -> None:
         """A read waited ``lease_wait`` for another caller's computation: log (rate-limited)."""
@@ -1173,7 +1163,7 @@ class ProtocolError(Exception):
 _FAULTS = (OSError, ProtocolError, MemcacheError)
 
 
-def _read_values(sock: socket.socket, deadline: float) -> list[tuple[bytes, int, bytes]]:
+def _read_values(sock: socket.socket, deadline: float) -> list[tuple[str, int, bytes]]:
     """Read one ``get`` reply (``VALUE`` blocks up to ``END``) before ``deadline``.
 
     Chunks are gathered until the reply can end (it ends with ``END``), then parsed in one pass;
@@ -1195,9 +1185,9 @@ def _read_values(sock: socket.socket, deadline: float) -> list[tuple[bytes, int,
             chunks = [data]
 
 
-def _parse_values(data: bytes) -> list[tuple[bytes, int, bytes]] | None:
+def _parse_values(data: bytes) -> list[tuple[str, int, bytes]] | None:
     """The values of a complete get reply, or None if ``data`` is only the start of one."""
-    out: list[tuple[bytes, int, bytes]] = []
+    out: list[tuple[str, int, bytes]] = []
     append = out.append
     find = data.find
     pos = 0
@@ -1219,7 +1209,7 @@ def _parse_values(data: bytes) -> list[tuple[bytes, int, bytes]] | None:
                 return None
             if data[stop : stop + 2] != b"\r\n":
                 raise ProtocolError("a value is not followed by \\r\\n")
-            append((parts[0], flags, data[start:stop]))
+            append((parts[0].decode("ascii"), flags, data[start:stop]))
             pos = stop + 2
         elif end == pos + 3 and data[pos:end] == b"END":
             if end + 2 != size_of_data:
@@ -1253,14 +1243,12 @@ def _read_lines(sock: socket.socket, count: int, deadline: float, quiet: int = 0
 # The lease state bits of a meta get reply (defined in batch.py): W, this caller computes the
 # value; Z, another caller already does; X, the item is stale (a stale-while-revalidate dirty).
 _MG = b" v f\r\n"
-# One meta get reply: (data, flags, cas, state bits).
-_MetaReply = tuple[bytes, int, int, int]
+# What a meta get request's replies come to: the hits (key, flags, data), and the lease states.
+_MetaResult = tuple[list[tuple[str, int, bytes]], dict[str, tuple[int, int]]]
 _STATE_BITS = {87: 1, 90: 2, 88: STALE}  # W (WIN), Z (LOST), X
 
 
-def _read_meta(
-    sock: socket.socket, deadline: float, count: int, quiet: int
-) -> list[_MetaReply | None]:
+def _read_meta(sock: socket.socket, deadline: float, keys: list[str], quiet: int) -> _MetaResult:
     """Read ``quiet`` runs of quiet write answers, then ``count`` meta get replies and ``MN``."""
     chunks: list[bytes] = []
     while True:
@@ -1272,7 +1260,7 @@ def _read_meta(
             or (chunk.endswith(b"\r\n") and b"ERROR" in chunk)
         ):
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            out = _parse_meta(data, count, quiet)
+            out = _parse_meta(data, keys, quiet)
             if out is not None:
                 return out
             chunks = [data]
@@ -1297,34 +1285,41 @@ def _skip_quiet(data: bytes, pos: int, quiet: int) -> int | None:
     return pos
 
 
-def _parse_meta(data: bytes, count: int, quiet: int) -> list[_MetaReply | None] | None:
-    """The replies of a meta get request, or None if ``data`` is only the start of them."""
+def _parse_meta(data: bytes, keys: list[str], quiet: int) -> _MetaResult | None:
+    """The replies to meta gets of ``keys``, or None if ``data`` is only the start of them:
+    the hits as (key, flags, data), placeholders left out, and {key: (state, cas)} for the
+    keys with a lease state (stale items are hits too, and have a state)."""
     size_of_data = len(data)
     skipped = _skip_quiet(data, 0, quiet)
     if skipped is None:
         return None
     pos = skipped
-    out: list[_MetaReply | None] = []
+    out: list[tuple[str, int, bytes]] = []
+    leases: dict[str, tuple[int, int]] = {}
     append = out.append
     find = data.find
     bits = _STATE_BITS
-    for _ in range(count):
+    for key in keys:
         end = find(b"\r\n", pos)
         if end < 0:
             return None
         if data.startswith(b"VA ", pos):
             parts = data[pos + 3 : end].split()
-            flags = cas = state = 0
+            flags = state = 0
             try:
                 size = int(parts[0])
-                for token in parts[1:]:
-                    first = token[0]
-                    if first == 102:  # f
-                        flags = int(token[1:])
-                    elif first == 99:  # c
-                        cas = int(token[1:])
-                    else:
-                        state |= bits.get(first, 0)
+                # Tokens come back in the order asked (f, then c), lease flags after them.
+                if len(parts) > 1 and parts[1][0] == 102:  # f
+                    flags = int(parts[1][1:])
+                if len(parts) > 3 or (len(parts) == 3 and parts[2][0] != 99):
+                    cas_token = b"c0"
+                    for token in parts[2:]:
+                        if token[0] == 99:  # c
+                            cas_token = token
+                        else:
+                            state |= bits.get(token[0], 0)  # W, Z, X
+                    if state:  # only a lease needs the cas
+                        leases[key] = (state, int(cas_token[1:]))
             except (IndexError, ValueError):
                 raise ProtocolError(f"malformed VA line {data[pos:end][:80]!r}") from None
             start = end + 2
@@ -1333,10 +1328,10 @@ def _parse_meta(data: bytes, count: int, quiet: int) -> list[_MetaReply | None] 
                 return None
             if data[stop : stop + 2] != b"\r\n":
                 raise ProtocolError("a value is not followed by \\r\\n")
-            append((data[start:stop], flags, cas, state))
+            if not state or state & STALE:  # else a placeholder: someone computes the value
+                append((key, flags, data[start:stop]))
             pos = stop + 2
         elif end == pos + 2 and data.startswith(b"EN", pos):
-            append(None)
             pos = end + 2
         elif data.startswith((b"ERROR", b"SERVER_ERROR", b"CLIENT_ERROR"), pos):
             line = data[pos:end][:120]
@@ -1353,7 +1348,7 @@ def _parse_meta(data: bytes, count: int, quiet: int) -> list[_MetaReply | None] 
         return None
     if end != pos + 2 or not data.startswith(b"MN", pos) or end + 2 != size_of_data:
         raise ProtocolError("memcached sent more than the replies to one request")
-    return out
+    return out, leases
 
 
 def _recv(sock: socket.socket, deadline: float) -> bytes:
