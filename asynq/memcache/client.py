@@ -480,8 +480,27 @@ class MemcacheClient:
 
     def flush_writes(self) -> None:
         """Send the write-backs queued on this thread now (normally sent with the next
-        multi-get or when the request scope ends)."""
+        multi-get or when the request scope ends), and return once memcached has applied
+        them: other connections, threads and processes then see them."""
         self._flush_writes()
+        local = self._local
+        deadline = _monotonic() + self.read_timeout
+        for index, conn in list(local.conns.items()):
+            if conn.sock is None:
+                continue
+            server = self._servers[index]
+            try:
+                self._drain(server)
+                quiet = local.quiet.pop(index, 0)
+                # Answered after everything sent before it on this connection.
+                conn.sock.settimeout(max(deadline - _monotonic(), 0.001))
+                conn.sock.sendall(b"version\r\n")
+                _read_lines(conn.sock, 1, deadline, quiet)
+            except _FAULTS as error:
+                self._fault(server, conn, error)
+            except BaseException:
+                conn.close()
+                raise
 
     def close(self) -> None:
         """Close the connections (of every thread); the next request opens new ones."""
