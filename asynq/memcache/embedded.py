@@ -325,10 +325,10 @@ class _Connection:
                 store.stats["get_hits"] += 1
                 if item.stale:
                     returned.append(b"X")
-                if (item.stale or item.data == b"" and item.won) and not item.won:
+                if item.stale and not item.won:  # the first reader of a stale item recomputes
                     item.won = True
                     returned.insert(0, b"W")
-                elif item.won:
+                elif item.won:  # someone else holds the win: a placeholder, or a stale item
                     returned.append(b"Z")
             out = []
             if b"f" in flags:

@@ -86,6 +86,13 @@ class RequestScope:
         if self.implicit and local.scope is self:
             local.scope = None
         self.root = None
+        leases, self.leases = self.leases, None
+        if leases:
+            # Leases won by priming for keys nobody then read: give them back, so that other
+            # callers do not wait for values this request will never compute.
+            for key, cas in leases.items():
+                if cas > 0:
+                    self.client._release(key, cas)
         self.client._flush_writes()
 
     def _on_root_done(self, _future: FutureBase[Any]) -> None:

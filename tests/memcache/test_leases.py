@@ -271,3 +271,21 @@ def test_leases_keep_a_warm_page_at_one_multi_get_per_round(mc: MemcacheClient) 
     mc.stats.reset()
     assert total(20) == sum(i * i for i in range(20))
     assert mc.stats.round_trips == 1
+
+
+def test_a_lease_won_by_priming_for_a_key_never_read_is_given_back_when_the_request_ends(
+    mc: MemcacheClient,
+) -> None:
+    from asynq import priming
+
+    @mc.cached("primed")
+    def primed(x: int) -> int:
+        return x
+
+    with mc.request():
+        primed.prime(1)
+        priming.drive()  # the multi-get takes the lease of the missing key; nobody reads it
+    mc.flush_writes()
+    with MemcacheClient(mc.servers[0]) as other:
+        assert other.cached("primed")(primed.fn)(1) == 1
+        assert other.stats.lease_timeouts == 0  # computed at once, no wait for a lost lease
