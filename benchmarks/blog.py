@@ -8,7 +8,8 @@ installed from the package index into a throwaway virtual environment (deleted a
 --baseline-python names a python that has it, and runs the same page with an equivalent batch
 (a BatchBase whose flush is one pymemcache get_many), once with ``@async_proxy()`` model functions
 and once with ``@asynq()`` ones. Each implementation runs in its own interpreter; they take turns,
-one page at a time, so that they share whatever else the machine is doing.
+one page at a time, so that they share whatever else the machine is doing; each turn starts one
+case later than the one before, so that no case always runs right after the same other one.
 
 Targets: asynq makes exactly 2 round trips and takes at most 1.5x the time of "by hand", with
 leases on (meta gets, the default); "asynq, leases off" is the same page with classic gets.
@@ -289,7 +290,10 @@ def main() -> int:
         for name, case in cases:  # warm up
             workers[name].run(case)
         for i in range(args.repeat):
-            for name, case in cases:
+            # Each turn starts one case later: a case's place in the turn (right after which
+            # other case it runs) changes its time by more than the differences measured.
+            shift = i % len(cases)
+            for name, case in cases[shift:] + cases[:shift]:
                 if case == "naive" and i >= args.naive_repeat:
                     continue
                 seconds, count = workers[name].run(case)
