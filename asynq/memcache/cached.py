@@ -97,7 +97,8 @@ class CachedFunction(Generic[_T]):
         self.key_fn = key
         if not isinstance(stale_while_revalidate, bool):
             raise TypeError(
-                f"stale_while_revalidate must be True or False, got {stale_while_revalidate!r}"
+                f"stale_while_revalidate must be True or False, got "
+                f"{type(stale_while_revalidate).__name__}: {stale_while_revalidate!r}"
             )
         #: After dirty(), readers get the old value (marked stale) while one of them
         #: recomputes it, instead of waiting for it (needs the client's leases).

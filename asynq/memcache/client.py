@@ -379,7 +379,10 @@ class MemcacheClient:
         self.log_interval = float(log_interval)
         self.max_value_size = max_value_size
         if not isinstance(leases, bool):
-            raise TypeError(f"leases must be True or False, got {leases!r}")
+            raise TypeError(
+                f"leases must be True or False, got {type(leases).__name__}: {leases!r}; "
+                "leases=False is for memcached before 1.6, which has no meta commands"
+            )
         #: Cached functions take memcached leases (meta commands, memcached 1.6+).
         self.leases = leases
         if isinstance(lease_ttl, bool) or not isinstance(lease_ttl, int) or lease_ttl < 1:

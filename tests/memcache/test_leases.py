@@ -289,3 +289,30 @@ def test_a_lease_won_by_priming_for_a_key_never_read_is_given_back_when_the_requ
     with MemcacheClient(mc.servers[0]) as other:
         assert other.cached("primed")(primed.fn)(1) == 1
         assert other.stats.lease_timeouts == 0  # computed at once, no wait for a lost lease
+
+
+def test_a_lease_held_by_a_caller_that_never_answers_costs_lease_wait_then_the_value_is_computed(
+    memcached: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import socket
+
+    mc = MemcacheClient(memcached.address, lease_wait=0.2)
+
+    @mc.cached("orphan")
+    def orphan(x: int) -> str:
+        return "computed here"
+
+    # Another client takes the lease of the missing key and never writes the value.
+    with socket.create_connection((memcached.host, memcached.port), timeout=2) as holder:
+        holder.sendall(b"mg " + orphan.key(1).encode() + b" v c N30\r\n")
+        assert b" W" in holder.recv(100)
+        with caplog.at_level(logging.WARNING, logger="asynq.memcache"):
+            assert orphan(1) == "computed here"
+    assert mc.stats.lease_timeouts == 1
+    message = caplog.records[0].getMessage()
+    assert "for another caller to compute orphan:1 (lease_wait=0.20)" in message
+    assert "computing it here without writing it back" in message
+    mc.flush_writes()
+    assert mc.get(orphan.key(1)) is None  # the lease is not ours: nothing was written
+    mc.close()

@@ -220,3 +220,13 @@ def test_a_compressed_value_legacy_code_stored_under_a_cached_key_is_read(
     finally:
         legacy.close()
     assert bio(7) == "a long biography " * 100
+
+
+def test_a_value_marked_compressed_that_is_not_zlib_is_a_logged_miss(
+    memcached: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw_set(memcached, "squeezed", b"not zlib at all", flags=8 | 16)
+    mc = MemcacheClient(memcached.address)
+    with caplog.at_level(logging.ERROR, logger="asynq.memcache"):
+        assert mc.get("squeezed") is None
+    assert "is marked compressed (flags 24) but is not zlib data" in caplog.records[0].getMessage()
