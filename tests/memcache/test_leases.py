@@ -31,9 +31,9 @@ def runs(server: Server) -> int:
         client.close()
 
 
-def call_at(address: str, leases: bool, start: float, threads: int, out: Any) -> None:
-    """Call hot(1) from ``threads`` threads at wall-clock ``start``; put the results in ``out``.
-    The body takes 50 ms and counts its runs in memcached."""
+def call_together(address: str, leases: bool, ready: Any, threads: int, out: Any) -> None:
+    """Call hot(1) from ``threads`` threads once every process is ``ready``; put the results
+    in ``out``. The body takes 50 ms and counts its runs in memcached."""
     mc = MemcacheClient(address, leases=leases, read_timeout=5)
     host, port = address.split(":")
     count = Client((host, int(port)), default_noreply=False, timeout=5)
@@ -49,12 +49,15 @@ def call_at(address: str, leases: bool, start: float, threads: int, out: Any) ->
     results: list[str] = []
 
     def call() -> None:
-        time.sleep(max(0.0, start - time.time()))
+        go.wait(60)
         results.append(hot(1))
 
+    go = threading.Event()
     workers = [threading.Thread(target=call) for _ in range(threads)]
     for worker in workers:
         worker.start()
+    ready.wait()  # every process has started its threads: release them all at once
+    go.set()
     for worker in workers:
         worker.join()
     count.close()
@@ -67,14 +70,14 @@ def stampede(server: Server, leases: bool) -> tuple[list[str], int]:
     counter(server).close()
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
-    start = time.time() + 3.0  # after the processes have started and imported asynq
+    ready = context.Barrier(5, timeout=60)
     processes = [
-        context.Process(target=call_at, args=(server.address, leases, start, 5, out))
+        context.Process(target=call_together, args=(server.address, leases, ready, 5, out))
         for _ in range(4)
     ]
     for process in processes:
         process.start()
-    call_at(server.address, leases, start, 30, out)
+    call_together(server.address, leases, ready, 30, out)
     results: list[str] = []
     for _ in range(5):
         results.extend(out.get(timeout=60))
