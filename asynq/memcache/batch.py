@@ -12,13 +12,14 @@ Items:
   that runs the function's body (itself batched if it yields) and then sets the value and queues
   the write-back; meanwhile the item waits on the ``COMPUTING`` pseudo-batch, which the
   scheduler never flushes.
-- ``WriteItem``: one set or delete, sent by ``WriteBatch`` with pymemcache's ``set_many`` /
-  ``delete_many``, grouped per server, in ``_start_flush`` (before any get of the round is sent):
-  write-backs with noreply, writes the user asked for waiting for the answers.
+- ``WriteItem``: one set or delete, sent by ``WriteBatch`` as one request per server, in
+  ``_start_flush`` (before any get of the round is sent): write-backs with noreply, writes the
+  user asked for waiting for the answers.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,12 @@ from ..async_task import AsyncTask
 from ..batching import BatchBase, BatchItemBase
 from ..scheduler import TaskScheduler, get_scheduler
 from .request import MISSING, RequestScope
+
+# Lease state bits of a meta get (the same values as in client.py, which imports this module).
+WIN = 1
+LOST = 2
+STALE = 4
+_monotonic = time.monotonic
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -75,13 +82,32 @@ class ReadBatch(BatchBase["BatchItemBase"]):
     def _start_flush(self) -> None:
         client = self.client
         client._flush_writes()
-        keys = list(dict.fromkeys([item.key for item in self.items if not item._computed]))  # type: ignore[attr-defined]
-        if keys:
-            self._plan = client._send_gets(keys)
+        if not client.leases:
+            keys = list(dict.fromkeys([item.key for item in self.items if not item._computed]))  # type: ignore[attr-defined]
+            if keys:
+                self._plan = client._send_gets(keys)
+            return
+        items = [item for item in self.items if not item._computed]
+        if not items:
+            return
+        _wait_for_retries(items)
+        keys = list(dict.fromkeys([item.key for item in items]))  # type: ignore[attr-defined]
+        # The keys that ask for no lease: raw gets, except keys of cached functions primed in
+        # their scope (all the others are cached calls).
+        raw = {
+            item.key  # type: ignore[attr-defined]
+            for item in items
+            if type(item) is not CachedItem
+            and not (item.scope.leases and item.key in item.scope.leases)  # type: ignore[attr-defined]
+        }
+        self._plan = client._send_gets(keys, raw)
 
     def _flush(self) -> None:
         plan, self._plan = self._plan, None
-        found = self.client._read_gets(plan) if plan is not None else {}
+        if plan is not None:
+            found, foreign, leases = self.client._read_gets(plan)
+        else:
+            found, foreign, leases = {}, set(), {}
         computing = False
         get = found.get
         for item in self.items:
@@ -89,11 +115,29 @@ class ReadBatch(BatchBase["BatchItemBase"]):
                 continue
             key = item.key  # type: ignore[attr-defined]
             value = get(key, MISSING)
-            if value is MISSING and type(item) is CachedItem:
-                computing = True
-                item.batch = COMPUTING
-                item.start_compute(self.scheduler)
-                continue
+            if type(item) is CachedItem:
+                if leases and key in leases:
+                    _lease_outcome(item, value, *leases[key], self.scheduler)
+                    computing = computing or item.batch is not self
+                    continue
+                if value is MISSING or (foreign and key in foreign):
+                    if foreign and key in foreign:
+                        # Not our value (another client's bytes, or undecodable): replace it.
+                        if value is not MISSING:
+                            self.client._foreign(key, item.cached)
+                        item.lease = OVERWRITE
+                    computing = True
+                    item.batch = COMPUTING
+                    item.start_compute(self.scheduler)
+                    continue
+            elif leases and key in leases:
+                state, cas = leases[key]
+                if state & STALE:
+                    value = MISSING  # a raw get never returns what a dirty() invalidated
+                scope_leases = item.scope.leases  # type: ignore[attr-defined]
+                if scope_leases is not None and key in scope_leases:
+                    # A primed key: the cached call that computes it takes over the lease.
+                    scope_leases[key] = cas if state & WIN else 0
             # A hit (or a raw get's miss), inlined: this loop runs once per key of the round.
             scope = item.scope  # type: ignore[attr-defined]
             scope.values[key] = value
@@ -170,9 +214,14 @@ class GetItem(BatchItemBase):
 
 
 class CachedItem(BatchItemBase):
-    """One call of a cached function: a hit, or a miss whose body runs in a compute task."""
+    """One call of a cached function: a hit, or a miss whose body runs in a compute task.
 
-    __slots__ = ("key", "scope", "cached", "args", "kwargs", "contexts")
+    With leases, ``lease`` is the cas of the placeholder this call won (its write-back is
+    stored only while the lease holds; ``OVERWRITE``: replace another client's value), and
+    ``retry`` is (when waiting began, not before, attempt) for a read that waits for another
+    caller's computation."""
+
+    __slots__ = ("key", "scope", "cached", "args", "kwargs", "contexts", "lease", "retry")
 
     def __init__(
         self,
@@ -202,6 +251,8 @@ class CachedItem(BatchItemBase):
         self.args = args
         self.kwargs = kwargs
         self.contexts = contexts
+        self.lease: int | None = None
+        self.retry: tuple[float, float, int] | None = None
 
     def _hit(self, value: Any) -> None:
         scope = self.scope
@@ -237,7 +288,87 @@ def _compute(item: CachedItem) -> Generator[Any, Any, None]:
             value = yield body.asynq(*item.args, **item.kwargs)
         else:
             value = cached.fn(*item.args, **item.kwargs)
-        cached._store(scope, item.key, value)
+        value = cached._store(scope, item.key, value, item.lease)
+    except Exception as error:  # noqa: BLE001 - the caller receives it at its yield
+        if scope.inflight.get(item.key) is item:
+            del scope.inflight[item.key]
+        if item.lease is not None and item.lease > 0:
+            cached.client._release(item.key, item.lease)
+        item.set_error(error)
+        return
+    if scope.inflight.get(item.key) is item:
+        del scope.inflight[item.key]
+    item.set_value(value)
+
+
+# CachedItem.lease for a value another client wrote under the key: overwrite it (no lease).
+OVERWRITE = -1
+
+
+def _wait_for_retries(items: list[Any]) -> None:
+    """If every read of the batch waits for another caller's computation, sleep until the
+    first may look again (the scheduler flushes only when nothing else can run)."""
+    first = None
+    for item in items:
+        retry = item.retry if type(item) is CachedItem else None
+        if retry is None:
+            return
+        if first is None or retry[1] < first:
+            first = retry[1]
+    if first is not None:
+        delay = first - _monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def _lease_outcome(
+    item: CachedItem, value: Any, state: int, cas: int, scheduler: TaskScheduler
+) -> None:
+    """A cached call's read found a lease state: compute (won), serve stale, or wait (the
+    batch may flush on another thread: its tasks go to ``scheduler``, the batch's)."""
+    cached = item.cached
+    client = cached.client
+    scope = item.scope
+    key = item.key
+    if state & WIN:
+        item.lease = cas
+        item.batch = COMPUTING
+        item.start_compute(scheduler)
+        return
+    if state & STALE and cached.stale_while_revalidate and value is not MISSING:
+        # Another caller recomputes; this one gets the value dirty() invalidated, marked stale.
+        scope.values[key] = value
+        scope.stale.add(key)
+        if scope.inflight.get(key) is item:
+            del scope.inflight[key]
+        item.set_value(value)
+        return
+    now = _monotonic()
+    since, _, attempt = item.retry if item.retry is not None else (now, now, -1)
+    item.batch = COMPUTING
+    if now - since >= client.lease_wait:
+        # The holder is too slow (or gone): compute, and write nothing (the lease is not ours).
+        client._lease_timeout(key, now - since)
+        item.start_compute(scheduler)
+        return
+    task: AsyncTask[None] = AsyncTask(
+        _await_lease(item, since, attempt + 1), cached.fn, item.args, item.kwargs
+    )
+    task._contexts = item.contexts + (scope.activation,)
+    task._queue = scheduler._ready
+    scheduler.schedule(task)
+
+
+def _await_lease(item: CachedItem, since: float, attempt: int) -> Generator[Any, Any, None]:
+    """Read the key again a little later (2 ms, doubling up to 50 ms) and pass on the result."""
+    cached = item.cached
+    probe = CachedItem(
+        cached.client._batch(), item.key, item.scope, cached, item.args, item.kwargs, item.contexts
+    )
+    probe.retry = (since, _monotonic() + min(0.05, 0.002 * 2**attempt), attempt)
+    scope = item.scope
+    try:
+        value = yield probe
     except Exception as error:  # noqa: BLE001 - the caller receives it at its yield
         if scope.inflight.get(item.key) is item:
             del scope.inflight[item.key]
@@ -281,7 +412,7 @@ class WriteItem(BatchItemBase):
     Write-backs are sent with ``noreply`` (nobody waits for them); writes the user asked for
     wait for memcached's answer, so that other connections see them once they are done."""
 
-    __slots__ = ("noreply", "op", "key", "data", "flags", "ttl")
+    __slots__ = ("noreply", "op", "key", "data", "flags", "ttl", "cas")
 
     def __init__(
         self,
@@ -292,9 +423,11 @@ class WriteItem(BatchItemBase):
         flags: int = 0,
         ttl: int = 0,
         noreply: bool = False,
+        cas: int = 0,
     ) -> None:
         super().__init__(batch)
         self.noreply = noreply
+        self.cas = cas
         self.op = op
         self.key = key
         self.data = data

@@ -27,13 +27,25 @@ from ..futures import ConstFuture, FutureBase
 from ..scheduler import _thread_state as _state
 from ..scheduler import get_active_task, get_scheduler
 from .batch import COMPUTING, CachedItem
-from .keys import check_namespace, encode_arg, make_key
+from .keys import Keyword, check_namespace, encode_arg, make_key
 from .request import MISSING, RequestScope
 
 __all__ = ["CachedFunction"]
 
 _T = TypeVar("_T")
 _KEY_CACHE_LIMIT = 200_000
+
+
+def _memo_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """``args`` if it can index the key memo, else None.
+
+    Only exact ``int`` and ``str`` arguments are memoised: ``(1,) == (True,) == (1.0,)`` and
+    ``0.0 == -0.0``, so a memo keyed by other values would hand one call another's key."""
+    for arg in args:
+        cls = type(arg)
+        if cls is not int and cls is not str:
+            return None
+    return args
 
 
 class CachedFunction(Generic[_T]):
@@ -50,6 +62,8 @@ class CachedFunction(Generic[_T]):
         namespace: str,
         ttl: int | None = None,
         key: Callable[..., Any] | None = None,
+        stale_while_revalidate: bool = False,
+        stale_ttl: int = 60,
     ) -> None:
         if isinstance(fn, CachedFunction):
             raise TypeError(
@@ -81,6 +95,15 @@ class CachedFunction(Generic[_T]):
         self.namespace = check_namespace(namespace)
         self.ttl: int = client.default_ttl if ttl is None else ttl
         self.key_fn = key
+        if not isinstance(stale_while_revalidate, bool):
+            raise TypeError(
+                f"stale_while_revalidate must be True or False, got "
+                f"{type(stale_while_revalidate).__name__}: {stale_while_revalidate!r}"
+            )
+        #: After dirty(), readers get the old value (marked stale) while one of them
+        #: recomputes it, instead of waiting for it (needs the client's leases).
+        self.stale_while_revalidate = stale_while_revalidate
+        self.stale_ttl = stale_ttl
         self._body_is_async = isinstance(fn, AsyncDecorator) or callable(getattr(fn, "asynq", None))
         target = getattr(fn, "fn", fn)
         try:
@@ -88,6 +111,7 @@ class CachedFunction(Generic[_T]):
         except (TypeError, ValueError):
             self._signature = None
         self._keys: dict[tuple[Any, ...], str] = {}
+        self._foreign_logged = -1e18  # when a foreign value under our keys was last logged
         self._prefix = client.key_prefix + self.namespace + ":"
         functools.update_wrapper(self, target)
         self._asynq = self._make_asynq()
@@ -97,11 +121,8 @@ class CachedFunction(Generic[_T]):
 
     def key(self, *args: Any, **kwargs: Any) -> str:
         """The full memcached key of the call ``f(*args, **kwargs)``."""
-        if not kwargs:
-            try:
-                cached_key = self._keys.get(args)
-            except TypeError:  # unhashable arguments
-                return self._make_key(args, kwargs)
+        if not kwargs and _memo_key(args) is not None:
+            cached_key = self._keys.get(args)
             if cached_key is not None:
                 return cached_key
         return self._make_key(args, kwargs)
@@ -109,13 +130,10 @@ class CachedFunction(Generic[_T]):
     def _make_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         values = self._key_values(args, kwargs)
         full = make_key(self.namespace, values, self.client.key_prefix)
-        if not kwargs:
-            try:
-                if len(self._keys) >= _KEY_CACHE_LIMIT:
-                    self._keys.clear()
-                self._keys[args] = full
-            except TypeError:
-                pass
+        if not kwargs and _memo_key(args) is not None:
+            if len(self._keys) >= _KEY_CACHE_LIMIT:
+                self._keys.clear()
+            self._keys[args] = full
         return full
 
     def _key_values(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
@@ -124,7 +142,7 @@ class CachedFunction(Generic[_T]):
             return values if isinstance(values, tuple) else (values,)
         signature = self._signature
         if signature is None:
-            return args + tuple(sorted(kwargs.items()))
+            return args + tuple(Keyword(k, v) for k, v in sorted(kwargs.items()))
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as error:
@@ -143,7 +161,7 @@ class CachedFunction(Generic[_T]):
             if kind is inspect.Parameter.VAR_POSITIONAL:
                 out.extend(value)
             elif kind is inspect.Parameter.VAR_KEYWORD:
-                out.extend(tuple(item) for item in sorted(value.items()))
+                out.extend(Keyword(k, v) for k, v in sorted(value.items()))
             else:
                 out.append(value)
         for value in out:
@@ -180,10 +198,13 @@ class CachedFunction(Generic[_T]):
         def asynq(*args: Any, **kwargs: Any) -> FutureBase[_T]:
             key = None
             if not kwargs:
-                try:
+                # The memo holds exact int and str arguments only (see _memo_key), inlined.
+                for arg in args:
+                    cls = type(arg)
+                    if cls is not int and cls is not str:
+                        break
+                else:
                     key = keys_get(args)
-                except TypeError:  # unhashable arguments
-                    pass
             if key is None:
                 key = make_key(args, kwargs)
             try:
@@ -236,25 +257,56 @@ class CachedFunction(Generic[_T]):
             # Fast path for legacy code: a value already in the request-local cache.
             scope = self.client._local.scope
             if scope is not None and not scope.closed and not scope.implicit:
-                try:
-                    key = self._keys.get(args)
-                except TypeError:
-                    key = None
+                key = self._keys.get(args) if _memo_key(args) is not None else None
                 if key is not None:
                     value = scope.values.get(key, scope)
                     if value is not scope and value is not MISSING:
                         return value
         future = self.asynq(*args, **kwargs)
-        value = future.value()
-        if task is None and not session.driving:
-            self.client._flush_writes()
-        return value
+        try:
+            return future.value()
+        finally:
+            # Write-backs (or a lease given back by a failed body) go out now: other callers
+            # may be waiting for them.
+            if task is None and not session.driving:
+                self.client._flush_writes()
 
     def _compute_now(
         self, scope: RequestScope, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> FutureBase[_T]:
-        """A key known to be missing: run the body without asking memcached again."""
+        """A key known to be missing: run the body without asking memcached again (with
+        leases, ask once more for the lease that decides who computes it)."""
         task = get_active_task()
+        leases = scope.leases
+        lease = leases.pop(key, None) if leases else None
+        if lease is not None and lease > 0:
+            # The priming multi-get won this key's lease: compute and write back under it.
+            item = CachedItem(
+                COMPUTING,
+                key,
+                scope,
+                self,
+                args,
+                kwargs,
+                task._contexts if task is not None else (),
+            )
+            item.lease = lease
+            scope.inflight[key] = item
+            item.start_compute(get_scheduler())
+            return item
+        if self.client.leases:
+            item = CachedItem(
+                self.client._batch(),
+                key,
+                scope,
+                self,
+                args,
+                kwargs,
+                task._contexts if task is not None else (),
+            )
+            scope.values.pop(key, None)
+            scope.inflight[key] = item
+            return item
         item = CachedItem(
             COMPUTING, key, scope, self, args, kwargs, task._contexts if task is not None else ()
         )
@@ -262,18 +314,29 @@ class CachedFunction(Generic[_T]):
         item.start_compute(get_scheduler())
         return item
 
-    def _store(self, scope: RequestScope, key: str, value: Any) -> None:
-        """A computed value: keep it for the request and queue its write-back."""
-        self.client._queue_write(key, value, self.ttl)
+    def _store(self, scope: RequestScope, key: str, value: Any, lease: int | None = None) -> Any:
+        """A computed value: queue its write-back (under ``lease`` when the client takes
+        leases) and keep it for the request, as a read of memcached will return it (the value
+        the caller gets)."""
+        value = self.client._queue_write(key, value, self.ttl, lease)
         if not scope.closed:
             scope.values[key] = value
+        return value
 
     # -- legacy priming and invalidation ---------------------------------------------------
 
     def prime(self, *args: Any, **kwargs: Any) -> None:
         """Record that ``f(*args)`` will be read soon (legacy priming): no I/O now; the key is
         fetched with the others in one multi-get when priming is driven (``asynq.priming``)."""
-        priming._record_key(self.client, self.key(*args, **kwargs))
+        key = self.key(*args, **kwargs)
+        client = self.client
+        priming._record_key(client, key)
+        scope = client._local.scope
+        if client.leases and scope is not None:
+            # The priming multi-get asks for this key's lease, for the call that computes it.
+            if scope.leases is None:
+                scope.leases = {}
+            scope.leases.setdefault(key, -1)
 
     def dirty(self, *args: Any, **kwargs: Any) -> bool:
         """Delete the cached value of ``f(*args)`` (call it after the data changed); the next
@@ -285,6 +348,8 @@ class CachedFunction(Generic[_T]):
         if scope is not None:
             scope.values.pop(key, None)
             scope.inflight.pop(key, None)
+        if self.stale_while_revalidate and client.leases:
+            return bool(client._delete_now(key, stale_ttl=self.stale_ttl))
         return bool(client._delete_now(key))
 
     def __get__(self, instance: Any, owner: Any) -> Any:

@@ -3,7 +3,9 @@
 Reads made while asynq tasks run join the client's current ``ReadBatch`` and go out as one
 multi-get per round (see ``batch.py``). The wire protocol for reads is written here, over the
 sockets of pymemcache ``Client`` objects (one per server and thread), because a flush must send
-every server its request before reading any reply; writes use pymemcache's own API.
+every server its request before reading any reply. Writes are written here too, so that a call
+has one deadline: ``read_timeout`` bounds all of a call's waiting, however slowly a server
+trickles its answer.
 
 Faults never reach user code: a server that refuses, fails or does not answer within
 ``read_timeout`` turns its keys into misses, is counted in ``stats.errors``, is logged at most
@@ -22,17 +24,18 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from pymemcache.client.base import Client as PymemcacheClient
+from pymemcache.exceptions import MemcacheError
 from qcore.events import EventHook
 
 from .. import priming
 from ..async_task import AsyncTask
 from ..futures import ConstFuture, FutureBase
 from ..scheduler import get_active_task
-from .batch import GetItem, ReadBatch, RoundTrip, WriteBatch, WriteItem
-from .cluster import HashRing
+from .batch import STALE, GetItem, ReadBatch, RoundTrip, WriteBatch, WriteItem
+from .cluster import HasherPlacement, HashRing, Rendezvous
 from .keys import check_prefix, check_raw_key
 from .request import MISSING, RequestBlock, RequestScope, scope_for_new_roots
-from .serde import JsonSerializer, Serializer
+from .serde import FLAG_CACHED, FLAG_COMPRESSED, JsonSerializer, PickleSerializer, Serializer
 from .typed import Cached
 
 __all__ = ["MemcacheClient", "MemcacheStats", "Retarget", "RoundTrip"]
@@ -42,6 +45,11 @@ _T = TypeVar("_T")
 _P = ParamSpec("_P")
 _THIRTY_DAYS = 60 * 60 * 24 * 30
 _monotonic = time.monotonic
+# Serializers that return str, int and bytes values unchanged.
+_PLAIN_SERDES = (JsonSerializer, PickleSerializer)
+# Flags bits that say how a value is encoded, beyond compression and asynq's bytes mark: zero
+# means plain bytes.
+_RAW_MASK = ~(FLAG_CACHED | FLAG_COMPRESSED)
 
 
 class MemcacheStats:
@@ -55,6 +63,7 @@ class MemcacheStats:
         "sets",
         "deletes",
         "errors",
+        "lease_timeouts",
         "flush_seconds",
     )
 
@@ -70,6 +79,7 @@ class MemcacheStats:
         self.sets = 0
         self.deletes = 0
         self.errors = 0
+        self.lease_timeouts = 0
         self.flush_seconds = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -100,9 +110,12 @@ class _Server:
 
 
 class _Local:
-    """What a client keeps per thread: the active batches, the current scope, connections."""
+    """What a client keeps per thread: the active batches, the current scope, connections.
 
-    __slots__ = ("batch", "writes", "scope", "conns", "unread")
+    The thread's connections are closed when it ends (when its ``_Local`` is collected), so
+    short-lived threads do not pile up connections until memcached refuses new ones."""
+
+    __slots__ = ("batch", "writes", "scope", "conns", "unread", "quiet", "__weakref__")
 
     def __init__(self) -> None:
         self.batch: ReadBatch | None = None
@@ -111,30 +124,59 @@ class _Local:
         self.conns: dict[int, PymemcacheClient] = {}
         # Per server, a get whose reply is still on the socket (between a round's two phases).
         self.unread: dict[int, _Sent] = {}
+        # Per server, how many runs of quiet meta writes (each ended by ``mn``) have answers
+        # (failures, then ``MN``) still on the socket for the next reader to skip.
+        self.quiet: dict[int, int] = {}
+        weakref.finalize(self, _close_all, self.conns)
 
 
 class _Sent:
-    """One server's part of a flush: its request is on the socket, its reply not read yet."""
+    """One server's part of a flush: its request is on the socket, its reply not read yet.
 
-    __slots__ = ("server", "conn", "deadline", "raw", "error")
+    ``keys`` is None for a classic ``get``; for meta gets (``mg`` per key, then ``mn``) it is the
+    keys in request order and ``quiet`` the runs of quiet writes whose answers come first."""
 
-    def __init__(self, server: _Server, conn: PymemcacheClient, deadline: float) -> None:
+    __slots__ = ("server", "conn", "deadline", "raw", "error", "keys", "quiet", "meta")
+
+    def __init__(
+        self,
+        server: _Server,
+        conn: PymemcacheClient,
+        deadline: float,
+        keys: list[str] | None = None,
+        quiet: int = 0,
+    ) -> None:
         self.server = server
         self.conn = conn
         self.deadline = deadline
-        self.raw: list[tuple[bytes, int, bytes]] | None = None
+        self.raw: list[tuple[str, int, bytes]] | None = None
         self.error: BaseException | None = None
+        self.keys = keys
+        self.quiet = quiet
+        self.meta: _MetaResult | None = None
 
     def read(self) -> None:
         """Read the reply off the socket (once)."""
-        if self.raw is None and self.error is None:
+        if self.raw is None and self.meta is None and self.error is None:
             try:
-                self.raw = _read_values(self.conn.sock, self.deadline)
+                if self.keys is not None:
+                    self.meta = _read_meta(self.conn.sock, self.deadline, self.keys, self.quiet)
+                else:
+                    self.raw = _read_values(self.conn.sock, self.deadline)
                 self.conn.sock.settimeout(self.conn.timeout)
-            except Exception as error:  # noqa: BLE001 - the flush turns it into misses
+            except _FAULTS as error:  # the flush turns it into misses
                 self.error = error
+            except BaseException:
+                # Interrupted (KeyboardInterrupt, a deadline from a signal handler): the rest of
+                # the reply would be read as the next command's. The caller gets the exception.
+                self.conn.close()
+                raise
 
 
+# One write: (op, key, data, flags, ttl, noreply, cas). op: "set", "delete", "invalidate"
+# (md with I), "lease-set" (ms with C: stored only if the lease still holds), "release" (give
+# a lease back); the last two are quiet.
+_WriteOp = tuple[str, str, bytes, int, int, bool, int]
 # A flush: (keys, the servers' parts, when it started, how many servers the keys go to).
 _Plan = tuple[list[str], list[_Sent], float, int]
 
@@ -158,7 +200,8 @@ class _Operation(Generic[_T]):
 
 
 def _parse_servers(servers: object) -> tuple[list[tuple[str, int]], dict[str, Any], str]:
-    """(host, port) pairs, pymemcache settings to copy, and a key prefix from ``servers``."""
+    """(host, port) pairs, pymemcache settings to copy, and a key prefix from ``servers``
+    (settings include the ``HashClient``'s ``hasher`` and its node names, when given one)."""
     clients: list[Any] = []
     if isinstance(servers, PymemcacheClient) or (
         hasattr(servers, "server") and hasattr(servers, "key_prefix")
@@ -166,6 +209,7 @@ def _parse_servers(servers: object) -> tuple[list[tuple[str, int]], dict[str, An
         clients = [servers]
     elif hasattr(servers, "clients") and isinstance(getattr(servers, "clients", None), dict):
         clients = list(servers.clients.values())
+        nodes = [str(node) for node in servers.clients]
     if clients:
         pairs = []
         for client in clients:
@@ -183,6 +227,10 @@ def _parse_servers(servers: object) -> tuple[list[tuple[str, int]], dict[str, An
             "socket_module": getattr(first, "socket_module", socket),
             "tls_context": getattr(first, "tls_context", None),
         }
+        hasher = getattr(servers, "hasher", None)
+        if len(clients) > 1 and callable(getattr(hasher, "get_node", None)):
+            settings["hasher"] = hasher
+            settings["nodes"] = nodes
         prefix = getattr(servers, "key_prefix", b"") or b""
         return pairs, settings, prefix.decode("ascii") if isinstance(prefix, bytes) else prefix
     if isinstance(servers, str):
@@ -210,6 +258,29 @@ def _parse_servers(servers: object) -> tuple[list[tuple[str, int]], dict[str, An
         f"pymemcache client, got {type(servers).__name__}: {servers!r}; for example "
         'MemcacheClient("127.0.0.1:11211")'
     )
+
+
+_Placement = HashRing | Rendezvous | HasherPlacement
+
+
+def _placement(
+    hashing: object, addresses: list[str], settings: dict[str, Any]
+) -> _Placement | None:
+    """How keys are spread over ``addresses`` (None for a single server)."""
+    if hashing not in (None, "rendezvous", "ketama"):
+        raise ValueError(
+            f"hashing must be 'rendezvous' (pymemcache HashClient's placement, the default for "
+            f"addresses) or 'ketama' (a ketama-style ring), got {hashing!r}; leave it out to "
+            "use the given HashClient's own hasher"
+        )
+    if len(addresses) < 2:
+        return None
+    if hashing == "ketama":
+        return HashRing(addresses)
+    rendezvous = Rendezvous(addresses)
+    if hashing is None and "hasher" in settings:
+        return HasherPlacement(settings["hasher"], settings["nodes"], rendezvous)
+    return rendezvous
 
 
 def _parse_address(address: object) -> tuple[str, int]:
@@ -251,8 +322,10 @@ def _check_timeout(value: object, what: str) -> float:
 class MemcacheClient:
     """A memcached client whose reads are batched by the asynq scheduler.
 
-    ``servers``: ``"host:port"``, a list of them (a cluster, keys placed by consistent hashing),
-    or a pymemcache ``Client``/``HashClient`` whose servers and settings are reused.
+    ``servers``: ``"host:port"``, a list of them (a cluster), or a pymemcache
+    ``Client``/``HashClient`` whose servers and settings are reused. A cluster places keys as
+    pymemcache's ``HashClient`` does: with the given ``HashClient``'s hasher, else rendezvous
+    hashing like its default; ``hashing="ketama"`` uses a ketama-style ring instead.
     ``key_prefix`` is put in front of every key; ``default_ttl`` is the expiry of writes that do
     not give one (0: never). ``connect_timeout`` and ``read_timeout`` bound every wait on a
     server (default: the given pymemcache client's, else 1 second). ``serializer`` defaults to ``JsonSerializer()``; ``PickleSerializer()`` is unsafe on a
@@ -272,6 +345,10 @@ class MemcacheClient:
         retry_after: float = 1.0,
         log_interval: float = 60.0,
         max_value_size: int = 1024 * 1024 - 512,
+        hashing: str | None = None,
+        leases: bool = True,
+        lease_ttl: int = 10,
+        lease_wait: float = 2.0,
     ) -> None:
         pairs, settings, inherited_prefix = _parse_servers(servers)
         self.key_prefix = check_prefix(inherited_prefix + check_prefix(key_prefix))
@@ -303,16 +380,35 @@ class MemcacheClient:
         self.retry_after = float(retry_after)
         self.log_interval = float(log_interval)
         self.max_value_size = max_value_size
+        if not isinstance(leases, bool):
+            raise TypeError(
+                f"leases must be True or False, got {type(leases).__name__}: {leases!r}; "
+                "leases=False is for memcached before 1.6, which has no meta commands"
+            )
+        #: Cached functions take memcached leases (meta commands, memcached 1.6+).
+        self.leases = leases
+        if isinstance(lease_ttl, bool) or not isinstance(lease_ttl, int) or lease_ttl < 1:
+            raise ValueError(
+                f"lease_ttl must be a whole number of seconds >= 1, got {lease_ttl!r}; it is how "
+                "long a lease (the right to compute a missing value) lasts if its holder dies"
+            )
+        self.lease_ttl = lease_ttl
+        self.lease_wait = _check_timeout(lease_wait, "lease_wait")
+        self._lease_flags = b" v f c N%d\r\n" % lease_ttl
+        self._lease_join = f" v f c N{lease_ttl}\r\nmg "
+        self._lease_logged = -1e18
         self._settings = settings
         self._servers = [_Server(i, host, port) for i, (host, port) in enumerate(pairs)]
         self._next_index = len(pairs)
-        self._ring = HashRing([s.address for s in self._servers]) if len(pairs) > 1 else None
+        self._hashing = hashing
+        self._ring = _placement(hashing, [s.address for s in self._servers], settings)
         self._route: dict[str, int] = {}
         # A plain threading.local holding one _Local per thread: reading a plain object's
         # attributes is much cheaper than reading a threading.local subclass's.
         self._tls = threading.local()
-        # Every connection of every thread, closed by close() or when the client is collected.
-        self._all_conns: list[PymemcacheClient] = []
+        # Every open connection of every live thread, closed by close() or when the client is
+        # collected (a thread's own connections are closed when the thread ends).
+        self._all_conns: weakref.WeakSet[PymemcacheClient] = weakref.WeakSet()
         self._finalizer = weakref.finalize(self, _close_all, self._all_conns)
         self.stats = MemcacheStats()
         #: Called with a ``RoundTrip`` after every multi-get (batched, direct or priming).
@@ -356,15 +452,26 @@ class MemcacheClient:
         return RequestBlock(self)
 
     def cached(
-        self, namespace: str, ttl: int | None = None, *, key: Callable[..., Any] | None = None
+        self,
+        namespace: str,
+        ttl: int | None = None,
+        *,
+        key: Callable[..., Any] | None = None,
+        stale_while_revalidate: bool = False,
+        stale_ttl: int = 60,
     ) -> Callable[[Callable[_P, _T]], Cached[_P, _T]]:
         """Decorate a model function so that its results live in memcached (see cached.py).
 
-        Typed: the result keeps the function's parameters and return type (``Cached[P, T]``)."""
+        Typed: the result keeps the function's parameters and return type (``Cached[P, T]``).
+        ``stale_while_revalidate=True``: after ``dirty()``, readers get the old value (listed
+        in the request scope's ``stale``) for up to ``stale_ttl`` seconds while one of them
+        recomputes it."""
         from .cached import CachedFunction
 
+        _check_ttl(stale_ttl, "stale_ttl")
+
         def decorate(fn: Callable[_P, _T]) -> Cached[_P, _T]:
-            return CachedFunction(self, fn, namespace, ttl, key)
+            return CachedFunction(self, fn, namespace, ttl, key, stale_while_revalidate, stale_ttl)
 
         if callable(namespace) and not isinstance(namespace, str):
             name = getattr(namespace, "__name__", repr(namespace))
@@ -395,12 +502,12 @@ class MemcacheClient:
                 f"{get_active_task()!r}; tasks of other requests share the client, so point it "
                 "elsewhere before the top-level call (e.g. in a test's setup)"
             )
-        pairs, _settings, _prefix = _parse_servers(servers)
-        previous = [(s.host, s.port) for s in self._servers]
-        self._use_servers(pairs)
+        pairs, settings, _prefix = _parse_servers(servers)
+        previous = ([(s.host, s.port) for s in self._servers], self._settings)
+        self._use_servers(pairs, settings)
         return Retarget(self, previous)
 
-    def _use_servers(self, pairs: list[tuple[str, int]]) -> None:
+    def _use_servers(self, pairs: list[tuple[str, int]], settings: dict[str, Any]) -> None:
         self._flush_writes()
         # Write-backs go without a reply; one command that answers on each of this thread's
         # connections makes sure the server has applied them before the connection closes.
@@ -416,15 +523,36 @@ class MemcacheClient:
         first = self._next_index
         self._next_index += len(pairs)
         self._servers = [_Server(first + i, h, p) for i, (h, p) in enumerate(pairs)]
-        self._ring = HashRing([s.address for s in self._servers]) if len(pairs) > 1 else None
+        self._settings = settings
+        self._ring = _placement(self._hashing, [s.address for s in self._servers], settings)
         self._route = {}
         self._local.unread.clear()
+        self._local.quiet.clear()
         self._local.conns.clear()
 
     def flush_writes(self) -> None:
         """Send the write-backs queued on this thread now (normally sent with the next
-        multi-get or when the request scope ends)."""
+        multi-get or when the request scope ends), and return once memcached has applied
+        them: other connections, threads and processes then see them."""
         self._flush_writes()
+        local = self._local
+        deadline = _monotonic() + self.read_timeout
+        for server in self._servers:
+            conn = local.conns.get(server.index)
+            if conn is None or conn.sock is None:
+                continue
+            try:
+                self._drain(server)
+                quiet = local.quiet.pop(server.index, 0)
+                # Answered after everything sent before it on this connection.
+                conn.sock.settimeout(max(deadline - _monotonic(), 0.001))
+                conn.sock.sendall(b"version\r\n")
+                _read_lines(conn.sock, 1, deadline, quiet)
+            except _FAULTS as error:
+                self._fault(server, conn, error)
+            except BaseException:
+                conn.close()
+                raise
 
     def close(self) -> None:
         """Close the connections (of every thread); the next request opens new ones."""
@@ -577,9 +705,25 @@ class MemcacheClient:
             batch = local.writes = WriteBatch(self)
         return batch
 
-    def _queue_write(self, key: str, value: Any, ttl: int) -> WriteItem | None:
-        """Queue a write-back of ``value``; it goes out with the next flush of this thread."""
+    def _as_stored(self, key: str, value: Any, data: bytes, flags: int) -> Any:
+        """``value`` as a read of ``data`` returns it (JSON turns tuples into lists), so that
+        a cold call and a warm call return equal values of the same types."""
+        cls = type(value)
+        if (cls is str or cls is int or cls is bytes) and type(self.serializer) in _PLAIN_SERDES:
+            return value
+        return self.serializer.deserialize(key, data, flags)
+
+    def _queue_write(self, key: str, value: Any, ttl: int, lease: int | None = None) -> Any:
+        """Queue a write-back of ``value`` (it goes out with the next flush of this thread);
+        return the value as a read of it will return it.
+
+        With leases the write-back needs the lease (the cas of the placeholder the read got):
+        memcached stores it only if nobody deleted or changed the key since, so a value
+        computed before a ``dirty`` never lands after it. Without one, nothing is written."""
         data, flags = self._serialize(key, value)
+        value = self._as_stored(key, value, data, flags)
+        if not flags:
+            flags = FLAG_CACHED
         if len(data) > self.max_value_size:
             _log.warning(
                 "asynq.memcache: not writing %s back: its value is %d bytes, more than "
@@ -588,8 +732,18 @@ class MemcacheClient:
                 len(data),
                 self.max_value_size,
             )
-            return None
-        return WriteItem(self._writes(), "set", key, data, flags, ttl, noreply=True)
+            return value
+        if not self.leases:
+            WriteItem(self._writes(), "set", key, data, flags, ttl, noreply=True)
+        elif lease is not None and lease > 0:
+            WriteItem(self._writes(), "lease-set", key, data, flags, ttl, noreply=True, cas=lease)
+        elif lease is not None:  # OVERWRITE: replace a value another client stored
+            WriteItem(self._writes(), "set", key, data, flags, ttl, noreply=True)
+        return value
+
+    def _release(self, key: str, lease: int) -> None:
+        """Give a lease back (its body failed), so that the next reader computes at once."""
+        WriteItem(self._writes(), "release", key, noreply=True, cas=lease)
 
     def _flush_writes(self) -> None:
         batch = self._local.writes
@@ -600,6 +754,7 @@ class MemcacheClient:
         full = check_raw_key(key, self.key_prefix)
         expire = self.default_ttl if ttl is None else _check_ttl(ttl)
         data, flags = self._serialize(full, value)
+        value = self._as_stored(full, value, data, flags)
         self._flush_writes()
         failed = self._store_now({full: (data, flags)}, expire)
         scope = self._current_scope()
@@ -619,6 +774,9 @@ class MemcacheClient:
         expire = self.default_ttl if ttl is None else _check_ttl(ttl)
         fulls = {check_raw_key(k, self.key_prefix): (k, v) for k, v in mapping.items()}
         payload = {full: self._serialize(full, v) for full, (_, v) in fulls.items()}
+        fulls = {
+            full: (k, self._as_stored(full, v, *payload[full])) for full, (k, v) in fulls.items()
+        }
         self._flush_writes()
         failed = self._store_now(payload, expire)
         scope = self._current_scope()
@@ -644,7 +802,7 @@ class MemcacheClient:
         data, flags = self._serialize(full, value)
         scope = self._current_scope()
         if scope is not None:
-            scope.values[full] = value
+            scope.values[full] = self._as_stored(full, value, data, flags)
         return WriteItem(self._writes(), "set", full, data, flags, expire)
 
     def _set_many_asynq(
@@ -675,7 +833,10 @@ class MemcacheClient:
         if index is None:
             if len(self._route) > 100_000:
                 self._route.clear()
-            index = self._route[key] = ring.index_for(key)
+            # Placed by the key without the prefix, as pymemcache's HashClient places it.
+            prefix = self.key_prefix
+            bare = key[len(prefix) :] if prefix and key.startswith(prefix) else key
+            index = self._route[key] = ring.index_for(bare)
         return index
 
     def _group(self, keys: list[str]) -> list[tuple[int, list[str]]]:
@@ -708,7 +869,7 @@ class MemcacheClient:
                 tls_context=settings.get("tls_context"),
                 default_noreply=False,
             )
-            self._all_conns.append(conn)
+            self._all_conns.add(conn)
         return conn
 
     def _available(self, server: _Server, now: float) -> bool:
@@ -740,27 +901,57 @@ class MemcacheClient:
 
     # -- the read protocol -----------------------------------------------------------------
 
-    def _send_gets(self, keys: list[str]) -> _Plan:
-        """Send ``get`` for ``keys`` to every server involved; read nothing."""
+    def _send_gets(self, keys: list[str], raw: set[str] | None = None) -> _Plan:
+        """Send the gets of ``keys`` to every server involved; read nothing.
+
+        With leases, every key is a meta get (``mg``), and the keys not in ``raw`` (cached
+        functions' keys) ask for a lease on a miss; the gets of a server end with ``mn``, so
+        they still make one request and one reply per server."""
         started = _monotonic()
         sent: list[_Sent] = []
         groups = self._group(keys)
+        local = self._local
+        meta = self.leases
+        lease_flags = self._lease_flags
+        if raw is None:
+            raw = set(keys)  # gets made outside a batch: plain reads
         for index, group in groups:
             server = self._servers[index]
             if server.down_until > started:
                 continue
             conn = self._conn(server)
+            quiet = 0
             try:
                 if conn.sock is None:
                     conn._connect()
+                    local.quiet.pop(server.index, None)
                 else:
                     self._drain(server)
-                conn.sock.sendall(b"get " + " ".join(group).encode("ascii") + b"\r\n")
-            except Exception as error:  # noqa: BLE001 - a fault is a miss, never an exception
+                if meta:
+                    quiet = local.quiet.pop(server.index, 0)
+                    if not raw:  # the common case, in one join: "mg k1 <flags>mg k2 <flags>"
+                        request = b"mg " + self._lease_join.join(group).encode("ascii")
+                        request += lease_flags
+                    else:
+                        request = b"".join(
+                            [
+                                b"mg " + key.encode("ascii") + (_MG if key in raw else lease_flags)
+                                for key in group
+                            ]
+                        )
+                    conn.sock.sendall(request + b"mn\r\n")
+                else:
+                    conn.sock.sendall(b"get " + " ".join(group).encode("ascii") + b"\r\n")
+            except _FAULTS as error:  # a fault is a miss, never an exception
                 self._fault(server, conn, error)
                 continue
-            part = _Sent(server, conn, _monotonic() + self.read_timeout)
-            self._local.unread[server.index] = part
+            except BaseException:
+                conn.close()
+                raise
+            part = _Sent(
+                server, conn, _monotonic() + self.read_timeout, group if meta else None, quiet
+            )
+            local.unread[server.index] = part
             sent.append(part)
         return keys, sent, started, len(groups)
 
@@ -772,10 +963,20 @@ class MemcacheClient:
         if part is not None:
             part.read()
 
-    def _read_gets(self, plan: _Plan) -> dict[str, Any]:
-        """Read the replies of ``_send_gets``: {key: decoded value} for the hits."""
+    def _read_gets(
+        self, plan: _Plan
+    ) -> tuple[dict[str, Any], set[str], dict[str, tuple[int, int]]]:
+        """Read the replies of ``_send_gets``: {key: decoded value} for the hits, the keys
+        whose value no cached function wrote (no ``FLAG_CACHED``), and for meta gets the lease
+        state of the keys that have one: {key: (WIN/LOST/STALE bits, cas)}.
+
+        A lease placeholder (an empty item someone is computing) is not a hit; a stale item
+        (invalidated by ``dirty`` of a stale-while-revalidate function) is in ``found`` and
+        marked STALE."""
         keys, sent, started, servers = plan
         found: dict[str, Any] = {}
+        foreign: set[str] = set()
+        leases: dict[str, tuple[int, int]] = {}
         deserialize = self.serializer.deserialize
         unread = self._local.unread
         for part in sent:
@@ -784,16 +985,28 @@ class MemcacheClient:
                 del unread[server.index]
             part.read()
             raw = part.raw
-            if raw is None:
+            if raw is not None:
+                entries = raw
+            elif part.meta is not None:
+                entries, states = part.meta
+                if states:
+                    leases.update(states)
+            else:
                 self._fault(server, part.conn, part.error or ConnectionError("no reply"))
                 continue
             if not server.healthy:
                 self._recovered(server)
-            for key_bytes, flags, data in raw:
-                key = key_bytes.decode("ascii")
+            for key, flags, data in entries:
+                if flags & _RAW_MASK == 0:
+                    # Plain bytes: from a cached function only if it marked them.
+                    if flags & FLAG_CACHED:
+                        flags ^= FLAG_CACHED
+                    else:
+                        foreign.add(key)
                 try:
                     found[key] = deserialize(key, data, flags)
                 except Exception as error:  # noqa: BLE001 - an undecodable value is a miss
+                    foreign.add(key)
                     self.stats.errors += 1
                     _log.error(
                         "asynq.memcache: the value of %s on %s cannot be decoded by %r (%s); "
@@ -811,100 +1024,207 @@ class MemcacheClient:
         stats.misses += len(keys) - len(found)
         stats.flush_seconds += seconds
         self.on_round_trip(RoundTrip(keys, len(found), seconds, servers))
-        return found
+        return found, foreign, leases
 
-    # -- the write protocol (pymemcache's API) ---------------------------------------------
+    def _lease_timeout(self, key: str, waited: float) -> None:
+        """A read waited ``lease_wait`` for another caller's computation: log (rate-limited)."""
+        self.stats.lease_timeouts += 1
+        now = _monotonic()
+        if now - self._lease_logged >= self.log_interval:
+            self._lease_logged = now
+            _log.warning(
+                "asynq.memcache: waited %.2f s for another caller to compute %s (lease_wait=%.2f)"
+                "; computing it here without writing it back (logged at most once per %.0f s)",
+                waited,
+                key,
+                self.lease_wait,
+                self.log_interval,
+            )
 
-    def _send_writes(self, items: list[WriteItem]) -> None:
-        """Send writes with pymemcache's set_many/delete_many, one call per (server, op, ttl,
-        flags) run; write-backs with noreply. Sets each item to whether it was stored."""
+    def _foreign(self, key: str, cached: Any) -> None:
+        """A cached function found a value it did not write under its key: log, count."""
+        self.stats.errors += 1
+        now = _monotonic()
+        if now - cached._foreign_logged >= self.log_interval:
+            cached._foreign_logged = now
+            _log.warning(
+                "asynq.memcache: the value under %s was not written by a cached function "
+                "(another client stored plain bytes, flags 0, where cached functions write "
+                "flags %d); %s treats it as a miss, recomputes and overwrites it (logged at "
+                "most once per %.0f s per function)",
+                key,
+                FLAG_CACHED,
+                cached.__qualname__,
+                self.log_interval,
+            )
+
+    # -- the write protocol ---------------------------------------------------------------
+
+    def _send_writes(self, items: list[WriteItem], deadline: float | None = None) -> None:
+        """Send queued writes, one request per server (write-backs with noreply), and set each
+        item to whether memcached stored (or deleted) it."""
         if not items:
             return
-        now = _monotonic()
         by_server: dict[int, list[WriteItem]] = {}
         for item in items:
             by_server.setdefault(self._index_for(item.key), []).append(item)
+        if deadline is None:
+            deadline = _monotonic() + self.read_timeout
         for index, server_items in sorted(by_server.items()):
-            server = self._servers[index]
-            if server.down_until > now:
-                for item in server_items:
-                    item.set_value(False)
-                continue
-            conn = self._conn(server)
-            try:
-                self._drain(server)
-                for run in _runs(server_items):
-                    first = run[0]
-                    if first.op == "set":
-                        failed = conn.set_many(
-                            {item.key: item.data for item in run},
-                            expire=first.ttl,
-                            noreply=first.noreply,
-                            flags=first.flags,
-                        )
-                        self.stats.sets += len(run) - len(failed)
-                        for item in run:
-                            item.set_value(item.key not in failed)
-                    elif first.noreply:
-                        conn.delete_many([item.key for item in run], noreply=True)
-                        self.stats.deletes += len(run)
-                        for item in run:
-                            item.set_value(True)
-                    else:
-                        for item in run:
-                            item.set_value(bool(conn.delete(item.key, noreply=False)))
-                            self.stats.deletes += 1
-            except Exception as error:  # noqa: BLE001 - a failed write is counted, not raised
-                self._fault(server, conn, error)
-                for item in server_items:
-                    if not item._computed:
-                        item.set_value(False)
+            ops = [(i.op, i.key, i.data, i.flags, i.ttl, i.noreply, i.cas) for i in server_items]
+            results = self._write(self._servers[index], ops, deadline)
+            for item, ok in zip(server_items, results, strict=True):
+                if not item._computed:
+                    item.set_value(ok)
 
     def _store_now(self, payload: dict[str, tuple[bytes, int]], expire: int) -> list[str]:
         """Store synchronously, waiting for memcached's answers; returns the keys that failed."""
         failed: list[str] = []
-        by_server: dict[int, dict[str, tuple[bytes, int]]] = {}
-        for key, value in payload.items():
-            by_server.setdefault(self._index_for(key), {})[key] = value
-        now = _monotonic()
-        for index, values in sorted(by_server.items()):
-            server = self._servers[index]
-            if server.down_until > now:
-                failed.extend(values)
-                continue
-            conn = self._conn(server)
-            try:
-                self._drain(server)
-                by_flags: dict[int, dict[str, bytes]] = {}
-                for key, (data, flags) in values.items():
-                    by_flags.setdefault(flags, {})[key] = data
-                for flags, group in by_flags.items():
-                    failed.extend(conn.set_many(group, expire=expire, noreply=False, flags=flags))
-                    self.stats.sets += len(group)
-            except Exception as error:  # noqa: BLE001 - a failed write is reported, not raised
-                self._fault(server, conn, error)
-                failed.extend(values)
+        by_server: dict[int, list[_WriteOp]] = {}
+        for key, (data, flags) in payload.items():
+            by_server.setdefault(self._index_for(key), []).append(
+                ("set", key, data, flags, expire, False, 0)
+            )
+        deadline = _monotonic() + self.read_timeout
+        for index, ops in sorted(by_server.items()):
+            results = self._write(self._servers[index], ops, deadline)
+            failed.extend(op[1] for op, ok in zip(ops, results, strict=True) if not ok)
         return failed
 
-    def _delete_now(self, full: str) -> bool:
+    def _delete_now(
+        self, full: str, deadline: float | None = None, stale_ttl: int | None = None
+    ) -> bool:
+        """Delete ``full`` now; with ``stale_ttl``, mark it stale instead (``md ... I``): it is
+        served as stale to readers of a stale-while-revalidate function while one of them
+        recomputes it, and expires after ``stale_ttl`` seconds if nobody does."""
+        if deadline is None:
+            deadline = _monotonic() + self.read_timeout
         server = self._servers[self._index_for(full)]
-        if server.down_until > _monotonic():
-            return False
+        if stale_ttl is not None:
+            op: _WriteOp = ("invalidate", full, b"", 0, stale_ttl, False, 0)
+        else:
+            op = ("delete", full, b"", 0, 0, False, 0)
+        return self._write(server, [op], deadline)[0]
+
+    def _write(self, server: _Server, ops: list[_WriteOp], deadline: float) -> list[bool]:
+        """Send ``ops`` to ``server`` in one request and read the answers of those that wait
+        for one, all before ``deadline`` (plus the time a new connection took to open).
+
+        A write memcached refuses (``SERVER_ERROR object too large for cache``, out of memory)
+        is False and logged; the server answered, so it is not a fault. A network or protocol
+        error is a fault: every op is False and the server is backed off."""
+        started = _monotonic()
+        if server.down_until > started:
+            return [False] * len(ops)
         conn = self._conn(server)
+        results = [True] * len(ops)
+        waiting: list[int] = []
+        chunks: list[bytes] = []
+        # Quiet meta writes first (a lease's write-back: stored only if the lease still holds;
+        # a lease given back), ended by mn; their failures are read by whoever reads next.
+        quiet_ops = 0
+        for op, key, data, flags, ttl, _, cas in ops:
+            if op == "lease-set":
+                chunks.append(
+                    b"ms %s %d T%d F%d C%d q\r\n" % (key.encode(), len(data), ttl, flags, cas)
+                )
+                chunks.append(data)
+                chunks.append(b"\r\n")
+                quiet_ops += 1
+            elif op == "release":
+                chunks.append(b"md %s C%d q\r\n" % (key.encode(), cas))
+                quiet_ops += 1
+        if quiet_ops:
+            chunks.append(b"mn\r\n")
+        for i, (op, key, data, flags, ttl, noreply, _) in enumerate(ops):
+            tail = b" noreply\r\n" if noreply else b"\r\n"
+            if op == "set":
+                chunks.append(b"set %s %d %d %d%s" % (key.encode(), flags, ttl, len(data), tail))
+                chunks.append(data)
+                chunks.append(b"\r\n")
+            elif op == "delete":
+                chunks.append(b"delete %s%s" % (key.encode(), tail))
+            elif op == "invalidate":
+                chunks.append(b"md %s I T%d\r\n" % (key.encode(), ttl))
+            else:
+                continue
+            if not noreply:
+                waiting.append(i)
+        local = self._local
         try:
-            self._drain(server)
-            deleted = bool(conn.delete(full, noreply=False))
-        except Exception as error:  # noqa: BLE001 - a failed delete is reported, not raised
+            if conn.sock is None:
+                conn._connect()
+                local.quiet.pop(server.index, None)
+                deadline += _monotonic() - started
+            else:
+                self._drain(server)
+            sock = conn.sock
+            remaining = deadline - _monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no complete reply within read_timeout")
+            sock.settimeout(remaining)
+            sock.sendall(b"".join(chunks))
+            quiet = local.quiet.pop(server.index, 0) + (1 if quiet_ops else 0)
+            if waiting:
+                lines = _read_lines(sock, len(waiting), deadline, quiet)
+            else:
+                lines = []
+                if quiet:
+                    local.quiet[server.index] = quiet
+        except _FAULTS as error:  # a failed write is counted and reported, never raised
             self._fault(server, conn, error)
-            return False
-        self.stats.deletes += 1
-        return deleted
+            return [False] * len(ops)
+        except BaseException:
+            conn.close()
+            raise
+        if not server.healthy:
+            self._recovered(server)
+        stats = self.stats
+        for write in ops:
+            if write[5]:
+                if write[0] == "set" or write[0] == "lease-set":
+                    stats.sets += 1
+                else:
+                    stats.deletes += 1
+        resync = False
+        for i, line in zip(waiting, lines, strict=True):
+            name, key, data = ops[i][0], ops[i][1], ops[i][2]
+            if line == b"STORED":
+                stats.sets += 1
+            elif line == b"DELETED" or line == b"HD":
+                stats.deletes += 1
+            elif line == b"NOT_STORED" or line == b"NOT_FOUND":
+                results[i] = False
+            else:
+                results[i] = False
+                resync = resync or not line.startswith(b"SERVER_ERROR")
+                size = (
+                    f" (the value is {len(data)} bytes; memcached's item size limit is its -I "
+                    "option, 1 MB by default)"
+                    if name == "set"
+                    else ""
+                )
+                _log.warning(
+                    "asynq.memcache: memcached %s did not %s %s: %s%s; the write returns False "
+                    "and the server stays in use",
+                    server.address,
+                    "store" if name == "set" else "delete",
+                    key,
+                    line.decode("ascii", "replace")[:200],
+                    size,
+                )
+        if resync:
+            # ERROR / CLIENT_ERROR: memcached may read the rest of the request as commands.
+            conn.close()
+        return results
 
 
 class Retarget:
     """What ``mc.retarget(servers)`` returns: restores the client's previous servers."""
 
-    def __init__(self, client: MemcacheClient, previous: list[tuple[str, int]]) -> None:
+    def __init__(
+        self, client: MemcacheClient, previous: tuple[list[tuple[str, int]], dict[str, Any]]
+    ) -> None:
         self.client = client
         self.previous = previous
         self.restored = False
@@ -913,7 +1233,7 @@ class Retarget:
         """Point the client back at the servers it had before (once; later calls do nothing)."""
         if not self.restored:
             self.restored = True
-            self.client._use_servers(self.previous)
+            self.client._use_servers(*self.previous)
 
     def __enter__(self) -> MemcacheClient:
         return self.client
@@ -926,8 +1246,8 @@ class Retarget:
         return f"<Retarget of {self.client!r} ({state})>"
 
 
-def _close_all(conns: list[PymemcacheClient]) -> None:
-    for conn in list(conns):
+def _close_all(conns: Iterable[PymemcacheClient]) -> None:
+    for conn in list(conns.values() if isinstance(conns, dict) else conns):
         conn.close()
 
 
@@ -936,29 +1256,16 @@ def _failed_keys(items: dict[str, FutureBase[bool]]) -> Generator[Any, Any, list
     return [key for key, ok in zip(items, results, strict=True) if not ok]
 
 
-def _runs(items: list[WriteItem]) -> list[list[WriteItem]]:
-    """Consecutive items with the same (op, ttl, flags, noreply), in order."""
-    runs: list[list[WriteItem]] = []
-    for item in items:
-        if runs:
-            last = runs[-1][0]
-            if (last.op, last.ttl, last.flags, last.noreply) == (
-                item.op,
-                item.ttl,
-                item.flags,
-                item.noreply,
-            ):
-                runs[-1].append(item)
-                continue
-        runs.append([item])
-    return runs
-
-
 class ProtocolError(Exception):
     """memcached answered something the get protocol does not allow."""
 
 
-def _read_values(sock: socket.socket, deadline: float) -> list[tuple[bytes, int, bytes]]:
+# What counts as the server's fault (a miss, a backoff); anything else is the caller's and
+# propagates, after the connection it interrupted is closed.
+_FAULTS = (OSError, ProtocolError, MemcacheError)
+
+
+def _read_values(sock: socket.socket, deadline: float) -> list[tuple[str, int, bytes]]:
     """Read one ``get`` reply (``VALUE`` blocks up to ``END``) before ``deadline``.
 
     Chunks are gathered until the reply can end (it ends with ``END``), then parsed in one pass;
@@ -967,8 +1274,11 @@ def _read_values(sock: socket.socket, deadline: float) -> list[tuple[bytes, int,
     while True:
         chunk = _recv(sock, deadline)
         chunks.append(chunk)
-        if chunk.endswith(b"END\r\n") or (
-            len(chunk) < 5 and b"".join(chunks[-5:]).endswith(b"END\r\n")
+        if (
+            chunk.endswith(b"END\r\n")
+            or (len(chunk) < 5 and b"".join(chunks[-5:]).endswith(b"END\r\n"))
+            # ERROR, CLIENT_ERROR, SERVER_ERROR: the reply ends there, without END.
+            or (chunk.endswith(b"\r\n") and b"ERROR" in chunk)
         ):
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             out = _parse_values(data)
@@ -977,9 +1287,9 @@ def _read_values(sock: socket.socket, deadline: float) -> list[tuple[bytes, int,
             chunks = [data]
 
 
-def _parse_values(data: bytes) -> list[tuple[bytes, int, bytes]] | None:
+def _parse_values(data: bytes) -> list[tuple[str, int, bytes]] | None:
     """The values of a complete get reply, or None if ``data`` is only the start of one."""
-    out: list[tuple[bytes, int, bytes]] = []
+    out: list[tuple[str, int, bytes]] = []
     append = out.append
     find = data.find
     pos = 0
@@ -1001,14 +1311,146 @@ def _parse_values(data: bytes) -> list[tuple[bytes, int, bytes]] | None:
                 return None
             if data[stop : stop + 2] != b"\r\n":
                 raise ProtocolError("a value is not followed by \\r\\n")
-            append((parts[0], flags, data[start:stop]))
+            append((parts[0].decode("ascii"), flags, data[start:stop]))
             pos = stop + 2
         elif end == pos + 3 and data[pos:end] == b"END":
             if end + 2 != size_of_data:
                 raise ProtocolError("memcached sent more than the reply to one get")
             return out
+        elif data.startswith((b"ERROR", b"SERVER_ERROR", b"CLIENT_ERROR"), pos):
+            raise ProtocolError(f"memcached answered a get with {data[pos:end][:120]!r}")
         else:
             raise ProtocolError(f"unexpected reply line {data[pos:end][:80]!r}")
+
+
+def _read_lines(sock: socket.socket, count: int, deadline: float, quiet: int = 0) -> list[bytes]:
+    """Read ``quiet`` runs of quiet write answers, then ``count`` one-line replies (to sets
+    and deletes), before ``deadline``."""
+    data = b""
+    while True:
+        data += _recv(sock, deadline)
+        if not data.endswith(b"\r\n"):
+            continue
+        start = _skip_quiet(data, 0, quiet)
+        if start is None:
+            continue
+        lines = data[start:].split(b"\r\n")
+        if len(lines) < count + 1:
+            continue
+        if len(lines) != count + 1 or lines[-1]:
+            raise ProtocolError(f"memcached sent more than {count} replies: {data[:80]!r}")
+        return lines[:-1]
+
+
+# The lease state bits of a meta get reply (defined in batch.py): W, this caller computes the
+# value; Z, another caller already does; X, the item is stale (a stale-while-revalidate dirty).
+_MG = b" v f\r\n"
+# What a meta get request's replies come to: the hits (key, flags, data), and the lease states.
+_MetaResult = tuple[list[tuple[str, int, bytes]], dict[str, tuple[int, int]]]
+_STATE_BITS = {87: 1, 90: 2, 88: STALE}  # W (WIN), Z (LOST), X
+
+
+def _read_meta(sock: socket.socket, deadline: float, keys: list[str], quiet: int) -> _MetaResult:
+    """Read ``quiet`` runs of quiet write answers, then ``count`` meta get replies and ``MN``."""
+    chunks: list[bytes] = []
+    while True:
+        chunk = _recv(sock, deadline)
+        chunks.append(chunk)
+        if (
+            chunk.endswith(b"MN\r\n")
+            or (len(chunk) < 4 and b"".join(chunks[-4:]).endswith(b"MN\r\n"))
+            or (chunk.endswith(b"\r\n") and b"ERROR" in chunk)
+        ):
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            out = _parse_meta(data, keys, quiet)
+            if out is not None:
+                return out
+            chunks = [data]
+
+
+def _skip_quiet(data: bytes, pos: int, quiet: int) -> int | None:
+    """The position after ``quiet`` runs of quiet write answers (each: failure lines, then
+    ``MN``), or None if ``data`` ends before."""
+    while quiet:
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            return None
+        line = data[pos:end]
+        pos = end + 2
+        if line == b"MN":
+            quiet -= 1
+        elif line in (b"NF", b"EX", b"NS") or line.startswith((b"SERVER_ERROR", b"CLIENT_ERROR")):
+            # A write-back that lost its lease (NF, EX) or was refused: nobody waits for it.
+            continue
+        else:
+            raise ProtocolError(f"unexpected answer to a quiet write {line[:80]!r}")
+    return pos
+
+
+def _parse_meta(data: bytes, keys: list[str], quiet: int) -> _MetaResult | None:
+    """The replies to meta gets of ``keys``, or None if ``data`` is only the start of them:
+    the hits as (key, flags, data), placeholders left out, and {key: (state, cas)} for the
+    keys with a lease state (stale items are hits too, and have a state)."""
+    size_of_data = len(data)
+    skipped = _skip_quiet(data, 0, quiet)
+    if skipped is None:
+        return None
+    pos = skipped
+    out: list[tuple[str, int, bytes]] = []
+    leases: dict[str, tuple[int, int]] = {}
+    append = out.append
+    find = data.find
+    bits = _STATE_BITS
+    for key in keys:
+        end = find(b"\r\n", pos)
+        if end < 0:
+            return None
+        if data.startswith(b"VA ", pos):
+            parts = data[pos + 3 : end].split()
+            flags = state = 0
+            try:
+                size = int(parts[0])
+                # Tokens come back in the order asked (f, then c), lease flags after them.
+                if len(parts) > 1 and parts[1][0] == 102:  # f
+                    flags = int(parts[1][1:])
+                if len(parts) > 3 or (len(parts) == 3 and parts[2][0] != 99):
+                    cas_token = b"c0"
+                    for token in parts[2:]:
+                        if token[0] == 99:  # c
+                            cas_token = token
+                        else:
+                            state |= bits.get(token[0], 0)  # W, Z, X
+                    if state:  # only a lease needs the cas
+                        leases[key] = (state, int(cas_token[1:]))
+            except (IndexError, ValueError):
+                raise ProtocolError(f"malformed VA line {data[pos:end][:80]!r}") from None
+            start = end + 2
+            stop = start + size
+            if stop + 2 > size_of_data:
+                return None
+            if data[stop : stop + 2] != b"\r\n":
+                raise ProtocolError("a value is not followed by \\r\\n")
+            if not state or state & STALE:  # else a placeholder: someone computes the value
+                append((key, flags, data[start:stop]))
+            pos = stop + 2
+        elif end == pos + 2 and data.startswith(b"EN", pos):
+            pos = end + 2
+        elif data.startswith((b"ERROR", b"SERVER_ERROR", b"CLIENT_ERROR"), pos):
+            line = data[pos:end][:120]
+            hint = (
+                " (memcached before 1.6 has no meta commands: pass leases=False)"
+                if line == b"ERROR"
+                else ""
+            )
+            raise ProtocolError(f"memcached answered a get with {line!r}{hint}")
+        else:
+            raise ProtocolError(f"unexpected reply line {data[pos:end][:80]!r}")
+    end = find(b"\r\n", pos)
+    if end < 0:
+        return None
+    if end != pos + 2 or not data.startswith(b"MN", pos) or end + 2 != size_of_data:
+        raise ProtocolError("memcached sent more than the replies to one request")
+    return out, leases
 
 
 def _recv(sock: socket.socket, deadline: float) -> bytes:

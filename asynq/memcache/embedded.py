@@ -6,6 +6,12 @@ It implements the subset pymemcache and asynq use: ``get``/``gets`` with many ke
 ``noreply`` and memcached's exptime rules (0: never; negative: already expired; more than 30
 days: a Unix timestamp). Items are evicted least recently used first beyond ``max_bytes``.
 
+Of memcached 1.6's meta commands it speaks what asynq's leases use: ``mg`` (flags ``v f c k t s
+q N``; returns ``W``, ``Z``, ``X``), ``ms`` (``T F C I q``, mode ``S`` or ``E``), ``md`` (``q I T
+C``) and ``mn``, with memcached's rules: a miss with ``N`` creates an empty placeholder and
+gives its first reader the win (``W``), later readers see ``Z`` until a set replaces it; ``md``
+with ``I`` marks an item stale (``X``) and hands one win to the next reader.
+
 Because it is a real TCP server on 127.0.0.1, the client code path is exactly the one used with
 memcached: the demo falls back to it when the binary is missing, and the tests run the same client
 tests against both. ``advance(seconds)`` moves its clock, so expiry is testable without sleeping.
@@ -37,6 +43,8 @@ class _Item:
     data: bytes
     expires: float  # absolute wall-clock time, 0 for never
     cas: int
+    won: bool = False  # a win (W) was handed out: later readers see Z
+    stale: bool = False  # invalidated (md ... I): readers see X
 
 
 class _Store:
@@ -195,6 +203,8 @@ class _Connection:
             return b"".join(out)
         if command in _STORE_COMMANDS:
             return self._store_command(command, parts)
+        if command in (b"mg", b"ms", b"md", b"mn"):
+            return self._meta_command(command, parts)
         noreply = parts[-1] == b"noreply"
         if noreply:
             parts = parts[:-1]
@@ -249,6 +259,93 @@ class _Connection:
                     store.put(key, flags, data, exptime)
                     reply = b"STORED"
         return b"" if noreply else reply + b"\r\n"
+
+    def _meta_command(self, command: bytes, parts: list[bytes]) -> bytes:
+        if command == b"mn":
+            return b"MN\r\n"
+        if len(parts) < 2:
+            raise _ClientError("bad command line format")
+        key = _check_key(parts[1])
+        store = self.store
+        if command == b"ms":
+            if len(parts) < 3:
+                raise _ClientError("bad command line format")
+            size = _int(parts[2])
+            flags = {token[:1]: token[1:] for token in parts[3:]}
+            data = self._data(size)
+            if data is None:
+                return b""
+            quiet = b"q" in flags
+            if size > MAX_ITEM_SIZE:
+                return b"SERVER_ERROR object too large for cache\r\n"
+            with store.lock:
+                store.stats["cmd_set"] += 1
+                item = store.live(key)
+                if b"C" in flags and item is None:
+                    return b"NF\r\n"
+                if b"C" in flags and item is not None and item.cas != _int(flags[b"C"]):
+                    return b"EX\r\n"
+                if flags.get(b"M", b"S").upper() == b"E" and item is not None:
+                    return b"NS\r\n"
+                store.put(key, _int(flags.get(b"F", b"0")), data, _int(flags.get(b"T", b"0")))
+            return b"" if quiet else b"HD\r\n"
+        flags = {token[:1]: token[1:] for token in parts[2:]}
+        quiet = b"q" in flags
+        if command == b"md":
+            with store.lock:
+                item = store.live(key)
+                if item is None:
+                    return b"NF\r\n"
+                if b"C" in flags and item.cas != _int(flags[b"C"]):
+                    return b"EX\r\n"
+                if b"I" in flags:
+                    item.stale = True
+                    item.won = False
+                    item.cas = store.next_cas
+                    store.next_cas += 1
+                    if b"T" in flags:
+                        item.expires = store.expiry(_int(flags[b"T"]))
+                else:
+                    store.delete(key)
+            return b"" if quiet else b"HD\r\n"
+        # mg
+        with store.lock:
+            store.stats["cmd_get"] += 1
+            item = store.live(key)
+            returned: list[bytes] = []
+            if item is None:
+                store.stats["get_misses"] += 1
+                if b"N" not in flags:
+                    return b"" if quiet else b"EN\r\n"
+                store.put(key, 0, b"", _int(flags[b"N"]))
+                item = store.items[key]
+                item.won = True
+                returned.append(b"W")
+            else:
+                store.stats["get_hits"] += 1
+                if item.stale:
+                    returned.append(b"X")
+                if item.stale and not item.won:  # the first reader of a stale item recomputes
+                    item.won = True
+                    returned.insert(0, b"W")
+                elif item.won:  # someone else holds the win: a placeholder, or a stale item
+                    returned.append(b"Z")
+            out = []
+            if b"f" in flags:
+                out.append(b"f%d" % item.flags)
+            if b"c" in flags:
+                out.append(b"c%d" % item.cas)
+            if b"k" in flags:
+                out.append(b"k" + key)
+            if b"s" in flags:
+                out.append(b"s%d" % len(item.data))
+            if b"t" in flags:
+                left = -1 if not item.expires else max(0, int(item.expires - store.now()))
+                out.append(b"t%d" % left)
+            head = b" ".join(out + returned)
+            if b"v" in flags:
+                return b"VA %d %s\r\n%s\r\n" % (len(item.data), head, item.data)
+            return b"HD %s\r\n" % head
 
     def _other_command(self, command: bytes, parts: list[bytes]) -> bytes | None:
         store = self.store

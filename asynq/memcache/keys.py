@@ -9,7 +9,9 @@ distinct arguments give distinct keys and any value of a supported type gives a 
   int (``"42"``) or is empty gets the marker ``~s``;
 - ``None``, ``True``, ``False`` are ``~N``, ``~T``, ``~F``; a ``float`` is ``~f`` and its repr;
   ``bytes`` are ``~b`` and their percent-encoding;
-- a ``tuple`` is ``~(a,b)``, a ``list`` ``~[a,b]``, nested as deep as needed.
+- a ``tuple`` is ``~(a,b)``, a ``list`` ``~[a,b]``, nested as deep as needed;
+- a keyword argument collected by ``**kwargs`` is ``name=value`` (``=`` never appears raw in
+  an encoded value, so ``f(a=1)`` and ``f(("a", 1))`` have distinct keys).
 
 ``~``, ``,``, brackets and ``#`` never appear raw inside an encoded string, so the encoding can be
 read back unambiguously. A key longer than 250 bytes becomes ``<prefix><namespace>:#<hash>`` (a
@@ -45,6 +47,25 @@ class KeyEncodingError(TypeError):
     """An argument value cannot be turned into a memcached key."""
 
 
+class Keyword:
+    """A keyword argument collected by ``**kwargs``: encoded as ``name=value`` in a key."""
+
+    __slots__ = ("name", "value")
+
+    def __init__(self, name: str, value: Any) -> None:
+        self.name = name
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Keyword and other.name == self.name and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.value))
+
+    def __repr__(self) -> str:
+        return f"Keyword({self.name!r}, {self.value!r})"
+
+
 def _quote(data: bytes) -> str:
     return quote_from_bytes(data, safe="").replace("~", "%7E")
 
@@ -71,6 +92,8 @@ def encode_arg(value: Any) -> str:
         return "~(" + ",".join([encode_arg(v) for v in value]) + ")"
     if cls is list:
         return "~[" + ",".join([encode_arg(v) for v in value]) + "]"
+    if cls is Keyword:
+        return _quote(value.name.encode("utf-8", "surrogatepass")) + "=" + encode_arg(value.value)
     raise KeyEncodingError(
         f"cannot build a memcached key from a {cls.__name__} ({_short(value)}); supported "
         f"argument types are {_SUPPORTED}. Pass an id instead of the object, or give "

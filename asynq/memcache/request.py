@@ -66,6 +66,8 @@ class RequestScope:
         "root",
         "implicit",
         "activation",
+        "stale",
+        "leases",
     )
 
     def __init__(self, client: MemcacheClient) -> None:
@@ -77,6 +79,12 @@ class RequestScope:
         self.root: FutureBase[Any] | None = None
         self.implicit = False  # current on the thread until ``root`` is done
         self.activation = _Activation(self)
+        #: Keys whose value this request got stale (stale-while-revalidate functions, after a
+        #: dirty(), while another caller recomputes them).
+        self.stale: set[str] = set()
+        #: Primed keys of cached functions: their multi-get asks for a lease, and then holds
+        #: the lease got (the cas of the placeholder, or 0 if another caller holds it).
+        self.leases: dict[str, int] | None = None
 
     def close(self) -> None:
         """Send the client's pending write-backs and forget everything cached."""
@@ -89,6 +97,13 @@ class RequestScope:
         if self.implicit and local.scope is self:
             local.scope = None
         self.root = None
+        leases, self.leases = self.leases, None
+        if leases:
+            # Leases won by priming for keys nobody then read: give them back, so that other
+            # callers do not wait for values this request will never compute.
+            for key, cas in leases.items():
+                if cas > 0:
+                    self.client._release(key, cas)
         self.client._flush_writes()
 
     def _on_root_done(self, _future: FutureBase[Any]) -> None:

@@ -10,13 +10,15 @@ bytes, so use it only with a memcached that nobody else can write to.
 
 A serializer is any object with ``serialize(key, value) -> (bytes, flags)`` and
 ``deserialize(key, data, flags) -> value`` (pymemcache's serde interface). ``deserialize`` may
-raise: the client treats the value as a miss and logs one error.
+raise: the client treats the value as a miss and logs one error. Both serializers also read
+values compressed by pymemcache's ``CompressedSerde`` (zlib, flag 8).
 """
 
 from __future__ import annotations
 
 import json
 import pickle
+import zlib
 from typing import Any, Protocol
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "FLAG_LONG",
     "FLAG_TEXT",
     "FLAG_JSON",
+    "FLAG_COMPRESSED",
+    "FLAG_CACHED",
 ]
 
 FLAG_BYTES = 0
@@ -39,6 +43,10 @@ FLAG_LONG = 1 << 2
 FLAG_COMPRESSED = 1 << 3
 FLAG_TEXT = 1 << 4
 FLAG_JSON = 1 << 8
+# What a cached function writes instead of flags 0 (raw bytes): flags 0 is what any client
+# stores plain bytes with, so a cached function treats an unmarked flags-0 value under its key
+# as another client's (a miss), never as its own bytes. Serializers never see this bit.
+FLAG_CACHED = 1 << 16
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _decode = json.JSONDecoder().decode
@@ -129,6 +137,15 @@ class JsonSerializer:
         return self._other_flags(data, flags)
 
     def _other_flags(self, data: bytes, flags: int) -> Any:
+        if flags & FLAG_COMPRESSED:
+            # Written by pymemcache's CompressedSerde (zlib, its default).
+            try:
+                data = zlib.decompress(data)
+            except zlib.error as error:
+                raise ValueDecodeError(
+                    f"the value is marked compressed (flags {flags}) but is not zlib data: {error}"
+                ) from None
+            return self.deserialize(None, data, flags & ~FLAG_COMPRESSED)
         if flags & FLAG_PICKLE:
             raise ValueDecodeError(
                 "the value is pickled (flags 1) and this client uses the safe JsonSerializer, "
@@ -159,7 +176,7 @@ class PickleSerializer(JsonSerializer):
         return pickle.dumps(value, self.protocol), FLAG_PICKLE
 
     def _other_flags(self, data: bytes, flags: int) -> Any:
-        if flags & FLAG_PICKLE:
+        if flags & FLAG_PICKLE and not flags & FLAG_COMPRESSED:
             try:
                 return pickle.loads(data)
             except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad value

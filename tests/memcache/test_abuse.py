@@ -273,3 +273,37 @@ def test_a_memcached_binary_that_is_not_installed() -> None:
 def test_pausing_a_server_that_is_not_running() -> None:
     with raises(RuntimeError, "is not running; start() it before pause()"):
         MemcachedServer().pause()
+
+
+def test_leases_that_are_not_a_bool() -> None:
+    with raises(TypeError, "leases must be True or False, got str: 'yes'", "memcached before 1.6"):
+        MemcacheClient("127.0.0.1:1", leases="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("lease_ttl", [0, -5, 1.5, True])
+def test_a_lease_ttl_that_is_not_whole_seconds(lease_ttl: Any) -> None:
+    with raises(
+        ValueError,
+        "lease_ttl must be a whole number of seconds >= 1",
+        f"got {lease_ttl!r}",
+        "how long a lease",
+    ):
+        MemcacheClient("127.0.0.1:1", lease_ttl=lease_ttl)
+
+
+def test_a_lease_wait_that_is_not_positive() -> None:
+    with raises(ValueError, "lease_wait must be a positive number of seconds", "got 0"):
+        MemcacheClient("127.0.0.1:1", lease_wait=0)
+
+
+def test_stale_while_revalidate_that_is_not_a_bool(offline: MemcacheClient) -> None:
+    with raises(TypeError, "stale_while_revalidate must be True or False, got int: 1"):
+
+        @offline.cached("bio", stale_while_revalidate=1)  # type: ignore[arg-type]
+        def bio(uid: int) -> str:
+            return ""
+
+
+def test_a_stale_ttl_that_memcached_would_misread(offline: MemcacheClient) -> None:
+    with raises(ValueError, "stale_ttl must be a whole number of seconds from 0", "got -1"):
+        offline.cached("bio", stale_while_revalidate=True, stale_ttl=-1)

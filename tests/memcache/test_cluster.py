@@ -6,6 +6,7 @@ import socket
 import types
 from typing import Any
 
+import pytest
 from pymemcache.client.base import Client
 from pymemcache.client.hash import HashClient
 
@@ -111,7 +112,8 @@ def test_a_flush_sends_every_server_its_request_before_reading_any_reply(
     first_recv = next(i for i, (kind, _) in enumerate(kinds) if kind == "recv")
     sends = kinds[:first_recv]
     assert sorted(port for _, port in sends) == sorted(s.port for s in memcached_cluster)
-    assert all(head == b"get " for kind, _, head in log.events if kind == "send")
+    # One request per server: a multi-get, of meta gets with leases on (the default).
+    assert all(head[:3] == b"mg " for kind, _, head in log.events if kind == "send")
     assert all(kind == "recv" for kind, _ in kinds[first_recv:])
     mc.close()
 
@@ -154,3 +156,46 @@ def test_the_ring_moves_few_keys_when_a_server_is_added() -> None:
     moved = sum(three.node_for(k) != four.node_for(k) for k in keys)
     assert moved < len(keys) * 0.4
     assert all(four.node_for(k) == "d:1" for k in keys if three.node_for(k) != four.node_for(k))
+
+
+def test_keys_written_by_a_hash_client_are_found_through_it_and_gone_after_it_deletes_them(
+    memcached_cluster: list[MemcachedServer],
+) -> None:
+    legacy = HashClient([(s.host, s.port) for s in memcached_cluster], default_noreply=False)
+    mc = MemcacheClient(legacy)
+    keys = [f"page:{i}" for i in range(300)]
+    legacy.set_many({k: k.encode() for k in keys})
+    assert mc.get_many(keys) == {k: k.encode() for k in keys}
+    legacy.delete_many(keys)
+    assert mc.get_many(keys) == {}
+    mc.close()
+    legacy.close()
+
+
+def test_plain_addresses_place_keys_as_pymemcaches_default_hash_client_does(
+    memcached_cluster: list[MemcachedServer],
+) -> None:
+    addresses = [s.address for s in memcached_cluster]
+    legacy = HashClient(addresses, key_prefix=b"app:", default_noreply=False)
+    mc = MemcacheClient(addresses, key_prefix="app:")
+    keys = [f"user:{i}" for i in range(300)]
+    mc.set_many({k: k for k in keys})
+    assert legacy.get_many(keys) == {k: k.encode() for k in keys}  # its serde reads bytes
+    legacy.delete_many(keys[:150])
+    assert mc.get_many(keys) == {k: k for k in keys[150:]}
+    mc.close()
+    legacy.close()
+
+
+def test_ketama_placement_is_an_option(memcached_cluster: list[MemcachedServer]) -> None:
+    addresses = [s.address for s in memcached_cluster]
+    mc = MemcacheClient(addresses, hashing="ketama")
+    ring = HashRing(addresses)
+    keys = [f"k{i}" for i in range(60)]
+    assert [mc.server_for(k) for k in keys] == [ring.node_for(k) for k in keys]
+    mc.close()
+
+
+def test_an_unknown_hashing_is_refused_with_the_choices() -> None:
+    with pytest.raises(ValueError, match="hashing must be 'rendezvous'.*or 'ketama'.*got 'md5'"):
+        MemcacheClient(["127.0.0.1:11211", "127.0.0.1:11212"], hashing="md5")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from asynq.memcache import MemcacheClient
-from asynq.memcache.client import ProtocolError, _read_values
+from asynq.memcache.client import ProtocolError, _read_meta, _read_values
 
 REPLY = b"VALUE a 0 10\r\nabc\r\nEND\r\n\r\nVALUE b 16 0\r\n\r\nVALUE c 256 5\r\nEND\r\n\r\nEND\r\n"
 
@@ -28,7 +28,7 @@ class ChunkedSocket:
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 16, 1000])
 def test_a_reply_is_read_whole_however_the_network_cuts_it(size: int) -> None:
     values = _read_values(ChunkedSocket(REPLY, size), deadline=float("inf"))  # type: ignore[arg-type]
-    assert values == [(b"a", 0, b"abc\r\nEND\r\n"), (b"b", 16, b""), (b"c", 256, b"END\r\n")]
+    assert values == [("a", 0, b"abc\r\nEND\r\n"), ("b", 16, b""), ("c", 256, b"END\r\n")]
 
 
 def test_an_empty_reply_has_no_values() -> None:
@@ -52,3 +52,28 @@ def test_values_that_contain_the_end_marker_round_trip(mc: MemcacheClient, memca
     tricky = {"a": b"abc\r\nEND\r\n", "b": b"END\r\n", "c": "\r\nEND\r\n", "d": b""}
     mc.set_many(tricky)
     assert mc.get_many(list(tricky)) == tricky
+
+
+# Two runs of quiet write answers (a lease lost, a value refused), then four meta gets: a hit
+# whose value looks like the end, a miss, a placeholder someone else computes, a stale value.
+META_REPLY = (
+    b"NF\r\nMN\r\nSERVER_ERROR object too large for cache\r\nEX\r\nMN\r\n"
+    b"VA 8 f16 c7\r\nxy\r\nMN\r\n\r\nEN\r\nVA 0 f0 c9 Z\r\n\r\nVA 3 f16 c12 X W\r\nold\r\nMN\r\n"
+)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 16, 1000])
+def test_a_meta_reply_is_read_whole_however_the_network_cuts_it(size: int) -> None:
+    hits, leases = _read_meta(
+        ChunkedSocket(META_REPLY, size),  # type: ignore[arg-type]
+        deadline=float("inf"),
+        keys=["a", "b", "c", "d"],
+        quiet=2,
+    )
+    assert hits == [("a", 16, b"xy\r\nMN\r\n"), ("d", 16, b"old")]
+    assert leases == {"c": (2, 9), "d": (4 | 1, 12)}
+
+
+def test_a_meta_reply_to_an_old_memcached_says_to_turn_leases_off() -> None:
+    with pytest.raises(ProtocolError, match="memcached before 1.6 has no meta commands"):
+        _read_meta(ChunkedSocket(b"ERROR\r\n", 100), float("inf"), ["a"], 0)  # type: ignore[arg-type]

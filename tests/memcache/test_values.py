@@ -130,3 +130,103 @@ def test_a_value_too_large_for_memcached_is_returned_but_not_written_back(
 def test_the_json_serializer_reports_unknown_flags() -> None:
     with pytest.raises(ValueError, match="unknown flags 4096"):
         JsonSerializer().deserialize("k", b"x", 4096)
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [b"\x8f\x01\xfe random", b'{"name": "trunc', b"{"],
+    ids=["random", "truncated", "brace"],
+)
+def test_a_value_another_client_stored_under_a_cached_key_is_a_logged_miss_then_overwritten(
+    memcached: Any, caplog: pytest.LogCaptureFixture, foreign: bytes
+) -> None:
+    mc = MemcacheClient(memcached.address)
+    calls: list[int] = []
+
+    @mc.cached("users.profile")
+    def profile(uid: int) -> dict[str, Any]:
+        calls.append(uid)
+        return {"name": "ada"}
+
+    raw_set(memcached, profile.key(1), foreign, flags=0)
+    with caplog.at_level(logging.WARNING, logger="asynq.memcache"):
+        assert profile(1) == {"name": "ada"}
+    assert calls == [1]
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert "users.profile:1" in message
+    assert "was not written by a cached function" in message
+    mc.flush_writes()
+    with MemcacheClient(memcached.address) as other:
+        assert other.cached("users.profile")(profile.fn)(1) == {"name": "ada"}
+    assert calls == [1]  # the write-back replaced the foreign value
+
+
+def test_a_cached_value_read_with_a_raw_get_is_the_value(mc: MemcacheClient) -> None:
+    @mc.cached("answer")
+    def answer(x: int) -> dict[str, int]:
+        return {"x": x}
+
+    answer(1)
+    mc.flush_writes()
+    assert mc.get(answer.key(1)) == {"x": 1}
+
+
+def test_values_compressed_by_pymemcaches_compressed_serde_are_read(mc: MemcacheClient) -> None:
+    from pymemcache.client.base import Client
+    from pymemcache.serde import CompressedSerde
+
+    host, port = mc.servers[0].split(":")
+    legacy = Client((host, int(port)), serde=CompressedSerde(), default_noreply=False)
+    try:
+        legacy.set("long-text", "hello " * 500)
+        legacy.set("long-bytes", b"\x00\x01" * 500)
+        assert mc.get("long-text") == "hello " * 500
+        assert mc.get("long-bytes") == b"\x00\x01" * 500
+    finally:
+        legacy.close()
+
+
+def test_a_cached_function_returning_bytes_reads_its_own_bytes_back(mc: MemcacheClient) -> None:
+    calls: list[int] = []
+
+    @mc.cached("thumb")
+    def thumb(x: int) -> bytes:
+        calls.append(x)
+        return b"\x89PNG" + bytes([x])
+
+    assert thumb(1) == b"\x89PNG\x01"
+    mc.flush_writes()
+    with MemcacheClient(mc.servers[0]) as other:
+        assert other.cached("thumb")(thumb.fn)(1) == b"\x89PNG\x01"
+        assert other.get(thumb.key(1)) == b"\x89PNG\x01"
+    assert calls == [1]
+
+
+def test_a_compressed_value_legacy_code_stored_under_a_cached_key_is_read(
+    mc: MemcacheClient,
+) -> None:
+    from pymemcache.client.base import Client
+    from pymemcache.serde import CompressedSerde
+
+    @mc.cached("users.bio")
+    def bio(uid: int) -> str:
+        raise AssertionError("the legacy value is read, not recomputed")
+
+    host, port = mc.servers[0].split(":")
+    legacy = Client((host, int(port)), serde=CompressedSerde(), default_noreply=False)
+    try:
+        legacy.set(bio.key(7), "a long biography " * 100)
+    finally:
+        legacy.close()
+    assert bio(7) == "a long biography " * 100
+
+
+def test_a_value_marked_compressed_that_is_not_zlib_is_a_logged_miss(
+    memcached: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw_set(memcached, "squeezed", b"not zlib at all", flags=8 | 16)
+    mc = MemcacheClient(memcached.address)
+    with caplog.at_level(logging.ERROR, logger="asynq.memcache"):
+        assert mc.get("squeezed") is None
+    assert "is marked compressed (flags 24) but is not zlib data" in caplog.records[0].getMessage()
