@@ -10,12 +10,13 @@ What the docs promise (docs/memcache.md):
   "Tuples come back as lists" (for ``mc.get``).
 
 So for those values a call returns exactly (type and value, recursively) what the body returns,
-whether it is cold or warm, synchronous or yielded, in one request or across requests, through
+whether it is cold or warm, synchronous, yielded or awaited from asyncio, in one request or across requests, through
 this client or through a second client on the same server (another process's view).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,7 +44,7 @@ WORKLOAD = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-MODES = ["sync", "asynq", "scope", "other_client", "other_client_asynq"]
+MODES = ["sync", "asynq", "scope", "other_client", "other_client_asynq", "asyncio"]
 
 
 @pytest.fixture
@@ -81,6 +82,14 @@ def run_calls(
             for one, other in zip(first, again, strict=True):
                 check(one, other, "the same call twice in one request")
             return first
+    if mode == "asyncio":
+
+        async def gathered() -> list[Any]:
+            return list(
+                await asyncio.gather(*[mine.asyncio(*args, **kwargs) for args, kwargs in batch])
+            )
+
+        return asyncio.run(gathered())
     function = theirs if mode == "other_client_asynq" else mine
 
     @asynq()
