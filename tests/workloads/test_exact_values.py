@@ -10,7 +10,7 @@ What the docs promise (docs/memcache.md):
   "Tuples come back as lists" (for ``mc.get``).
 
 So for those values a call returns exactly (type and value, recursively) what the body returns,
-whether it is cold or warm, synchronous, yielded or awaited from asyncio, in one request or across requests, through
+whether it is cold or warm, synchronous, yielded, awaited from asyncio or primed, in one request or across requests, through
 this client or through a second client on the same server (another process's view).
 """
 
@@ -40,11 +40,11 @@ from workloads.helpers import (
 )
 
 WORKLOAD = settings(
-    max_examples=40,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-MODES = ["sync", "asynq", "scope", "other_client", "other_client_asynq", "asyncio"]
+MODES = ["sync", "asynq", "scope", "other_client", "other_client_asynq", "asyncio", "primed"]
 
 
 @pytest.fixture
@@ -82,6 +82,11 @@ def run_calls(
             for one, other in zip(first, again, strict=True):
                 check(one, other, "the same call twice in one request")
             return first
+    if mode == "primed":
+        with client.request():
+            for args, kwargs in batch:
+                mine.prime(*args, **kwargs)
+            return [mine(*args, **kwargs) for args, kwargs in batch]
     if mode == "asyncio":
 
         async def gathered() -> list[Any]:
