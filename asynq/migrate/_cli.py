@@ -73,6 +73,10 @@ def print_summary(result: RunResult, write: bool, stream: IO[str]) -> None:
         stream.write("\nNeeds review (left untouched):\n")
         for r in refusals:
             stream.write(f"  {r.path}:{r.line}: {r.function}: {r.reason}\n")
+    if result.kept:
+        stream.write("\nKept (priming twins of converted functions still in use):\n")
+        for k in result.kept:
+            stream.write(f"  {k.path}:{k.line}: {k.reason}\n")
     if notes:
         stream.write("\nNotes:\n")
         for n in notes:

@@ -866,6 +866,8 @@ class UnitFacts:
     is_async: bool = False
     has_yield: bool = False
     decorators: list[DecoratorFacts] = dataclasses.field(default_factory=list)
+    #: for a priming twin: its first statement that does more than prime (as code)
+    side_effect: str | None = None
 
 
 @dataclasses.dataclass
@@ -956,6 +958,90 @@ def _bound_names(stmt: cst.BaseStatement) -> set[str]:
     return out
 
 
+def _code(node: cst.CSTNode, limit: int = 60) -> str:
+    text = " ".join(cst.Module(body=[]).code_for_node(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_priming_call(call: cst.Call, prefix: str) -> bool:
+    ref = dotted_name(call.func)
+    if ref is None:
+        return False
+    return ref[-1].startswith(prefix) or ref[-1] == "prime" or ref[-2:] == ("priming", "drive")
+
+
+def twin_side_effect(fn: cst.FunctionDef, prefix: str) -> str | None:
+    """The first statement of a priming twin that does more than prime (a call that is not
+    a priming call, a write to something not local, ``global``), as code; None if none."""
+    local = local_names(fn)
+    # Objects the twin made itself (not its parameters): calling their methods stays local.
+    own = local - param_names(fn.params)
+
+    def effect(stmts: Sequence[cst.CSTNode]) -> str | None:
+        for stmt in stmts:
+            found = statement_effect(stmt)
+            if found is not None:
+                return found
+        return None
+
+    def statement_effect(stmt: cst.CSTNode) -> str | None:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                found = small_effect(small)
+                if found is not None:
+                    return found
+            return None
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            return None
+        if isinstance(stmt, (cst.If, cst.For, cst.While, cst.Try, cst.With)):
+            parts: list[cst.CSTNode] = []
+            body = getattr(stmt, "body", None)
+            if isinstance(body, cst.IndentedBlock):
+                parts += list(body.body)
+            if isinstance(stmt, cst.Try):
+                for handler in stmt.handlers:
+                    if isinstance(handler.body, cst.IndentedBlock):
+                        parts += list(handler.body.body)
+                if stmt.finalbody is not None and isinstance(stmt.finalbody.body, cst.IndentedBlock):
+                    parts += list(stmt.finalbody.body.body)
+            orelse = getattr(stmt, "orelse", None)
+            while orelse is not None:
+                if isinstance(orelse.body, cst.IndentedBlock):
+                    parts += list(orelse.body.body)
+                orelse = orelse.orelse if isinstance(orelse, cst.If) else None
+            return effect(parts)
+        return None
+
+    def small_effect(small: cst.BaseSmallStatement) -> str | None:
+        if isinstance(small, (cst.Global, cst.Nonlocal, cst.Del)):
+            return _code(small)
+        if isinstance(small, cst.Expr):
+            value = small.value
+            if isinstance(value, cst.Call) and not _is_priming_call(value, prefix):
+                ref = dotted_name(value.func)
+                if ref is None or len(ref) != 2 or ref[0] not in own:
+                    return _code(small)
+            if isinstance(value, (cst.Await,)):
+                return _code(small)
+            return None
+        if isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+            targets = (
+                [t.target for t in small.targets]
+                if isinstance(small, cst.Assign)
+                else [small.target]
+            )
+            for target in targets:
+                plain = isinstance(target, (cst.Name, cst.Tuple, cst.List))
+                if not plain or not target_names(target) <= local:
+                    return _code(small)
+        return None
+
+    body = fn.body
+    if isinstance(body, cst.SimpleStatementSuite):
+        return effect([cst.SimpleStatementLine(body=body.body)])
+    return effect(list(body.body))
+
+
 def alias_target(stmt: cst.BaseStatement, prefix: str) -> tuple[str, Ref] | None:
     """``prime_f = f.prime`` -> ("prime_f", ("f",)); None for any other statement."""
     if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
@@ -1006,6 +1092,11 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
                 is_async=fn.asynchronous is not None,
                 has_yield=analyzer.has_yield,
                 decorators=[_decorator_facts(d, config) for d in fn.decorators],
+                side_effect=(
+                    twin_side_effect(fn, config.prime_prefix)
+                    if fn.name.value.startswith(config.prime_prefix)
+                    else None
+                ),
             )
         )
         defs[fn.name.value] = index
@@ -1137,6 +1228,8 @@ class FilePlan:
     delete_aliases: set[str] = dataclasses.field(default_factory=set)
     #: units left exactly as they are (twins still needed by unconverted code)
     kept_units: set[int] = dataclasses.field(default_factory=set)
+    #: twins and aliases of converted functions that stay, and why (reported)
+    kept: list[Refusal] = dataclasses.field(default_factory=list)
     #: import bindings to drop when nothing uses them any more
     removable_imports: set[str] = dataclasses.field(default_factory=set)
     add_asynq_import: bool = False
@@ -1194,6 +1287,10 @@ class Program:
         self.converted: set[Symbol] = set()
         self.reasons: dict[Symbol, list[Refusal]] = {}
         self.live: set[Symbol] = set()
+        #: twins that do more than prime: never deleted (twin -> the statement, as code)
+        self.effectful: dict[Symbol, str] = {}
+        #: twins and aliases of converted (or cached, or asynq) functions that stay, and why
+        self.kept: dict[Symbol, str] = {}
         self._classify()
 
     # -- module and name resolution -----------------------------------------------------
@@ -1349,6 +1446,8 @@ class Program:
                     self.twins[owner] = (path, name)
                     if any(self._is_generator_decorator(path, d) for d in decs):
                         self.generator_twins.add((path, name))
+                    if unit.side_effect is not None:
+                        self.effectful[(path, name)] = unit.side_effect
                 else:
                     kind = "def"
                 self.kinds[(path, name)] = kind
@@ -1610,6 +1709,14 @@ class Program:
     def _removable_symbols(self) -> set[Symbol]:
         out: set[Symbol] = set(self.alias_of)
         for twin, owner in self.twin_of.items():
+            if twin in self.effectful:
+                if owner in self.converted:
+                    self.kept[twin] = (
+                        f"{twin[1]} is kept although {owner[1]} is converted: besides priming "
+                        f"it runs `{self.effectful[twin]}`, which its callers may rely on. "
+                        f"Move that effect where it belongs, then delete {twin[1]} by hand."
+                    )
+                continue
             if owner in self.converted or self.kinds.get(owner) in ("cached", "asynq"):
                 out.add(twin)
         return out
@@ -1621,22 +1728,32 @@ class Program:
         live: set[Symbol] = set()
         work: list[Symbol] = []
 
-        def keep(target: Target | None) -> None:
+        def keep(target: Target | None, why: str | None = None) -> None:
             if target is not None and target[0] == "sym":
                 sym = (target[1], target[2])
                 if sym in removable and sym not in live:
                     live.add(sym)
                     work.append(sym)
+                    owner = self.twin_of.get(sym) or self.alias_of.get(sym)
+                    if why is not None and owner is not None and owner in self.converted:
+                        self.kept[sym] = why.format(name=sym[1], owner=owner[1])
 
         by_name: dict[str, list[Symbol]] = {}
         for sym in removable:
             by_name.setdefault(sym[1], []).append(sym)
 
+        site_path = ""
+
         def keep_named(site: Site) -> None:
             for sym in by_name.get(site.ref[0], ()):
-                keep(("sym", *sym))
+                keep(
+                    ("sym", *sym),
+                    "{name} is kept: its name appears in a string in "
+                    + f"{site_path}, so it may be looked up at run time.",
+                )
 
         for path, mod in self.modules.items():
+            site_path = path
             for unit in mod.units:
                 sym = (path, unit.name)
                 top = unit.index >= 1 and mod.defs.get(unit.name) == unit.index
@@ -1647,7 +1764,10 @@ class Program:
                         keep_named(site)
                 if path in self.frozen:
                     for site in unit.sites:
-                        keep(self.target_of(path, site))
+                        keep(
+                            self.target_of(path, site),
+                            "{name} is kept: " + f"{path} is not rewritten by this run and uses it.",
+                        )
                     continue
                 if top and sym in removable:
                     continue  # its references count only if the twin stays
@@ -1659,22 +1779,39 @@ class Program:
                     if owner is None:
                         continue
                     owner_kind = self.kinds.get(owner)
+                    effectful = (
+                        target is not None
+                        and target[0] == "sym"
+                        and (target[1], target[2]) in self.effectful
+                    )
+                    # Priming stays in code that stays legacy: deleting it would make each of
+                    # the plain calls that follow its own round trip. Priming inside a
+                    # converted function goes (its reads are yielded together instead),
+                    # except a call of a twin that does more than prime.
                     if (
                         site.kind == "call"
                         and site.deletable
                         and not kept_twin
+                        and not effectful
                         and (
                             converted
-                            or owner in self.converted
-                            or owner_kind == "asynq"
                             or (self.config.delete_cached_priming and owner_kind == "cached")
                         )
                     ):
                         self._deletions.setdefault((path, unit.index), set()).add(site.ordinal)
                     else:
-                        keep(target)
+                        where = unit.name if unit.index else "module-level code"
+                        if converted:
+                            why = f"{where} (in {path}) is converted but still calls it "
+                            why += "for what it does besides priming."
+                        else:
+                            why = f"{where} (in {path}) is not converted and still calls "
+                            why += "it, so the plain calls that follow keep batching. It "
+                            why += "goes once its callers are converted."
+                        keep(target, "{name} is kept: " + why)
         while work:
             sym = work.pop()
+            site_path = sym[0]
             twin_unit = self.unit_of(sym)
             if twin_unit is None:
                 continue
@@ -1682,7 +1819,10 @@ class Program:
                 if site.kind == "string":
                     keep_named(site)
                 else:
-                    keep(self.target_of(sym[0], site))
+                    keep(
+                        self.target_of(sym[0], site),
+                        "{name} is kept: " + f"{sym[1]} (in {sym[0]}) stays and calls it.",
+                    )
         self.live = live
 
     # -- per-file plans ---------------------------------------------------------------------
@@ -1726,6 +1866,9 @@ class Program:
         for fn in sorted(self.candidates - self.converted):
             if fn[0] == path:
                 out.refusals.extend(self.reasons.get(fn, []))
+        for sym, why in sorted(self.kept.items()):
+            if sym[0] == path and (sym in self.effectful or sym in self.live):
+                out.kept.append(Refusal(path, sym[1], why))
         for cls, method in mod.primed_methods:
             out.refusals.append(
                 Refusal(

@@ -70,6 +70,7 @@ class FileResult:
     new_bytes: bytes | None = None
     refusals: list[Refusal] = dataclasses.field(default_factory=list)
     notes: list[Note] = dataclasses.field(default_factory=list)
+    kept: list[Refusal] = dataclasses.field(default_factory=list)
     written: bool = False
 
 
@@ -92,6 +93,12 @@ class RunResult:
         """Informational findings, in file and line order."""
         out = [n for f in self.files for n in f.notes]
         return sorted(out, key=lambda n: (n.path, n.line))
+
+    @property
+    def kept(self) -> list[Refusal]:
+        """Priming twins and aliases of converted functions that stay, with the reason."""
+        out = [k for f in self.files for k in f.kept]
+        return sorted(out, key=lambda k: (k.path, k.line, k.function))
 
     def count(self, status: str) -> int:
         """How many files ended with ``status``."""
@@ -120,6 +127,7 @@ class RunResult:
                 "converted_functions": len(self.converted),
                 "refusals": len(self.refusals),
                 "notes": len(self.notes),
+                "kept": len(self.kept),
                 "seconds": round(self.seconds, 3),
             },
             "files": [
@@ -134,6 +142,10 @@ class RunResult:
             "converted": [{"file": p, "function": n} for p, n in self.converted],
             "refusals": [r.as_dict() for r in self.refusals],
             "notes": [n.as_dict() for n in self.notes],
+            "kept": [
+                {"file": k.path, "line": k.line, "name": k.function, "reason": k.reason}
+                for k in self.kept
+            ],
         }
 
 
@@ -287,7 +299,9 @@ def _transform_one(
     new_code = output.code
     old_code = text if text is not None else module.code
     if new_code == old_code:
-        return FileResult(path, "unchanged", refusals=output.refusals, notes=output.notes)
+        return FileResult(
+            path, "unchanged", refusals=output.refusals, notes=output.notes, kept=output.kept
+        )
     try:
         compile(new_code, path, "exec", dont_inherit=True)
     except SyntaxError as exc:
@@ -300,6 +314,7 @@ def _transform_one(
             ),
             refusals=output.refusals,
             notes=output.notes,
+            kept=output.kept,
         )
     new_bytes = new_code.encode(module.encoding)
     return FileResult(
@@ -309,6 +324,7 @@ def _transform_one(
         new_bytes=new_bytes,
         refusals=output.refusals,
         notes=output.notes,
+        kept=output.kept,
     )
 
 
@@ -514,7 +530,7 @@ def run(
                 if item.path in results or item.path in failed_rewrites:
                     continue
                 plan = program.plan(item.path)
-                if plan.has_work or plan.refusals:
+                if plan.has_work or plan.refusals or plan.kept:
                     todo.append((item.path, plan))
                 else:
                     round_results[item.path] = FileResult(item.path, "unchanged")

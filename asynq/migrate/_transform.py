@@ -67,6 +67,7 @@ class TransformOutput:
     code: str
     refusals: list[Refusal]
     notes: list[Note]
+    kept: list[Refusal] = dataclasses.field(default_factory=list)
 
 
 def _paren_yield(value: cst.BaseExpression) -> cst.Yield:
@@ -1070,9 +1071,20 @@ def transform_module(
     code = new_module.code
 
     refusals = [dataclasses.replace(r) for r in plan.refusals]
+    kept = [dataclasses.replace(k) for k in plan.kept]
     notes: list[Note] = []
-    if refusals or noter.loops:
+    if refusals or noter.loops or kept:
         lines = _LineFinder(module, source)
+        where: dict[str, int] = {}
+        for body_index, stmt in enumerate(module.body):
+            if isinstance(stmt, cst.FunctionDef):
+                where[stmt.name.value] = lines.line(stmt.name, body_index)
+            else:
+                alias = alias_target(stmt, config.prime_prefix)
+                if alias is not None:
+                    where[alias[0]] = lines.line(stmt, body_index)
+        for entry in kept:
+            entry.line = where.get(entry.function, 0)
         for refusal in refusals:
             if refusal.method is not None:
                 method_hit = _find_method(module, *refusal.method)
@@ -1105,7 +1117,7 @@ def transform_module(
                     "across items, make this function @asynq() and yield the calls together.",
                 )
             )
-    return TransformOutput(code, refusals, notes)
+    return TransformOutput(code, refusals, notes, kept)
 
 
 class _LineFinder:

@@ -399,12 +399,14 @@ def test_the_priming_generator_example_becomes_two_rounds_of_yields(assert_codem
             return [get_upvoter_names(aid) for aid in aids]
         """,
         """
+        from asynq import asynq, priming
         from myapp.cache import mc          # mc is an asynq.memcache.MemcacheClient
-        from asynq import asynq
 
         @mc.cached("name_of_user")
         def name_of_user(uid):
             return db_lookup(uid)
+
+        prime_name_of_user = name_of_user.prime        # alias twin: records the key, no I/O
 
         @asynq()
         def get_names(uids):
@@ -412,20 +414,31 @@ def test_the_priming_generator_example_becomes_two_rounds_of_yields(assert_codem
 
         @mc.cached("upvoters_of_answer")
         def upvoters_of_answer(aid): ...
+        prime_upvoters_of_answer = upvoters_of_answer.prime
 
         @asynq()
         def get_upvoter_names(aid):
             upvoter_uids = yield upvoters_of_answer.asynq(aid)
             return (yield [name_of_user.asynq(uid) for uid in upvoter_uids])
 
+        @priming.generator                              # needs values to decide what to prime
+        def prime_get_upvoter_names(aid):
+            prime_upvoters_of_answer(aid)
+            yield                                      # pending keys are fetched here
+            upvoter_uids = upvoters_of_answer(aid)     # served from the request-local cache
+            for uid in upvoter_uids:
+                prime_name_of_user(uid)
+
         # a view (unconverted caller):
         def render(aids):
+            for aid in aids:
+                prime_get_upvoter_names(aid)
             return [get_upvoter_names(aid) for aid in aids]
         """,
     )
-    assert result.refusals == []
-    assert [n.line for n in result.notes] == [35]
-    assert "no longer batched across items" in result.notes[0].message
+    assert result.refusals == [] and result.notes == []
+    # The view stays legacy and keeps batching across answers through the kept twin.
+    assert [(k.function, k.line) for k in result.kept] == [("prime_get_upvoter_names", 26)]
 
 
 def test_a_converted_caller_yields_its_converted_callee(assert_codemod):
@@ -563,11 +576,10 @@ def test_asynq_joins_an_existing_from_asynq_import(assert_codemod):
     )
 
 
-def test_prime_calls_of_converted_functions_are_deleted_from_views_and_scripts(
+def test_prime_calls_of_converted_functions_stay_in_views_and_scripts_with_their_twin(
     assert_codemod,
 ):
-    result = assert_codemod(
-        """
+    view = """
         from app.logic import h, prime_h
 
         def page(xs):
@@ -580,15 +592,10 @@ def test_prime_calls_of_converted_functions_are_deleted_from_views_and_scripts(
         for arg in (1, 2):
             prime_h(arg)
         print(h(1))
-        """,
         """
-        from app.logic import h
-
-        def page(xs):
-            return [h(x) for x in xs]
-
-        print(h(1))
-        """,
+    result = assert_codemod(
+        view,
+        view,
         path="app/views.py",
         others={
             **OTHERS,
@@ -603,7 +610,12 @@ def test_prime_calls_of_converted_functions_are_deleted_from_views_and_scripts(
             """,
         },
     )
-    assert [(n.function, n.line) for n in result.notes] == [("page", 5), ("<module>", 10)]
+    assert result.notes == []
+    assert "def prime_h(x):\n    prime_f(x)" in result.code["app/logic.py"]
+    assert "@asynq()\ndef h(x):" in result.code["app/logic.py"]
+    assert [(k.path, k.function, k.line) for k in result.kept] == [
+        ("app/logic.py", "prime_h", 6)
+    ]
 
 
 def test_priming_of_cached_functions_stays_in_unconverted_code_with_its_alias(assert_codemod):
@@ -1042,9 +1054,10 @@ def test_names_from_a_star_import_are_followed(dedent):
             "app/views.py": view,
         }
     )
-    # prime_h is converted's twin: its call goes; prime_f (a cached alias) stays alive.
-    assert "prime_h(x)" not in result.code["app/views.py"]
-    assert "prime_f(x)" in result.code["app/views.py"]
+    # The view stays legacy, so both priming calls stay, and the twin prime_h of the
+    # converted h is found through the star import and kept.
+    assert result.code["app/views.py"] == view
+    assert [k.function for k in result.kept] == ["prime_h"]
     assert "prime_f = f.prime" in result.code["app/models.py"]
     assert "from app.models import f, prime_f" in result.code["app/logic.py"]
 
