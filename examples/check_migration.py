@@ -109,7 +109,8 @@ def leftovers(files: dict[str, bytes]) -> list[tuple[str, int, str, str, ast.AST
                 for item in node.body:
                     if isinstance(item, ast.FunctionDef) and item.name.startswith(PREFIX):
                         method = f"{node.name}.{item.name[len(PREFIX):]}"
-                        out.append((path, item.lineno, item.name, method, item))
+                        twin = f"{node.name}.{item.name}"
+                        out.append((path, item.lineno, twin, method, item))
     return out
 
 

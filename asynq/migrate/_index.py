@@ -527,7 +527,10 @@ class UnitAnalyzer(cst.CSTVisitor):
         ]
         for kind, ref, blocker, deletable, node, scopes, statement in self._raw:
             if kind != "string" and ref and any(ref[0] in local[i] for i in scopes):
-                continue
+                if kind != "call" or len(ref) < 2 or not self._maybe_prime(ref):
+                    continue
+                # ``obj.prime_m()`` on a local object: a priming call nobody can follow.
+                kind = "local-prime"
             binding = None
             for i in reversed(scopes):
                 if kind != "string" and ref and ref[0] in self._scope_imports[i]:
@@ -592,7 +595,12 @@ class UnitAnalyzer(cst.CSTVisitor):
             self._consumed.add(id(genexp))
         ref = dotted_name(node.func)
         if ref is None:
-            if is_dynamic_call(node):
+            func = node.func
+            if isinstance(func, cst.Attribute) and self._maybe_prime((func.attr.value,)):
+                # ``Thing(x).prime_render()``: priming through an object nobody can follow.
+                text = cst.Module(body=[]).code_for_node(func.value)
+                self._add("local-prime", (" ".join(text.split()), func.attr.value), node)
+            elif is_dynamic_call(node):
                 self._add("dynamic", (), node)
             return
         self._skip.add(id(node.func))
@@ -882,6 +890,10 @@ class ModuleFacts:
     others: set[str]  # other names bound at module level
     primed_methods: list[tuple[str, str]]  # (class, method) pairs that have a twin
     star_imports: list[ImportBinding] = dataclasses.field(default_factory=list)
+    #: (class, method) for priming methods with no method of the unprefixed name
+    lone_prime_methods: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    #: ``prime_f = prime_g``: a priming name bound to another priming function
+    twin_aliases: dict[str, Ref] = dataclasses.field(default_factory=dict)
 
 
 def import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, ImportBinding]:
@@ -1061,6 +1073,23 @@ def alias_target(stmt: cst.BaseStatement, prefix: str) -> tuple[str, Ref] | None
     return None
 
 
+def twin_alias_target(stmt: cst.BaseStatement, prefix: str) -> tuple[str, Ref] | None:
+    """``prime_f = prime_g`` (or ``= module.prime_g``) -> ("prime_f", ref of prime_g)."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    if (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+        and small.targets[0].target.value.startswith(prefix)
+    ):
+        ref = dotted_name(small.value)
+        if ref is not None and ref[-1].startswith(prefix):
+            return small.targets[0].target.value, ref
+    return None
+
+
 def _decorator_facts(dec: cst.Decorator, config: MigrateConfig) -> DecoratorFacts:
     expr = dec.decorator
     called = isinstance(expr, cst.Call)
@@ -1106,21 +1135,40 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
     aliases: dict[str, Ref] = {}
     others: set[str] = set()
     primed_methods: list[tuple[str, str]] = []
+    lone_prime_methods: list[tuple[str, str]] = []
+    twin_aliases: dict[str, Ref] = {}
     for stmt in others_stmts:
         alias = alias_target(stmt, config.prime_prefix)
         if alias is not None:
             aliases[alias[0]] = alias[1]
             continue
+        other = twin_alias_target(stmt, config.prime_prefix)
+        if other is not None:
+            twin_aliases[other[0]] = other[1]
         others |= _bound_names(stmt)
         if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
             methods = {s.name.value for s in stmt.body.body if isinstance(s, cst.FunctionDef)}
             for name in sorted(methods):
                 if config.prime_prefix + name in methods:
                     primed_methods.append((stmt.name.value, name))
+                elif name.startswith(config.prime_prefix):
+                    if name[len(config.prime_prefix) :] not in methods:
+                        lone_prime_methods.append((stmt.name.value, name))
     for name in defs:
         aliases.pop(name, None)
     others -= set(defs) | set(aliases) | set(imports)
-    return ModuleFacts(path, units, imports, defs, aliases, others, primed_methods, stars)
+    return ModuleFacts(
+        path,
+        units,
+        imports,
+        defs,
+        aliases,
+        others,
+        primed_methods,
+        stars,
+        lone_prime_methods,
+        twin_aliases,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -1291,6 +1339,7 @@ class Program:
         self.effectful: dict[Symbol, str] = {}
         #: twins and aliases of converted (or cached, or asynq) functions that stay, and why
         self.kept: dict[Symbol, str] = {}
+        self.why_live: dict[Symbol, str] = {}
         self._classify()
 
     # -- module and name resolution -----------------------------------------------------
@@ -1389,7 +1438,7 @@ class Program:
 
     def target_of(self, path: str, site: Site) -> Target | None:
         """What a call or reference site refers to."""
-        if site.kind in ("dynamic", "string") or not site.ref:
+        if site.kind in ("dynamic", "string", "local-prime") or not site.ref:
             return None
         if site.local_import is not None:
             return self.resolve_binding(path, site.local_import, site.ref[1:])
@@ -1546,7 +1595,16 @@ class Program:
                 twin,
             )
         for site in twin.sites:
-            if site.kind == "dynamic":
+            if site.kind == "local-prime":
+                refuse(
+                    f"its twin {twin_name} calls {'.'.join(site.ref)}, a priming method of "
+                    "an object, which the codemod does not follow; converting "
+                    f"{name} would lose that batching. Convert it by hand, or prime "
+                    "through module-level twins, then rerun.",
+                    twin,
+                    site,
+                )
+            elif site.kind == "dynamic":
                 refuse(
                     f"its twin {twin_name} makes a dynamic call (such as getattr(...)()), "
                     "so what it primes cannot be known. Spell the priming call out, "
@@ -1563,6 +1621,18 @@ class Program:
                         twin,
                         site,
                     )
+        for site in unit.sites:
+            if site.kind == "call" and self.target_of(path, site) == ("sym", path, name):
+                refuse(
+                    f"{name} calls itself: each level of the recursion would wait for the "
+                    "reads of the level above, while its twin fetches a whole level per "
+                    "round, so converting it could cost more round trips. It is left "
+                    "working as it is; convert it by hand (for example level by level, "
+                    "yielding the reads of a whole level together).",
+                    unit,
+                    site,
+                )
+                break
         for site in unit.sites:
             if site.kind == "dynamic":
                 refuse(
@@ -1617,7 +1687,7 @@ class Program:
             if target is None or target[0] != "sym":
                 continue
             callee = (target[1], target[2])
-            if not (self.is_async_capable(callee) or callee in self.candidates):
+            if callee == fn or not (self.is_async_capable(callee) or callee in self.candidates):
                 continue
             reads.setdefault(callee, site)
             shown = self.display(callee, path)
@@ -1735,8 +1805,10 @@ class Program:
                     live.add(sym)
                     work.append(sym)
                     owner = self.twin_of.get(sym) or self.alias_of.get(sym)
-                    if why is not None and owner is not None and owner in self.converted:
-                        self.kept[sym] = why.format(name=sym[1], owner=owner[1])
+                    if why is not None:
+                        self.why_live[sym] = why.format(name=sym[1])
+                        if owner is not None and owner in self.converted:
+                            self.kept[sym] = self.why_live[sym]
 
         by_name: dict[str, list[Symbol]] = {}
         for sym in removable:
@@ -1869,6 +1941,64 @@ class Program:
         for sym, why in sorted(self.kept.items()):
             if sym[0] == path and (sym in self.effectful or sym in self.live):
                 out.kept.append(Refusal(path, sym[1], why))
+        # Every other priming function that stays says why, so that nothing is left unexplained.
+        prefix = self.config.prime_prefix
+        reported = {k.function for k in out.kept}
+        for name, index in sorted(mod.defs.items()):
+            sym = (path, name)
+            owner = self.twin_of.get(sym)
+            if (
+                not name.startswith(prefix)
+                or name in reported
+                or index in out.delete_units
+                or (owner is not None and owner in self.candidates and owner not in self.converted)
+            ):
+                continue
+            if sym in self.why_live:
+                why = self.why_live[sym]
+            elif owner is not None and self.kinds.get(owner) in ("cached", "asynq"):
+                why = (
+                    f"{name} is kept: it primes {owner[1]}, which needs no conversion, and "
+                    "legacy code still calls it."
+                )
+            elif sym in self.effectful:
+                why = (
+                    f"{name} is kept: besides priming it runs `{self.effectful[sym]}`, which "
+                    "its callers may rely on."
+                )
+            else:
+                why = (
+                    f"{name} is kept: it is a priming function with no function "
+                    f"{name[len(prefix):]} to convert, so the legacy code that calls it stays "
+                    "as it is."
+                )
+            out.kept.append(Refusal(path, name, why))
+        for name, ref in sorted(mod.twin_aliases.items()):
+            function = name[len(prefix) :]
+            out.kept.append(
+                Refusal(
+                    path,
+                    name,
+                    f"{name} is kept: it is another name for the priming function "
+                    f"{'.'.join(ref)}, which the codemod does not pair with {function}"
+                    + (
+                        f", so {function} is not converted. Write {name} as a function "
+                        "that primes what it reads, then rerun."
+                        if function in mod.defs
+                        else "."
+                    ),
+                )
+            )
+        for cls, method in mod.lone_prime_methods:
+            out.kept.append(
+                Refusal(
+                    path,
+                    f"{cls}.{method}",
+                    f"{cls}.{method} is kept: it is a priming method with no method "
+                    f"{method[len(prefix):]} to convert; methods stay as they are.",
+                    method=(cls, method),
+                )
+            )
         for cls, method in mod.primed_methods:
             out.refusals.append(
                 Refusal(

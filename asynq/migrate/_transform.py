@@ -35,6 +35,7 @@ from ._index import (
     match_collect_loop,
     name_counts,
     target_names,
+    twin_alias_target,
     walk,
 )
 
@@ -1080,11 +1081,18 @@ def transform_module(
             if isinstance(stmt, cst.FunctionDef):
                 where[stmt.name.value] = lines.line(stmt.name, body_index)
             else:
-                alias = alias_target(stmt, config.prime_prefix)
+                alias = alias_target(stmt, config.prime_prefix) or twin_alias_target(
+                    stmt, config.prime_prefix
+                )
                 if alias is not None:
                     where[alias[0]] = lines.line(stmt, body_index)
         for entry in kept:
-            entry.line = where.get(entry.function, 0)
+            if entry.method is not None:
+                method_hit = _find_method(module, *entry.method)
+                if method_hit is not None:
+                    entry.line = lines.line(method_hit[1], method_hit[0])
+            else:
+                entry.line = where.get(entry.function, 0)
         for refusal in refusals:
             if refusal.method is not None:
                 method_hit = _find_method(module, *refusal.method)

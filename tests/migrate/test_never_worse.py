@@ -161,3 +161,113 @@ def test_a_primed_method_left_for_review_keeps_its_twin_body(assert_codemod):
     )
     assert [r.function for r in result.refusals] == ["Page.render"]
     assert [k.function for k in result.kept] == ["prime_h"]
+
+
+def test_a_function_that_calls_itself_is_left_working_with_the_reason(assert_codemod):
+    source = """
+        from app.models import f, prime_f
+
+
+        def depth(x):
+            children = f(x)
+            return 1 + max([depth(c) for c in children], default=0)
+
+
+        def prime_depth(x):
+            prime_f(x)
+        """
+    result = assert_codemod(source, source, others=OTHERS)
+    (refusal,) = result.refusals
+    assert (refusal.function, refusal.line) == ("depth", 6)
+    assert refusal.reason.startswith(
+        "depth calls itself: each level of the recursion would wait for the reads of the "
+        "level above, while its twin fetches a whole level per round"
+    )
+
+
+def test_a_twin_that_primes_through_an_object_method_keeps_its_function(assert_codemod):
+    source = """
+        from app.models import f, prime_f
+        from app.things import Thing
+
+
+        def page(x):
+            return Thing(x).render() + f(x)
+
+
+        def prime_page(x):
+            prime_f(x)
+            Thing(x).prime_render()
+        """
+    result = assert_codemod(source, source, others=OTHERS)
+    assert [r.reason for r in result.refusals] == [
+        "its twin prime_page calls Thing(x).prime_render, a priming method of an object, "
+        "which the codemod does not follow; converting page would lose that batching. "
+        "Convert it by hand, or prime through module-level twins, then rerun."
+    ]
+    local = """
+        from app.models import f, prime_f
+        from app.things import Thing
+
+
+        def page(x):
+            thing = Thing(x)
+            return thing.render() + f(x)
+
+
+        def prime_page(x):
+            prime_f(x)
+            thing = Thing(x)
+            thing.prime_render()
+        """
+    result = assert_codemod(local, local, others=OTHERS)
+    assert [r.reason for r in result.refusals] == [
+        "its twin prime_page calls thing.prime_render, a priming method of an object, which "
+        "the codemod does not follow; converting page would lose that batching. Convert it "
+        "by hand, or prime through module-level twins, then rerun."
+    ]
+
+
+def test_every_priming_function_that_stays_is_reported_with_its_reason(assert_codemod):
+    source = """
+        from app.models import f, prime_f
+
+
+        def helper(x):
+            return f(x)
+
+
+        prime_helper = prime_f
+
+
+        def prime_everything(xs):
+            for x in xs:
+                prime_f(x)
+
+
+        class Batch:
+            @classmethod
+            def prime_many(cls, xs):
+                prime_everything(xs)
+        """
+    result = assert_codemod(source, source, others=OTHERS)
+    assert [(k.function, k.line, k.reason) for k in result.kept] == [
+        ("prime_everything", 11, result.kept[0].reason),
+        (
+            "prime_helper",
+            8,
+            "prime_helper is kept: it is another name for the priming function prime_f, "
+            "which the codemod does not pair with helper, so helper is not converted. Write "
+            "prime_helper as a function that primes what it reads, then rerun.",
+        ),
+        (
+            "Batch.prime_many",
+            18,
+            "Batch.prime_many is kept: it is a priming method with no method many to "
+            "convert; methods stay as they are.",
+        ),
+    ]
+    assert result.kept[0].reason == (
+        "prime_everything is kept: it is a priming function with no function everything "
+        "to convert, so the legacy code that calls it stays as it is."
+    )
