@@ -13,6 +13,7 @@ One file's failure never stops the run: every file gets a :class:`FileResult`.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
 import fnmatch
@@ -150,7 +151,8 @@ class RunResult:
 
 
 class Progress:
-    """A one-line progress bar on a terminal (does nothing when ``stream`` is not a tty)."""
+    """A one-line progress bar on a terminal, with the time elapsed and an estimate of the
+    time left (does nothing when ``stream`` is not a tty)."""
 
     def __init__(self, label: str, total: int, stream: IO[str] | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
@@ -158,7 +160,9 @@ class Progress:
         self.label = label
         self.total = total
         self.done = 0
+        self._start = time.monotonic()
         self._last = -1.0
+        self._width = 0
 
     def advance(self, n: int = 1) -> None:
         """Count ``n`` more items as done and redraw (at most ~20 times a second)."""
@@ -169,17 +173,36 @@ class Progress:
         if self.done < self.total and now - self._last < 0.05:
             return
         self._last = now
+        line = self.render(now - self._start)
+        self._width = max(self._width, len(line))
+        self.stream.write("\r" + line.ljust(self._width))
+        self.stream.flush()
+
+    def render(self, elapsed: float) -> str:
+        """The bar after ``elapsed`` seconds: ``label [####....] done/total files, 0:03
+        elapsed, about 0:07 left``."""
         width = 30
         filled = int(width * self.done / self.total)
         bar = "#" * filled + "." * (width - filled)
-        self.stream.write(f"\r{self.label:<9} [{bar}] {self.done}/{self.total} files")
-        self.stream.flush()
+        line = f"{self.label:<9} [{bar}] {self.done}/{self.total} files, {_clock(elapsed)} elapsed"
+        if 0 < self.done < self.total:
+            left = elapsed * (self.total - self.done) / self.done
+            line += f", about {_clock(left)} left"
+        return line
 
     def close(self) -> None:
         """Erase the bar."""
         if self.enabled:
-            self.stream.write("\r" + " " * 70 + "\r")
+            self.stream.write("\r" + " " * max(self._width, 70) + "\r")
             self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` past an hour)."""
+    whole = int(seconds + 0.5)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def discover(paths: Sequence[str]) -> list[str]:
@@ -227,6 +250,26 @@ class _Indexed:
 _Parsed = tuple[cst.Module, "str | None"]
 
 
+def parse_error(source: bytes, path: str) -> str | None:
+    """Why ``source`` does not parse, in one line (None if it parses)."""
+    try:
+        cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        try:
+            compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        except SyntaxError as error:
+            where = f"line {error.lineno}, column {error.offset}"
+            return f"The file does not parse, so it was not migrated: {error.msg} ({where})."
+        except ValueError:  # null bytes
+            pass
+        first = str(exc.message).splitlines()[0] if exc.message else "syntax error"
+        return (
+            "The file does not parse, so it was not migrated: "
+            f"{first} (line {exc.raw_line}, column {exc.raw_column + 1})."
+        )
+    return None
+
+
 def _index_one(
     path: str, config: MigrateConfig, cache: dict[str, _Parsed] | None = None
 ) -> _Indexed:
@@ -242,8 +285,8 @@ def _index_one(
         skipped = f"the file contains the marker `# {SKIP_MARKER}`"
     try:
         module = cst.parse_module(source)
-    except cst.ParserSyntaxError as exc:
-        return _Indexed(path, None, f"The file does not parse, so it was not migrated: {exc}", None)
+    except cst.ParserSyntaxError:
+        return _Indexed(path, None, parse_error(source, path), None)
     except Exception:  # noqa: BLE001 - one file's failure must not stop the run
         return _Indexed(path, None, traceback.format_exc(), None)
     try:
