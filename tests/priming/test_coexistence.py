@@ -158,3 +158,21 @@ def test_a_cached_body_that_primes_does_not_hand_a_missing_marker_to_an_asynq_re
     with mc.request():
         assert page(7) == ("User7", "user7")
     assert len(trips) == 2
+
+
+def test_a_primed_key_that_missed_is_computed_once_when_several_asynq_tasks_read_it(
+    mc: MemcacheClient,
+) -> None:
+    calls: list[int] = []
+    square = _square(mc, calls)
+
+    @asynq()
+    def page() -> Any:
+        return (yield [square.asynq(3) for _ in range(4)] + [square.asynq(4)])
+
+    with mc.request():
+        square.prime(3)
+        square.prime(4)
+        priming.drive()
+        assert page() == [9, 9, 9, 9, 16]
+    assert sorted(calls) == [3, 4]
