@@ -528,6 +528,58 @@ def _collect_unconditional_yields(
     return all(_collect_unconditional_yields(c, conditional, out) for c in child_nodes(node))
 
 
+def _nested_yields(node: cst.CSTNode) -> list[cst.Yield] | None:
+    """The innermost yields nested in another yield's value that always run (so that they can
+    be read into a name first, in the same order); None if that is unsafe."""
+    out: list[cst.Yield] = []
+    unsafe = False
+
+    def find(n: cst.CSTNode, conditional: bool, inside: bool) -> None:
+        nonlocal unsafe
+        if unsafe:
+            return
+        if isinstance(n, cst.Yield):
+            if n.value is None or isinstance(n.value, cst.From):
+                return
+            if not _contains_yield(n.value):
+                if inside and not conditional and _safe_to_evaluate_early(n.value):
+                    out.append(n)
+                return
+            find(n.value, conditional, True)
+            return
+        if isinstance(n, (cst.NamedExpr, cst.Lambda, cst.Await)):
+            unsafe = True
+            return
+        if isinstance(n, cst.IfExp):
+            find(n.test, conditional, inside)
+            find(n.body, True, inside)
+            find(n.orelse, True, inside)
+            return
+        if isinstance(n, cst.BooleanOperation):
+            find(n.left, conditional, inside)
+            find(n.right, True, inside)
+            return
+        if isinstance(n, cst.Comparison):
+            find(n.left, conditional, inside)
+            for i, target in enumerate(n.comparisons):
+                find(target.comparator, conditional or i > 0, inside)
+            return
+        if isinstance(n, _CONDITIONAL_INSIDE):
+            find(n.for_in.iter, conditional, inside)
+            for child in child_nodes(n):
+                if child is not n.for_in:
+                    find(child, True, inside)
+            for child in child_nodes(n.for_in):
+                if child is not n.for_in.iter:
+                    find(child, True, inside)
+            return
+        for child in child_nodes(n):
+            find(child, conditional, inside)
+
+    find(node, False, False)
+    return None if unsafe else out
+
+
 def _safe_to_evaluate_early(item: cst.BaseExpression) -> bool:
     """Whether every call in a yielded item is an ``.asynq()`` call or a harmless builtin."""
     safe = True
@@ -570,6 +622,19 @@ def _fresh_name(base: str, used: set[str]) -> str:
         name = f"{base}_{n}"
     used.add(name)
     return name
+
+
+def _count_yields(node: cst.CSTNode) -> int:
+    count = 0
+
+    def visit(n: cst.CSTNode) -> bool:
+        nonlocal count
+        if isinstance(n, cst.Yield):
+            count += 1
+        return True
+
+    walk(node, visit)
+    return count
 
 
 class _YieldReplacer(cst.CSTTransformer):
@@ -633,6 +698,14 @@ class _FunctionConverter:
                 if not kept:
                     continue
                 new_body = [_strip_yield_parens(self.rewrite_expr(s)) for s in kept]
+                if len(new_body) == 1:
+                    prefixes, small = self.unnest(new_body[0])
+                    if prefixes:
+                        prefixes[0] = prefixes[0].with_changes(leading_lines=stmt.leading_lines)
+                        out.extend(prefixes)
+                        stmt = stmt.with_changes(leading_lines=[])
+                        new_body = [small]
+                        self.last_yields = _count_yields(small)
                 line = stmt.with_changes(body=_fix_semicolons(new_body))
                 if len(new_body) == 1 and self.last_yields >= 2:
                     hoisted = self.hoist(new_body[0])
@@ -671,6 +744,36 @@ class _FunctionConverter:
                 if kept_stmt is not None:
                     out.append(kept_stmt)
         return _group_reads(out)
+
+    def unnest(
+        self, small: cst.BaseSmallStatement
+    ) -> tuple[list[cst.SimpleStatementLine], cst.BaseSmallStatement]:
+        """No yield inside another yield: a read whose value another read needs is read into
+        a name first (``ids = yield f.asynq(x)``), innermost first."""
+        prefixes: list[cst.SimpleStatementLine] = []
+        for _ in range(10):
+            found = _nested_yields(small)
+            if not found:
+                break
+            if self._names is None:
+                self._names = set(name_counts(self.fn))
+            temps: dict[int, str] = {}
+            for y in found:
+                assert y.value is not None and not isinstance(y.value, cst.From)
+                name = _fresh_name(_temp_base(y.value), self._names)
+                temps[id(y)] = name
+                prefixes.append(
+                    cst.SimpleStatementLine(
+                        body=[
+                            cst.Assign(
+                                targets=[cst.AssignTarget(cst.Name(name))],
+                                value=cst.Yield(y.value),
+                            )
+                        ]
+                    )
+                )
+            small = _strip_yield_parens(small.visit(_YieldReplacer(temps)))  # type: ignore[arg-type]
+        return prefixes, small
 
     def hoist(self, node: _N) -> tuple[cst.SimpleStatementLine, _N] | None:
         """Move two or more independent yields out of one statement or test into a single
