@@ -1281,6 +1281,8 @@ class FilePlan:
     #: import bindings to drop when nothing uses them any more
     removable_imports: set[str] = dataclasses.field(default_factory=set)
     add_asynq_import: bool = False
+    #: top-level names of the modules being migrated (imports of them are the project's own)
+    local_roots: frozenset[str] = frozenset()
     refusals: list[Refusal] = dataclasses.field(default_factory=list)
 
     @property
@@ -1326,6 +1328,7 @@ class Program:
                 self._by_name.setdefault(name, []).append(path)
             self._by_abspath[os.path.splitext(os.path.abspath(path))[0]] = path
         self._memo: dict[tuple[str, Ref], Target | None] = {}
+        self.local_roots = frozenset(name.split(".")[0] for name in self._by_name)
         self.kinds: dict[Symbol, str] = {}
         self.twin_of: dict[Symbol, Symbol] = {}
         self.twins: dict[Symbol, Symbol] = {}  # function -> its twin
@@ -1935,6 +1938,7 @@ class Program:
             ("ext", "asynq.decorators.asynq"),
         ):
             out.add_asynq_import = True
+            out.local_roots = self.local_roots
         for fn in sorted(self.candidates - self.converted):
             if fn[0] == path:
                 out.refusals.extend(self.reasons.get(fn, []))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import sys
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -1003,7 +1004,9 @@ def _is_import(stmt: cst.BaseStatement) -> bool:
     )
 
 
-def _add_asynq_import(module: cst.Module) -> cst.Module:
+def _add_asynq_import(module: cst.Module, local_roots: frozenset[str] = frozenset()) -> cst.Module:
+    """Import ``asynq`` from the asynq package: joined to an existing ``from asynq import``,
+    else among the file's third-party imports (or as their group, before the project's)."""
     body = list(module.body)
     for i, stmt in enumerate(body):
         if (
@@ -1034,13 +1037,45 @@ def _add_asynq_import(module: cst.Module) -> cst.Module:
     new_line = cst.SimpleStatementLine(
         body=[cst.ImportFrom(module=cst.Name("asynq"), names=[cst.ImportAlias(cst.Name("asynq"))])]
     )
-    insert_at = 0
+    header_end = 0  # the docstring, __future__ imports and the imports that follow them
     for i, stmt in enumerate(body):
         if _is_docstring_or_future(stmt) or _is_import(stmt):
-            insert_at = i + 1
+            header_end = i + 1
         else:
             break
-    if insert_at == 0 and body:
+    imports = [
+        (i, _import_section(stmt, local_roots))
+        for i, stmt in enumerate(body[:header_end])
+        if _is_import(stmt) and not _is_docstring_or_future(stmt)
+    ]
+    third = [(i, _import_key(body[i])) for i, section in imports if section == "third"]
+    blank = [cst.EmptyLine()]
+    if third:
+        # Among the other third-party imports, in alphabetical order.
+        after = [i for i, key in third if key > "asynq"]
+        insert_at = after[0] if after else third[-1][0] + 1
+        if after and insert_at == third[0][0]:
+            first = body[insert_at]
+            new_line = new_line.with_changes(leading_lines=first.leading_lines)
+            body[insert_at] = first.with_changes(leading_lines=[])
+        body.insert(insert_at, new_line)
+        return module.with_changes(body=body)
+    local = [i for i, section in imports if section == "local"]
+    if local:
+        # Its own group, before the project's own imports.
+        insert_at = local[0]
+        first = body[insert_at]
+        if insert_at > 0 and any(i < insert_at for i, _ in imports):
+            new_line = new_line.with_changes(leading_lines=blank)
+        else:
+            new_line = new_line.with_changes(leading_lines=first.leading_lines)
+        body[insert_at] = first.with_changes(leading_lines=blank)
+        body.insert(insert_at, new_line)
+        return module.with_changes(body=body)
+    insert_at = header_end
+    if imports:
+        new_line = new_line.with_changes(leading_lines=blank)
+    elif insert_at == 0 and body:
         # Keep the file's header comments on top.
         first = body[0]
         new_line = new_line.with_changes(leading_lines=first.leading_lines)
@@ -1051,6 +1086,33 @@ def _add_asynq_import(module: cst.Module) -> cst.Module:
         if not getattr(following, "leading_lines", True):
             body[insert_at + 1] = following.with_changes(leading_lines=[cst.EmptyLine()])
     return module.with_changes(body=body)
+
+
+def _import_key(stmt: cst.BaseStatement) -> str:
+    """The module an import statement names first (for ordering)."""
+    assert isinstance(stmt, cst.SimpleStatementLine)
+    small = stmt.body[0]
+    if isinstance(small, cst.Import):
+        ref = dotted_name(small.names[0].name)
+    elif isinstance(small, cst.ImportFrom) and small.module is not None:
+        ref = dotted_name(small.module)
+    else:
+        ref = None
+    return ".".join(ref) if ref else ""
+
+
+def _import_section(stmt: cst.BaseStatement, local_roots: frozenset[str]) -> str:
+    """``stdlib``, ``third`` (installed packages) or ``local`` (the project's own modules)."""
+    assert isinstance(stmt, cst.SimpleStatementLine)
+    small = stmt.body[0]
+    if isinstance(small, cst.ImportFrom) and small.relative:
+        return "local"
+    root = _import_key(stmt).split(".")[0]
+    if root in local_roots:
+        return "local"
+    if root in sys.stdlib_module_names:
+        return "stdlib"
+    return "third"
 
 
 def _call_label(node: cst.CSTNode) -> str:
@@ -1171,7 +1233,7 @@ def transform_module(
         if unused:
             new_module = _clean_imports(new_module, unused)
     if plan.add_asynq_import:
-        new_module = _add_asynq_import(new_module)
+        new_module = _add_asynq_import(new_module, plan.local_roots)
     code = new_module.code
 
     refusals = [dataclasses.replace(r) for r in plan.refusals]

@@ -24,9 +24,10 @@ def test_a_twin_with_a_side_effect_is_kept_and_reported_and_its_function_convert
             prime_f(x)
         """,
         """
+        from asynq import asynq
+
         from app.models import f, prime_f
         from app.billing import BILLED
-        from asynq import asynq
 
 
         @asynq()
@@ -53,8 +54,9 @@ def test_a_twin_with_a_side_effect_is_kept_and_reported_and_its_function_convert
 def test_a_converted_caller_keeps_calling_a_twin_that_does_more_than_prime(assert_codemod):
     result = assert_codemod(
         """
-        from app.models import f, prime_f
         import logging
+
+        from app.models import f, prime_f
 
 
         def h(x):
@@ -74,9 +76,11 @@ def test_a_converted_caller_keeps_calling_a_twin_that_does_more_than_prime(asser
             prime_h(x)
         """,
         """
-        from app.models import f, prime_f
         import logging
+
         from asynq import asynq
+
+        from app.models import f, prime_f
 
 
         @asynq()
@@ -117,8 +121,9 @@ def test_a_twin_whose_writes_stay_local_is_deleted_with_its_function(assert_code
                     prime_f(x)
         """,
         """
-        from app.models import f
         from asynq import asynq
+
+        from app.models import f
 
 
         @asynq()

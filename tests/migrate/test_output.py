@@ -24,8 +24,9 @@ def test_a_read_that_another_read_needs_gets_a_name_instead_of_a_nested_yield(
             prime_f(c)
         """,
         """
-        from app.models import f, g
         from asynq import asynq
+
+        from app.models import f, g
 
 
         @asynq()
@@ -53,14 +54,83 @@ def test_a_return_of_a_read_over_a_read_is_two_plain_yields(assert_codemod):
             prime_f(c)
         """,
         """
-        from app.models import f, g
         from asynq import asynq
+
+        from app.models import f, g
 
 
         @asynq()
         def total(c):
             f_value = yield f.asynq(c)
             return sum((yield [g.asynq(r) for r in f_value]))
+        """,
+        others=OTHERS,
+    )
+
+
+def test_the_asynq_import_joins_the_third_party_imports_in_alphabetical_order(assert_codemod):
+    assert_codemod(
+        """
+        import os
+
+        import attr
+
+        from app.models import f, prime_f
+
+
+        def h(x):
+            return f(x) + len(os.sep) + len(attr.__name__)
+
+
+        def prime_h(x):
+            prime_f(x)
+        """,
+        """
+        import os
+
+        from asynq import asynq
+        import attr
+
+        from app.models import f
+
+
+        @asynq()
+        def h(x):
+            return (yield f.asynq(x)) + len(os.sep) + len(attr.__name__)
+        """,
+        others=OTHERS,
+    )
+
+
+def test_the_asynq_import_gets_its_own_group_between_the_standard_library_and_the_project(
+    assert_codemod,
+):
+    assert_codemod(
+        """
+        import os
+        from app.models import f, prime_f
+        from . import helpers
+
+
+        def h(x):
+            return f(x) + helpers.size(os.sep)
+
+
+        def prime_h(x):
+            prime_f(x)
+        """,
+        """
+        import os
+
+        from asynq import asynq
+
+        from app.models import f
+        from . import helpers
+
+
+        @asynq()
+        def h(x):
+            return (yield f.asynq(x)) + helpers.size(os.sep)
         """,
         others=OTHERS,
     )

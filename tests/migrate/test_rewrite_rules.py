@@ -43,8 +43,9 @@ def test_an_assignment_from_a_cached_call_becomes_a_yield(assert_codemod):
             prime_f(x)
         """,
         """
-        from app.models import f
         from asynq import asynq
+
+        from app.models import f
 
 
         @asynq()
@@ -68,8 +69,9 @@ def test_a_returned_cached_call_becomes_a_parenthesised_yield(assert_codemod):
             prime_f(x)
         """,
         """
-        from app.models import f
         from asynq import asynq
+
+        from app.models import f
 
         @asynq()
         def h(x):
@@ -92,8 +94,9 @@ def test_a_comprehension_over_a_cached_call_becomes_one_yield(assert_codemod):
                 prime_f(x)
         """,
         """
-        from app.models import f
         from asynq import asynq
+
+        from app.models import f
 
         @asynq()
         def names(xs):
@@ -117,8 +120,9 @@ def test_a_dict_comprehension_over_a_cached_call_becomes_one_yield_of_a_dict(ass
                 prime_f(x)
         """,
         """
-        from app.models import f
         from asynq import asynq
+
+        from app.models import f
 
         @asynq()
         def by_id(xs):
@@ -147,8 +151,9 @@ def test_a_set_comprehension_and_a_consumed_generator_become_one_list_yield_each
                 prime_g(x)
         """,
         """
-        from app.models import f, g
         from asynq import asynq
+
+        from app.models import f, g
 
         @asynq()
         def stats(xs):
@@ -175,8 +180,9 @@ def test_consecutive_independent_reads_become_one_tuple_yield(assert_codemod):
             prime_g(y)
         """,
         """
-        from app.models import f, g
         from asynq import asynq
+
+        from app.models import f, g
 
         @asynq()
         def profile(x, y):
@@ -206,8 +212,9 @@ def test_a_read_that_needs_an_earlier_value_gets_its_own_later_yield(assert_code
             prime_g(f(x))
         """,
         """
-        from app.models import f, g
         from asynq import asynq
+
+        from app.models import f, g
 
         @asynq()
         def chain(x):
@@ -236,8 +243,9 @@ def test_a_loop_appending_one_cached_read_per_item_becomes_a_batched_yield(asser
                 prime_f(x)
         """,
         """
-        from app.models import f
         from asynq import asynq
+
+        from app.models import f
 
         @asynq()
         def collect(xs):
@@ -264,8 +272,9 @@ def test_an_append_loop_onto_a_list_built_earlier_extends_it_with_one_yield(asse
                 prime_f(x)
         """,
         """
-        from app.models import f
         from asynq import asynq
+
+        from app.models import f
 
         @asynq()
         def collect(xs):
@@ -293,8 +302,9 @@ def test_a_loop_storing_one_read_per_key_becomes_a_yield_of_a_dict(assert_codemo
                 prime_g(x)
         """,
         """
-        from app.models import g
         from asynq import asynq
+
+        from app.models import g
 
         @asynq()
         def table(xs):
@@ -318,8 +328,9 @@ def test_a_display_made_only_of_reads_becomes_one_yield(assert_codemod):
             prime_g(x)
         """,
         """
-        from app.models import f, g
         from asynq import asynq
+
+        from app.models import f, g
 
         @asynq()
         def card(x):
@@ -344,8 +355,9 @@ def test_reads_inside_larger_expressions_become_parenthesised_yields(assert_code
             prime_g(x)
         """,
         """
-        from app.models import f, g
         from asynq import asynq
+
+        from app.models import f, g
 
         @asynq()
         def score(x):
@@ -462,8 +474,9 @@ def test_a_converted_caller_yields_its_converted_callee(assert_codemod):
             prime_g(x)
         """,
         """
-        from app.models import f, g
         from asynq import asynq
+
+        from app.models import f, g
 
         @asynq()
         def inner(x):
@@ -503,11 +516,12 @@ def test_callers_in_other_modules_are_converted_whatever_the_import_style(assert
     result = assert_codemod(
         logic,
         """
+        from asynq import asynq
+
         import app.models
         import app.models as models
         from app import models as m2
         from .models import f
-        from asynq import asynq
 
 
         @asynq()
@@ -538,8 +552,9 @@ def test_priming_calls_inside_a_converted_function_are_deleted(assert_codemod):
                 prime_f(x)
         """,
         """
-        from app.models import f, g
         from asynq import asynq
+
+        from app.models import f, g
 
         @asynq()
         def h(xs):
@@ -660,8 +675,9 @@ def test_a_read_inside_try_except_is_converted_in_place(assert_codemod):
             prime_g(x)
         """,
         """
-        from app.models import f, g
         from asynq import asynq
+
+        from app.models import f, g
 
         @asynq()
         def safe(x):
@@ -700,8 +716,9 @@ def test_comments_blank_lines_and_docstrings_are_preserved(assert_codemod):
         """Module docstring."""
 
         # Leading comment.
-        from app.models import f
         from asynq import asynq
+
+        from app.models import f
 
 
         # Describes h.
@@ -737,8 +754,9 @@ def test_a_kept_twin_still_calls_the_twin_of_a_converted_function(assert_codemod
             prime_leaf(x)
         """,
         """
-        from app.models import f, g, prime_f
         from asynq import asynq
+
+        from app.models import f, g, prime_f
 
         @asynq()
         def leaf(x):
@@ -788,8 +806,9 @@ def test_configured_prefix_and_decorator_names_are_recognised(assert_codemod):
             yield
         """,
         """
-        from app.store import client
         from asynq import asynq
+
+        from app.store import client
 
         @client.memoize("u")
         def user(uid):
@@ -860,8 +879,9 @@ def test_independent_reads_inside_one_expression_are_hoisted_into_one_tuple_yiel
             prime_g(len(str(x)))
         """,
         """
-        from app.models import f, g
         from asynq import asynq
+
+        from app.models import f, g
 
         @asynq()
         def total(x, f_value):
@@ -892,8 +912,9 @@ def test_reads_that_may_not_run_or_need_other_calls_first_are_not_hoisted(assert
             prime_g(x)
         """,
         """
-        from app.models import f, g
         from asynq import asynq
+
+        from app.models import f, g
 
         @asynq()
         def pick(x, flag):
@@ -920,8 +941,9 @@ def test_deleted_twins_leave_dunder_all(assert_codemod):
             prime_f(x)
         """,
         """
-        from app.models import f
         from asynq import asynq
+
+        from app.models import f
 
         __all__ = ["h"]
 
