@@ -625,6 +625,46 @@ def _fresh_name(base: str, used: set[str]) -> str:
     return name
 
 
+def _newline_indent(extra: str) -> cst.ParenthesizedWhitespace:
+    return cst.ParenthesizedWhitespace(
+        first_line=cst.TrailingWhitespace(),
+        empty_lines=[],
+        indent=True,
+        last_line=cst.SimpleWhitespace(extra),
+    )
+
+
+def _spread_yield(small: cst.BaseSmallStatement, unit: str) -> cst.BaseSmallStatement:
+    """``x = yield a, b`` or ``x = yield [... for ...]`` over several lines (one element, or
+    the comprehension, on its own indented line); other statements are returned as they are."""
+    value = getattr(small, "value", None)
+    if not isinstance(value, cst.Yield) or value.value is None:
+        return small
+    item = value.value
+    inner, close = _newline_indent(unit), _newline_indent("")
+    if isinstance(item, cst.Tuple) and len(item.elements) > 1:
+        elements = [el.with_changes(comma=cst.Comma(whitespace_after=inner)) for el in item.elements]
+        elements[-1] = elements[-1].with_changes(comma=cst.Comma(whitespace_after=close))
+        spread: cst.BaseExpression = item.with_changes(
+            elements=elements,
+            lpar=[cst.LeftParen(whitespace_after=inner)],
+            rpar=[cst.RightParen()],
+        )
+    elif isinstance(item, (cst.ListComp, cst.List)):
+        spread = item.with_changes(
+            lbracket=cst.LeftSquareBracket(whitespace_after=inner),
+            rbracket=cst.RightSquareBracket(whitespace_before=close),
+        )
+    elif isinstance(item, (cst.DictComp, cst.Dict)):
+        spread = item.with_changes(
+            lbrace=cst.LeftCurlyBrace(whitespace_after=inner),
+            rbrace=cst.RightCurlyBrace(whitespace_before=close),
+        )
+    else:
+        return small
+    return small.with_changes(value=value.with_changes(value=spread))
+
+
 def _count_yields(node: cst.CSTNode) -> int:
     count = 0
 
@@ -653,10 +693,20 @@ class _YieldReplacer(cst.CSTTransformer):
 class _FunctionConverter:
     """Rewrites the body of one converted function."""
 
-    def __init__(self, fn: cst.FunctionDef, read_ids: set[int], delete_ids: set[int]) -> None:
+    def __init__(
+        self,
+        fn: cst.FunctionDef,
+        read_ids: set[int],
+        delete_ids: set[int],
+        line_length: int = 88,
+        indent: str = "    ",
+    ) -> None:
         self.fn = fn
         self.read_ids = read_ids
         self.delete_ids = delete_ids
+        self.line_length = line_length
+        self.indent = indent
+        self.depth = 0  # blocks deep inside the function
         self._names: set[str] | None = None  # every name used in fn, for fresh temporaries
         self.last_yields = 0  # yields made by the last rewrite_expr
 
@@ -688,6 +738,43 @@ class _FunctionConverter:
         return suite.with_changes(body=_fix_semicolons(kept) or [cst.Pass()])
 
     def block(self, stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        self.depth += 1
+        try:
+            return self._block(stmts)
+        finally:
+            self.depth -= 1
+
+    def _too_long(self, node: cst.CSTNode) -> bool:
+        code = cst.Module(body=[], default_indent=self.indent).code_for_node(node)
+        width = len(self.indent) * self.depth
+        return any(width + len(line) > self.line_length for line in code.splitlines())
+
+    def fit(self, line: cst.SimpleStatementLine) -> list[cst.SimpleStatementLine]:
+        """Keep a rewritten line within the configured length: name the values it reads
+        first, then spread a long yielded tuple or comprehension over several lines."""
+        if not self._too_long(line) or len(line.body) != 1:
+            return [line]
+        out: list[cst.SimpleStatementLine] = []
+        small = line.body[0]
+        value = getattr(small, "value", None)
+        top_level_read = isinstance(value, cst.Yield) and not _contains_yield(
+            value.value if value.value is not None else cst.Name("x")
+        )
+        if not top_level_read:
+            hoisted = self.hoist(small, minimum=1)
+            if hoisted is not None:
+                prefix, small = hoisted
+                out.append(prefix.with_changes(leading_lines=line.leading_lines))
+                line = line.with_changes(body=[small], leading_lines=[])
+        out.append(line)
+        return [
+            each.with_changes(body=[_spread_yield(each.body[0], self.indent)])
+            if self._too_long(each)
+            else each
+            for each in out
+        ]
+
+    def _block(self, stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
         out: list[cst.BaseStatement] = []
         for stmt in stmts:
             if isinstance(stmt, cst.SimpleStatementLine):
@@ -714,7 +801,7 @@ class _FunctionConverter:
                         prefix, small = hoisted
                         out.append(prefix.with_changes(leading_lines=stmt.leading_lines))
                         line = line.with_changes(body=[small], leading_lines=[])
-                out.append(line)
+                out.extend(self.fit(line))
             elif isinstance(stmt, cst.For):
                 self.for_loop(stmt, out)
             elif isinstance(stmt, cst.If):
@@ -744,7 +831,10 @@ class _FunctionConverter:
                 kept_stmt = self.remove_primes(stmt)
                 if kept_stmt is not None:
                     out.append(kept_stmt)
-        return _group_reads(out)
+        return [
+            self.fit(each)[0] if isinstance(each, cst.SimpleStatementLine) else each
+            for each in _group_reads(out)
+        ]
 
     def unnest(
         self, small: cst.BaseSmallStatement
@@ -776,7 +866,7 @@ class _FunctionConverter:
             small = _strip_yield_parens(small.visit(_YieldReplacer(temps)))  # type: ignore[arg-type]
         return prefixes, small
 
-    def hoist(self, node: _N) -> tuple[cst.SimpleStatementLine, _N] | None:
+    def hoist(self, node: _N, minimum: int = 2) -> tuple[cst.SimpleStatementLine, _N] | None:
         """Move two or more independent yields out of one statement or test into a single
         tuple yield before it: ``return (yield f.asynq(x)) + (yield g.asynq(y))`` becomes
         ``f_value, g_value = yield f.asynq(x), g.asynq(y)`` then ``return f_value + g_value``,
@@ -787,7 +877,7 @@ class _FunctionConverter:
         ``.asynq`` and harmless builtins are moved; None when there is nothing to gain.
         """
         found: list[cst.Yield] = []
-        if not _collect_unconditional_yields(node, False, found) or len(found) < 2:
+        if not _collect_unconditional_yields(node, False, found) or len(found) < minimum:
             return None
         if not all(
             _safe_to_evaluate_early(y.value)
@@ -804,7 +894,9 @@ class _FunctionConverter:
             name = _fresh_name(_temp_base(y.value), self._names)
             temps[id(y)] = name
             members.append((cst.Name(name), y.value))
-        replaced = node.visit(_YieldReplacer(temps))
+        replaced: Any = node.visit(_YieldReplacer(temps))
+        if isinstance(replaced, cst.BaseSmallStatement):
+            replaced = _strip_yield_parens(replaced)
         n = len(members)
         comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
         targets = cst.Tuple(
@@ -823,10 +915,19 @@ class _FunctionConverter:
             lpar=[],
             rpar=[],
         )
-        prefix = cst.SimpleStatementLine(
-            body=[cst.Assign(targets=[cst.AssignTarget(targets)], value=cst.Yield(items))]
-        )
-        return prefix, replaced  # type: ignore[return-value]
+        if n == 1:
+            prefix = cst.SimpleStatementLine(
+                body=[
+                    cst.Assign(
+                        targets=[cst.AssignTarget(members[0][0])], value=cst.Yield(members[0][1])
+                    )
+                ]
+            )
+        else:
+            prefix = cst.SimpleStatementLine(
+                body=[cst.Assign(targets=[cst.AssignTarget(targets)], value=cst.Yield(items))]
+            )
+        return prefix, replaced
 
     def if_stmt(self, stmt: cst.If) -> cst.If:
         orelse: cst.If | cst.Else | None = stmt.orelse
@@ -1205,7 +1306,10 @@ def transform_module(
                 add(stmt, stmt)
             elif unit_index in plan.converted:
                 read_ids = {id(site(unit_index, o).node) for o in plan.converted[unit_index]}
-                add(_FunctionConverter(stmt, read_ids, delete_ids).convert(), stmt)
+                converter = _FunctionConverter(
+                    stmt, read_ids, delete_ids, config.line_length, module.default_indent
+                )
+                add(converter.convert(), stmt)
             else:
                 removing(stmt, body_index, stmt.name.value)
             continue

@@ -134,3 +134,68 @@ def test_the_asynq_import_gets_its_own_group_between_the_standard_library_and_th
         """,
         others=OTHERS,
     )
+
+
+def test_a_long_line_names_the_value_it_reads_first(assert_codemod):
+    assert_codemod(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+
+        def sentence(listing_id):
+            row = f(listing_id)
+            return "Your %d ticket(s) for the show called %s sold out" % (row, g(row + 1))
+
+
+        def prime_sentence(listing_id):
+            prime_f(listing_id)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g
+
+
+        @asynq()
+        def sentence(listing_id):
+            row = yield f.asynq(listing_id)
+            g_value = yield g.asynq(row + 1)
+            return "Your %d ticket(s) for the show called %s sold out" % (row, g_value)
+        """,
+        others=OTHERS,
+    )
+
+
+def test_a_long_batched_yield_is_spread_over_lines_within_the_configured_length(
+    assert_codemod,
+):
+    from asynq.migrate import MigrateConfig
+
+    assert_codemod(
+        """
+        from app.models import f, prime_f
+
+
+        def names(user_ids_of_the_people_who_liked_it):
+            return [f(user_id) for user_id in user_ids_of_the_people_who_liked_it]
+
+
+        def prime_names(user_ids_of_the_people_who_liked_it):
+            for user_id in user_ids_of_the_people_who_liked_it:
+                prime_f(user_id)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f
+
+
+        @asynq()
+        def names(user_ids_of_the_people_who_liked_it):
+            return (yield [
+                f.asynq(user_id) for user_id in user_ids_of_the_people_who_liked_it
+            ])
+        """,
+        others=OTHERS,
+        config=MigrateConfig(line_length=72),
+    )

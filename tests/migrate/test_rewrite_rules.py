@@ -526,7 +526,12 @@ def test_callers_in_other_modules_are_converted_whatever_the_import_style(assert
 
         @asynq()
         def h(x):
-            a, b, c, d = yield f.asynq(x), models.g.asynq(x), app.models.f.asynq(x), m2.g.asynq(x)
+            a, b, c, d = yield (
+                f.asynq(x),
+                models.g.asynq(x),
+                app.models.f.asynq(x),
+                m2.g.asynq(x),
+            )
             return a, b, c, d
         """,
         path="app/logic.py",
