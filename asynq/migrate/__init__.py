@@ -62,5 +62,5 @@ def migrate_sources(
         out.refusals.extend(output.refusals)
         out.notes.extend(output.notes)
         out.kept.extend(output.kept)
-    out.converted = sorted(program.converted)
+    out.converted = sorted([*program.converted, *program.converted_methods])
     return out

@@ -799,6 +799,25 @@ def top_level_units(
     return others, functions
 
 
+def class_methods(module: cst.Module) -> dict[tuple[str, str], cst.FunctionDef]:
+    """The methods defined directly in the module's top-level classes, by (class, name)
+    (the last definition of a name wins)."""
+    out: dict[tuple[str, str], cst.FunctionDef] = {}
+    for stmt in module.body:
+        if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
+            for item in stmt.body.body:
+                if isinstance(item, cst.FunctionDef):
+                    out[(stmt.name.value, item.name.value)] = item
+    return out
+
+
+def analyze_method(fn: cst.FunctionDef, config: MigrateConfig, keep_nodes: bool = False) -> UnitAnalyzer:
+    """Run :class:`UnitAnalyzer` over one method (as over a function)."""
+    analyzer = UnitAnalyzer(config, fn, keep_nodes)
+    analyzer.walk(fn.body)
+    return analyzer.finish()
+
+
 def _is_dunder_all(stmt: cst.BaseStatement) -> bool:
     if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
         return False
@@ -894,6 +913,8 @@ class ModuleFacts:
     lone_prime_methods: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     #: ``prime_f = prime_g``: a priming name bound to another priming function
     twin_aliases: dict[str, Ref] = dataclasses.field(default_factory=dict)
+    #: the methods that have a priming twin, analysed like functions ("Class.method")
+    methods: dict[str, UnitFacts] = dataclasses.field(default_factory=dict)
 
 
 def import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, ImportBinding]:
@@ -1157,6 +1178,22 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
     for name in defs:
         aliases.pop(name, None)
     others -= set(defs) | set(aliases) | set(imports)
+    method_facts: dict[str, UnitFacts] = {}
+    if primed_methods:
+        found = class_methods(module)
+        for cls, name in primed_methods:
+            fn = found.get((cls, name))
+            if fn is None:
+                continue
+            analyzer = analyze_method(fn, config)
+            method_facts[f"{cls}.{name}"] = UnitFacts(
+                -1,
+                f"{cls}.{name}",
+                analyzer.sites,
+                is_async=fn.asynchronous is not None,
+                has_yield=analyzer.has_yield,
+                decorators=[_decorator_facts(d, config) for d in fn.decorators],
+            )
     return ModuleFacts(
         path,
         units,
@@ -1168,6 +1205,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
         stars,
         lone_prime_methods,
         twin_aliases,
+        method_facts,
     )
 
 
@@ -1278,6 +1316,8 @@ class FilePlan:
     kept_units: set[int] = dataclasses.field(default_factory=set)
     #: twins and aliases of converted functions that stay, and why (reported)
     kept: list[Refusal] = dataclasses.field(default_factory=list)
+    #: (class, method) of converted methods -> ordinals of their read sites
+    converted_methods: dict[tuple[str, str], set[int]] = dataclasses.field(default_factory=dict)
     #: import bindings to drop when nothing uses them any more
     removable_imports: set[str] = dataclasses.field(default_factory=set)
     add_asynq_import: bool = False
@@ -1290,6 +1330,7 @@ class FilePlan:
         """Whether the rewrite could change anything in this file."""
         return bool(
             self.converted
+            or self.converted_methods
             or any(self.deletions.values())
             or self.delete_units
             or self.delete_aliases
@@ -1343,6 +1384,9 @@ class Program:
         #: twins and aliases of converted (or cached, or asynq) functions that stay, and why
         self.kept: dict[Symbol, str] = {}
         self.why_live: dict[Symbol, str] = {}
+        #: converted methods: (path, "Class.method") -> ordinals of their read sites
+        self.converted_methods: dict[tuple[str, str], set[int]] = {}
+        self.method_reasons: dict[tuple[str, str], list[str]] = {}
         self._classify()
 
     # -- module and name resolution -----------------------------------------------------
@@ -1776,7 +1820,75 @@ class Program:
                 work.extend(sorted(r for r in readers.get(fn, ()) if r in self.converted))
         for fn in sorted(self.candidates - self.converted):
             self.reasons[fn] = local[fn] + self._dependent_reasons(fn)
+        for path, mod in self.modules.items():
+            for name, unit in mod.methods.items():
+                reasons, reads = self._method_decision(path, name, unit)
+                if reasons:
+                    self.method_reasons[(path, name)] = reasons
+                else:
+                    self.converted_methods[(path, name)] = reads
         self._compute_liveness()
+
+    def _method_decision(
+        self, path: str, name: str, unit: UnitFacts
+    ) -> tuple[list[str], set[int]]:
+        """Whether a method with a priming twin can become an ``@asynq()`` method (its twin
+        stays: callers prime it through objects the codemod cannot follow)."""
+        method = name.split(".")[-1]
+        reasons: list[str] = []
+        if path in self.frozen:
+            return [f"{name} is in a file this run does not rewrite."], set()
+        if unit.is_async:
+            reasons.append(f"{name} is an `async def`; asynq methods are generators.")
+        if unit.has_yield:
+            reasons.append(
+                f"{name} already contains `yield` or `await`, so it cannot become an asynq "
+                "generator automatically. Convert it by hand."
+            )
+        for dec in unit.decorators:
+            if dec.text == "property" or dec.text.endswith(".setter"):
+                reasons.append(
+                    f"{name} is a property, and a property cannot yield. Give the class an "
+                    f"@asynq() method that reads the value, make the property return "
+                    f"`self.{method}_value()`... by hand, then rerun."
+                )
+            elif dec.text not in ("classmethod", "staticmethod"):
+                reasons.append(
+                    f"{name} has the decorator @{dec.text}, which may not accept a generator "
+                    "function. Remove or move the decorator, or convert it by hand."
+                )
+        reads: set[int] = set()
+        for site in unit.sites:
+            if site.kind == "dynamic":
+                reasons.append(
+                    f"{name} makes a dynamic call (such as getattr(...)()) that may read a "
+                    "cached value the codemod cannot see. Call the function by name, then rerun."
+                )
+                continue
+            if site.kind != "call":
+                continue
+            target = self.target_of(path, site)
+            if target is None or target[0] != "sym":
+                continue
+            callee = (target[1], target[2])
+            shown = self.display(callee, path)
+            if self.is_async_capable(callee):
+                if site.blocker is not None:
+                    reasons.append(f"{name} reads {shown} {blocker_sentence(site.blocker)}.")
+                else:
+                    reads.add(site.ordinal)
+            elif callee in self.candidates:
+                reasons.append(
+                    f"{name} reads {shown}, which is not converted (see its own entry). "
+                    f"Convert {callee[1]} first, then rerun."
+                )
+        if not reads and not reasons:
+            reasons.append(
+                f"{name} reads nothing cached that the codemod can see (reads through `self` "
+                "or other objects are not followed), so there is nothing to batch. Convert it "
+                "by hand if it is worth it."
+            )
+        return reasons, reads
 
     # -- which priming twins and aliases are still needed ------------------------------------
     def _removable_symbols(self) -> set[Symbol]:
@@ -1933,7 +2045,7 @@ class Program:
                     out.removable_imports.add(local)
             elif self.is_priming_binding(path, local):
                 out.removable_imports.add(local)
-        if out.converted and self.resolve(path, ("asynq",)) not in (
+        if (out.converted or out.converted_methods) and self.resolve(path, ("asynq",)) not in (
             ("ext", "asynq.asynq"),
             ("ext", "asynq.decorators.asynq"),
         ):
@@ -2004,16 +2116,34 @@ class Program:
                 )
             )
         for cls, method in mod.primed_methods:
-            out.refusals.append(
-                Refusal(
-                    path,
-                    f"{cls}.{method}",
-                    f"{cls}.{method} is a method with a priming twin "
-                    f"{self.config.prime_prefix}{method}; the codemod converts only "
-                    "module-level functions. Convert the method by hand.",
-                    method=(cls, method),
+            key = (path, f"{cls}.{method}")
+            twin = f"{cls}.{prefix}{method}"
+            if key in self.converted_methods:
+                out.converted_methods[(cls, method)] = self.converted_methods[key]
+                out.kept.append(
+                    Refusal(
+                        path,
+                        twin,
+                        f"{twin} is kept although {cls}.{method} is converted: callers prime "
+                        "through objects, which the codemod does not follow, so it cannot tell "
+                        "whether anything still calls it. Delete it once nothing does.",
+                        method=(cls, prefix + method),
+                    )
                 )
+                continue
+            reasons = self.method_reasons.get(
+                key, [f"{cls}.{method} is a method the codemod could not analyse."]
             )
+            for reason in reasons:
+                out.refusals.append(
+                    Refusal(path, f"{cls}.{method}", reason, method=(cls, method))
+                )
+        if out.converted_methods and self.resolve(path, ("asynq",)) not in (
+            ("ext", "asynq.asynq"),
+            ("ext", "asynq.decorators.asynq"),
+        ):
+            out.add_asynq_import = True
+            out.local_roots = self.local_roots
         return out
 
 

@@ -600,5 +600,5 @@ def run(
                 except OSError as exc:
                     result.status = "failed"
                     result.error = f"Could not write the file: {exc}."
-    converted = sorted(program.converted)
+    converted = sorted([*program.converted, *program.converted_methods])
     return RunResult(ordered, converted, time.monotonic() - start)

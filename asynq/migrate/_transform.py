@@ -28,6 +28,7 @@ from ._index import (
     Refusal,
     Site,
     alias_target,
+    analyze_method,
     analyze_units,
     child_nodes,
     consumed_genexp,
@@ -998,6 +999,30 @@ class _FunctionConverter:
         out.append(cst.SimpleStatementLine(body=[cst.Expr(call)], leading_lines=stmt.leading_lines))
 
 
+def _convert_methods(
+    cls: cst.ClassDef, plan: FilePlan, config: MigrateConfig, indent: str
+) -> cst.ClassDef:
+    """The class with its converted methods rewritten as ``@asynq()`` methods."""
+    assert isinstance(cls.body, cst.IndentedBlock)
+    last = {
+        item.name.value: i
+        for i, item in enumerate(cls.body.body)
+        if isinstance(item, cst.FunctionDef)
+    }
+    body = list(cls.body.body)
+    for (name, method), ordinals in plan.converted_methods.items():
+        if name != cls.name.value or method not in last:
+            continue
+        fn = body[last[method]]
+        assert isinstance(fn, cst.FunctionDef)
+        analyzer = analyze_method(fn, config, keep_nodes=True)
+        read_ids = {id(analyzer.sites[o].node) for o in ordinals}
+        converter = _FunctionConverter(fn, read_ids, set(), config.line_length, indent)
+        converter.depth = 1
+        body[last[method]] = converter.convert()
+    return cls.with_changes(body=cls.body.with_changes(body=body))
+
+
 def _drop_from_all(stmt: cst.BaseStatement, names: set[str]) -> cst.BaseStatement:
     """Remove deleted names from a module-level ``__all__ = [...]`` (or ``+=``)."""
     if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
@@ -1320,6 +1345,10 @@ def transform_module(
             add(cst.RemoveFromParent(), stmt)
         elif statement_index in touched_statements:
             removing(stmt, body_index, "<module>")
+        elif isinstance(stmt, cst.ClassDef) and any(
+            cls == stmt.name.value for cls, _ in plan.converted_methods
+        ):
+            add(_convert_methods(stmt, plan, config, module.default_indent), stmt)
         else:
             add(stmt, stmt)
 

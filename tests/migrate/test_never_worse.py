@@ -134,8 +134,11 @@ def test_a_twin_whose_writes_stay_local_is_deleted_with_its_function(assert_code
     )
 
 
-def test_a_primed_method_left_for_review_keeps_its_twin_body(assert_codemod):
-    source = """
+def test_a_primed_method_is_converted_and_its_twin_kept_for_callers_that_prime_objects(
+    assert_codemod,
+):
+    result = assert_codemod(
+        """
         from app.logic import h, prime_h
 
 
@@ -146,10 +149,58 @@ def test_a_primed_method_left_for_review_keeps_its_twin_body(assert_codemod):
             def prime_render(self, xs):
                 for x in xs:
                     prime_h(x)
+
+            @classmethod
+            def first(cls, xs):
+                return h(xs[0])
+
+            @classmethod
+            def prime_first(cls, xs):
+                prime_h(xs[0])
+
+            @staticmethod
+            def total(xs):
+                return sum(h(x) for x in xs)
+
+            @staticmethod
+            def prime_total(xs):
+                for x in xs:
+                    prime_h(x)
+        """,
         """
-    result = assert_codemod(
-        source,
-        source,
+        from asynq import asynq
+
+        from app.logic import h, prime_h
+
+
+        class Page:
+            @asynq()
+            def render(self, xs):
+                return (yield [h.asynq(x) for x in xs])
+
+            def prime_render(self, xs):
+                for x in xs:
+                    prime_h(x)
+
+            @asynq()
+            @classmethod
+            def first(cls, xs):
+                return (yield h.asynq(xs[0]))
+
+            @classmethod
+            def prime_first(cls, xs):
+                prime_h(xs[0])
+
+            @asynq()
+            @staticmethod
+            def total(xs):
+                return sum((yield [h.asynq(x) for x in xs]))
+
+            @staticmethod
+            def prime_total(xs):
+                for x in xs:
+                    prime_h(x)
+        """,
         path="app/views.py",
         others={
             **OTHERS,
@@ -164,8 +215,18 @@ def test_a_primed_method_left_for_review_keeps_its_twin_body(assert_codemod):
             """,
         },
     )
-    assert [r.function for r in result.refusals] == ["Page.render"]
-    assert [k.function for k in result.kept] == ["prime_h"]
+    assert result.refusals == []
+    assert sorted(name for path, name in result.converted if path == "app/views.py") == [
+        "Page.first",
+        "Page.render",
+        "Page.total",
+    ]
+    assert sorted(k.function for k in result.kept if k.path == "app/views.py") == [
+        "Page.prime_first",
+        "Page.prime_render",
+        "Page.prime_total",
+    ]
+    assert [k.function for k in result.kept if k.path == "app/logic.py"] == ["prime_h"]
 
 
 def test_a_function_that_calls_itself_is_left_working_with_the_reason(assert_codemod):

@@ -336,19 +336,34 @@ CASES = {
         1,
         "nothing to batch",
     ),
-    "a method with a priming twin": (
+    "a property with a priming twin": (
         """
         from app.models import f, prime_f
 
         class Page:
+            @property
             def title(self):
                 return f(1)
 
             def prime_title(self):
                 prime_f(1)
         """,
+        5,
+        "a property cannot yield",
+    ),
+    "a method that reads only through self": (
+        """
+        from app.models import f, prime_f
+
+        class Page:
+            def title(self):
+                return self.row["title"]
+
+            def prime_title(self):
+                prime_f(1)
+        """,
         4,
-        "only module-level functions",
+        "reads through `self` or other objects are not followed",
     ),
 }
 
