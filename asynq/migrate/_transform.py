@@ -834,8 +834,60 @@ class _FunctionConverter:
                     out.append(kept_stmt)
         return [
             self.fit(each)[0] if isinstance(each, cst.SimpleStatementLine) else each
-            for each in _group_reads(out)
+            for each in _group_reads(self.read_ahead(out))
         ]
+
+    def read_ahead(self, stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        """A statement right after ``x = yield ...`` whose reads do not need ``x`` has them
+        read first, under names, so that they join that yield (independent reads share one
+        round, as they did when their twin primed them together)."""
+        out: list[cst.BaseStatement] = []
+        for stmt in stmts:
+            assigned: set[str] = set()
+            for previous in reversed(out):
+                member = _read_member(previous)
+                if member is None:
+                    break
+                assigned |= member.assigned
+            if (
+                assigned
+                and isinstance(stmt, cst.SimpleStatementLine)
+                and len(stmt.body) == 1
+                and _read_member(stmt) is None
+            ):
+                found: list[cst.Yield] = []
+                small = stmt.body[0]
+                if _collect_unconditional_yields(small, False, found):
+                    ready = [
+                        y
+                        for y in found
+                        if y.value is not None
+                        and not isinstance(y.value, cst.From)
+                        and _safe_to_evaluate_early(y.value)
+                        and not any(name_counts(y.value)[n] for n in assigned)
+                    ]
+                    if ready:
+                        if self._names is None:
+                            self._names = set(name_counts(self.fn))
+                        temps: dict[int, str] = {}
+                        for y in ready:
+                            assert y.value is not None and not isinstance(y.value, cst.From)
+                            name = _fresh_name(_temp_base(y.value), self._names)
+                            temps[id(y)] = name
+                            out.append(
+                                cst.SimpleStatementLine(
+                                    body=[
+                                        cst.Assign(
+                                            targets=[cst.AssignTarget(cst.Name(name))],
+                                            value=cst.Yield(y.value),
+                                        )
+                                    ]
+                                )
+                            )
+                        replaced: Any = small.visit(_YieldReplacer(temps))
+                        stmt = stmt.with_changes(body=[_strip_yield_parens(replaced)])
+            out.append(stmt)
+        return out
 
     def unnest(
         self, small: cst.BaseSmallStatement

@@ -199,3 +199,35 @@ def test_a_long_batched_yield_is_spread_over_lines_within_the_configured_length(
         others=OTHERS,
         config=MigrateConfig(line_length=72),
     )
+
+
+def test_a_read_in_the_next_statement_that_does_not_need_the_last_value_joins_its_yield(
+    assert_codemod,
+):
+    assert_codemod(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+
+        def summary(uid):
+            row = f(uid)
+            return {"name": row, "books": len(str(g(uid)))}
+
+
+        def prime_summary(uid):
+            prime_f(uid)
+            prime_g(uid)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g
+
+
+        @asynq()
+        def summary(uid):
+            row, g_value = yield f.asynq(uid), g.asynq(uid)
+            return {"name": row, "books": len(str(g_value))}
+        """,
+        others=OTHERS,
+    )
