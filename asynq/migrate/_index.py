@@ -1387,6 +1387,8 @@ class Program:
         #: converted methods: (path, "Class.method") -> ordinals of their read sites
         self.converted_methods: dict[tuple[str, str], set[int]] = {}
         self.method_reasons: dict[tuple[str, str], list[str]] = {}
+        #: ``prime_f = prime_g`` twins, as units that call prime_g
+        self.alias_twin_units: dict[Symbol, UnitFacts] = {}
         self._classify()
 
     # -- module and name resolution -----------------------------------------------------
@@ -1554,6 +1556,17 @@ class Program:
                 if target is not None and target[0] == "sym":
                     alias_owner = (target[1], target[2])
                 self.alias_of[(path, name)] = alias_owner
+            for name, ref in mod.twin_aliases.items():
+                function = name[len(prefix) :]
+                if function in mod.defs and (path, name) not in self.kinds:
+                    # ``prime_f = prime_g``: the twin of f primes what prime_g primes.
+                    sym = (path, name)
+                    self.kinds[sym] = "twin"
+                    self.twin_of[sym] = (path, function)
+                    self.twins[(path, function)] = sym
+                    self.alias_twin_units[sym] = UnitFacts(
+                        -1, name, [Site(0, "call", ref, None, deletable=True)]
+                    )
         for fn, twin in self.twins.items():
             if self.kinds.get(twin) == "twin" and self.kinds.get(fn) == "def":
                 self.candidates.add(fn)
@@ -1584,7 +1597,11 @@ class Program:
         return f"{sym[1]} (in {sym[0]})"
 
     def unit_of(self, sym: Symbol) -> UnitFacts | None:
-        """The unit that defines a top-level function."""
+        """The unit that defines a top-level function (for ``prime_f = prime_g``, a unit
+        that calls ``prime_g``)."""
+        alias_unit = self.alias_twin_units.get(sym)
+        if alias_unit is not None:
+            return alias_unit
         mod = self.modules.get(sym[0])
         if mod is None or sym[1] not in mod.defs:
             return None
@@ -1602,6 +1619,8 @@ class Program:
         out: list[Refusal] = []
 
         def refuse(reason: str, where: UnitFacts, site: Site | None = None) -> None:
+            if where.index < 0:  # a ``prime_f = prime_g`` twin: point at the function
+                where, site = unit, None
             out.append(Refusal(path, name, reason, where.index, site.ordinal if site else None))
 
         if path in self.frozen:
@@ -1780,8 +1799,8 @@ class Program:
                         "helper function), so converting would lose that batching. "
                         "Give the helper its own twin or read the value in "
                         f"{name}, then rerun.",
-                        twin.index,
-                        site.ordinal,
+                        twin.index if twin.index >= 0 else unit.index,
+                        site.ordinal if twin.index >= 0 else None,
                     )
                 )
                 reads[owner] = site  # one message per primed function
@@ -2031,7 +2050,7 @@ class Program:
                 out.delete_units.add(index)
             elif sym in self.twin_of:
                 out.kept_units.add(index)
-        for name in mod.aliases:
+        for name in [*mod.aliases, *mod.twin_aliases]:
             if (path, name) in self._removable and (path, name) not in self.live:
                 out.delete_aliases.add(name)
         for (dpath, unit_index), ordinals in self._deletions.items():
@@ -2091,6 +2110,13 @@ class Program:
             out.kept.append(Refusal(path, name, why))
         for name, ref in sorted(mod.twin_aliases.items()):
             function = name[len(prefix) :]
+            owner = self.twin_of.get((path, name))
+            if (
+                name in out.delete_aliases
+                or name in reported
+                or (owner is not None and owner in self.candidates)
+            ):
+                continue  # deleted, already explained, or its function is in the report
             out.kept.append(
                 Refusal(
                     path,

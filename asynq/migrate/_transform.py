@@ -1392,7 +1392,9 @@ def transform_module(
             continue
         statement_index += 1
         other_statement[statement_index] = body_index
-        alias = alias_target(stmt, config.prime_prefix)
+        alias = alias_target(stmt, config.prime_prefix) or twin_alias_target(
+            stmt, config.prime_prefix
+        )
         if alias is not None and alias[0] in plan.delete_aliases:
             add(cst.RemoveFromParent(), stmt)
         elif statement_index in touched_statements:

@@ -295,7 +295,8 @@ def test_a_twin_that_primes_through_an_object_method_keeps_its_function(assert_c
 
 
 def test_every_priming_function_that_stays_is_reported_with_its_reason(assert_codemod):
-    source = """
+    result = assert_codemod(
+        """
         from app.models import f, prime_f
 
 
@@ -315,16 +316,37 @@ def test_every_priming_function_that_stays_is_reported_with_its_reason(assert_co
             @classmethod
             def prime_many(cls, xs):
                 prime_everything(xs)
+        """,
         """
-    result = assert_codemod(source, source, others=OTHERS)
+        from asynq import asynq
+
+        from app.models import f, prime_f
+
+
+        @asynq()
+        def helper(x):
+            return (yield f.asynq(x))
+
+
+        def prime_everything(xs):
+            for x in xs:
+                prime_f(x)
+
+
+        class Batch:
+            @classmethod
+            def prime_many(cls, xs):
+                prime_everything(xs)
+        """,
+        others=OTHERS,
+    )
+    assert result.converted == [("app/m.py", "helper")]  # prime_helper = prime_f was its twin
     assert [(k.function, k.line, k.reason) for k in result.kept] == [
-        ("prime_everything", 11, result.kept[0].reason),
         (
-            "prime_helper",
-            8,
-            "prime_helper is kept: it is another name for the priming function prime_f, "
-            "which the codemod does not pair with helper, so helper is not converted. Write "
-            "prime_helper as a function that primes what it reads, then rerun.",
+            "prime_everything",
+            11,
+            "prime_everything is kept: it is a priming function with no function everything "
+            "to convert, so the legacy code that calls it stays as it is.",
         ),
         (
             "Batch.prime_many",
@@ -333,7 +355,19 @@ def test_every_priming_function_that_stays_is_reported_with_its_reason(assert_co
             "convert; methods stay as they are.",
         ),
     ]
-    assert result.kept[0].reason == (
-        "prime_everything is kept: it is a priming function with no function everything "
-        "to convert, so the legacy code that calls it stays as it is."
-    )
+
+
+def test_an_alias_twin_of_another_priming_function_that_stays_says_why(assert_codemod):
+    source = """
+        from app.models import f, prime_f
+
+        prime_widget = prime_f
+        """
+    result = assert_codemod(source, source, others=OTHERS)
+    assert [(k.function, k.reason) for k in result.kept] == [
+        (
+            "prime_widget",
+            "prime_widget is kept: it is another name for the priming function prime_f, "
+            "which the codemod does not pair with widget.",
+        )
+    ]
