@@ -264,6 +264,109 @@ def consumed_genexp(call: cst.Call) -> cst.GeneratorExp | None:
     return None
 
 
+#: Builtins that may run a little earlier than written without anyone noticing.
+HARMLESS_BUILTINS = frozenset(
+    {
+        "range",
+        "len",
+        "str",
+        "int",
+        "float",
+        "bool",
+        "tuple",
+        "list",
+        "set",
+        "frozenset",
+        "sorted",
+        "min",
+        "max",
+        "sum",
+        "abs",
+        "enumerate",
+        "zip",
+        "reversed",
+        "repr",
+    }
+)
+
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
+
+
+def _plain_arguments(call: cst.Call) -> bool:
+    """Arguments that call nothing but harmless builtins (so the call may run earlier)."""
+    plain = True
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal plain
+        if isinstance(node, cst.Call):
+            if not (isinstance(node.func, cst.Name) and node.func.value in HARMLESS_BUILTINS):
+                plain = False
+        elif isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await, cst.Lambda, *_COMPREHENSIONS)):
+            plain = False
+        return plain
+
+    for arg in call.args:
+        walk(arg, visit)
+    return plain
+
+
+def two_phase_calls(
+    comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
+) -> list[cst.Call]:
+    """Calls in a comprehension that can be made for every item first, in one batch, before
+    the comprehension runs: the calls its first condition always makes, or (without a
+    condition) the calls its element always makes, when there is one plain ``for`` and the
+    calls' arguments call nothing. Empty when the comprehension has another shape."""
+    for_in = comp.for_in
+    if (
+        for_in.inner_for_in is not None
+        or for_in.asynchronous is not None
+        or not isinstance(for_in.target, cst.Name)
+    ):
+        return []
+    out: list[cst.Call] = []
+    unsafe = False
+
+    def collect(node: cst.CSTNode, conditional: bool) -> None:
+        nonlocal unsafe
+        if unsafe:
+            return
+        if isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await)):
+            unsafe = True
+            return
+        if isinstance(node, (cst.Lambda, *_COMPREHENSIONS)):
+            return
+        if isinstance(node, cst.IfExp):
+            collect(node.test, conditional)
+            collect(node.body, True)
+            collect(node.orelse, True)
+            return
+        if isinstance(node, cst.BooleanOperation):
+            collect(node.left, conditional)
+            collect(node.right, True)
+            return
+        if isinstance(node, cst.Comparison):
+            collect(node.left, conditional)
+            for i, target in enumerate(node.comparisons):
+                collect(target.comparator, conditional or i > 0)
+            return
+        if isinstance(node, cst.Call):
+            if not conditional and dotted_name(node.func) is not None and _plain_arguments(node):
+                out.append(node)
+                return
+        for child in child_nodes(node):
+            collect(child, conditional)
+
+    if for_in.ifs:
+        collect(for_in.ifs[0].test, False)
+    else:
+        parts = [comp.key, comp.value] if isinstance(comp, cst.DictComp) else [comp.elt]
+        for part in parts:
+            if not isinstance(part, cst.Call):  # an element that is the call: one batch already
+                collect(part, False)
+    return [] if unsafe else out
+
+
 @dataclasses.dataclass
 class CollectLoop:
     """A ``for`` loop that collects one call per item into a list or dict.
@@ -687,6 +790,12 @@ class UnitAnalyzer(cst.CSTVisitor):
             self._pending[id(elt)] = cur
             for arg in elt.args:
                 self._pending[id(arg)] = cur or "comprehension"
+        if cur is None and not unconsumed:
+            # Read for every item first, in one batch (see two_phase_calls).
+            for call in two_phase_calls(node):
+                self._pending[id(call)] = None
+                for arg in call.args:
+                    self._pending[id(arg)] = "comprehension"
         self._scope(comp_target_names(node), nested=False)
 
     def _on_for(self, node: cst.For) -> None:

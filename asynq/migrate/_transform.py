@@ -38,6 +38,7 @@ from ._index import (
     name_counts,
     target_names,
     twin_alias_target,
+    two_phase_calls,
     walk,
 )
 
@@ -635,35 +636,90 @@ def _newline_indent(extra: str) -> cst.ParenthesizedWhitespace:
     )
 
 
-def _spread_yield(small: cst.BaseSmallStatement, unit: str) -> cst.BaseSmallStatement:
-    """``x = yield a, b`` or ``x = yield [... for ...]`` over several lines (one element, or
-    the comprehension, on its own indented line); other statements are returned as they are."""
+def _spread_yield(
+    small: cst.BaseSmallStatement, unit: str, break_for: bool = False
+) -> cst.BaseSmallStatement:
+    """A long statement over several lines: the tuple of ``x = yield a, b`` one element per
+    line, or a yielded or returned comprehension or display inside its own brackets (with
+    ``break_for``, its ``for`` on a line of its own too); other statements are returned as
+    they are."""
     value = getattr(small, "value", None)
-    if not isinstance(value, cst.Yield) or value.value is None:
+    if value is None:
         return small
-    item = value.value
+    outer = value
+    if isinstance(value, cst.Yield):
+        if value.value is None or isinstance(value.value, cst.From):
+            return small
+        value = value.value
     inner, close = _newline_indent(unit), _newline_indent("")
-    if isinstance(item, cst.Tuple) and len(item.elements) > 1:
-        elements = [el.with_changes(comma=cst.Comma(whitespace_after=inner)) for el in item.elements]
+    spread: cst.BaseExpression
+    if isinstance(value, cst.Tuple) and len(value.elements) > 1 and outer is not value:
+        elements = [
+            el.with_changes(comma=cst.Comma(whitespace_after=inner)) for el in value.elements
+        ]
         elements[-1] = elements[-1].with_changes(comma=cst.Comma(whitespace_after=close))
-        spread: cst.BaseExpression = item.with_changes(
-            elements=elements,
-            lpar=[cst.LeftParen(whitespace_after=inner)],
-            rpar=[cst.RightParen()],
+        spread = value.with_changes(
+            elements=elements, lpar=[cst.LeftParen(whitespace_after=inner)], rpar=[cst.RightParen()]
         )
-    elif isinstance(item, (cst.ListComp, cst.List)):
-        spread = item.with_changes(
-            lbracket=cst.LeftSquareBracket(whitespace_after=inner),
-            rbracket=cst.RightSquareBracket(whitespace_before=close),
-        )
-    elif isinstance(item, (cst.DictComp, cst.Dict)):
-        spread = item.with_changes(
-            lbrace=cst.LeftCurlyBrace(whitespace_after=inner),
-            rbrace=cst.RightCurlyBrace(whitespace_before=close),
-        )
+    elif isinstance(value, (cst.ListComp, cst.SetComp, cst.DictComp, cst.List, cst.Dict)):
+        changes: dict[str, Any] = {}
+        if isinstance(value, (cst.ListComp, cst.SetComp, cst.DictComp)) and break_for:
+            changes["for_in"] = value.for_in.with_changes(whitespace_before=inner)
+        if isinstance(value, (cst.ListComp, cst.List)):
+            changes["lbracket"] = cst.LeftSquareBracket(whitespace_after=inner)
+            changes["rbracket"] = cst.RightSquareBracket(whitespace_before=close)
+        else:
+            changes["lbrace"] = cst.LeftCurlyBrace(whitespace_after=inner)
+            changes["rbrace"] = cst.RightCurlyBrace(whitespace_before=close)
+        spread = value.with_changes(**changes)
     else:
         return small
-    return small.with_changes(value=value.with_changes(value=spread))
+    if isinstance(outer, cst.Yield):
+        return small.with_changes(value=outer.with_changes(value=spread))
+    return small.with_changes(value=spread)
+
+
+def _assign_line(name: str, value: cst.BaseExpression) -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine(
+        body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(name))], value=value)]
+    )
+
+
+def _unparen(value: cst.BaseExpression) -> cst.BaseExpression:
+    if isinstance(value, cst.Yield) and value.lpar:
+        return value.with_changes(lpar=[], rpar=[])
+    return value
+
+
+def _tuple(values: list[cst.BaseExpression]) -> cst.Tuple:
+    comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    return cst.Tuple(
+        [
+            cst.Element(v, comma if i < len(values) - 1 else cst.MaybeSentinel.DEFAULT)
+            for i, v in enumerate(values)
+        ],
+        lpar=[],
+        rpar=[],
+    )
+
+
+class _NodeReplacer(cst.CSTTransformer):
+    """Replaces nodes (by identity of the original node) and keeps the identity of every
+    subtree it does not change (the rewrite finds reads by identity)."""
+
+    def __init__(self, replace: dict[int, Any]) -> None:
+        super().__init__()
+        self.replace = replace
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
+        found = self.replace.get(id(original_node))
+        if found is not None:
+            return found
+        if updated_node is not original_node and updated_node.deep_equals(original_node):
+            return original_node
+        return updated_node
+
+
 
 
 def _count_yields(node: cst.CSTNode) -> int:
@@ -768,12 +824,17 @@ class _FunctionConverter:
                 out.append(prefix.with_changes(leading_lines=line.leading_lines))
                 line = line.with_changes(body=[small], leading_lines=[])
         out.append(line)
-        return [
-            each.with_changes(body=[_spread_yield(each.body[0], self.indent)])
-            if self._too_long(each)
-            else each
-            for each in out
-        ]
+        fitted = []
+        for each in out:
+            if self._too_long(each):
+                spread = each.with_changes(body=[_spread_yield(each.body[0], self.indent)])
+                if self._too_long(spread):
+                    spread = each.with_changes(
+                        body=[_spread_yield(each.body[0], self.indent, break_for=True)]
+                    )
+                each = spread
+            fitted.append(each)
+        return fitted
 
     def _block(self, stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
         out: list[cst.BaseStatement] = []
@@ -786,6 +847,13 @@ class _FunctionConverter:
                 ]
                 if not kept:
                     continue
+                if len(kept) == 1:
+                    phased, only = self.two_phase(kept[0])
+                    if phased:
+                        phased[0] = phased[0].with_changes(leading_lines=stmt.leading_lines)
+                        out.extend(phased)
+                        stmt = stmt.with_changes(leading_lines=[])
+                        kept = [only]
                 new_body = [_strip_yield_parens(self.rewrite_expr(s)) for s in kept]
                 if len(new_body) == 1:
                     prefixes, small = self.unnest(new_body[0])
@@ -888,6 +956,68 @@ class _FunctionConverter:
                         stmt = stmt.with_changes(body=[_strip_yield_parens(replaced)])
             out.append(stmt)
         return out
+
+    def two_phase(
+        self, small: cst.BaseSmallStatement
+    ) -> tuple[list[cst.SimpleStatementLine], cst.BaseSmallStatement]:
+        """Comprehensions whose condition (or, without one, whose element) reads cached
+        values: read them for every item first, in one batched yield per read, then run the
+        comprehension over the values (``for x, f_value in zip(xs, f_values)``)."""
+        comps: list[cst.CSTNode] = []
+
+        def find(node: cst.CSTNode) -> bool:
+            if isinstance(node, cst.Lambda):
+                return False
+            if isinstance(node, _CONDITIONAL_INSIDE):
+                if any(id(c) in self.read_ids for c in two_phase_calls(node)):
+                    comps.append(node)
+                return False  # not inside another comprehension
+            return True
+
+        walk(small, find)
+        if not comps:
+            return [], small
+        if self._names is None:
+            self._names = set(name_counts(self.fn))
+        prefixes: list[cst.SimpleStatementLine] = []
+        new_comps: dict[int, cst.CSTNode] = {}
+        for comp in comps:
+            assert isinstance(comp, _CONDITIONAL_INSIDE)
+            reads = [c for c in two_phase_calls(comp) if id(c) in self.read_ids]
+            target = comp.for_in.target
+            assert isinstance(target, cst.Name)
+            items: cst.BaseExpression = comp.for_in.iter
+            if not isinstance(items, cst.Name):
+                name = _fresh_name(f"{target.value}_items", self._names)
+                value = self.rewrite_expr(items)
+                if not (isinstance(value, cst.Yield) or _contains_yield(value)):
+                    value = cst.Call(func=cst.Name("list"), args=[cst.Arg(value)])
+                prefixes.append(_assign_line(name, _unparen(value)))
+                items = cst.Name(name)
+            replace: dict[int, cst.BaseExpression] = {}
+            targets: list[cst.BaseExpression] = [target]
+            iterables: list[cst.BaseExpression] = [items]
+            for call in reads:
+                base = _temp_base(call.with_changes(func=cst.Attribute(call.func, cst.Name("asynq"))))
+                values = _fresh_name(base.replace("_value", "_values"), self._names)
+                each = _fresh_name(base, self._names)
+                batch = cst.ListComp(
+                    elt=call.with_changes(func=cst.Attribute(call.func, cst.Name("asynq"))),
+                    for_in=cst.CompFor(target=target, iter=items),
+                )
+                prefixes.append(_assign_line(values, cst.Yield(batch)))
+                replace[id(call)] = cst.Name(each)
+                targets.append(cst.Name(each))
+                iterables.append(cst.Name(values))
+            replaced: Any = comp.visit(_NodeReplacer(replace))
+            for_in = replaced.for_in.with_changes(
+                target=_tuple(targets),
+                iter=cst.Call(func=cst.Name("zip"), args=[cst.Arg(v) for v in iterables]),
+            )
+            new_comps[id(comp)] = replaced.with_changes(for_in=for_in)
+        result = small.visit(_NodeReplacer(new_comps))
+        assert isinstance(result, cst.BaseSmallStatement)
+        return prefixes, result
 
     def unnest(
         self, small: cst.BaseSmallStatement

@@ -197,7 +197,7 @@ def test_a_long_batched_yield_is_spread_over_lines_within_the_configured_length(
             ])
         """,
         others=OTHERS,
-        config=MigrateConfig(line_length=72),
+        config=MigrateConfig(line_length=76),
     )
 
 
@@ -228,6 +228,73 @@ def test_a_read_in_the_next_statement_that_does_not_need_the_last_value_joins_it
         def summary(uid):
             row, g_value = yield f.asynq(uid), g.asynq(uid)
             return {"name": row, "books": len(str(g_value))}
+        """,
+        others=OTHERS,
+    )
+
+
+def test_a_comprehension_condition_that_reads_becomes_two_phases(assert_codemod):
+    assert_codemod(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+
+        def active(ids):
+            return [g(i) for i in ids if f(i) > 2]
+
+
+        def prime_active(ids):
+            for i in ids:
+                prime_f(i)
+                prime_g(i)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g
+
+
+        @asynq()
+        def active(ids):
+            f_values = yield [f.asynq(i) for i in ids]
+            return (yield [g.asynq(i) for i, f_value in zip(ids, f_values) if f_value > 2])
+        """,
+        others=OTHERS,
+    )
+
+
+def test_reads_inside_a_larger_element_are_read_for_every_item_first(assert_codemod):
+    assert_codemod(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+
+        def labels(rows):
+            return {r: str(f(r)) + "/" + str(g(r)) for r in rows.values()}
+
+
+        def prime_labels(rows):
+            for r in rows.values():
+                prime_f(r)
+                prime_g(r)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g
+
+
+        @asynq()
+        def labels(rows):
+            r_items = list(rows.values())
+            f_values, g_values = yield (
+                [f.asynq(r) for r in r_items],
+                [g.asynq(r) for r in r_items],
+            )
+            return {
+                r: str(f_value) + "/" + str(g_value)
+                for r, f_value, g_value in zip(r_items, f_values, g_values)
+            }
         """,
         others=OTHERS,
     )

@@ -123,12 +123,12 @@ CASES = {
         6,
         "inside a `for` loop",
     ),
-    "a read in a comprehension condition": (
+    "a read in a comprehension condition with an inner loop": (
         """
         from app.models import f, prime_f
 
-        def h(xs):
-            return [x for x in xs if f(x)]
+        def h(xss):
+            return [x for xs in xss for x in xs if f(x)]
 
         def prime_h(xs):
             for x in xs:
