@@ -90,7 +90,20 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
         read1, prime1 = draw(st.sampled_from(callees))
         shape = draw(
             st.sampled_from(
-                ["pair", "chain", "comp", "append", "dict", "sum", "expr", "lambda", "effect"]
+                [
+                    "pair",
+                    "chain",
+                    "comp",
+                    "append",
+                    "dict",
+                    "sum",
+                    "expr",
+                    "lambda",
+                    "effect",
+                    "cond",
+                    "element",
+                    "call",
+                ]
             )
         )
         generator_twin = shape == "chain" or draw(st.booleans())
@@ -123,6 +136,16 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
         elif shape == "lambda":  # refused: stays legacy
             body = [f"return sum(map(lambda y: {read0}(y), range(x % 3)))"]
             twin = ["for y in range(x % 3):", f"    {prime0}(y)"]
+        elif shape == "cond":  # a read in the condition: two phases
+            body = [f"return sum([{read1}(y) for y in range(x % 4) if {read0}(y) % 2])"]
+            twin = ["for y in range(x % 4):", f"    {prime0}(y)", f"    {prime1}(y)"]
+        elif shape == "element":  # reads inside a larger element
+            body = [f"return sum([{read0}(y) * 2 + {read1}(y + 1) for y in range(x % 3)])"]
+            twin = ["for y in range(x % 3):", f"    {prime0}(y)", f"    {prime1}(y + 1)"]
+        elif shape == "call" and len(callees) > n_cached:  # a composite calling another one
+            inner_read, inner_prime = draw(st.sampled_from(callees[n_cached:]))
+            body = [f"return {inner_read}(x) + {read0}(x + 3)"]
+            twin = [f"{inner_prime}(x)", f"{prime0}(x + 3)"]
         else:  # a twin that records an event: the event must still happen
             body = [f"return {read0}(x) + 1"]
             twin = ["EVENTS.append(x)", f"{prime0}(x)"]
@@ -150,7 +173,7 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
 
 
 @settings(
-    max_examples=30,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
