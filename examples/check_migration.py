@@ -152,11 +152,13 @@ def check_app(name: str, target: str) -> tuple[list[str], list[str]]:
         failures += unaccounted(migrated, report)
         del again
 
-    converted = len(report["converted"])  # type: ignore[arg-type]
+    converted = sum(1 for c in report["converted"] if not c["helper"])  # type: ignore[attr-defined]
+    helpers = len(report["converted"]) - converted  # type: ignore[arg-type]
     refused = len({(r["file"], r["function"]) for r in report["refusals"]})  # type: ignore[attr-defined]
     lines = [
-        f"{name}: {converted} of {converted + refused} primed functions converted, "
-        f"{len(report['kept'])} twins kept, {len(report['notes'])} notes",  # type: ignore[arg-type]
+        f"{name}: {converted} of {converted + refused} primed functions converted "
+        f"(and {helpers} helper functions they read), {len(report['kept'])} priming "
+        f"functions kept, {len(report['notes'])} notes",
         f"  {'page':<24} {'cold before':>11} {'cold after':>10} {'warm before':>11} "
         f"{'warm after':>10} {'db cold before/after':>21}",
     ]

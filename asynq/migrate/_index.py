@@ -1498,6 +1498,8 @@ class Program:
         self.method_reasons: dict[tuple[str, str], list[str]] = {}
         #: ``prime_f = prime_g`` twins, as units that call prime_g
         self.alias_twin_units: dict[Symbol, UnitFacts] = {}
+        #: functions without twins converted because converted functions read them
+        self.helpers: set[Symbol] = set()
         self._classify()
 
     # -- module and name resolution -----------------------------------------------------
@@ -1893,11 +1895,12 @@ class Program:
                         site.ordinal,
                     )
                 )
+        through_helpers = self._read_through_helpers(set(reads))
         for site in twin.sites:
             if site.kind != "call":
                 continue
             owner = self.owner_of_prime(self.target_of(path, site))
-            if owner is not None and owner not in reads:
+            if owner is not None and owner not in reads and owner not in through_helpers:
                 shown = self.display(owner, path)
                 out.append(
                     Refusal(
@@ -1926,12 +1929,83 @@ class Program:
             )
         return out
 
+    def _read_through_helpers(self, start: set[Symbol]) -> set[Symbol]:
+        """What the converted helpers among ``start`` read, transitively."""
+        seen: set[Symbol] = set()
+        work = [sym for sym in start if sym in self.helpers]
+        while work:
+            helper = work.pop()
+            if helper in seen or helper not in self.converted:
+                continue
+            seen.add(helper)
+            unit = self.unit_of(helper)
+            assert unit is not None
+            for site in unit.sites:
+                target = self.target_of(helper[0], site)
+                if site.kind == "call" and target is not None and target[0] == "sym":
+                    callee = (target[1], target[2])
+                    seen.add(callee)
+                    if callee in self.helpers:
+                        work.append(callee)
+        return seen
+
+    def _helper_reasons(self, fn: Symbol, local_only: bool) -> bool:
+        """Whether a function without a twin cannot become an ``@asynq()`` helper of the
+        functions converted with it (True: it cannot)."""
+        path, name = fn
+        mod = self.modules[path]
+        unit = self.unit_of(fn)
+        assert unit is not None
+        if path in self.frozen or unit.is_async or unit.has_yield or unit.decorators:
+            return True
+        if ("asynq" in mod.defs or "asynq" in mod.others) or (
+            mod.imports.get("asynq") is not None
+            and self.resolve(path, ("asynq",))
+            not in (("ext", "asynq.asynq"), ("ext", "asynq.decorators.asynq"))
+        ):
+            return True
+        reads = 0
+        for site in unit.sites:
+            if site.kind in ("dynamic", "local-prime", "ref"):
+                return True
+            target = self.target_of(path, site)
+            if self.owner_of_prime(target) is not None:
+                return True  # it primes: leave it to its own twin, if any
+            if site.kind != "call" or target is None or target[0] != "sym":
+                continue
+            callee = (target[1], target[2])
+            if callee == fn:
+                return True  # recursion (see _local_reasons)
+            if self.kinds.get(callee) in ("cached", "asynq") or callee in self.candidates or (
+                callee in self.helpers
+            ):
+                if site.blocker is not None:
+                    return True
+                if local_only:
+                    reads += 1
+                elif self.is_async_capable(callee):
+                    reads += 1
+                else:
+                    return True  # reads something that stays synchronous
+        return reads == 0
+
     def decide(self) -> None:
-        """Compute which primed functions are converted (the largest consistent set)."""
+        """Compute which primed functions are converted (the largest consistent set), and the
+        plain helper functions without twins that they read, converted with them."""
         local = {fn: self._local_reasons(fn) for fn in sorted(self.candidates)}
         self.converted = {fn for fn, reasons in local.items() if not reasons}
+        self.helpers = {
+            sym
+            for sym, kind in self.kinds.items()
+            if kind == "def"
+            and sym not in self.candidates
+            and not sym[1].startswith(self.config.prime_prefix)
+            and self.unit_of(sym) is not None
+        }
+        self.helpers = {h for h in self.helpers if not self._helper_reasons(h, local_only=True)}
+        self.converted |= self.helpers
         readers: dict[Symbol, set[Symbol]] = {}
-        for fn in self.candidates:
+        for fn in self.candidates | self.helpers:
             unit = self.unit_of(fn)
             assert unit is not None
             for site in unit.sites:
@@ -1943,9 +2017,26 @@ class Program:
             fn = work.pop()
             if fn not in self.converted:
                 continue
-            if self._dependent_reasons(fn):
+            blocked = (
+                self._helper_reasons(fn, local_only=False)
+                if fn in self.helpers
+                else bool(self._dependent_reasons(fn))
+            )
+            if blocked:
                 self.converted.discard(fn)
                 work.extend(sorted(r for r in readers.get(fn, ()) if r in self.converted))
+        # A helper is converted only for the converted functions that read it.
+        while True:
+            needed: set[Symbol] = set()
+            for fn in self.converted:
+                for caller in readers.get(fn, ()):
+                    if caller in self.converted and caller != fn:
+                        needed.add(fn)
+            unused = {h for h in self.helpers & self.converted if h not in needed}
+            if not unused:
+                break
+            self.converted -= unused
+        self.helpers &= self.converted
         for fn in sorted(self.candidates - self.converted):
             self.reasons[fn] = local[fn] + self._dependent_reasons(fn)
         for path, mod in self.modules.items():

@@ -82,6 +82,8 @@ class RunResult:
     files: list[FileResult]
     converted: list[tuple[str, str]]
     seconds: float = 0.0
+    #: the converted functions that had no twin (helpers read by converted functions)
+    helpers: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     @property
     def refusals(self) -> list[Refusal]:
@@ -116,6 +118,7 @@ class RunResult:
 
     def report(self) -> dict[str, object]:
         """The JSON document written by ``--report``."""
+        helpers = set(self.helpers)
         return {
             "version": 1,
             "exit_code": self.exit_code,
@@ -140,7 +143,9 @@ class RunResult:
                 }
                 for f in self.files
             ],
-            "converted": [{"file": p, "function": n} for p, n in self.converted],
+            "converted": [
+                {"file": p, "function": n, "helper": (p, n) in helpers} for p, n in self.converted
+            ],
             "refusals": [r.as_dict() for r in self.refusals],
             "notes": [n.as_dict() for n in self.notes],
             "kept": [
@@ -601,4 +606,4 @@ def run(
                     result.status = "failed"
                     result.error = f"Could not write the file: {exc}."
     converted = sorted([*program.converted, *program.converted_methods])
-    return RunResult(ordered, converted, time.monotonic() - start)
+    return RunResult(ordered, converted, time.monotonic() - start, sorted(program.helpers))

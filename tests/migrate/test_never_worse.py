@@ -371,3 +371,52 @@ def test_an_alias_twin_of_another_priming_function_that_stays_says_why(assert_co
             "which the codemod does not pair with widget.",
         )
     ]
+
+
+def test_a_helper_without_a_twin_is_converted_with_the_function_that_reads_it(
+    assert_codemod,
+):
+    result = assert_codemod(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+
+        def label(x):
+            return str(f(x)) + "!"
+
+
+        def card(x):
+            return {"label": label(x), "size": g(x)}
+
+
+        def prime_card(x):
+            prime_f(x)
+            prime_g(x)
+
+
+        def unused_helper(x):
+            return g(x)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g
+
+
+        @asynq()
+        def label(x):
+            return str((yield f.asynq(x))) + "!"
+
+
+        @asynq()
+        def card(x):
+            return (yield {"label": label.asynq(x), "size": g.asynq(x)})
+
+
+        def unused_helper(x):
+            return g(x)
+        """,
+        others=OTHERS,
+    )
+    assert sorted(result.converted) == [("app/m.py", "card"), ("app/m.py", "label")]
+    assert result.refusals == []

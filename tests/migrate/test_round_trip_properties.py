@@ -103,6 +103,7 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
                     "cond",
                     "element",
                     "call",
+                    "helper",
                 ]
             )
         )
@@ -146,6 +147,10 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
             inner_read, inner_prime = draw(st.sampled_from(callees[n_cached:]))
             body = [f"return {inner_read}(x) + {read0}(x + 3)"]
             twin = [f"{inner_prime}(x)", f"{prime0}(x + 3)"]
+        elif shape == "helper":  # reads through a helper function that has no twin
+            logic += [f"def helper{j}(y):", f"    return {read0}(y) * 3", ""]
+            body = [f"return helper{j}(x) + {read1}(x)"]
+            twin = [f"{prime0}(x)", f"{prime1}(x)"]
         else:  # a twin that records an event: the event must still happen
             body = [f"return {read0}(x) + 1"]
             twin = ["EVENTS.append(x)", f"{prime0}(x)"]
