@@ -367,6 +367,87 @@ def two_phase_calls(
     return [] if unsafe else out
 
 
+def _jumps(node: cst.CSTNode) -> bool:
+    """Whether ``node`` contains ``continue``, ``break``, ``return`` or ``raise`` (outside
+    nested functions)."""
+    found = False
+
+    def visit(n: cst.CSTNode) -> bool:
+        nonlocal found
+        if isinstance(n, (cst.Continue, cst.Break, cst.Return, cst.Raise)):
+            found = True
+        return not found and not isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
+
+    walk(node, visit)
+    return found
+
+
+def hoistable_loop_calls(loop: cst.For) -> list[cst.Call]:
+    """Calls a ``for`` loop makes in every iteration, with arguments that depend only on the
+    loop variable and on names the loop does not assign: they can be made for every item
+    first, in one batch, before the loop (then the loop runs over ``zip(items, values)``)."""
+    if (
+        loop.orelse is not None
+        or loop.asynchronous is not None
+        or not isinstance(loop.target, cst.Name)
+        or not isinstance(loop.body, cst.IndentedBlock)
+    ):
+        return []
+    assigned_visitor = _LocalNames()
+    loop.body.visit(assigned_visitor)
+    assigned = assigned_visitor.names - {loop.target.value}
+    calls: list[cst.Call] = []
+    unsafe = False
+
+    def collect(node: cst.CSTNode, conditional: bool) -> None:
+        nonlocal unsafe
+        if unsafe:
+            return
+        if isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await)):
+            unsafe = True
+            return
+        if isinstance(node, (cst.Lambda, *_COMPREHENSIONS)):
+            return
+        if isinstance(node, cst.IfExp):
+            collect(node.test, conditional)
+            collect(node.body, True)
+            collect(node.orelse, True)
+            return
+        if isinstance(node, cst.BooleanOperation):
+            collect(node.left, conditional)
+            collect(node.right, True)
+            return
+        if isinstance(node, cst.Comparison):
+            collect(node.left, conditional)
+            for i, target in enumerate(node.comparisons):
+                collect(target.comparator, conditional or i > 0)
+            return
+        if isinstance(node, cst.Call) and not conditional:
+            if (
+                dotted_name(node.func) is not None
+                and _plain_arguments(node)
+                and not any(name_counts(arg)[n] for arg in node.args for n in assigned)
+            ):
+                calls.append(node)
+                return
+        for child in child_nodes(node):
+            collect(child, conditional)
+
+    for stmt in loop.body.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                collect(small, False)
+        elif isinstance(stmt, cst.If):
+            collect(stmt.test, False)
+        elif isinstance(stmt, cst.For):
+            collect(stmt.iter, False)
+        else:
+            break
+        if unsafe or _jumps(stmt):
+            break
+    return [] if unsafe else calls
+
+
 @dataclasses.dataclass
 class CollectLoop:
     """A ``for`` loop that collects one call per item into a list or dict.
@@ -784,7 +865,7 @@ class UnitAnalyzer(cst.CSTVisitor):
         cur = self._blockers[-1]
         unconsumed = isinstance(node, cst.GeneratorExp) and id(node) not in self._consumed
         self._push(cur or ("genexp" if unconsumed else "comprehension"))
-        self._pending[id(node.for_in.iter)] = cur
+        self._pending.setdefault(id(node.for_in.iter), cur)
         elt = node.value if isinstance(node, cst.DictComp) else node.elt
         if isinstance(elt, cst.Call) and not unconsumed:
             self._pending[id(elt)] = cur
@@ -802,7 +883,7 @@ class UnitAnalyzer(cst.CSTVisitor):
         cur = self._blockers[-1]
         self._push(cur or "for")
         self._bind(target_names(node.target))
-        self._pending[id(node.iter)] = cur
+        self._pending.setdefault(id(node.iter), cur)  # an outer loop may have hoisted it
         loop = match_collect_loop(node, self.fn)
         if loop is not None:
             self._pending[id(loop.value)] = cur
@@ -814,6 +895,12 @@ class UnitAnalyzer(cst.CSTVisitor):
                 self._pending[id(loop.key)] = cur or "comprehension"
         if node.orelse is not None:
             self._pending[id(node.orelse)] = cur or "for-else"
+        if cur is None and loop is None:
+            # Read for every item first, in one batch (see hoistable_loop_calls).
+            for call in hoistable_loop_calls(node):
+                self._pending[id(call)] = None
+                for arg in call.args:
+                    self._pending[id(arg)] = "comprehension"
 
     def _block(self, blocker: str) -> None:
         self._push(self._blockers[-1] or blocker)

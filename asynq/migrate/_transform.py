@@ -34,6 +34,7 @@ from ._index import (
     consumed_genexp,
     dotted_name,
     has_call,
+    hoistable_loop_calls,
     match_collect_loop,
     name_counts,
     target_names,
@@ -1128,6 +1129,8 @@ class _FunctionConverter:
         if loop is not None and rewriter.is_pure_read(loop.value):
             self.collect_loop(stmt, loop, out)
             return
+        if loop is None:
+            stmt = self.hoist_loop(stmt, out)
         if isinstance(stmt.body, cst.IndentedBlock):
             stmts = self.block(list(stmt.body.body))
             if not stmts and stmt.orelse is None:
@@ -1139,6 +1142,51 @@ class _FunctionConverter:
             stmt.orelse.with_changes(body=self.suite(stmt.orelse.body)) if stmt.orelse else None
         )
         out.append(stmt.with_changes(iter=self.rewrite_expr(stmt.iter), body=body, orelse=orelse))
+
+    def hoist_loop(self, stmt: cst.For, out: list[cst.BaseStatement]) -> cst.For:
+        """Reads every iteration makes, with arguments known before the loop: made for every
+        item first, one batched yield per read, and the loop runs over
+        ``zip(items, values)`` (see ``hoistable_loop_calls``)."""
+        reads = [c for c in hoistable_loop_calls(stmt) if id(c) in self.read_ids]
+        if not reads:
+            return stmt
+        if self._names is None:
+            self._names = set(name_counts(self.fn))
+        target = stmt.target
+        assert isinstance(target, cst.Name)
+        items: cst.BaseExpression = stmt.iter
+        leading = list(stmt.leading_lines)
+        if not isinstance(items, cst.Name):
+            name = _fresh_name(f"{target.value}_items", self._names)
+            value = self.rewrite_expr(items)
+            if not (isinstance(value, cst.Yield) or _contains_yield(value)):
+                value = cst.Call(func=cst.Name("list"), args=[cst.Arg(value)])
+            out.append(_assign_line(name, _unparen(value)).with_changes(leading_lines=leading))
+            leading = []
+            items = cst.Name(name)
+        replace: dict[int, Any] = {}
+        targets: list[cst.BaseExpression] = [target]
+        iterables: list[cst.BaseExpression] = [items]
+        for call in reads:
+            base = _temp_base(call.with_changes(func=cst.Attribute(call.func, cst.Name("asynq"))))
+            values = _fresh_name(base.replace("_value", "_values"), self._names)
+            each = _fresh_name(base, self._names)
+            batch = cst.ListComp(
+                elt=call.with_changes(func=cst.Attribute(call.func, cst.Name("asynq"))),
+                for_in=cst.CompFor(target=target, iter=items),
+            )
+            out.append(_assign_line(values, cst.Yield(batch)).with_changes(leading_lines=leading))
+            leading = []
+            replace[id(call)] = cst.Name(each)
+            targets.append(cst.Name(each))
+            iterables.append(cst.Name(values))
+        body: Any = stmt.body.visit(_NodeReplacer(replace))
+        return stmt.with_changes(
+            target=_tuple(targets),
+            iter=cst.Call(func=cst.Name("zip"), args=[cst.Arg(v) for v in iterables]),
+            body=body,
+            leading_lines=[],
+        )
 
     def collect_loop(self, stmt: cst.For, loop: CollectLoop, out: list[cst.BaseStatement]) -> None:
         value = loop.value.with_changes(

@@ -298,3 +298,51 @@ def test_reads_inside_a_larger_element_are_read_for_every_item_first(assert_code
         """,
         others=OTHERS,
     )
+
+
+def test_reads_every_iteration_makes_are_made_for_every_item_before_the_loop(
+    assert_codemod,
+):
+    assert_codemod(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+
+        def refs(uid):
+            out = []
+            for fid in f(uid):
+                for rid in g(fid):
+                    out.append(("r", rid))
+                total = f(fid + 1)
+                if total:
+                    out.append(("s", total))
+            return out
+
+
+        def prime_refs(uid):
+            prime_f(uid)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g
+
+
+        @asynq()
+        def refs(uid):
+            out = []
+            fid_items = yield f.asynq(uid)
+            g_values, f_values = yield (
+                [g.asynq(fid) for fid in fid_items],
+                [f.asynq(fid + 1) for fid in fid_items],
+            )
+            for fid, g_value, f_value in zip(fid_items, g_values, f_values):
+                for rid in g_value:
+                    out.append(("r", rid))
+                total = f_value
+                if total:
+                    out.append(("s", total))
+            return out
+        """,
+        others=OTHERS,
+    )

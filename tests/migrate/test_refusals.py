@@ -106,13 +106,15 @@ CASES = {
         5,
         "inside a `while` loop",
     ),
-    "a read inside a loop that does more than collect": (
+    "a read after a continue inside a loop": (
         """
         from app.models import f, prime_f
 
         def h(xs):
             total = 0
             for x in xs:
+                if x > 3:
+                    continue
                 total += f(x)
             return total
 
@@ -120,7 +122,7 @@ CASES = {
             for x in xs:
                 prime_f(x)
         """,
-        6,
+        8,
         "inside a `for` loop",
     ),
     "a read in a comprehension condition with an inner loop": (

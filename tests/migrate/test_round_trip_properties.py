@@ -104,6 +104,8 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
                     "element",
                     "call",
                     "helper",
+                    "loop",
+                    "loopjump",
                 ]
             )
         )
@@ -151,6 +153,26 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
             logic += [f"def helper{j}(y):", f"    return {read0}(y) * 3", ""]
             body = [f"return helper{j}(x) + {read1}(x)"]
             twin = [f"{prime0}(x)", f"{prime1}(x)"]
+        elif shape == "loop":  # reads every iteration makes: hoisted before the loop
+            body = [
+                "total = 0",
+                "for y in range(x % 4):",
+                f"    total += {read0}(y) * 2",
+                f"    if {read1}(y + 1) % 2:",
+                "        total += 1",
+                "return total",
+            ]
+            twin = ["for y in range(x % 4):", f"    {prime0}(y)", f"    {prime1}(y + 1)"]
+        elif shape == "loopjump":  # a read after a continue: left legacy
+            body = [
+                "total = 0",
+                "for y in range(x % 4):",
+                "    if y == 2:",
+                "        continue",
+                f"    total += {read0}(y)",
+                "return total",
+            ]
+            twin = ["for y in range(x % 4):", f"    {prime0}(y)"]
         else:  # a twin that records an event: the event must still happen
             body = [f"return {read0}(x) + 1"]
             twin = ["EVENTS.append(x)", f"{prime0}(x)"]
