@@ -312,6 +312,7 @@ def _plain_arguments(call: cst.Call) -> bool:
 
 def two_phase_calls(
     comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
+    whole_element: bool = False,
 ) -> list[cst.Call]:
     """Calls in a comprehension that can be made for every item first, in one batch, before
     the comprehension runs: the calls its first condition always makes, or (without a
@@ -362,9 +363,50 @@ def two_phase_calls(
     else:
         parts = [comp.key, comp.value] if isinstance(comp, cst.DictComp) else [comp.elt]
         for part in parts:
-            if not isinstance(part, cst.Call):  # an element that is the call: one batch already
+            # An element that is the call is one batch already (unless asked for it).
+            if whole_element or not isinstance(part, cst.Call):
                 collect(part, False)
     return [] if unsafe else out
+
+
+_SORTERS = frozenset({"sorted", "min", "max"})
+
+
+def sort_key_reads(
+    call: cst.Call,
+) -> tuple[cst.Lambda, cst.BaseExpression, list[cst.Call]] | None:
+    """``sorted(xs, key=lambda x: ...)`` (also ``min``, ``max``, ``xs.sort(key=...)``) whose
+    key makes calls every time with arguments that depend only on the item: (the lambda, the
+    items, the calls). The values can be fetched for every item first, into a dict the key
+    reads. None for any other call."""
+    func = call.func
+    items: cst.BaseExpression | None = None
+    if isinstance(func, cst.Name) and func.value in _SORTERS:
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        if len(positional) == 1:
+            items = positional[0].value
+    elif isinstance(func, cst.Attribute) and func.attr.value == "sort":
+        items = func.value
+    if items is None or dotted_name(items) is None:
+        return None
+    key = next((a.value for a in call.args if a.keyword and a.keyword.value == "key"), None)
+    if not isinstance(key, cst.Lambda):
+        return None
+    params = key.params
+    if (
+        len(params.params) != 1
+        or params.posonly_params
+        or params.kwonly_params
+        or isinstance(params.star_arg, cst.Param)
+        or params.star_kwarg is not None
+    ):
+        return None
+    fake = cst.ListComp(
+        elt=key.body,
+        for_in=cst.CompFor(target=params.params[0].name, iter=cst.Name("_")),
+    )
+    calls = two_phase_calls(fake, whole_element=True)
+    return (key, items, calls) if calls else None
 
 
 def _jumps(node: cst.CSTNode) -> bool:
@@ -777,6 +819,14 @@ class UnitAnalyzer(cst.CSTVisitor):
         genexp = consumed_genexp(node)
         if genexp is not None:
             self._consumed.add(id(genexp))
+        if self._blockers[-1] is None:
+            found = sort_key_reads(node)
+            if found is not None:
+                # Read for every item first, into a dict the key reads (see sort_key_reads).
+                for call in found[2]:
+                    self._pending[id(call)] = None
+                    for arg in call.args:
+                        self._pending[id(arg)] = "comprehension"
         ref = dotted_name(node.func)
         if ref is None:
             func = node.func

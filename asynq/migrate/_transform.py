@@ -37,6 +37,7 @@ from ._index import (
     hoistable_loop_calls,
     match_collect_loop,
     name_counts,
+    sort_key_reads,
     target_names,
     twin_alias_target,
     two_phase_calls,
@@ -975,8 +976,20 @@ class _FunctionConverter:
                 return False  # not inside another comprehension
             return True
 
+        sorts: list[cst.Call] = []
+
+        def find_sorts(node: cst.CSTNode) -> bool:
+            if isinstance(node, (cst.Lambda, *_CONDITIONAL_INSIDE)):
+                return False
+            if isinstance(node, cst.Call):
+                found = sort_key_reads(node)
+                if found is not None and any(id(c) in self.read_ids for c in found[2]):
+                    sorts.append(node)
+            return True
+
         walk(small, find)
-        if not comps:
+        walk(small, find_sorts)
+        if not comps and not sorts:
             return [], small
         if self._names is None:
             self._names = set(name_counts(self.fn))
@@ -1016,6 +1029,33 @@ class _FunctionConverter:
                 iter=cst.Call(func=cst.Name("zip"), args=[cst.Arg(v) for v in iterables]),
             )
             new_comps[id(comp)] = replaced.with_changes(for_in=for_in)
+        replace_reads: dict[int, Any] = {}
+        for call in sorts:
+            found = sort_key_reads(call)
+            assert found is not None
+            key, items, calls = found
+            param = key.params.params[0].name
+            for read in calls:
+                if id(read) not in self.read_ids:
+                    continue
+                args = [a.value for a in read.args]
+                dict_key: cst.BaseExpression = args[0] if len(args) == 1 else _tuple(args)
+                if len(args) != 1:
+                    dict_key = dict_key.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+                base = _temp_base(read.with_changes(func=cst.Attribute(read.func, cst.Name("asynq"))))
+                values = _fresh_name(base.replace("_value", "_values"), self._names)
+                sort_batch = cst.DictComp(
+                    key=dict_key,
+                    value=read.with_changes(func=cst.Attribute(read.func, cst.Name("asynq"))),
+                    for_in=cst.CompFor(target=param, iter=items),
+                )
+                prefixes.append(_assign_line(values, cst.Yield(sort_batch)))
+                replace_reads[id(read)] = cst.Subscript(
+                    value=cst.Name(values),
+                    slice=[cst.SubscriptElement(slice=cst.Index(value=dict_key))],
+                )
+        if replace_reads:
+            new_comps.update(replace_reads)
         result = small.visit(_NodeReplacer(new_comps))
         assert isinstance(result, cst.BaseSmallStatement)
         return prefixes, result

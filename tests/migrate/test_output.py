@@ -346,3 +346,49 @@ def test_reads_every_iteration_makes_are_made_for_every_item_before_the_loop(
         """,
         others=OTHERS,
     )
+
+
+def test_a_lambda_sort_key_that_reads_goes_through_a_dict_fetched_first(assert_codemod):
+    assert_codemod(
+        """
+        from app.models import f, prime_f
+
+
+        def top(aids):
+            return max(aids, key=lambda aid: len(f(aid)))
+
+
+        def newest_first(rows):
+            rows.sort(key=lambda r: (-f(r["id"]), r["id"]))
+            return rows
+
+
+        def prime_top(aids):
+            for aid in aids:
+                prime_f(aid)
+
+
+        def prime_newest_first(rows):
+            for r in rows:
+                prime_f(r["id"])
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f
+
+
+        @asynq()
+        def top(aids):
+            f_values = yield {aid: f.asynq(aid) for aid in aids}
+            return max(aids, key=lambda aid: len(f_values[aid]))
+
+
+        @asynq()
+        def newest_first(rows):
+            f_values = yield {r["id"]: f.asynq(r["id"]) for r in rows}
+            rows.sort(key=lambda r: (-f_values[r["id"]], r["id"]))
+            return rows
+        """,
+        others=OTHERS,
+    )

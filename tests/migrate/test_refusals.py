@@ -47,12 +47,12 @@ def refused(dedent):
 
 
 CASES = {
-    "a read inside a lambda": (
+    "a read inside a lambda that is not a sort key": (
         """
         from app.models import f, prime_f
 
         def h(xs):
-            return sorted(xs, key=lambda x: f(x))
+            return list(map(lambda x: f(x), xs))
 
         def prime_h(xs):
             for x in xs:

@@ -106,6 +106,7 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
                     "helper",
                     "loop",
                     "loopjump",
+                    "sortkey",
                 ]
             )
         )
@@ -173,6 +174,12 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
                 "return total",
             ]
             twin = ["for y in range(x % 4):", f"    {prime0}(y)"]
+        elif shape == "sortkey":  # a lambda sort key that reads: a dict fetched first
+            body = [
+                "ys = list(range(x % 5 + 1))",
+                f"return max(ys, key=lambda y: ({read0}(y), -y))",
+            ]
+            twin = ["for y in range(x % 5 + 1):", f"    {prime0}(y)"]
         else:  # a twin that records an event: the event must still happen
             body = [f"return {read0}(x) + 1"]
             twin = ["EVENTS.append(x)", f"{prime0}(x)"]
