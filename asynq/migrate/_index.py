@@ -1161,6 +1161,8 @@ class ModuleFacts:
     twin_aliases: dict[str, Ref] = dataclasses.field(default_factory=dict)
     #: the methods that have a priming twin, analysed like functions ("Class.method")
     methods: dict[str, UnitFacts] = dataclasses.field(default_factory=dict)
+    #: names defined in the body of each top-level class
+    class_members: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
 
 def import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, ImportBinding]:
@@ -1425,6 +1427,16 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
         aliases.pop(name, None)
     others -= set(defs) | set(aliases) | set(imports)
     method_facts: dict[str, UnitFacts] = {}
+    class_members: dict[str, list[str]] = {}
+    for stmt in others_stmts:
+        if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
+            members: list[str] = []
+            for item in stmt.body.body:
+                if isinstance(item, (cst.FunctionDef, cst.ClassDef)):
+                    members.append(item.name.value)
+                else:
+                    members.extend(sorted(_bound_names(item)))
+            class_members[stmt.name.value] = members
     if primed_methods:
         found = class_methods(module)
         for cls, name in primed_methods:
@@ -1452,6 +1464,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
         lone_prime_methods,
         twin_aliases,
         method_facts,
+        class_members,
     )
 
 
@@ -1564,6 +1577,8 @@ class FilePlan:
     kept: list[Refusal] = dataclasses.field(default_factory=list)
     #: (class, method) of converted methods -> ordinals of their read sites
     converted_methods: dict[tuple[str, str], set[int]] = dataclasses.field(default_factory=dict)
+    #: converted properties: they delegate to a new @asynq() ``get_<name>`` method
+    properties: set[tuple[str, str]] = dataclasses.field(default_factory=set)
     #: import bindings to drop when nothing uses them any more
     removable_imports: set[str] = dataclasses.field(default_factory=set)
     add_asynq_import: bool = False
@@ -1633,6 +1648,8 @@ class Program:
         #: converted methods: (path, "Class.method") -> ordinals of their read sites
         self.converted_methods: dict[tuple[str, str], set[int]] = {}
         self.method_reasons: dict[tuple[str, str], list[str]] = {}
+        #: properties converted into an @asynq() ``get_<name>`` method they delegate to
+        self.property_getters: set[tuple[str, str]] = set()
         #: ``prime_f = prime_g`` twins, as units that call prime_g
         self.alias_twin_units: dict[Symbol, UnitFacts] = {}
         #: functions without twins converted because converted functions read them
@@ -2201,12 +2218,24 @@ class Program:
                 f"{name} already contains `yield` or `await`, so it cannot become an asynq "
                 "generator automatically. Convert it by hand."
             )
+        cls = name.split(".")[0]
+        if [d.text for d in unit.decorators] == ["property"]:
+            getter = f"get_{method}"
+            if getter in self.modules[path].class_members.get(cls, []):
+                reasons.append(
+                    f"{name} is a property, and a property cannot yield; the codemod would "
+                    f"give it an @asynq() method {getter} to delegate to, but {cls} already "
+                    f"has a {getter}. Rename it, then rerun."
+                )
+            else:
+                self.property_getters.add((path, name))
         for dec in unit.decorators:
+            if dec.text == "property" and len(unit.decorators) == 1:
+                continue
             if dec.text == "property" or dec.text.endswith(".setter"):
                 reasons.append(
-                    f"{name} is a property, and a property cannot yield. Give the class an "
-                    f"@asynq() method that reads the value, make the property return "
-                    f"`self.{method}_value()`... by hand, then rerun."
+                    f"{name} is a property with other decorators, and a property cannot "
+                    "yield. Convert it by hand."
                 )
             elif dec.text not in ("classmethod", "staticmethod"):
                 reasons.append(
@@ -2483,6 +2512,8 @@ class Program:
             twin = f"{cls}.{prefix}{method}"
             if key in self.converted_methods:
                 out.converted_methods[(cls, method)] = self.converted_methods[key]
+                if key in self.property_getters:
+                    out.properties.add((cls, method))
                 out.kept.append(
                     Refusal(
                         path,

@@ -1289,8 +1289,33 @@ def _convert_methods(
         read_ids = {id(analyzer.sites[o].node) for o in ordinals}
         converter = _FunctionConverter(fn, read_ids, set(), config.line_length, indent)
         converter.depth = 1
-        body[last[method]] = converter.convert()
+        if (name, method) not in plan.properties:
+            body[last[method]] = converter.convert()
+            continue
+        # A property cannot yield: it delegates to a new @asynq() method that can.
+        getter = f"get_{method}"
+        converted = converter.convert()
+        new_method = converted.with_changes(
+            name=cst.Name(getter),
+            decorators=[d for d in converted.decorators if not _is_property(d)],
+            leading_lines=[cst.EmptyLine(indent=False)],
+        )
+        call = cst.Call(func=cst.Attribute(value=cst.Name("self"), attr=cst.Name(getter)))
+        delegate = cst.SimpleStatementLine(body=[cst.Return(value=call)])
+        assert isinstance(fn.body, cst.IndentedBlock)
+        doc = [s for s in fn.body.body[:1] if _is_docstring_or_future(s)]
+        body[last[method]] = fn.with_changes(body=fn.body.with_changes(body=[*doc, delegate]))
+        body.insert(last[method] + 1, new_method)
+        last = {
+            item.name.value: i
+            for i, item in enumerate(body)
+            if isinstance(item, cst.FunctionDef)
+        }
     return cls.with_changes(body=cls.body.with_changes(body=body))
+
+
+def _is_property(dec: cst.Decorator) -> bool:
+    return isinstance(dec.decorator, cst.Name) and dec.decorator.value == "property"
 
 
 def _drop_from_all(stmt: cst.BaseStatement, names: set[str]) -> cst.BaseStatement:

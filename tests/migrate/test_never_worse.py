@@ -420,3 +420,49 @@ def test_a_helper_without_a_twin_is_converted_with_the_function_that_reads_it(
     )
     assert sorted(result.converted) == [("app/m.py", "card"), ("app/m.py", "label")]
     assert result.refusals == []
+
+
+def test_a_primed_property_delegates_to_a_new_asynq_method(assert_codemod):
+    result = assert_codemod(
+        """
+        from app.models import f, prime_f
+
+
+        class Book:
+            def __init__(self, book_id):
+                self.id = book_id
+
+            @property
+            def rating(self):
+                \"\"\"The average rating.\"\"\"
+                return f(self.id) / 2
+
+            def prime_rating(self):
+                prime_f(self.id)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, prime_f
+
+
+        class Book:
+            def __init__(self, book_id):
+                self.id = book_id
+
+            @property
+            def rating(self):
+                \"\"\"The average rating.\"\"\"
+                return self.get_rating()
+
+            @asynq()
+            def get_rating(self):
+                \"\"\"The average rating.\"\"\"
+                return (yield f.asynq(self.id)) / 2
+
+            def prime_rating(self):
+                prime_f(self.id)
+        """,
+        others=OTHERS,
+    )
+    assert result.converted == [("app/m.py", "Book.rating")]

@@ -338,7 +338,7 @@ CASES = {
         1,
         "nothing to batch",
     ),
-    "a property with a priming twin": (
+    "a property whose getter name is taken": (
         """
         from app.models import f, prime_f
 
@@ -349,9 +349,12 @@ CASES = {
 
             def prime_title(self):
                 prime_f(1)
+
+            def get_title(self):
+                return "x"
         """,
         5,
-        "a property cannot yield",
+        "already has a get_title",
     ),
     "a method that reads only through self": (
         """
