@@ -766,8 +766,23 @@ class _FunctionConverter:
         self.line_length = line_length
         self.indent = indent
         self.depth = 0  # blocks deep inside the function
+        self._untouched: set[int] = set()  # statements without reads, kept as they are
         self._names: set[str] | None = None  # every name used in fn, for fresh temporaries
         self.last_yields = 0  # yields made by the last rewrite_expr
+
+    def _reads_in(self, node: cst.CSTNode) -> bool:
+        """Whether ``node`` contains a read to rewrite."""
+        read_ids = self.read_ids
+        found = False
+
+        def visit(n: cst.CSTNode) -> bool:
+            nonlocal found
+            if id(n) in read_ids:
+                found = True
+            return not found
+
+        walk(node, visit)
+        return found
 
     def rewrite_expr(self, node: cst.CSTNodeT) -> cst.CSTNodeT:
         rewriter = _ReadRewriter(self.read_ids)
@@ -849,6 +864,10 @@ class _FunctionConverter:
                 ]
                 if not kept:
                     continue
+                if len(kept) == len(stmt.body) and not self._reads_in(stmt):
+                    out.append(stmt)  # nothing to rewrite: left exactly as written
+                    self._untouched.add(id(stmt))
+                    continue
                 if len(kept) == 1:
                     phased, only = self.two_phase(kept[0])
                     if phased:
@@ -872,7 +891,7 @@ class _FunctionConverter:
                         prefix, small = hoisted
                         out.append(prefix.with_changes(leading_lines=stmt.leading_lines))
                         line = line.with_changes(body=[small], leading_lines=[])
-                out.extend(self.fit(line))
+                out.append(line)  # fitted to the line length at the end of the block
             elif isinstance(stmt, cst.For):
                 self.for_loop(stmt, out)
             elif isinstance(stmt, cst.If):
@@ -902,10 +921,13 @@ class _FunctionConverter:
                 kept_stmt = self.remove_primes(stmt)
                 if kept_stmt is not None:
                     out.append(kept_stmt)
-        return [
-            self.fit(each)[0] if isinstance(each, cst.SimpleStatementLine) else each
-            for each in _group_reads(self.read_ahead(out))
-        ]
+        fitted: list[cst.BaseStatement] = []
+        for each in _group_reads(self.read_ahead(out)):
+            if isinstance(each, cst.SimpleStatementLine) and id(each) not in self._untouched:
+                fitted.extend(self.fit(each))
+            else:
+                fitted.append(each)
+        return fitted
 
     def read_ahead(self, stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
         """A statement right after ``x = yield ...`` whose reads do not need ``x`` has them
@@ -987,8 +1009,7 @@ class _FunctionConverter:
                     sorts.append(node)
             return True
 
-        walk(small, find)
-        walk(small, find_sorts)
+        walk(small, lambda n: find(n) and find_sorts(n))
         if not comps and not sorts:
             return [], small
         if self._names is None:
@@ -1671,16 +1692,22 @@ def transform_module(
     notes: list[Note] = []
     if refusals or noter.loops or kept:
         lines = _LineFinder(module, source)
+        wanted = {entry.function for entry in kept if entry.method is None}
         where: dict[str, int] = {}
         for body_index, stmt in enumerate(module.body):
+            if not wanted:
+                break
             if isinstance(stmt, cst.FunctionDef):
-                where[stmt.name.value] = lines.line(stmt.name, body_index)
+                if stmt.name.value in wanted:
+                    where[stmt.name.value] = lines.line(stmt.name, body_index)
+                    wanted.discard(stmt.name.value)
             else:
                 alias = alias_target(stmt, config.prime_prefix) or twin_alias_target(
                     stmt, config.prime_prefix
                 )
-                if alias is not None:
+                if alias is not None and alias[0] in wanted:
                     where[alias[0]] = lines.line(stmt, body_index)
+                    wanted.discard(alias[0])
         for entry in kept:
             if entry.method is not None:
                 method_hit = _find_method(module, *entry.method)
