@@ -37,6 +37,7 @@ from ._index import (
     hoistable_loop_calls,
     match_collect_loop,
     name_counts,
+    param_names,
     sort_key_reads,
     target_names,
     twin_alias_target,
@@ -770,6 +771,64 @@ class _FunctionConverter:
         self._names: set[str] | None = None  # every name used in fn, for fresh temporaries
         self.last_yields = 0  # yields made by the last rewrite_expr
 
+    def _reiterable(self, items: cst.BaseExpression) -> bool:
+        """Whether ``items`` can be iterated twice (read every item first, then loop): a
+        parameter, or a local name only ever bound to a list, tuple, dict, set, a
+        comprehension that is not a generator, a read (``x = yield ...``) or a call of
+        ``list``/``tuple``/``sorted``/``set``/``dict``. Anything else is copied to a list."""
+        if not isinstance(items, cst.Name):
+            return False
+        name = items.value
+        if name in param_names(self.fn.params):
+            return self._assigned_values(name) == []
+        values = self._assigned_values(name)
+        if values is None or not values:
+            return False
+        safe_calls = {"list", "tuple", "sorted", "set", "dict", "frozenset"}
+        for value in values:
+            if isinstance(value, (cst.List, cst.Tuple, cst.Dict, cst.Set, cst.ListComp)):
+                continue
+            if isinstance(value, (cst.DictComp, cst.SetComp)):
+                continue
+            if isinstance(value, cst.Call) and id(value) in self.read_ids:
+                continue
+            if (
+                isinstance(value, cst.Call)
+                and isinstance(value.func, cst.Name)
+                and value.func.value in safe_calls
+            ):
+                continue
+            return False
+        return True
+
+    def _assigned_values(self, name: str) -> list[cst.BaseExpression] | None:
+        """The values ``name`` is assigned in the function (None: bound some other way too,
+        for example by a loop or augmented assignment)."""
+        values: list[cst.BaseExpression] = []
+        other = False
+
+        def visit(n: cst.CSTNode) -> bool:
+            nonlocal other
+            if isinstance(n, cst.Assign):
+                for target in n.targets:
+                    if isinstance(target.target, cst.Name) and target.target.value == name:
+                        values.append(n.value)
+                    elif name in target_names(target.target):
+                        other = True
+            elif isinstance(n, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor)):
+                if name in target_names(n.target):
+                    other = True
+            elif isinstance(n, (cst.NamedExpr, cst.AsName)) and name in target_names(
+                n.target if isinstance(n, cst.NamedExpr) else n.name
+            ):
+                other = True
+            return not isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) or (
+                n is self.fn
+            )
+
+        walk(self.fn, visit)
+        return None if other else values
+
     def _reads_in(self, node: cst.CSTNode) -> bool:
         """Whether ``node`` contains a read to rewrite."""
         read_ids = self.read_ids
@@ -1022,7 +1081,7 @@ class _FunctionConverter:
             target = comp.for_in.target
             assert isinstance(target, cst.Name)
             items: cst.BaseExpression = comp.for_in.iter
-            if not isinstance(items, cst.Name):
+            if not self._reiterable(items):
                 name = _fresh_name(f"{target.value}_items", self._names)
                 value = self.rewrite_expr(items)
                 if not (isinstance(value, cst.Yield) or _contains_yield(value)):
@@ -1056,6 +1115,15 @@ class _FunctionConverter:
             assert found is not None
             key, items, calls = found
             param = key.params.params[0].name
+            if isinstance(call.func, cst.Name) and not self._reiterable(items):
+                # sorted/min/max over something that may be a one-shot iterator: copy it.
+                copy = _fresh_name(f"{param.value}_items", self._names)
+                prefixes.append(
+                    _assign_line(copy, cst.Call(func=cst.Name("list"), args=[cst.Arg(items)]))
+                )
+                first = next(a for a in call.args if a.keyword is None)
+                new_comps[id(first.value)] = cst.Name(copy)
+                items = cst.Name(copy)
             for read in calls:
                 if id(read) not in self.read_ids:
                     continue
@@ -1217,7 +1285,7 @@ class _FunctionConverter:
         assert isinstance(target, cst.Name)
         items: cst.BaseExpression = stmt.iter
         leading = list(stmt.leading_lines)
-        if not isinstance(items, cst.Name):
+        if not self._reiterable(items):
             name = _fresh_name(f"{target.value}_items", self._names)
             value = self.rewrite_expr(items)
             if not (isinstance(value, cst.Yield) or _contains_yield(value)):

@@ -392,3 +392,55 @@ def test_a_lambda_sort_key_that_reads_goes_through_a_dict_fetched_first(assert_c
         """,
         others=OTHERS,
     )
+
+
+def test_items_that_may_be_a_one_shot_iterator_are_copied_before_being_read_twice(
+    assert_codemod,
+):
+    assert_codemod(
+        """
+        from app.models import f, prime_f
+
+
+        def positive(xs):
+            ys = (x + 1 for x in xs)
+            return [y for y in ys if f(y) > 0]
+
+
+        def best(xs):
+            ys = map(abs, xs)
+            return max(ys, key=lambda y: f(y))
+
+
+        def prime_positive(xs):
+            for x in xs:
+                prime_f(x + 1)
+
+
+        def prime_best(xs):
+            for x in xs:
+                prime_f(abs(x))
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f
+
+
+        @asynq()
+        def positive(xs):
+            ys = (x + 1 for x in xs)
+            y_items = list(ys)
+            f_values = yield [f.asynq(y) for y in y_items]
+            return [y for y, f_value in zip(y_items, f_values) if f_value > 0]
+
+
+        @asynq()
+        def best(xs):
+            ys = map(abs, xs)
+            y_items = list(ys)
+            f_values = yield {y: f.asynq(y) for y in y_items}
+            return max(y_items, key=lambda y: f_values[y])
+        """,
+        others=OTHERS,
+    )
