@@ -1163,6 +1163,8 @@ class ModuleFacts:
     methods: dict[str, UnitFacts] = dataclasses.field(default_factory=dict)
     #: names defined in the body of each top-level class
     class_members: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    #: ``prime_f = prime_g`` -> index of that statement among the module unit's statements
+    twin_alias_statements: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, ImportBinding]:
@@ -1406,7 +1408,8 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
     primed_methods: list[tuple[str, str]] = []
     lone_prime_methods: list[tuple[str, str]] = []
     twin_aliases: dict[str, Ref] = {}
-    for stmt in others_stmts:
+    twin_alias_statements: dict[str, int] = {}
+    for statement_index, stmt in enumerate(others_stmts):
         alias = alias_target(stmt, config.prime_prefix)
         if alias is not None:
             aliases[alias[0]] = alias[1]
@@ -1414,6 +1417,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
         other = twin_alias_target(stmt, config.prime_prefix)
         if other is not None:
             twin_aliases[other[0]] = other[1]
+            twin_alias_statements[other[0]] = statement_index
         others |= _bound_names(stmt)
         if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
             methods = {s.name.value for s in stmt.body.body if isinstance(s, cst.FunctionDef)}
@@ -1465,6 +1469,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
         twin_aliases,
         method_facts,
         class_members,
+        twin_alias_statements,
     )
 
 
@@ -1944,7 +1949,8 @@ class Program:
                     site,
                 )
             elif site.kind == "call" and site.ref[-1].startswith(self.config.prime_prefix):
-                if self.owner_of_prime(self.target_of(path, site)) is None:
+                target = self.target_of(path, site)
+                if self.owner_of_prime(target) is None and self._lone_primes(target) is None:
                     refuse(
                         f"its twin {twin_name} calls {'.'.join(site.ref)}, which is not a "
                         "priming twin defined in the files being migrated. Include the "
@@ -2050,11 +2056,37 @@ class Program:
                     )
                 )
         through_helpers = self._read_through_helpers(set(reads))
+        seen_reads = set(reads) | through_helpers
         for site in twin.sites:
             if site.kind != "call":
                 continue
-            owner = self.owner_of_prime(self.target_of(path, site))
-            if owner is not None and owner not in reads and owner not in through_helpers:
+            target = self.target_of(path, site)
+            owner = self.owner_of_prime(target)
+            if owner is None:
+                # A priming function of no function: what it primes must be read here.
+                lone = self._lone_primes(target)
+                if lone is not None and not lone <= seen_reads:
+                    missing = sorted(lone - seen_reads)[0]
+                    shown = self.display(missing, path)
+                    out.append(
+                        Refusal(
+                            path,
+                            name,
+                            f"its twin {twin_sym[1]} calls {'.'.join(site.ref)}, which "
+                            f"primes {shown}, but {name} never reads {missing[1]} "
+                            "directly, so converting would lose that batching.",
+                            twin.index if twin.index >= 0 else unit.index,
+                            site.ordinal if twin.index >= 0 else None,
+                        )
+                    )
+                continue
+            if owner not in reads and owner not in through_helpers:
+                # Reading what the owner's twin primes is as good as reading the owner.
+                expanded = self._expand_primes(
+                    self.twins.get(owner) if owner in self.twins else None, set()
+                )
+                if expanded and expanded <= seen_reads:
+                    continue
                 shown = self.display(owner, path)
                 out.append(
                     Refusal(
@@ -2081,6 +2113,57 @@ class Program:
                     unit.index,
                 )
             )
+        return out
+
+    def _lone_primes(self, target: Target | None) -> set[Symbol] | None:
+        """For a priming function that is nobody's twin (``prime_page_widgets``): what it
+        primes, expanded (None: not such a function, or it primes what cannot be followed)."""
+        if target is None or target[0] != "sym":
+            return None
+        sym = (target[1], target[2])
+        if sym in self.twin_of or self.kinds.get(sym) != "def":
+            return None
+        if not sym[1].startswith(self.config.prime_prefix):
+            return None
+        return self._expand_primes(sym, set())
+
+    def _expand_primes(self, sym: Symbol | None, seen: set[Symbol]) -> set[Symbol] | None:
+        """The functions whose keys the priming function ``sym`` primes, through the twins
+        and priming functions it calls (None: something it primes cannot be followed)."""
+        if sym is None or sym in seen:
+            return set() if sym is not None else None
+        seen.add(sym)
+        if sym in self.alias_of:
+            owner = self.alias_of[sym]
+            return {owner} if owner is not None else None
+        unit = self.unit_of(sym)
+        if unit is None:
+            return None
+        out: set[Symbol] = set()
+        for site in unit.sites:
+            if site.kind in ("dynamic", "local-prime"):
+                return None
+            if site.kind != "call":
+                continue
+            target = self.target_of(sym[0], site)
+            owner = self.owner_of_prime(target)
+            if owner is not None:
+                out.add(owner)
+                if target is not None and target[0] == "sym":
+                    inner = (target[1], target[2])
+                    if inner in self.twin_of:
+                        more = self._expand_primes(inner, seen)
+                        if more is None:
+                            return None
+                        out |= more
+            elif site.ref and site.ref[-1].startswith(self.config.prime_prefix):
+                more = self._expand_primes(
+                    (target[1], target[2]) if target is not None and target[0] == "sym" else None,
+                    seen,
+                )
+                if more is None:
+                    return None
+                out |= more
         return out
 
     def _read_through_helpers(self, start: set[Symbol]) -> set[Symbol]:
@@ -2345,7 +2428,16 @@ class Program:
                     continue  # its references count only if the twin stays
                 converted = top and sym in self.converted
                 kept_twin = top and sym in self.twin_of
+                # ``prime_f = prime_g`` statements that may go: their references count only
+                # if they stay (see the work loop below).
+                removable_statements = {
+                    index
+                    for alias_name, index in mod.twin_alias_statements.items()
+                    if unit.index == 0 and (path, alias_name) in removable
+                }
                 for site in unit.sites:
+                    if site.statement in removable_statements:
+                        continue
                     target = self.target_of(path, site)
                     owner = self.owner_of_prime(target)
                     if owner is None:

@@ -466,3 +466,68 @@ def test_a_primed_property_delegates_to_a_new_asynq_method(assert_codemod):
         others=OTHERS,
     )
     assert result.converted == [("app/m.py", "Book.rating")]
+
+
+def test_a_twin_may_prime_through_other_twins_and_priming_functions_of_no_function(
+    assert_codemod,
+):
+    result = assert_codemod(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+
+        def name_of(x):
+            return f(x)
+
+
+        prime_name_of = prime_f
+
+
+        def label(x):
+            return str(f(x)) + str(g(x))
+
+
+        prime_label = prime_name_of
+
+
+        def prime_widgets(x):
+            prime_f(x)
+            prime_g(x)
+
+
+        def page(x):
+            return [f(x), g(x)]
+
+
+        def prime_page(x):
+            prime_widgets(x)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g, prime_f, prime_g
+
+
+        @asynq()
+        def name_of(x):
+            return (yield f.asynq(x))
+
+
+        @asynq()
+        def label(x):
+            f_value, g_value = yield f.asynq(x), g.asynq(x)
+            return str(f_value) + str(g_value)
+
+
+        def prime_widgets(x):
+            prime_f(x)
+            prime_g(x)
+
+
+        @asynq()
+        def page(x):
+            return (yield [f.asynq(x), g.asynq(x)])
+        """,
+        others=OTHERS,
+    )
+    assert sorted(name for _, name in result.converted) == ["label", "name_of", "page"]
