@@ -310,6 +310,28 @@ def _plain_arguments(call: cst.Call) -> bool:
     return plain
 
 
+def plain_filter(comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp) -> bool:
+    """Whether the comprehension has conditions that call nothing but harmless builtins (so
+    they can be evaluated once more, to filter the items first)."""
+    ifs = comp.for_in.ifs
+    if not ifs:
+        return False
+    plain = True
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal plain
+        if isinstance(node, cst.Call):
+            if not (isinstance(node.func, cst.Name) and node.func.value in HARMLESS_BUILTINS):
+                plain = False
+        elif isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await, cst.Lambda, *_COMPREHENSIONS)):
+            plain = False
+        return plain
+
+    for if_ in ifs:
+        walk(if_.test, visit)
+    return plain
+
+
 def two_phase_calls(
     comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
     whole_element: bool = False,
@@ -358,9 +380,11 @@ def two_phase_calls(
         for child in child_nodes(node):
             collect(child, conditional)
 
-    if for_in.ifs:
+    if for_in.ifs and not plain_filter(comp):
         collect(for_in.ifs[0].test, False)
     else:
+        # No condition, or one that calls nothing: the element runs for every item that
+        # passes it (the items are filtered first, see the rewrite).
         parts = [comp.key, comp.value] if isinstance(comp, cst.DictComp) else [comp.elt]
         for part in parts:
             # An element that is the call is one batch already (unless asked for it).

@@ -38,6 +38,7 @@ from ._index import (
     match_collect_loop,
     name_counts,
     param_names,
+    plain_filter,
     sort_key_reads,
     target_names,
     twin_alias_target,
@@ -1081,7 +1082,21 @@ class _FunctionConverter:
             target = comp.for_in.target
             assert isinstance(target, cst.Name)
             items: cst.BaseExpression = comp.for_in.iter
-            if not self._reiterable(items):
+            filtered = plain_filter(comp)
+            if filtered:
+                # The condition calls nothing: filter the items first, read for those.
+                name = _fresh_name(f"{target.value}_items", self._names)
+                keep = cst.ListComp(
+                    elt=target,
+                    for_in=cst.CompFor(
+                        target=target,
+                        iter=self.rewrite_expr(items),
+                        ifs=[cst.CompIf(test=if_.test) for if_ in comp.for_in.ifs],
+                    ),
+                )
+                prefixes.append(_assign_line(name, keep))
+                items = cst.Name(name)
+            elif not self._reiterable(items):
                 name = _fresh_name(f"{target.value}_items", self._names)
                 value = self.rewrite_expr(items)
                 if not (isinstance(value, cst.Yield) or _contains_yield(value)):
@@ -1108,6 +1123,8 @@ class _FunctionConverter:
                 target=_tuple(targets),
                 iter=cst.Call(func=cst.Name("zip"), args=[cst.Arg(v) for v in iterables]),
             )
+            if filtered:
+                for_in = for_in.with_changes(ifs=[])
             new_comps[id(comp)] = replaced.with_changes(for_in=for_in)
         replace_reads: dict[int, Any] = {}
         for call in sorts:

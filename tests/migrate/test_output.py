@@ -444,3 +444,35 @@ def test_items_that_may_be_a_one_shot_iterator_are_copied_before_being_read_twic
         """,
         others=OTHERS,
     )
+
+
+def test_a_comprehension_with_a_plain_condition_filters_first_then_reads_the_rest(
+    assert_codemod,
+):
+    assert_codemod(
+        """
+        from app.models import f, prime_f
+
+
+        def prices(row, ids):
+            return sorted(f(lid) + 1 for lid in ids if lid != row)
+
+
+        def prime_prices(row, ids):
+            for lid in ids:
+                prime_f(lid)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f
+
+
+        @asynq()
+        def prices(row, ids):
+            lid_items = [lid for lid in ids if lid != row]
+            f_values = yield [f.asynq(lid) for lid in lid_items]
+            return sorted(f_value + 1 for lid, f_value in zip(lid_items, f_values))
+        """,
+        others=OTHERS,
+    )

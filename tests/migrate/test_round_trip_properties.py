@@ -107,6 +107,7 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
                     "loop",
                     "loopjump",
                     "sortkey",
+                    "filter",
                 ]
             )
         )
@@ -174,6 +175,9 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
                 "return total",
             ]
             twin = ["for y in range(x % 4):", f"    {prime0}(y)"]
+        elif shape == "filter":  # a plain condition, reads in the element: filter first
+            body = [f"return sum({read0}(y) + 1 for y in range(x % 5) if y != 2)"]
+            twin = ["for y in range(x % 5):", "    if y != 2:", f"        {prime0}(y)"]
         elif shape == "sortkey":  # a lambda sort key that reads: a dict fetched first
             body = [
                 "ys = list(range(x % 5 + 1))",
