@@ -668,7 +668,10 @@ def _spread_yield(
     elif isinstance(value, (cst.ListComp, cst.SetComp, cst.DictComp, cst.List, cst.Dict)):
         changes: dict[str, Any] = {}
         if isinstance(value, (cst.ListComp, cst.SetComp, cst.DictComp)) and break_for:
-            changes["for_in"] = value.for_in.with_changes(whitespace_before=inner)
+            changes["for_in"] = value.for_in.with_changes(
+                whitespace_before=inner,
+                ifs=[if_.with_changes(whitespace_before=inner) for if_ in value.for_in.ifs],
+            )
         if isinstance(value, (cst.ListComp, cst.List)):
             changes["lbracket"] = cst.LeftSquareBracket(whitespace_after=inner)
             changes["rbracket"] = cst.RightSquareBracket(whitespace_before=close)
@@ -1327,11 +1330,18 @@ class _FunctionConverter:
             targets.append(cst.Name(each))
             iterables.append(cst.Name(values))
         body: Any = stmt.body.visit(_NodeReplacer(replace))
+        target_tuple = _tuple(targets)
+        zipped = cst.Call(func=cst.Name("zip"), args=[cst.Arg(v) for v in iterables])
+        render = cst.Module(body=[]).code_for_node
+        header = f"for {render(target_tuple)} in {render(zipped)}:"
+        if len(self.indent) * self.depth + len(header) > self.line_length:
+            args = list(zipped.args)
+            args[-1] = args[-1].with_changes(whitespace_after_arg=_newline_indent(""))
+            zipped = zipped.with_changes(
+                args=args, whitespace_before_args=_newline_indent(self.indent)
+            )
         return stmt.with_changes(
-            target=_tuple(targets),
-            iter=cst.Call(func=cst.Name("zip"), args=[cst.Arg(v) for v in iterables]),
-            body=body,
-            leading_lines=[],
+            target=target_tuple, iter=zipped, body=body, leading_lines=[]
         )
 
     def collect_loop(self, stmt: cst.For, loop: CollectLoop, out: list[cst.BaseStatement]) -> None:

@@ -476,3 +476,47 @@ def test_a_comprehension_with_a_plain_condition_filters_first_then_reads_the_res
         """,
         others=OTHERS,
     )
+
+
+def test_a_long_loop_header_over_zipped_values_is_wrapped(assert_codemod):
+    from asynq.migrate import MigrateConfig
+
+    assert_codemod(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+
+        def totals(followee_ids_of_the_user):
+            out = []
+            for followee_id in followee_ids_of_the_user:
+                out.append(f(followee_id) + g(followee_id))
+            return out
+
+
+        def prime_totals(followee_ids_of_the_user):
+            for followee_id in followee_ids_of_the_user:
+                prime_f(followee_id)
+                prime_g(followee_id)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g
+
+
+        @asynq()
+        def totals(followee_ids_of_the_user):
+            out = []
+            f_values, g_values = yield (
+                [f.asynq(followee_id) for followee_id in followee_ids_of_the_user],
+                [g.asynq(followee_id) for followee_id in followee_ids_of_the_user],
+            )
+            for followee_id, f_value, g_value in zip(
+                followee_ids_of_the_user, f_values, g_values
+            ):
+                out.append(f_value + g_value)
+            return out
+        """,
+        others=OTHERS,
+        config=MigrateConfig(line_length=80),
+    )
