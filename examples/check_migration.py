@@ -12,7 +12,9 @@ For each app (by default every one listed in APPS that exists), in a temporary c
    and warm, no more than before;
 5. every priming twin left in the code must be accounted for by the report (its function
    was left for review, or the twin is listed as kept, or it is the alias of a cached
-   function that legacy code still primes).
+   function that legacy code still primes);
+6. the migration writes no line longer than the configured line length (lines that were
+   already longer may stay).
 
 Prints a table per app and exits with status 1, naming every failed check, if any fails.
 """
@@ -114,6 +116,27 @@ def leftovers(files: dict[str, bytes]) -> list[tuple[str, int, str, str, ast.AST
     return out
 
 
+def line_length(app: str) -> int:
+    """The line length asynq-migrate uses for the app (its pyproject.toml, or the default)."""
+    from asynq.migrate import load_config
+    from asynq.migrate._config import find_project_config
+
+    return load_config(find_project_config([app])).line_length
+
+
+def new_long_lines(
+    original: dict[str, bytes], migrated: dict[str, bytes], limit: int
+) -> list[str]:
+    """Lines longer than the limit that the migration wrote (long lines it kept are fine)."""
+    out = []
+    for path, data in sorted(migrated.items()):
+        before = set(original.get(path, b"").decode().splitlines())
+        for number, line in enumerate(data.decode().splitlines(), 1):
+            if len(line) > limit and line not in before:
+                out.append(f"{path}:{number}: the migration wrote a line of {len(line)} > {limit}")
+    return out
+
+
 def unaccounted(files: dict[str, bytes], report: dict[str, object]) -> list[str]:
     refused = {r["function"] for r in report["refusals"]}  # type: ignore[attr-defined]
     kept = {k["name"] for k in report["kept"]}  # type: ignore[attr-defined]
@@ -133,12 +156,16 @@ def check_app(name: str, target: str) -> tuple[list[str], list[str]]:
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix=f"check-{name}-") as tmp:
         app = os.path.join(tmp, name)
+        # The apps live in this repository: its pyproject.toml (line length) governs them.
+        shutil.copy(os.path.join(REPO, "pyproject.toml"), os.path.join(tmp, "pyproject.toml"))
         shutil.copytree(
             os.path.join(EXAMPLES, name), app, ignore=shutil.ignore_patterns("__pycache__")
         )
         before = drive(app)
+        original = snapshot(app)
         report = migrate(app, target, os.path.join(tmp, "first.json"))
         migrated = snapshot(app)
+        failures += new_long_lines(original, migrated, line_length(app))
         for path, data in migrated.items():
             try:
                 ast.parse(data, path)

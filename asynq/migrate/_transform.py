@@ -661,6 +661,22 @@ def _spread_yield(
         elements = [
             el.with_changes(comma=cst.Comma(whitespace_after=inner)) for el in value.elements
         ]
+        if break_for:
+            # Each batched comprehension on lines of its own too.
+            deeper, back = _newline_indent(unit * 2), _newline_indent(unit)
+            for i, el in enumerate(elements):
+                item = el.value
+                if isinstance(item, (cst.ListComp, cst.DictComp)):
+                    brackets: dict[str, Any] = {
+                        "for_in": item.for_in.with_changes(whitespace_before=deeper)
+                    }
+                    if isinstance(item, cst.ListComp):
+                        brackets["lbracket"] = cst.LeftSquareBracket(whitespace_after=deeper)
+                        brackets["rbracket"] = cst.RightSquareBracket(whitespace_before=back)
+                    else:
+                        brackets["lbrace"] = cst.LeftCurlyBrace(whitespace_after=deeper)
+                        brackets["rbrace"] = cst.RightCurlyBrace(whitespace_before=back)
+                    elements[i] = el.with_changes(value=item.with_changes(**brackets))
         elements[-1] = elements[-1].with_changes(comma=cst.Comma(whitespace_after=close))
         spread = value.with_changes(
             elements=elements, lpar=[cst.LeftParen(whitespace_after=inner)], rpar=[cst.RightParen()]
