@@ -459,6 +459,17 @@ def hoistable_loop_calls(loop: cst.For) -> list[cst.Call]:
         or not isinstance(loop.body, cst.IndentedBlock)
     ):
         return []
+    stops = False
+
+    def stop(n: cst.CSTNode) -> bool:
+        nonlocal stops
+        if isinstance(n, (cst.Break, cst.Return, cst.Raise)):
+            stops = True
+        return not stops and not isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
+
+    walk(loop.body, stop)
+    if stops:
+        return []  # it may stop early (maybe over an endless iterator): read as it goes
     assigned_visitor = _LocalNames()
     loop.body.visit(assigned_visitor)
     assigned = assigned_visitor.names - {loop.target.value}

@@ -470,3 +470,23 @@ def test_a_priming_call_through_an_import_inside_the_function_is_refused(refused
     )
     assert [(r.line, r.function) for r in refusals] == [(5, "h")]
     assert "import made inside the function" in refusals[0].reason
+
+
+def test_a_loop_that_may_stop_early_is_not_read_ahead(refused):
+    refusals = refused(
+        """
+        from app.models import f, prime_f
+
+        def first_positive(xs):
+            for x in xs:
+                if f(x) > 0:
+                    return x
+            return None
+
+        def prime_first_positive(xs):
+            for x in xs:
+                prime_f(x)
+        """
+    )
+    assert [(r.function, r.line) for r in refusals] == [("first_positive", 5)]
+    assert "inside a `for` loop" in refusals[0].reason
