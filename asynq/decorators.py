@@ -58,6 +58,10 @@ _T2 = TypeVar("_T2")
 
 _log = logging.getLogger("asynq")
 
+#: Set by ``asynq.priming`` once legacy priming has recorded work: a synchronous call first runs
+#: what was primed, so that the keys and tasks recorded before it are fetched in one round.
+_before_sync_call: Callable[[], None] | None = None
+
 
 def _check_decoratable(fn: object, decorator: str) -> None:
     if isinstance(fn, qcore.decorators.DecoratorBase) and isinstance(fn, PureAsyncDecorator):
@@ -239,6 +243,8 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
         return self.task_cls(generator, fn, args, kwargs)
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        if _before_sync_call is not None:
+            _before_sync_call()
         if asyncio_interop._drivers:  # an event loop runs asynq work: a sync call may be wrong
             asyncio_interop.check_sync_call(self)
         # Always through a task, even for a body that does not yield: inside it, the body sees

@@ -29,6 +29,18 @@ The runtime's rules (the contract ``asynq-migrate`` relies on):
 - A key that was fetched and missed is computed by the plain read that needs it (no second
   fetch), and its value is written back with the next multi-get or when driving ends.
 
+Priming and asynq code live in one program while it is being migrated:
+
+- ``priming.prime(f, x)`` on an ``@asynq()`` function records the task ``f.asynq(x)``; driving
+  runs the recorded tasks together with the recorded keys and generators, so their reads share
+  the same multi-gets, and leaves their values in the request-local cache for the plain call
+  ``f(x)`` that follows. ``prime_f = priming.primer(f)`` is the twin of such a function (for a
+  cached function, ``f.prime`` is).
+- A synchronous call of an ``@asynq()`` function first drives what was primed, as a plain read
+  of a cached function does.
+- Reads of the keys priming fetches never see its raw fetches: an asynq reader of a key a cached
+  body primed gets the value (or computes it), not a missing-key marker.
+
 Priming keeps values in the client's request scope (``with mc.request():``). Outside one, the
 first priming call opens a per-thread scope that lasts until ``priming.end_request()``.
 """
@@ -41,13 +53,25 @@ import threading
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import decorators
 from .scheduler import get_scheduler
 
 if TYPE_CHECKING:
+    from .async_task import AsyncTask
+    from .futures import FutureBase
     from .memcache.client import MemcacheClient
     from .memcache.request import RequestScope
+    from .scheduler import TaskScheduler
 
-__all__ = ["generator", "drive", "end_request", "pending", "is_priming_generator"]
+__all__ = [
+    "generator",
+    "drive",
+    "end_request",
+    "pending",
+    "is_priming_generator",
+    "prime",
+    "primer",
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -57,15 +81,28 @@ class _Session(threading.local):
 
     def __init__(self) -> None:
         self.generators: list[Generator[Any, Any, Any]] = []
+        self.tasks: list[AsyncTask[Any]] = []  # primed asynq calls, not yet scheduled
         self.scopes: dict[RequestScope, None] = {}  # scopes with pending keys
         self.legacy: dict[MemcacheClient, RequestScope] = {}  # scopes opened by priming
         self.driving = False
 
     def pending(self) -> bool:
-        return bool(self.generators or self.scopes) and not self.driving
+        return bool(self.generators or self.scopes or self.tasks) and not self.driving
 
 
 _session = _Session()
+
+
+def _drive_if_pending() -> None:
+    """Before a synchronous call of an ``@asynq()`` function: run what was primed first."""
+    if _session.pending():
+        drive()
+
+
+def _recorded() -> None:
+    """Something was primed: from now on, synchronous asynq calls drive priming first."""
+    if decorators._before_sync_call is None:
+        decorators._before_sync_call = _drive_if_pending
 
 
 def pending() -> bool:
@@ -90,6 +127,7 @@ def generator(fn: _F) -> _F:
     @functools.wraps(fn)
     def record(*args: Any, **kwargs: Any) -> None:
         _session.generators.append(fn(*args, **kwargs))
+        _recorded()
 
     record.is_priming_generator = True  # type: ignore[attr-defined]
     return record  # type: ignore[return-value]
@@ -98,6 +136,49 @@ def generator(fn: _F) -> _F:
 def is_priming_generator(fn: object) -> bool:
     """Whether ``fn`` was decorated with ``@priming.generator``."""
     return getattr(fn, "is_priming_generator", False) is True
+
+
+def prime(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    """Record that ``fn(*args, **kwargs)`` will be called soon; no I/O now.
+
+    For a cached function this is ``fn.prime(*args)``; for an ``@asynq()`` function it records
+    the task ``fn.asynq(*args)``, which the next priming round runs with everything else primed.
+    """
+    if _is_asynq(fn):
+        _session.tasks.append(fn.asynq(*args, **kwargs))  # type: ignore[attr-defined]
+        _recorded()
+    else:
+        _cached(fn).prime(*args, **kwargs)
+
+
+def primer(fn: Callable[..., Any]) -> Callable[..., None]:
+    """The priming twin of ``fn``: ``prime_f = priming.primer(f)`` makes ``prime_f(x)`` record
+    ``f(x)`` as :func:`prime` does (keeps legacy callers of a migrated function batching)."""
+    if not _is_asynq(fn):
+        return _cached(fn).prime
+
+    @functools.wraps(fn)
+    def prime_fn(*args: Any, **kwargs: Any) -> None:
+        prime(fn, *args, **kwargs)
+
+    return prime_fn
+
+
+def _is_asynq(fn: object) -> bool:
+    return isinstance(fn, (decorators.AsyncDecorator, decorators.AsyncDecoratorBinder))
+
+
+def _cached(fn: object) -> Any:
+    from .memcache.cached import CachedFunction
+
+    if isinstance(fn, CachedFunction):
+        return fn
+    kind = type(fn).__name__
+    name = getattr(fn, "__name__", None) or repr(fn)
+    raise TypeError(
+        f"priming.prime expects a cached function (@mc.cached) or an @asynq() function, got "
+        f"{kind} {name}; call its priming twin instead, or decorate it"
+    )
 
 
 def _record_key(client: MemcacheClient, key: str) -> None:
@@ -109,6 +190,7 @@ def _record_key(client: MemcacheClient, key: str) -> None:
         return
     scope.prime_keys[key] = None
     _session.scopes[scope] = None
+    _recorded()
 
 
 def _priming_scope(client: MemcacheClient) -> RequestScope:
@@ -131,7 +213,9 @@ def drive() -> None:
         return
     session.driving = True
     suspended: list[Generator[Any, Any, Any]] = []
+    running: list[AsyncTask[Any]] = []
     touched: dict[MemcacheClient, None] = {}
+    scheduler = get_scheduler()
     try:
         while True:
             runnable, session.generators = suspended + session.generators, []
@@ -141,16 +225,30 @@ def drive() -> None:
                     if _advance(gen):
                         suspended.append(gen)
                 runnable, session.generators = session.generators, []
+            if session.tasks:
+                # Queued, not run: they run while the keys below are fetched, so that their
+                # reads join the same multi-get.
+                for task in session.tasks:
+                    scheduler.schedule(task)
+                running += session.tasks
+                session.tasks = []
+            running = [task for task in running if not task._computed]
             if session.scopes:
                 for scope in session.scopes:
                     touched[scope.client] = None
-                _fetch_pending()
-            elif not suspended:
+                _fetch_pending(scheduler)
+            elif suspended:
+                continue
+            elif running:
+                # Nothing else is waiting for a round: let the tasks finish (they may prime more).
+                scheduler.wait_for(running[0])
+            else:
                 break
     except BaseException:
         for gen in suspended + session.generators:
             gen.close()
         session.generators = []
+        session.tasks = []
         for scope in session.scopes:
             scope.prime_keys.clear()
         session.scopes.clear()
@@ -178,23 +276,27 @@ def _advance(gen: Generator[Any, Any, Any]) -> bool:
     return True
 
 
-def _fetch_pending() -> None:
-    """One multi-get per client for every pending key, all in the same scheduler round."""
+def _fetch_pending(scheduler: TaskScheduler) -> None:
+    """One multi-get per client for every pending key, all in the same scheduler round (with
+    the reads of the primed tasks that are ready to run)."""
+    from .memcache.batch import GetItem
+
     scopes = list(_session.scopes)
     _session.scopes.clear()
-    items = []
+    items: list[FutureBase[Any]] = []
     for scope in scopes:
         keys = list(scope.prime_keys)
         scope.prime_keys.clear()
         if scope.closed:
             continue
+        values, inflight = scope.values, scope.inflight
         for key in keys:
-            future = scope.client._get_future(scope, key)
-            if not future._computed:
-                items.append(future)
-    if not items:
-        return
-    scheduler = get_scheduler()
+            if key in values or key in inflight:
+                continue
+            # A raw fetch that asynq reads of the key do not join (they would get the
+            # missing-key marker on a miss): one that comes meanwhile adds its own item, and
+            # the batch asks memcached for the key once.
+            items.append(GetItem(scope.client._batch(), key, scope))
     for item in items:
         scheduler.schedule(item)
     for item in items:
@@ -209,6 +311,7 @@ def end_request() -> None:
     for gen in session.generators:
         gen.close()
     session.generators = []
+    session.tasks = []
     session.scopes.clear()
     legacy, session.legacy = session.legacy, {}
     for client, scope in legacy.items():

@@ -223,6 +223,10 @@ class CachedFunction(Generic[_T]):
             value = values.get(key, values)
             if value is not values:
                 if value is missing:
+                    # A primed key that missed: computed once, however many tasks read it.
+                    future = scope.inflight.get(key)
+                    if future is not None:
+                        return future
                     return compute_now(scope, key, args, kwargs)
                 return ConstFuture(value)
             inflight = scope.inflight

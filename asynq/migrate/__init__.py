@@ -33,12 +33,13 @@ __all__ = [
 
 
 class MigratedSources:
-    """The result of :func:`migrate_sources`: new code, refusals and notes per path."""
+    """The result of :func:`migrate_sources`: new code, refusals, notes and kept twins."""
 
     def __init__(self) -> None:
         self.code: dict[str, str] = {}
         self.refusals: list[Refusal] = []
         self.notes: list[Note] = []
+        self.kept: list[Refusal] = []
         self.converted: list[tuple[str, str]] = []
 
 
@@ -60,5 +61,6 @@ def migrate_sources(
         out.code[path] = output.code
         out.refusals.extend(output.refusals)
         out.notes.extend(output.notes)
-    out.converted = sorted(program.converted)
+        out.kept.extend(output.kept)
+    out.converted = sorted([*program.converted, *program.converted_methods])
     return out

@@ -3,18 +3,21 @@
 A codebase may have spelled the priming conventions differently (another prefix than
 ``prime_``, another decorator name than ``cached``...). Those names are read from a TOML
 file given with ``--config``; the keys may sit in a ``[tool.asynq-migrate]`` table (so
-that ``pyproject.toml`` can hold them) or at the top level of a dedicated file.
+that ``pyproject.toml`` can hold them) or at the top level of a dedicated file. Without
+``--config``, the ``pyproject.toml`` of the project being migrated is used, found as ruff
+and black find theirs: the nearest one in the directory of the given paths or above it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "MigrateConfig", "load_config"]
+__all__ = ["ConfigError", "MigrateConfig", "find_project_config", "load_config"]
 
 
 class ConfigError(Exception):
@@ -40,12 +43,23 @@ class MigrateConfig:
     #: in unconverted code. Off by default: the plain reads that follow would then each
     #: cost a round trip, where priming fetched them together.
     delete_cached_priming: bool = False
+    #: Longest line the rewrite writes (``line-length``; else ruff's or black's setting in
+    #: the same ``pyproject.toml``; else 88).
+    line_length: int = 88
 
     def __post_init__(self) -> None:
         for field in ("prime_prefix", "cached_decorator", "priming_module", "generator_decorator"):
             value = getattr(self, field)
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{field} must be a non-empty string, got {value!r}.")
+        if (
+            not isinstance(self.line_length, int)
+            or isinstance(self.line_length, bool)
+            or self.line_length < 40
+        ):
+            raise ConfigError(
+                f"line_length must be a whole number of at least 40, got {self.line_length!r}."
+            )
         if not isinstance(self.delete_cached_priming, bool):
             raise ConfigError(
                 f"delete_cached_priming must be true or false, got {self.delete_cached_priming!r}."
@@ -117,12 +131,39 @@ def load_config(path: str | Path | None) -> MigrateConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"The configuration file {path} is not valid TOML: {exc}.") from None
     tool = data.get("tool")
+    inherited: dict[str, Any] = {}
+    if isinstance(tool, dict):
+        for other in ("ruff", "black"):
+            table = tool.get(other)
+            if isinstance(table, dict) and isinstance(table.get("line-length"), int):
+                inherited["line-length"] = table["line-length"]
+                break
     if isinstance(tool, dict) and "asynq-migrate" in tool:
         table = tool["asynq-migrate"]
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [tool.asynq-migrate] must be a table.")
-        return config_from_mapping(table, str(path))
-    if "tool" in data and set(data) == {"tool"}:
-        # A pyproject.toml without our table: nothing to configure.
-        return MigrateConfig()
+        return config_from_mapping({**inherited, **table}, str(path))
+    if path.name == "pyproject.toml" or ("tool" in data and set(data) == {"tool"}):
+        # A pyproject.toml without our table: only the line length of ruff or black.
+        return config_from_mapping(inherited, str(path))
     return config_from_mapping(data, str(path))
+
+
+def find_project_config(paths: list[str]) -> Path | None:
+    """The ``pyproject.toml`` that governs ``paths``: the nearest one in their common
+    directory or above it (None if there is none)."""
+    if not paths:
+        return None
+    absolute = [os.path.abspath(p) for p in paths]
+    try:
+        start = os.path.commonpath(absolute)
+    except ValueError:  # paths on different drives
+        return None
+    if not os.path.isdir(start):
+        start = os.path.dirname(start)
+    directory = Path(start)
+    for candidate in (directory, *directory.parents):
+        found = candidate / "pyproject.toml"
+        if found.is_file():
+            return found
+    return None

@@ -264,6 +264,267 @@ def consumed_genexp(call: cst.Call) -> cst.GeneratorExp | None:
     return None
 
 
+#: Builtins that may run a little earlier than written without anyone noticing.
+HARMLESS_BUILTINS = frozenset(
+    {
+        "range",
+        "len",
+        "str",
+        "int",
+        "float",
+        "bool",
+        "tuple",
+        "list",
+        "set",
+        "frozenset",
+        "sorted",
+        "min",
+        "max",
+        "sum",
+        "abs",
+        "enumerate",
+        "zip",
+        "reversed",
+        "repr",
+    }
+)
+
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
+
+
+def _plain_arguments(call: cst.Call) -> bool:
+    """Arguments that call nothing but harmless builtins (so the call may run earlier)."""
+    plain = True
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal plain
+        if isinstance(node, cst.Call):
+            if not (isinstance(node.func, cst.Name) and node.func.value in HARMLESS_BUILTINS):
+                plain = False
+        elif isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await, cst.Lambda, *_COMPREHENSIONS)):
+            plain = False
+        return plain
+
+    for arg in call.args:
+        walk(arg, visit)
+    return plain
+
+
+def plain_filter(comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp) -> bool:
+    """Whether the comprehension has conditions that call nothing but harmless builtins (so
+    they can be evaluated once more, to filter the items first)."""
+    ifs = comp.for_in.ifs
+    if not ifs:
+        return False
+    plain = True
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal plain
+        if isinstance(node, cst.Call):
+            if not (isinstance(node.func, cst.Name) and node.func.value in HARMLESS_BUILTINS):
+                plain = False
+        elif isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await, cst.Lambda, *_COMPREHENSIONS)):
+            plain = False
+        return plain
+
+    for if_ in ifs:
+        walk(if_.test, visit)
+    return plain
+
+
+def two_phase_calls(
+    comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
+    whole_element: bool = False,
+) -> list[cst.Call]:
+    """Calls in a comprehension that can be made for every item first, in one batch, before
+    the comprehension runs: the calls its first condition always makes, or (without a
+    condition) the calls its element always makes, when there is one plain ``for`` and the
+    calls' arguments call nothing. Empty when the comprehension has another shape."""
+    for_in = comp.for_in
+    if (
+        for_in.inner_for_in is not None
+        or for_in.asynchronous is not None
+        or not isinstance(for_in.target, cst.Name)
+    ):
+        return []
+    out: list[cst.Call] = []
+    unsafe = False
+
+    def collect(node: cst.CSTNode, conditional: bool) -> None:
+        nonlocal unsafe
+        if unsafe:
+            return
+        if isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await)):
+            unsafe = True
+            return
+        if isinstance(node, (cst.Lambda, *_COMPREHENSIONS)):
+            return
+        if isinstance(node, cst.IfExp):
+            collect(node.test, conditional)
+            collect(node.body, True)
+            collect(node.orelse, True)
+            return
+        if isinstance(node, cst.BooleanOperation):
+            collect(node.left, conditional)
+            collect(node.right, True)
+            return
+        if isinstance(node, cst.Comparison):
+            collect(node.left, conditional)
+            for i, target in enumerate(node.comparisons):
+                collect(target.comparator, conditional or i > 0)
+            return
+        if isinstance(node, cst.Call):
+            if not conditional and dotted_name(node.func) is not None and _plain_arguments(node):
+                out.append(node)
+                return
+        for child in child_nodes(node):
+            collect(child, conditional)
+
+    if for_in.ifs and not plain_filter(comp):
+        collect(for_in.ifs[0].test, False)
+    else:
+        # No condition, or one that calls nothing: the element runs for every item that
+        # passes it (the items are filtered first, see the rewrite).
+        parts = [comp.key, comp.value] if isinstance(comp, cst.DictComp) else [comp.elt]
+        for part in parts:
+            # An element that is the call is one batch already (unless asked for it).
+            if whole_element or not isinstance(part, cst.Call):
+                collect(part, False)
+    return [] if unsafe else out
+
+
+_SORTERS = frozenset({"sorted", "min", "max"})
+
+
+def sort_key_reads(
+    call: cst.Call,
+) -> tuple[cst.Lambda, cst.BaseExpression, list[cst.Call]] | None:
+    """``sorted(xs, key=lambda x: ...)`` (also ``min``, ``max``, ``xs.sort(key=...)``) whose
+    key makes calls every time with arguments that depend only on the item: (the lambda, the
+    items, the calls). The values can be fetched for every item first, into a dict the key
+    reads. None for any other call."""
+    func = call.func
+    items: cst.BaseExpression | None = None
+    if isinstance(func, cst.Name) and func.value in _SORTERS:
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        if len(positional) == 1:
+            items = positional[0].value
+    elif isinstance(func, cst.Attribute) and func.attr.value == "sort":
+        items = func.value
+    if items is None or dotted_name(items) is None:
+        return None
+    key = next((a.value for a in call.args if a.keyword and a.keyword.value == "key"), None)
+    if not isinstance(key, cst.Lambda):
+        return None
+    params = key.params
+    if (
+        len(params.params) != 1
+        or params.posonly_params
+        or params.kwonly_params
+        or isinstance(params.star_arg, cst.Param)
+        or params.star_kwarg is not None
+    ):
+        return None
+    fake = cst.ListComp(
+        elt=key.body,
+        for_in=cst.CompFor(target=params.params[0].name, iter=cst.Name("_")),
+    )
+    calls = two_phase_calls(fake, whole_element=True)
+    return (key, items, calls) if calls else None
+
+
+def _jumps(node: cst.CSTNode) -> bool:
+    """Whether ``node`` contains ``continue``, ``break``, ``return`` or ``raise`` (outside
+    nested functions)."""
+    found = False
+
+    def visit(n: cst.CSTNode) -> bool:
+        nonlocal found
+        if isinstance(n, (cst.Continue, cst.Break, cst.Return, cst.Raise)):
+            found = True
+        return not found and not isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
+
+    walk(node, visit)
+    return found
+
+
+def hoistable_loop_calls(loop: cst.For) -> list[cst.Call]:
+    """Calls a ``for`` loop makes in every iteration, with arguments that depend only on the
+    loop variable and on names the loop does not assign: they can be made for every item
+    first, in one batch, before the loop (then the loop runs over ``zip(items, values)``)."""
+    if (
+        loop.orelse is not None
+        or loop.asynchronous is not None
+        or not isinstance(loop.target, cst.Name)
+        or not isinstance(loop.body, cst.IndentedBlock)
+    ):
+        return []
+    stops = False
+
+    def stop(n: cst.CSTNode) -> bool:
+        nonlocal stops
+        if isinstance(n, (cst.Break, cst.Return, cst.Raise)):
+            stops = True
+        return not stops and not isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
+
+    walk(loop.body, stop)
+    if stops:
+        return []  # it may stop early (maybe over an endless iterator): read as it goes
+    assigned_visitor = _LocalNames()
+    loop.body.visit(assigned_visitor)
+    assigned = assigned_visitor.names - {loop.target.value}
+    calls: list[cst.Call] = []
+    unsafe = False
+
+    def collect(node: cst.CSTNode, conditional: bool) -> None:
+        nonlocal unsafe
+        if unsafe:
+            return
+        if isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await)):
+            unsafe = True
+            return
+        if isinstance(node, (cst.Lambda, *_COMPREHENSIONS)):
+            return
+        if isinstance(node, cst.IfExp):
+            collect(node.test, conditional)
+            collect(node.body, True)
+            collect(node.orelse, True)
+            return
+        if isinstance(node, cst.BooleanOperation):
+            collect(node.left, conditional)
+            collect(node.right, True)
+            return
+        if isinstance(node, cst.Comparison):
+            collect(node.left, conditional)
+            for i, target in enumerate(node.comparisons):
+                collect(target.comparator, conditional or i > 0)
+            return
+        if isinstance(node, cst.Call) and not conditional:
+            if (
+                dotted_name(node.func) is not None
+                and _plain_arguments(node)
+                and not any(name_counts(arg)[n] for arg in node.args for n in assigned)
+            ):
+                calls.append(node)
+                return
+        for child in child_nodes(node):
+            collect(child, conditional)
+
+    for stmt in loop.body.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                collect(small, False)
+        elif isinstance(stmt, cst.If):
+            collect(stmt.test, False)
+        elif isinstance(stmt, cst.For):
+            collect(stmt.iter, False)
+        else:
+            break
+        if unsafe or _jumps(stmt):
+            break
+    return [] if unsafe else calls
+
+
 @dataclasses.dataclass
 class CollectLoop:
     """A ``for`` loop that collects one call per item into a list or dict.
@@ -527,7 +788,10 @@ class UnitAnalyzer(cst.CSTVisitor):
         ]
         for kind, ref, blocker, deletable, node, scopes, statement in self._raw:
             if kind != "string" and ref and any(ref[0] in local[i] for i in scopes):
-                continue
+                if kind != "call" or len(ref) < 2 or not self._maybe_prime(ref):
+                    continue
+                # ``obj.prime_m()`` on a local object: a priming call nobody can follow.
+                kind = "local-prime"
             binding = None
             for i in reversed(scopes):
                 if kind != "string" and ref and ref[0] in self._scope_imports[i]:
@@ -590,9 +854,22 @@ class UnitAnalyzer(cst.CSTVisitor):
         genexp = consumed_genexp(node)
         if genexp is not None:
             self._consumed.add(id(genexp))
+        if self._blockers[-1] is None:
+            found = sort_key_reads(node)
+            if found is not None:
+                # Read for every item first, into a dict the key reads (see sort_key_reads).
+                for call in found[2]:
+                    self._pending[id(call)] = None
+                    for arg in call.args:
+                        self._pending[id(arg)] = "comprehension"
         ref = dotted_name(node.func)
         if ref is None:
-            if is_dynamic_call(node):
+            func = node.func
+            if isinstance(func, cst.Attribute) and self._maybe_prime((func.attr.value,)):
+                # ``Thing(x).prime_render()``: priming through an object nobody can follow.
+                text = cst.Module(body=[]).code_for_node(func.value)
+                self._add("local-prime", (" ".join(text.split()), func.attr.value), node)
+            elif is_dynamic_call(node):
                 self._add("dynamic", (), node)
             return
         self._skip.add(id(node.func))
@@ -673,19 +950,25 @@ class UnitAnalyzer(cst.CSTVisitor):
         cur = self._blockers[-1]
         unconsumed = isinstance(node, cst.GeneratorExp) and id(node) not in self._consumed
         self._push(cur or ("genexp" if unconsumed else "comprehension"))
-        self._pending[id(node.for_in.iter)] = cur
+        self._pending.setdefault(id(node.for_in.iter), cur)
         elt = node.value if isinstance(node, cst.DictComp) else node.elt
         if isinstance(elt, cst.Call) and not unconsumed:
             self._pending[id(elt)] = cur
             for arg in elt.args:
                 self._pending[id(arg)] = cur or "comprehension"
+        if cur is None and not unconsumed:
+            # Read for every item first, in one batch (see two_phase_calls).
+            for call in two_phase_calls(node):
+                self._pending[id(call)] = None
+                for arg in call.args:
+                    self._pending[id(arg)] = "comprehension"
         self._scope(comp_target_names(node), nested=False)
 
     def _on_for(self, node: cst.For) -> None:
         cur = self._blockers[-1]
         self._push(cur or "for")
         self._bind(target_names(node.target))
-        self._pending[id(node.iter)] = cur
+        self._pending.setdefault(id(node.iter), cur)  # an outer loop may have hoisted it
         loop = match_collect_loop(node, self.fn)
         if loop is not None:
             self._pending[id(loop.value)] = cur
@@ -697,6 +980,12 @@ class UnitAnalyzer(cst.CSTVisitor):
                 self._pending[id(loop.key)] = cur or "comprehension"
         if node.orelse is not None:
             self._pending[id(node.orelse)] = cur or "for-else"
+        if cur is None and loop is None:
+            # Read for every item first, in one batch (see hoistable_loop_calls).
+            for call in hoistable_loop_calls(node):
+                self._pending[id(call)] = None
+                for arg in call.args:
+                    self._pending[id(arg)] = "comprehension"
 
     def _block(self, blocker: str) -> None:
         self._push(self._blockers[-1] or blocker)
@@ -791,6 +1080,25 @@ def top_level_units(
     return others, functions
 
 
+def class_methods(module: cst.Module) -> dict[tuple[str, str], cst.FunctionDef]:
+    """The methods defined directly in the module's top-level classes, by (class, name)
+    (the last definition of a name wins)."""
+    out: dict[tuple[str, str], cst.FunctionDef] = {}
+    for stmt in module.body:
+        if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
+            for item in stmt.body.body:
+                if isinstance(item, cst.FunctionDef):
+                    out[(stmt.name.value, item.name.value)] = item
+    return out
+
+
+def analyze_method(fn: cst.FunctionDef, config: MigrateConfig, keep_nodes: bool = False) -> UnitAnalyzer:
+    """Run :class:`UnitAnalyzer` over one method (as over a function)."""
+    analyzer = UnitAnalyzer(config, fn, keep_nodes)
+    analyzer.walk(fn.body)
+    return analyzer.finish()
+
+
 def _is_dunder_all(stmt: cst.BaseStatement) -> bool:
     if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
         return False
@@ -866,6 +1174,8 @@ class UnitFacts:
     is_async: bool = False
     has_yield: bool = False
     decorators: list[DecoratorFacts] = dataclasses.field(default_factory=list)
+    #: for a priming twin: its first statement that does more than prime (as code)
+    side_effect: str | None = None
 
 
 @dataclasses.dataclass
@@ -880,6 +1190,16 @@ class ModuleFacts:
     others: set[str]  # other names bound at module level
     primed_methods: list[tuple[str, str]]  # (class, method) pairs that have a twin
     star_imports: list[ImportBinding] = dataclasses.field(default_factory=list)
+    #: (class, method) for priming methods with no method of the unprefixed name
+    lone_prime_methods: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    #: ``prime_f = prime_g``: a priming name bound to another priming function
+    twin_aliases: dict[str, Ref] = dataclasses.field(default_factory=dict)
+    #: the methods that have a priming twin, analysed like functions ("Class.method")
+    methods: dict[str, UnitFacts] = dataclasses.field(default_factory=dict)
+    #: names defined in the body of each top-level class
+    class_members: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    #: ``prime_f = prime_g`` -> index of that statement among the module unit's statements
+    twin_alias_statements: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, ImportBinding]:
@@ -956,6 +1276,90 @@ def _bound_names(stmt: cst.BaseStatement) -> set[str]:
     return out
 
 
+def _code(node: cst.CSTNode, limit: int = 60) -> str:
+    text = " ".join(cst.Module(body=[]).code_for_node(node).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _is_priming_call(call: cst.Call, prefix: str) -> bool:
+    ref = dotted_name(call.func)
+    if ref is None:
+        return False
+    return ref[-1].startswith(prefix) or ref[-1] == "prime" or ref[-2:] == ("priming", "drive")
+
+
+def twin_side_effect(fn: cst.FunctionDef, prefix: str) -> str | None:
+    """The first statement of a priming twin that does more than prime (a call that is not
+    a priming call, a write to something not local, ``global``), as code; None if none."""
+    local = local_names(fn)
+    # Objects the twin made itself (not its parameters): calling their methods stays local.
+    own = local - param_names(fn.params)
+
+    def effect(stmts: Sequence[cst.CSTNode]) -> str | None:
+        for stmt in stmts:
+            found = statement_effect(stmt)
+            if found is not None:
+                return found
+        return None
+
+    def statement_effect(stmt: cst.CSTNode) -> str | None:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                found = small_effect(small)
+                if found is not None:
+                    return found
+            return None
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            return None
+        if isinstance(stmt, (cst.If, cst.For, cst.While, cst.Try, cst.With)):
+            parts: list[cst.CSTNode] = []
+            body = getattr(stmt, "body", None)
+            if isinstance(body, cst.IndentedBlock):
+                parts += list(body.body)
+            if isinstance(stmt, cst.Try):
+                for handler in stmt.handlers:
+                    if isinstance(handler.body, cst.IndentedBlock):
+                        parts += list(handler.body.body)
+                if stmt.finalbody is not None and isinstance(stmt.finalbody.body, cst.IndentedBlock):
+                    parts += list(stmt.finalbody.body.body)
+            orelse = getattr(stmt, "orelse", None)
+            while orelse is not None:
+                if isinstance(orelse.body, cst.IndentedBlock):
+                    parts += list(orelse.body.body)
+                orelse = orelse.orelse if isinstance(orelse, cst.If) else None
+            return effect(parts)
+        return None
+
+    def small_effect(small: cst.BaseSmallStatement) -> str | None:
+        if isinstance(small, (cst.Global, cst.Nonlocal, cst.Del)):
+            return _code(small)
+        if isinstance(small, cst.Expr):
+            value = small.value
+            if isinstance(value, cst.Call) and not _is_priming_call(value, prefix):
+                ref = dotted_name(value.func)
+                if ref is None or len(ref) != 2 or ref[0] not in own:
+                    return _code(small)
+            if isinstance(value, (cst.Await,)):
+                return _code(small)
+            return None
+        if isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+            targets = (
+                [t.target for t in small.targets]
+                if isinstance(small, cst.Assign)
+                else [small.target]
+            )
+            for target in targets:
+                plain = isinstance(target, (cst.Name, cst.Tuple, cst.List))
+                if not plain or not target_names(target) <= local:
+                    return _code(small)
+        return None
+
+    body = fn.body
+    if isinstance(body, cst.SimpleStatementSuite):
+        return effect([cst.SimpleStatementLine(body=body.body)])
+    return effect(list(body.body))
+
+
 def alias_target(stmt: cst.BaseStatement, prefix: str) -> tuple[str, Ref] | None:
     """``prime_f = f.prime`` -> ("prime_f", ("f",)); None for any other statement."""
     if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
@@ -971,6 +1375,23 @@ def alias_target(stmt: cst.BaseStatement, prefix: str) -> tuple[str, Ref] | None
     ):
         ref = dotted_name(small.value.value)
         if ref is not None:
+            return small.targets[0].target.value, ref
+    return None
+
+
+def twin_alias_target(stmt: cst.BaseStatement, prefix: str) -> tuple[str, Ref] | None:
+    """``prime_f = prime_g`` (or ``= module.prime_g``) -> ("prime_f", ref of prime_g)."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    if (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+        and small.targets[0].target.value.startswith(prefix)
+    ):
+        ref = dotted_name(small.value)
+        if ref is not None and ref[-1].startswith(prefix):
             return small.targets[0].target.value, ref
     return None
 
@@ -1006,6 +1427,11 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
                 is_async=fn.asynchronous is not None,
                 has_yield=analyzer.has_yield,
                 decorators=[_decorator_facts(d, config) for d in fn.decorators],
+                side_effect=(
+                    twin_side_effect(fn, config.prime_prefix)
+                    if fn.name.value.startswith(config.prime_prefix)
+                    else None
+                ),
             )
         )
         defs[fn.name.value] = index
@@ -1015,21 +1441,71 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
     aliases: dict[str, Ref] = {}
     others: set[str] = set()
     primed_methods: list[tuple[str, str]] = []
-    for stmt in others_stmts:
+    lone_prime_methods: list[tuple[str, str]] = []
+    twin_aliases: dict[str, Ref] = {}
+    twin_alias_statements: dict[str, int] = {}
+    for statement_index, stmt in enumerate(others_stmts):
         alias = alias_target(stmt, config.prime_prefix)
         if alias is not None:
             aliases[alias[0]] = alias[1]
             continue
+        other = twin_alias_target(stmt, config.prime_prefix)
+        if other is not None:
+            twin_aliases[other[0]] = other[1]
+            twin_alias_statements[other[0]] = statement_index
         others |= _bound_names(stmt)
         if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
             methods = {s.name.value for s in stmt.body.body if isinstance(s, cst.FunctionDef)}
             for name in sorted(methods):
                 if config.prime_prefix + name in methods:
                     primed_methods.append((stmt.name.value, name))
+                elif name.startswith(config.prime_prefix):
+                    if name[len(config.prime_prefix) :] not in methods:
+                        lone_prime_methods.append((stmt.name.value, name))
     for name in defs:
         aliases.pop(name, None)
     others -= set(defs) | set(aliases) | set(imports)
-    return ModuleFacts(path, units, imports, defs, aliases, others, primed_methods, stars)
+    method_facts: dict[str, UnitFacts] = {}
+    class_members: dict[str, list[str]] = {}
+    for stmt in others_stmts:
+        if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
+            members: list[str] = []
+            for item in stmt.body.body:
+                if isinstance(item, (cst.FunctionDef, cst.ClassDef)):
+                    members.append(item.name.value)
+                else:
+                    members.extend(sorted(_bound_names(item)))
+            class_members[stmt.name.value] = members
+    if primed_methods:
+        found = class_methods(module)
+        for cls, name in primed_methods:
+            fn = found.get((cls, name))
+            if fn is None:
+                continue
+            analyzer = analyze_method(fn, config)
+            method_facts[f"{cls}.{name}"] = UnitFacts(
+                -1,
+                f"{cls}.{name}",
+                analyzer.sites,
+                is_async=fn.asynchronous is not None,
+                has_yield=analyzer.has_yield,
+                decorators=[_decorator_facts(d, config) for d in fn.decorators],
+            )
+    return ModuleFacts(
+        path,
+        units,
+        imports,
+        defs,
+        aliases,
+        others,
+        primed_methods,
+        stars,
+        lone_prime_methods,
+        twin_aliases,
+        method_facts,
+        class_members,
+        twin_alias_statements,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -1137,9 +1613,17 @@ class FilePlan:
     delete_aliases: set[str] = dataclasses.field(default_factory=set)
     #: units left exactly as they are (twins still needed by unconverted code)
     kept_units: set[int] = dataclasses.field(default_factory=set)
+    #: twins and aliases of converted functions that stay, and why (reported)
+    kept: list[Refusal] = dataclasses.field(default_factory=list)
+    #: (class, method) of converted methods -> ordinals of their read sites
+    converted_methods: dict[tuple[str, str], set[int]] = dataclasses.field(default_factory=dict)
+    #: converted properties: they delegate to a new @asynq() ``get_<name>`` method
+    properties: set[tuple[str, str]] = dataclasses.field(default_factory=set)
     #: import bindings to drop when nothing uses them any more
     removable_imports: set[str] = dataclasses.field(default_factory=set)
     add_asynq_import: bool = False
+    #: top-level names of the modules being migrated (imports of them are the project's own)
+    local_roots: frozenset[str] = frozenset()
     refusals: list[Refusal] = dataclasses.field(default_factory=list)
 
     @property
@@ -1147,6 +1631,7 @@ class FilePlan:
         """Whether the rewrite could change anything in this file."""
         return bool(
             self.converted
+            or self.converted_methods
             or any(self.deletions.values())
             or self.delete_units
             or self.delete_aliases
@@ -1185,6 +1670,7 @@ class Program:
                 self._by_name.setdefault(name, []).append(path)
             self._by_abspath[os.path.splitext(os.path.abspath(path))[0]] = path
         self._memo: dict[tuple[str, Ref], Target | None] = {}
+        self.local_roots = frozenset(name.split(".")[0] for name in self._by_name)
         self.kinds: dict[Symbol, str] = {}
         self.twin_of: dict[Symbol, Symbol] = {}
         self.twins: dict[Symbol, Symbol] = {}  # function -> its twin
@@ -1194,6 +1680,20 @@ class Program:
         self.converted: set[Symbol] = set()
         self.reasons: dict[Symbol, list[Refusal]] = {}
         self.live: set[Symbol] = set()
+        #: twins that do more than prime: never deleted (twin -> the statement, as code)
+        self.effectful: dict[Symbol, str] = {}
+        #: twins and aliases of converted (or cached, or asynq) functions that stay, and why
+        self.kept: dict[Symbol, str] = {}
+        self.why_live: dict[Symbol, str] = {}
+        #: converted methods: (path, "Class.method") -> ordinals of their read sites
+        self.converted_methods: dict[tuple[str, str], set[int]] = {}
+        self.method_reasons: dict[tuple[str, str], list[str]] = {}
+        #: properties converted into an @asynq() ``get_<name>`` method they delegate to
+        self.property_getters: set[tuple[str, str]] = set()
+        #: ``prime_f = prime_g`` twins, as units that call prime_g
+        self.alias_twin_units: dict[Symbol, UnitFacts] = {}
+        #: functions without twins converted because converted functions read them
+        self.helpers: set[Symbol] = set()
         self._classify()
 
     # -- module and name resolution -----------------------------------------------------
@@ -1292,7 +1792,7 @@ class Program:
 
     def target_of(self, path: str, site: Site) -> Target | None:
         """What a call or reference site refers to."""
-        if site.kind in ("dynamic", "string") or not site.ref:
+        if site.kind in ("dynamic", "string", "local-prime") or not site.ref:
             return None
         if site.local_import is not None:
             return self.resolve_binding(path, site.local_import, site.ref[1:])
@@ -1349,6 +1849,8 @@ class Program:
                     self.twins[owner] = (path, name)
                     if any(self._is_generator_decorator(path, d) for d in decs):
                         self.generator_twins.add((path, name))
+                    if unit.side_effect is not None:
+                        self.effectful[(path, name)] = unit.side_effect
                 else:
                     kind = "def"
                 self.kinds[(path, name)] = kind
@@ -1359,6 +1861,17 @@ class Program:
                 if target is not None and target[0] == "sym":
                     alias_owner = (target[1], target[2])
                 self.alias_of[(path, name)] = alias_owner
+            for name, ref in mod.twin_aliases.items():
+                function = name[len(prefix) :]
+                if function in mod.defs and (path, name) not in self.kinds:
+                    # ``prime_f = prime_g``: the twin of f primes what prime_g primes.
+                    sym = (path, name)
+                    self.kinds[sym] = "twin"
+                    self.twin_of[sym] = (path, function)
+                    self.twins[(path, function)] = sym
+                    self.alias_twin_units[sym] = UnitFacts(
+                        -1, name, [Site(0, "call", ref, None, deletable=True)]
+                    )
         for fn, twin in self.twins.items():
             if self.kinds.get(twin) == "twin" and self.kinds.get(fn) == "def":
                 self.candidates.add(fn)
@@ -1389,7 +1902,11 @@ class Program:
         return f"{sym[1]} (in {sym[0]})"
 
     def unit_of(self, sym: Symbol) -> UnitFacts | None:
-        """The unit that defines a top-level function."""
+        """The unit that defines a top-level function (for ``prime_f = prime_g``, a unit
+        that calls ``prime_g``)."""
+        alias_unit = self.alias_twin_units.get(sym)
+        if alias_unit is not None:
+            return alias_unit
         mod = self.modules.get(sym[0])
         if mod is None or sym[1] not in mod.defs:
             return None
@@ -1407,6 +1924,8 @@ class Program:
         out: list[Refusal] = []
 
         def refuse(reason: str, where: UnitFacts, site: Site | None = None) -> None:
+            if where.index < 0:  # a ``prime_f = prime_g`` twin: point at the function
+                where, site = unit, None
             out.append(Refusal(path, name, reason, where.index, site.ordinal if site else None))
 
         if path in self.frozen:
@@ -1447,7 +1966,16 @@ class Program:
                 twin,
             )
         for site in twin.sites:
-            if site.kind == "dynamic":
+            if site.kind == "local-prime":
+                refuse(
+                    f"its twin {twin_name} calls {'.'.join(site.ref)}, a priming method of "
+                    "an object, which the codemod does not follow; converting "
+                    f"{name} would lose that batching. Convert it by hand, or prime "
+                    "through module-level twins, then rerun.",
+                    twin,
+                    site,
+                )
+            elif site.kind == "dynamic":
                 refuse(
                     f"its twin {twin_name} makes a dynamic call (such as getattr(...)()), "
                     "so what it primes cannot be known. Spell the priming call out, "
@@ -1456,7 +1984,8 @@ class Program:
                     site,
                 )
             elif site.kind == "call" and site.ref[-1].startswith(self.config.prime_prefix):
-                if self.owner_of_prime(self.target_of(path, site)) is None:
+                target = self.target_of(path, site)
+                if self.owner_of_prime(target) is None and self._lone_primes(target) is None:
                     refuse(
                         f"its twin {twin_name} calls {'.'.join(site.ref)}, which is not a "
                         "priming twin defined in the files being migrated. Include the "
@@ -1464,6 +1993,18 @@ class Program:
                         twin,
                         site,
                     )
+        for site in unit.sites:
+            if site.kind == "call" and self.target_of(path, site) == ("sym", path, name):
+                refuse(
+                    f"{name} calls itself: each level of the recursion would wait for the "
+                    "reads of the level above, while its twin fetches a whole level per "
+                    "round, so converting it could cost more round trips. It is left "
+                    "working as it is; convert it by hand (for example level by level, "
+                    "yielding the reads of a whole level together).",
+                    unit,
+                    site,
+                )
+                break
         for site in unit.sites:
             if site.kind == "dynamic":
                 refuse(
@@ -1518,7 +2059,7 @@ class Program:
             if target is None or target[0] != "sym":
                 continue
             callee = (target[1], target[2])
-            if not (self.is_async_capable(callee) or callee in self.candidates):
+            if callee == fn or not (self.is_async_capable(callee) or callee in self.candidates):
                 continue
             reads.setdefault(callee, site)
             shown = self.display(callee, path)
@@ -1549,11 +2090,38 @@ class Program:
                         site.ordinal,
                     )
                 )
+        through_helpers = self._read_through_helpers(set(reads))
+        seen_reads = set(reads) | through_helpers
         for site in twin.sites:
             if site.kind != "call":
                 continue
-            owner = self.owner_of_prime(self.target_of(path, site))
-            if owner is not None and owner not in reads:
+            target = self.target_of(path, site)
+            owner = self.owner_of_prime(target)
+            if owner is None:
+                # A priming function of no function: what it primes must be read here.
+                lone = self._lone_primes(target)
+                if lone is not None and not lone <= seen_reads:
+                    missing = sorted(lone - seen_reads)[0]
+                    shown = self.display(missing, path)
+                    out.append(
+                        Refusal(
+                            path,
+                            name,
+                            f"its twin {twin_sym[1]} calls {'.'.join(site.ref)}, which "
+                            f"primes {shown}, but {name} never reads {missing[1]} "
+                            "directly, so converting would lose that batching.",
+                            twin.index if twin.index >= 0 else unit.index,
+                            site.ordinal if twin.index >= 0 else None,
+                        )
+                    )
+                continue
+            if owner not in reads and owner not in through_helpers:
+                # Reading what the owner's twin primes is as good as reading the owner.
+                expanded = self._expand_primes(
+                    self.twins.get(owner) if owner in self.twins else None, set()
+                )
+                if expanded and expanded <= seen_reads:
+                    continue
                 shown = self.display(owner, path)
                 out.append(
                     Refusal(
@@ -1564,8 +2132,8 @@ class Program:
                         "helper function), so converting would lose that batching. "
                         "Give the helper its own twin or read the value in "
                         f"{name}, then rerun.",
-                        twin.index,
-                        site.ordinal,
+                        twin.index if twin.index >= 0 else unit.index,
+                        site.ordinal if twin.index >= 0 else None,
                     )
                 )
                 reads[owner] = site  # one message per primed function
@@ -1582,12 +2150,134 @@ class Program:
             )
         return out
 
+    def _lone_primes(self, target: Target | None) -> set[Symbol] | None:
+        """For a priming function that is nobody's twin (``prime_page_widgets``): what it
+        primes, expanded (None: not such a function, or it primes what cannot be followed)."""
+        if target is None or target[0] != "sym":
+            return None
+        sym = (target[1], target[2])
+        if sym in self.twin_of or self.kinds.get(sym) != "def":
+            return None
+        if not sym[1].startswith(self.config.prime_prefix):
+            return None
+        return self._expand_primes(sym, set())
+
+    def _expand_primes(self, sym: Symbol | None, seen: set[Symbol]) -> set[Symbol] | None:
+        """The functions whose keys the priming function ``sym`` primes, through the twins
+        and priming functions it calls (None: something it primes cannot be followed)."""
+        if sym is None or sym in seen:
+            return set() if sym is not None else None
+        seen.add(sym)
+        if sym in self.alias_of:
+            owner = self.alias_of[sym]
+            return {owner} if owner is not None else None
+        unit = self.unit_of(sym)
+        if unit is None:
+            return None
+        out: set[Symbol] = set()
+        for site in unit.sites:
+            if site.kind in ("dynamic", "local-prime"):
+                return None
+            if site.kind != "call":
+                continue
+            target = self.target_of(sym[0], site)
+            owner = self.owner_of_prime(target)
+            if owner is not None:
+                out.add(owner)
+                if target is not None and target[0] == "sym":
+                    inner = (target[1], target[2])
+                    if inner in self.twin_of:
+                        more = self._expand_primes(inner, seen)
+                        if more is None:
+                            return None
+                        out |= more
+            elif site.ref and site.ref[-1].startswith(self.config.prime_prefix):
+                more = self._expand_primes(
+                    (target[1], target[2]) if target is not None and target[0] == "sym" else None,
+                    seen,
+                )
+                if more is None:
+                    return None
+                out |= more
+        return out
+
+    def _read_through_helpers(self, start: set[Symbol]) -> set[Symbol]:
+        """What the converted helpers among ``start`` read, transitively."""
+        seen: set[Symbol] = set()
+        work = [sym for sym in start if sym in self.helpers]
+        while work:
+            helper = work.pop()
+            if helper in seen or helper not in self.converted:
+                continue
+            seen.add(helper)
+            unit = self.unit_of(helper)
+            assert unit is not None
+            for site in unit.sites:
+                target = self.target_of(helper[0], site)
+                if site.kind == "call" and target is not None and target[0] == "sym":
+                    callee = (target[1], target[2])
+                    seen.add(callee)
+                    if callee in self.helpers:
+                        work.append(callee)
+        return seen
+
+    def _helper_reasons(self, fn: Symbol, local_only: bool) -> bool:
+        """Whether a function without a twin cannot become an ``@asynq()`` helper of the
+        functions converted with it (True: it cannot)."""
+        path, name = fn
+        mod = self.modules[path]
+        unit = self.unit_of(fn)
+        assert unit is not None
+        if path in self.frozen or unit.is_async or unit.has_yield or unit.decorators:
+            return True
+        if ("asynq" in mod.defs or "asynq" in mod.others) or (
+            mod.imports.get("asynq") is not None
+            and self.resolve(path, ("asynq",))
+            not in (("ext", "asynq.asynq"), ("ext", "asynq.decorators.asynq"))
+        ):
+            return True
+        reads = 0
+        for site in unit.sites:
+            if site.kind in ("dynamic", "local-prime", "ref"):
+                return True
+            target = self.target_of(path, site)
+            if self.owner_of_prime(target) is not None:
+                return True  # it primes: leave it to its own twin, if any
+            if site.kind != "call" or target is None or target[0] != "sym":
+                continue
+            callee = (target[1], target[2])
+            if callee == fn:
+                return True  # recursion (see _local_reasons)
+            if self.kinds.get(callee) in ("cached", "asynq") or callee in self.candidates or (
+                callee in self.helpers
+            ):
+                if site.blocker is not None:
+                    return True
+                if local_only:
+                    reads += 1
+                elif self.is_async_capable(callee):
+                    reads += 1
+                else:
+                    return True  # reads something that stays synchronous
+        return reads == 0
+
     def decide(self) -> None:
-        """Compute which primed functions are converted (the largest consistent set)."""
+        """Compute which primed functions are converted (the largest consistent set), and the
+        plain helper functions without twins that they read, converted with them."""
         local = {fn: self._local_reasons(fn) for fn in sorted(self.candidates)}
         self.converted = {fn for fn, reasons in local.items() if not reasons}
+        self.helpers = {
+            sym
+            for sym, kind in self.kinds.items()
+            if kind == "def"
+            and sym not in self.candidates
+            and not sym[1].startswith(self.config.prime_prefix)
+            and self.unit_of(sym) is not None
+        }
+        self.helpers = {h for h in self.helpers if not self._helper_reasons(h, local_only=True)}
+        self.converted |= self.helpers
         readers: dict[Symbol, set[Symbol]] = {}
-        for fn in self.candidates:
+        for fn in self.candidates | self.helpers:
             unit = self.unit_of(fn)
             assert unit is not None
             for site in unit.sites:
@@ -1599,17 +2289,122 @@ class Program:
             fn = work.pop()
             if fn not in self.converted:
                 continue
-            if self._dependent_reasons(fn):
+            blocked = (
+                self._helper_reasons(fn, local_only=False)
+                if fn in self.helpers
+                else bool(self._dependent_reasons(fn))
+            )
+            if blocked:
                 self.converted.discard(fn)
                 work.extend(sorted(r for r in readers.get(fn, ()) if r in self.converted))
+        # A helper is converted only for the converted functions that read it.
+        while True:
+            needed: set[Symbol] = set()
+            for fn in self.converted:
+                for caller in readers.get(fn, ()):
+                    if caller in self.converted and caller != fn:
+                        needed.add(fn)
+            unused = {h for h in self.helpers & self.converted if h not in needed}
+            if not unused:
+                break
+            self.converted -= unused
+        self.helpers &= self.converted
         for fn in sorted(self.candidates - self.converted):
             self.reasons[fn] = local[fn] + self._dependent_reasons(fn)
+        for path, mod in self.modules.items():
+            for name, unit in mod.methods.items():
+                reasons, reads = self._method_decision(path, name, unit)
+                if reasons:
+                    self.method_reasons[(path, name)] = reasons
+                else:
+                    self.converted_methods[(path, name)] = reads
         self._compute_liveness()
+
+    def _method_decision(
+        self, path: str, name: str, unit: UnitFacts
+    ) -> tuple[list[str], set[int]]:
+        """Whether a method with a priming twin can become an ``@asynq()`` method (its twin
+        stays: callers prime it through objects the codemod cannot follow)."""
+        method = name.split(".")[-1]
+        reasons: list[str] = []
+        if path in self.frozen:
+            return [f"{name} is in a file this run does not rewrite."], set()
+        if unit.is_async:
+            reasons.append(f"{name} is an `async def`; asynq methods are generators.")
+        if unit.has_yield:
+            reasons.append(
+                f"{name} already contains `yield` or `await`, so it cannot become an asynq "
+                "generator automatically. Convert it by hand."
+            )
+        cls = name.split(".")[0]
+        if [d.text for d in unit.decorators] == ["property"]:
+            getter = f"get_{method}"
+            if getter in self.modules[path].class_members.get(cls, []):
+                reasons.append(
+                    f"{name} is a property, and a property cannot yield; the codemod would "
+                    f"give it an @asynq() method {getter} to delegate to, but {cls} already "
+                    f"has a {getter}. Rename it, then rerun."
+                )
+            else:
+                self.property_getters.add((path, name))
+        for dec in unit.decorators:
+            if dec.text == "property" and len(unit.decorators) == 1:
+                continue
+            if dec.text == "property" or dec.text.endswith(".setter"):
+                reasons.append(
+                    f"{name} is a property with other decorators, and a property cannot "
+                    "yield. Convert it by hand."
+                )
+            elif dec.text not in ("classmethod", "staticmethod"):
+                reasons.append(
+                    f"{name} has the decorator @{dec.text}, which may not accept a generator "
+                    "function. Remove or move the decorator, or convert it by hand."
+                )
+        reads: set[int] = set()
+        for site in unit.sites:
+            if site.kind == "dynamic":
+                reasons.append(
+                    f"{name} makes a dynamic call (such as getattr(...)()) that may read a "
+                    "cached value the codemod cannot see. Call the function by name, then rerun."
+                )
+                continue
+            if site.kind != "call":
+                continue
+            target = self.target_of(path, site)
+            if target is None or target[0] != "sym":
+                continue
+            callee = (target[1], target[2])
+            shown = self.display(callee, path)
+            if self.is_async_capable(callee):
+                if site.blocker is not None:
+                    reasons.append(f"{name} reads {shown} {blocker_sentence(site.blocker)}.")
+                else:
+                    reads.add(site.ordinal)
+            elif callee in self.candidates:
+                reasons.append(
+                    f"{name} reads {shown}, which is not converted (see its own entry). "
+                    f"Convert {callee[1]} first, then rerun."
+                )
+        if not reads and not reasons:
+            reasons.append(
+                f"{name} reads nothing cached that the codemod can see (reads through `self` "
+                "or other objects are not followed), so there is nothing to batch. Convert it "
+                "by hand if it is worth it."
+            )
+        return reasons, reads
 
     # -- which priming twins and aliases are still needed ------------------------------------
     def _removable_symbols(self) -> set[Symbol]:
         out: set[Symbol] = set(self.alias_of)
         for twin, owner in self.twin_of.items():
+            if twin in self.effectful:
+                if owner in self.converted:
+                    self.kept[twin] = (
+                        f"{twin[1]} is kept although {owner[1]} is converted: besides priming "
+                        f"it runs `{self.effectful[twin]}`, which its callers may rely on. "
+                        f"Move that effect where it belongs, then delete {twin[1]} by hand."
+                    )
+                continue
             if owner in self.converted or self.kinds.get(owner) in ("cached", "asynq"):
                 out.add(twin)
         return out
@@ -1621,22 +2416,34 @@ class Program:
         live: set[Symbol] = set()
         work: list[Symbol] = []
 
-        def keep(target: Target | None) -> None:
+        def keep(target: Target | None, why: str | None = None) -> None:
             if target is not None and target[0] == "sym":
                 sym = (target[1], target[2])
                 if sym in removable and sym not in live:
                     live.add(sym)
                     work.append(sym)
+                    owner = self.twin_of.get(sym) or self.alias_of.get(sym)
+                    if why is not None:
+                        self.why_live[sym] = why.format(name=sym[1])
+                        if owner is not None and owner in self.converted:
+                            self.kept[sym] = self.why_live[sym]
 
         by_name: dict[str, list[Symbol]] = {}
         for sym in removable:
             by_name.setdefault(sym[1], []).append(sym)
 
+        site_path = ""
+
         def keep_named(site: Site) -> None:
             for sym in by_name.get(site.ref[0], ()):
-                keep(("sym", *sym))
+                keep(
+                    ("sym", *sym),
+                    "{name} is kept: its name appears in a string in "
+                    + f"{site_path}, so it may be looked up at run time.",
+                )
 
         for path, mod in self.modules.items():
+            site_path = path
             for unit in mod.units:
                 sym = (path, unit.name)
                 top = unit.index >= 1 and mod.defs.get(unit.name) == unit.index
@@ -1647,34 +2454,63 @@ class Program:
                         keep_named(site)
                 if path in self.frozen:
                     for site in unit.sites:
-                        keep(self.target_of(path, site))
+                        keep(
+                            self.target_of(path, site),
+                            "{name} is kept: " + f"{path} is not rewritten by this run and uses it.",
+                        )
                     continue
                 if top and sym in removable:
                     continue  # its references count only if the twin stays
                 converted = top and sym in self.converted
                 kept_twin = top and sym in self.twin_of
+                # ``prime_f = prime_g`` statements that may go: their references count only
+                # if they stay (see the work loop below).
+                removable_statements = {
+                    index
+                    for alias_name, index in mod.twin_alias_statements.items()
+                    if unit.index == 0 and (path, alias_name) in removable
+                }
                 for site in unit.sites:
+                    if site.statement in removable_statements:
+                        continue
                     target = self.target_of(path, site)
                     owner = self.owner_of_prime(target)
                     if owner is None:
                         continue
                     owner_kind = self.kinds.get(owner)
+                    effectful = (
+                        target is not None
+                        and target[0] == "sym"
+                        and (target[1], target[2]) in self.effectful
+                    )
+                    # Priming stays in code that stays legacy: deleting it would make each of
+                    # the plain calls that follow its own round trip. Priming inside a
+                    # converted function goes (its reads are yielded together instead),
+                    # except a call of a twin that does more than prime.
                     if (
                         site.kind == "call"
                         and site.deletable
                         and not kept_twin
+                        and not effectful
                         and (
                             converted
-                            or owner in self.converted
-                            or owner_kind == "asynq"
                             or (self.config.delete_cached_priming and owner_kind == "cached")
                         )
                     ):
                         self._deletions.setdefault((path, unit.index), set()).add(site.ordinal)
                     else:
-                        keep(target)
+                        where = unit.name if unit.index else "module-level code"
+                        if converted:
+                            why = f"{where} (in {path}) is converted but still calls it "
+                            why += "for what it does besides priming."
+                        else:
+                            why = f"{where} (in {path}) is not converted and still calls "
+                            why += "it, so the plain calls that follow keep batching. It "
+                            why += "goes once its callers are converted."
+                        keep(target, "{name} is kept: " + why)
         while work:
             sym = work.pop()
+            site_path = sym[0]
             twin_unit = self.unit_of(sym)
             if twin_unit is None:
                 continue
@@ -1682,7 +2518,10 @@ class Program:
                 if site.kind == "string":
                     keep_named(site)
                 else:
-                    keep(self.target_of(sym[0], site))
+                    keep(
+                        self.target_of(sym[0], site),
+                        "{name} is kept: " + f"{sym[1]} (in {sym[0]}) stays and calls it.",
+                    )
         self.live = live
 
     # -- per-file plans ---------------------------------------------------------------------
@@ -1704,7 +2543,7 @@ class Program:
                 out.delete_units.add(index)
             elif sym in self.twin_of:
                 out.kept_units.add(index)
-        for name in mod.aliases:
+        for name in [*mod.aliases, *mod.twin_aliases]:
             if (path, name) in self._removable and (path, name) not in self.live:
                 out.delete_aliases.add(name)
         for (dpath, unit_index), ordinals in self._deletions.items():
@@ -1718,25 +2557,114 @@ class Program:
                     out.removable_imports.add(local)
             elif self.is_priming_binding(path, local):
                 out.removable_imports.add(local)
-        if out.converted and self.resolve(path, ("asynq",)) not in (
+        if (out.converted or out.converted_methods) and self.resolve(path, ("asynq",)) not in (
             ("ext", "asynq.asynq"),
             ("ext", "asynq.decorators.asynq"),
         ):
             out.add_asynq_import = True
+            out.local_roots = self.local_roots
         for fn in sorted(self.candidates - self.converted):
             if fn[0] == path:
                 out.refusals.extend(self.reasons.get(fn, []))
-        for cls, method in mod.primed_methods:
-            out.refusals.append(
+        for sym, why in sorted(self.kept.items()):
+            if sym[0] == path and (sym in self.effectful or sym in self.live):
+                out.kept.append(Refusal(path, sym[1], why))
+        # Every other priming function that stays says why, so that nothing is left unexplained.
+        prefix = self.config.prime_prefix
+        reported = {k.function for k in out.kept}
+        for name, index in sorted(mod.defs.items()):
+            sym = (path, name)
+            owner = self.twin_of.get(sym)
+            if (
+                not name.startswith(prefix)
+                or name in reported
+                or index in out.delete_units
+                or (owner is not None and owner in self.candidates and owner not in self.converted)
+            ):
+                continue
+            if sym in self.why_live:
+                why = self.why_live[sym]
+            elif owner is not None and self.kinds.get(owner) in ("cached", "asynq"):
+                why = (
+                    f"{name} is kept: it primes {owner[1]}, which needs no conversion, and "
+                    "legacy code still calls it."
+                )
+            elif sym in self.effectful:
+                why = (
+                    f"{name} is kept: besides priming it runs `{self.effectful[sym]}`, which "
+                    "its callers may rely on."
+                )
+            else:
+                why = (
+                    f"{name} is kept: it is a priming function with no function "
+                    f"{name[len(prefix):]} to convert, so the legacy code that calls it stays "
+                    "as it is."
+                )
+            out.kept.append(Refusal(path, name, why))
+        for name, ref in sorted(mod.twin_aliases.items()):
+            function = name[len(prefix) :]
+            owner = self.twin_of.get((path, name))
+            if (
+                name in out.delete_aliases
+                or name in reported
+                or (owner is not None and owner in self.candidates)
+            ):
+                continue  # deleted, already explained, or its function is in the report
+            out.kept.append(
+                Refusal(
+                    path,
+                    name,
+                    f"{name} is kept: it is another name for the priming function "
+                    f"{'.'.join(ref)}, which the codemod does not pair with {function}"
+                    + (
+                        f", so {function} is not converted. Write {name} as a function "
+                        "that primes what it reads, then rerun."
+                        if function in mod.defs
+                        else "."
+                    ),
+                )
+            )
+        for cls, method in mod.lone_prime_methods:
+            out.kept.append(
                 Refusal(
                     path,
                     f"{cls}.{method}",
-                    f"{cls}.{method} is a method with a priming twin "
-                    f"{self.config.prime_prefix}{method}; the codemod converts only "
-                    "module-level functions. Convert the method by hand.",
+                    f"{cls}.{method} is kept: it is a priming method with no method "
+                    f"{method[len(prefix):]} to convert; methods stay as they are.",
                     method=(cls, method),
                 )
             )
+        for cls, method in mod.primed_methods:
+            key = (path, f"{cls}.{method}")
+            twin = f"{cls}.{prefix}{method}"
+            if key in self.converted_methods:
+                out.converted_methods[(cls, method)] = self.converted_methods[key]
+                if key in self.property_getters:
+                    out.properties.add((cls, method))
+                out.kept.append(
+                    Refusal(
+                        path,
+                        twin,
+                        f"{twin} is kept although {cls}.{method} is converted: callers prime "
+                        "through objects, which the codemod does not follow, so it cannot tell "
+                        "whether anything still calls it. Delete it once nothing does.",
+                        method=(cls, prefix + method),
+                    )
+                )
+                continue
+            reasons = self.method_reasons.get(
+                key, [f"{cls}.{method} is a method the codemod could not analyse."]
+            )
+            for reason in reasons:
+                out.refusals.append(
+                    Refusal(path, f"{cls}.{method}", reason, method=(cls, method))
+                )
+        if out.converted_methods and self.resolve(path, ("asynq",)) not in (
+            ("ext", "asynq.asynq"),
+            ("ext", "asynq.decorators.asynq"),
+        ):
+            out.add_asynq_import = True
+            out.local_roots = self.local_roots
         return out
 
 

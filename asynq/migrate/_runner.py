@@ -13,6 +13,7 @@ One file's failure never stops the run: every file gets a :class:`FileResult`.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
 import fnmatch
@@ -70,6 +71,7 @@ class FileResult:
     new_bytes: bytes | None = None
     refusals: list[Refusal] = dataclasses.field(default_factory=list)
     notes: list[Note] = dataclasses.field(default_factory=list)
+    kept: list[Refusal] = dataclasses.field(default_factory=list)
     written: bool = False
 
 
@@ -80,6 +82,8 @@ class RunResult:
     files: list[FileResult]
     converted: list[tuple[str, str]]
     seconds: float = 0.0
+    #: the converted functions that had no twin (helpers read by converted functions)
+    helpers: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
     @property
     def refusals(self) -> list[Refusal]:
@@ -92,6 +96,12 @@ class RunResult:
         """Informational findings, in file and line order."""
         out = [n for f in self.files for n in f.notes]
         return sorted(out, key=lambda n: (n.path, n.line))
+
+    @property
+    def kept(self) -> list[Refusal]:
+        """Priming twins and aliases of converted functions that stay, with the reason."""
+        out = [k for f in self.files for k in f.kept]
+        return sorted(out, key=lambda k: (k.path, k.line, k.function))
 
     def count(self, status: str) -> int:
         """How many files ended with ``status``."""
@@ -108,6 +118,7 @@ class RunResult:
 
     def report(self) -> dict[str, object]:
         """The JSON document written by ``--report``."""
+        helpers = set(self.helpers)
         return {
             "version": 1,
             "exit_code": self.exit_code,
@@ -120,6 +131,7 @@ class RunResult:
                 "converted_functions": len(self.converted),
                 "refusals": len(self.refusals),
                 "notes": len(self.notes),
+                "kept": len(self.kept),
                 "seconds": round(self.seconds, 3),
             },
             "files": [
@@ -131,14 +143,21 @@ class RunResult:
                 }
                 for f in self.files
             ],
-            "converted": [{"file": p, "function": n} for p, n in self.converted],
+            "converted": [
+                {"file": p, "function": n, "helper": (p, n) in helpers} for p, n in self.converted
+            ],
             "refusals": [r.as_dict() for r in self.refusals],
             "notes": [n.as_dict() for n in self.notes],
+            "kept": [
+                {"file": k.path, "line": k.line, "name": k.function, "reason": k.reason}
+                for k in self.kept
+            ],
         }
 
 
 class Progress:
-    """A one-line progress bar on a terminal (does nothing when ``stream`` is not a tty)."""
+    """A one-line progress bar on a terminal, with the time elapsed and an estimate of the
+    time left (does nothing when ``stream`` is not a tty)."""
 
     def __init__(self, label: str, total: int, stream: IO[str] | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
@@ -146,7 +165,9 @@ class Progress:
         self.label = label
         self.total = total
         self.done = 0
+        self._start = time.monotonic()
         self._last = -1.0
+        self._width = 0
 
     def advance(self, n: int = 1) -> None:
         """Count ``n`` more items as done and redraw (at most ~20 times a second)."""
@@ -157,17 +178,36 @@ class Progress:
         if self.done < self.total and now - self._last < 0.05:
             return
         self._last = now
+        line = self.render(now - self._start)
+        self._width = max(self._width, len(line))
+        self.stream.write("\r" + line.ljust(self._width))
+        self.stream.flush()
+
+    def render(self, elapsed: float) -> str:
+        """The bar after ``elapsed`` seconds: ``label [####....] done/total files, 0:03
+        elapsed, about 0:07 left``."""
         width = 30
         filled = int(width * self.done / self.total)
         bar = "#" * filled + "." * (width - filled)
-        self.stream.write(f"\r{self.label:<9} [{bar}] {self.done}/{self.total} files")
-        self.stream.flush()
+        line = f"{self.label:<9} [{bar}] {self.done}/{self.total} files, {_clock(elapsed)} elapsed"
+        if 0 < self.done < self.total:
+            left = elapsed * (self.total - self.done) / self.done
+            line += f", about {_clock(left)} left"
+        return line
 
     def close(self) -> None:
         """Erase the bar."""
         if self.enabled:
-            self.stream.write("\r" + " " * 70 + "\r")
+            self.stream.write("\r" + " " * max(self._width, 70) + "\r")
             self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` past an hour)."""
+    whole = int(seconds + 0.5)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def discover(paths: Sequence[str]) -> list[str]:
@@ -215,6 +255,26 @@ class _Indexed:
 _Parsed = tuple[cst.Module, "str | None"]
 
 
+def parse_error(source: bytes, path: str) -> str | None:
+    """Why ``source`` does not parse, in one line (None if it parses)."""
+    try:
+        cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        try:
+            compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        except SyntaxError as error:
+            where = f"line {error.lineno}, column {error.offset}"
+            return f"The file does not parse, so it was not migrated: {error.msg} ({where})."
+        except ValueError:  # null bytes
+            pass
+        first = str(exc.message).splitlines()[0] if exc.message else "syntax error"
+        return (
+            "The file does not parse, so it was not migrated: "
+            f"{first} (line {exc.raw_line}, column {exc.raw_column + 1})."
+        )
+    return None
+
+
 def _index_one(
     path: str, config: MigrateConfig, cache: dict[str, _Parsed] | None = None
 ) -> _Indexed:
@@ -230,8 +290,8 @@ def _index_one(
         skipped = f"the file contains the marker `# {SKIP_MARKER}`"
     try:
         module = cst.parse_module(source)
-    except cst.ParserSyntaxError as exc:
-        return _Indexed(path, None, f"The file does not parse, so it was not migrated: {exc}", None)
+    except cst.ParserSyntaxError:
+        return _Indexed(path, None, parse_error(source, path), None)
     except Exception:  # noqa: BLE001 - one file's failure must not stop the run
         return _Indexed(path, None, traceback.format_exc(), None)
     try:
@@ -287,7 +347,9 @@ def _transform_one(
     new_code = output.code
     old_code = text if text is not None else module.code
     if new_code == old_code:
-        return FileResult(path, "unchanged", refusals=output.refusals, notes=output.notes)
+        return FileResult(
+            path, "unchanged", refusals=output.refusals, notes=output.notes, kept=output.kept
+        )
     try:
         compile(new_code, path, "exec", dont_inherit=True)
     except SyntaxError as exc:
@@ -300,6 +362,7 @@ def _transform_one(
             ),
             refusals=output.refusals,
             notes=output.notes,
+            kept=output.kept,
         )
     new_bytes = new_code.encode(module.encoding)
     return FileResult(
@@ -309,6 +372,7 @@ def _transform_one(
         new_bytes=new_bytes,
         refusals=output.refusals,
         notes=output.notes,
+        kept=output.kept,
     )
 
 
@@ -514,7 +578,7 @@ def run(
                 if item.path in results or item.path in failed_rewrites:
                     continue
                 plan = program.plan(item.path)
-                if plan.has_work or plan.refusals:
+                if plan.has_work or plan.refusals or plan.kept:
                     todo.append((item.path, plan))
                 else:
                     round_results[item.path] = FileResult(item.path, "unchanged")
@@ -541,5 +605,5 @@ def run(
                 except OSError as exc:
                     result.status = "failed"
                     result.error = f"Could not write the file: {exc}."
-    converted = sorted(program.converted)
-    return RunResult(ordered, converted, time.monotonic() - start)
+    converted = sorted([*program.converted, *program.converted_methods])
+    return RunResult(ordered, converted, time.monotonic() - start, sorted(program.helpers))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import sys
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -27,14 +28,21 @@ from ._index import (
     Refusal,
     Site,
     alias_target,
+    analyze_method,
     analyze_units,
     child_nodes,
     consumed_genexp,
     dotted_name,
     has_call,
+    hoistable_loop_calls,
     match_collect_loop,
     name_counts,
+    param_names,
+    plain_filter,
+    sort_key_reads,
     target_names,
+    twin_alias_target,
+    two_phase_calls,
     walk,
 )
 
@@ -67,6 +75,7 @@ class TransformOutput:
     code: str
     refusals: list[Refusal]
     notes: list[Note]
+    kept: list[Refusal] = dataclasses.field(default_factory=list)
 
 
 def _paren_yield(value: cst.BaseExpression) -> cst.Yield:
@@ -526,6 +535,58 @@ def _collect_unconditional_yields(
     return all(_collect_unconditional_yields(c, conditional, out) for c in child_nodes(node))
 
 
+def _nested_yields(node: cst.CSTNode) -> list[cst.Yield] | None:
+    """The innermost yields nested in another yield's value that always run (so that they can
+    be read into a name first, in the same order); None if that is unsafe."""
+    out: list[cst.Yield] = []
+    unsafe = False
+
+    def find(n: cst.CSTNode, conditional: bool, inside: bool) -> None:
+        nonlocal unsafe
+        if unsafe:
+            return
+        if isinstance(n, cst.Yield):
+            if n.value is None or isinstance(n.value, cst.From):
+                return
+            if not _contains_yield(n.value):
+                if inside and not conditional and _safe_to_evaluate_early(n.value):
+                    out.append(n)
+                return
+            find(n.value, conditional, True)
+            return
+        if isinstance(n, (cst.NamedExpr, cst.Lambda, cst.Await)):
+            unsafe = True
+            return
+        if isinstance(n, cst.IfExp):
+            find(n.test, conditional, inside)
+            find(n.body, True, inside)
+            find(n.orelse, True, inside)
+            return
+        if isinstance(n, cst.BooleanOperation):
+            find(n.left, conditional, inside)
+            find(n.right, True, inside)
+            return
+        if isinstance(n, cst.Comparison):
+            find(n.left, conditional, inside)
+            for i, target in enumerate(n.comparisons):
+                find(target.comparator, conditional or i > 0, inside)
+            return
+        if isinstance(n, _CONDITIONAL_INSIDE):
+            find(n.for_in.iter, conditional, inside)
+            for child in child_nodes(n):
+                if child is not n.for_in:
+                    find(child, True, inside)
+            for child in child_nodes(n.for_in):
+                if child is not n.for_in.iter:
+                    find(child, True, inside)
+            return
+        for child in child_nodes(n):
+            find(child, conditional, inside)
+
+    find(node, False, False)
+    return None if unsafe else out
+
+
 def _safe_to_evaluate_early(item: cst.BaseExpression) -> bool:
     """Whether every call in a yielded item is an ``.asynq()`` call or a harmless builtin."""
     safe = True
@@ -570,6 +631,133 @@ def _fresh_name(base: str, used: set[str]) -> str:
     return name
 
 
+def _newline_indent(extra: str) -> cst.ParenthesizedWhitespace:
+    return cst.ParenthesizedWhitespace(
+        first_line=cst.TrailingWhitespace(),
+        empty_lines=[],
+        indent=True,
+        last_line=cst.SimpleWhitespace(extra),
+    )
+
+
+def _spread_yield(
+    small: cst.BaseSmallStatement, unit: str, break_for: bool = False
+) -> cst.BaseSmallStatement:
+    """A long statement over several lines: the tuple of ``x = yield a, b`` one element per
+    line, or a yielded or returned comprehension or display inside its own brackets (with
+    ``break_for``, its ``for`` on a line of its own too); other statements are returned as
+    they are."""
+    value = getattr(small, "value", None)
+    if value is None:
+        return small
+    outer = value
+    if isinstance(value, cst.Yield):
+        if value.value is None or isinstance(value.value, cst.From):
+            return small
+        value = value.value
+    inner, close = _newline_indent(unit), _newline_indent("")
+    spread: cst.BaseExpression
+    if isinstance(value, cst.Tuple) and len(value.elements) > 1 and outer is not value:
+        elements = [
+            el.with_changes(comma=cst.Comma(whitespace_after=inner)) for el in value.elements
+        ]
+        if break_for:
+            # Each batched comprehension on lines of its own too.
+            deeper, back = _newline_indent(unit * 2), _newline_indent(unit)
+            for i, el in enumerate(elements):
+                item = el.value
+                if isinstance(item, (cst.ListComp, cst.DictComp)):
+                    brackets: dict[str, Any] = {
+                        "for_in": item.for_in.with_changes(whitespace_before=deeper)
+                    }
+                    if isinstance(item, cst.ListComp):
+                        brackets["lbracket"] = cst.LeftSquareBracket(whitespace_after=deeper)
+                        brackets["rbracket"] = cst.RightSquareBracket(whitespace_before=back)
+                    else:
+                        brackets["lbrace"] = cst.LeftCurlyBrace(whitespace_after=deeper)
+                        brackets["rbrace"] = cst.RightCurlyBrace(whitespace_before=back)
+                    elements[i] = el.with_changes(value=item.with_changes(**brackets))
+        elements[-1] = elements[-1].with_changes(comma=cst.Comma(whitespace_after=close))
+        spread = value.with_changes(
+            elements=elements, lpar=[cst.LeftParen(whitespace_after=inner)], rpar=[cst.RightParen()]
+        )
+    elif isinstance(value, (cst.ListComp, cst.SetComp, cst.DictComp, cst.List, cst.Dict)):
+        changes: dict[str, Any] = {}
+        if isinstance(value, (cst.ListComp, cst.SetComp, cst.DictComp)) and break_for:
+            changes["for_in"] = value.for_in.with_changes(
+                whitespace_before=inner,
+                ifs=[if_.with_changes(whitespace_before=inner) for if_ in value.for_in.ifs],
+            )
+        if isinstance(value, (cst.ListComp, cst.List)):
+            changes["lbracket"] = cst.LeftSquareBracket(whitespace_after=inner)
+            changes["rbracket"] = cst.RightSquareBracket(whitespace_before=close)
+        else:
+            changes["lbrace"] = cst.LeftCurlyBrace(whitespace_after=inner)
+            changes["rbrace"] = cst.RightCurlyBrace(whitespace_before=close)
+        spread = value.with_changes(**changes)
+    else:
+        return small
+    if isinstance(outer, cst.Yield):
+        return small.with_changes(value=outer.with_changes(value=spread))
+    return small.with_changes(value=spread)
+
+
+def _assign_line(name: str, value: cst.BaseExpression) -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine(
+        body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(name))], value=value)]
+    )
+
+
+def _unparen(value: cst.BaseExpression) -> cst.BaseExpression:
+    if isinstance(value, cst.Yield) and value.lpar:
+        return value.with_changes(lpar=[], rpar=[])
+    return value
+
+
+def _tuple(values: list[cst.BaseExpression]) -> cst.Tuple:
+    comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    return cst.Tuple(
+        [
+            cst.Element(v, comma if i < len(values) - 1 else cst.MaybeSentinel.DEFAULT)
+            for i, v in enumerate(values)
+        ],
+        lpar=[],
+        rpar=[],
+    )
+
+
+class _NodeReplacer(cst.CSTTransformer):
+    """Replaces nodes (by identity of the original node) and keeps the identity of every
+    subtree it does not change (the rewrite finds reads by identity)."""
+
+    def __init__(self, replace: dict[int, Any]) -> None:
+        super().__init__()
+        self.replace = replace
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
+        found = self.replace.get(id(original_node))
+        if found is not None:
+            return found
+        if updated_node is not original_node and updated_node.deep_equals(original_node):
+            return original_node
+        return updated_node
+
+
+
+
+def _count_yields(node: cst.CSTNode) -> int:
+    count = 0
+
+    def visit(n: cst.CSTNode) -> bool:
+        nonlocal count
+        if isinstance(n, cst.Yield):
+            count += 1
+        return True
+
+    walk(node, visit)
+    return count
+
+
 class _YieldReplacer(cst.CSTTransformer):
     """Replaces yields (by identity) with names."""
 
@@ -585,12 +773,95 @@ class _YieldReplacer(cst.CSTTransformer):
 class _FunctionConverter:
     """Rewrites the body of one converted function."""
 
-    def __init__(self, fn: cst.FunctionDef, read_ids: set[int], delete_ids: set[int]) -> None:
+    def __init__(
+        self,
+        fn: cst.FunctionDef,
+        read_ids: set[int],
+        delete_ids: set[int],
+        line_length: int = 88,
+        indent: str = "    ",
+    ) -> None:
         self.fn = fn
         self.read_ids = read_ids
         self.delete_ids = delete_ids
+        self.line_length = line_length
+        self.indent = indent
+        self.depth = 0  # blocks deep inside the function
+        self._untouched: set[int] = set()  # statements without reads, kept as they are
         self._names: set[str] | None = None  # every name used in fn, for fresh temporaries
         self.last_yields = 0  # yields made by the last rewrite_expr
+
+    def _reiterable(self, items: cst.BaseExpression) -> bool:
+        """Whether ``items`` can be iterated twice (read every item first, then loop): a
+        parameter, or a local name only ever bound to a list, tuple, dict, set, a
+        comprehension that is not a generator, a read (``x = yield ...``) or a call of
+        ``list``/``tuple``/``sorted``/``set``/``dict``. Anything else is copied to a list."""
+        if not isinstance(items, cst.Name):
+            return False
+        name = items.value
+        if name in param_names(self.fn.params):
+            return self._assigned_values(name) == []
+        values = self._assigned_values(name)
+        if values is None or not values:
+            return False
+        safe_calls = {"list", "tuple", "sorted", "set", "dict", "frozenset"}
+        for value in values:
+            if isinstance(value, (cst.List, cst.Tuple, cst.Dict, cst.Set, cst.ListComp)):
+                continue
+            if isinstance(value, (cst.DictComp, cst.SetComp)):
+                continue
+            if isinstance(value, cst.Call) and id(value) in self.read_ids:
+                continue
+            if (
+                isinstance(value, cst.Call)
+                and isinstance(value.func, cst.Name)
+                and value.func.value in safe_calls
+            ):
+                continue
+            return False
+        return True
+
+    def _assigned_values(self, name: str) -> list[cst.BaseExpression] | None:
+        """The values ``name`` is assigned in the function (None: bound some other way too,
+        for example by a loop or augmented assignment)."""
+        values: list[cst.BaseExpression] = []
+        other = False
+
+        def visit(n: cst.CSTNode) -> bool:
+            nonlocal other
+            if isinstance(n, cst.Assign):
+                for target in n.targets:
+                    if isinstance(target.target, cst.Name) and target.target.value == name:
+                        values.append(n.value)
+                    elif name in target_names(target.target):
+                        other = True
+            elif isinstance(n, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor)):
+                if name in target_names(n.target):
+                    other = True
+            elif isinstance(n, (cst.NamedExpr, cst.AsName)) and name in target_names(
+                n.target if isinstance(n, cst.NamedExpr) else n.name
+            ):
+                other = True
+            return not isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) or (
+                n is self.fn
+            )
+
+        walk(self.fn, visit)
+        return None if other else values
+
+    def _reads_in(self, node: cst.CSTNode) -> bool:
+        """Whether ``node`` contains a read to rewrite."""
+        read_ids = self.read_ids
+        found = False
+
+        def visit(n: cst.CSTNode) -> bool:
+            nonlocal found
+            if id(n) in read_ids:
+                found = True
+            return not found
+
+        walk(node, visit)
+        return found
 
     def rewrite_expr(self, node: cst.CSTNodeT) -> cst.CSTNodeT:
         rewriter = _ReadRewriter(self.read_ids)
@@ -620,6 +891,48 @@ class _FunctionConverter:
         return suite.with_changes(body=_fix_semicolons(kept) or [cst.Pass()])
 
     def block(self, stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        self.depth += 1
+        try:
+            return self._block(stmts)
+        finally:
+            self.depth -= 1
+
+    def _too_long(self, node: cst.CSTNode) -> bool:
+        code = cst.Module(body=[], default_indent=self.indent).code_for_node(node)
+        width = len(self.indent) * self.depth
+        return any(width + len(line) > self.line_length for line in code.splitlines())
+
+    def fit(self, line: cst.SimpleStatementLine) -> list[cst.SimpleStatementLine]:
+        """Keep a rewritten line within the configured length: name the values it reads
+        first, then spread a long yielded tuple or comprehension over several lines."""
+        if not self._too_long(line) or len(line.body) != 1:
+            return [line]
+        out: list[cst.SimpleStatementLine] = []
+        small = line.body[0]
+        value = getattr(small, "value", None)
+        top_level_read = isinstance(value, cst.Yield) and not _contains_yield(
+            value.value if value.value is not None else cst.Name("x")
+        )
+        if not top_level_read:
+            hoisted = self.hoist(small, minimum=1)
+            if hoisted is not None:
+                prefix, small = hoisted
+                out.append(prefix.with_changes(leading_lines=line.leading_lines))
+                line = line.with_changes(body=[small], leading_lines=[])
+        out.append(line)
+        fitted = []
+        for each in out:
+            if self._too_long(each):
+                spread = each.with_changes(body=[_spread_yield(each.body[0], self.indent)])
+                if self._too_long(spread):
+                    spread = each.with_changes(
+                        body=[_spread_yield(each.body[0], self.indent, break_for=True)]
+                    )
+                each = spread
+            fitted.append(each)
+        return fitted
+
+    def _block(self, stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
         out: list[cst.BaseStatement] = []
         for stmt in stmts:
             if isinstance(stmt, cst.SimpleStatementLine):
@@ -630,7 +943,26 @@ class _FunctionConverter:
                 ]
                 if not kept:
                     continue
+                if len(kept) == len(stmt.body) and not self._reads_in(stmt):
+                    out.append(stmt)  # nothing to rewrite: left exactly as written
+                    self._untouched.add(id(stmt))
+                    continue
+                if len(kept) == 1:
+                    phased, only = self.two_phase(kept[0])
+                    if phased:
+                        phased[0] = phased[0].with_changes(leading_lines=stmt.leading_lines)
+                        out.extend(phased)
+                        stmt = stmt.with_changes(leading_lines=[])
+                        kept = [only]
                 new_body = [_strip_yield_parens(self.rewrite_expr(s)) for s in kept]
+                if len(new_body) == 1:
+                    prefixes, small = self.unnest(new_body[0])
+                    if prefixes:
+                        prefixes[0] = prefixes[0].with_changes(leading_lines=stmt.leading_lines)
+                        out.extend(prefixes)
+                        stmt = stmt.with_changes(leading_lines=[])
+                        new_body = [small]
+                        self.last_yields = _count_yields(small)
                 line = stmt.with_changes(body=_fix_semicolons(new_body))
                 if len(new_body) == 1 and self.last_yields >= 2:
                     hoisted = self.hoist(new_body[0])
@@ -638,7 +970,7 @@ class _FunctionConverter:
                         prefix, small = hoisted
                         out.append(prefix.with_changes(leading_lines=stmt.leading_lines))
                         line = line.with_changes(body=[small], leading_lines=[])
-                out.append(line)
+                out.append(line)  # fitted to the line length at the end of the block
             elif isinstance(stmt, cst.For):
                 self.for_loop(stmt, out)
             elif isinstance(stmt, cst.If):
@@ -668,9 +1000,222 @@ class _FunctionConverter:
                 kept_stmt = self.remove_primes(stmt)
                 if kept_stmt is not None:
                     out.append(kept_stmt)
-        return _group_reads(out)
+        fitted: list[cst.BaseStatement] = []
+        for each in _group_reads(self.read_ahead(out)):
+            if isinstance(each, cst.SimpleStatementLine) and id(each) not in self._untouched:
+                fitted.extend(self.fit(each))
+            else:
+                fitted.append(each)
+        return fitted
 
-    def hoist(self, node: _N) -> tuple[cst.SimpleStatementLine, _N] | None:
+    def read_ahead(self, stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        """A statement right after ``x = yield ...`` whose reads do not need ``x`` has them
+        read first, under names, so that they join that yield (independent reads share one
+        round, as they did when their twin primed them together)."""
+        out: list[cst.BaseStatement] = []
+        for stmt in stmts:
+            assigned: set[str] = set()
+            for previous in reversed(out):
+                member = _read_member(previous)
+                if member is None:
+                    break
+                assigned |= member.assigned
+            if (
+                assigned
+                and isinstance(stmt, cst.SimpleStatementLine)
+                and len(stmt.body) == 1
+                and _read_member(stmt) is None
+            ):
+                found: list[cst.Yield] = []
+                small = stmt.body[0]
+                if _collect_unconditional_yields(small, False, found):
+                    ready = [
+                        y
+                        for y in found
+                        if y.value is not None
+                        and not isinstance(y.value, cst.From)
+                        and _safe_to_evaluate_early(y.value)
+                        and not any(name_counts(y.value)[n] for n in assigned)
+                    ]
+                    if ready:
+                        if self._names is None:
+                            self._names = set(name_counts(self.fn))
+                        temps: dict[int, str] = {}
+                        for y in ready:
+                            assert y.value is not None and not isinstance(y.value, cst.From)
+                            name = _fresh_name(_temp_base(y.value), self._names)
+                            temps[id(y)] = name
+                            out.append(
+                                cst.SimpleStatementLine(
+                                    body=[
+                                        cst.Assign(
+                                            targets=[cst.AssignTarget(cst.Name(name))],
+                                            value=cst.Yield(y.value),
+                                        )
+                                    ]
+                                )
+                            )
+                        replaced: Any = small.visit(_YieldReplacer(temps))
+                        stmt = stmt.with_changes(body=[_strip_yield_parens(replaced)])
+            out.append(stmt)
+        return out
+
+    def two_phase(
+        self, small: cst.BaseSmallStatement
+    ) -> tuple[list[cst.SimpleStatementLine], cst.BaseSmallStatement]:
+        """Comprehensions whose condition (or, without one, whose element) reads cached
+        values: read them for every item first, in one batched yield per read, then run the
+        comprehension over the values (``for x, f_value in zip(xs, f_values)``)."""
+        comps: list[cst.CSTNode] = []
+
+        def find(node: cst.CSTNode) -> bool:
+            if isinstance(node, cst.Lambda):
+                return False
+            if isinstance(node, _CONDITIONAL_INSIDE):
+                if any(id(c) in self.read_ids for c in two_phase_calls(node)):
+                    comps.append(node)
+                return False  # not inside another comprehension
+            return True
+
+        sorts: list[cst.Call] = []
+
+        def find_sorts(node: cst.CSTNode) -> bool:
+            if isinstance(node, (cst.Lambda, *_CONDITIONAL_INSIDE)):
+                return False
+            if isinstance(node, cst.Call):
+                found = sort_key_reads(node)
+                if found is not None and any(id(c) in self.read_ids for c in found[2]):
+                    sorts.append(node)
+            return True
+
+        walk(small, lambda n: find(n) and find_sorts(n))
+        if not comps and not sorts:
+            return [], small
+        if self._names is None:
+            self._names = set(name_counts(self.fn))
+        prefixes: list[cst.SimpleStatementLine] = []
+        new_comps: dict[int, cst.CSTNode] = {}
+        for comp in comps:
+            assert isinstance(comp, _CONDITIONAL_INSIDE)
+            reads = [c for c in two_phase_calls(comp) if id(c) in self.read_ids]
+            target = comp.for_in.target
+            assert isinstance(target, cst.Name)
+            items: cst.BaseExpression = comp.for_in.iter
+            filtered = plain_filter(comp)
+            if filtered:
+                # The condition calls nothing: filter the items first, read for those.
+                name = _fresh_name(f"{target.value}_items", self._names)
+                keep = cst.ListComp(
+                    elt=target,
+                    for_in=cst.CompFor(
+                        target=target,
+                        iter=self.rewrite_expr(items),
+                        ifs=[cst.CompIf(test=if_.test) for if_ in comp.for_in.ifs],
+                    ),
+                )
+                prefixes.append(_assign_line(name, keep))
+                items = cst.Name(name)
+            elif not self._reiterable(items):
+                name = _fresh_name(f"{target.value}_items", self._names)
+                value = self.rewrite_expr(items)
+                if not (isinstance(value, cst.Yield) or _contains_yield(value)):
+                    value = cst.Call(func=cst.Name("list"), args=[cst.Arg(value)])
+                prefixes.append(_assign_line(name, _unparen(value)))
+                items = cst.Name(name)
+            replace: dict[int, cst.BaseExpression] = {}
+            targets: list[cst.BaseExpression] = [target]
+            iterables: list[cst.BaseExpression] = [items]
+            for call in reads:
+                base = _temp_base(call.with_changes(func=cst.Attribute(call.func, cst.Name("asynq"))))
+                values = _fresh_name(base.replace("_value", "_values"), self._names)
+                each = _fresh_name(base, self._names)
+                batch = cst.ListComp(
+                    elt=call.with_changes(func=cst.Attribute(call.func, cst.Name("asynq"))),
+                    for_in=cst.CompFor(target=target, iter=items),
+                )
+                prefixes.append(_assign_line(values, cst.Yield(batch)))
+                replace[id(call)] = cst.Name(each)
+                targets.append(cst.Name(each))
+                iterables.append(cst.Name(values))
+            replaced: Any = comp.visit(_NodeReplacer(replace))
+            for_in = replaced.for_in.with_changes(
+                target=_tuple(targets),
+                iter=cst.Call(func=cst.Name("zip"), args=[cst.Arg(v) for v in iterables]),
+            )
+            if filtered:
+                for_in = for_in.with_changes(ifs=[])
+            new_comps[id(comp)] = replaced.with_changes(for_in=for_in)
+        replace_reads: dict[int, Any] = {}
+        for call in sorts:
+            found = sort_key_reads(call)
+            assert found is not None
+            key, items, calls = found
+            param = key.params.params[0].name
+            if isinstance(call.func, cst.Name) and not self._reiterable(items):
+                # sorted/min/max over something that may be a one-shot iterator: copy it.
+                copy = _fresh_name(f"{param.value}_items", self._names)
+                prefixes.append(
+                    _assign_line(copy, cst.Call(func=cst.Name("list"), args=[cst.Arg(items)]))
+                )
+                first = next(a for a in call.args if a.keyword is None)
+                new_comps[id(first.value)] = cst.Name(copy)
+                items = cst.Name(copy)
+            for read in calls:
+                if id(read) not in self.read_ids:
+                    continue
+                args = [a.value for a in read.args]
+                dict_key: cst.BaseExpression = args[0] if len(args) == 1 else _tuple(args)
+                if len(args) != 1:
+                    dict_key = dict_key.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+                base = _temp_base(read.with_changes(func=cst.Attribute(read.func, cst.Name("asynq"))))
+                values = _fresh_name(base.replace("_value", "_values"), self._names)
+                sort_batch = cst.DictComp(
+                    key=dict_key,
+                    value=read.with_changes(func=cst.Attribute(read.func, cst.Name("asynq"))),
+                    for_in=cst.CompFor(target=param, iter=items),
+                )
+                prefixes.append(_assign_line(values, cst.Yield(sort_batch)))
+                replace_reads[id(read)] = cst.Subscript(
+                    value=cst.Name(values),
+                    slice=[cst.SubscriptElement(slice=cst.Index(value=dict_key))],
+                )
+        if replace_reads:
+            new_comps.update(replace_reads)
+        result = small.visit(_NodeReplacer(new_comps))
+        assert isinstance(result, cst.BaseSmallStatement)
+        return prefixes, result
+
+    def unnest(
+        self, small: cst.BaseSmallStatement
+    ) -> tuple[list[cst.SimpleStatementLine], cst.BaseSmallStatement]:
+        """No yield inside another yield: a read whose value another read needs is read into
+        a name first (``ids = yield f.asynq(x)``), innermost first."""
+        prefixes: list[cst.SimpleStatementLine] = []
+        for _ in range(10):
+            found = _nested_yields(small)
+            if not found:
+                break
+            if self._names is None:
+                self._names = set(name_counts(self.fn))
+            temps: dict[int, str] = {}
+            for y in found:
+                assert y.value is not None and not isinstance(y.value, cst.From)
+                name = _fresh_name(_temp_base(y.value), self._names)
+                temps[id(y)] = name
+                prefixes.append(
+                    cst.SimpleStatementLine(
+                        body=[
+                            cst.Assign(
+                                targets=[cst.AssignTarget(cst.Name(name))],
+                                value=cst.Yield(y.value),
+                            )
+                        ]
+                    )
+                )
+            small = _strip_yield_parens(small.visit(_YieldReplacer(temps)))  # type: ignore[arg-type]
+        return prefixes, small
+
+    def hoist(self, node: _N, minimum: int = 2) -> tuple[cst.SimpleStatementLine, _N] | None:
         """Move two or more independent yields out of one statement or test into a single
         tuple yield before it: ``return (yield f.asynq(x)) + (yield g.asynq(y))`` becomes
         ``f_value, g_value = yield f.asynq(x), g.asynq(y)`` then ``return f_value + g_value``,
@@ -681,7 +1226,7 @@ class _FunctionConverter:
         ``.asynq`` and harmless builtins are moved; None when there is nothing to gain.
         """
         found: list[cst.Yield] = []
-        if not _collect_unconditional_yields(node, False, found) or len(found) < 2:
+        if not _collect_unconditional_yields(node, False, found) or len(found) < minimum:
             return None
         if not all(
             _safe_to_evaluate_early(y.value)
@@ -698,7 +1243,9 @@ class _FunctionConverter:
             name = _fresh_name(_temp_base(y.value), self._names)
             temps[id(y)] = name
             members.append((cst.Name(name), y.value))
-        replaced = node.visit(_YieldReplacer(temps))
+        replaced: Any = node.visit(_YieldReplacer(temps))
+        if isinstance(replaced, cst.BaseSmallStatement):
+            replaced = _strip_yield_parens(replaced)
         n = len(members)
         comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
         targets = cst.Tuple(
@@ -717,10 +1264,19 @@ class _FunctionConverter:
             lpar=[],
             rpar=[],
         )
-        prefix = cst.SimpleStatementLine(
-            body=[cst.Assign(targets=[cst.AssignTarget(targets)], value=cst.Yield(items))]
-        )
-        return prefix, replaced  # type: ignore[return-value]
+        if n == 1:
+            prefix = cst.SimpleStatementLine(
+                body=[
+                    cst.Assign(
+                        targets=[cst.AssignTarget(members[0][0])], value=cst.Yield(members[0][1])
+                    )
+                ]
+            )
+        else:
+            prefix = cst.SimpleStatementLine(
+                body=[cst.Assign(targets=[cst.AssignTarget(targets)], value=cst.Yield(items))]
+            )
+        return prefix, replaced
 
     def if_stmt(self, stmt: cst.If) -> cst.If:
         orelse: cst.If | cst.Else | None = stmt.orelse
@@ -738,6 +1294,8 @@ class _FunctionConverter:
         if loop is not None and rewriter.is_pure_read(loop.value):
             self.collect_loop(stmt, loop, out)
             return
+        if loop is None:
+            stmt = self.hoist_loop(stmt, out)
         if isinstance(stmt.body, cst.IndentedBlock):
             stmts = self.block(list(stmt.body.body))
             if not stmts and stmt.orelse is None:
@@ -749,6 +1307,58 @@ class _FunctionConverter:
             stmt.orelse.with_changes(body=self.suite(stmt.orelse.body)) if stmt.orelse else None
         )
         out.append(stmt.with_changes(iter=self.rewrite_expr(stmt.iter), body=body, orelse=orelse))
+
+    def hoist_loop(self, stmt: cst.For, out: list[cst.BaseStatement]) -> cst.For:
+        """Reads every iteration makes, with arguments known before the loop: made for every
+        item first, one batched yield per read, and the loop runs over
+        ``zip(items, values)`` (see ``hoistable_loop_calls``)."""
+        reads = [c for c in hoistable_loop_calls(stmt) if id(c) in self.read_ids]
+        if not reads:
+            return stmt
+        if self._names is None:
+            self._names = set(name_counts(self.fn))
+        target = stmt.target
+        assert isinstance(target, cst.Name)
+        items: cst.BaseExpression = stmt.iter
+        leading = list(stmt.leading_lines)
+        if not self._reiterable(items):
+            name = _fresh_name(f"{target.value}_items", self._names)
+            value = self.rewrite_expr(items)
+            if not (isinstance(value, cst.Yield) or _contains_yield(value)):
+                value = cst.Call(func=cst.Name("list"), args=[cst.Arg(value)])
+            out.append(_assign_line(name, _unparen(value)).with_changes(leading_lines=leading))
+            leading = []
+            items = cst.Name(name)
+        replace: dict[int, Any] = {}
+        targets: list[cst.BaseExpression] = [target]
+        iterables: list[cst.BaseExpression] = [items]
+        for call in reads:
+            base = _temp_base(call.with_changes(func=cst.Attribute(call.func, cst.Name("asynq"))))
+            values = _fresh_name(base.replace("_value", "_values"), self._names)
+            each = _fresh_name(base, self._names)
+            batch = cst.ListComp(
+                elt=call.with_changes(func=cst.Attribute(call.func, cst.Name("asynq"))),
+                for_in=cst.CompFor(target=target, iter=items),
+            )
+            out.append(_assign_line(values, cst.Yield(batch)).with_changes(leading_lines=leading))
+            leading = []
+            replace[id(call)] = cst.Name(each)
+            targets.append(cst.Name(each))
+            iterables.append(cst.Name(values))
+        body: Any = stmt.body.visit(_NodeReplacer(replace))
+        target_tuple = _tuple(targets)
+        zipped = cst.Call(func=cst.Name("zip"), args=[cst.Arg(v) for v in iterables])
+        render = cst.Module(body=[]).code_for_node
+        header = f"for {render(target_tuple)} in {render(zipped)}:"
+        if len(self.indent) * self.depth + len(header) > self.line_length:
+            args = list(zipped.args)
+            args[-1] = args[-1].with_changes(whitespace_after_arg=_newline_indent(""))
+            zipped = zipped.with_changes(
+                args=args, whitespace_before_args=_newline_indent(self.indent)
+            )
+        return stmt.with_changes(
+            target=target_tuple, iter=zipped, body=body, leading_lines=[]
+        )
 
     def collect_loop(self, stmt: cst.For, loop: CollectLoop, out: list[cst.BaseStatement]) -> None:
         value = loop.value.with_changes(
@@ -789,6 +1399,55 @@ class _FunctionConverter:
             args=[cst.Arg(_paren_yield(comp))],
         )
         out.append(cst.SimpleStatementLine(body=[cst.Expr(call)], leading_lines=stmt.leading_lines))
+
+
+def _convert_methods(
+    cls: cst.ClassDef, plan: FilePlan, config: MigrateConfig, indent: str
+) -> cst.ClassDef:
+    """The class with its converted methods rewritten as ``@asynq()`` methods."""
+    assert isinstance(cls.body, cst.IndentedBlock)
+    last = {
+        item.name.value: i
+        for i, item in enumerate(cls.body.body)
+        if isinstance(item, cst.FunctionDef)
+    }
+    body = list(cls.body.body)
+    for (name, method), ordinals in plan.converted_methods.items():
+        if name != cls.name.value or method not in last:
+            continue
+        fn = body[last[method]]
+        assert isinstance(fn, cst.FunctionDef)
+        analyzer = analyze_method(fn, config, keep_nodes=True)
+        read_ids = {id(analyzer.sites[o].node) for o in ordinals}
+        converter = _FunctionConverter(fn, read_ids, set(), config.line_length, indent)
+        converter.depth = 1
+        if (name, method) not in plan.properties:
+            body[last[method]] = converter.convert()
+            continue
+        # A property cannot yield: it delegates to a new @asynq() method that can.
+        getter = f"get_{method}"
+        converted = converter.convert()
+        new_method = converted.with_changes(
+            name=cst.Name(getter),
+            decorators=[d for d in converted.decorators if not _is_property(d)],
+            leading_lines=[cst.EmptyLine(indent=False)],
+        )
+        call = cst.Call(func=cst.Attribute(value=cst.Name("self"), attr=cst.Name(getter)))
+        delegate = cst.SimpleStatementLine(body=[cst.Return(value=call)])
+        assert isinstance(fn.body, cst.IndentedBlock)
+        doc = [s for s in fn.body.body[:1] if _is_docstring_or_future(s)]
+        body[last[method]] = fn.with_changes(body=fn.body.with_changes(body=[*doc, delegate]))
+        body.insert(last[method] + 1, new_method)
+        last = {
+            item.name.value: i
+            for i, item in enumerate(body)
+            if isinstance(item, cst.FunctionDef)
+        }
+    return cls.with_changes(body=cls.body.with_changes(body=body))
+
+
+def _is_property(dec: cst.Decorator) -> bool:
+    return isinstance(dec.decorator, cst.Name) and dec.decorator.value == "property"
 
 
 def _drop_from_all(stmt: cst.BaseStatement, names: set[str]) -> cst.BaseStatement:
@@ -898,7 +1557,9 @@ def _is_import(stmt: cst.BaseStatement) -> bool:
     )
 
 
-def _add_asynq_import(module: cst.Module) -> cst.Module:
+def _add_asynq_import(module: cst.Module, local_roots: frozenset[str] = frozenset()) -> cst.Module:
+    """Import ``asynq`` from the asynq package: joined to an existing ``from asynq import``,
+    else among the file's third-party imports (or as their group, before the project's)."""
     body = list(module.body)
     for i, stmt in enumerate(body):
         if (
@@ -929,13 +1590,45 @@ def _add_asynq_import(module: cst.Module) -> cst.Module:
     new_line = cst.SimpleStatementLine(
         body=[cst.ImportFrom(module=cst.Name("asynq"), names=[cst.ImportAlias(cst.Name("asynq"))])]
     )
-    insert_at = 0
+    header_end = 0  # the docstring, __future__ imports and the imports that follow them
     for i, stmt in enumerate(body):
         if _is_docstring_or_future(stmt) or _is_import(stmt):
-            insert_at = i + 1
+            header_end = i + 1
         else:
             break
-    if insert_at == 0 and body:
+    imports = [
+        (i, _import_section(stmt, local_roots))
+        for i, stmt in enumerate(body[:header_end])
+        if _is_import(stmt) and not _is_docstring_or_future(stmt)
+    ]
+    third = [(i, _import_key(body[i])) for i, section in imports if section == "third"]
+    blank = [cst.EmptyLine()]
+    if third:
+        # Among the other third-party imports, in alphabetical order.
+        after = [i for i, key in third if key > "asynq"]
+        insert_at = after[0] if after else third[-1][0] + 1
+        if after and insert_at == third[0][0]:
+            first = body[insert_at]
+            new_line = new_line.with_changes(leading_lines=first.leading_lines)
+            body[insert_at] = first.with_changes(leading_lines=[])
+        body.insert(insert_at, new_line)
+        return module.with_changes(body=body)
+    local = [i for i, section in imports if section == "local"]
+    if local:
+        # Its own group, before the project's own imports.
+        insert_at = local[0]
+        first = body[insert_at]
+        if insert_at > 0 and any(i < insert_at for i, _ in imports):
+            new_line = new_line.with_changes(leading_lines=blank)
+        else:
+            new_line = new_line.with_changes(leading_lines=first.leading_lines)
+        body[insert_at] = first.with_changes(leading_lines=blank)
+        body.insert(insert_at, new_line)
+        return module.with_changes(body=body)
+    insert_at = header_end
+    if imports:
+        new_line = new_line.with_changes(leading_lines=blank)
+    elif insert_at == 0 and body:
         # Keep the file's header comments on top.
         first = body[0]
         new_line = new_line.with_changes(leading_lines=first.leading_lines)
@@ -946,6 +1639,33 @@ def _add_asynq_import(module: cst.Module) -> cst.Module:
         if not getattr(following, "leading_lines", True):
             body[insert_at + 1] = following.with_changes(leading_lines=[cst.EmptyLine()])
     return module.with_changes(body=body)
+
+
+def _import_key(stmt: cst.BaseStatement) -> str:
+    """The module an import statement names first (for ordering)."""
+    assert isinstance(stmt, cst.SimpleStatementLine)
+    small = stmt.body[0]
+    if isinstance(small, cst.Import):
+        ref = dotted_name(small.names[0].name)
+    elif isinstance(small, cst.ImportFrom) and small.module is not None:
+        ref = dotted_name(small.module)
+    else:
+        ref = None
+    return ".".join(ref) if ref else ""
+
+
+def _import_section(stmt: cst.BaseStatement, local_roots: frozenset[str]) -> str:
+    """``stdlib``, ``third`` (installed packages) or ``local`` (the project's own modules)."""
+    assert isinstance(stmt, cst.SimpleStatementLine)
+    small = stmt.body[0]
+    if isinstance(small, cst.ImportFrom) and small.relative:
+        return "local"
+    root = _import_key(stmt).split(".")[0]
+    if root in local_roots:
+        return "local"
+    if root in sys.stdlib_module_names:
+        return "stdlib"
+    return "third"
 
 
 def _call_label(node: cst.CSTNode) -> str:
@@ -1038,17 +1758,26 @@ def transform_module(
                 add(stmt, stmt)
             elif unit_index in plan.converted:
                 read_ids = {id(site(unit_index, o).node) for o in plan.converted[unit_index]}
-                add(_FunctionConverter(stmt, read_ids, delete_ids).convert(), stmt)
+                converter = _FunctionConverter(
+                    stmt, read_ids, delete_ids, config.line_length, module.default_indent
+                )
+                add(converter.convert(), stmt)
             else:
                 removing(stmt, body_index, stmt.name.value)
             continue
         statement_index += 1
         other_statement[statement_index] = body_index
-        alias = alias_target(stmt, config.prime_prefix)
+        alias = alias_target(stmt, config.prime_prefix) or twin_alias_target(
+            stmt, config.prime_prefix
+        )
         if alias is not None and alias[0] in plan.delete_aliases:
             add(cst.RemoveFromParent(), stmt)
         elif statement_index in touched_statements:
             removing(stmt, body_index, "<module>")
+        elif isinstance(stmt, cst.ClassDef) and any(
+            cls == stmt.name.value for cls, _ in plan.converted_methods
+        ):
+            add(_convert_methods(stmt, plan, config, module.default_indent), stmt)
         else:
             add(stmt, stmt)
 
@@ -1066,13 +1795,37 @@ def transform_module(
         if unused:
             new_module = _clean_imports(new_module, unused)
     if plan.add_asynq_import:
-        new_module = _add_asynq_import(new_module)
+        new_module = _add_asynq_import(new_module, plan.local_roots)
     code = new_module.code
 
     refusals = [dataclasses.replace(r) for r in plan.refusals]
+    kept = [dataclasses.replace(k) for k in plan.kept]
     notes: list[Note] = []
-    if refusals or noter.loops:
+    if refusals or noter.loops or kept:
         lines = _LineFinder(module, source)
+        wanted = {entry.function for entry in kept if entry.method is None}
+        where: dict[str, int] = {}
+        for body_index, stmt in enumerate(module.body):
+            if not wanted:
+                break
+            if isinstance(stmt, cst.FunctionDef):
+                if stmt.name.value in wanted:
+                    where[stmt.name.value] = lines.line(stmt.name, body_index)
+                    wanted.discard(stmt.name.value)
+            else:
+                alias = alias_target(stmt, config.prime_prefix) or twin_alias_target(
+                    stmt, config.prime_prefix
+                )
+                if alias is not None and alias[0] in wanted:
+                    where[alias[0]] = lines.line(stmt, body_index)
+                    wanted.discard(alias[0])
+        for entry in kept:
+            if entry.method is not None:
+                method_hit = _find_method(module, *entry.method)
+                if method_hit is not None:
+                    entry.line = lines.line(method_hit[1], method_hit[0])
+            else:
+                entry.line = where.get(entry.function, 0)
         for refusal in refusals:
             if refusal.method is not None:
                 method_hit = _find_method(module, *refusal.method)
@@ -1105,7 +1858,7 @@ def transform_module(
                     "across items, make this function @asynq() and yield the calls together.",
                 )
             )
-    return TransformOutput(code, refusals, notes)
+    return TransformOutput(code, refusals, notes, kept)
 
 
 class _LineFinder:

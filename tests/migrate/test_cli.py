@@ -133,7 +133,9 @@ def test_a_file_that_does_not_parse_fails_without_stopping_the_others(tree, caps
     assert "@asynq()" in (tree / "app/logic.py").read_text()
 
 
-def test_the_report_lists_files_conversions_refusals_and_notes(tree, tmp_path, capsys):
+def test_the_report_lists_files_conversions_refusals_notes_and_kept_twins(
+    tree, tmp_path, capsys
+):
     (tree / "app/stuck.py").write_text(STUCK)
     (tree / "app/views.py").write_text(
         "from app.logic import h, prime_h\n\n\ndef page(xs):\n"
@@ -150,6 +152,7 @@ def test_the_report_lists_files_conversions_refusals_and_notes(tree, tmp_path, c
         "converted",
         "refusals",
         "notes",
+        "kept",
     }
     assert data["exit_code"] == 3
     assert data["summary"]["failed"] == 0 and data["summary"]["refusals"] == 1
@@ -161,7 +164,7 @@ def test_the_report_lists_files_conversions_refusals_and_notes(tree, tmp_path, c
         "logic.py": "changed",
         "plain.py": "unchanged",
         "stuck.py": "unchanged",
-        "views.py": "changed",
+        "views.py": "unchanged",  # legacy code keeps its priming (see "kept")
     }
     assert [(os.path.basename(c["file"]), c["function"]) for c in data["converted"]] == [
         ("logic.py", "h")
@@ -169,9 +172,15 @@ def test_the_report_lists_files_conversions_refusals_and_notes(tree, tmp_path, c
     (refusal,) = data["refusals"]
     assert set(refusal) == {"file", "line", "function", "reason"}
     assert refusal["line"] == 6 and refusal["function"] == "stuck"
-    (note,) = data["notes"]
-    assert set(note) == {"file", "line", "function", "message"}
-    assert note["function"] == "page" and note["line"] == 5
+    assert data["notes"] == []
+    (kept,) = data["kept"]
+    assert set(kept) == {"file", "line", "name", "reason"}
+    assert os.path.basename(kept["file"]) == "logic.py" and kept["name"] == "prime_h"
+    assert kept["reason"].startswith("prime_h is kept: page (in ")
+    assert kept["reason"].endswith(
+        "is not converted and still calls it, so the plain calls that follow keep batching. "
+        "It goes once its callers are converted."
+    )
 
 
 def test_two_jobs_give_the_same_result_as_one(tree, tmp_path, capsys):

@@ -47,12 +47,12 @@ def refused(dedent):
 
 
 CASES = {
-    "a read inside a lambda": (
+    "a read inside a lambda that is not a sort key": (
         """
         from app.models import f, prime_f
 
         def h(xs):
-            return sorted(xs, key=lambda x: f(x))
+            return list(map(lambda x: f(x), xs))
 
         def prime_h(xs):
             for x in xs:
@@ -106,13 +106,15 @@ CASES = {
         5,
         "inside a `while` loop",
     ),
-    "a read inside a loop that does more than collect": (
+    "a read after a continue inside a loop": (
         """
         from app.models import f, prime_f
 
         def h(xs):
             total = 0
             for x in xs:
+                if x > 3:
+                    continue
                 total += f(x)
             return total
 
@@ -120,15 +122,15 @@ CASES = {
             for x in xs:
                 prime_f(x)
         """,
-        6,
+        8,
         "inside a `for` loop",
     ),
-    "a read in a comprehension condition": (
+    "a read in a comprehension condition with an inner loop": (
         """
         from app.models import f, prime_f
 
-        def h(xs):
-            return [x for x in xs if f(x)]
+        def h(xss):
+            return [x for xs in xss for x in xs if f(x)]
 
         def prime_h(xs):
             for x in xs:
@@ -336,19 +338,37 @@ CASES = {
         1,
         "nothing to batch",
     ),
-    "a method with a priming twin": (
+    "a property whose getter name is taken": (
         """
         from app.models import f, prime_f
 
         class Page:
+            @property
             def title(self):
                 return f(1)
 
             def prime_title(self):
                 prime_f(1)
+
+            def get_title(self):
+                return "x"
+        """,
+        5,
+        "already has a get_title",
+    ),
+    "a method that reads only through self": (
+        """
+        from app.models import f, prime_f
+
+        class Page:
+            def title(self):
+                return self.row["title"]
+
+            def prime_title(self):
+                prime_f(1)
         """,
         4,
-        "only module-level functions",
+        "reads through `self` or other objects are not followed",
     ),
 }
 
@@ -450,3 +470,23 @@ def test_a_priming_call_through_an_import_inside_the_function_is_refused(refused
     )
     assert [(r.line, r.function) for r in refusals] == [(5, "h")]
     assert "import made inside the function" in refusals[0].reason
+
+
+def test_a_loop_that_may_stop_early_is_not_read_ahead(refused):
+    refusals = refused(
+        """
+        from app.models import f, prime_f
+
+        def first_positive(xs):
+            for x in xs:
+                if f(x) > 0:
+                    return x
+            return None
+
+        def prime_first_positive(xs):
+            for x in xs:
+                prime_f(x)
+        """
+    )
+    assert [(r.function, r.line) for r in refusals] == [("first_positive", 5)]
+    assert "inside a `for` loop" in refusals[0].reason
