@@ -267,9 +267,9 @@ class CachedFunction(Generic[_T]):
             return future.value()
         finally:
             # Write-backs (or a lease given back by a failed body) go out now: other callers
-            # may be waiting for them.
+            # may be waiting for them, on other connections.
             if task is None and not session.driving:
-                self.client._flush_writes()
+                self.client._flush_writes(confirm=True)
 
     def _compute_now(
         self, scope: RequestScope, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -410,6 +410,12 @@ class MemcacheClient:
         # collected (a thread's own connections are closed when the thread ends).
         self._all_conns: weakref.WeakSet[PymemcacheClient] = weakref.WeakSet()
         self._finalizer = weakref.finalize(self, _close_all, self._all_conns)
+        # Write-backs (and leases given back) queued by any thread, sent by whichever thread
+        # of this client next sends a round's gets or ends a call or a request: under the
+        # asyncio driver the tasks that queue them run on the loop thread and the rounds are
+        # sent from the flush thread, and a threadpool endpoint's thread may never read again.
+        self._backlog: list[_WriteOp] = []
+        self._backlog_lock = threading.Lock()
         self.stats = MemcacheStats()
         #: Called with a ``RoundTrip`` after every multi-get (batched, direct or priming).
         self.on_round_trip = EventHook()
@@ -734,21 +740,69 @@ class MemcacheClient:
             )
             return value
         if not self.leases:
-            WriteItem(self._writes(), "set", key, data, flags, ttl, noreply=True)
+            self._queue(("set", key, data, flags, ttl, True, 0))
         elif lease is not None and lease > 0:
-            WriteItem(self._writes(), "lease-set", key, data, flags, ttl, noreply=True, cas=lease)
+            self._queue(("lease-set", key, data, flags, ttl, True, lease))
         elif lease is not None:  # OVERWRITE: replace a value another client stored
-            WriteItem(self._writes(), "set", key, data, flags, ttl, noreply=True)
+            self._queue(("set", key, data, flags, ttl, True, 0))
         return value
 
     def _release(self, key: str, lease: int) -> None:
         """Give a lease back (its body failed), so that the next reader computes at once."""
-        WriteItem(self._writes(), "release", key, noreply=True, cas=lease)
+        self._queue(("release", key, b"", 0, 0, True, lease))
 
-    def _flush_writes(self) -> None:
+    def _queue(self, op: _WriteOp) -> None:
+        with self._backlog_lock:
+            self._backlog.append(op)
+
+    def _flush_writes(self, confirm: bool = False) -> None:
+        """Send this thread's pending writes and every queued write-back (quiet: nobody waits
+        for them). With ``confirm``, then wait until memcached has applied the write-backs this
+        thread sent: a call or request that ends must leave nothing in flight, since the next
+        one may read on another connection (another thread, the asyncio flush thread, another
+        process) that memcached serves first."""
         batch = self._local.writes
         if batch is not None and batch.items and not batch._flush_begun:
             batch.flush()
+        if self._backlog:
+            with self._backlog_lock:
+                ops, self._backlog = self._backlog, []
+            if ops:
+                self._send_backlog(ops)
+        if confirm and self._local.quiet:
+            self._confirm_quiet()
+
+    def _send_backlog(self, ops: list[_WriteOp]) -> None:
+        by_server: dict[int, list[_WriteOp]] = {}
+        for op in ops:
+            by_server.setdefault(self._index_for(op[1]), []).append(op)
+        deadline = _monotonic() + self.read_timeout
+        for index, server_ops in sorted(by_server.items()):
+            self._write(self._servers[index], server_ops, deadline)
+
+    def _confirm_quiet(self) -> None:
+        """Read the answers to the quiet writes this thread sent (each run ends with ``MN``):
+        once read, memcached has applied them. Nothing is sent."""
+        local = self._local
+        deadline = _monotonic() + self.read_timeout
+        for server in self._servers:
+            if not local.quiet.get(server.index):
+                continue
+            conn = local.conns.get(server.index)
+            if conn is None or conn.sock is None:
+                local.quiet.pop(server.index, None)
+                continue
+            try:
+                self._drain(server)
+                quiet = local.quiet.pop(server.index, 0)
+                if quiet:
+                    _read_lines(conn.sock, 0, deadline, quiet)
+                    conn.sock.settimeout(conn.timeout)
+            except _FAULTS as error:
+                self._fault(server, conn, error)
+            except BaseException:
+                conn.close()
+                raise
 
     def _set_sync(self, key: str, value: Any, ttl: int | None = None) -> bool:
         full = check_raw_key(key, self.key_prefix)
