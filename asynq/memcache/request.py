@@ -69,6 +69,7 @@ class RequestScope:
         "activation",
         "stale",
         "leases",
+        "writes",
     )
 
     def __init__(self, client: MemcacheClient) -> None:
@@ -86,6 +87,8 @@ class RequestScope:
         #: Primed keys of cached functions: their multi-get asks for a lease, and then holds
         #: the lease got (the cas of the placeholder, or 0 if another caller holds it).
         self.leases: dict[str, int] | None = None
+        #: Write-backs queued for this request and not sent yet (see ``MemcacheClient``).
+        self.writes: list[Any] | None = None
 
     def close(self, flush: bool = True) -> None:
         """Forget everything cached and send the client's pending write-backs, returning once
@@ -109,7 +112,7 @@ class RequestScope:
                 if cas > 0:
                     self.client._release(key, cas)
         if flush:
-            self.client._flush_writes(confirm=True)
+            self.client._flush_writes(confirm=True, scope=self)
 
     def _on_root_done(self, _future: FutureBase[Any]) -> None:
         self.close()

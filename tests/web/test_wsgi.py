@@ -157,3 +157,25 @@ def test_a_request_scope_ends_with_its_write_backs_applied(mc: MemcacheClient) -
     with request_scope(mc):
         assert names() == ["user 1", "user 2"]
     assert mc._local.quiet == {}
+
+
+def test_another_threads_round_leaves_a_requests_write_backs_to_that_request(
+    mc: MemcacheClient, memcached: Any
+) -> None:
+    import threading
+
+    @mc.cached("own-name")
+    def name_of(uid: int) -> str:
+        return f"user {uid}"
+
+    with mc.request() as scope:
+        assert name_of(1) == "user 1"  # computed; its write-back waits for this request
+        other = threading.Thread(target=lambda: mc.get_many(["unrelated"]))
+        other.start()
+        other.join()
+        # The other thread's round did not send it: it could not have waited for memcached's
+        # answer on this request's behalf.
+        assert scope.writes is not None and [op[1] for op in scope.writes] == ["own-name:1"]
+    assert scope.writes is None and mc._local.quiet == {}
+    with MemcacheClient(memcached.address) as reader:
+        assert reader.get("own-name:1") == "user 1"
