@@ -781,12 +781,13 @@ class MemcacheClient:
             return scope
         return scope_for_new_roots(self)
 
-    def _take_writes(self, scopes: Iterable[RequestScope]) -> list[_WriteOp]:
-        """The write-backs of ``scopes`` and those of closed scopes, removed from the queues."""
+    def _take_writes(self, scopes: Iterable[RequestScope] | None) -> list[_WriteOp]:
+        """The write-backs of ``scopes`` (None: of every scope) and those of closed scopes,
+        removed from the queues."""
         with self._backlog_lock:
             ops, self._backlog = self._backlog, []
             writing = self._writing
-            for scope in scopes:
+            for scope in list(writing) if scopes is None else scopes:
                 if scope.writes is not None:
                     ops.extend(scope.writes)
                     scope.writes = None
@@ -811,9 +812,8 @@ class MemcacheClient:
         if batch is not None and batch.items and not batch._flush_begun:
             batch.flush()
         if self._backlog or self._writing:
-            if everything:
-                scopes: Iterable[RequestScope] = list(self._writing)
-            else:
+            scopes: Iterable[RequestScope] | None = None
+            if not everything:
                 if scope is None and current:
                     scope = self._open_scope()
                 scopes = () if scope is None else (scope,)
@@ -833,10 +833,11 @@ class MemcacheClient:
         if not (self._backlog or self._writing):
             return
         writing = self._writing
-        scopes = {item.scope for item in items} & writing if writing else set()
+        read_for = {item.scope for item in items} if writing else set()
         servers = {self._index_for(key) for key in keys} if self._ring is not None else None
         with self._backlog_lock:
             ops, self._backlog = self._backlog, []
+            scopes = read_for & writing
             for scope in scopes:
                 writes = scope.writes
                 if writes is None:
