@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -55,6 +55,7 @@ __all__ = [
     "from_awaitable",
     "is_asyncio_mode",
     "resolve_in_asyncio",
+    "run_on_flush_thread",
 ]
 
 _T = TypeVar("_T")
@@ -118,6 +119,16 @@ def check_sync_call(fn: object) -> None:
     flushing = _thread.flushing
     if flushing is not None:
         flushing.wait()
+
+
+async def run_on_flush_thread(fn: Callable[..., _T], *args: Any) -> _T:
+    """Run the blocking call ``fn(*args)`` on the running loop's flush thread, after any flush
+    in progress, and return its result; the loop keeps running meanwhile.
+
+    For client I/O that belongs with the loop's batches: a client that keeps a connection per
+    thread uses the connection its rounds use. A cancelled caller does not stop the call."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_thread.executor(), fn, *args)
 
 
 def _fn_name(fn: object) -> str:

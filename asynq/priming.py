@@ -256,7 +256,7 @@ def drive() -> None:
     finally:
         session.driving = False
     for client in touched:
-        client._flush_writes()
+        client._flush_writes(confirm=True)
 
 
 def _advance(gen: Generator[Any, Any, Any]) -> bool:

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapp
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+from .asyncio_interop import run_on_flush_thread
 from .contexts import contexts_for_new_roots
 from .loaders import RequestCaches
 from .loaders import request_scope as loaders_request_scope
@@ -123,8 +124,8 @@ class WSGIMiddleware:
 class ASGIMiddleware:
     """ASGI middleware: each HTTP request (and WebSocket connection) gets one request scope per
     client and one set of loader caches, which every root task of the request starts in; other
-    messages (``lifespan``) pass through. The write-backs are sent when the application
-    returns."""
+    messages (``lifespan``) pass through. When the application returns, the request's
+    write-backs are sent and applied by memcached before the middleware returns."""
 
     def __init__(self, app: _ASGIApp, *clients: MemcacheClient) -> None:
         if not callable(app):
@@ -150,7 +151,19 @@ class ASGIMiddleware:
                 await self.app(scope, receive, send)
         finally:
             for request in scopes:
-                request.close()
+                request.close(flush=False)
+            # The request's write-backs were queued by the loop thread (await f.asyncio(...))
+            # or by threadpool threads (synchronous endpoints). Send them from the loop's flush
+            # thread, on the connection the loop's reads use, and return once memcached has
+            # applied them: a request that starts after this one returned sees them, and the
+            # loop is not blocked meanwhile. A request that wrote nothing skips this.
+            if any(request.writes or request.client._backlog for request in scopes):
+                await run_on_flush_thread(_apply_writes, scopes)
+
+
+def _apply_writes(scopes: list[RequestScope]) -> None:
+    for request in scopes:
+        request.client._flush_writes(confirm=True, scope=request)
 
 
 class DjangoMiddleware:

@@ -1,8 +1,9 @@
 """The memcache batches: pending reads become one multi-get per round, writes one set_many.
 
 ``ReadBatch`` holds the reads of one client on one thread. When the scheduler flushes a round it
-first calls ``_start_flush`` on every batch: a read batch sends its pending write-backs and then
-``get k1 k2 ...`` to every server involved, without reading anything. Only then does ``_flush`` read
+first calls ``_start_flush`` on every batch: a read batch sends the pending write-backs of the
+request scopes it reads for (whatever thread queued them) and then ``get k1 k2 ...`` to every
+server involved, without reading anything. Only then does ``_flush`` read
 the replies, so a round costs one round trip however many servers (and clients) take part.
 
 Items:
@@ -81,17 +82,21 @@ class ReadBatch(BatchBase["BatchItemBase"]):
 
     def _start_flush(self) -> None:
         client = self.client
-        client._flush_writes()
         if not client.leases:
             keys = list(dict.fromkeys([item.key for item in self.items if not item._computed]))  # type: ignore[attr-defined]
+            client._flush_round_writes(self.items, keys)
             if keys:
                 self._plan = client._send_gets(keys)
             return
         items = [item for item in self.items if not item._computed]
         if not items:
+            client._flush_round_writes(items, [])
             return
-        _wait_for_retries(items)
         keys = list(dict.fromkeys([item.key for item in items]))  # type: ignore[attr-defined]
+        # The write-backs of the requests this round reads for go first: its reply confirms
+        # them, whatever thread queued them and whatever thread sends the round.
+        client._flush_round_writes(items, keys)
+        _wait_for_retries(items)
         # The keys that ask for no lease: raw gets, except keys of cached functions primed in
         # their scope (all the others are cached calls).
         raw = {
@@ -293,7 +298,7 @@ def _compute(item: CachedItem) -> Generator[Any, Any, None]:
         if scope.inflight.get(item.key) is item:
             del scope.inflight[item.key]
         if item.lease is not None and item.lease > 0:
-            cached.client._release(item.key, item.lease)
+            cached.client._release(item.key, item.lease, scope)
         item.set_error(error)
         return
     if scope.inflight.get(item.key) is item:

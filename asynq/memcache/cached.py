@@ -270,10 +270,11 @@ class CachedFunction(Generic[_T]):
         try:
             return future.value()
         finally:
-            # Write-backs (or a lease given back by a failed body) go out now: other callers
-            # may be waiting for them.
+            # The call's own scope sent its write-backs when it ended; those of a request the
+            # call ran in go with the request's next round or when it ends. Write-backs of
+            # scopes that closed before their computations ended go out now.
             if task is None and not session.driving:
-                self.client._flush_writes()
+                self.client._flush_writes(confirm=True, current=False)
 
     def _compute_now(
         self, scope: RequestScope, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -322,7 +323,7 @@ class CachedFunction(Generic[_T]):
         """A computed value: queue its write-back (under ``lease`` when the client takes
         leases) and keep it for the request, as a read of memcached will return it (the value
         the caller gets)."""
-        value = self.client._queue_write(key, value, self.ttl, lease)
+        value = self.client._queue_write(key, value, self.ttl, lease, scope)
         if not scope.closed:
             scope.values[key] = value
         return value

@@ -410,6 +410,16 @@ class MemcacheClient:
         # collected (a thread's own connections are closed when the thread ends).
         self._all_conns: weakref.WeakSet[PymemcacheClient] = weakref.WeakSet()
         self._finalizer = weakref.finalize(self, _close_all, self._all_conns)
+        # Write-backs (and leases given back) are kept by the request scope they belong to
+        # (``scope.writes``), whatever thread queued them: under the asyncio driver the tasks
+        # that queue them run on the loop thread while rounds are sent from the flush thread,
+        # and a threadpool endpoint's thread may never read again. The next round that reads
+        # for that scope sends them before its gets (its reply confirms them), and the scope's
+        # end sends the rest and waits for memcached's answer. ``_writing``: the scopes that
+        # have some; ``_backlog``: write-backs of scopes already closed, sent by anyone.
+        self._backlog: list[_WriteOp] = []
+        self._writing: set[RequestScope] = set()
+        self._backlog_lock = threading.Lock()
         self.stats = MemcacheStats()
         #: Called with a ``RoundTrip`` after every multi-get (batched, direct or priming).
         self.on_round_trip = EventHook()
@@ -508,7 +518,7 @@ class MemcacheClient:
         return Retarget(self, previous)
 
     def _use_servers(self, pairs: list[tuple[str, int]], settings: dict[str, Any]) -> None:
-        self._flush_writes()
+        self._flush_writes(everything=True)
         # Write-backs go without a reply; one command that answers on each of this thread's
         # connections makes sure the server has applied them before the connection closes.
         for conn in self._local.conns.values():
@@ -531,7 +541,7 @@ class MemcacheClient:
         self._local.conns.clear()
 
     def flush_writes(self) -> None:
-        """Send the write-backs queued on this thread now (normally sent with the next
+        """Send the current request's queued write-backs now (normally sent with its next
         multi-get or when the request scope ends), and return once memcached has applied
         them: other connections, threads and processes then see them."""
         self._flush_writes()
@@ -713,9 +723,16 @@ class MemcacheClient:
             return value
         return self.serializer.deserialize(key, data, flags)
 
-    def _queue_write(self, key: str, value: Any, ttl: int, lease: int | None = None) -> Any:
-        """Queue a write-back of ``value`` (it goes out with the next flush of this thread);
-        return the value as a read of it will return it.
+    def _queue_write(
+        self,
+        key: str,
+        value: Any,
+        ttl: int,
+        lease: int | None = None,
+        scope: RequestScope | None = None,
+    ) -> Any:
+        """Queue a write-back of ``value`` for ``scope`` (it goes out with the scope's next
+        round, or when the scope ends); return the value as a read of it will return it.
 
         With leases the write-back needs the lease (the cas of the placeholder the read got):
         memcached stores it only if nobody deleted or changed the key since, so a value
@@ -734,21 +751,141 @@ class MemcacheClient:
             )
             return value
         if not self.leases:
-            WriteItem(self._writes(), "set", key, data, flags, ttl, noreply=True)
+            self._queue(("set", key, data, flags, ttl, True, 0), scope)
         elif lease is not None and lease > 0:
-            WriteItem(self._writes(), "lease-set", key, data, flags, ttl, noreply=True, cas=lease)
+            self._queue(("lease-set", key, data, flags, ttl, True, lease), scope)
         elif lease is not None:  # OVERWRITE: replace a value another client stored
-            WriteItem(self._writes(), "set", key, data, flags, ttl, noreply=True)
+            self._queue(("set", key, data, flags, ttl, True, 0), scope)
         return value
 
-    def _release(self, key: str, lease: int) -> None:
+    def _release(self, key: str, lease: int, scope: RequestScope | None = None) -> None:
         """Give a lease back (its body failed), so that the next reader computes at once."""
-        WriteItem(self._writes(), "release", key, noreply=True, cas=lease)
+        self._queue(("release", key, b"", 0, 0, True, lease), scope)
 
-    def _flush_writes(self) -> None:
+    def _queue(self, op: _WriteOp, scope: RequestScope | None) -> None:
+        with self._backlog_lock:
+            if scope is None or scope.closed:
+                self._backlog.append(op)
+                return
+            writes = scope.writes
+            if writes is None:
+                scope.writes = [op]
+                self._writing.add(scope)
+            else:
+                writes.append(op)
+
+    def _open_scope(self) -> RequestScope | None:
+        """The scope the current top-level code runs in, if one is open (no new one)."""
+        scope = self._local.scope
+        if scope is not None and not scope.closed:
+            return scope
+        return scope_for_new_roots(self)
+
+    def _take_writes(self, scopes: Iterable[RequestScope] | None) -> list[_WriteOp]:
+        """The write-backs of ``scopes`` (None: of every scope) and those of closed scopes,
+        removed from the queues."""
+        with self._backlog_lock:
+            ops, self._backlog = self._backlog, []
+            writing = self._writing
+            for scope in list(writing) if scopes is None else scopes:
+                if scope.writes is not None:
+                    ops.extend(scope.writes)
+                    scope.writes = None
+                    writing.discard(scope)
+        return ops
+
+    def _flush_writes(
+        self,
+        confirm: bool = False,
+        scope: RequestScope | None = None,
+        everything: bool = False,
+        current: bool = True,
+    ) -> None:
+        """Send this thread's pending writes and the write-backs of ``scope`` (by default the
+        open scope of the current top-level code, unless not ``current``; ``everything``: of
+        every scope) and of closed scopes, quietly.
+        With ``confirm``, then wait until memcached has applied the write-backs this thread
+        sent: a call or request that ends must leave nothing in flight, since the next one may
+        read on another connection (another thread, the asyncio flush thread, another process)
+        that memcached serves first."""
         batch = self._local.writes
         if batch is not None and batch.items and not batch._flush_begun:
             batch.flush()
+        if self._backlog or self._writing:
+            scopes: Iterable[RequestScope] | None = None
+            if not everything:
+                if scope is None and current:
+                    scope = self._open_scope()
+                scopes = () if scope is None else (scope,)
+            ops = self._take_writes(scopes)
+            if ops:
+                self._send_backlog(ops)
+        if confirm and self._local.quiet:
+            self._confirm_quiet()
+
+    def _flush_round_writes(self, items: list[Any], keys: list[str]) -> None:
+        """Before a round's gets: this thread's pending writes, and the write-backs of the
+        scopes the round reads for that go to the servers the gets go to, so that the round's
+        reply confirms them (the others wait for a later round or the end of their scope)."""
+        batch = self._local.writes
+        if batch is not None and batch.items and not batch._flush_begun:
+            batch.flush()
+        if not (self._backlog or self._writing):
+            return
+        writing = self._writing
+        read_for = {item.scope for item in items} if writing else set()
+        servers = {self._index_for(key) for key in keys} if self._ring is not None else None
+        with self._backlog_lock:
+            ops, self._backlog = self._backlog, []
+            scopes = read_for & writing
+            for scope in scopes:
+                writes = scope.writes
+                if writes is None:
+                    continue
+                if servers is None:
+                    ops.extend(writes)
+                    keep = None
+                else:
+                    index_for = self._index_for
+                    ops.extend([op for op in writes if index_for(op[1]) in servers])
+                    keep = [op for op in writes if index_for(op[1]) not in servers] or None
+                scope.writes = keep
+                if keep is None:
+                    writing.discard(scope)
+        if ops:
+            self._send_backlog(ops)
+
+    def _send_backlog(self, ops: list[_WriteOp]) -> None:
+        by_server: dict[int, list[_WriteOp]] = {}
+        for op in ops:
+            by_server.setdefault(self._index_for(op[1]), []).append(op)
+        deadline = _monotonic() + self.read_timeout
+        for index, server_ops in sorted(by_server.items()):
+            self._write(self._servers[index], server_ops, deadline)
+
+    def _confirm_quiet(self) -> None:
+        """Read the answers to the quiet writes this thread sent (each run ends with ``MN``):
+        once read, memcached has applied them. Nothing is sent."""
+        local = self._local
+        deadline = _monotonic() + self.read_timeout
+        for server in self._servers:
+            if not local.quiet.get(server.index):
+                continue
+            conn = local.conns.get(server.index)
+            if conn is None or conn.sock is None:
+                local.quiet.pop(server.index, None)
+                continue
+            try:
+                self._drain(server)
+                quiet = local.quiet.pop(server.index, 0)
+                if quiet:
+                    _read_lines(conn.sock, 0, deadline, quiet)
+                    conn.sock.settimeout(conn.timeout)
+            except _FAULTS as error:
+                self._fault(server, conn, error)
+            except BaseException:
+                conn.close()
+                raise
 
     def _set_sync(self, key: str, value: Any, ttl: int | None = None) -> bool:
         full = check_raw_key(key, self.key_prefix)

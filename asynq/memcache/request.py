@@ -14,7 +14,8 @@ Which scope is current, for a client on a thread:
    middleware, ``asynq.web``) made the current HTTP request's, if it is open;
 4. otherwise (a top-level call), a scope of its own that closes when the call's future is done.
 
-Closing a scope sends the client's pending write-backs.
+Closing a scope sends the client's pending write-backs (queued by any thread) and waits until
+memcached has applied them.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class RequestScope:
         "activation",
         "stale",
         "leases",
+        "writes",
     )
 
     def __init__(self, client: MemcacheClient) -> None:
@@ -85,9 +87,14 @@ class RequestScope:
         #: Primed keys of cached functions: their multi-get asks for a lease, and then holds
         #: the lease got (the cas of the placeholder, or 0 if another caller holds it).
         self.leases: dict[str, int] | None = None
+        #: Write-backs queued for this request and not sent yet (see ``MemcacheClient``).
+        self.writes: list[Any] | None = None
 
-    def close(self) -> None:
-        """Send the client's pending write-backs and forget everything cached."""
+    def close(self, flush: bool = True) -> None:
+        """Forget everything cached and send the client's pending write-backs, returning once
+        memcached has applied them, so that whatever starts after the request ends sees them
+        (``flush=False``: leave them queued; the caller sends them, e.g. from another
+        thread)."""
         if self.closed:
             return
         self.closed = True
@@ -104,7 +111,8 @@ class RequestScope:
             for key, cas in leases.items():
                 if cas > 0:
                     self.client._release(key, cas)
-        self.client._flush_writes()
+        if flush:
+            self.client._flush_writes(confirm=True, scope=self)
 
     def _on_root_done(self, _future: FutureBase[Any]) -> None:
         self.close()

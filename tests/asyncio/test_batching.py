@@ -384,3 +384,25 @@ def test_a_future_that_outside_code_sets_can_be_awaited_from_a_coroutine_or_a_th
         return values[:2]
 
     assert asyncio.run(main()) == [1, 2]
+
+
+def test_run_on_flush_thread_runs_a_call_on_the_thread_that_flushes_the_loops_batches() -> None:
+    from asynq.asyncio_interop import run_on_flush_thread
+    from asynq.loaders import loader
+
+    threads: list[str] = []
+
+    @loader()
+    def load(keys: list[int]) -> list[int]:
+        threads.append(threading.current_thread().name)
+        return keys
+
+    def where(x: int) -> tuple[str, int]:
+        return threading.current_thread().name, x
+
+    async def main() -> Any:
+        await load.asyncio(1)
+        return await run_on_flush_thread(where, 2)
+
+    name, value = asyncio.run(main())
+    assert value == 2 and name == threads[0] and name.startswith("asynq-flush")

@@ -18,13 +18,20 @@ def record_writes(mc: MemcacheClient, monkeypatch: pytest.MonkeyPatch) -> list[l
     """The keys of every batched write flush (one list per set_many round)."""
     flushes: list[list[str]] = []
     send = mc._send_writes
+    send_backlog = mc._send_backlog
 
-    def spy(items: list[WriteItem]) -> None:
+    def spy(items: list[WriteItem], deadline: float | None = None) -> None:
         if items:
             flushes.append([item.key for item in items])
-        send(items)
+        send(items, deadline)
+
+    def spy_backlog(ops: list[Any]) -> None:
+        if ops:
+            flushes.append([op[1] for op in ops])
+        send_backlog(ops)
 
     monkeypatch.setattr(mc, "_send_writes", spy)
+    monkeypatch.setattr(mc, "_send_backlog", spy_backlog)
     return flushes
 
 

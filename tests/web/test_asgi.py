@@ -174,3 +174,104 @@ def test_loaders_share_one_cache_per_request_and_requests_keep_theirs_apart(
     assert calls == [["a", "b"]]
     asyncio.run(two_requests())
     assert calls == [["a", "b"], ["a", "b"]]  # a new request starts with empty caches
+
+
+# -- a request that ended has its write-backs applied ------------------------------------------
+#
+# Write-backs are quiet: memcached answers them only with the ``mn`` that ends their run. A
+# request that returned while a run was unanswered left them in flight, and the next request,
+# reading on another connection (the asyncio flush thread's, another threadpool thread's,
+# another process's), could find the lease placeholders still there and wait for them.
+
+ALL_KEYS = PAGE_KEYS[0] + PAGE_KEYS[1]
+
+
+def in_flight(mc: MemcacheClient) -> dict[str, dict[int, int]]:
+    """The runs of quiet writes memcached has not answered yet, on this thread (the event
+    loop's, under asyncio.run) and on this loop thread's flush thread."""
+    from asynq.asyncio_interop import _thread
+
+    flush = _thread.executor().submit(lambda: dict(mc._local.quiet)).result()
+    return {"loop": dict(mc._local.quiet), "flush": flush}
+
+
+def stored(memcached: Any, keys: list[str]) -> list[str]:
+    """The keys another client, on its own connection, finds in memcached."""
+    with MemcacheClient(memcached.address) as other:
+        return sorted(other.get_many(keys))
+
+
+def test_when_an_async_request_returns_memcached_has_applied_its_write_backs(
+    mc: MemcacheClient, memcached: Any
+) -> None:
+    models = make_models(mc)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await models.answer_cards.asyncio([10, 11])
+
+    asyncio.run(ASGIMiddleware(app, mc)({"type": "http"}, None, None))
+    assert in_flight(mc) == {"loop": {}, "flush": {}}
+    assert stored(memcached, ALL_KEYS) == sorted(ALL_KEYS)
+
+
+def test_under_the_asyncio_driver_a_rounds_write_backs_go_out_with_the_next_round(
+    mc: MemcacheClient, memcached: Any
+) -> None:
+    models = make_models(mc)
+    seen: list[list[str]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        # Two rounds: the upvoters (computed on the loop thread after round 1) are written
+        # back with round 2's gets, on the flush thread, before the request ends.
+        await models.answer_cards.asyncio([10, 11])
+        seen.append(stored(memcached, PAGE_KEYS[0]))
+
+    asyncio.run(ASGIMiddleware(app, mc)({"type": "http"}, None, None))
+    assert seen == [sorted(PAGE_KEYS[0])]
+
+
+def test_a_threadpool_endpoints_write_backs_are_sent_when_the_request_ends(
+    mc: MemcacheClient, memcached: Any
+) -> None:
+    models = make_models(mc)
+
+    def cards(request: Request) -> JSONResponse:  # run in a threadpool thread
+        return JSONResponse(models.answer_cards([10, 11]))
+
+    app = ASGIMiddleware(Starlette(routes=[Route("/cards", cards)]), mc)
+    with TestClient(app) as client:
+        assert client.get("/cards").json() == EXPECTED["cards"]
+        # The threadpool thread that computed the names never reads again; the request's end
+        # sent what it queued.
+        assert stored(memcached, ALL_KEYS) == sorted(ALL_KEYS)
+
+
+def test_a_request_that_wrote_nothing_sends_nothing_when_it_ends(
+    mc: MemcacheClient, round_trips: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = make_models(mc)
+    sent: list[Any] = []
+    monkeypatch.setattr("asynq.web.run_on_flush_thread", lambda *args: sent.append(args))
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await models.answer_cards.asyncio([10, 11])
+
+    mc.set_many({"upvoters:10": [1, 2], "upvoters:11": [2, 3]})
+    mc.set_many({f"name:{uid}": name for uid, name in USERS.items()})
+    with round_trips(mc, exactly=2):
+        asyncio.run(ASGIMiddleware(app, mc)({"type": "http"}, None, None))
+    assert sent == []
+
+
+def test_a_with_request_block_under_the_asyncio_driver_ends_with_its_write_backs_applied(
+    mc: MemcacheClient, memcached: Any
+) -> None:
+    models = make_models(mc)
+
+    async def handler() -> Any:
+        with mc.request():
+            return await models.answer_cards.asyncio([10, 11])
+
+    assert asyncio.run(handler()) == EXPECTED["cards"]
+    assert in_flight(mc) == {"loop": {}, "flush": {}}
+    assert stored(memcached, ALL_KEYS) == sorted(ALL_KEYS)

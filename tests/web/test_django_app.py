@@ -42,6 +42,13 @@ def test_a_cold_request_computes_each_value_once_and_writes_it_back(mc: Memcache
     assert mc.get("name_of_user:3") == "Grace"  # written back when the request ended
 
 
+def test_when_a_request_ends_memcached_has_applied_its_write_backs(mc: MemcacheClient) -> None:
+    assert Client().get(URL).status_code == 200
+    # Nothing left in flight on the request's connection: the next request, on any thread or
+    # process, finds the values rather than the lease placeholders.
+    assert mc._local.quiet == {}
+
+
 def test_a_warm_request_is_two_round_trips_the_viewer_served_by_the_request_cache(
     mc: MemcacheClient, round_trips: Any
 ) -> None:

@@ -118,3 +118,64 @@ def test_the_middleware_refuses_what_is_not_a_client_or_an_app(mc: MemcacheClien
         "WSGIMiddleware(app, *clients) expects the WSGI application first, got MemcacheClient: "
     )
     assert str(error.value).endswith("with Flask: app.wsgi_app = WSGIMiddleware(app.wsgi_app, mc)")
+
+
+def test_when_the_server_closes_the_response_memcached_has_applied_the_write_backs(
+    mc: MemcacheClient, memcached: Any
+) -> None:
+    @mc.cached("wsgi-name")
+    def name_of(uid: int) -> str:
+        return f"user {uid}"
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [name_of(1).encode(), name_of(2).encode()]
+
+    body, _ = call(WSGIMiddleware(app, mc))
+    assert body == [b"user 1", b"user 2"]
+    # Nothing in flight on the request's connection: a request served next by another thread
+    # (or process) reads the values, not the lease placeholders.
+    assert mc._local.quiet == {}
+    with MemcacheClient(memcached.address) as other:
+        assert other.get_many(["wsgi-name:1", "wsgi-name:2"]) == {
+            "wsgi-name:1": "user 1",
+            "wsgi-name:2": "user 2",
+        }
+
+
+def test_a_request_scope_ends_with_its_write_backs_applied(mc: MemcacheClient) -> None:
+    from asynq import asynq
+
+    @mc.cached("scoped-name")
+    def name_of(uid: int) -> str:
+        return f"user {uid}"
+
+    @asynq()
+    def names() -> Any:
+        return (yield [name_of.asynq(1), name_of.asynq(2)])
+
+    with request_scope(mc):
+        assert names() == ["user 1", "user 2"]
+    assert mc._local.quiet == {}
+
+
+def test_another_threads_round_leaves_a_requests_write_backs_to_that_request(
+    mc: MemcacheClient, memcached: Any
+) -> None:
+    import threading
+
+    @mc.cached("own-name")
+    def name_of(uid: int) -> str:
+        return f"user {uid}"
+
+    with mc.request() as scope:
+        assert name_of(1) == "user 1"  # computed; its write-back waits for this request
+        other = threading.Thread(target=lambda: mc.get_many(["unrelated"]))
+        other.start()
+        other.join()
+        # The other thread's round did not send it: it could not have waited for memcached's
+        # answer on this request's behalf.
+        assert scope.writes is not None and [op[1] for op in scope.writes] == ["own-name:1"]
+    assert scope.writes is None and mc._local.quiet == {}
+    with MemcacheClient(memcached.address) as reader:
+        assert reader.get("own-name:1") == "user 1"
