@@ -384,6 +384,37 @@ def test_a_task_yielding_error_futures_gets_the_error() -> None:
     assert parent() == "disk"
 
 
+def test_a_list_of_const_futures_and_a_finished_failed_task_gets_the_tasks_error() -> None:
+    @asynq.asynq()
+    def fails() -> Any:
+        raise KeyError("gone")
+
+    failed = fails.asynq()
+    with pytest.raises(KeyError):
+        failed.value()
+
+    @asynq.asynq()
+    def parent() -> Any:
+        try:
+            yield [ConstFuture(1), failed, ConstFuture(3)]
+        except KeyError as error:
+            return repr(error)
+
+    assert parent() == "KeyError('gone')"
+
+
+def test_a_const_future_someone_subscribed_to_is_still_read_in_a_yielded_list() -> None:
+    subscribed = ConstFuture("seen")
+    subscribed.on_computed.subscribe(lambda future: None)
+
+    @asynq.asynq()
+    def parent() -> Any:
+        values = yield [ConstFuture(1), subscribed]
+        return values
+
+    assert parent() == [1, "seen"]
+
+
 def test_each_thread_has_its_own_scheduler_and_runs_its_own_tasks() -> None:
     kind = KeyKind()
     results: dict[str, Any] = {}
