@@ -586,6 +586,15 @@ class TaskScheduler:
                         if (cls is list or cls is tuple) and not (
                             _non_async_open and task in _non_async_open
                         ):
+                            if yielded and type(yielded[0]) is ConstFuture:
+                                # Values known up front (``[ConstFuture(x) for x in ...]``): one
+                                # pass reads them; any other element takes the path below.
+                                values = [
+                                    item._value for item in yielded if type(item) is ConstFuture
+                                ]
+                                if len(values) == len(yielded):
+                                    send_value = values if cls is list else tuple(values)
+                                    continue
                             # A flat list or tuple of tasks and batch items, in one pass. On any other
                             # element, undo and take the general path below.
                             pending = 0

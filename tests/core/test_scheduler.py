@@ -95,6 +95,8 @@ def test_a_task_that_is_never_yielded_never_runs() -> None:
         (lambda: [ConstFuture(1), ConstFuture(2)], [1, 2]),
         (lambda: (ConstFuture(1), double_later.asynq(2), ConstFuture(3)), (1, 4, 3)),
         (lambda: [ConstFuture(1), double.asynq(2), Future(lambda: "lazy")], [1, 4, "lazy"]),
+        (lambda: (ConstFuture(1), ConstFuture(2)), (1, 2)),
+        (lambda: [ConstFuture(1), [ConstFuture(2)], None], [1, [2], None]),
     ],
     ids=[
         "none",
@@ -113,6 +115,8 @@ def test_a_task_that_is_never_yielded_never_runs() -> None:
         "const futures",
         "const futures and a task",
         "const future before a value provider",
+        "tuple of const futures",
+        "const futures around a nested list",
     ],
 )
 def test_a_yield_is_answered_in_the_shape_it_was_asked(make: Any, expected: Any) -> None:
