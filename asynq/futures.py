@@ -6,7 +6,8 @@ waits on is a future: tasks (``AsyncTask``), batch items, batches, and the simpl
 Two things hang off an uncomputed future: the tasks blocked on it (``_waiters``, maintained by the
 scheduler: the task itself when there is one, a list when there are several) and the callbacks
 subscribed through ``on_computed``. Both are created on first use, so a
-future that nobody waits on costs four slots and nothing else.
+future that nobody waits on costs its slots and nothing else. A ``ConstFuture`` sets one slot, its
+value, and reads the rest from its class: a task may yield thousands of them at once.
 """
 
 from __future__ import annotations
@@ -269,16 +270,89 @@ class ConstFuture(FutureBase[_T]):
 
     __slots__ = ()
 
+    # Everything but the value is the same for every ConstFuture, so it is read from the class:
+    # creating one stores a single slot. The first write to that shared state (``reset_unsafe``,
+    # an ``on_computed`` subscription) turns the instance into a _MutableConstFuture, which
+    # keeps it per instance as every other future does.
+    _error = None
+    _traceback = None
+    _computed = True
+    _waiters = None
+    _on_computed = None
+
     def __init__(self, value: _T) -> None:
         self._value = value
-        self._error = None
-        self._computed = True
-        self._waiters = None
-        self._on_computed = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A subclass keeps its state per instance (it may set any of it), defaulting to a
+        # ConstFuture's until it does.
+        super().__init_subclass__(**kwargs)
+        for name, default in _CONST_DEFAULTS.items():
+            if name not in cls.__dict__:
+                setattr(cls, name, _SlotWithDefault(name, default))
+
+    def reset_unsafe(self) -> None:
+        """Forget the value so that the future can be set again (see ``FutureBase``)."""
+        _make_mutable(self)
+        super().reset_unsafe()
+
+    @property
+    def on_computed(self) -> EventHook:
+        """Event hook called with this future once it is computed (``.subscribe(callback)``)."""
+        _make_mutable(self)
+        return super().on_computed
 
     def __reduce__(self) -> tuple[Any, ...]:
         # By value, the same on every Python and pickle protocol (slots alone are not, on 3.10).
         return (ConstFuture, (self._value,))
+
+
+_CONST_DEFAULTS: dict[str, Any] = {
+    "_error": None,
+    "_traceback": None,
+    "_computed": True,
+    "_waiters": None,
+    "_on_computed": None,
+}
+
+
+class _SlotWithDefault:
+    """A ``FutureBase`` slot, read as ``default`` until it is first set."""
+
+    __slots__ = ("_slot", "_default")
+
+    def __init__(self, name: str, default: Any) -> None:
+        self._slot = FutureBase.__dict__[name]
+        self._default = default
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        try:
+            return self._slot.__get__(instance, owner)
+        except AttributeError:
+            return self._default
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        self._slot.__set__(instance, value)
+
+    def __delete__(self, instance: Any) -> None:
+        self._slot.__delete__(instance)
+
+
+class _MutableConstFuture(ConstFuture[_T]):
+    """A ConstFuture whose shared state was written to: the same object, state per instance."""
+
+    __slots__ = ()
+
+
+# Shown, compared and pickled as what it was created as.
+_MutableConstFuture.__name__ = _MutableConstFuture.__qualname__ = "ConstFuture"
+
+
+def _make_mutable(future: ConstFuture[Any]) -> None:
+    if type(future) is ConstFuture:
+        future.__class__ = _MutableConstFuture
 
 
 class ErrorFuture(FutureBase[NoReturn]):

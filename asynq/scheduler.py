@@ -86,13 +86,16 @@ class AsyncqInternalError(RuntimeError):
 
 
 # Kinds of yielded leaves, cached per class: one dict lookup classifies an element.
-# _DONE: futures born computed (ConstFuture, ErrorFuture), which a yielded list just reads.
-_TASK, _ITEM, _BATCH, _PROVIDED, _OTHER, _NOT_A_FUTURE, _DONE = range(7)
+# _DONE: futures born computed (ErrorFuture), which a yielded list just reads. _CONST: exactly
+# ConstFuture, which always holds a value and no error (written to, it changes class).
+_TASK, _ITEM, _BATCH, _PROVIDED, _OTHER, _NOT_A_FUTURE, _DONE, _CONST = range(8)
 _kinds: dict[type, int] = {}
 
 
 def _kind_of(cls: type) -> int:
-    if cls is ConstFuture or cls is ErrorFuture:
+    if cls is ConstFuture:
+        kind = _CONST
+    elif cls is ErrorFuture:
         kind = _DONE
     elif issubclass(cls, AsyncTask):
         kind = _TASK
@@ -583,14 +586,27 @@ class TaskScheduler:
                         if (cls is list or cls is tuple) and not (
                             _non_async_open and task in _non_async_open
                         ):
+                            if yielded and type(yielded[0]) is ConstFuture:
+                                # Values known up front (``[ConstFuture(x) for x in ...]``): one
+                                # pass reads them; any other element takes the path below.
+                                values = [
+                                    item._value for item in yielded if type(item) is ConstFuture
+                                ]
+                                if len(values) == len(yielded):
+                                    send_value = values if cls is list else tuple(values)
+                                    continue
                             # A flat list or tuple of tasks and batch items, in one pass. On any other
                             # element, undo and take the general path below.
                             pending = 0
                             started = None
+                            # Whether a computed element other than a ConstFuture was skipped:
+                            # only those can hold an error.
+                            mixed = False
                             for item in yielded:
                                 kind = _kinds.get(type(item))
                                 if kind is _TASK:
                                     if item._computed:
+                                        mixed = True
                                         continue
                                     if item._state is NEW:
                                         item._state = STARTED
@@ -600,18 +616,22 @@ class TaskScheduler:
                                             started.append(item)
                                 elif kind is _ITEM:
                                     if item._computed:
+                                        mixed = True
                                         continue
                                     batch = item.batch
                                     if not batch._scheduled:
                                         batch._scheduled = True
                                         self._batches.append(batch)
+                                elif kind is _CONST:
+                                    continue
                                 elif item._computed if kind is _DONE else (
                                     kind is not None
                                     and kind is not _NOT_A_FUTURE
                                     and item._computed
                                 ):
-                                    # A computed future of any kind (a ConstFuture...): its
-                                    # value is there, nothing to wait for.
+                                    # A computed future of any other kind: its value or error
+                                    # is there, nothing to wait for.
+                                    mixed = True
                                     continue
                                 else:
                                     _unregister_until(yielded, item, task, started)
@@ -638,7 +658,7 @@ class TaskScheduler:
                                     break
                                 # Everything was computed already: every element is a
                                 # future, so the values are read as a blocked list's are.
-                                for item in yielded:
+                                for item in yielded if mixed else ():
                                     if item._error is not None:
                                         send_error = item._error
                                         send_tb = item._traceback

@@ -107,3 +107,52 @@ def test_a_const_future_pickles_with_every_protocol(protocol: int) -> None:
     assert type(copy) is ConstFuture
     assert copy.value() == [1, "two"]
     assert copy.is_computed()
+
+
+def test_a_const_future_subscribed_to_keeps_its_type_value_and_repr() -> None:
+    future = ConstFuture([1])
+    future.on_computed.subscribe(lambda f: None)
+    assert isinstance(future, ConstFuture)
+    assert future.is_computed()
+    assert future.value() == [1]
+    assert repr(future) == "<ConstFuture value=[1]>"
+    assert type(pickle.loads(pickle.dumps(future))) is ConstFuture
+
+
+def test_a_reset_const_future_tells_its_subscribers_about_its_new_value() -> None:
+    future = ConstFuture(1)
+    seen = []
+    future.on_computed.subscribe(lambda f: seen.append(f.value()))
+    future.reset_unsafe()
+    assert not future.is_computed()
+    assert repr(future) == "<ConstFuture pending>"
+    future.set_value(2)
+    assert seen == [1, 2]
+    with pytest.raises(FutureIsAlreadyComputed):
+        future.set_value(3)
+
+
+def test_a_reset_const_future_can_fail() -> None:
+    future = ConstFuture(1)
+    future.reset_unsafe()
+    future.set_error(OSError("late"))
+    assert repr(future) == "<ConstFuture error=OSError('late')>"
+    with pytest.raises(OSError, match="late"):
+        future.value()
+
+
+def test_a_subclass_of_const_future_starts_computed_and_can_be_reset() -> None:
+    class Labelled(ConstFuture[int]):
+        __slots__ = ("label",)
+
+        def __init__(self, value: int, label: str) -> None:
+            super().__init__(value)
+            self.label = label
+
+    future = Labelled(4, "four")
+    assert future.is_computed() and future.error() is None
+    assert future.value() == 4 and future.label == "four"
+    future.reset_unsafe()
+    assert not future.is_computed()
+    future.set_value(5)
+    assert type(future) is Labelled and future.value() == 5

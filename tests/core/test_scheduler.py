@@ -95,6 +95,8 @@ def test_a_task_that_is_never_yielded_never_runs() -> None:
         (lambda: [ConstFuture(1), ConstFuture(2)], [1, 2]),
         (lambda: (ConstFuture(1), double_later.asynq(2), ConstFuture(3)), (1, 4, 3)),
         (lambda: [ConstFuture(1), double.asynq(2), Future(lambda: "lazy")], [1, 4, "lazy"]),
+        (lambda: (ConstFuture(1), ConstFuture(2)), (1, 2)),
+        (lambda: [ConstFuture(1), [ConstFuture(2)], None], [1, [2], None]),
     ],
     ids=[
         "none",
@@ -113,6 +115,8 @@ def test_a_task_that_is_never_yielded_never_runs() -> None:
         "const futures",
         "const futures and a task",
         "const future before a value provider",
+        "tuple of const futures",
+        "const futures around a nested list",
     ],
 )
 def test_a_yield_is_answered_in_the_shape_it_was_asked(make: Any, expected: Any) -> None:
@@ -382,6 +386,37 @@ def test_a_task_yielding_error_futures_gets_the_error() -> None:
             return str(error)
 
     assert parent() == "disk"
+
+
+def test_a_list_of_const_futures_and_a_finished_failed_task_gets_the_tasks_error() -> None:
+    @asynq.asynq()
+    def fails() -> Any:
+        raise KeyError("gone")
+
+    failed = fails.asynq()
+    with pytest.raises(KeyError):
+        failed.value()
+
+    @asynq.asynq()
+    def parent() -> Any:
+        try:
+            yield [ConstFuture(1), failed, ConstFuture(3)]
+        except KeyError as error:
+            return repr(error)
+
+    assert parent() == "KeyError('gone')"
+
+
+def test_a_const_future_someone_subscribed_to_is_still_read_in_a_yielded_list() -> None:
+    subscribed = ConstFuture("seen")
+    subscribed.on_computed.subscribe(lambda future: None)
+
+    @asynq.asynq()
+    def parent() -> Any:
+        values = yield [ConstFuture(1), subscribed]
+        return values
+
+    assert parent() == [1, "seen"]
 
 
 def test_each_thread_has_its_own_scheduler_and_runs_its_own_tasks() -> None:
