@@ -734,9 +734,11 @@ class MemcacheClient:
         """Queue a write-back of ``value`` for ``scope`` (it goes out with the scope's next
         round, or when the scope ends); return the value as a read of it will return it.
 
-        With leases the write-back needs the lease (the cas of the placeholder the read got):
-        memcached stores it only if nobody deleted or changed the key since, so a value
-        computed before a ``dirty`` never lands after it. Without one, nothing is written."""
+        With leases the write-back needs the lease: the cas of the placeholder the read got,
+        or of another client's value the read found under a cached function's key (the
+        write-back replaces it). Memcached stores it only if nobody deleted or changed the key
+        since, so a value computed before a ``dirty`` never lands after it. Without one,
+        nothing is written."""
         data, flags = self._serialize(key, value)
         value = self._as_stored(key, value, data, flags)
         if not flags:
@@ -754,8 +756,6 @@ class MemcacheClient:
             self._queue(("set", key, data, flags, ttl, True, 0), scope)
         elif lease is not None and lease > 0:
             self._queue(("lease-set", key, data, flags, ttl, True, lease), scope)
-        elif lease is not None:  # OVERWRITE: replace a value another client stored
-            self._queue(("set", key, data, flags, ttl, True, 0), scope)
         return value
 
     def _release(self, key: str, lease: int, scope: RequestScope | None = None) -> None:
@@ -1102,17 +1102,22 @@ class MemcacheClient:
 
     def _read_gets(
         self, plan: _Plan
-    ) -> tuple[dict[str, Any], set[str], dict[str, tuple[int, int]]]:
-        """Read the replies of ``_send_gets``: {key: decoded value} for the hits, the keys
-        whose value no cached function wrote (no ``FLAG_CACHED``), and for meta gets the lease
+    ) -> tuple[dict[str, Any], dict[str, int], dict[str, tuple[int, int]]]:
+        """Read the replies of ``_send_gets``: {key: decoded value} for the hits; the keys
+        whose value no cached function wrote (plain bytes without ``FLAG_CACHED``, or a value
+        the serializer cannot decode), each with the cas of that value (0 if the get did not
+        ask for one), under which a cached function may replace it; and for meta gets the lease
         state of the keys that have one: {key: (WIN/LOST/STALE bits, cas)}.
+
+        This is where a value is judged to be a cached function's own or another client's,
+        for every read path (a cached call, synchronous or batched, and a primed key).
 
         A lease placeholder (an empty item someone is computing) is not a hit; a stale item
         (invalidated by ``dirty`` of a stale-while-revalidate function) is in ``found`` and
         marked STALE."""
         keys, sent, started, servers = plan
         found: dict[str, Any] = {}
-        foreign: set[str] = set()
+        foreign: dict[str, int] = {}
         leases: dict[str, tuple[int, int]] = {}
         deserialize = self.serializer.deserialize
         unread = self._local.unread
@@ -1122,10 +1127,11 @@ class MemcacheClient:
                 del unread[server.index]
             part.read()
             raw = part.raw
+            tokens: dict[str, bytes] | None = None
             if raw is not None:
                 entries = raw
             elif part.meta is not None:
-                entries, states = part.meta
+                entries, states, tokens = part.meta
                 if states:
                     leases.update(states)
             else:
@@ -1139,11 +1145,11 @@ class MemcacheClient:
                     if flags & FLAG_CACHED:
                         flags ^= FLAG_CACHED
                     else:
-                        foreign.add(key)
+                        foreign[key] = _cas_of(key, tokens)
                 try:
                     found[key] = deserialize(key, data, flags)
                 except Exception as error:  # noqa: BLE001 - an undecodable value is a miss
-                    foreign.add(key)
+                    foreign[key] = _cas_of(key, tokens)
                     self.stats.errors += 1
                     _log.error(
                         "asynq.memcache: the value of %s on %s cannot be decoded by %r (%s); "
@@ -1482,8 +1488,10 @@ def _read_lines(sock: socket.socket, count: int, deadline: float, quiet: int = 0
 # The lease state bits of a meta get reply (defined in batch.py): W, this caller computes the
 # value; Z, another caller already does; X, the item is stale (a stale-while-revalidate dirty).
 _MG = b" v f\r\n"
-# What a meta get request's replies come to: the hits (key, flags, data), and the lease states.
-_MetaResult = tuple[list[tuple[str, int, bytes]], dict[str, tuple[int, int]]]
+# What a meta get request's replies come to: the hits (key, flags, data), the lease states,
+# and the cas tokens (b"c<cas>") of the hits of gets that asked for one (cached functions' keys:
+# the cas lets a write-back replace another client's value only if nobody changed it since).
+_MetaResult = tuple[list[tuple[str, int, bytes]], dict[str, tuple[int, int]], dict[str, bytes]]
 _STATE_BITS = {87: 1, 90: 2, 88: STALE}  # W (WIN), Z (LOST), X
 
 
@@ -1526,8 +1534,9 @@ def _skip_quiet(data: bytes, pos: int, quiet: int) -> int | None:
 
 def _parse_meta(data: bytes, keys: list[str], quiet: int) -> _MetaResult | None:
     """The replies to meta gets of ``keys``, or None if ``data`` is only the start of them:
-    the hits as (key, flags, data), placeholders left out, and {key: (state, cas)} for the
-    keys with a lease state (stale items are hits too, and have a state)."""
+    the hits as (key, flags, data), placeholders left out, {key: (state, cas)} for the keys
+    with a lease state (stale items are hits too, and have a state), and {key: cas token} for
+    the hits whose reply has one."""
     size_of_data = len(data)
     skipped = _skip_quiet(data, 0, quiet)
     if skipped is None:
@@ -1535,6 +1544,7 @@ def _parse_meta(data: bytes, keys: list[str], quiet: int) -> _MetaResult | None:
     pos = skipped
     out: list[tuple[str, int, bytes]] = []
     leases: dict[str, tuple[int, int]] = {}
+    tokens: dict[str, bytes] = {}
     append = out.append
     find = data.find
     bits = _STATE_BITS
@@ -1557,8 +1567,12 @@ def _parse_meta(data: bytes, keys: list[str], quiet: int) -> _MetaResult | None:
                             cas_token = token
                         else:
                             state |= bits.get(token[0], 0)  # W, Z, X
-                    if state:  # only a lease needs the cas
+                    if state:
                         leases[key] = (state, int(cas_token[1:]))
+                    else:
+                        tokens[key] = cas_token
+                elif len(parts) == 3:
+                    tokens[key] = parts[2]  # converted only if the value is not the function's
             except (IndexError, ValueError):
                 raise ProtocolError(f"malformed VA line {data[pos:end][:80]!r}") from None
             start = end + 2
@@ -1587,7 +1601,13 @@ def _parse_meta(data: bytes, keys: list[str], quiet: int) -> _MetaResult | None:
         return None
     if end != pos + 2 or not data.startswith(b"MN", pos) or end + 2 != size_of_data:
         raise ProtocolError("memcached sent more than the replies to one request")
-    return out, leases
+    return out, leases, tokens
+
+
+def _cas_of(key: str, tokens: dict[str, bytes] | None) -> int:
+    """The cas of ``key``'s value from its meta get's token, or 0 if the get had none."""
+    token = tokens.get(key) if tokens else None
+    return int(token[1:]) if token else 0
 
 
 def _recv(sock: socket.socket, deadline: float) -> bytes:

@@ -64,7 +64,7 @@ META_REPLY = (
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 16, 1000])
 def test_a_meta_reply_is_read_whole_however_the_network_cuts_it(size: int) -> None:
-    hits, leases = _read_meta(
+    hits, leases, cas_tokens = _read_meta(
         ChunkedSocket(META_REPLY, size),  # type: ignore[arg-type]
         deadline=float("inf"),
         keys=["a", "b", "c", "d"],
@@ -72,6 +72,7 @@ def test_a_meta_reply_is_read_whole_however_the_network_cuts_it(size: int) -> No
     )
     assert hits == [("a", 16, b"xy\r\nMN\r\n"), ("d", 16, b"old")]
     assert leases == {"c": (2, 9), "d": (4 | 1, 12)}
+    assert cas_tokens == {"a": b"c7"}
 
 
 def test_a_meta_reply_to_an_old_memcached_says_to_turn_leases_off() -> None:
