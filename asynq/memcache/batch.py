@@ -122,6 +122,10 @@ class ReadBatch(BatchBase["BatchItemBase"]):
             value = get(key, MISSING)
             if type(item) is CachedItem:
                 if leases and key in leases:
+                    if foreign and key in foreign:
+                        # Another client's value, marked stale: never served as the stale value.
+                        _not_its_value(item.cached, key, value, foreign)
+                        value = MISSING
                     _lease_outcome(item, value, *leases[key], self.scheduler)
                     computing = computing or item.batch is not self
                     continue
@@ -137,6 +141,9 @@ class ReadBatch(BatchBase["BatchItemBase"]):
                 # be, and computed by the plain call that reads it, which replaces the value.
                 cas = _not_its_value(item.cached, key, value, foreign)
                 value = MISSING
+                if leases and key in leases:  # marked stale: replaced under the lease, if won
+                    state, lease = leases[key]
+                    cas = lease if state & WIN else 0
                 scope_leases = item.scope.leases
                 if scope_leases is not None and key in scope_leases:
                     scope_leases[key] = cas

@@ -341,3 +341,30 @@ def test_a_lease_held_by_a_caller_that_never_answers_costs_lease_wait_then_the_v
     mc.flush_writes()
     assert mc.get(orphan.key(1)) is None  # the lease is not ours: nothing was written
     mc.close()
+
+
+def test_another_clients_value_marked_stale_is_never_served_as_the_stale_value(
+    memcached: Server,
+) -> None:
+    mc = MemcacheClient(memcached.address)
+    other = MemcacheClient(memcached.address, lease_wait=0.05)
+    seen: list[Any] = []
+
+    def other_bio(uid: int) -> str:
+        return "computed by the other client"
+
+    other_cached = other.cached("users.bio", stale_while_revalidate=True)(other_bio)
+
+    @mc.cached("users.bio", stale_while_revalidate=True)
+    def bio(uid: int) -> str:
+        seen.append(other_cached(uid))  # read while this call holds the lease
+        return "fresh"
+
+    legacy = Client((memcached.host, memcached.port), default_noreply=False, timeout=5)
+    legacy.set(bio.key(1), b"legacy bytes")
+    legacy.close()
+    bio.dirty(1)  # marks the legacy bytes stale
+    assert bio(1) == "fresh"
+    assert seen == ["computed by the other client"]
+    mc.close()
+    other.close()

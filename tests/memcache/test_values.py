@@ -188,6 +188,29 @@ def test_a_primed_key_holding_another_clients_bytes_is_a_logged_miss_then_overwr
     mc.close()
 
 
+def test_a_primed_key_holding_an_undecodable_value_is_recomputed_and_overwritten(
+    memcached: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    mc = MemcacheClient(memcached.address)
+    calls: list[int] = []
+
+    @mc.cached("users.name")
+    def name(uid: int) -> str:
+        calls.append(uid)
+        return "Ada"
+
+    raw_set(memcached, name.key(1), b"\xff\xfe not json", flags=256)
+    with caplog.at_level(logging.ERROR, logger="asynq.memcache"):
+        with mc.request():
+            name.prime(1)
+            assert name(1) == "Ada"
+    assert "cannot be decoded" in caplog.records[0].getMessage()
+    with MemcacheClient(memcached.address) as other:
+        assert other.cached("users.name")(name.fn)(1) == "Ada"
+    assert calls == [1]
+    mc.close()
+
+
 def test_a_cached_value_read_with_a_raw_get_is_the_value(mc: MemcacheClient) -> None:
     @mc.cached("answer")
     def answer(x: int) -> dict[str, int]:
