@@ -59,6 +59,7 @@ from .scheduler import get_scheduler
 if TYPE_CHECKING:
     from .async_task import AsyncTask
     from .futures import FutureBase
+    from .memcache.cached import CachedFunction
     from .memcache.client import MemcacheClient
     from .memcache.request import RequestScope
     from .scheduler import TaskScheduler
@@ -181,14 +182,17 @@ def _cached(fn: object) -> Any:
     )
 
 
-def _record_key(client: MemcacheClient, key: str) -> None:
-    """``f.prime(x)``: remember ``key`` in the current scope until priming is driven."""
+def _record_key(
+    client: MemcacheClient, key: str, cached: CachedFunction[Any] | None = None
+) -> None:
+    """``f.prime(x)``: remember ``key`` (of the cached function ``cached``) in the current
+    scope until priming is driven."""
     scope = client._local.scope
     if scope is None or scope.closed or scope.implicit:
         scope = _priming_scope(client)
     if key in scope.values or key in scope.inflight:
         return
-    scope.prime_keys[key] = None
+    scope.prime_keys[key] = cached
     _session.scopes[scope] = None
     _recorded()
 
@@ -279,24 +283,29 @@ def _advance(gen: Generator[Any, Any, Any]) -> bool:
 def _fetch_pending(scheduler: TaskScheduler) -> None:
     """One multi-get per client for every pending key, all in the same scheduler round (with
     the reads of the primed tasks that are ready to run)."""
-    from .memcache.batch import GetItem
+    from .memcache.batch import GetItem, PrimedItem
 
     scopes = list(_session.scopes)
     _session.scopes.clear()
     items: list[FutureBase[Any]] = []
     for scope in scopes:
-        keys = list(scope.prime_keys)
+        keys = list(scope.prime_keys.items())
         scope.prime_keys.clear()
         if scope.closed:
             continue
         values, inflight = scope.values, scope.inflight
-        for key in keys:
+        for key, cached in keys:
             if key in values or key in inflight:
                 continue
             # A raw fetch that asynq reads of the key do not join (they would get the
             # missing-key marker on a miss): one that comes meanwhile adds its own item, and
-            # the batch asks memcached for the key once.
-            items.append(GetItem(scope.client._batch(), key, scope))
+            # the batch asks memcached for the key once. A cached function's key accepts only
+            # the function's own values, as the function's reads do.
+            batch = scope.client._batch()
+            if cached is None:
+                items.append(GetItem(batch, key, scope))
+            else:
+                items.append(PrimedItem(batch, key, scope, cached))
     for item in items:
         scheduler.schedule(item)
     for item in items:

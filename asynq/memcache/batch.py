@@ -112,7 +112,7 @@ class ReadBatch(BatchBase["BatchItemBase"]):
         if plan is not None:
             found, foreign, leases = self.client._read_gets(plan)
         else:
-            found, foreign, leases = {}, set(), {}
+            found, foreign, leases = {}, {}, {}
         computing = False
         get = found.get
         for item in self.items:
@@ -122,19 +122,31 @@ class ReadBatch(BatchBase["BatchItemBase"]):
             value = get(key, MISSING)
             if type(item) is CachedItem:
                 if leases and key in leases:
+                    if foreign and key in foreign:
+                        # Another client's value, marked stale: never served as the stale value.
+                        _not_its_value(item.cached, key, value, foreign)
+                        value = MISSING
                     _lease_outcome(item, value, *leases[key], self.scheduler)
                     computing = computing or item.batch is not self
                     continue
                 if value is MISSING or (foreign and key in foreign):
                     if foreign and key in foreign:
-                        # Not our value (another client's bytes, or undecodable): replace it.
-                        if value is not MISSING:
-                            self.client._foreign(key, item.cached)
-                        item.lease = OVERWRITE
+                        item.lease = _not_its_value(item.cached, key, value, foreign)
                     computing = True
                     item.batch = COMPUTING
                     item.start_compute(self.scheduler)
                     continue
+            elif foreign and key in foreign and type(item) is PrimedItem:
+                # A primed key of a cached function: judged as the function's own read would
+                # be, and computed by the plain call that reads it, which replaces the value.
+                cas = _not_its_value(item.cached, key, value, foreign)
+                value = MISSING
+                if leases and key in leases:  # marked stale: replaced under the lease, if won
+                    state, lease = leases[key]
+                    cas = lease if state & WIN else 0
+                scope_leases = item.scope.leases
+                if scope_leases is not None and key in scope_leases:
+                    scope_leases[key] = cas
             elif leases and key in leases:
                 state, cas = leases[key]
                 if state & STALE:
@@ -218,11 +230,24 @@ class GetItem(BatchItemBase):
         return f"<GetItem {self.key!r} {self._state_str()}>"
 
 
+class PrimedItem(GetItem):
+    """A priming fetch of a cached function's key (``f.prime(x)``): a raw read, except that a
+    value the function did not write is a miss, as for the function's own reads."""
+
+    __slots__ = ("cached",)
+
+    def __init__(
+        self, batch: ReadBatch, key: str, scope: RequestScope, cached: CachedFunction[Any]
+    ) -> None:
+        super().__init__(batch, key, scope)
+        self.cached = cached
+
+
 class CachedItem(BatchItemBase):
     """One call of a cached function: a hit, or a miss whose body runs in a compute task.
 
-    With leases, ``lease`` is the cas of the placeholder this call won (its write-back is
-    stored only while the lease holds; ``OVERWRITE``: replace another client's value), and
+    With leases, ``lease`` is the cas of the placeholder this call won, or of another
+    client's value its read found (its write-back is stored only while that holds), and
     ``retry`` is (when waiting began, not before, attempt) for a read that waits for another
     caller's computation."""
 
@@ -306,8 +331,17 @@ def _compute(item: CachedItem) -> Generator[Any, Any, None]:
     item.set_value(value)
 
 
-# CachedItem.lease for a value another client wrote under the key: overwrite it (no lease).
-OVERWRITE = -1
+def _not_its_value(
+    cached: CachedFunction[Any], key: str, value: Any, foreign: dict[str, int]
+) -> int:
+    """The read of ``cached``'s ``key`` found a value the function did not write (another
+    client's plain bytes, or a value that cannot be decoded): it is a miss. Log it (at most
+    once per interval per function; an undecodable value was logged when read) and return
+    the cas under which the recomputed value replaces it: the write-back is stored only if
+    nobody changed or deleted the key since this read (a ``dirty`` meanwhile wins)."""
+    if value is not MISSING:
+        cached.client._foreign(key, cached)
+    return foreign[key]
 
 
 def _wait_for_retries(items: list[Any]) -> None:

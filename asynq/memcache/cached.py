@@ -335,7 +335,7 @@ class CachedFunction(Generic[_T]):
         fetched with the others in one multi-get when priming is driven (``asynq.priming``)."""
         key = self.key(*args, **kwargs)
         client = self.client
-        priming._record_key(client, key)
+        priming._record_key(client, key, self)
         scope = client._local.scope
         if client.leases and scope is not None:
             # The priming multi-get asks for this key's lease, for the call that computes it.

@@ -42,6 +42,7 @@ __all__ = ["MemcacheClient", "MemcacheStats", "Retarget", "RoundTrip"]
 
 _log = logging.getLogger("asynq.memcache")
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 _P = ParamSpec("_P")
 _THIRTY_DAYS = 60 * 60 * 24 * 30
 _monotonic = time.monotonic
@@ -136,7 +137,7 @@ class _Sent:
     ``keys`` is None for a classic ``get``; for meta gets (``mg`` per key, then ``mn``) it is the
     keys in request order and ``quiet`` the runs of quiet writes whose answers come first."""
 
-    __slots__ = ("server", "conn", "deadline", "raw", "error", "keys", "quiet", "meta")
+    __slots__ = ("server", "conn", "deadline", "raw", "error", "keys", "quiet", "meta", "tokens")
 
     def __init__(
         self,
@@ -154,6 +155,8 @@ class _Sent:
         self.keys = keys
         self.quiet = quiet
         self.meta: _MetaResult | None = None
+        #: The cas tokens of the hits, parsed from the reply when first needed (_cas_of).
+        self.tokens: dict[str, bytes] | None = None
 
     def read(self) -> None:
         """Read the reply off the socket (once)."""
@@ -734,9 +737,11 @@ class MemcacheClient:
         """Queue a write-back of ``value`` for ``scope`` (it goes out with the scope's next
         round, or when the scope ends); return the value as a read of it will return it.
 
-        With leases the write-back needs the lease (the cas of the placeholder the read got):
-        memcached stores it only if nobody deleted or changed the key since, so a value
-        computed before a ``dirty`` never lands after it. Without one, nothing is written."""
+        With leases the write-back needs the lease: the cas of the placeholder the read got,
+        or of another client's value the read found under a cached function's key (the
+        write-back replaces it). Memcached stores it only if nobody deleted or changed the key
+        since, so a value computed before a ``dirty`` never lands after it. Without one,
+        nothing is written."""
         data, flags = self._serialize(key, value)
         value = self._as_stored(key, value, data, flags)
         if not flags:
@@ -754,8 +759,6 @@ class MemcacheClient:
             self._queue(("set", key, data, flags, ttl, True, 0), scope)
         elif lease is not None and lease > 0:
             self._queue(("lease-set", key, data, flags, ttl, True, lease), scope)
-        elif lease is not None:  # OVERWRITE: replace a value another client stored
-            self._queue(("set", key, data, flags, ttl, True, 0), scope)
         return value
 
     def _release(self, key: str, lease: int, scope: RequestScope | None = None) -> None:
@@ -1102,17 +1105,22 @@ class MemcacheClient:
 
     def _read_gets(
         self, plan: _Plan
-    ) -> tuple[dict[str, Any], set[str], dict[str, tuple[int, int]]]:
-        """Read the replies of ``_send_gets``: {key: decoded value} for the hits, the keys
-        whose value no cached function wrote (no ``FLAG_CACHED``), and for meta gets the lease
+    ) -> tuple[dict[str, Any], dict[str, int], dict[str, tuple[int, int]]]:
+        """Read the replies of ``_send_gets``: {key: decoded value} for the hits; the keys
+        whose value no cached function wrote (plain bytes without ``FLAG_CACHED``, or a value
+        the serializer cannot decode), each with the cas of that value (0 if the get did not
+        ask for one), under which a cached function may replace it; and for meta gets the lease
         state of the keys that have one: {key: (WIN/LOST/STALE bits, cas)}.
+
+        This is where a value is judged to be a cached function's own or another client's,
+        for every read path (a cached call, synchronous or batched, and a primed key).
 
         A lease placeholder (an empty item someone is computing) is not a hit; a stale item
         (invalidated by ``dirty`` of a stale-while-revalidate function) is in ``found`` and
         marked STALE."""
         keys, sent, started, servers = plan
         found: dict[str, Any] = {}
-        foreign: set[str] = set()
+        foreign: dict[str, int] = {}
         leases: dict[str, tuple[int, int]] = {}
         deserialize = self.serializer.deserialize
         unread = self._local.unread
@@ -1125,7 +1133,7 @@ class MemcacheClient:
             if raw is not None:
                 entries = raw
             elif part.meta is not None:
-                entries, states = part.meta
+                entries, states, _ = part.meta
                 if states:
                     leases.update(states)
             else:
@@ -1139,11 +1147,11 @@ class MemcacheClient:
                     if flags & FLAG_CACHED:
                         flags ^= FLAG_CACHED
                     else:
-                        foreign.add(key)
+                        foreign[key] = _cas_of(key, part)
                 try:
                     found[key] = deserialize(key, data, flags)
                 except Exception as error:  # noqa: BLE001 - an undecodable value is a miss
-                    foreign.add(key)
+                    foreign[key] = _cas_of(key, part)
                     self.stats.errors += 1
                     _log.error(
                         "asynq.memcache: the value of %s on %s cannot be decoded by %r (%s); "
@@ -1402,26 +1410,33 @@ class ProtocolError(Exception):
 _FAULTS = (OSError, ProtocolError, MemcacheError)
 
 
-def _read_values(sock: socket.socket, deadline: float) -> list[tuple[str, int, bytes]]:
-    """Read one ``get`` reply (``VALUE`` blocks up to ``END``) before ``deadline``.
-
-    Chunks are gathered until the reply can end (it ends with ``END``), then parsed in one pass;
-    if a value merely looked like the end, reading goes on."""
+def _read_reply(
+    sock: socket.socket, deadline: float, ends: bytes, parse: Callable[[bytes], _R | None]
+) -> _R:
+    """Read one reply before ``deadline``: chunks are gathered until the reply can end (its
+    last line is ``ends``, or an error line), then ``parse`` reads it in one pass; if it was
+    only the start of the reply (a value merely looked like the end), reading goes on."""
     chunks: list[bytes] = []
+    size = len(ends)
     while True:
         chunk = _recv(sock, deadline)
         chunks.append(chunk)
         if (
-            chunk.endswith(b"END\r\n")
-            or (len(chunk) < 5 and b"".join(chunks[-5:]).endswith(b"END\r\n"))
-            # ERROR, CLIENT_ERROR, SERVER_ERROR: the reply ends there, without END.
+            chunk.endswith(ends)
+            or (len(chunk) < size and b"".join(chunks[-size:]).endswith(ends))
+            # ERROR, CLIENT_ERROR, SERVER_ERROR: the reply ends there.
             or (chunk.endswith(b"\r\n") and b"ERROR" in chunk)
         ):
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            out = _parse_values(data)
+            out = parse(data)
             if out is not None:
                 return out
             chunks = [data]
+
+
+def _read_values(sock: socket.socket, deadline: float) -> list[tuple[str, int, bytes]]:
+    """Read one ``get`` reply (``VALUE`` blocks up to ``END``) before ``deadline``."""
+    return _read_reply(sock, deadline, b"END\r\n", _parse_values)
 
 
 def _parse_values(data: bytes) -> list[tuple[str, int, bytes]] | None:
@@ -1482,27 +1497,16 @@ def _read_lines(sock: socket.socket, count: int, deadline: float, quiet: int = 0
 # The lease state bits of a meta get reply (defined in batch.py): W, this caller computes the
 # value; Z, another caller already does; X, the item is stale (a stale-while-revalidate dirty).
 _MG = b" v f\r\n"
-# What a meta get request's replies come to: the hits (key, flags, data), and the lease states.
-_MetaResult = tuple[list[tuple[str, int, bytes]], dict[str, tuple[int, int]]]
+# What a meta get request's replies come to: the hits (key, flags, data), the lease states,
+# and the reply itself (parsed again, rarely, for the cas of a hit: see _cas_of).
+_MetaResult = tuple[list[tuple[str, int, bytes]], dict[str, tuple[int, int]], bytes]
 _STATE_BITS = {87: 1, 90: 2, 88: STALE}  # W (WIN), Z (LOST), X
 
 
 def _read_meta(sock: socket.socket, deadline: float, keys: list[str], quiet: int) -> _MetaResult:
-    """Read ``quiet`` runs of quiet write answers, then ``count`` meta get replies and ``MN``."""
-    chunks: list[bytes] = []
-    while True:
-        chunk = _recv(sock, deadline)
-        chunks.append(chunk)
-        if (
-            chunk.endswith(b"MN\r\n")
-            or (len(chunk) < 4 and b"".join(chunks[-4:]).endswith(b"MN\r\n"))
-            or (chunk.endswith(b"\r\n") and b"ERROR" in chunk)
-        ):
-            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            out = _parse_meta(data, keys, quiet)
-            if out is not None:
-                return out
-            chunks = [data]
+    """Read ``quiet`` runs of quiet write answers, then the meta get replies of ``keys`` and
+    ``MN``, before ``deadline``."""
+    return _read_reply(sock, deadline, b"MN\r\n", lambda data: _parse_meta(data, keys, quiet))
 
 
 def _skip_quiet(data: bytes, pos: int, quiet: int) -> int | None:
@@ -1524,10 +1528,13 @@ def _skip_quiet(data: bytes, pos: int, quiet: int) -> int | None:
     return pos
 
 
-def _parse_meta(data: bytes, keys: list[str], quiet: int) -> _MetaResult | None:
+def _parse_meta(
+    data: bytes, keys: list[str], quiet: int, tokens: dict[str, bytes] | None = None
+) -> _MetaResult | None:
     """The replies to meta gets of ``keys``, or None if ``data`` is only the start of them:
-    the hits as (key, flags, data), placeholders left out, and {key: (state, cas)} for the
-    keys with a lease state (stale items are hits too, and have a state)."""
+    the hits as (key, flags, data), placeholders left out, {key: (state, cas)} for the keys
+    with a lease state (stale items are hits too, and have a state), and ``data``. With
+    ``tokens``, also put there the cas token (``b"c<cas>"``) of every hit that has one."""
     size_of_data = len(data)
     skipped = _skip_quiet(data, 0, quiet)
     if skipped is None:
@@ -1557,8 +1564,12 @@ def _parse_meta(data: bytes, keys: list[str], quiet: int) -> _MetaResult | None:
                             cas_token = token
                         else:
                             state |= bits.get(token[0], 0)  # W, Z, X
-                    if state:  # only a lease needs the cas
+                    if state:  # the cas of a plain hit is needed rarely: see _cas_of
                         leases[key] = (state, int(cas_token[1:]))
+                    elif tokens is not None:
+                        tokens[key] = cas_token
+                elif tokens is not None and len(parts) == 3:
+                    tokens[key] = parts[2]
             except (IndexError, ValueError):
                 raise ProtocolError(f"malformed VA line {data[pos:end][:80]!r}") from None
             start = end + 2
@@ -1587,7 +1598,21 @@ def _parse_meta(data: bytes, keys: list[str], quiet: int) -> _MetaResult | None:
         return None
     if end != pos + 2 or not data.startswith(b"MN", pos) or end + 2 != size_of_data:
         raise ProtocolError("memcached sent more than the replies to one request")
-    return out, leases
+    return out, leases, data
+
+
+def _cas_of(key: str, part: _Sent) -> int:
+    """The cas of ``key``'s value in ``part``'s meta get reply, or 0 if the get did not ask
+    for one. Needed only when a cached function's read finds a value it did not write, so
+    the reply is parsed again then instead of keeping every hit's cas on the read path."""
+    if part.meta is None or part.keys is None:
+        return 0
+    tokens = part.tokens
+    if tokens is None:
+        tokens = part.tokens = {}
+        _parse_meta(part.meta[2], part.keys, part.quiet, tokens)
+    token = tokens.get(key)
+    return int(token[1:]) if token else 0
 
 
 def _recv(sock: socket.socket, deadline: float) -> bytes:

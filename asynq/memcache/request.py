@@ -27,6 +27,7 @@ from ..contexts import AsyncContext, enter_context, get_root_contexts, leave_con
 from ..futures import FutureBase
 
 if TYPE_CHECKING:
+    from .cached import CachedFunction
     from .client import MemcacheClient
 
 __all__ = ["MISSING", "RequestScope", "RequestBlock", "scope_for_new_roots"]
@@ -76,7 +77,8 @@ class RequestScope:
         self.client = client
         self.values: dict[str, Any] = {}
         self.inflight: dict[str, FutureBase[Any]] = {}
-        self.prime_keys: dict[str, None] = {}
+        #: Keys primed and not fetched yet, each with its cached function (None: a raw key).
+        self.prime_keys: dict[str, CachedFunction[Any] | None] = {}
         self.closed = False
         self.root: FutureBase[Any] | None = None
         self.implicit = False  # current on the thread until ``root`` is done

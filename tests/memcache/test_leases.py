@@ -133,9 +133,13 @@ def test_callers_in_threads_wait_for_the_one_computing_instead_of_running_the_bo
     mc.close()
 
 
-def racing_dirty(memcached: Server, leases: bool) -> tuple[str, str]:
+def racing_dirty(
+    memcached: Server, leases: bool, foreign: bytes | None = None, primed: bool = False
+) -> tuple[str, str]:
     """A computation reads the old data, dirty() runs after the data changed, and only then
-    does the computation finish and write its value back."""
+    does the computation finish and write its value back. With ``foreign``, the key first
+    holds those bytes, stored by another client (so the write-back overwrites them); with
+    ``primed``, the call is primed first, as legacy code does."""
     mc = MemcacheClient(memcached.address, leases=leases)
     db = {"name": "old"}
     in_body = threading.Event()
@@ -149,10 +153,19 @@ def racing_dirty(memcached: Server, leases: bool) -> tuple[str, str]:
             finish.wait(10)
         return value
 
+    if foreign is not None:
+        legacy = Client((memcached.host, memcached.port), default_noreply=False, timeout=5)
+        legacy.set(name.key(1), foreign)
+        legacy.close()
     first: list[str] = []
 
     def race() -> None:
-        first.append(name(1))
+        if primed:
+            with mc.request():
+                name.prime(1)
+                first.append(name(1))
+        else:
+            first.append(name(1))
         mc.get("anything")  # on the same connection: answered after the write-back landed
 
     racer = threading.Thread(target=race)
@@ -177,6 +190,15 @@ def test_a_value_computed_before_dirty_is_not_written_back_after_it(memcached: S
 def test_without_leases_the_stale_write_back_lands_after_dirty(memcached: Server) -> None:
     before, after = racing_dirty(memcached, leases=False)
     assert (before, after) == ("old", "old")
+
+
+@pytest.mark.parametrize("primed", [False, True], ids=["called", "primed"])
+def test_a_dirty_racing_the_overwrite_of_another_clients_value_wins(
+    memcached: Server, primed: bool
+) -> None:
+    before, after = racing_dirty(memcached, leases=True, foreign=b"legacy bytes", primed=primed)
+    assert before == "old"
+    assert after == "new"
 
 
 def test_a_body_that_fails_gives_its_lease_back_so_the_next_caller_computes_at_once(
@@ -319,3 +341,30 @@ def test_a_lease_held_by_a_caller_that_never_answers_costs_lease_wait_then_the_v
     mc.flush_writes()
     assert mc.get(orphan.key(1)) is None  # the lease is not ours: nothing was written
     mc.close()
+
+
+def test_another_clients_value_marked_stale_is_never_served_as_the_stale_value(
+    memcached: Server,
+) -> None:
+    mc = MemcacheClient(memcached.address)
+    other = MemcacheClient(memcached.address, lease_wait=0.05)
+    seen: list[Any] = []
+
+    def other_bio(uid: int) -> str:
+        return "computed by the other client"
+
+    other_cached = other.cached("users.bio", stale_while_revalidate=True)(other_bio)
+
+    @mc.cached("users.bio", stale_while_revalidate=True)
+    def bio(uid: int) -> str:
+        seen.append(other_cached(uid))  # read while this call holds the lease
+        return "fresh"
+
+    legacy = Client((memcached.host, memcached.port), default_noreply=False, timeout=5)
+    legacy.set(bio.key(1), b"legacy bytes")
+    legacy.close()
+    bio.dirty(1)  # marks the legacy bytes stale
+    assert bio(1) == "fresh"
+    assert seen == ["computed by the other client"]
+    mc.close()
+    other.close()

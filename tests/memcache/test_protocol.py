@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from asynq.memcache import MemcacheClient
-from asynq.memcache.client import ProtocolError, _read_meta, _read_values
+from asynq.memcache.client import ProtocolError, _parse_meta, _read_meta, _read_values
 
 REPLY = b"VALUE a 0 10\r\nabc\r\nEND\r\n\r\nVALUE b 16 0\r\n\r\nVALUE c 256 5\r\nEND\r\n\r\nEND\r\n"
 
@@ -64,7 +64,7 @@ META_REPLY = (
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 16, 1000])
 def test_a_meta_reply_is_read_whole_however_the_network_cuts_it(size: int) -> None:
-    hits, leases = _read_meta(
+    hits, leases, reply = _read_meta(
         ChunkedSocket(META_REPLY, size),  # type: ignore[arg-type]
         deadline=float("inf"),
         keys=["a", "b", "c", "d"],
@@ -72,6 +72,14 @@ def test_a_meta_reply_is_read_whole_however_the_network_cuts_it(size: int) -> No
     )
     assert hits == [("a", 16, b"xy\r\nMN\r\n"), ("d", 16, b"old")]
     assert leases == {"c": (2, 9), "d": (4 | 1, 12)}
+    assert reply == META_REPLY
+
+
+def test_the_cas_of_a_hit_is_parsed_from_the_reply_only_when_asked_for() -> None:
+    tokens: dict[str, bytes] = {}
+    parsed = _parse_meta(META_REPLY, ["a", "b", "c", "d"], 2, tokens)
+    assert parsed is not None and parsed[2] == META_REPLY
+    assert tokens == {"a": b"c7"}  # c and d have a lease state, with their cas in it
 
 
 def test_a_meta_reply_to_an_old_memcached_says_to_turn_leases_off() -> None:

@@ -162,6 +162,55 @@ def test_a_value_another_client_stored_under_a_cached_key_is_a_logged_miss_then_
     assert calls == [1]  # the write-back replaced the foreign value
 
 
+@pytest.mark.parametrize("leases", [True, False], ids=["leases", "classic-gets"])
+def test_a_primed_key_holding_another_clients_bytes_is_a_logged_miss_then_overwritten(
+    memcached: Any, caplog: pytest.LogCaptureFixture, leases: bool
+) -> None:
+    mc = MemcacheClient(memcached.address, leases=leases)
+    calls: list[int] = []
+
+    @mc.cached("users.profile")
+    def profile(uid: int) -> dict[str, Any]:
+        calls.append(uid)
+        return {"name": "ada"}
+
+    raw_set(memcached, profile.key(1), b'{"name": "trunc', flags=0)
+    with caplog.at_level(logging.WARNING, logger="asynq.memcache"):
+        with mc.request():
+            profile.prime(1)
+            assert profile(1) == {"name": "ada"}
+    assert calls == [1]
+    assert len(caplog.records) == 1
+    assert "was not written by a cached function" in caplog.records[0].getMessage()
+    with MemcacheClient(memcached.address, leases=leases) as other:
+        assert other.cached("users.profile")(profile.fn)(1) == {"name": "ada"}
+    assert calls == [1]  # the write-back replaced the foreign value
+    mc.close()
+
+
+def test_a_primed_key_holding_an_undecodable_value_is_recomputed_and_overwritten(
+    memcached: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    mc = MemcacheClient(memcached.address)
+    calls: list[int] = []
+
+    @mc.cached("users.name")
+    def name(uid: int) -> str:
+        calls.append(uid)
+        return "Ada"
+
+    raw_set(memcached, name.key(1), b"\xff\xfe not json", flags=256)
+    with caplog.at_level(logging.ERROR, logger="asynq.memcache"):
+        with mc.request():
+            name.prime(1)
+            assert name(1) == "Ada"
+    assert "cannot be decoded" in caplog.records[0].getMessage()
+    with MemcacheClient(memcached.address) as other:
+        assert other.cached("users.name")(name.fn)(1) == "Ada"
+    assert calls == [1]
+    mc.close()
+
+
 def test_a_cached_value_read_with_a_raw_get_is_the_value(mc: MemcacheClient) -> None:
     @mc.cached("answer")
     def answer(x: int) -> dict[str, int]:
