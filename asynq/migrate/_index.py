@@ -1514,6 +1514,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
 
 Symbol = tuple[str, str]  # (path, top-level name)
 #: ("sym", path, name) | ("prime", path, name) for ``f.prime`` | ("mod", path) | ("ext", dotted)
+#: | ("method", path, "Class.method") for a method reached through its class
 Target = tuple[str, ...]
 
 _BLOCKER_SENTENCES = {
@@ -1749,6 +1750,10 @@ class Program:
         if head in mod.imports:
             return self.resolve_binding(path, mod.imports[head], rest, depth)
         if head in mod.others:
+            if len(rest) == 1 and rest[0] in mod.class_members.get(head, ()):
+                # ``Class.method`` of a top-level class: a method, classmethod or
+                # staticmethod reached through its class.
+                return ("method", path, f"{head}.{rest[0]}")
             return ("sym", path, head) if not rest else None
         for star in mod.star_imports:  # from m import *: the name may come from m
             star_path = self.find_module(star.module, path, star.level)
@@ -1882,6 +1887,14 @@ class Program:
             return None
         if target[0] == "prime":
             return (target[1], target[2])
+        if target[0] == "method":
+            cls, _, method = target[2].partition(".")
+            prefix = self.config.prime_prefix
+            if method.startswith(prefix):
+                pair = (cls, method[len(prefix) :])
+                if pair in self.modules[target[1]].primed_methods:
+                    return (target[1], f"{cls}.{pair[1]}")
+            return None
         if target[0] != "sym":
             return None
         sym = (target[1], target[2])
@@ -1892,8 +1905,17 @@ class Program:
         return None
 
     def is_async_capable(self, sym: Symbol) -> bool:
-        """Cached, already ``@asynq()``, or converted by this run."""
-        return self.kinds.get(sym) in ("cached", "asynq") or sym in self.converted
+        """Cached, already ``@asynq()``, or converted by this run (a function or a method)."""
+        return (
+            self.kinds.get(sym) in ("cached", "asynq")
+            or sym in self.converted
+            or sym in self.converted_methods
+        )
+
+    @staticmethod
+    def is_method(sym: Symbol | None) -> bool:
+        """Whether a symbol names a method (``"Class.method"``) rather than a function."""
+        return sym is not None and "." in sym[1]
 
     def display(self, sym: Symbol, here: str) -> str:
         """How to name ``sym`` in a message written about file ``here``."""
@@ -1985,7 +2007,16 @@ class Program:
                 )
             elif site.kind == "call" and site.ref[-1].startswith(self.config.prime_prefix):
                 target = self.target_of(path, site)
-                if self.owner_of_prime(target) is None and self._lone_primes(target) is None:
+                unfollowed = self._unfollowed_prime(target)
+                if unfollowed is not None:
+                    refuse(
+                        f"its twin {twin_name} calls {'.'.join(site.ref)}, {unfollowed}; "
+                        f"converting {name} would lose that batching. Convert it by hand, or "
+                        "prime through twins that name what they prime, then rerun.",
+                        twin,
+                        site,
+                    )
+                elif self.owner_of_prime(target) is None and self._lone_primes(target) is None:
                     refuse(
                         f"its twin {twin_name} calls {'.'.join(site.ref)}, which is not a "
                         "priming twin defined in the files being migrated. Include the "
@@ -2016,8 +2047,8 @@ class Program:
                 )
                 continue
             owner = self.owner_of_prime(self.target_of(path, site))
-            if owner is None:
-                continue
+            if owner is None or self.is_method(owner):
+                continue  # priming methods stay, and so do the calls of them
             if site.kind == "ref":
                 refuse(
                     f"{name} uses the priming function {'.'.join(site.ref)} as a value, "
@@ -2056,10 +2087,13 @@ class Program:
             if site.kind != "call":
                 continue
             target = self.target_of(path, site)
-            if target is None or target[0] != "sym":
+            if target is None or target[0] not in ("sym", "method"):
                 continue
             callee = (target[1], target[2])
-            if callee == fn or not (self.is_async_capable(callee) or callee in self.candidates):
+            if target[0] == "method":
+                if callee[1] not in self.modules[callee[0]].methods:
+                    continue  # a method without a twin: read as before, synchronously
+            elif callee == fn or not (self.is_async_capable(callee) or callee in self.candidates):
                 continue
             reads.setdefault(callee, site)
             shown = self.display(callee, path)
@@ -2069,6 +2103,18 @@ class Program:
                         path,
                         name,
                         f"{name} reads {shown} {blocker_sentence(site.blocker)}.",
+                        unit.index,
+                        site.ordinal,
+                    )
+                )
+            elif target[0] == "method" and callee not in self.converted_methods:
+                out.append(
+                    Refusal(
+                        path,
+                        name,
+                        f"{name} reads {shown}, which is not converted (see its own entry); "
+                        f"converting only the caller would fetch {callee[1]}'s keys one call "
+                        f"at a time. Convert {callee[1]} first, then rerun.",
                         unit.index,
                         site.ordinal,
                     )
@@ -2149,6 +2195,36 @@ class Program:
                 )
             )
         return out
+
+    def _unfollowed_prime(self, target: Target | None) -> str | None:
+        """Why a priming function defined in this run cannot be followed (None: it can be,
+        or it is not defined in this run)."""
+        if target is None:
+            return None
+        if target[0] == "method":
+            cls, _, method = target[2].partition(".")
+            if self.owner_of_prime(target) is None:
+                prefix = self.config.prime_prefix
+                plain = method[len(prefix) :]
+                return (
+                    f"a priming method of {cls} (in {target[1]}) with no method {plain} beside "
+                    "it, so what it primes is not followed"
+                )
+            return None
+        if target[0] != "sym":
+            return None
+        sym = (target[1], target[2])
+        if sym in self.twin_of or self.kinds.get(sym) != "def":
+            return None
+        if not sym[1].startswith(self.config.prime_prefix):
+            return None
+        if self._expand_primes(sym, set()) is None:
+            return (
+                f"a priming function (in {sym[0]}) that primes through an object or a "
+                "dynamic call (such as a table of priming functions), so what it primes "
+                "cannot be followed"
+            )
+        return None
 
     def _lone_primes(self, target: Target | None) -> set[Symbol] | None:
         """For a priming function that is nobody's twin (``prime_page_widgets``): what it
@@ -2241,7 +2317,8 @@ class Program:
             if site.kind in ("dynamic", "local-prime", "ref"):
                 return True
             target = self.target_of(path, site)
-            if self.owner_of_prime(target) is not None:
+            owner = self.owner_of_prime(target)
+            if owner is not None and not self.is_method(owner):
                 return True  # it primes: leave it to its own twin, if any
             if site.kind != "call" or target is None or target[0] != "sym":
                 continue
@@ -2282,35 +2359,50 @@ class Program:
             assert unit is not None
             for site in unit.sites:
                 target = self.target_of(fn[0], site)
-                if target is not None and target[0] == "sym":
+                if target is not None and target[0] in ("sym", "method"):
                     readers.setdefault((target[1], target[2]), set()).add(fn)
-        work = sorted(self.converted)
-        while work:
-            fn = work.pop()
-            if fn not in self.converted:
-                continue
-            blocked = (
-                self._helper_reasons(fn, local_only=False)
-                if fn in self.helpers
-                else bool(self._dependent_reasons(fn))
-            )
-            if blocked:
-                self.converted.discard(fn)
-                work.extend(sorted(r for r in readers.get(fn, ()) if r in self.converted))
-        # A helper is converted only for the converted functions that read it.
+        # Functions may read converted methods (``Class.method(x)``) and methods may read
+        # converted functions: decide both until neither set shrinks any more.
+        self._decide_methods()
         while True:
-            needed: set[Symbol] = set()
-            for fn in self.converted:
-                for caller in readers.get(fn, ()):
-                    if caller in self.converted and caller != fn:
-                        needed.add(fn)
-            unused = {h for h in self.helpers & self.converted if h not in needed}
-            if not unused:
+            work = sorted(self.converted)
+            while work:
+                fn = work.pop()
+                if fn not in self.converted:
+                    continue
+                blocked = (
+                    self._helper_reasons(fn, local_only=False)
+                    if fn in self.helpers
+                    else bool(self._dependent_reasons(fn))
+                )
+                if blocked:
+                    self.converted.discard(fn)
+                    work.extend(sorted(r for r in readers.get(fn, ()) if r in self.converted))
+            # A helper is converted only for the converted functions that read it.
+            while True:
+                needed: set[Symbol] = set()
+                for fn in self.converted:
+                    for caller in readers.get(fn, ()):
+                        if caller in self.converted and caller != fn:
+                            needed.add(fn)
+                unused = {h for h in self.helpers & self.converted if h not in needed}
+                if not unused:
+                    break
+                self.converted -= unused
+            self.helpers &= self.converted
+            before = set(self.converted_methods)
+            self._decide_methods()
+            if set(self.converted_methods) == before:
                 break
-            self.converted -= unused
-        self.helpers &= self.converted
         for fn in sorted(self.candidates - self.converted):
             self.reasons[fn] = local[fn] + self._dependent_reasons(fn)
+        self._compute_liveness()
+
+    def _decide_methods(self) -> None:
+        """Decide every method with a twin against the functions converted so far."""
+        self.method_reasons = {}
+        self.converted_methods = {}
+        self.property_getters = set()
         for path, mod in self.modules.items():
             for name, unit in mod.methods.items():
                 reasons, reads = self._method_decision(path, name, unit)
@@ -2318,7 +2410,6 @@ class Program:
                     self.method_reasons[(path, name)] = reasons
                 else:
                     self.converted_methods[(path, name)] = reads
-        self._compute_liveness()
 
     def _method_decision(
         self, path: str, name: str, unit: UnitFacts
@@ -2475,8 +2566,8 @@ class Program:
                         continue
                     target = self.target_of(path, site)
                     owner = self.owner_of_prime(target)
-                    if owner is None:
-                        continue
+                    if owner is None or self.is_method(owner):
+                        continue  # method twins stay, and so do the calls of them
                     owner_kind = self.kinds.get(owner)
                     effectful = (
                         target is not None
@@ -2535,9 +2626,13 @@ class Program:
                 reads: set[int] = set()
                 for site in mod.units[index].sites:
                     target = self.target_of(path, site)
-                    if site.kind == "call" and target is not None and target[0] == "sym":
-                        if self.is_async_capable((target[1], target[2])):
-                            reads.add(site.ordinal)
+                    if (
+                        site.kind == "call"
+                        and target is not None
+                        and target[0] in ("sym", "method")
+                        and self.is_async_capable((target[1], target[2]))
+                    ):
+                        reads.add(site.ordinal)
                 out.converted[index] = reads
             elif sym in self._removable and sym not in self.live:
                 out.delete_units.add(index)

@@ -1,0 +1,223 @@
+"""Priming through classes and objects: twins reached as ``Class.prime_m`` or
+``module.Class.prime_m``, and the reads of the methods they prime."""
+
+from __future__ import annotations
+
+from asynq.migrate import migrate_sources
+from tests.migrate.test_rewrite_rules import OTHERS
+
+EDITIONS = """
+from app.models import f, g, prime_f, prime_g
+
+
+class Edition:
+    def __init__(self, edition_id):
+        self.id = edition_id
+
+    @classmethod
+    def cheapest(cls, book_id):
+        return cls(min([f(book_id), g(book_id)]))
+
+    @classmethod
+    def prime_cheapest(cls, book_id):
+        prime_f(book_id)
+        prime_g(book_id)
+
+    @staticmethod
+    def label(x):
+        return f(x)
+
+    @staticmethod
+    def prime_label(x):
+        prime_f(x)
+
+    @classmethod
+    def prime_many(cls, xs):
+        for x in xs:
+            prime_f(x)
+"""
+
+
+def test_a_twin_that_primes_a_classmethod_through_its_class_is_followed(assert_codemod):
+    result = assert_codemod(
+        """
+        from app.editions import Edition
+        from app.models import g, prime_g
+
+
+        def page(book_id):
+            cheapest = Edition.cheapest(book_id)
+            return {"cheapest": cheapest.id, "g": g(book_id + 1)}
+
+
+        def prime_page(book_id):
+            Edition.prime_cheapest(book_id)
+            prime_g(book_id + 1)
+        """,
+        """
+        from asynq import asynq
+
+        from app.editions import Edition
+        from app.models import g, prime_g
+
+
+        @asynq()
+        def page(book_id):
+            cheapest, g_value = yield Edition.cheapest.asynq(book_id), g.asynq(book_id + 1)
+            return {"cheapest": cheapest.id, "g": g_value}
+        """,
+        path="app/views.py",
+        others={**OTHERS, "app/editions.py": EDITIONS},
+    )
+    assert result.refusals == []
+    assert ("app/views.py", "page") in result.converted
+    assert ("app/editions.py", "Edition.cheapest") in result.converted
+    # prime_g stays: the method twin Edition.prime_cheapest, kept for objects, still calls it.
+    assert "prime_g = g.prime" in result.code["app/models.py"]
+
+
+def test_a_staticmethod_twin_reached_through_a_module_attribute_is_followed(assert_codemod):
+    result = assert_codemod(
+        """
+        from app import editions
+
+
+        def label(x):
+            return editions.Edition.label(x)
+
+
+        def prime_label(x):
+            editions.Edition.prime_label(x)
+        """,
+        """
+        from asynq import asynq
+
+        from app import editions
+
+
+        @asynq()
+        def label(x):
+            return (yield editions.Edition.label.asynq(x))
+        """,
+        path="app/views.py",
+        others={**OTHERS, "app/editions.py": EDITIONS},
+    )
+    assert result.refusals == []
+    assert ("app/views.py", "label") in result.converted
+
+
+def test_a_caller_of_a_method_that_stays_legacy_is_refused_with_the_method_named(dedent):
+    editions = EDITIONS.replace(
+        "    @staticmethod\n    def label(x):\n        return f(x)",
+        "    @staticmethod\n    def label(x):\n        with lock:\n            return f(x)",
+    )
+    views = dedent(
+        """
+        from app.editions import Edition
+
+
+        def label(x):
+            return Edition.label(x)
+
+
+        def prime_label(x):
+            Edition.prime_label(x)
+        """
+    )
+    result = migrate_sources(
+        {
+            **{p: dedent(s) for p, s in OTHERS.items()},
+            "app/editions.py": dedent(editions),
+            "app/views.py": views,
+        }
+    )
+    assert result.code["app/views.py"] == views
+    reasons = [r.reason for r in result.refusals if r.path == "app/views.py"]
+    assert reasons == [
+        "label reads Edition.label (in app/editions.py), which is not converted (see its own "
+        "entry); converting only the caller would fetch Edition.label's keys one call at a "
+        "time. Convert Edition.label first, then rerun."
+    ]
+    assert any(r.function == "Edition.label" for r in result.refusals)
+
+
+def test_a_priming_method_with_no_method_beside_it_is_refused_with_the_reason(dedent):
+    views = dedent(
+        """
+        from app.editions import Edition
+        from app.models import f
+
+
+        def total(xs):
+            return sum([f(x) for x in xs])
+
+
+        def prime_total(xs):
+            Edition.prime_many(xs)
+        """
+    )
+    result = migrate_sources(
+        {
+            **{p: dedent(s) for p, s in OTHERS.items()},
+            "app/editions.py": dedent(EDITIONS),
+            "app/views.py": views,
+        }
+    )
+    assert result.code["app/views.py"] == views
+    assert [(r.line, r.reason) for r in result.refusals if r.path == "app/views.py"] == [
+        (
+            10,
+            "its twin prime_total calls Edition.prime_many, a priming method of Edition (in "
+            "app/editions.py) with no method many beside it, so what it primes is not "
+            "followed; converting total would lose that batching. Convert it by hand, or "
+            "prime through twins that name what they prime, then rerun.",
+        )
+    ]
+
+
+def test_a_priming_function_that_dispatches_through_a_table_is_refused_with_the_reason(
+    dedent,
+):
+    views = dedent(
+        """
+        from app import registry
+        from app.models import f
+
+
+        def render(refs):
+            return [f(ident) for kind, ident in refs]
+
+
+        def prime_render(refs):
+            registry.prime_refs(refs)
+        """
+    )
+    result = migrate_sources(
+        {
+            **{p: dedent(s) for p, s in OTHERS.items()},
+            "app/registry.py": dedent(
+                """
+                from app.models import prime_f, prime_g
+
+                PRIMERS = {"f": prime_f, "g": prime_g}
+
+
+                def prime_refs(refs):
+                    for kind, ident in refs:
+                        PRIMERS[kind](ident)
+                """
+            ),
+            "app/views.py": views,
+        }
+    )
+    assert result.code["app/views.py"] == views
+    assert [(r.line, r.reason) for r in result.refusals if r.path == "app/views.py"] == [
+        (
+            10,
+            "its twin prime_render calls registry.prime_refs, a priming function (in "
+            "app/registry.py) that primes through an object or a dynamic call (such as a "
+            "table of priming functions), so what it primes cannot be followed; converting "
+            "render would lose that batching. Convert it by hand, or prime through twins "
+            "that name what they prime, then rerun.",
+        )
+    ]
