@@ -221,3 +221,198 @@ def test_a_priming_function_that_dispatches_through_a_table_is_refused_with_the_
             "that name what they prime, then rerun.",
         )
     ]
+
+
+BOOKS = """
+from app.models import f, g, prime_f, prime_g
+
+
+class Book:
+    def __init__(self, book_id):
+        self.id = book_id
+
+    def card(self):
+        return {"title": f(self.id), "rank": g(self.id)}
+
+    def prime_card(self):
+        prime_f(self.id)
+        prime_g(self.id)
+
+    def title(self):
+        return f(self.id)
+
+    def prime_title(self):
+        prime_f(self.id)
+        prime_g(self.id)
+"""
+
+
+def _views(dedent, views):
+    return migrate_sources(
+        {
+            **{p: dedent(s) for p, s in OTHERS.items()},
+            "app/books.py": dedent(BOOKS),
+            "app/views.py": dedent(views),
+        }
+    )
+
+
+def test_priming_through_an_object_built_in_the_function_is_followed(assert_codemod):
+    result = assert_codemod(
+        """
+        from app import books
+        from app.books import Book
+
+
+        def page(book_id):
+            book = Book(book_id)
+            card = book.card()
+            return {"card": card, "next": books.Book(book_id + 1).card()}
+
+
+        def prime_page(book_id):
+            book = Book(book_id)
+            book.prime_card()
+            books.Book(book_id + 1).prime_card()
+        """,
+        """
+        from asynq import asynq
+
+        from app import books
+        from app.books import Book
+
+
+        @asynq()
+        def page(book_id):
+            book = Book(book_id)
+            card = yield book.card.asynq()
+            return {"card": card, "next": (yield books.Book(book_id + 1).card.asynq())}
+        """,
+        path="app/views.py",
+        others={**OTHERS, "app/books.py": BOOKS},
+    )
+    assert [r for r in result.refusals if r.path == "app/views.py"] == []
+    assert ("app/views.py", "page") in result.converted
+    assert ("app/books.py", "Book.card") in result.converted
+
+
+OBJECT_CASES = {
+    "an object assigned twice": """
+        from app.books import Book
+
+
+        def page(book_id):
+            book = Book(book_id)
+            book = Book(book_id + 1)
+            return book.card()
+
+
+        def prime_page(book_id):
+            book = Book(book_id)
+            book = Book(book_id + 1)
+            book.prime_card()
+        """,
+    "an object passed in": """
+        from app.books import Book
+
+
+        def page(book):
+            return book.card()
+
+
+        def prime_page(book):
+            book.prime_card()
+        """,
+    "an object built in a loop": """
+        from app.books import Book
+
+
+        def page(book_ids):
+            return [Book(book_id).card() for book_id in book_ids]
+
+
+        def prime_page(book_ids):
+            for book_id in book_ids:
+                book = Book(book_id)
+                book.prime_card()
+        """,
+    "an object of a class the run does not define": """
+        from elsewhere import Book
+
+
+        def page(book_id):
+            book = Book(book_id)
+            return book.card()
+
+
+        def prime_page(book_id):
+            book = Book(book_id)
+            book.prime_card()
+        """,
+}
+
+
+def test_priming_through_an_object_whose_class_is_not_certain_is_still_refused(dedent):
+    for case, views in sorted(OBJECT_CASES.items()):
+        result = _views(dedent, views)
+        assert result.code["app/views.py"] == dedent(views), case
+        reasons = [r.reason for r in result.refusals if r.path == "app/views.py"]
+        assert reasons, case
+        assert reasons[0].startswith("its twin prime_page calls book.prime_card, a priming ")
+        assert "method of an object, which the codemod does not follow" in reasons[0], case
+
+
+def test_an_object_method_whose_twin_primes_more_than_it_reads_is_refused(dedent):
+    views = """
+        from app.books import Book
+
+
+        def title(book_id):
+            book = Book(book_id)
+            return book.title()
+
+
+        def prime_title(book_id):
+            book = Book(book_id)
+            book.prime_title()
+        """
+    result = _views(dedent, views)
+    assert result.code["app/views.py"] == dedent(views)
+    assert [(r.line, r.reason) for r in result.refusals if r.path == "app/views.py"] == [
+        (
+            11,
+            "its twin prime_title calls book.prime_title, but Book.prime_title primes g, "
+            "which Book.title does not read, so reading Book.title instead would lose that "
+            "batching. Make the twin prime only what Book.title reads, or convert title by "
+            "hand, then rerun.",
+        )
+    ]
+
+
+def test_objects_built_for_every_item_are_read_in_one_batch(assert_codemod):
+    assert_codemod(
+        """
+        from app.books import Book
+
+
+        def cards(book_ids):
+            return [Book(book_id).card() for book_id in book_ids]
+
+
+        def prime_cards(book_ids):
+            for book_id in book_ids:
+                Book(book_id).prime_card()
+        """,
+        """
+        from asynq import asynq
+
+        from app.books import Book
+
+
+        @asynq()
+        def cards(book_ids):
+            return (yield [Book(book_id).card.asynq() for book_id in book_ids])
+        """,
+        path="app/views.py",
+        others={**OTHERS, "app/books.py": BOOKS},
+    )
