@@ -1916,11 +1916,24 @@ class Program:
         return ("method", found[1], f"{found[2]}.{site.ref[1]}")
 
     def site_kind(self, path: str, site: Site) -> str:
-        """``"call"`` for a call of a method on an object of a known class, else the kind
-        the analysis recorded."""
-        if site.kind in ("local-prime", "obj-read") and self._object_method(path, site):
-            return "call"
+        """``"call"`` for a call of a method on an object of a known class (for a priming
+        call, only of the twin of a method: ``book.prime()`` stays unfollowed), else the
+        kind the analysis recorded."""
+        if site.kind in ("local-prime", "obj-read"):
+            target = self._object_method(path, site)
+            if target is not None and (
+                site.kind == "obj-read" or self.owner_of_prime(target) is not None
+            ):
+                return "call"
         return site.kind
+
+    def is_priming_name(self, site: Site, target: Target | None) -> bool:
+        """Whether a call looks like priming: ``prime_*``, or ``Class.prime`` of a class."""
+        if not site.ref:
+            return False
+        if site.ref[-1].startswith(self.config.prime_prefix):
+            return True
+        return target is not None and target[0] == "method" and site.ref[-1] == "prime"
 
     # -- classification of top-level symbols ------------------------------------------------
     def _is_generator_decorator(self, path: str, dec: DecoratorFacts) -> bool:
@@ -2125,8 +2138,9 @@ class Program:
                     twin,
                     site,
                 )
-            elif kind == "call" and site.ref[-1].startswith(self.config.prime_prefix):
-                target = self.target_of(path, site)
+            elif kind == "call" and self.is_priming_name(
+                site, target := self.target_of(path, site)
+            ):
                 unfollowed = self._unfollowed_prime(target)
                 if unfollowed is not None:
                     refuse(
@@ -2341,6 +2355,11 @@ class Program:
             cls, _, method = target[2].partition(".")
             if self.owner_of_prime(target) is None:
                 prefix = self.config.prime_prefix
+                if not method.startswith(prefix):
+                    return (
+                        f"a priming method of {cls} (in {target[1]}) that is no method's "
+                        "twin, so what it primes is not followed"
+                    )
                 plain = method[len(prefix) :]
                 return (
                     f"a priming method of {cls} (in {target[1]}) with no method {plain} beside "
@@ -2400,7 +2419,7 @@ class Program:
                 target = self.target_of(path, site)
                 owner = self.owner_of_prime(target)
                 if owner is None:
-                    if site.ref[-1].startswith(self.config.prime_prefix):
+                    if self.is_priming_name(site, target):
                         lone = self._lone_primes(target)
                         if lone is None:
                             problem = f"{twin.name} calls {shown}, which cannot be followed"
@@ -2471,7 +2490,7 @@ class Program:
                         if more is None:
                             return None
                         out |= more
-            elif site.ref and site.ref[-1].startswith(self.config.prime_prefix):
+            elif site.ref and self.is_priming_name(site, target):
                 more = self._expand_primes(
                     (target[1], target[2]) if target is not None and target[0] == "sym" else None,
                     seen,

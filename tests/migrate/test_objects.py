@@ -244,6 +244,9 @@ class Book:
     def prime_title(self):
         prime_f(self.id)
         prime_g(self.id)
+
+    def prime(self):
+        prime_g(self.id)
 """
 
 
@@ -416,3 +419,40 @@ def test_objects_built_for_every_item_are_read_in_one_batch(assert_codemod):
         path="app/views.py",
         others={**OTHERS, "app/books.py": BOOKS},
     )
+
+
+def test_a_plain_prime_method_on_an_object_is_not_taken_for_a_read(dedent):
+    for call in ("book.prime()", "Book(book_id).prime()"):
+        views = f"""
+            from app.books import Book
+
+
+            def page(book_id):
+                book = Book(book_id)
+                return book.card()
+
+
+            def prime_page(book_id):
+                book = Book(book_id)
+                book.prime_card()
+                {call}
+            """
+        result = _views(dedent, views)
+        assert result.code["app/views.py"] == dedent(views), call
+        reasons = [r.reason for r in result.refusals if r.path == "app/views.py"]
+        assert reasons == [EXPECTED_PRIME_REASONS[call]]
+
+
+EXPECTED_PRIME_REASONS = {
+    "book.prime()": (
+        "its twin prime_page calls book.prime, a priming method of an object, which the "
+        "codemod does not follow; converting page would lose that batching. Convert it by "
+        "hand, or prime through module-level twins, then rerun."
+    ),
+    "Book(book_id).prime()": (
+        "its twin prime_page calls Book(book_id).prime, a priming method of Book (in "
+        "app/books.py) that is no method's twin, so what it primes is not followed; "
+        "converting page would lose that batching. Convert it by hand, or prime through "
+        "twins that name what they prime, then rerun."
+    ),
+}
