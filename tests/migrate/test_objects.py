@@ -3,8 +3,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
+from asynq.memcache.server import MemcachedServer
 from asynq.migrate import migrate_sources
 from tests.migrate.test_rewrite_rules import OTHERS
+from tests.migrate.test_round_trip_properties import run
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MemcachedServer]:
+    with MemcachedServer() as running:
+        yield running
+
 
 EDITIONS = """
 from app.models import f, g, prime_f, prime_g
@@ -456,3 +469,91 @@ EXPECTED_PRIME_REASONS = {
         "twins that name what they prime, then rerun."
     ),
 }
+
+
+RT_BASE = """
+from rtcache import mc
+
+
+@mc.cached("title")
+def title_row(x):
+    return "title-%d" % x
+
+
+@mc.cached("rank")
+def rank_row(x):
+    return x * 7 % 5
+
+
+prime_title_row = title_row.prime
+prime_rank_row = rank_row.prime
+
+
+class Book:
+    def __init__(self, book_id):
+        self.id = book_id
+
+    def card(self):
+        return {"title": title_row(self.id), "rank": rank_row(self.id)}
+
+    def prime_card(self):
+        prime_title_row(self.id)
+        prime_rank_row(self.id)
+
+    @classmethod
+    def best(cls, book_ids):
+        return cls(max(book_ids, key=lambda b: (rank_row(b), b)))
+
+    @classmethod
+    def prime_best(cls, book_ids):
+        for book_id in book_ids:
+            prime_rank_row(book_id)
+"""
+
+RT_LOGIC = """
+from rtbase import Book
+
+
+def shelf(book_ids):
+    best = Book.best(book_ids)
+    return {"best": best.id, "cards": [Book(b).card() for b in book_ids]}
+
+
+def prime_shelf(book_ids):
+    Book.prime_best(book_ids)
+    for b in book_ids:
+        Book(b).prime_card()
+
+
+def featured(book_id):
+    book = Book(book_id)
+    return book.card()
+
+
+def prime_featured(book_id):
+    book = Book(book_id)
+    book.prime_card()
+
+
+def main(xs):
+    prime_shelf(xs)
+    prime_featured(xs[0] + 100)
+    return shelf(xs), featured(xs[0] + 100)
+"""
+
+
+def test_priming_through_objects_migrated_gives_the_same_outputs_with_no_more_round_trips(
+    server,
+):
+    sources = {"rt/rtbase.py": RT_BASE.lstrip(), "rt/rtlogic.py": RT_LOGIC.lstrip()}
+    result = migrate_sources(sources)
+    assert ("rt/rtlogic.py", "shelf") in result.converted
+    assert ("rt/rtlogic.py", "featured") in result.converted
+    assert "yield Book.best.asynq(book_ids)" in result.code["rt/rtlogic.py"]
+    assert "yield book.card.asynq()" in result.code["rt/rtlogic.py"]
+    for xs in ([3], [1, 4, 2], [5, 9, 7, 8]):
+        before = run(server.address, sources["rt/rtbase.py"], sources["rt/rtlogic.py"], xs)
+        after = run(server.address, result.code["rt/rtbase.py"], result.code["rt/rtlogic.py"], xs)
+        for (old_value, old_trips), (new_value, new_trips) in zip(before, after, strict=True):
+            assert new_value == old_value
+            assert new_trips <= old_trips, result.code["rt/rtlogic.py"]
