@@ -694,8 +694,11 @@ def is_dynamic_call(call: cst.Call) -> bool:
 class Site:
     """One place in a unit of code that calls or mentions a name the migration cares about.
 
-    ``kind`` is ``"call"`` (``ref(...)``), ``"ref"`` (a priming name used as a value) or
-    ``"dynamic"`` (a call whose target cannot be known). ``blocker`` says why a read there
+    ``kind`` is ``"call"`` (``ref(...)``), ``"ref"`` (a priming name used as a value),
+    ``"dynamic"`` (a call whose target cannot be known), ``"local-prime"`` (``obj.prime_m()``)
+    or ``"obj-read"`` (``obj.m()`` on an object whose class is known). For the last two,
+    ``cls`` is the dotted name of the object's class when the function builds the object
+    itself (``book = Book(x)`` assigned once, or ``Book(x).m()``), else None. ``blocker`` says why a read there
     could not become a yield (None: it can). ``deletable``: the call is a whole statement
     and its arguments have no side effects, so the statement can be dropped.
     """
@@ -709,9 +712,35 @@ class Site:
     statement: int = 0  # index among the module unit's top-level statements
     #: set when the name was bound by an import inside the function, not at module level
     local_import: ImportBinding | None = None
+    cls: Ref | None = None
 
 
-_Pending = tuple[str, Ref, "str | None", bool, "cst.CSTNode | None", tuple[int, ...], int]
+_Pending = tuple[
+    str, Ref, "str | None", bool, "cst.CSTNode | None", tuple[int, ...], int, "Ref | None"
+]
+
+
+def constructed_names(fn: cst.FunctionDef) -> dict[str, Ref]:
+    """Names the body of ``fn`` binds, in a statement of its own at the top of the body, to
+    a call of a dotted name (``book = Book(x)``): name -> the dotted name called. Whether
+    that is the name's only binding is checked by :class:`UnitAnalyzer`."""
+    out: dict[str, Ref] = {}
+    if not isinstance(fn.body, cst.IndentedBlock):
+        return out
+    for stmt in fn.body.body:
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            continue
+        small = stmt.body[0]
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+            and isinstance(small.value, cst.Call)
+        ):
+            ref = dotted_name(small.value.func)
+            if ref is not None:
+                out[small.targets[0].target.value] = ref
+    return out
 
 
 class UnitAnalyzer(cst.CSTVisitor):
@@ -746,6 +775,10 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._skip: set[int] = set()
         self._stmt_calls: set[int] = set()
         self._consumed: set[int] = set()
+        #: ``book = Book(x)`` at the top of the body: candidates for a known class
+        self._constructed = constructed_names(fn) if fn is not None else {}
+        self._params = param_names(fn.params) if fn is not None else set()
+        self._bindings: Counter[str] = Counter()
 
     # -- helpers -----------------------------------------------------------------------
     def _push_scope(self, names: set[str]) -> None:
@@ -755,10 +788,18 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._scopes.append(len(self._scope_names) - 1)
 
     def _bind(self, names: set[str]) -> None:
+        self._bindings.update(names)
         if self._scopes:
             self._scope_names[self._scopes[-1]] |= names
 
-    def _add(self, kind: str, ref: Ref, node: cst.CSTNode, deletable: bool = False) -> None:
+    def _add(
+        self,
+        kind: str,
+        ref: Ref,
+        node: cst.CSTNode,
+        deletable: bool = False,
+        cls: Ref | None = None,
+    ) -> None:
         self._raw.append(
             (
                 kind,
@@ -768,6 +809,7 @@ class UnitAnalyzer(cst.CSTVisitor):
                 node if self.keep_nodes else None,
                 tuple(self._scopes),
                 self.statement,
+                cls,
             )
         )
 
@@ -786,12 +828,33 @@ class UnitAnalyzer(cst.CSTVisitor):
         local = [
             names - glob for names, glob in zip(self._scope_names, self._scope_globals, strict=True)
         ]
-        for kind, ref, blocker, deletable, node, scopes, statement in self._raw:
+        globals_ = set().union(*self._scope_globals) if self._scope_globals else set()
+        for kind, ref, blocker, deletable, node, scopes, statement, cls in self._raw:
+            if cls is not None and kind == "call":
+                # ``book.m()`` where ``book = Book(x)``: its class is known only if that is
+                # the name's one binding (and not a parameter or a global).
+                name = ref[0]
+                if (
+                    self._bindings[name] != 1
+                    or name in self._params
+                    or name in globals_
+                    or any(name in imports for imports in self._scope_imports)
+                ):
+                    cls = None
+            if cls is not None and any(cls[0] in local[i] for i in scopes):
+                cls = None  # a class bound locally: not one the analysis can name
+            if kind == "obj-read" and cls is None:
+                continue
             if kind != "string" and ref and any(ref[0] in local[i] for i in scopes):
-                if kind != "call" or len(ref) < 2 or not self._maybe_prime(ref):
+                if kind != "call" or len(ref) < 2:
                     continue
-                # ``obj.prime_m()`` on a local object: a priming call nobody can follow.
-                kind = "local-prime"
+                if not self._maybe_prime(ref):
+                    if cls is None:
+                        continue
+                    kind = "obj-read"  # ``book.m()`` on an object of a known class
+                else:
+                    # ``obj.prime_m()`` on a local object: followed only if its class is known.
+                    kind = "local-prime"
             binding = None
             for i in reversed(scopes):
                 if kind != "string" and ref and ref[0] in self._scope_imports[i]:
@@ -807,6 +870,7 @@ class UnitAnalyzer(cst.CSTVisitor):
                     node,
                     statement,
                     binding,
+                    cls if kind in ("local-prime", "obj-read") else None,
                 )
             )
         self._raw = []
@@ -844,6 +908,7 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._frame[0] += 1
 
     def _scope(self, names: set[str], nested: bool) -> None:
+        self._bindings.update(names)
         self._push_scope(names)
         self._frame[1] += 1
         if nested:
@@ -865,10 +930,21 @@ class UnitAnalyzer(cst.CSTVisitor):
         ref = dotted_name(node.func)
         if ref is None:
             func = node.func
+            built = (
+                dotted_name(func.value.func)
+                if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call)
+                else None
+            )
             if isinstance(func, cst.Attribute) and self._maybe_prime((func.attr.value,)):
-                # ``Thing(x).prime_render()``: priming through an object nobody can follow.
+                # ``Thing(x).prime_render()``: priming through an object, followed only
+                # when ``Thing`` is a class the analysis knows.
                 text = cst.Module(body=[]).code_for_node(func.value)
-                self._add("local-prime", (" ".join(text.split()), func.attr.value), node)
+                ref = (" ".join(text.split()), func.attr.value)
+                self._add("local-prime", ref, node, cls=built)
+            elif isinstance(func, cst.Attribute) and built is not None:
+                text = cst.Module(body=[]).code_for_node(func.value)
+                ref = (" ".join(text.split()), func.attr.value)
+                self._add("obj-read", ref, node, cls=built)
             elif is_dynamic_call(node):
                 self._add("dynamic", (), node)
             return
@@ -876,7 +952,8 @@ class UnitAnalyzer(cst.CSTVisitor):
         deletable = False
         if self._maybe_prime(ref) and id(node) in self._stmt_calls:
             deletable = not any(has_call(arg.value) for arg in node.args)
-        self._add("call", ref, node, deletable)
+        cls = self._constructed.get(ref[0]) if len(ref) == 2 else None
+        self._add("call", ref, node, deletable, cls)
 
     def _on_name(self, node: cst.Name) -> None:
         if node.value.startswith(self.prefix):
@@ -1200,6 +1277,8 @@ class ModuleFacts:
     class_members: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     #: ``prime_f = prime_g`` -> index of that statement among the module unit's statements
     twin_alias_statements: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: the twins of the methods in ``methods``, by the method's name ("Class.method")
+    method_twins: dict[str, UnitFacts] = dataclasses.field(default_factory=dict)
 
 
 def import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, ImportBinding]:
@@ -1283,6 +1362,15 @@ def _code(node: cst.CSTNode, limit: int = 60) -> str:
 
 def _is_priming_call(call: cst.Call, prefix: str) -> bool:
     ref = dotted_name(call.func)
+    func = call.func
+    if (
+        ref is None
+        and isinstance(func, cst.Attribute)
+        and isinstance(func.value, cst.Call)
+        and dotted_name(func.value.func) is not None
+    ):
+        # ``Book(x).prime_card()``: priming through an object built for it.
+        return func.attr.value.startswith(prefix) or func.attr.value == "prime"
     if ref is None:
         return False
     return ref[-1].startswith(prefix) or ref[-1] == "prime" or ref[-2:] == ("priming", "drive")
@@ -1466,6 +1554,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
         aliases.pop(name, None)
     others -= set(defs) | set(aliases) | set(imports)
     method_facts: dict[str, UnitFacts] = {}
+    method_twins: dict[str, UnitFacts] = {}
     class_members: dict[str, list[str]] = {}
     for stmt in others_stmts:
         if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
@@ -1491,6 +1580,12 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
                 has_yield=analyzer.has_yield,
                 decorators=[_decorator_facts(d, config) for d in fn.decorators],
             )
+            twin_fn = found.get((cls, config.prime_prefix + name))
+            if twin_fn is not None:
+                twin_analyzer = analyze_method(twin_fn, config)
+                method_twins[f"{cls}.{name}"] = UnitFacts(
+                    -1, f"{cls}.{config.prime_prefix}{name}", twin_analyzer.sites
+                )
     return ModuleFacts(
         path,
         units,
@@ -1505,6 +1600,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
         method_facts,
         class_members,
         twin_alias_statements,
+        method_twins,
     )
 
 
@@ -1514,6 +1610,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
 
 Symbol = tuple[str, str]  # (path, top-level name)
 #: ("sym", path, name) | ("prime", path, name) for ``f.prime`` | ("mod", path) | ("ext", dotted)
+#: | ("method", path, "Class.method") for a method reached through its class
 Target = tuple[str, ...]
 
 _BLOCKER_SENTENCES = {
@@ -1694,6 +1791,7 @@ class Program:
         self.alias_twin_units: dict[Symbol, UnitFacts] = {}
         #: functions without twins converted because converted functions read them
         self.helpers: set[Symbol] = set()
+        self._twin_problems: dict[Symbol, str | None] = {}
         self._classify()
 
     # -- module and name resolution -----------------------------------------------------
@@ -1749,6 +1847,10 @@ class Program:
         if head in mod.imports:
             return self.resolve_binding(path, mod.imports[head], rest, depth)
         if head in mod.others:
+            if len(rest) == 1 and rest[0] in mod.class_members.get(head, ()):
+                # ``Class.method`` of a top-level class: a method, classmethod or
+                # staticmethod reached through its class.
+                return ("method", path, f"{head}.{rest[0]}")
             return ("sym", path, head) if not rest else None
         for star in mod.star_imports:  # from m import *: the name may come from m
             star_path = self.find_module(star.module, path, star.level)
@@ -1792,11 +1894,46 @@ class Program:
 
     def target_of(self, path: str, site: Site) -> Target | None:
         """What a call or reference site refers to."""
-        if site.kind in ("dynamic", "string", "local-prime") or not site.ref:
+        if site.kind in ("local-prime", "obj-read"):
+            return self._object_method(path, site)
+        if site.kind in ("dynamic", "string") or not site.ref:
             return None
         if site.local_import is not None:
             return self.resolve_binding(path, site.local_import, site.ref[1:])
         return self.resolve(path, site.ref)
+
+    def _object_method(self, path: str, site: Site) -> Target | None:
+        """The method ``obj.m`` names when the object's class is known (``book = Book(x)``
+        or ``Book(x).m()``) and defined in this run; None otherwise."""
+        if site.cls is None or len(site.ref) != 2:
+            return None
+        found = self.resolve(path, site.cls)
+        if found is None or found[0] != "sym":
+            return None
+        members = self.modules[found[1]].class_members.get(found[2])
+        if members is None or site.ref[1] not in members:
+            return None
+        return ("method", found[1], f"{found[2]}.{site.ref[1]}")
+
+    def site_kind(self, path: str, site: Site) -> str:
+        """``"call"`` for a call of a method on an object of a known class (for a priming
+        call, only of the twin of a method: ``book.prime()`` stays unfollowed), else the
+        kind the analysis recorded."""
+        if site.kind in ("local-prime", "obj-read"):
+            target = self._object_method(path, site)
+            if target is not None and (
+                site.kind == "obj-read" or self.owner_of_prime(target) is not None
+            ):
+                return "call"
+        return site.kind
+
+    def is_priming_name(self, site: Site, target: Target | None) -> bool:
+        """Whether a call looks like priming: ``prime_*``, or ``Class.prime`` of a class."""
+        if not site.ref:
+            return False
+        if site.ref[-1].startswith(self.config.prime_prefix):
+            return True
+        return target is not None and target[0] == "method" and site.ref[-1] == "prime"
 
     # -- classification of top-level symbols ------------------------------------------------
     def _is_generator_decorator(self, path: str, dec: DecoratorFacts) -> bool:
@@ -1882,6 +2019,14 @@ class Program:
             return None
         if target[0] == "prime":
             return (target[1], target[2])
+        if target[0] == "method":
+            cls, _, method = target[2].partition(".")
+            prefix = self.config.prime_prefix
+            if method.startswith(prefix):
+                pair = (cls, method[len(prefix) :])
+                if pair in self.modules[target[1]].primed_methods:
+                    return (target[1], f"{cls}.{pair[1]}")
+            return None
         if target[0] != "sym":
             return None
         sym = (target[1], target[2])
@@ -1892,8 +2037,17 @@ class Program:
         return None
 
     def is_async_capable(self, sym: Symbol) -> bool:
-        """Cached, already ``@asynq()``, or converted by this run."""
-        return self.kinds.get(sym) in ("cached", "asynq") or sym in self.converted
+        """Cached, already ``@asynq()``, or converted by this run (a function or a method)."""
+        return (
+            self.kinds.get(sym) in ("cached", "asynq")
+            or sym in self.converted
+            or sym in self.converted_methods
+        )
+
+    @staticmethod
+    def is_method(sym: Symbol | None) -> bool:
+        """Whether a symbol names a method (``"Class.method"``) rather than a function."""
+        return sym is not None and "." in sym[1]
 
     def display(self, sym: Symbol, here: str) -> str:
         """How to name ``sym`` in a message written about file ``here``."""
@@ -1966,7 +2120,8 @@ class Program:
                 twin,
             )
         for site in twin.sites:
-            if site.kind == "local-prime":
+            kind = self.site_kind(path, site)
+            if kind == "local-prime":
                 refuse(
                     f"its twin {twin_name} calls {'.'.join(site.ref)}, a priming method of "
                     "an object, which the codemod does not follow; converting "
@@ -1975,7 +2130,7 @@ class Program:
                     twin,
                     site,
                 )
-            elif site.kind == "dynamic":
+            elif kind == "dynamic":
                 refuse(
                     f"its twin {twin_name} makes a dynamic call (such as getattr(...)()), "
                     "so what it primes cannot be known. Spell the priming call out, "
@@ -1983,9 +2138,19 @@ class Program:
                     twin,
                     site,
                 )
-            elif site.kind == "call" and site.ref[-1].startswith(self.config.prime_prefix):
-                target = self.target_of(path, site)
-                if self.owner_of_prime(target) is None and self._lone_primes(target) is None:
+            elif kind == "call" and self.is_priming_name(
+                site, target := self.target_of(path, site)
+            ):
+                unfollowed = self._unfollowed_prime(target)
+                if unfollowed is not None:
+                    refuse(
+                        f"its twin {twin_name} calls {'.'.join(site.ref)}, {unfollowed}; "
+                        f"converting {name} would lose that batching. Convert it by hand, or "
+                        "prime through twins that name what they prime, then rerun.",
+                        twin,
+                        site,
+                    )
+                elif self.owner_of_prime(target) is None and self._lone_primes(target) is None:
                     refuse(
                         f"its twin {twin_name} calls {'.'.join(site.ref)}, which is not a "
                         "priming twin defined in the files being migrated. Include the "
@@ -2016,8 +2181,8 @@ class Program:
                 )
                 continue
             owner = self.owner_of_prime(self.target_of(path, site))
-            if owner is None:
-                continue
+            if owner is None or self.is_method(owner):
+                continue  # priming methods stay, and so do the calls of them
             if site.kind == "ref":
                 refuse(
                     f"{name} uses the priming function {'.'.join(site.ref)} as a value, "
@@ -2053,13 +2218,16 @@ class Program:
         out: list[Refusal] = []
         reads: dict[Symbol, Site] = {}
         for site in unit.sites:
-            if site.kind != "call":
+            if self.site_kind(path, site) != "call":
                 continue
             target = self.target_of(path, site)
-            if target is None or target[0] != "sym":
+            if target is None or target[0] not in ("sym", "method"):
                 continue
             callee = (target[1], target[2])
-            if callee == fn or not (self.is_async_capable(callee) or callee in self.candidates):
+            if target[0] == "method":
+                if callee[1] not in self.modules[callee[0]].methods:
+                    continue  # a method without a twin: read as before, synchronously
+            elif callee == fn or not (self.is_async_capable(callee) or callee in self.candidates):
                 continue
             reads.setdefault(callee, site)
             shown = self.display(callee, path)
@@ -2069,6 +2237,18 @@ class Program:
                         path,
                         name,
                         f"{name} reads {shown} {blocker_sentence(site.blocker)}.",
+                        unit.index,
+                        site.ordinal,
+                    )
+                )
+            elif target[0] == "method" and callee not in self.converted_methods:
+                out.append(
+                    Refusal(
+                        path,
+                        name,
+                        f"{name} reads {shown}, which is not converted (see its own entry); "
+                        f"converting only the caller would fetch {callee[1]}'s keys one call "
+                        f"at a time. Convert {callee[1]} first, then rerun.",
                         unit.index,
                         site.ordinal,
                     )
@@ -2093,7 +2273,7 @@ class Program:
         through_helpers = self._read_through_helpers(set(reads))
         seen_reads = set(reads) | through_helpers
         for site in twin.sites:
-            if site.kind != "call":
+            if self.site_kind(path, site) != "call":
                 continue
             target = self.target_of(path, site)
             owner = self.owner_of_prime(target)
@@ -2114,6 +2294,22 @@ class Program:
                             site.ordinal if twin.index >= 0 else None,
                         )
                     )
+                continue
+            problem = self.method_twin_problem(owner) if self.is_method(owner) else None
+            if problem is not None:
+                out.append(
+                    Refusal(
+                        path,
+                        name,
+                        f"its twin {twin_sym[1]} calls {'.'.join(site.ref)}, but {problem}, "
+                        f"so reading {owner[1]} instead would lose that batching. Make the "
+                        f"twin prime only what {owner[1]} reads, or convert {name} by hand, "
+                        "then rerun.",
+                        twin.index if twin.index >= 0 else unit.index,
+                        site.ordinal if twin.index >= 0 else None,
+                    )
+                )
+                reads[owner] = site  # one message per primed method
                 continue
             if owner not in reads and owner not in through_helpers:
                 # Reading what the owner's twin primes is as good as reading the owner.
@@ -2150,6 +2346,105 @@ class Program:
             )
         return out
 
+    def _unfollowed_prime(self, target: Target | None) -> str | None:
+        """Why a priming function defined in this run cannot be followed (None: it can be,
+        or it is not defined in this run)."""
+        if target is None:
+            return None
+        if target[0] == "method":
+            cls, _, method = target[2].partition(".")
+            if self.owner_of_prime(target) is None:
+                prefix = self.config.prime_prefix
+                if not method.startswith(prefix):
+                    return (
+                        f"a priming method of {cls} (in {target[1]}) that is no method's "
+                        "twin, so what it primes is not followed"
+                    )
+                plain = method[len(prefix) :]
+                return (
+                    f"a priming method of {cls} (in {target[1]}) with no method {plain} beside "
+                    "it, so what it primes is not followed"
+                )
+            return None
+        if target[0] != "sym":
+            return None
+        sym = (target[1], target[2])
+        if sym in self.twin_of or self.kinds.get(sym) != "def":
+            return None
+        if not sym[1].startswith(self.config.prime_prefix):
+            return None
+        if self._expand_primes(sym, set()) is None:
+            return (
+                f"a priming function (in {sym[0]}) that primes through an object or a "
+                "dynamic call (such as a table of priming functions), so what it primes "
+                "cannot be followed"
+            )
+        return None
+
+    def method_twin_problem(self, method: Symbol, seen: set[Symbol] | None = None) -> str | None:
+        """Why the twin of a method primes more than the method reads (None: it primes only
+        what the method reads, as far as the analysis can follow). A caller that reads the
+        method instead of priming it keeps its batching only when this is None."""
+        if seen is None:
+            if method in self._twin_problems:
+                return self._twin_problems[method]
+            seen = set()
+        if method in seen:
+            return None
+        seen.add(method)
+        path = method[0]
+        mod = self.modules[path]
+        unit = mod.methods.get(method[1])
+        twin = mod.method_twins.get(method[1])
+        problem: str | None = None
+        if unit is None or twin is None:
+            problem = f"{twin.name if twin else method[1]} cannot be analysed"
+        else:
+            reads: set[Symbol] = set()
+            for site in unit.sites:
+                target = self.target_of(path, site)
+                if self.site_kind(path, site) == "call" and target and target[0] in (
+                    "sym",
+                    "method",
+                ):
+                    reads.add((target[1], target[2]))
+            for site in twin.sites:
+                kind = self.site_kind(path, site)
+                shown = ".".join(site.ref) if site.ref else "a dynamic call"
+                if kind in ("dynamic", "local-prime"):
+                    problem = f"{twin.name} primes through {shown}, which cannot be followed"
+                    break
+                if kind != "call":
+                    continue
+                target = self.target_of(path, site)
+                owner = self.owner_of_prime(target)
+                if owner is None:
+                    if self.is_priming_name(site, target):
+                        lone = self._lone_primes(target)
+                        if lone is None:
+                            problem = f"{twin.name} calls {shown}, which cannot be followed"
+                            break
+                        if not lone <= reads:
+                            missing = sorted(lone - reads)[0]
+                            problem = (
+                                f"{twin.name} calls {shown}, which primes {missing[1]}, "
+                                f"which {method[1]} does not read"
+                            )
+                            break
+                    continue  # a read that decides what to prime next
+                if owner not in reads:
+                    problem = (
+                        f"{twin.name} primes {owner[1]}, which {method[1]} does not read"
+                    )
+                    break
+                if self.is_method(owner):
+                    problem = self.method_twin_problem(owner, seen)
+                    if problem is not None:
+                        break
+        if len(seen) == 1:
+            self._twin_problems[method] = problem
+        return problem
+
     def _lone_primes(self, target: Target | None) -> set[Symbol] | None:
         """For a priming function that is nobody's twin (``prime_page_widgets``): what it
         primes, expanded (None: not such a function, or it primes what cannot be followed)."""
@@ -2176,12 +2471,16 @@ class Program:
             return None
         out: set[Symbol] = set()
         for site in unit.sites:
-            if site.kind in ("dynamic", "local-prime"):
+            kind = self.site_kind(sym[0], site)
+            if kind in ("dynamic", "local-prime"):
                 return None
-            if site.kind != "call":
+            if kind != "call":
                 continue
             target = self.target_of(sym[0], site)
             owner = self.owner_of_prime(target)
+            if owner is not None and self.is_method(owner):
+                if self.method_twin_problem(owner) is not None:
+                    return None  # it primes more than the method reads
             if owner is not None:
                 out.add(owner)
                 if target is not None and target[0] == "sym":
@@ -2191,7 +2490,7 @@ class Program:
                         if more is None:
                             return None
                         out |= more
-            elif site.ref and site.ref[-1].startswith(self.config.prime_prefix):
+            elif site.ref and self.is_priming_name(site, target):
                 more = self._expand_primes(
                     (target[1], target[2]) if target is not None and target[0] == "sym" else None,
                     seen,
@@ -2241,7 +2540,8 @@ class Program:
             if site.kind in ("dynamic", "local-prime", "ref"):
                 return True
             target = self.target_of(path, site)
-            if self.owner_of_prime(target) is not None:
+            owner = self.owner_of_prime(target)
+            if owner is not None and not self.is_method(owner):
                 return True  # it primes: leave it to its own twin, if any
             if site.kind != "call" or target is None or target[0] != "sym":
                 continue
@@ -2282,35 +2582,50 @@ class Program:
             assert unit is not None
             for site in unit.sites:
                 target = self.target_of(fn[0], site)
-                if target is not None and target[0] == "sym":
+                if target is not None and target[0] in ("sym", "method"):
                     readers.setdefault((target[1], target[2]), set()).add(fn)
-        work = sorted(self.converted)
-        while work:
-            fn = work.pop()
-            if fn not in self.converted:
-                continue
-            blocked = (
-                self._helper_reasons(fn, local_only=False)
-                if fn in self.helpers
-                else bool(self._dependent_reasons(fn))
-            )
-            if blocked:
-                self.converted.discard(fn)
-                work.extend(sorted(r for r in readers.get(fn, ()) if r in self.converted))
-        # A helper is converted only for the converted functions that read it.
+        # Functions may read converted methods (``Class.method(x)``) and methods may read
+        # converted functions: decide both until neither set shrinks any more.
+        self._decide_methods()
         while True:
-            needed: set[Symbol] = set()
-            for fn in self.converted:
-                for caller in readers.get(fn, ()):
-                    if caller in self.converted and caller != fn:
-                        needed.add(fn)
-            unused = {h for h in self.helpers & self.converted if h not in needed}
-            if not unused:
+            work = sorted(self.converted)
+            while work:
+                fn = work.pop()
+                if fn not in self.converted:
+                    continue
+                blocked = (
+                    self._helper_reasons(fn, local_only=False)
+                    if fn in self.helpers
+                    else bool(self._dependent_reasons(fn))
+                )
+                if blocked:
+                    self.converted.discard(fn)
+                    work.extend(sorted(r for r in readers.get(fn, ()) if r in self.converted))
+            # A helper is converted only for the converted functions that read it.
+            while True:
+                needed: set[Symbol] = set()
+                for fn in self.converted:
+                    for caller in readers.get(fn, ()):
+                        if caller in self.converted and caller != fn:
+                            needed.add(fn)
+                unused = {h for h in self.helpers & self.converted if h not in needed}
+                if not unused:
+                    break
+                self.converted -= unused
+            self.helpers &= self.converted
+            before = set(self.converted_methods)
+            self._decide_methods()
+            if set(self.converted_methods) == before:
                 break
-            self.converted -= unused
-        self.helpers &= self.converted
         for fn in sorted(self.candidates - self.converted):
             self.reasons[fn] = local[fn] + self._dependent_reasons(fn)
+        self._compute_liveness()
+
+    def _decide_methods(self) -> None:
+        """Decide every method with a twin against the functions converted so far."""
+        self.method_reasons = {}
+        self.converted_methods = {}
+        self.property_getters = set()
         for path, mod in self.modules.items():
             for name, unit in mod.methods.items():
                 reasons, reads = self._method_decision(path, name, unit)
@@ -2318,7 +2633,6 @@ class Program:
                     self.method_reasons[(path, name)] = reasons
                 else:
                     self.converted_methods[(path, name)] = reads
-        self._compute_liveness()
 
     def _method_decision(
         self, path: str, name: str, unit: UnitFacts
@@ -2475,8 +2789,8 @@ class Program:
                         continue
                     target = self.target_of(path, site)
                     owner = self.owner_of_prime(target)
-                    if owner is None:
-                        continue
+                    if owner is None or self.is_method(owner):
+                        continue  # method twins stay, and so do the calls of them
                     owner_kind = self.kinds.get(owner)
                     effectful = (
                         target is not None
@@ -2535,9 +2849,13 @@ class Program:
                 reads: set[int] = set()
                 for site in mod.units[index].sites:
                     target = self.target_of(path, site)
-                    if site.kind == "call" and target is not None and target[0] == "sym":
-                        if self.is_async_capable((target[1], target[2])):
-                            reads.add(site.ordinal)
+                    if (
+                        self.site_kind(path, site) == "call"
+                        and target is not None
+                        and target[0] in ("sym", "method")
+                        and self.is_async_capable((target[1], target[2]))
+                    ):
+                        reads.add(site.ordinal)
                 out.converted[index] = reads
             elif sym in self._removable and sym not in self.live:
                 out.delete_units.add(index)
