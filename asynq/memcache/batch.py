@@ -163,7 +163,20 @@ class ReadBatch(BatchBase["BatchItemBase"]):
                 del inflight[key]
             item._value = value
             item._computed = True
-            if item._waiters is not None or item._on_computed is not None:
+            # FutureBase._notify, inlined for the usual item (tasks wait, no callbacks).
+            waiters = item._waiters
+            if waiters is not None and item._on_computed is None:
+                item._waiters = None
+                if type(waiters) is list:
+                    for task in waiters:
+                        task._pending -= 1
+                        if not task._pending:
+                            task._queue.append(task)
+                else:
+                    waiters._pending -= 1
+                    if not waiters._pending:
+                        waiters._queue.append(waiters)
+            elif waiters is not None or item._on_computed is not None:
                 item._notify()
         if computing:
             # Items whose value a compute task will set are no longer this batch's business.

@@ -198,13 +198,19 @@ class CachedFunction(Generic[_T]):
         def asynq(*args: Any, **kwargs: Any) -> FutureBase[_T]:
             key = None
             if not kwargs:
-                # The memo holds exact int and str arguments only (see _memo_key), inlined.
-                for arg in args:
-                    cls = type(arg)
-                    if cls is not int and cls is not str:
-                        break
+                # The memo holds exact int and str arguments only (see _memo_key), inlined;
+                # one argument (an id) is the usual call, checked without a loop.
+                if len(args) == 1:
+                    cls = type(args[0])
+                    if cls is int or cls is str:
+                        key = keys_get(args)
                 else:
-                    key = keys_get(args)
+                    for arg in args:
+                        cls = type(arg)
+                        if cls is not int and cls is not str:
+                            break
+                    else:
+                        key = keys_get(args)
             if key is None:
                 key = make_key(args, kwargs)
             try:

@@ -1551,13 +1551,14 @@ def _parse_meta(
             return None
         if data.startswith(b"VA ", pos):
             parts = data[pos + 3 : end].split()
+            count = len(parts)  # once: this loop runs once per key of the round
             flags = state = 0
             try:
                 size = int(parts[0])
                 # Tokens come back in the order asked (f, then c), lease flags after them.
-                if len(parts) > 1 and parts[1][0] == 102:  # f
+                if count > 1 and parts[1][0] == 102:  # f
                     flags = int(parts[1][1:])
-                if len(parts) > 3 or (len(parts) == 3 and parts[2][0] != 99):
+                if count > 3 or (count == 3 and parts[2][0] != 99):
                     cas_token = b"c0"
                     for token in parts[2:]:
                         if token[0] == 99:  # c
@@ -1568,7 +1569,7 @@ def _parse_meta(
                         leases[key] = (state, int(cas_token[1:]))
                     elif tokens is not None:
                         tokens[key] = cas_token
-                elif tokens is not None and len(parts) == 3:
+                elif tokens is not None and count == 3:
                     tokens[key] = parts[2]
             except (IndexError, ValueError):
                 raise ProtocolError(f"malformed VA line {data[pos:end][:80]!r}") from None
