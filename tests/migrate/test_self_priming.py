@@ -1,0 +1,213 @@
+"""Method twins that prime through ``self`` and ``cls``: ``self.prime()``,
+``self.prime_row()``, ``cls(x).prime_m()``, ``cls.prime_m()``. They are followed when the
+class is certain (no class in the program subclasses it); otherwise the refusal stays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from asynq.memcache.server import MemcachedServer
+from asynq.migrate import migrate_sources
+from tests.migrate.test_round_trip_properties import run
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[MemcachedServer]:
+    with MemcachedServer() as running:
+        yield running
+
+
+BASE = """
+from rtcache import mc
+
+
+@mc.cached("title")
+def title_row(x):
+    return "title-%d" % x
+
+
+@mc.cached("rank")
+def rank_row(x):
+    return x * 7 % 5
+
+
+@mc.cached("blurb")
+def blurb_row(x):
+    return "blurb-%d" % x
+
+
+prime_title_row = title_row.prime
+prime_rank_row = rank_row.prime
+prime_blurb_row = blurb_row.prime
+
+
+class Book:
+    def __init__(self, book_id):
+        self.id = book_id
+
+    def prime(self):
+        prime_title_row(self.id)
+
+    def card(self):
+        return {"title": title_row(self.id), "rank": rank_row(self.id)}
+
+    def prime_card(self):
+        self.prime()
+        prime_rank_row(self.id)
+
+    def rank(self):
+        return rank_row(self.id)
+
+    def prime_rank(self):
+        prime_rank_row(self.id)
+
+    @classmethod
+    def ranks(cls, book_ids):
+        return [rank_row(b) for b in book_ids]
+
+    @classmethod
+    def prime_ranks(cls, book_ids):
+        for b in book_ids:
+            cls(b).prime_rank()
+
+    @classmethod
+    def cards(cls, book_ids):
+        return [title_row(b) for b in book_ids]
+
+    @classmethod
+    def prime_cards(cls, book_ids):
+        for b in book_ids:
+            cls.prime_title(b)
+
+    @staticmethod
+    def title(book_id):
+        return title_row(book_id)
+
+    @staticmethod
+    def prime_title(book_id):
+        prime_title_row(book_id)
+"""
+
+LOGIC = """
+from rtbase import Book
+
+
+def featured(book_id):
+    book = Book(book_id)
+    return book.card()
+
+
+def prime_featured(book_id):
+    book = Book(book_id)
+    book.prime_card()
+
+
+def ranked(book_ids):
+    return Book.ranks(book_ids)
+
+
+def prime_ranked(book_ids):
+    Book.prime_ranks(book_ids)
+
+
+def titled(book_ids):
+    return Book.cards(book_ids)
+
+
+def prime_titled(book_ids):
+    Book.prime_cards(book_ids)
+
+
+def main(xs):
+    prime_featured(xs[0])
+    prime_ranked(xs)
+    prime_titled(xs)
+    return featured(xs[0]), ranked(xs), titled(xs)
+"""
+
+SUBCLASS = """
+from rtbase import Book
+
+
+class SignedBook(Book):
+    def prime(self):
+        pass
+"""
+
+FEATURED_REFUSED = (
+    "its twin prime_featured calls book.prime_card, but Book.prime_card primes through "
+    "self.prime, which cannot be followed, so reading Book.card instead would lose that "
+    "batching. Make the twin prime only what Book.card reads, or convert featured by hand, "
+    "then rerun."
+)
+
+
+def _migrate(**extra: str):
+    return migrate_sources({"rt/rtbase.py": BASE.lstrip(), "rt/rtlogic.py": LOGIC.lstrip(), **extra})
+
+
+def test_a_method_twin_that_primes_through_self_prime_lets_its_callers_convert():
+    result = _migrate()
+    assert not [r for r in result.refusals if r.function == "featured"]
+    assert ("rt/rtlogic.py", "featured") in result.converted
+    assert "    return (yield book.card.asynq())\n" in result.code["rt/rtlogic.py"]
+    # main, unconverted, still primes: the twin and what it reaches through self stay.
+    assert "        self.prime()\n" in result.code["rt/rtbase.py"]
+    assert "    def prime(self):\n" in result.code["rt/rtbase.py"]
+
+
+def test_twins_that_prime_through_cls_are_followed_to_the_method_they_prime():
+    # Book.ranks reads rank_row itself, not Book.rank: the twin primes more than it reads.
+    result = _migrate()
+    reasons = {r.function: r.reason for r in result.refusals if r.path == "rt/rtlogic.py"}
+    assert reasons == {
+        "ranked": (
+            "its twin prime_ranked calls Book.prime_ranks, but Book.prime_ranks primes "
+            "Book.rank, which Book.ranks does not read, so reading Book.ranks instead would "
+            "lose that batching. Make the twin prime only what Book.ranks reads, or convert "
+            "ranked by hand, then rerun."
+        ),
+        "titled": (
+            "its twin prime_titled calls Book.prime_cards, but Book.prime_cards primes "
+            "Book.title, which Book.cards does not read, so reading Book.cards instead would "
+            "lose that batching. Make the twin prime only what Book.cards reads, or convert "
+            "titled by hand, then rerun."
+        ),
+    }
+
+
+def test_priming_through_self_is_not_followed_when_a_class_in_the_program_subclasses_it():
+    result = _migrate(**{"rt/rtsigned.py": SUBCLASS.lstrip()})
+    assert ("rt/rtlogic.py", "featured") not in result.converted
+    reasons = [r.reason for r in result.refusals if r.function == "featured"]
+    assert reasons == [FEATURED_REFUSED]
+    assert result.code["rt/rtlogic.py"].startswith("from rtbase import Book\n\n\ndef featured")
+
+
+def test_a_twin_whose_self_prime_primes_what_the_method_does_not_read_is_refused():
+    base = BASE.replace(
+        "    def prime(self):\n        prime_title_row(self.id)\n",
+        "    def prime(self):\n        prime_title_row(self.id)\n        prime_blurb_row(self.id)\n",
+    )
+    result = migrate_sources({"rt/rtbase.py": base.lstrip(), "rt/rtlogic.py": LOGIC.lstrip()})
+    assert ("rt/rtlogic.py", "featured") not in result.converted
+    reasons = [r.reason for r in result.refusals if r.function == "featured"]
+    assert reasons == [
+        "its twin prime_featured calls book.prime_card, but Book.prime_card calls self.prime, "
+        "which primes blurb_row, which Book.card does not read, so reading Book.card instead "
+        "would lose that batching. Make the twin prime only what Book.card reads, or convert "
+        "featured by hand, then rerun."
+    ]
+
+
+def test_priming_through_self_migrated_gives_the_same_outputs_with_no_more_round_trips(server):
+    result = _migrate()
+    assert ("rt/rtlogic.py", "featured") in result.converted
+    for xs in ([3], [1, 4, 2], [5, 9, 7, 8]):
+        before = run(server.address, BASE.lstrip(), LOGIC.lstrip(), xs)
+        after = run(server.address, result.code["rt/rtbase.py"], result.code["rt/rtlogic.py"], xs)
+        for (old_value, old_trips), (new_value, new_trips) in zip(before, after, strict=True):
+            assert new_value == old_value
+            assert new_trips <= old_trips, result.code["rt/rtlogic.py"]
