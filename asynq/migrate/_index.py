@@ -855,8 +855,7 @@ class UnitAnalyzer(cst.CSTVisitor):
                 # ``self.prime_m()``, ``cls.prime_m()``, ``cls(x).prime_m()`` in a priming
                 # method: the receiver is an object of the method's own class.
                 if kind == "call" and cls is None and len(ref) == 2 and ref[0] == me:
-                    if self._maybe_prime(ref):
-                        cls, via_self = (self._self_class,), True
+                    cls, via_self = (self._self_class,), True
                 elif kind == "local-prime" and cls == (me,) and self._self_is_class:
                     cls, via_self = (self._self_class,), True
             if cls is not None and kind == "call" and not via_self:
@@ -1199,22 +1198,6 @@ def class_methods(module: cst.Module) -> dict[tuple[str, str], cst.FunctionDef]:
     return out
 
 
-class _ClassBases(cst.CSTVisitor):
-    """Collects the names in the base-class lists of every class, at any depth."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: set[str] = set()
-
-    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
-        return False  # no class statement below a simple statement
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        for arg in node.bases:
-            self.names |= {n.value for n in _names_in(arg.value)}
-        return True
-
-
 def _names_in(expr: cst.CSTNode) -> list[cst.Name]:
     out: list[cst.Name] = []
     stack = [expr]
@@ -1233,9 +1216,22 @@ def _names_in(expr: cst.CSTNode) -> list[cst.Name]:
 def class_base_names(module: cst.Module) -> set[str]:
     """Every name in a base-class list of a class anywhere in ``module`` (``mod.Base`` gives
     ``mod`` and ``Base``): a class whose name is not among them is subclassed by none."""
-    visitor = _ClassBases()
-    module.visit(visitor)
-    return visitor.names
+    names: set[str] = set()
+    stack: list[cst.CSTNode] = list(module.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.SimpleStatementLine):
+            continue  # no class statement below a simple statement
+        if isinstance(node, cst.ClassDef):
+            for arg in node.bases:
+                names |= {n.value for n in _names_in(arg.value)}
+        for part in ("body", "orelse", "handlers", "finalbody", "cases"):
+            child = getattr(node, part, None)
+            if isinstance(child, (list, tuple)):
+                stack.extend(child)
+            elif isinstance(child, cst.CSTNode):
+                stack.append(child)
+    return names
 
 
 def method_receiver(fn: cst.FunctionDef) -> tuple[str | None, bool]:
@@ -1674,7 +1670,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
             fn = found.get((cls, name))
             if fn is None:
                 continue
-            analyzer = analyze_method(fn, config)
+            analyzer = analyze_method(fn, config, self_class=cls)
             method_facts[f"{cls}.{name}"] = UnitFacts(
                 -1,
                 f"{cls}.{name}",
@@ -1897,6 +1893,7 @@ class Program:
         #: functions without twins converted because converted functions read them
         self.helpers: set[Symbol] = set()
         self._twin_problems: dict[Symbol, str | None] = {}
+        self._prior_methods: dict[tuple[str, str], set[int]] = {}
         #: names that some class in the run lists among its bases
         self.base_names: set[str] = set().union(*(f.base_names for f in facts))
         self._classify()
@@ -2510,7 +2507,10 @@ class Program:
             problem = f"{twin.name if twin else method[1]} cannot be analysed"
         else:
             reads: set[Symbol] = set()
+            yielded = self.converted_methods.get(method, set())
             for site in unit.sites:
+                if site.via_self and site.ordinal not in yielded:
+                    continue  # ``self.m()`` left a plain call: what m reads is not batched
                 target = self.target_of(path, site)
                 if self.site_kind(path, site) == "call" and target and target[0] in (
                     "sym",
@@ -2780,26 +2780,34 @@ class Program:
                     break
                 self.converted -= unused
             self.helpers &= self.converted
-            before = set(self.converted_methods)
+            before = dict(self.converted_methods)
             self._decide_methods()
-            if set(self.converted_methods) == before:
+            if self.converted_methods == before:
                 break
         for fn in sorted(self.candidates - self.converted):
             self.reasons[fn] = local[fn] + self._dependent_reasons(fn)
         self._compute_liveness()
 
     def _decide_methods(self) -> None:
-        """Decide every method with a twin against the functions converted so far."""
-        self.method_reasons = {}
-        self.converted_methods = {}
-        self.property_getters = set()
-        for path, mod in self.modules.items():
-            for name, unit in mod.methods.items():
-                reasons, reads = self._method_decision(path, name, unit)
-                if reasons:
-                    self.method_reasons[(path, name)] = reasons
-                else:
-                    self.converted_methods[(path, name)] = reads
+        """Decide every method with a twin against the functions converted so far (and,
+        for ``self.m()`` reads, against the methods converted in the previous pass, until
+        that settles)."""
+        self._twin_problems.clear()
+        self._prior_methods = {}
+        while True:  # the prior only grows, so this settles
+            self.method_reasons = {}
+            self.converted_methods = {}
+            self.property_getters = set()
+            for path, mod in self.modules.items():
+                for name, unit in mod.methods.items():
+                    reasons, reads = self._method_decision(path, name, unit)
+                    if reasons:
+                        self.method_reasons[(path, name)] = reasons
+                    else:
+                        self.converted_methods[(path, name)] = reads
+            if self.converted_methods == self._prior_methods:
+                break
+            self._prior_methods = dict(self.converted_methods)
 
     def _method_decision(
         self, path: str, name: str, unit: UnitFacts
@@ -2848,6 +2856,12 @@ class Program:
                     f"{name} makes a dynamic call (such as getattr(...)()) that may read a "
                     "cached value the codemod cannot see. Call the function by name, then rerun."
                 )
+                continue
+            if site.kind == "obj-read" and site.via_self and site.blocker is None:
+                # ``self.m()``: a yield once m is converted (it stays a plain call otherwise)
+                target = self.target_of(path, site)
+                if target is not None and (target[1], target[2]) in self._prior_methods:
+                    reads.add(site.ordinal)
                 continue
             if site.kind != "call":
                 continue

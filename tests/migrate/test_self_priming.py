@@ -211,3 +211,112 @@ def test_priming_through_self_migrated_gives_the_same_outputs_with_no_more_round
         for (old_value, old_trips), (new_value, new_trips) in zip(before, after, strict=True):
             assert new_value == old_value
             assert new_trips <= old_trips, result.code["rt/rtlogic.py"]
+
+
+SELF_READS = """
+from rtcache import mc
+
+
+@mc.cached("title")
+def title_row(x):
+    return "title-%d" % x
+
+
+@mc.cached("rank")
+def rank_row(x):
+    return x * 7 % 5
+
+
+prime_title_row = title_row.prime
+prime_rank_row = rank_row.prime
+
+
+class Book:
+    def __init__(self, book_id):
+        self.id = book_id
+
+    def rank(self):
+        return rank_row(self.id)
+
+    def prime_rank(self):
+        prime_rank_row(self.id)
+
+    def card(self):
+        return {"title": title_row(self.id), "rank": self.rank()}
+
+    def prime_card(self):
+        prime_title_row(self.id)
+        self.prime_rank()
+"""
+
+SELF_READS_LOGIC = """
+from rtbase import Book
+
+
+def featured(book_id):
+    return [Book(b).card() for b in range(book_id, book_id + 3)]
+
+
+def prime_featured(book_id):
+    for b in range(book_id, book_id + 3):
+        Book(b).prime_card()
+
+
+def main(xs):
+    prime_featured(xs[0])
+    return featured(xs[0])
+"""
+
+
+def test_a_converted_method_reads_a_converted_method_of_self_in_its_batch(assert_codemod):
+    result = assert_codemod(
+        SELF_READS,
+        SELF_READS.replace(
+            "from rtcache import mc\n", "from asynq import asynq\nfrom rtcache import mc\n"
+        )
+        .replace(
+            "    def rank(self):\n        return rank_row(self.id)\n",
+            "    @asynq()\n    def rank(self):\n        return (yield rank_row.asynq(self.id))\n",
+        )
+        .replace(
+            '    def card(self):\n        return {"title": title_row(self.id), "rank": self.rank()}\n',
+            "    @asynq()\n    def card(self):\n"
+            '        return (yield {"title": title_row.asynq(self.id), "rank": self.rank.asynq()})\n',
+        ),
+        path="rt/rtbase.py",
+        others={"rt/rtlogic.py": SELF_READS_LOGIC},
+    )
+    assert ("rt/rtlogic.py", "featured") in result.converted
+    assert not [r for r in result.refusals if r.function == "featured"]
+
+
+def test_a_method_of_a_subclassed_class_keeps_its_plain_self_call_and_the_caller_its_refusal():
+    subclass = "from rtbase import Book\n\n\nclass Signed(Book):\n    def rank(self):\n        return 0\n"
+    result = migrate_sources(
+        {
+            "rt/rtbase.py": SELF_READS.lstrip(),
+            "rt/rtlogic.py": SELF_READS_LOGIC.lstrip(),
+            "rt/rtsigned.py": subclass,
+        }
+    )
+    assert '"rank": self.rank()}' in result.code["rt/rtbase.py"]
+    assert ("rt/rtlogic.py", "featured") not in result.converted
+    reasons = [r.reason for r in result.refusals if r.function == "featured"]
+    assert reasons == [
+        "its twin prime_featured calls Book(b).prime_card, but Book.prime_card primes through "
+        "self.prime_rank, which cannot be followed, so reading Book.card instead would lose "
+        "that batching. Make the twin prime only what Book.card reads, or convert featured by "
+        "hand, then rerun."
+    ]
+
+
+def test_reads_through_self_migrated_give_the_same_outputs_with_no_more_round_trips(server):
+    sources = {"rt/rtbase.py": SELF_READS.lstrip(), "rt/rtlogic.py": SELF_READS_LOGIC.lstrip()}
+    result = migrate_sources(sources)
+    assert "self.rank.asynq()" in result.code["rt/rtbase.py"]
+    for xs in ([3], [1, 4, 2], [5, 9, 7, 8]):
+        before = run(server.address, sources["rt/rtbase.py"], sources["rt/rtlogic.py"], xs)
+        after = run(server.address, result.code["rt/rtbase.py"], result.code["rt/rtlogic.py"], xs)
+        for (old_value, old_trips), (new_value, new_trips) in zip(before, after, strict=True):
+            assert new_value == old_value
+            assert new_trips <= old_trips, result.code["rt/rtbase.py"]
