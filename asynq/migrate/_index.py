@@ -2542,7 +2542,11 @@ class Program:
                 owner = self.owner_of_prime(target)
                 if owner is None:
                     if self.is_priming_name(site, target):
-                        lone = self._lone_primes(target)
+                        lone = (
+                            self._method_primes(target, set())
+                            if target is not None and target[0] == "method"
+                            else self._lone_primes(target)
+                        )
                         if lone is None:
                             problem = f"{twin.name} calls {shown}, which cannot be followed"
                             break
@@ -2658,10 +2662,16 @@ class Program:
                             return None
                         out |= more
             elif site.ref and self.is_priming_name(site, target):
-                more = self._expand_primes(
-                    (target[1], target[2]) if target is not None and target[0] == "sym" else None,
-                    seen,
-                )
+                if target is not None and target[0] == "method":
+                    # ``Book(x).prime()``: what that priming method primes
+                    more = self._method_primes(target, set())
+                else:
+                    more = self._expand_primes(
+                        (target[1], target[2])
+                        if target is not None and target[0] == "sym"
+                        else None,
+                        seen,
+                    )
                 if more is None:
                     return None
                 out |= more

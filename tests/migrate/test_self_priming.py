@@ -320,3 +320,119 @@ def test_reads_through_self_migrated_give_the_same_outputs_with_no_more_round_tr
         for (old_value, old_trips), (new_value, new_trips) in zip(before, after, strict=True):
             assert new_value == old_value
             assert new_trips <= old_trips, result.code["rt/rtbase.py"]
+
+
+SHELF = """
+from rtcache import mc
+
+
+@mc.cached("book")
+def book_row(x):
+    return {"id": x}
+
+
+@mc.cached("ids")
+def book_ids_of_author(x):
+    return [x, x + 1]
+
+
+prime_book_row = book_row.prime
+prime_book_ids_of_author = book_ids_of_author.prime
+
+
+class Book:
+    def __init__(self, book_id):
+        self.id = book_id
+
+    def prime(self):
+        prime_book_row(self.id)
+
+
+class Author:
+    def __init__(self, author_id):
+        self.id = author_id
+
+    def books(self):
+        return [Book(b) for b in book_ids_of_author(self.id)]
+
+    def prime_books(self):
+        for b in book_ids_of_author(self.id):
+            Book(b).prime()
+"""
+
+SHELF_LOGIC = """
+from rtbase import Author
+
+
+def page(author_id):
+    author = Author(author_id)
+    return [b.id for b in author.books()]
+
+
+def prime_page(author_id):
+    author = Author(author_id)
+    author.prime_books()
+"""
+
+
+def test_a_twin_that_primes_the_rows_of_the_objects_its_method_returns_is_refused_by_name():
+    result = migrate_sources({"rt/rtbase.py": SHELF.lstrip(), "rt/rtlogic.py": SHELF_LOGIC.lstrip()})
+    assert ("rt/rtlogic.py", "page") not in result.converted
+    reasons = [r.reason for r in result.refusals if r.function == "page"]
+    assert reasons == [
+        "its twin prime_page calls author.prime_books, but Author.prime_books calls "
+        "Book(b).prime, which primes book_row, which Author.books does not read, so reading "
+        "Author.books instead would lose that batching. Make the twin prime only what "
+        "Author.books reads, or convert page by hand, then rerun."
+    ]
+
+
+ROWS_LOGIC = """
+from rtbase import Book, book_row
+
+
+def prime_rows(ids):
+    for b in ids:
+        Book(b).prime()
+
+
+def page(ids):
+    return [book_row(b) for b in ids]
+
+
+def prime_page(ids):
+    prime_rows(ids)
+
+
+def main(xs):
+    prime_page(xs)
+    return page(xs)
+"""
+
+
+def test_a_priming_function_that_calls_a_plain_prime_method_is_followed(assert_codemod):
+    result = assert_codemod(
+        ROWS_LOGIC,
+        ROWS_LOGIC.replace("from rtbase", "from asynq import asynq\n\nfrom rtbase")
+        .replace(
+            "def page(ids):\n    return [book_row(b) for b in ids]\n",
+            "@asynq()\ndef page(ids):\n    return (yield [book_row.asynq(b) for b in ids])\n",
+        ),
+        path="rt/rtlogic.py",
+        others={"rt/rtbase.py": SHELF},
+    )
+    assert ("rt/rtlogic.py", "page") in result.converted
+
+
+def test_a_followed_plain_prime_method_migrated_gives_the_same_outputs_with_no_more_round_trips(
+    server,
+):
+    sources = {"rt/rtbase.py": SHELF.lstrip(), "rt/rtlogic.py": ROWS_LOGIC.lstrip()}
+    result = migrate_sources(sources)
+    assert ("rt/rtlogic.py", "page") in result.converted
+    for xs in ([3], [1, 4, 2], [5, 9, 7, 8]):
+        before = run(server.address, sources["rt/rtbase.py"], sources["rt/rtlogic.py"], xs)
+        after = run(server.address, result.code["rt/rtbase.py"], result.code["rt/rtlogic.py"], xs)
+        for (old_value, old_trips), (new_value, new_trips) in zip(before, after, strict=True):
+            assert new_value == old_value
+            assert new_trips <= old_trips, result.code["rt/rtlogic.py"]
