@@ -713,6 +713,9 @@ class Site:
     #: set when the name was bound by an import inside the function, not at module level
     local_import: ImportBinding | None = None
     cls: Ref | None = None
+    #: ``cls`` is the method's own class, known through ``self`` or ``cls``: it holds only
+    #: when no class in the run subclasses it (checked by the whole-program analysis)
+    via_self: bool = False
 
 
 _Pending = tuple[
@@ -752,9 +755,19 @@ class UnitAnalyzer(cst.CSTVisitor):
     """
 
     def __init__(
-        self, config: MigrateConfig, fn: cst.FunctionDef | None, keep_nodes: bool = False
+        self,
+        config: MigrateConfig,
+        fn: cst.FunctionDef | None,
+        keep_nodes: bool = False,
+        self_class: str | None = None,
     ) -> None:
         super().__init__()
+        #: in a method of ``self_class``: its first parameter (``self``, or ``cls`` of a
+        #: classmethod), and whether that names the class itself
+        self._self_name, self._self_is_class = (
+            method_receiver(fn) if fn is not None and self_class is not None else (None, False)
+        )
+        self._self_class = self_class
         self.prefix = config.prime_prefix
         self.fn = fn
         self.keep_nodes = keep_nodes
@@ -830,7 +843,22 @@ class UnitAnalyzer(cst.CSTVisitor):
         ]
         globals_ = set().union(*self._scope_globals) if self._scope_globals else set()
         for kind, ref, blocker, deletable, node, scopes, statement, cls in self._raw:
-            if cls is not None and kind == "call":
+            via_self = False
+            me = self._self_name
+            if (
+                me is not None
+                and self._self_class is not None
+                and self._bindings[me] == 0
+                and me not in globals_
+                and not any(me in imports for imports in self._scope_imports)
+            ):
+                # ``self.prime_m()``, ``cls.prime_m()``, ``cls(x).prime_m()`` in a priming
+                # method: the receiver is an object of the method's own class.
+                if kind == "call" and cls is None and len(ref) == 2 and ref[0] == me:
+                    cls, via_self = (self._self_class,), True
+                elif kind == "local-prime" and cls == (me,) and self._self_is_class:
+                    cls, via_self = (self._self_class,), True
+            if cls is not None and kind == "call" and not via_self:
                 # ``book.m()`` where ``book = Book(x)``: its class is known only if that is
                 # the name's one binding (and not a parameter or a global).
                 name = ref[0]
@@ -841,7 +869,7 @@ class UnitAnalyzer(cst.CSTVisitor):
                     or any(name in imports for imports in self._scope_imports)
                 ):
                     cls = None
-            if cls is not None and any(cls[0] in local[i] for i in scopes):
+            if cls is not None and not via_self and any(cls[0] in local[i] for i in scopes):
                 cls = None  # a class bound locally: not one the analysis can name
             if kind == "obj-read" and cls is None:
                 continue
@@ -871,6 +899,7 @@ class UnitAnalyzer(cst.CSTVisitor):
                     statement,
                     binding,
                     cls if kind in ("local-prime", "obj-read") else None,
+                    via_self and kind in ("local-prime", "obj-read"),
                 )
             )
         self._raw = []
@@ -1169,9 +1198,63 @@ def class_methods(module: cst.Module) -> dict[tuple[str, str], cst.FunctionDef]:
     return out
 
 
-def analyze_method(fn: cst.FunctionDef, config: MigrateConfig, keep_nodes: bool = False) -> UnitAnalyzer:
-    """Run :class:`UnitAnalyzer` over one method (as over a function)."""
-    analyzer = UnitAnalyzer(config, fn, keep_nodes)
+def _names_in(expr: cst.CSTNode) -> list[cst.Name]:
+    out: list[cst.Name] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name):
+            out.append(node)
+        elif isinstance(node, cst.Attribute):
+            out.append(node.attr)
+            stack.append(node.value)
+        else:
+            stack.extend(child_nodes(node))
+    return out
+
+
+def class_base_names(module: cst.Module) -> set[str]:
+    """Every name in a base-class list of a class anywhere in ``module`` (``mod.Base`` gives
+    ``mod`` and ``Base``): a class whose name is not among them is subclassed by none."""
+    names: set[str] = set()
+    stack: list[cst.CSTNode] = list(module.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.SimpleStatementLine):
+            continue  # no class statement below a simple statement
+        if isinstance(node, cst.ClassDef):
+            for arg in node.bases:
+                names |= {n.value for n in _names_in(arg.value)}
+        for part in ("body", "orelse", "handlers", "finalbody", "cases"):
+            child = getattr(node, part, None)
+            if isinstance(child, (list, tuple)):
+                stack.extend(child)
+            elif isinstance(child, cst.CSTNode):
+                stack.append(child)
+    return names
+
+
+def method_receiver(fn: cst.FunctionDef) -> tuple[str | None, bool]:
+    """The first parameter of a method (``self``; ``cls`` of a classmethod) and whether it
+    names the class itself; (None, False) for a staticmethod or a method without one."""
+    names = {dotted_name(d.decorator) for d in fn.decorators}
+    if ("staticmethod",) in names:
+        return None, False
+    first = [*fn.params.posonly_params, *fn.params.params]
+    if not first:
+        return None, False
+    return first[0].name.value, ("classmethod",) in names
+
+
+def analyze_method(
+    fn: cst.FunctionDef,
+    config: MigrateConfig,
+    keep_nodes: bool = False,
+    self_class: str | None = None,
+) -> UnitAnalyzer:
+    """Run :class:`UnitAnalyzer` over one method (as over a function). With ``self_class``,
+    priming calls through ``self`` or ``cls`` are recorded as calls on that class."""
+    analyzer = UnitAnalyzer(config, fn, keep_nodes, self_class)
     analyzer.walk(fn.body)
     return analyzer.finish()
 
@@ -1279,6 +1362,11 @@ class ModuleFacts:
     twin_alias_statements: dict[str, int] = dataclasses.field(default_factory=dict)
     #: the twins of the methods in ``methods``, by the method's name ("Class.method")
     method_twins: dict[str, UnitFacts] = dataclasses.field(default_factory=dict)
+    #: priming methods that are no method's twin (``prime``, ``prime_all``), by
+    #: "Class.method", analysed with ``self`` and ``cls`` known
+    prime_methods: dict[str, UnitFacts] = dataclasses.field(default_factory=dict)
+    #: every name that appears in a base-class list of a class of the module
+    base_names: set[str] = dataclasses.field(default_factory=set)
 
 
 def import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, ImportBinding]:
@@ -1556,8 +1644,19 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
     method_facts: dict[str, UnitFacts] = {}
     method_twins: dict[str, UnitFacts] = {}
     class_members: dict[str, list[str]] = {}
+    prime_methods: dict[str, UnitFacts] = {}
+    base_names = class_base_names(module)
     for stmt in others_stmts:
         if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
+            for item in stmt.body.body:
+                if isinstance(item, cst.FunctionDef) and (
+                    item.name.value == "prime"
+                    or (stmt.name.value, item.name.value) in lone_prime_methods
+                ):
+                    lone = analyze_method(item, config, self_class=stmt.name.value)
+                    prime_methods[f"{stmt.name.value}.{item.name.value}"] = UnitFacts(
+                        -1, f"{stmt.name.value}.{item.name.value}", lone.sites
+                    )
             members: list[str] = []
             for item in stmt.body.body:
                 if isinstance(item, (cst.FunctionDef, cst.ClassDef)):
@@ -1571,7 +1670,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
             fn = found.get((cls, name))
             if fn is None:
                 continue
-            analyzer = analyze_method(fn, config)
+            analyzer = analyze_method(fn, config, self_class=cls)
             method_facts[f"{cls}.{name}"] = UnitFacts(
                 -1,
                 f"{cls}.{name}",
@@ -1582,7 +1681,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
             )
             twin_fn = found.get((cls, config.prime_prefix + name))
             if twin_fn is not None:
-                twin_analyzer = analyze_method(twin_fn, config)
+                twin_analyzer = analyze_method(twin_fn, config, self_class=cls)
                 method_twins[f"{cls}.{name}"] = UnitFacts(
                     -1, f"{cls}.{config.prime_prefix}{name}", twin_analyzer.sites
                 )
@@ -1601,6 +1700,8 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
         class_members,
         twin_alias_statements,
         method_twins,
+        prime_methods,
+        base_names,
     )
 
 
@@ -1792,6 +1893,9 @@ class Program:
         #: functions without twins converted because converted functions read them
         self.helpers: set[Symbol] = set()
         self._twin_problems: dict[Symbol, str | None] = {}
+        self._prior_methods: dict[tuple[str, str], set[int]] = {}
+        #: names that some class in the run lists among its bases
+        self.base_names: set[str] = set().union(*(f.base_names for f in facts))
         self._classify()
 
     # -- module and name resolution -----------------------------------------------------
@@ -1910,6 +2014,8 @@ class Program:
         found = self.resolve(path, site.cls)
         if found is None or found[0] != "sym":
             return None
+        if site.via_self and found[2] in self.base_names:
+            return None  # ``self`` may be an object of a subclass that overrides the method
         members = self.modules[found[1]].class_members.get(found[2])
         if members is None or site.ref[1] not in members:
             return None
@@ -2401,7 +2507,10 @@ class Program:
             problem = f"{twin.name if twin else method[1]} cannot be analysed"
         else:
             reads: set[Symbol] = set()
+            yielded = self.converted_methods.get(method, set())
             for site in unit.sites:
+                if site.via_self and site.ordinal not in yielded:
+                    continue  # ``self.m()`` left a plain call: what m reads is not batched
                 target = self.target_of(path, site)
                 if self.site_kind(path, site) == "call" and target and target[0] in (
                     "sym",
@@ -2411,7 +2520,20 @@ class Program:
             for site in twin.sites:
                 kind = self.site_kind(path, site)
                 shown = ".".join(site.ref) if site.ref else "a dynamic call"
-                if kind in ("dynamic", "local-prime"):
+                if kind == "local-prime":
+                    lone = self._method_primes(self.target_of(path, site), set())
+                    if lone is None:
+                        problem = f"{twin.name} primes through {shown}, which cannot be followed"
+                        break
+                    if not lone <= reads:
+                        missing = sorted(lone - reads)[0]
+                        problem = (
+                            f"{twin.name} calls {shown}, which primes {missing[1]}, "
+                            f"which {method[1]} does not read"
+                        )
+                        break
+                    continue
+                if kind == "dynamic":
                     problem = f"{twin.name} primes through {shown}, which cannot be followed"
                     break
                 if kind != "call":
@@ -2420,7 +2542,11 @@ class Program:
                 owner = self.owner_of_prime(target)
                 if owner is None:
                     if self.is_priming_name(site, target):
-                        lone = self._lone_primes(target)
+                        lone = (
+                            self._method_primes(target, set())
+                            if target is not None and target[0] == "method"
+                            else self._lone_primes(target)
+                        )
                         if lone is None:
                             problem = f"{twin.name} calls {shown}, which cannot be followed"
                             break
@@ -2444,6 +2570,51 @@ class Program:
         if len(seen) == 1:
             self._twin_problems[method] = problem
         return problem
+
+    def _method_primes(self, target: Target | None, seen: set[str]) -> set[Symbol] | None:
+        """For a priming method of a known class that is no method's twin (``Book.prime``,
+        reached through ``self.prime()``): what it primes (None: not such a method, or it
+        primes what cannot be followed)."""
+        if target is None or target[0] != "method" or target[2] in seen:
+            return None if target is None or target[0] != "method" else set()
+        seen.add(target[2])
+        path = target[1]
+        unit = self.modules[path].prime_methods.get(target[2])
+        if unit is None:
+            return None
+        out: set[Symbol] = set()
+        for site in unit.sites:
+            kind = self.site_kind(path, site)
+            if kind == "dynamic":
+                return None
+            if kind == "local-prime":
+                more = self._method_primes(self.target_of(path, site), seen)
+                if more is None:
+                    return None
+                out |= more
+                continue
+            if kind != "call":
+                continue
+            inner = self.target_of(path, site)
+            owner = self.owner_of_prime(inner)
+            if owner is not None and self.is_method(owner):
+                if self.method_twin_problem(owner) is not None:
+                    return None
+            if owner is not None:
+                out.add(owner)
+                if inner is not None and inner[0] == "sym" and (inner[1], inner[2]) in self.twin_of:
+                    more = self._expand_primes((inner[1], inner[2]), set())
+                    if more is None:
+                        return None
+                    out |= more
+            elif site.ref and self.is_priming_name(site, inner):
+                if inner is None or inner[0] != "sym":
+                    return None
+                more = self._expand_primes((inner[1], inner[2]), set())
+                if more is None:
+                    return None
+                out |= more
+        return out
 
     def _lone_primes(self, target: Target | None) -> set[Symbol] | None:
         """For a priming function that is nobody's twin (``prime_page_widgets``): what it
@@ -2491,10 +2662,16 @@ class Program:
                             return None
                         out |= more
             elif site.ref and self.is_priming_name(site, target):
-                more = self._expand_primes(
-                    (target[1], target[2]) if target is not None and target[0] == "sym" else None,
-                    seen,
-                )
+                if target is not None and target[0] == "method":
+                    # ``Book(x).prime()``: what that priming method primes
+                    more = self._method_primes(target, set())
+                else:
+                    more = self._expand_primes(
+                        (target[1], target[2])
+                        if target is not None and target[0] == "sym"
+                        else None,
+                        seen,
+                    )
                 if more is None:
                     return None
                 out |= more
@@ -2613,26 +2790,34 @@ class Program:
                     break
                 self.converted -= unused
             self.helpers &= self.converted
-            before = set(self.converted_methods)
+            before = dict(self.converted_methods)
             self._decide_methods()
-            if set(self.converted_methods) == before:
+            if self.converted_methods == before:
                 break
         for fn in sorted(self.candidates - self.converted):
             self.reasons[fn] = local[fn] + self._dependent_reasons(fn)
         self._compute_liveness()
 
     def _decide_methods(self) -> None:
-        """Decide every method with a twin against the functions converted so far."""
-        self.method_reasons = {}
-        self.converted_methods = {}
-        self.property_getters = set()
-        for path, mod in self.modules.items():
-            for name, unit in mod.methods.items():
-                reasons, reads = self._method_decision(path, name, unit)
-                if reasons:
-                    self.method_reasons[(path, name)] = reasons
-                else:
-                    self.converted_methods[(path, name)] = reads
+        """Decide every method with a twin against the functions converted so far (and,
+        for ``self.m()`` reads, against the methods converted in the previous pass, until
+        that settles)."""
+        self._twin_problems.clear()
+        self._prior_methods = {}
+        while True:  # the prior only grows, so this settles
+            self.method_reasons = {}
+            self.converted_methods = {}
+            self.property_getters = set()
+            for path, mod in self.modules.items():
+                for name, unit in mod.methods.items():
+                    reasons, reads = self._method_decision(path, name, unit)
+                    if reasons:
+                        self.method_reasons[(path, name)] = reasons
+                    else:
+                        self.converted_methods[(path, name)] = reads
+            if self.converted_methods == self._prior_methods:
+                break
+            self._prior_methods = dict(self.converted_methods)
 
     def _method_decision(
         self, path: str, name: str, unit: UnitFacts
@@ -2681,6 +2866,12 @@ class Program:
                     f"{name} makes a dynamic call (such as getattr(...)()) that may read a "
                     "cached value the codemod cannot see. Call the function by name, then rerun."
                 )
+                continue
+            if site.kind == "obj-read" and site.via_self and site.blocker is None:
+                # ``self.m()``: a yield once m is converted (it stays a plain call otherwise)
+                target = self.target_of(path, site)
+                if target is not None and (target[1], target[2]) in self._prior_methods:
+                    reads.add(site.ordinal)
                 continue
             if site.kind != "call":
                 continue

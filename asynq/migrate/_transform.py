@@ -1417,7 +1417,7 @@ def _convert_methods(
             continue
         fn = body[last[method]]
         assert isinstance(fn, cst.FunctionDef)
-        analyzer = analyze_method(fn, config, keep_nodes=True)
+        analyzer = analyze_method(fn, config, keep_nodes=True, self_class=name)
         read_ids = {id(analyzer.sites[o].node) for o in ordinals}
         converter = _FunctionConverter(fn, read_ids, set(), config.line_length, indent)
         converter.depth = 1
