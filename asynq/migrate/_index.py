@@ -292,6 +292,48 @@ HARMLESS_BUILTINS = frozenset(
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
 
 
+class _UnconditionalCalls:
+    """Collects the calls an expression makes every time it runs, in evaluation order: not those
+    in a branch (``a if c else b``, the right of ``and``/``or``, later comparisons), nor inside a
+    lambda or comprehension (their own scope). A call ``accept`` refuses is looked into instead.
+    ``unsafe`` is set when the expression assigns (``:=``), yields or awaits: its reads cannot
+    be moved ahead of it."""
+
+    def __init__(self, accept: Callable[[cst.Call], bool]) -> None:
+        self.accept = accept
+        self.calls: list[cst.Call] = []
+        self.unsafe = False
+
+    def collect(self, node: cst.CSTNode, conditional: bool) -> None:
+        """Add the calls ``node`` always makes (``conditional``: it may not run at all)."""
+        if self.unsafe:
+            return
+        if isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await)):
+            self.unsafe = True
+            return
+        if isinstance(node, (cst.Lambda, *_COMPREHENSIONS)):
+            return
+        if isinstance(node, cst.IfExp):
+            self.collect(node.test, conditional)
+            self.collect(node.body, True)
+            self.collect(node.orelse, True)
+            return
+        if isinstance(node, cst.BooleanOperation):
+            self.collect(node.left, conditional)
+            self.collect(node.right, True)
+            return
+        if isinstance(node, cst.Comparison):
+            self.collect(node.left, conditional)
+            for i, target in enumerate(node.comparisons):
+                self.collect(target.comparator, conditional or i > 0)
+            return
+        if isinstance(node, cst.Call) and not conditional and self.accept(node):
+            self.calls.append(node)
+            return
+        for child in child_nodes(node):
+            self.collect(child, conditional)
+
+
 def _plain_arguments(call: cst.Call) -> bool:
     """Arguments that call nothing but harmless builtins (so the call may run earlier)."""
     plain = True
@@ -347,38 +389,10 @@ def two_phase_calls(
         or not isinstance(for_in.target, cst.Name)
     ):
         return []
-    out: list[cst.Call] = []
-    unsafe = False
-
-    def collect(node: cst.CSTNode, conditional: bool) -> None:
-        nonlocal unsafe
-        if unsafe:
-            return
-        if isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await)):
-            unsafe = True
-            return
-        if isinstance(node, (cst.Lambda, *_COMPREHENSIONS)):
-            return
-        if isinstance(node, cst.IfExp):
-            collect(node.test, conditional)
-            collect(node.body, True)
-            collect(node.orelse, True)
-            return
-        if isinstance(node, cst.BooleanOperation):
-            collect(node.left, conditional)
-            collect(node.right, True)
-            return
-        if isinstance(node, cst.Comparison):
-            collect(node.left, conditional)
-            for i, target in enumerate(node.comparisons):
-                collect(target.comparator, conditional or i > 0)
-            return
-        if isinstance(node, cst.Call):
-            if not conditional and dotted_name(node.func) is not None and _plain_arguments(node):
-                out.append(node)
-                return
-        for child in child_nodes(node):
-            collect(child, conditional)
+    collector = _UnconditionalCalls(
+        lambda call: dotted_name(call.func) is not None and _plain_arguments(call)
+    )
+    collect = collector.collect
 
     if for_in.ifs and not plain_filter(comp):
         collect(for_in.ifs[0].test, False)
@@ -390,7 +404,7 @@ def two_phase_calls(
             # An element that is the call is one batch already (unless asked for it).
             if whole_element or not isinstance(part, cst.Call):
                 collect(part, False)
-    return [] if unsafe else out
+    return [] if collector.unsafe else collector.calls
 
 
 _SORTERS = frozenset({"sorted", "min", "max"})
@@ -473,42 +487,12 @@ def hoistable_loop_calls(loop: cst.For) -> list[cst.Call]:
     assigned_visitor = _LocalNames()
     loop.body.visit(assigned_visitor)
     assigned = assigned_visitor.names - {loop.target.value}
-    calls: list[cst.Call] = []
-    unsafe = False
-
-    def collect(node: cst.CSTNode, conditional: bool) -> None:
-        nonlocal unsafe
-        if unsafe:
-            return
-        if isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await)):
-            unsafe = True
-            return
-        if isinstance(node, (cst.Lambda, *_COMPREHENSIONS)):
-            return
-        if isinstance(node, cst.IfExp):
-            collect(node.test, conditional)
-            collect(node.body, True)
-            collect(node.orelse, True)
-            return
-        if isinstance(node, cst.BooleanOperation):
-            collect(node.left, conditional)
-            collect(node.right, True)
-            return
-        if isinstance(node, cst.Comparison):
-            collect(node.left, conditional)
-            for i, target in enumerate(node.comparisons):
-                collect(target.comparator, conditional or i > 0)
-            return
-        if isinstance(node, cst.Call) and not conditional:
-            if (
-                dotted_name(node.func) is not None
-                and _plain_arguments(node)
-                and not any(name_counts(arg)[n] for arg in node.args for n in assigned)
-            ):
-                calls.append(node)
-                return
-        for child in child_nodes(node):
-            collect(child, conditional)
+    collector = _UnconditionalCalls(
+        lambda call: dotted_name(call.func) is not None
+        and _plain_arguments(call)
+        and not any(name_counts(arg)[n] for arg in call.args for n in assigned)
+    )
+    collect = collector.collect
 
     for stmt in loop.body.body:
         if isinstance(stmt, cst.SimpleStatementLine):
@@ -520,9 +504,9 @@ def hoistable_loop_calls(loop: cst.For) -> list[cst.Call]:
             collect(stmt.iter, False)
         else:
             break
-        if unsafe or _jumps(stmt):
+        if collector.unsafe or _jumps(stmt):
             break
-    return [] if unsafe else calls
+    return [] if collector.unsafe else collector.calls
 
 
 @dataclasses.dataclass
