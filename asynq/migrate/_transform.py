@@ -23,6 +23,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ._config import MigrateConfig
 from ._index import (
+    HARMLESS_BUILTINS,
     CollectLoop,
     FilePlan,
     Refusal,
@@ -471,29 +472,6 @@ def _group_reads(stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
 _N = TypeVar("_N", bound=cst.CSTNode)
 
 #: Builtins that may run a little earlier than written without anyone noticing.
-_HARMLESS = frozenset(
-    {
-        "range",
-        "len",
-        "str",
-        "int",
-        "float",
-        "bool",
-        "tuple",
-        "list",
-        "set",
-        "frozenset",
-        "sorted",
-        "min",
-        "max",
-        "sum",
-        "abs",
-        "enumerate",
-        "zip",
-        "reversed",
-        "repr",
-    }
-)
 _CONDITIONAL_INSIDE = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
 
 
@@ -597,7 +575,7 @@ def _safe_to_evaluate_early(item: cst.BaseExpression) -> bool:
             func = node.func
             if not (
                 (isinstance(func, cst.Attribute) and func.attr.value == "asynq")
-                or (isinstance(func, cst.Name) and func.value in _HARMLESS)
+                or (isinstance(func, cst.Name) and func.value in HARMLESS_BUILTINS)
             ):
                 safe = False
         elif isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await, cst.Lambda)):
@@ -1038,27 +1016,37 @@ class _FunctionConverter:
                         and not any(name_counts(y.value)[n] for n in assigned)
                     ]
                     if ready:
-                        if self._names is None:
-                            self._names = set(name_counts(self.fn))
-                        temps: dict[int, str] = {}
-                        for y in ready:
-                            assert y.value is not None and not isinstance(y.value, cst.From)
-                            name = _fresh_name(_temp_base(y.value), self._names)
-                            temps[id(y)] = name
-                            out.append(
-                                cst.SimpleStatementLine(
-                                    body=[
-                                        cst.Assign(
-                                            targets=[cst.AssignTarget(cst.Name(name))],
-                                            value=cst.Yield(y.value),
-                                        )
-                                    ]
-                                )
-                            )
+                        temps, named = self._name_yields(ready)
+                        out.extend(named)
                         replaced: Any = small.visit(_YieldReplacer(temps))
                         stmt = stmt.with_changes(body=[_strip_yield_parens(replaced)])
             out.append(stmt)
         return out
+
+    def _name_yields(
+        self, yields: list[cst.Yield]
+    ) -> tuple[dict[int, str], list[cst.SimpleStatementLine]]:
+        """A ``name = yield <value>`` statement for each of ``yields``, with fresh names, and
+        those names by ``id`` of each yield (for ``_YieldReplacer``)."""
+        if self._names is None:
+            self._names = set(name_counts(self.fn))
+        temps: dict[int, str] = {}
+        out: list[cst.SimpleStatementLine] = []
+        for y in yields:
+            assert y.value is not None and not isinstance(y.value, cst.From)
+            name = _fresh_name(_temp_base(y.value), self._names)
+            temps[id(y)] = name
+            out.append(
+                cst.SimpleStatementLine(
+                    body=[
+                        cst.Assign(
+                            targets=[cst.AssignTarget(cst.Name(name))],
+                            value=cst.Yield(y.value),
+                        )
+                    ]
+                )
+            )
+        return temps, out
 
     def two_phase(
         self, small: cst.BaseSmallStatement
@@ -1195,23 +1183,8 @@ class _FunctionConverter:
             found = _nested_yields(small)
             if not found:
                 break
-            if self._names is None:
-                self._names = set(name_counts(self.fn))
-            temps: dict[int, str] = {}
-            for y in found:
-                assert y.value is not None and not isinstance(y.value, cst.From)
-                name = _fresh_name(_temp_base(y.value), self._names)
-                temps[id(y)] = name
-                prefixes.append(
-                    cst.SimpleStatementLine(
-                        body=[
-                            cst.Assign(
-                                targets=[cst.AssignTarget(cst.Name(name))],
-                                value=cst.Yield(y.value),
-                            )
-                        ]
-                    )
-                )
+            temps, named = self._name_yields(found)
+            prefixes.extend(named)
             small = _strip_yield_parens(small.visit(_YieldReplacer(temps)))  # type: ignore[arg-type]
         return prefixes, small
 
