@@ -17,6 +17,7 @@ from . import (
     decorators,
     futures,
     generator,
+    instruments,
     loaders,
     priming,
     profiler,
@@ -24,6 +25,8 @@ from . import (
     scoped_value,
     stats,
     tools,
+    trace_env,
+    trace_export,
     tracing,
     utils,
 )
@@ -87,6 +90,9 @@ __all__ = [
     "stats",
     "tools",
     "tracing",
+    "instruments",
+    "trace_export",
+    "trace_env",
     "utils",
     "mock",
     "AsyncTask",
@@ -133,3 +139,6 @@ __all__ = [
     "concurrent_batch",
     "trace",
 ]
+
+# ASYNQ_TRACE=dir traces the importing thread until exit (see asynq.trace_env).
+trace_env.start_from_environment()

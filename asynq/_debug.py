@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 __all__ = ["options", "Options", "DebugOptions"]
 
 # asynq 1.6's switches that this implementation accepts so that code setting or reading them keeps
@@ -66,9 +68,14 @@ class Options:
     @COLLECT_PERF_STATS.setter
     def COLLECT_PERF_STATS(self, value: bool) -> None:  # noqa: N802 - asynq 1.6 name
         self.__dict__["COLLECT_PERF_STATS"] = bool(value)
-        from . import profiler
+        for callback in _perf_stats_watchers:
+            callback(bool(value))
 
-        profiler._set_enabled(bool(value))
+    def watch_perf_stats(self, callback: Callable[[bool], None]) -> None:
+        """Call ``callback(value)`` each time ``COLLECT_PERF_STATS`` is set, on the setting
+        thread (``asynq.profiler`` attaches and detaches itself this way)."""
+        if callback not in _perf_stats_watchers:
+            _perf_stats_watchers.append(callback)
 
     @property
     def MAX_TASK_STACK_SIZE(self) -> int:  # noqa: N802 - asynq 1.6 name
@@ -101,6 +108,9 @@ class Options:
         ]
         return f"<asynq debug options: {', '.join(on) or 'all off'}>"
 
+
+#: Called with the new value whenever COLLECT_PERF_STATS is set (see ``watch_perf_stats``).
+_perf_stats_watchers: list[Callable[[bool], None]] = []
 
 DebugOptions = Options
 options = Options()

@@ -140,6 +140,13 @@ class AsyncTask(futures.FutureBase[_T]):
                     waiting.add(item)
         return waiting
 
+    @property
+    def blocked_on(self) -> Any:
+        """What the task's last ``yield`` handed to the scheduler, while the task waits for it
+        (a future, or a list, tuple or dict of futures, nested); None when it does not wait.
+        Read-only; instruments read it after a step (see ``asynq.instruments``)."""
+        return None if self._computed else self._yielded
+
     def is_blocked(self) -> bool:
         """Whether the task waits on futures that are not computed yet."""
         return self._pending > 0

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import async_task
 from .async_task import ContextStack, get_root_contexts, root_contexts_var
 
 if TYPE_CHECKING:
@@ -62,9 +63,9 @@ def contexts_for_new_roots(*contexts: AsyncContext) -> Iterator[None]:
 
 
 def _active_task() -> AsyncTask[Any] | None:
-    from .scheduler import get_active_task
-
-    return get_active_task()
+    # The scheduler's thread state, as async_task holds it: the scheduler imports this module.
+    task: AsyncTask[Any] | None = async_task._thread_state.scheduler.active_task
+    return task
 
 
 def enter_context(context: AsyncContext) -> None:

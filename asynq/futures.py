@@ -26,6 +26,7 @@ __all__ = [
     "ErrorFuture",
     "none_future",
     "call_on_computed",
+    "short_repr",
 ]
 
 _T = TypeVar("_T")
@@ -377,9 +378,14 @@ class ErrorFuture(FutureBase[NoReturn]):
 none_future: ConstFuture[None] = ConstFuture(None)
 
 
-def _short_repr(value: object, limit: int = 80) -> str:
+def short_repr(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (ending in ``...``); never raises: a broken
+    ``__repr__`` gives ``<unrepresentable Type: error>``. For messages, debug output and traces."""
     try:
         text = repr(value)
     except Exception as error:  # noqa: BLE001 - a broken __repr__ must not break debugging
         text = f"<unrepresentable {type(value).__name__}: {error!r}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_short_repr = short_repr  # the name the kernel modules use

@@ -15,22 +15,23 @@ name, other futures (batch items) by class. ``time_taken`` is in microseconds an
 not the tasks it ran synchronously; the six-digit number orders tasks as the profiler first saw
 them. Records are kept per thread, like asynq 1.6's.
 
-Costs nothing while the switch is off: turning it on makes the thread's scheduler report to the
-profiler (see ``asynq.tracing``); turning it off, or the next task step after it was turned off,
-detaches it. A thread started after the switch was turned on starts recording when it first calls
+Costs nothing while the switch is off: turning it on installs the profiler as an instrument on the
+thread's scheduler (see ``asynq.instruments``); turning it off, or the next task step after it was
+turned off, removes it. A thread started after the switch was turned on starts recording when it first calls
 ``reset()`` or ``flush()`` (what a request handler does at its start and end).
 """
 
 from __future__ import annotations
 
 import threading
+from time import perf_counter
 from typing import Any
 
 from ._debug import options
 from .async_task import AsyncTask
 from .batching import BatchBase
+from .instruments import Instrument, futures_in
 from .scheduler import TaskScheduler, get_scheduler
-from .tracing import _attach, _detach, _leaves, _Observer
 
 __all__ = ["flush", "append", "reset", "incr_counter", "LocalProfileState"]
 
@@ -73,7 +74,7 @@ def reset() -> None:
     _state.counter = 0
 
 
-class _Profiler(_Observer):
+class _Profiler(Instrument):
     """Turns one scheduler's steps and flushes into asynq 1.6-style records."""
 
     def __init__(self, scheduler: TaskScheduler) -> None:
@@ -82,6 +83,10 @@ class _Profiler(_Observer):
         self.open: dict[AsyncTask[Any], list[Any]] = {}
         # batch -> (flush start, its items as they were before the flush)
         self.flushing: dict[BatchBase[Any], tuple[float, list[Any]]] = {}
+        # One [start, seconds of nested steps and rounds] per running step (synchronous calls
+        # nest): a record counts only the task's own time.
+        self.running: list[list[float]] = []
+        self.rounds: list[float] = []  # start of each open round
 
     def _name(self, task: AsyncTask[Any]) -> str:
         record = self.open.get(task)
@@ -90,15 +95,25 @@ class _Profiler(_Observer):
         name: str = record[0]
         return name
 
-    def _step(self, task: AsyncTask[Any], start: float, end: float, own: float, outer: Any) -> None:
+    def before_task_step(self, task: AsyncTask[Any]) -> None:
+        """Note when the step starts."""
+        self.running.append([perf_counter(), 0.0])
+
+    def after_task_step(self, task: AsyncTask[Any]) -> None:
+        """Add the step's own time to the task's record; write the record once it finished."""
+        end = perf_counter()
+        running = self.running
+        start, nested = running.pop() if running else (end, 0.0)
+        if running:
+            running[-1][1] += end - start
         if not options.COLLECT_PERF_STATS:
             _set_enabled(False, self.scheduler)
             return
         record = self.open.get(task)
         if record is None:
             record = self.open[task] = [_task_name(task), 0.0, []]
-        record[1] += own
-        if task._computed:
+        record[1] += end - start - nested
+        if task.is_computed():
             del self.open[task]
             append(
                 {
@@ -109,15 +124,26 @@ class _Profiler(_Observer):
                 }
             )
             return
-        leaves: list[Any] = []
-        _leaves(task._yielded, leaves)
-        for leaf in leaves:
+        for leaf in futures_in(task.blocked_on):
             record[2].append(self._name(leaf) if isinstance(leaf, AsyncTask) else _kind(leaf))
 
-    def _batch_begin(self, batch: BatchBase[Any], now: float) -> None:
-        self.flushing[batch] = (now, list(batch.items))
+    def before_round(self) -> None:
+        """Note when the round starts."""
+        self.rounds.append(perf_counter())
 
-    def _batch_end(self, batch: BatchBase[Any], now: float) -> None:
+    def after_round(self) -> None:
+        """A round inside a step (a synchronous call flushed) is not the step's own time."""
+        start = self.rounds.pop() if self.rounds else perf_counter()
+        if self.running:
+            self.running[-1][1] += perf_counter() - start
+
+    def before_batch_flush(self, batch: BatchBase[Any]) -> None:
+        """Note when the flush starts and the items it flushes."""
+        self.flushing[batch] = (perf_counter(), list(batch.items))
+
+    def after_batch_flush(self, batch: BatchBase[Any], items: list[Any], seconds: float) -> None:
+        """Write the batch's record."""
+        now = perf_counter()
         started, items = self.flushing.pop(batch, (now, []))
         if not options.COLLECT_PERF_STATS:
             return
@@ -125,10 +151,15 @@ class _Profiler(_Observer):
         append(
             {
                 "time_taken": int((now - started) * 1e6),
-                "name": f"{cls.__module__}.{cls.__qualname__} ({batch._describe()})",
+                "name": f"{cls.__module__}.{cls.__qualname__} ({_describe(batch)})",
                 "dependencies": [_kind(item) for item in items],
             }
         )
+
+
+def _describe(batch: BatchBase[Any]) -> str:
+    state = "cancelled" if batch.is_cancelled() else ("flushed" if batch.is_flushed() else "pending")
+    return f"{state}, {len(batch.items)} item(s)"
 
 
 def _kind(future: Any) -> str:
@@ -150,15 +181,16 @@ def _sync_thread() -> None:
 
 
 def _set_enabled(enabled: bool, scheduler: TaskScheduler | None = None) -> None:
-    """Attach a profiler to ``scheduler`` (default: this thread's) or detach it."""
+    """Install a profiler on ``scheduler`` (default: this thread's) or remove it."""
     if scheduler is None:
         scheduler = get_scheduler()
-    state: Any = scheduler
-    profiler: _Profiler | None = getattr(state, "_obs_profiler", None)
-    if enabled and profiler is None:
-        state._obs_profiler = profiler = _Profiler(scheduler)
-        _attach(profiler, scheduler)
-    elif not enabled and profiler is not None:
-        state._obs_profiler = None
-        profiler.open.clear()
-        _detach(profiler, scheduler)
+    installed = [i for i in scheduler.instruments if isinstance(i, _Profiler)]
+    if enabled and not installed:
+        scheduler.add_instrument(_Profiler(scheduler))
+    elif not enabled:
+        for profiler in installed:
+            profiler.open.clear()
+            scheduler.remove_instrument(profiler)
+
+
+options.watch_perf_stats(_set_enabled)

@@ -57,7 +57,7 @@ from typing import Any
 
 from qcore.events import EventHook
 
-from . import async_task, futures
+from . import async_task, futures, instruments
 from ._debug import options
 from .async_task import NEW, STARTED, AsyncTask, AsyncTaskResult
 from .batching import BatchBase, BatchItemBase
@@ -202,6 +202,14 @@ class TaskScheduler:
         self.on_before_batch_flush = EventHook()
         self.on_after_batch_flush = EventHook()
         self.stats = SchedulerStats()
+        self._instruments: tuple[object, ...] = ()
+        # The installed instruments' hooks, bound, one tuple per hook name (see _set_instruments).
+        self._before_step: tuple[Callable[..., Any], ...] = ()
+        self._after_step: tuple[Callable[..., Any], ...] = ()
+        self._before_round: tuple[Callable[..., Any], ...] = ()
+        self._after_round: tuple[Callable[..., Any], ...] = ()
+        self._before_flush: tuple[Callable[..., Any], ...] = ()
+        self._after_flush: tuple[Callable[..., Any], ...] = ()
 
     # -- public --------------------------------------------------------------------------------
 
@@ -297,6 +305,55 @@ class TaskScheduler:
         """Drop every ready task and pending batch (cancelling the batches) and zero the stats."""
         self._clear()
         self.stats.reset()
+
+    @property
+    def instruments(self) -> tuple[object, ...]:
+        """The installed instruments (see ``asynq.instruments``), in the order added."""
+        return self._instruments
+
+    def add_instrument(self, instrument: object) -> None:
+        """Call ``instrument``'s hooks (``asynq.instruments.Instrument``) from now on; nothing
+        happens if it is already installed. An instrument with task step hooks switches this
+        scheduler to its instrumented loop until the last such instrument is removed."""
+        hooks = instruments._defined_hooks(instrument)
+        if not hooks:
+            raise TypeError(
+                f"add_instrument() expects an instrument, an object with at least one of the "
+                f"hooks {', '.join(instruments.HOOKS)}, got {type(instrument).__name__}: "
+                f"{futures.short_repr(instrument, 60)}; subclass asynq.instruments.Instrument "
+                "and override the hooks you need"
+            )
+        if instrument not in self._instruments:
+            self._set_instruments(self._instruments + (instrument,))
+
+    def remove_instrument(self, instrument: object) -> None:
+        """Stop calling ``instrument``'s hooks; ``KeyError`` if it is not installed here."""
+        if instrument not in self._instruments:
+            raise KeyError(
+                f"remove_instrument(): {futures.short_repr(instrument, 60)} is not installed on "
+                f"this scheduler (installed: {len(self._instruments)}); instruments are per "
+                "thread, remove it on the thread that added it"
+            )
+        self._set_instruments(tuple(i for i in self._instruments if i is not instrument))
+
+    def _set_instruments(self, installed: tuple[object, ...]) -> None:
+        def bound(name: str) -> tuple[Callable[..., Any], ...]:
+            return tuple(
+                getattr(i, name) for i in installed if name in instruments._defined_hooks(i)
+            )
+
+        self._instruments = installed
+        self._before_step = bound("before_task_step")
+        self._after_step = bound("after_task_step")
+        self._before_round = bound("before_round")
+        self._after_round = bound("after_round")
+        self._before_flush = bound("before_batch_flush")
+        self._after_flush = bound("after_batch_flush")
+        # The kernel's own class switch: the loop pays for step hooks only while some are set.
+        plain = getattr(type(self), "_plain_class", type(self))
+        wanted = _stepping_class(plain) if self._before_step or self._after_step else plain
+        if type(self) is not wanted:
+            self.__class__ = wanted
 
     def dump(self, indent: int = 0) -> None:
         """Print the active task, the ready queue and the pending batches."""
@@ -727,21 +784,64 @@ class TaskScheduler:
                 self._rng.shuffle(batches)
             batches.sort(key=_priority, reverse=True)
         stats = self.stats
-        record = stats._begin_round()
-        for batch in batches:
-            batch._begin_flush()
-        for batch in batches:
-            if batch._computed:
-                continue
-            self.on_before_batch_flush(batch)
-            items = batch.items  # as it is before the flush: a batch may let go of items
-            started = time.perf_counter()
-            batch.flush()
-            seconds = time.perf_counter() - started
-            stats._record_flush(record, batch, items, seconds)
-            if options.DUMP_FLUSH_BATCH:
-                print(f"asynq: flushed {batch!r} in {seconds * 1000:.3f} ms")
-            self.on_after_batch_flush(batch)
+        stats.before_round()
+        for hook in self._before_round:
+            hook()
+        try:
+            for batch in batches:
+                batch._begin_flush()
+            for batch in batches:
+                if batch._computed:
+                    continue
+                for hook in self._before_flush:
+                    hook(batch)
+                self.on_before_batch_flush(batch)
+                items = batch.items  # as it is before the flush: a batch may let go of items
+                started = time.perf_counter()
+                batch.flush()
+                seconds = time.perf_counter() - started
+                stats.after_batch_flush(batch, items, seconds)
+                for hook in self._after_flush:
+                    hook(batch, items, seconds)
+                if options.DUMP_FLUSH_BATCH:
+                    print(f"asynq: flushed {batch!r} in {seconds * 1000:.3f} ms")
+                self.on_after_batch_flush(batch)
+        finally:
+            for hook in self._after_round:
+                hook()
+
+
+_stepping_classes: dict[type, type] = {}
+
+
+def _stepping_class(plain: type[TaskScheduler]) -> type[TaskScheduler]:
+    """The variant of the scheduler class ``plain`` whose ``_run`` calls the instruments' task
+    step hooks around each step (made once per class). It never hands a task's successor over
+    within one ``_run``: every step goes through the hooks."""
+    cls = _stepping_classes.get(plain)
+    if cls is None:
+        plain_run = plain._run
+
+        def _run(self: TaskScheduler, task: AsyncTask[Any]) -> None:
+            if task._computed:
+                return
+            for hook in self._before_step:
+                hook(task)
+            try:
+                plain_run(self, task)
+            finally:
+                for hook in self._after_step:
+                    hook(task)
+
+        namespace = {
+            "_run": _run,
+            "_hand_off": False,
+            "_plain_class": plain,
+            "__module__": plain.__module__,
+            "__doc__": f"{plain.__name__} calling its instruments' task step hooks.",
+        }
+        cls = _stepping_classes[plain] = type(f"Instrumented{plain.__name__}", (plain,), namespace)
+    return cls
 
 
 # How a blocked task's yield is shaped, so that resuming it takes the shortest path.
@@ -913,3 +1013,4 @@ def reset() -> None:
 
 _state_active = get_active_task
 futures._thread_state = _thread_state
+instruments._thread_state = _thread_state

@@ -1,8 +1,10 @@
 """Per-thread scheduler statistics: rounds, batches, items, distinct keys, flush time, tasks and
 synchronous calls made inside tasks (impure calls).
 
-Always on and cheap: the kernel bumps ``tasks`` when it starts a task and calls ``_begin_round`` /
-``_record_flush`` once per round and per flushed batch; nothing here runs per task. A *round* is
+Always on and cheap: ``SchedulerStats`` is the instrument (``asynq.instruments``) that every
+scheduler has from the start, as ``scheduler.stats``; the scheduler calls its ``before_round`` /
+``after_batch_flush`` hooks once per round and per flushed batch, and bumps its ``tasks`` counter
+when it starts a task; nothing here runs per task. A *round* is
 one pass of flushes made when no task can make progress; its batches flush together, so the number
 of rounds is the number of round trips a request paid for.
 
@@ -21,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from operator import attrgetter
 from typing import Any
+
+from .instruments import Instrument, current_scheduler
 
 __all__ = [
     "BatchRecord",
@@ -155,7 +159,7 @@ class RoundRecord:
         return f"<RoundRecord {self.summary()}>"
 
 
-class SchedulerStats:
+class SchedulerStats(Instrument):
     """Counters of one thread's scheduler since it was created or last ``reset()``.
 
     ``rounds``, ``batches``, ``items``: flushes as described in the module docstring; ``keys``:
@@ -174,6 +178,7 @@ class SchedulerStats:
         "tasks",
         "impure_calls",
         "_rounds",
+        "_current",
     )
 
     def __init__(self) -> None:
@@ -189,22 +194,23 @@ class SchedulerStats:
         self._rounds: deque[tuple[int, list[tuple[Any, int, int | None, float]]]] = deque(
             maxlen=ROUND_HISTORY
         )
+        self._current: list[tuple[Any, int, int | None, float]] = []
 
     def reset(self) -> None:
         """Zero every counter and forget the round history."""
         self.__init__()  # type: ignore[misc]
 
-    # -- called by the kernel, once per round and once per flushed batch -----------------------
+    # -- instrument hooks: called by the scheduler, once per round and once per flushed batch ----
 
-    def _begin_round(self) -> Any:
-        """Count a round; returns the handle to pass to ``_record_flush`` for its batches."""
+    def before_round(self) -> None:
+        """Count a round; the batches flushed until the next one are recorded in it."""
         self.rounds += 1
         batches: list[tuple[Any, int, int | None, float]] = []
         self._rounds.append((self.rounds, batches))
-        return batches
+        self._current = batches
 
-    def _record_flush(self, record: Any, batch: Any, items: Any, seconds: float) -> None:
-        """Count one flushed ``batch`` that took ``seconds``, in the round of ``record``.
+    def after_batch_flush(self, batch: Any, items: Any, seconds: float) -> None:
+        """Count one flushed ``batch`` that took ``seconds``, in the current round.
 
         ``items`` is ``batch.items`` as it was before the flush (some batches let go of items
         while flushing; memcache's drops the misses it hands to compute tasks)."""
@@ -216,7 +222,7 @@ class SchedulerStats:
         self.batches += 1
         self.items += count
         self.flush_seconds += seconds
-        record.append((kind, count, keys, seconds))
+        self._current.append((kind, count, keys, seconds))
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -291,11 +297,11 @@ class NullStats(SchedulerStats):
 
     __slots__ = ()
 
-    def _begin_round(self) -> Any:
-        return None
+    def before_round(self) -> None:
+        """Records nothing."""
 
-    def _record_flush(self, record: Any, batch: Any, items: Any, seconds: float) -> None:
-        pass
+    def after_batch_flush(self, batch: Any, items: Any, seconds: float) -> None:
+        """Records nothing."""
 
     def summary(self, max_rounds: int = 20) -> str:
         """Says that statistics are off."""
@@ -307,9 +313,7 @@ def _plural(count: int, noun: str, plural: str | None = None) -> str:
 
 
 def _scheduler() -> Any:
-    from .scheduler import get_scheduler
-
-    return get_scheduler()
+    return current_scheduler()
 
 
 def get_stats() -> SchedulerStats:

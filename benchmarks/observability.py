@@ -54,7 +54,7 @@ def strip_statistics():
     import ast, inspect, textwrap
     from asynq import scheduler as kernel
 
-    removed = {"tasks += 1": 0, "_begin_round": 0, "_record_flush": 0, "perf_counter": 0}
+    removed = {"tasks += 1": 0, "before_round": 0, "after_batch_flush": 0, "perf_counter": 0}
 
     def is_stats(node):
         return isinstance(node, ast.Attribute) and node.attr == "stats"
@@ -67,17 +67,23 @@ def strip_statistics():
             return node
 
         def visit_Expr(self, node):
+            # The statistics instrument's hooks: stats.before_round(), stats.after_batch_flush(...)
             call = node.value
-            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
-                if call.func.attr == "_record_flush":
-                    removed["_record_flush"] += 1
-                    return ast.Pass()
+            if (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and call.func.attr in ("before_round", "after_batch_flush")
+                and isinstance(call.func.value, ast.Name)
+                and call.func.value.id == "stats"
+            ):
+                removed[call.func.attr] += 1
+                return ast.Pass()
             return self.generic_visit(node)
 
         def visit_Call(self, node):
-            if isinstance(node.func, ast.Attribute) and node.func.attr in ("_begin_round", "perf_counter"):
-                removed[node.func.attr] += 1
-                return ast.Constant(None if node.func.attr == "_begin_round" else 0.0)
+            if isinstance(node.func, ast.Attribute) and node.func.attr == "perf_counter":
+                removed["perf_counter"] += 1
+                return ast.Constant(0.0)
             return self.generic_visit(node)
 
     methods = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import asynq
-from asynq import get_scheduler
+from asynq import TaskScheduler, get_scheduler
 from asynq.tracing import trace
 
 
@@ -24,8 +24,9 @@ def test_a_traced_chain_records_every_task_with_its_start_and_end() -> None:
     assert all(t.start is not None and t.end is not None for t in recorded.tasks)
 
 
-def test_hand_off_is_back_on_when_the_trace_ends() -> None:
+def test_the_plain_loop_is_back_when_the_trace_ends() -> None:
     with trace():
         chain(3)
-    assert type(get_scheduler())._hand_off is True
+    assert type(get_scheduler()) is TaskScheduler
+    assert get_scheduler().instruments == ()
     assert chain(200) == 200

@@ -75,10 +75,11 @@ def test_summary_has_a_totals_line_then_one_line_per_round() -> None:
     authors = flushed_batch(lambda b: [LoggedItem(b, "u1"), LoggedItem(b, "u1")])
     counters = SchedulerStats()
     counters.tasks = 3
-    first = counters._begin_round()
-    counters._record_flush(first, users, users.items, 0.001)
-    counters._record_flush(first, posts, posts.items, 0.002)
-    counters._record_flush(counters._begin_round(), authors, authors.items, 0.0005)
+    counters.before_round()
+    counters.after_batch_flush(users, users.items, 0.001)
+    counters.after_batch_flush(posts, posts.items, 0.002)
+    counters.before_round()
+    counters.after_batch_flush(authors, authors.items, 0.0005)
     assert counters.summary().splitlines() == [
         "3 tasks, 2 rounds, 3 batch flushes, 5 items (4 distinct keys), 3.50 ms flushing, "
         "0 synchronous calls inside tasks",
@@ -153,7 +154,8 @@ def flushed_batch(make_items: Any) -> LoggedBatch:
 def test_a_flush_record_counts_the_distinct_keys_of_the_batch_items() -> None:
     batch = flushed_batch(lambda b: [LoggedItem(b, k) for k in ["a", "b", "a", "c", "a"]])
     counters = SchedulerStats()
-    counters._record_flush(counters._begin_round(), batch, batch.items, 0.5)
+    counters.before_round()
+    counters.after_batch_flush(batch, batch.items, 0.5)
     (record,) = counters.history
     assert record.batches[0].as_dict() == {
         "kind": "LoggedBatch",
@@ -177,7 +179,8 @@ def test_a_flush_is_counted_with_the_items_the_batch_held_before_flushing() -> N
     batch.flush()
     batch.items = []  # as a batch that hands its items elsewhere while flushing
     counters = SchedulerStats()
-    counters._record_flush(counters._begin_round(), batch, before, 0.0)
+    counters.before_round()
+    counters.after_batch_flush(batch, before, 0.0)
     assert (counters.items, counters.keys) == (3, 2)
 
 
@@ -191,7 +194,8 @@ def test_items_with_several_keys_count_every_key_once() -> None:
 def test_items_without_keys_report_no_key_count() -> None:
     batch = flushed_batch(lambda b: [PlainItem(b), PlainItem(b)])
     counters = SchedulerStats()
-    counters._record_flush(counters._begin_round(), batch, batch.items, 0.0)
+    counters.before_round()
+    counters.after_batch_flush(batch, batch.items, 0.0)
     (record,) = counters.history
     assert (record.batches[0].items, record.batches[0].keys, counters.keys) == (2, None, 0)
     assert record.keys is None
@@ -229,7 +233,7 @@ def test_disable_stops_round_records_and_enable_brings_them_back() -> None:
 def test_history_keeps_only_the_most_recent_rounds() -> None:
     counters = SchedulerStats()
     for _ in range(stats.ROUND_HISTORY + 5):
-        counters._begin_round()
+        counters.before_round()
     assert counters.rounds == stats.ROUND_HISTORY + 5
     assert len(counters.history) == stats.ROUND_HISTORY
     assert counters.history[0].index == 6

@@ -219,7 +219,7 @@ def test_the_flush_hooks_are_released_when_the_trace_stops() -> None:
     finally:
         scheduler.on_after_batch_flush.unsubscribe(seen.append)
     assert len(seen) == 6
-    assert not hasattr(scheduler, "_obs_after")
+    assert scheduler.instruments == ()
 
 
 # -- Chrome trace events ------------------------------------------------------------------------------
@@ -545,3 +545,26 @@ def test_a_batch_is_described_by_the_items_it_held_before_flushing() -> None:
     assert [(b.kind, b.items, b.keys, b.key_sample) for b in t.batches] == [
         ("HandsOff", 3, 2, ["'a'", "'b'", "'a'"])
     ]
+
+
+# -- the exporters and the environment switch, apart from the recorder ----------------------------------
+
+
+def test_the_exporters_module_writes_what_the_trace_methods_write(tmp_path: Any) -> None:
+    from asynq import trace_export
+
+    _, t = traced_blog([1, 2])
+    assert trace_export.to_chrome(t) == t.to_chrome()
+    assert trace_export.to_dot(t, "tasks") == t.to_dot("tasks")
+    paths = trace_export.write_trace_files(t, str(tmp_path), "page")
+    assert [os.path.basename(p) for p in paths][:2] == ["page.json", "page.dot"]
+    assert json.loads((tmp_path / "page.json").read_text()) == t.to_chrome()
+
+
+def test_without_the_environment_variable_no_trace_runs_behind_the_program() -> None:
+    from asynq import trace_env
+
+    assert tracing.TRACE_ENV not in os.environ
+    assert trace_env.start_from_environment() is None
+    assert trace_env.environment_trace() is None
+    assert get_scheduler().instruments == ()
