@@ -161,8 +161,9 @@ def set_from_task(
     """Take ``item`` out of its batch: its value will come from ``task``, started now (see
     ``start_task``). The task must set the item (``set_value`` or ``set_error``) before it
     ends; until then, whoever yields the item waits for the task, not for a flush. The item's
-    old batch keeps it in its ``items`` list: a flush loop skips items whose ``batch`` is not
-    itself."""
+    old batch no longer answers for it (a flush that leaves it unset, or fails, does not touch
+    it), though it stays in that batch's ``items``: a flush loop skips items whose ``batch`` is
+    not itself. This is how a cache computes a miss inside its own flush."""
     if not isinstance(item, BatchItemBase):
         raise TypeError(
             f"set_from_task() expects a batch item (a BatchItemBase), got "

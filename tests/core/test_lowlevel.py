@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 import asynq
-from asynq import AsyncContext, AsyncTask, ConstFuture, DebugBatchItem, get_scheduler, lowlevel
+from asynq import (
+    AsyncContext,
+    AsyncTask,
+    BatchBase,
+    BatchItemBase,
+    ConstFuture,
+    DebugBatchItem,
+    get_scheduler,
+    lowlevel,
+)
 from asynq.contexts import enter_context, leave_context
 from core.helpers import KeyKind
 
@@ -145,6 +154,51 @@ def test_a_task_waiting_on_an_item_set_from_a_task_wakes_when_the_task_sets_it()
 
     assert both() == ["from the task", "from the task"]
     assert sorted(waiting) == ["a", "b"]
+
+
+class HandingBatch(BatchBase[Any]):
+    """Hands every item to a task that sets it to twice its key; then maybe raises."""
+
+    active: HandingBatch | None = None
+
+    def __init__(self, fail_with: Exception | None = None) -> None:
+        super().__init__()
+        self.fail_with = fail_with
+
+    def _try_switch_active_batch(self) -> None:
+        if HandingBatch.active is self:
+            HandingBatch.active = HandingBatch(self.fail_with)
+
+    def _flush(self) -> None:
+        for item in self.items:
+            lowlevel.set_from_task(item, new_task(double(item)))
+        if self.fail_with is not None:
+            raise self.fail_with
+
+
+class HandedItem(BatchItemBase):
+    def __init__(self, key: int) -> None:
+        assert HandingBatch.active is not None
+        super().__init__(HandingBatch.active)
+        self.key = key
+
+
+def double(item: HandedItem) -> Generator[Any, Any, None]:
+    yield None
+    item.set_value(item.key * 2)
+
+
+@pytest.mark.parametrize("fail_with", [None, RuntimeError("the flush failed after handing")])
+def test_items_a_flush_hands_to_tasks_are_set_by_the_tasks_even_if_the_flush_fails(
+    fail_with: Exception | None,
+) -> None:
+    HandingBatch.active = HandingBatch(fail_with)
+
+    @asynq.asynq()
+    def page() -> Any:
+        return (yield [HandedItem(1), HandedItem(2)])
+
+    assert page() == [2, 4]
 
 
 def test_the_awaiting_task_batch_takes_no_items_and_is_never_scheduled() -> None:
