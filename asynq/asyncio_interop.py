@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +46,8 @@ from typing import Any, TypeVar
 
 from .async_task import AsyncTask
 from .batching import BatchBase, BatchItemBase
-from .futures import Future, FutureBase, _short_repr
+from .futures import Future, FutureBase
+from .lowlevel import close_batch, register_asyncio_bridge, set_sync_call_check, short_repr
 from .scheduler import AsyncTaskError, TaskScheduler, add_yield_adapter, get_scheduler
 
 __all__ = [
@@ -137,7 +139,7 @@ def _fn_name(fn: object) -> str:
     decorator = getattr(fn, "decorator", None)  # a bound method's binder
     target = decorator if decorator is not None else fn
     name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
-    return name if isinstance(name, str) else _short_repr(fn, 60)
+    return name if isinstance(name, str) else short_repr(fn, 60)
 
 
 def _sync_call_message(fn: object) -> str:
@@ -159,24 +161,24 @@ async def resolve_in_asyncio(future: FutureBase[_T]) -> _T:
     Its tasks run on the event loop's thread and batch with all other asynq work awaited in the
     same loop; batches flush on a flush thread while the loop goes on.
     """
-    if not future._computed:
+    if not future.is_computed():
         if isinstance(future, (AsyncTask, BatchItemBase, BatchBase)):
             await _await_driven(future)
         elif isinstance(future, Future):
-            future._compute()  # a plain value provider: nothing to batch
+            future.error()  # computes it: a plain value provider, nothing to batch
         else:
             await _await_external(future)
-    if future._error is not None:
-        raise future._error
-    value: _T = future._value
-    return value
+    error = future.error()
+    if error is not None:
+        raise error
+    return future.value()
 
 
 async def _await_driven(root: FutureBase[Any]) -> None:
     loop = asyncio.get_running_loop()
     driver = _drivers.get(loop)
     if driver is None:
-        driver = _drivers[loop] = _Driver(loop)
+        driver = _add_driver(loop)
     waiter = loop.create_future()
     entry = _Entry(root, waiter)
     driver.add(entry)
@@ -228,7 +230,7 @@ def from_awaitable(awaitable: Awaitable[_T]) -> FutureBase[_T]:
         if asyncio.iscoroutine(awaitable):
             awaitable.close()  # it will never run; avoid the "never awaited" warning
         raise AsyncioModeError(
-            f"from_awaitable() got {_short_repr(awaitable, 60)} outside asyncio mode; it only "
+            f"from_awaitable() got {short_repr(awaitable, 60)} outside asyncio mode; it only "
             "works in asynq code run by `await f.asyncio(...)`, where an event loop drives the "
             "tasks. In synchronous code, compute the value before calling the asynq function; "
             "in a coroutine, await it directly"
@@ -236,7 +238,7 @@ def from_awaitable(awaitable: Awaitable[_T]) -> FutureBase[_T]:
     if not isinstance(awaitable, Awaitable):
         raise TypeError(
             f"from_awaitable() expects an awaitable (a coroutine, task or future), got "
-            f"{type(awaitable).__name__}: {_short_repr(awaitable, 60)}; for a plain value "
+            f"{type(awaitable).__name__}: {short_repr(awaitable, 60)}; for a plain value "
             "use ConstFuture(value)"
         )
     driver = _drivers[asyncio.get_running_loop()]
@@ -301,6 +303,23 @@ class _Entry:
 
 
 _drivers: dict[asyncio.AbstractEventLoop, _Driver] = {}
+_drivers_lock = threading.Lock()
+
+
+def _add_driver(loop: asyncio.AbstractEventLoop) -> _Driver:
+    """A driver for ``loop``; while any exists, synchronous asynq calls are vetted."""
+    with _drivers_lock:
+        driver = _drivers[loop] = _Driver(loop)
+        set_sync_call_check(check_sync_call)
+    return driver
+
+
+def _remove_driver(driver: _Driver) -> None:
+    with _drivers_lock:
+        if _drivers.get(driver.loop) is driver:
+            del _drivers[driver.loop]
+        if not _drivers:
+            set_sync_call_check(None)
 
 
 class _Driver:
@@ -381,8 +400,8 @@ class _Driver:
             self.wake = None
             if self.inbox:
                 self._start()  # registered while the driver was shutting down
-            elif _drivers.get(self.loop) is self:
-                del _drivers[self.loop]
+            else:
+                _remove_driver(self)
 
     def _step(self) -> None:
         """Admit new roots, apply finished awaitables, run what can run, resume finished roots."""
@@ -411,7 +430,7 @@ class _Driver:
             waiter = entry.waiter
             if waiter.done():
                 continue
-            if root._computed:
+            if root.is_computed():
                 waiter.set_result(None)  # the coroutine reads the root's value or error
             else:
                 keep.append(entry)
@@ -432,7 +451,7 @@ class _Driver:
             # Close each batch to new items on the thread that creates them: a batch kind may
             # keep its active batch in thread-local state.
             try:
-                batch._try_switch_active_batch()
+                close_batch(batch)
             except Exception:  # noqa: BLE001 - flush_batches meets it again and fails the items
                 pass
         self.rounds += 1
@@ -458,7 +477,7 @@ class _Driver:
             self.scheduler.flush_batches(batches)
         except BaseException as error:  # noqa: BLE001 - the unflushed items carry it
             for batch in batches:
-                if not batch._computed:
+                if not batch.is_flushed():
                     batch.cancel(error)
         finally:
             self.flush_done.set()
@@ -473,7 +492,7 @@ class _Driver:
         results, self.external_results = self.external_results, []
         for future, done in results:
             self.external.discard(future)
-            if future._computed:
+            if future.is_computed():
                 continue
             if done.cancelled():
                 future.set_error(asyncio.CancelledError(f"{done!r} was cancelled"))
@@ -527,10 +546,9 @@ class _Driver:
             for future in externals:
                 if future._task is not None:
                     future._task.cancel()
-                if not future._computed:
+                if not future.is_computed():
                     future.set_error(error)
             for batch in batches:
-                batch._scheduled = False
                 batch.cancel(error)
 
 
@@ -540,3 +558,8 @@ def _set_exception(waiter: asyncio.Future[None], error: BaseException) -> None:
         wrapped.__cause__ = error
         error = wrapped
     waiter.set_exception(error)
+
+
+# The kernel calls this module's is_asyncio_mode, from_awaitable and resolve_in_asyncio through
+# this registration; it never imports the module.
+register_asyncio_bridge(sys.modules[__name__])

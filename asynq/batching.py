@@ -87,7 +87,7 @@ class BatchBase(futures.FutureBase[None], Generic[_I]):
                 self._fail_unset(error)
             else:
                 for item in self.items:
-                    if not item._computed:
+                    if not item._computed and item.batch is self:  # not handed to a task
                         item.set_error(
                             BatchingError(
                                 f"{type(self).__name__}._flush() did not set a value for "
@@ -111,7 +111,7 @@ class BatchBase(futures.FutureBase[None], Generic[_I]):
 
     def _fail_unset(self, error: BaseException) -> None:
         for item in self.items:
-            if not item._computed:
+            if not item._computed and item.batch is self:  # not handed to a task
                 item.set_error(error)
 
     def cancel(self, error: BaseException | None = None) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 from ._debug import options
 from .async_task import AsyncTask
 from .batching import sync
+from .lowlevel import task_generator
 from .scheduler import get_active_task
 
 __all__ = [
@@ -117,7 +118,7 @@ stderr: Any = _CurrentStream("stderr")
 def _task_frame(task: AsyncTask[Any]) -> FrameType | None:
     """Where ``task`` is: its generator's frame, or, for a running plain function, its frame on
     the Python stack."""
-    frame: FrameType | None = getattr(task._generator, "gi_frame", None)
+    frame: FrameType | None = getattr(task_generator(task), "gi_frame", None)
     if frame is not None:
         return frame
     code = getattr(task.fn, "__code__", None)

@@ -24,7 +24,7 @@ from typing import Any, Generic, Literal, ParamSpec, Protocol, TypeVar, overload
 
 import qcore.decorators
 
-from . import asyncio_interop, futures
+from . import futures
 from ._debug import options
 from .async_task import NEW, AsyncTask
 from .futures import ConstFuture, ErrorFuture, FutureBase
@@ -61,6 +61,28 @@ _log = logging.getLogger("asynq")
 #: Set by ``asynq.priming`` once legacy priming has recorded work: a synchronous call first runs
 #: what was primed, so that the keys and tasks recorded before it are fetched in one round.
 _before_sync_call: Callable[[], None] | None = None
+
+#: Set by ``asynq.asyncio_interop`` while an event loop drives asynq work (``lowlevel.
+#: set_sync_call_check``): vets a synchronous call, which would block the loop.
+_sync_call_check: Callable[[object], None] | None = None
+
+#: ``asynq.asyncio_interop``, registered by it when it loads (``lowlevel.register_asyncio_bridge``),
+#: so that the kernel never imports it.
+_asyncio_bridge: Any = None
+
+
+def _asyncio() -> Any:
+    bridge = _asyncio_bridge
+    if bridge is None:
+        raise RuntimeError(
+            "internal error in asynq - please file a bug: the asyncio bridge is not registered "
+            "(asynq.asyncio_interop registers itself when the asynq package is imported)"
+        )
+    return bridge
+
+
+def _asyncio_mode() -> bool:
+    return _asyncio_bridge is not None and bool(_asyncio_bridge.is_asyncio_mode())
 
 
 def _check_decoratable(fn: object, decorator: str) -> None:
@@ -161,9 +183,7 @@ class PureAsyncDecorator(qcore.decorators.DecoratorBase, Generic[_T, _P]):
         """A coroutine that computes the call, for ``await`` in asyncio code."""
         if self.asyncio_fn is not None:
             return self.asyncio_fn(*args, **kwargs)
-        from .asyncio_interop import resolve_in_asyncio
-
-        return resolve_in_asyncio(self._task(args, kwargs))
+        return _asyncio().resolve_in_asyncio(self._task(args, kwargs))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_find_by_qualname, (self.__module__, self.__qualname__))
@@ -234,8 +254,8 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
     def asynq(self, *args: _P.args, **kwargs: _P.kwargs) -> AsyncTask[_T]:
         """The call as a lazy task: yield it from an @asynq() function, or call ``.value()``.
         In asyncio mode, a function with an ``asyncio_fn`` runs that instead (as a future)."""
-        if self.asyncio_fn is not None and asyncio_interop.is_asyncio_mode():
-            return asyncio_interop.from_awaitable(self.asyncio_fn(*args, **kwargs))  # type: ignore[return-value]
+        if self.asyncio_fn is not None and _asyncio_mode():
+            return _asyncio().from_awaitable(self.asyncio_fn(*args, **kwargs))
         fn = self.fn
         generator = fn(*args, **kwargs) if self._is_generator else None
         if self.kwargs:
@@ -245,8 +265,8 @@ class AsyncDecorator(PureAsyncDecorator[_T, _P]):
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         if _before_sync_call is not None:
             _before_sync_call()
-        if asyncio_interop._drivers:  # an event loop runs asynq work: a sync call may be wrong
-            asyncio_interop.check_sync_call(self)
+        if _sync_call_check is not None:  # an event loop runs asynq work: a sync call may be wrong
+            _sync_call_check(self)
         # Always through a task, even for a body that does not yield: inside it, the body sees
         # itself as the active task (get_active_task(), contexts), as asynq 1.6 code expects.
         task: AsyncTask[_T]
@@ -351,13 +371,13 @@ class AsyncProxyDecorator(AsyncDecorator[_T, _P]):
         return "@async_proxy()"
 
     def asynq(self, *args: _P.args, **kwargs: _P.kwargs) -> AsyncTask[_T]:
-        if self.asyncio_fn is not None and asyncio_interop.is_asyncio_mode():
-            return asyncio_interop.from_awaitable(self.asyncio_fn(*args, **kwargs))  # type: ignore[return-value]
+        if self.asyncio_fn is not None and _asyncio_mode():
+            return _asyncio().from_awaitable(self.asyncio_fn(*args, **kwargs))
         return _check_proxy_result(self, self.fn(*args, **kwargs))  # type: ignore[return-value]
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        if asyncio_interop._drivers:
-            asyncio_interop.check_sync_call(self)
+        if _sync_call_check is not None:
+            _sync_call_check(self)
         if get_active_task() is not None:
             _note_sync_call(self)
         return _check_proxy_result(self, self.fn(*args, **kwargs)).value()
@@ -365,11 +385,9 @@ class AsyncProxyDecorator(AsyncDecorator[_T, _P]):
     def asyncio(self, *args: _P.args, **kwargs: _P.kwargs) -> Coroutine[Any, Any, _T]:
         if self.asyncio_fn is not None:
             return self.asyncio_fn(*args, **kwargs)
-        from .asyncio_interop import resolve_in_asyncio
-
         # The proxy is called inside asyncio mode, where the functions it delegates to may run
         # their own asyncio_fn: through a task, not here, where the coroutine is only created.
-        return resolve_in_asyncio(_call_proxy.asynq(self, args, kwargs))
+        return _asyncio().resolve_in_asyncio(_call_proxy.asynq(self, args, kwargs))
 
 
 class AsyncAndSyncPairProxyDecorator(AsyncProxyDecorator[_T, _P]):
@@ -659,8 +677,8 @@ class _AsyncWrapperDecorator(AsyncProxyDecorator[Any, Any]):
         return _check_proxy_result(self, self.wrapper_fn(*args, **kwargs))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if asyncio_interop._drivers:
-            asyncio_interop.check_sync_call(self)
+        if _sync_call_check is not None:
+            _sync_call_check(self)
         return self.asynq(*args, **kwargs).value()
 
 

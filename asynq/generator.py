@@ -34,7 +34,8 @@ from typing import Any, Generic, TypeVar
 import qcore
 
 from .decorators import async_proxy, asynq
-from .futures import ConstFuture, ErrorFuture, FutureBase, _short_repr
+from .futures import ConstFuture, ErrorFuture, FutureBase
+from .lowlevel import short_repr
 
 __all__ = [
     "END_OF_GENERATOR",
@@ -72,7 +73,7 @@ def async_generator() -> Callable[
     def decorator(
         fn: Callable[..., Generator[Any, Any, Any]],
     ) -> Callable[..., AsyncGenerator[Any]]:
-        name = getattr(fn, "__qualname__", None) or _short_repr(fn, 60)
+        name = getattr(fn, "__qualname__", None) or short_repr(fn, 60)
         if hasattr(fn, "asynq"):
             raise TypeError(
                 f"@async_generator() was applied to the asynq function {name}; decorate the plain "
@@ -104,7 +105,7 @@ class AsyncGenerator(Generic[_T]):
         if not isinstance(generator, types.GeneratorType):
             raise TypeError(
                 f"AsyncGenerator() expects a generator object, got {type(generator).__name__}: "
-                f"{_short_repr(generator, 60)}; decorate the generator function with "
+                f"{short_repr(generator, 60)}; decorate the generator function with "
                 "@async_generator() and call it"
             )
         self.generator = generator
@@ -179,7 +180,7 @@ def _waitable(out: object) -> bool:
 
 def _bad_yield_message(name: str, out: object) -> str:
     return (
-        f"async generator {name} yielded {type(out).__name__} {_short_repr(out, 60)}; wrap a "
+        f"async generator {name} yielded {type(out).__name__} {short_repr(out, 60)}; wrap a "
         "value it produces in Value (`yield Value(x)`), and yield only futures to wait for "
         "(a task from f.asynq(...), a batch item, None, or a list, tuple or dict of those)"
     )
@@ -221,7 +222,7 @@ def _require_generator(generator: object, tool: str) -> None:
     if not isinstance(generator, AsyncGenerator):
         raise TypeError(
             f"{tool}() expects an async generator (the result of calling an @async_generator() "
-            f"function), got {type(generator).__name__}: {_short_repr(generator, 60)}"
+            f"function), got {type(generator).__name__}: {short_repr(generator, 60)}"
         )
 
 
@@ -243,7 +244,7 @@ def take_first(generator: AsyncGenerator[_T], n: int) -> Generator[Any, Any, lis
     past the ``n``-th value."""
     _require_generator(generator, "take_first")
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"take_first() needs a count n >= 0, got {_short_repr(n)}")
+        raise ValueError(f"take_first() needs a count n >= 0, got {short_repr(n)}")
     values: list[_T] = []
     while len(values) < n:
         try:

@@ -54,9 +54,9 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from .async_task import AsyncTask
 from .batching import BatchBase, BatchingError, BatchItemBase
 from .contexts import AsyncContext, get_root_contexts
-from .decorators import _note_sync_call
-from .futures import ConstFuture, ErrorFuture, FutureBase, _short_repr
-from .scheduler import _thread_state as _scheduler_state
+from .futures import ConstFuture, ErrorFuture, FutureBase
+from .lowlevel import note_sync_call, short_repr, state_str
+from .lowlevel import thread_state as _scheduler_state
 from .scheduler import get_active_task
 
 __all__ = [
@@ -242,7 +242,7 @@ class _LoaderItem(BatchItemBase):
         self.caches: list[dict[Hashable, FutureBase[Any]]] = [] if cache is None else [cache]
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {_short_repr(self.key, 40)} {self._state_str()}>"
+        return f"<{type(self).__name__} {short_repr(self.key, 40)} {state_str(self)}>"
 
 
 class _LoaderBatch(BatchBase[_LoaderItem]):
@@ -367,7 +367,7 @@ class Loader(Generic[_K, _V]):
     def __call__(self, key: _K) -> _V:
         """Load ``key`` now (a round of its own) and return its value or raise its error."""
         if get_active_task() is not None:
-            _note_sync_call(self)
+            note_sync_call(self)
         return self.asynq(key).value()
 
     def asyncio(self, key: _K) -> Coroutine[Any, Any, _V]:
@@ -388,13 +388,13 @@ class Loader(Generic[_K, _V]):
         cache_key = self._cache_key_of(key)
         if not self.cache_enabled:
             raise RuntimeError(
-                f"{self.__name__}.prime({_short_repr(key, 40)}) on a loader created with "
+                f"{self.__name__}.prime({short_repr(key, 40)}) on a loader created with "
                 "cache=False has nowhere to put the value; create it with cache=True"
             )
         cache = self._current_cache()
         if cache is None:
             raise RuntimeError(
-                f"{self.__name__}.prime({_short_repr(key, 40)}) was called outside any request, "
+                f"{self.__name__}.prime({short_repr(key, 40)}) was called outside any request, "
                 "where nothing is cached: a loader's cache lives for one top-level call or one "
                 "`with request_scope():` block. Prime inside the @asynq() function that loads "
                 "the key, or open request_scope() around both"
@@ -452,15 +452,15 @@ class Loader(Generic[_K, _V]):
         except TypeError:
             if self.cache_key is None:
                 raise TypeError(
-                    f"{self.__name__}.asynq() got the unhashable key {_short_repr(key, 60)} "
+                    f"{self.__name__}.asynq() got the unhashable key {short_repr(key, 60)} "
                     f"({type(key).__name__}); keys are deduplicated and cached by hash. Pass "
                     f"cache_key= to map each key to a hashable one, e.g. "
                     f"@loader(cache_key=lambda k: tuple(sorted(k.items())))"
                 ) from None
             raise TypeError(
                 f"{self.__name__}'s cache_key function returned the unhashable "
-                f"{type(cache_key).__name__} {_short_repr(cache_key, 60)} for key "
-                f"{_short_repr(key, 60)}; it must return a hashable value (a str, int or tuple)"
+                f"{type(cache_key).__name__} {short_repr(cache_key, 60)} for key "
+                f"{short_repr(key, 60)}; it must return a hashable value (a str, int or tuple)"
             ) from None
 
     def _load_chunk(self, items: list[_LoaderItem]) -> None:
@@ -493,7 +493,7 @@ class Loader(Generic[_K, _V]):
                 except TypeError:
                     raise LoaderContractError(
                         f"{self.__name__}'s batch function returned a dict, but the keys it was "
-                        f"passed are unhashable (e.g. {_short_repr(key, 60)}, a "
+                        f"passed are unhashable (e.g. {short_repr(key, 60)}, a "
                         f"{type(key).__name__}), so they cannot be looked up in it; return a list "
                         "of values in key order instead"
                     ) from None
@@ -504,15 +504,15 @@ class Loader(Generic[_K, _V]):
                 raise LoaderContractError(
                     f"{self.__name__}'s batch function returned a {type(result).__name__} of "
                     f"{len(result)} value(s) for {len(keys)} key(s); expected exactly one value "
-                    f"per key, in the order of the keys. Keys: {_short_repr(keys, 120)}; returned: "
-                    f"{_short_repr(result, 120)}. Fix: put a value at each key's position (None, "
+                    f"per key, in the order of the keys. Keys: {short_repr(keys, 120)}; returned: "
+                    f"{short_repr(result, 120)}. Fix: put a value at each key's position (None, "
                     "or an Exception instance for a key that failed), or return a dict keyed by "
                     "the keys passed in"
                 )
             return list(result)
         raise LoaderContractError(
             f"{self.__name__}'s batch function returned {_describe_value(result)} for "
-            f"{len(keys)} key(s) {_short_repr(keys, 80)}; expected a list of {len(keys)} value(s) "
+            f"{len(keys)} key(s) {short_repr(keys, 80)}; expected a list of {len(keys)} value(s) "
             f"in key order, or a dict mapping each key to its value. "
             f"Fix: {_fix_for(result)}"
         )
@@ -528,7 +528,7 @@ class Loader(Generic[_K, _V]):
                 break
         return MissingKeyError(
             f"{self.__name__}: the batch function's dict has no entry for key "
-            f"{_short_repr(key, 60)}{hint}"
+            f"{short_repr(key, 60)}{hint}"
         )
 
     def __repr__(self) -> str:
@@ -555,7 +555,7 @@ def _describe_value(value: object) -> str:
         return f"a future ({value!r})"
     noun = type(value).__name__
     article = "an" if noun[:1].lower() in "aeiou" else "a"
-    return f"{article} {noun} ({_short_repr(value, 60)})"
+    return f"{article} {noun} ({short_repr(value, 60)})"
 
 
 def _fix_for(value: object) -> str:
@@ -580,7 +580,7 @@ def _fix_for(value: object) -> str:
 def _check_batch_fn(fn: object, what: str) -> None:
     if not callable(fn):
         raise TypeError(
-            f"{what} expects a function, got {type(fn).__name__}: {_short_repr(fn, 60)}"
+            f"{what} expects a function, got {type(fn).__name__}: {short_repr(fn, 60)}"
         )
     if hasattr(fn, "asynq"):
         raise TypeError(
@@ -659,12 +659,12 @@ class _CallItem(BatchItemBase):
         self.abandoned = False  # timed out: the flush stopped waiting for it
 
     def call_str(self) -> str:
-        parts = [_short_repr(a, 40) for a in self.args]
-        parts += [f"{k}={_short_repr(v, 40)}" for k, v in self.kwargs.items()]
+        parts = [short_repr(a, 40) for a in self.args]
+        parts += [f"{k}={short_repr(v, 40)}" for k, v in self.kwargs.items()]
         return f"({', '.join(parts)})"
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.call_str()} {self._state_str()}>"
+        return f"<{type(self).__name__} {self.call_str()} {state_str(self)}>"
 
 
 class _ConcurrentBatch(BatchBase[_CallItem]):
@@ -689,7 +689,7 @@ class _ConcurrentBatch(BatchBase[_CallItem]):
         submit = function._executor().submit
         run = function._run_call
         for item in self.items:
-            if not item._computed:
+            if not item.is_computed():
                 item.pool_future = submit(run, item)
 
     def _flush(self) -> None:
@@ -769,7 +769,7 @@ class ConcurrentFunction(Generic[_P, _T]):
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Make the call now, on the pool and with the timeout, and return its result."""
         if get_active_task() is not None:
-            _note_sync_call(self)
+            note_sync_call(self)
         return self.asynq(*args, **kwargs).value()
 
     def asyncio(self, *args: _P.args, **kwargs: _P.kwargs) -> Coroutine[Any, Any, _T]:
@@ -817,7 +817,7 @@ class ConcurrentFunction(Generic[_P, _T]):
         """On the scheduler's thread: wait for each call in turn and set its item."""
         timeout = self.timeout
         for item in items:
-            if item._computed:
+            if item.is_computed():
                 continue
             if item.pool_future is None:
                 item.set_error(BatchingError(f"{item!r} was never submitted to the pool"))

@@ -60,6 +60,7 @@ from unittest.mock import (
 from .contexts import AsyncContext, enter_context, leave_context
 from .decorators import AsyncDecoratorBinder, PureAsyncDecorator, asynq, has_async_fn
 from .futures import ConstFuture, ErrorFuture
+from .lowlevel import context_task
 from .scheduler import get_active_task
 
 InvalidSpecError = _um.InvalidSpecError  # type: ignore[attr-defined]
@@ -598,7 +599,7 @@ def _take_entered(entered: list[Any]) -> Any:
     """The entry to exit: the latest one made in the running task (else the latest)."""
     task = get_active_task()
     for position in range(len(entered) - 1, -1, -1):
-        if entered[position]._task is task:
+        if context_task(entered[position]) is task:
             return entered.pop(position)
     return entered.pop() if entered else None
 

@@ -54,6 +54,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import decorators
+from .lowlevel import set_before_sync_call
 from .scheduler import get_scheduler
 
 if TYPE_CHECKING:
@@ -100,10 +101,15 @@ def _drive_if_pending() -> None:
         drive()
 
 
+_hooked = False
+
+
 def _recorded() -> None:
     """Something was primed: from now on, synchronous asynq calls drive priming first."""
-    if decorators._before_sync_call is None:
-        decorators._before_sync_call = _drive_if_pending
+    global _hooked
+    if not _hooked:
+        _hooked = True
+        set_before_sync_call(_drive_if_pending)
 
 
 def pending() -> bool:
@@ -236,7 +242,7 @@ def drive() -> None:
                     scheduler.schedule(task)
                 running += session.tasks
                 session.tasks = []
-            running = [task for task in running if not task._computed]
+            running = [task for task in running if not task.is_computed()]
             if session.scopes:
                 for scope in session.scopes:
                     touched[scope.client] = None
@@ -309,7 +315,7 @@ def _fetch_pending(scheduler: TaskScheduler) -> None:
     for item in items:
         scheduler.schedule(item)
     for item in items:
-        if not item._computed:
+        if not item.is_computed():
             scheduler.wait_for(item)
 
 

@@ -27,7 +27,8 @@ from qcore.events import EventHook
 from .asyncio_interop import check_sync_call, from_awaitable, is_asyncio_mode
 from .contexts import AsyncContext
 from .decorators import AsyncProxyDecorator, async_call, asynq, get_async_fn, make_async_decorator
-from .futures import ConstFuture, FutureBase, _short_repr
+from .futures import ConstFuture, FutureBase
+from .lowlevel import short_repr
 
 __all__ = [
     "amap",
@@ -68,7 +69,7 @@ def _future_form(fn: object, tool: str, role: str) -> Callable[..., FutureBase[A
     if callable(fn):
         return None
     raise TypeError(
-        f"{tool}() expects a function as {role}, got {type(fn).__name__}: {_short_repr(fn, 60)}; "
+        f"{tool}() expects a function as {role}, got {type(fn).__name__}: {short_repr(fn, 60)}; "
         "pass an @asynq() function (its calls for all elements are batched together) or any "
         "callable"
     )
@@ -78,7 +79,7 @@ def _require_asynq_fn(fn: object, decorator: str) -> Callable[..., FutureBase[An
     async_fn = get_async_fn(fn)
     if async_fn is not None:
         return async_fn
-    name = getattr(fn, "__qualname__", None) or _short_repr(fn, 60)
+    name = getattr(fn, "__qualname__", None) or short_repr(fn, 60)
     if callable(fn):
         fix = f"put {decorator} above @asynq(): `{decorator}` then `@asynq()` then `def {name}`"
     else:
@@ -132,10 +133,10 @@ def _checked_key(
         hash(key)
     except TypeError:
         call = ", ".join(
-            [_short_repr(a, 40) for a in args]
-            + [f"{k}={_short_repr(v, 40)}" for k, v in kwargs.items()]
+            [short_repr(a, 40) for a in args]
+            + [f"{k}={short_repr(v, 40)}" for k, v in kwargs.items()]
         )
-        name = getattr(fn, "__qualname__", None) or _short_repr(fn, 40)
+        name = getattr(fn, "__qualname__", None) or short_repr(fn, 40)
         raise TypeError(
             f"{tool}: {name}({call}) has an unhashable argument, and calls are matched by their "
             "arguments; pass hashable values (a tuple instead of a list, a frozenset instead of a "
@@ -176,9 +177,9 @@ class _InFlight:
         # A task that is running asked for its own key (a synchronous call in its body): waiting
         # for itself would deadlock, so that caller gets its own, untracked task.
         future = start()
-        if future._computed:
-            if future._error is None and on_value is not None:
-                on_value(future._value)
+        if future.is_computed():
+            if future.error() is None and on_value is not None:
+                on_value(future.value())
             return future
         if current is None:
             tasks[key] = future
@@ -186,8 +187,8 @@ class _InFlight:
         def done(computed: FutureBase[Any]) -> None:
             if tasks.get(key) is computed:
                 del tasks[key]
-            if computed._error is None and on_value is not None:
-                on_value(computed._value)
+            if computed.error() is None and on_value is not None:
+                on_value(computed.value())
 
         future.on_computed.subscribe(done)
         return future
@@ -265,7 +266,7 @@ def _extremum_items(tool: str, args: tuple[Any, ...], default: Any) -> list[Any]
     except TypeError:
         raise TypeError(
             f"{tool}() got a single argument that is not iterable: {type(args[0]).__name__} "
-            f"{_short_repr(args[0], 60)}; pass an iterable ({tool}(values)) or several values "
+            f"{short_repr(args[0], 60)}; pass an iterable ({tool}(values)) or several values "
             f"({tool}(a, b))"
         ) from None
 
@@ -328,7 +329,7 @@ def call_with_context(context: Any, fn: Callable[..., _T], *args: Any, **kwargs:
     if not (hasattr(context, "__enter__") and hasattr(context, "__exit__")):
         raise TypeError(
             f"call_with_context() expects a context manager as its first argument, got "
-            f"{type(context).__name__}: {_short_repr(context, 60)}; the call order is "
+            f"{type(context).__name__}: {short_repr(context, 60)}; the call order is "
             "call_with_context(context, fn, *args, **kwargs)"
         )
     async_fn = _future_form(fn, "call_with_context", "its second argument")
@@ -423,13 +424,13 @@ def alru_cache(
     """
     if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
         raise ValueError(
-            f"alru_cache(maxsize=...) must be a positive integer, got {_short_repr(maxsize)}; "
+            f"alru_cache(maxsize=...) must be a positive integer, got {short_repr(maxsize)}; "
             "for no caching leave the decorator out"
         )
     if key_fn is not None and not callable(key_fn):
         raise TypeError(
             f"alru_cache(key_fn=...) must be a function of (args, kwargs), got "
-            f"{type(key_fn).__name__}: {_short_repr(key_fn, 60)}"
+            f"{type(key_fn).__name__}: {short_repr(key_fn, 60)}"
         )
 
     def decorator(fn: _F) -> _F:
@@ -496,7 +497,7 @@ def alazy_constant(ttl: int = 0) -> Callable[[_F], _F]:
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0:
         raise ValueError(
             f"alazy_constant(ttl=...) is a number of microseconds (0: never expires), got "
-            f"{_short_repr(ttl)}"
+            f"{short_repr(ttl)}"
         )
 
     def decorator(fn: _F) -> _F:
@@ -554,7 +555,7 @@ def deduplicate(
     if keygetter is not None and not callable(keygetter):
         raise TypeError(
             f"deduplicate(keygetter=...) must be a function of (args, kwargs), got "
-            f"{type(keygetter).__name__}: {_short_repr(keygetter, 60)}"
+            f"{type(keygetter).__name__}: {short_repr(keygetter, 60)}"
         )
 
     def decorator(fn: _F) -> _F:
@@ -614,16 +615,16 @@ def aretry(
     ):
         raise TypeError(
             f"aretry() expects an exception class or a tuple of them as exception_cls, got "
-            f"{_short_repr(exception_cls, 60)}; e.g. aretry(ConnectionError) or "
+            f"{short_repr(exception_cls, 60)}; e.g. aretry(ConnectionError) or "
             "aretry((ConnectionError, TimeoutError))"
         )
     if isinstance(max_tries, bool) or not isinstance(max_tries, int) or max_tries < 1:
         raise ValueError(
             f"aretry(max_tries=...) is the total number of attempts, a positive integer; got "
-            f"{_short_repr(max_tries)}"
+            f"{short_repr(max_tries)}"
         )
     if isinstance(sleep, bool) or not isinstance(sleep, (int, float)) or sleep < 0:
-        raise ValueError(f"aretry(sleep=...) is a number of seconds >= 0, got {_short_repr(sleep)}")
+        raise ValueError(f"aretry(sleep=...) is a number of seconds >= 0, got {short_repr(sleep)}")
 
     def decorator(fn: _F) -> _F:
         async_fn = get_async_fn(fn, wrap_if_none=True)

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..async_task import AsyncTask
 from ..batching import BatchBase, BatchItemBase
+from ..futures import FutureBase
+from ..lowlevel import AWAITING_TASK, resolve_item, set_from_task, state_str
 from ..scheduler import TaskScheduler, get_scheduler
 from .request import MISSING, RequestScope
 
@@ -83,12 +85,12 @@ class ReadBatch(BatchBase["BatchItemBase"]):
     def _start_flush(self) -> None:
         client = self.client
         if not client.leases:
-            keys = list(dict.fromkeys([item.key for item in self.items if not item._computed]))  # type: ignore[attr-defined]
+            keys = list(dict.fromkeys([i.key for i in self.items if not i.is_computed()]))  # type: ignore[attr-defined]
             client._flush_round_writes(self.items, keys)
             if keys:
                 self._plan = client._send_gets(keys)
             return
-        items = [item for item in self.items if not item._computed]
+        items = [item for item in self.items if not item.is_computed()]
         if not items:
             client._flush_round_writes(items, [])
             return
@@ -115,8 +117,9 @@ class ReadBatch(BatchBase["BatchItemBase"]):
             found, foreign, leases = {}, {}, {}
         computing = False
         get = found.get
+        resolve = resolve_item
         for item in self.items:
-            if item._computed:
+            if item.is_computed():
                 continue
             key = item.key  # type: ignore[attr-defined]
             value = get(key, MISSING)
@@ -133,7 +136,6 @@ class ReadBatch(BatchBase["BatchItemBase"]):
                     if foreign and key in foreign:
                         item.lease = _not_its_value(item.cached, key, value, foreign)
                     computing = True
-                    item.batch = COMPUTING
                     item.start_compute(self.scheduler)
                     continue
             elif foreign and key in foreign and type(item) is PrimedItem:
@@ -161,23 +163,7 @@ class ReadBatch(BatchBase["BatchItemBase"]):
             inflight = scope.inflight
             if inflight.get(key) is item:
                 del inflight[key]
-            item._value = value
-            item._computed = True
-            # FutureBase._notify, inlined for the usual item (tasks wait, no callbacks).
-            waiters = item._waiters
-            if waiters is not None and item._on_computed is None:
-                item._waiters = None
-                if type(waiters) is list:
-                    for task in waiters:
-                        task._pending -= 1
-                        if not task._pending:
-                            task._queue.append(task)
-                else:
-                    waiters._pending -= 1
-                    if not waiters._pending:
-                        waiters._queue.append(waiters)
-            elif waiters is not None or item._on_computed is not None:
-                item._notify()
+            resolve(item, value)
         if computing:
             # Items whose value a compute task will set are no longer this batch's business.
             self.items = [item for item in self.items if item.batch is self]
@@ -192,22 +178,9 @@ class ReadBatch(BatchBase["BatchItemBase"]):
         return f"{super()._describe()} for {self.client!r}"
 
 
-class _ComputingBatch(BatchBase["BatchItemBase"]):
-    """Where an item waits while its value is being computed: never flushed, never scheduled."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._scheduled = True  # the scheduler skips batches it believes it already holds
-        self._flush_begun = True
-
-    def _try_switch_active_batch(self) -> None:
-        pass
-
-    def __repr__(self) -> str:
-        return "<COMPUTING: items whose cached function body is running>"
-
-
-COMPUTING = _ComputingBatch()
+#: Where an item waits while its cached function's body computes it (the kernel's pseudo-batch
+#: of items whose value a task sets; see ``asynq.lowlevel.set_from_task``).
+COMPUTING = AWAITING_TASK
 
 
 class GetItem(BatchItemBase):
@@ -216,15 +189,7 @@ class GetItem(BatchItemBase):
     __slots__ = ("key", "scope")
 
     def __init__(self, batch: ReadBatch, key: str, scope: RequestScope) -> None:
-        self._value = None
-        self._error = None
-        self._computed = False
-        self._waiters = None
-        self._on_computed = None
-        self.batch = batch
-        items = batch.items
-        self.index = len(items)
-        items.append(self)
+        BatchItemBase.__init__(self, batch)
         self.key = key
         self.scope = scope
 
@@ -240,7 +205,7 @@ class GetItem(BatchItemBase):
         return False
 
     def __repr__(self) -> str:
-        return f"<GetItem {self.key!r} {self._state_str()}>"
+        return f"<GetItem {self.key!r} {state_str(self)}>"
 
 
 class PrimedItem(GetItem):
@@ -276,17 +241,11 @@ class CachedItem(BatchItemBase):
         kwargs: dict[str, Any],
         contexts: tuple[Any, ...],
     ) -> None:
-        self._value = None
-        self._error = None
-        self._computed = False
-        self._waiters = None
-        self._on_computed = None
-        self.batch = batch
         if batch is not COMPUTING:
-            items = batch.items
-            self.index = len(items)
-            items.append(self)
+            BatchItemBase.__init__(self, batch)
         else:
+            FutureBase.__init__(self)
+            self.batch = batch
             self.index = -1
         self.key = key
         self.scope = scope
@@ -313,12 +272,10 @@ class CachedItem(BatchItemBase):
     def start_compute(self, scheduler: TaskScheduler) -> None:
         """Run the function's body in a new task that sets this item when done."""
         task: AsyncTask[None] = AsyncTask(_compute(self), self.cached.fn, self.args, self.kwargs)
-        task._contexts = self.contexts + (self.scope.activation,)
-        task._queue = scheduler._ready
-        scheduler.schedule(task)
+        set_from_task(self, task, self.contexts + (self.scope.activation,), scheduler)
 
     def __repr__(self) -> str:
-        return f"<CachedItem {self.key!r} {self._state_str()}>"
+        return f"<CachedItem {self.key!r} {state_str(self)}>"
 
 
 def _compute(item: CachedItem) -> Generator[Any, Any, None]:
@@ -384,7 +341,6 @@ def _lease_outcome(
     key = item.key
     if state & WIN:
         item.lease = cas
-        item.batch = COMPUTING
         item.start_compute(scheduler)
         return
     if state & STALE and cached.stale_while_revalidate and value is not MISSING:
@@ -397,7 +353,6 @@ def _lease_outcome(
         return
     now = _monotonic()
     since, _, attempt = item.retry if item.retry is not None else (now, now, -1)
-    item.batch = COMPUTING
     if now - since >= client.lease_wait:
         # The holder is too slow (or gone): compute, and write nothing (the lease is not ours).
         client._lease_timeout(key, now - since)
@@ -406,9 +361,7 @@ def _lease_outcome(
     task: AsyncTask[None] = AsyncTask(
         _await_lease(item, since, attempt + 1), cached.fn, item.args, item.kwargs
     )
-    task._contexts = item.contexts + (scope.activation,)
-    task._queue = scheduler._ready
-    scheduler.schedule(task)
+    set_from_task(item, task, item.contexts + (scope.activation,), scheduler)
 
 
 def _await_lease(item: CachedItem, since: float, attempt: int) -> Generator[Any, Any, None]:
@@ -450,11 +403,11 @@ class WriteBatch(BatchBase["WriteItem"]):
     def _start_flush(self) -> None:
         # All of it now, before any read batch of the round sends its gets: a write that waits
         # for its answer must not find a get's reply on the socket.
-        self.client._send_writes([i for i in self.items if not i._computed])
+        self.client._send_writes([i for i in self.items if not i.is_computed()])
 
     def _flush(self) -> None:
         for item in self.items:
-            if not item._computed:
+            if not item.is_computed():
                 item.set_value(True)
 
 
@@ -487,4 +440,4 @@ class WriteItem(BatchItemBase):
         self.ttl = ttl
 
     def __repr__(self) -> str:
-        return f"<WriteItem {self.op} {self.key!r} {self._state_str()}>"
+        return f"<WriteItem {self.op} {self.key!r} {state_str(self)}>"

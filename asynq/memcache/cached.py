@@ -22,9 +22,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 from .. import priming
-from ..decorators import AsyncDecorator, _note_sync_call
+from ..decorators import AsyncDecorator
 from ..futures import ConstFuture, FutureBase
-from ..scheduler import _thread_state as _state
+from ..lowlevel import note_sync_call, task_contexts
+from ..lowlevel import thread_state as _state
 from ..scheduler import get_active_task, get_scheduler
 from .batch import COMPUTING, CachedItem
 from .keys import Keyword, check_namespace, encode_arg, make_key
@@ -192,6 +193,7 @@ class CachedFunction(Generic[_T]):
         tls = client._tls
         thread_state = _state
         item_class = CachedItem
+        contexts_of = task_contexts
         missing = MISSING
         cached = self
 
@@ -242,9 +244,8 @@ class CachedFunction(Generic[_T]):
             batch = local.batch
             if batch is None:
                 batch = client._batch()
-            task = batch.scheduler.active_task
             item = item_class(
-                batch, key, scope, cached, args, kwargs, task._contexts if task is not None else ()
+                batch, key, scope, cached, args, kwargs, contexts_of(batch.scheduler.active_task)
             )
             inflight[key] = item
             if fresh:
@@ -262,7 +263,7 @@ class CachedFunction(Generic[_T]):
             priming.drive()
         task = get_active_task()
         if task is not None:
-            _note_sync_call(self)  # counted, and logged under debug.options.DUMP_SYNC_CALLS
+            note_sync_call(self)  # counted, and logged under debug.options.DUMP_SYNC_CALLS
         elif not kwargs:
             # Fast path for legacy code: a value already in the request-local cache.
             scope = self.client._local.scope
@@ -299,7 +300,7 @@ class CachedFunction(Generic[_T]):
                 self,
                 args,
                 kwargs,
-                task._contexts if task is not None else (),
+                task_contexts(task),
             )
             item.lease = lease
             scope.inflight[key] = item
@@ -313,14 +314,12 @@ class CachedFunction(Generic[_T]):
                 self,
                 args,
                 kwargs,
-                task._contexts if task is not None else (),
+                task_contexts(task),
             )
             scope.values.pop(key, None)
             scope.inflight[key] = item
             return item
-        item = CachedItem(
-            COMPUTING, key, scope, self, args, kwargs, task._contexts if task is not None else ()
-        )
+        item = CachedItem(COMPUTING, key, scope, self, args, kwargs, task_contexts(task))
         scope.inflight[key] = item
         item.start_compute(get_scheduler())
         return item
