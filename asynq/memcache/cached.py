@@ -248,7 +248,7 @@ class CachedFunction(Generic[_T]):
             )
             inflight[key] = item
             if fresh:
-                client._bind(scope, item)
+                scope.close_with(item)
             return item
 
         asynq.__doc__ = CachedFunction.asynq.__doc__

@@ -30,6 +30,7 @@ from qcore.events import EventHook
 from .. import priming
 from ..async_task import AsyncTask
 from ..futures import ConstFuture, FutureBase
+from ..request_roots import storage_of
 from ..scheduler import get_active_task
 from .batch import STALE, GetItem, ReadBatch, RoundTrip, WriteBatch, WriteItem
 from .cluster import HasherPlacement, HashRing, Rendezvous
@@ -613,14 +614,18 @@ class MemcacheClient:
             if outer is not None:
                 return outer, False
             return RequestScope(self), True
-        root = task
-        while root.creator is not None:
-            root = root.creator
-        scope = RequestScope(self)
-        scope.root = root
-        scope.implicit = True
+        # The request of the top-level task: one scope per client in its request-local storage,
+        # closed when that task is done.
+        storage = storage_of(task)
+        scope = storage.get(self)
+        if scope is None or scope.closed:
+            scope = RequestScope(self)
+            scope.implicit = True
+            values = storage.values
+            if values is not None:
+                values[self] = scope
+                storage.on_close(scope.close)
         local.scope = scope
-        root.on_computed.subscribe(scope._on_root_done)
         return scope, False
 
     def _current_scope(self) -> RequestScope | None:
@@ -630,8 +635,7 @@ class MemcacheClient:
 
     def _bind(self, scope: RequestScope, future: FutureBase[Any]) -> None:
         """Make ``future`` the root of the new ``scope``: the scope closes when it is done."""
-        scope.root = future
-        future.on_computed.subscribe(scope._on_root_done)
+        scope.close_with(future)
 
     def _batch(self) -> ReadBatch:
         local = self._local

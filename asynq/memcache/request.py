@@ -116,6 +116,12 @@ class RequestScope:
         if flush:
             self.client._flush_writes(confirm=True, scope=self)
 
+    def close_with(self, future: FutureBase[Any]) -> None:
+        """Make ``future`` the root of this scope: the scope closes when it is computed (the
+        scope of a top-level call of its own)."""
+        self.root = future
+        future.on_computed.subscribe(self._on_root_done)
+
     def _on_root_done(self, _future: FutureBase[Any]) -> None:
         self.close()
 
