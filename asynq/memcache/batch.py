@@ -212,17 +212,6 @@ class GetItem(BatchItemBase):
         self.key = key
         self.scope = scope
 
-    def _hit(self, value: Any) -> None:
-        scope = self.scope
-        scope.values[self.key] = value
-        if scope.inflight.get(self.key) is self:
-            del scope.inflight[self.key]
-        self.set_value(value)
-
-    def _miss(self) -> bool:
-        self._hit(MISSING)
-        return False
-
     def __repr__(self) -> str:
         return f"<GetItem {self.key!r} {self._state_str()}>"
 
@@ -280,19 +269,6 @@ class CachedItem(BatchItemBase):
         self.contexts = contexts
         self.lease: int | None = None
         self.retry: tuple[float, float, int] | None = None
-
-    def _hit(self, value: Any) -> None:
-        scope = self.scope
-        scope.values[self.key] = value
-        if scope.inflight.get(self.key) is self:
-            del scope.inflight[self.key]
-        self.set_value(value)
-
-    def _miss(self) -> bool:
-        scheduler = self.batch.scheduler if isinstance(self.batch, ReadBatch) else get_scheduler()
-        self.batch = COMPUTING
-        self.start_compute(scheduler)
-        return True
 
     def start_compute(self, scheduler: TaskScheduler) -> None:
         """Run the function's body in a new task that sets this item when done."""

@@ -1,16 +1,22 @@
 """MemcacheClient: one memcached server or a cluster, read in batches.
 
-Reads made while asynq tasks run join the client's current ``ReadBatch`` and go out as one
-multi-get per round (see ``batch.py``). The wire protocol for reads is written here, over the
-sockets of pymemcache ``Client`` objects (one per server and thread), because a flush must send
-every server its request before reading any reply. Writes are written here too, so that a call
-has one deadline: ``read_timeout`` bounds all of a call's waiting, however slowly a server
-trickles its answer.
+The client keeps its configuration, the public API (``get``/``get_many``/``set``/``set_many``/
+``delete``, synchronous and ``.asynq()``; ``cached``; ``request``; ``retarget``), the request
+scopes (which scope a call reads through) and the queue of write-backs. Reads made while asynq
+tasks run join the client's current ``ReadBatch`` and go out as one multi-get per round (see
+``batch.py``). Everything that talks to a server goes through ``mc.pool``, a ``ServerPool``
+(``pool.py``: placement, per-thread connections, health, the two-phase reads, writes) that speaks
+the wire protocol of ``protocol.py``. One deadline bounds each call: ``read_timeout`` limits all
+of its waiting, however slowly a server trickles its answer.
 
 Faults never reach user code: a server that refuses, fails or does not answer within
 ``read_timeout`` turns its keys into misses, is counted in ``stats.errors``, is logged at most
 once per ``log_interval`` seconds, and is left alone for ``retry_after`` seconds before it is
 tried again.
+
+The methods under "for batches" (``thread_state``, ``read_batch``, ``scope_for_call``,
+``send_round_writes``, ``send_write_backs``, ...) are public for the other modules of
+``asynq.memcache``, ``asynq.priming`` and ``asynq.web``; model code does not need them.
 """
 
 from __future__ import annotations
@@ -94,8 +100,9 @@ class MemcacheStats:
         return f"MemcacheStats({inner})"
 
 
-class _Local:
-    """What a client keeps per thread: the active batches and the current scope."""
+class ThreadState:
+    """What a client keeps per thread: the active read and write batches (``batch``,
+    ``writes``) and the current request scope (``scope``). Connections are the pool's."""
 
     __slots__ = ("batch", "writes", "scope")
 
@@ -296,7 +303,7 @@ class MemcacheClient:
         self.lease_ttl = lease_ttl
         self.lease_wait = _check_timeout(lease_wait, "lease_wait")
         self._lease_logged = -1e18
-        # A plain threading.local holding one _Local per thread: reading a plain object's
+        # A plain threading.local holding one ThreadState per thread: reading a plain object's
         # attributes is much cheaper than reading a threading.local subclass's.
         self.threads = threading.local()
         #: The servers, where keys live, connections, health and the I/O (``pool.py``).
@@ -437,7 +444,7 @@ class MemcacheClient:
 
     # -- scopes ----------------------------------------------------------------------------
 
-    def thread_state(self) -> _Local:
+    def thread_state(self) -> ThreadState:
         """This thread's state: its active read and write batches and its current request
         scope (``batch``, ``writes``, ``scope``), created on first use."""
         return self._local
@@ -447,12 +454,12 @@ class MemcacheClient:
         return bool(self._backlog or self._writing)
 
     @property
-    def _local(self) -> _Local:
+    def _local(self) -> ThreadState:
         """This thread's state (created on first use)."""
         try:
-            local: _Local = self.threads.state
+            local: ThreadState = self.threads.state
         except AttributeError:
-            local = self.threads.state = _Local()
+            local = self.threads.state = ThreadState()
         return local
 
     def scope_for_call(self) -> tuple[RequestScope, bool]:
@@ -499,6 +506,8 @@ class MemcacheClient:
         scope.close_with(future)
 
     def read_batch(self) -> ReadBatch:
+        """This thread's active read batch (the reads of the current round), created on first
+        use."""
         local = self._local
         batch = local.batch
         if batch is None:
@@ -562,7 +571,7 @@ class MemcacheClient:
         return {k: v for k, v in zip(keys, values, strict=True) if v is not MISSING}
 
     def _drive_priming(self) -> None:
-        if priming._session.pending():
+        if priming.pending():
             priming.drive()
 
     # -- writes ----------------------------------------------------------------------------
