@@ -42,7 +42,6 @@ import functools
 import inspect
 import threading
 import time
-import weakref
 from collections.abc import Callable, Coroutine, Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import CancelledError as PoolCancelledError
 from concurrent.futures import Future as PoolFuture
@@ -51,12 +50,12 @@ from concurrent.futures import TimeoutError as PoolTimeoutError
 from contextlib import contextmanager
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from .async_task import AsyncTask
 from .batching import BatchBase, BatchingError, BatchItemBase
 from .contexts import AsyncContext, get_root_contexts
 from .futures import ConstFuture, ErrorFuture, FutureBase
 from .lowlevel import note_sync_call, short_repr, state_str
 from .lowlevel import thread_state as _scheduler_state
+from .request_roots import storage_of
 from .scheduler import get_active_task
 
 __all__ = [
@@ -95,28 +94,9 @@ class ConcurrentCallTimeout(TimeoutError):
 _Caches = dict["Loader[Any, Any]", dict[Hashable, FutureBase[Any]]]
 
 
-class _RootCaches:
-    """The implicit request of one top-level task; ``caches`` is None once the task is done."""
-
-    __slots__ = ("caches",)
-
-    def __init__(self) -> None:
-        self.caches: _Caches | None = {}
-
-    def close(self, _: object = None) -> None:
-        self.caches = None
-
-
 class _ScopeState(threading.local):
     def __init__(self) -> None:
         self.explicit: _Caches | None = None  # the open request_scope() block's caches
-        # Each task that loaded something -> its top-level task's request (weakly: a finished
-        # task's entry goes with it), and a one-entry shortcut for the task that loads most.
-        self.roots: weakref.WeakKeyDictionary[AsyncTask[Any], _RootCaches] = (
-            weakref.WeakKeyDictionary()
-        )
-        self.last_task: AsyncTask[Any] | None = None
-        self.last_root: _RootCaches | None = None
 
 
 _scope = _ScopeState()
@@ -130,35 +110,8 @@ def _request_caches() -> _Caches | None:
     task = _scheduler_state.scheduler.active_task
     if task is None:
         return _top_level_caches()
-    if task is state.last_task:
-        root = state.last_root
-    else:
-        root = _root_of(state, task)
-        state.last_task, state.last_root = task, root
-    return None if root is None else root.caches
-
-
-def _root_of(state: _ScopeState, task: AsyncTask[Any]) -> _RootCaches:
-    """The request of ``task``'s top-level task, created on first use. Amortized O(1): the
-    walk up the creators stops at the first task already seen."""
-    roots = state.roots
-    chain: list[AsyncTask[Any]] = []
-    current: AsyncTask[Any] | None = task
-    found: _RootCaches | None = None
-    while current is not None:
-        found = roots.get(current)
-        if found is not None:
-            break
-        chain.append(current)
-        if current.creator is None:
-            found = _RootCaches()
-            current.on_computed.subscribe(found.close)  # drop the caches with the request
-            break
-        current = current.creator
-    assert found is not None
-    for seen in chain:
-        roots[seen] = found
-    return found
+    # The implicit request of the top-level task: its request-local storage, keyed by loader.
+    return storage_of(task).values
 
 
 def _top_level_caches() -> _Caches | None:
@@ -327,12 +280,7 @@ class Loader(Generic[_K, _V]):
             if caches is None:
                 task = _scheduler_state.scheduler.active_task
                 if task is not None:
-                    if task is state.last_task:
-                        caches = state.last_root.caches  # type: ignore[union-attr]
-                    else:
-                        root = _root_of(state, task)
-                        state.last_task, state.last_root = task, root
-                        caches = root.caches
+                    caches = storage_of(task).values
                 else:
                     caches = _top_level_caches()
             if caches is not None:

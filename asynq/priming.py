@@ -68,11 +68,15 @@ if TYPE_CHECKING:
 __all__ = [
     "generator",
     "drive",
+    "driving",
     "end_request",
     "pending",
+    "reads_pending",
     "is_priming_generator",
     "prime",
     "primer",
+    "record_key",
+    "register_cached_type",
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -115,6 +119,35 @@ def _recorded() -> None:
 def pending() -> bool:
     """Whether priming work is recorded and not yet driven on this thread."""
     return _session.pending()
+
+
+def reads_pending() -> bool:
+    """Whether priming generators or primed keys wait to be driven on this thread (what a
+    plain read of a cached function drives first)."""
+    session = _session
+    return bool(session.generators or session.scopes) and not session.driving
+
+
+def driving() -> bool:
+    """Whether priming is being driven on this thread (calls made meanwhile only record)."""
+    return _session.driving
+
+
+# The classes of cached functions (``asynq.memcache`` registers its own when imported).
+_cached_types: tuple[type, ...] = ()
+
+
+def register_cached_type(cls: type) -> None:
+    """Make ``priming.prime(f, ...)`` and ``priming.primer(f)`` accept instances of ``cls``
+    as cached functions (they have ``prime(*args, **kwargs)``)."""
+    global _cached_types
+    if not isinstance(cls, type) or not callable(getattr(cls, "prime", None)):
+        raise TypeError(
+            f"register_cached_type() expects a class with a prime(*args) method, got "
+            f"{type(cls).__name__}: {cls!r}"
+        )
+    if cls not in _cached_types:
+        _cached_types = (*_cached_types, cls)
 
 
 def generator(fn: _F) -> _F:
@@ -176,9 +209,7 @@ def _is_asynq(fn: object) -> bool:
 
 
 def _cached(fn: object) -> Any:
-    from .memcache.cached import CachedFunction
-
-    if isinstance(fn, CachedFunction):
+    if isinstance(fn, _cached_types):
         return fn
     kind = type(fn).__name__
     name = getattr(fn, "__name__", None) or repr(fn)
@@ -188,12 +219,10 @@ def _cached(fn: object) -> Any:
     )
 
 
-def _record_key(
-    client: MemcacheClient, key: str, cached: CachedFunction[Any] | None = None
-) -> None:
-    """``f.prime(x)``: remember ``key`` (of the cached function ``cached``) in the current
-    scope until priming is driven."""
-    scope = client._local.scope
+def record_key(client: MemcacheClient, key: str, cached: CachedFunction[Any] | None = None) -> None:
+    """``f.prime(x)``: remember ``key`` (of the cached function ``cached``; None for a raw
+    key) in the current request scope of ``client`` until priming is driven."""
+    scope = client.thread_state().scope
     if scope is None or scope.closed or scope.implicit:
         scope = _priming_scope(client)
     if key in scope.values or key in scope.inflight:
@@ -204,13 +233,11 @@ def _record_key(
 
 
 def _priming_scope(client: MemcacheClient) -> RequestScope:
-    scope, fresh = client._scope()
+    scope, fresh = client.scope_for_call()
     if not fresh:
         return scope
-    from .memcache.request import RequestScope
-
-    scope = RequestScope(client)
-    client._local.scope = scope
+    # A new scope of its own: current on this thread until end_request().
+    client.thread_state().scope = scope
     _session.legacy[client] = scope
     return scope
 
@@ -266,7 +293,7 @@ def drive() -> None:
     finally:
         session.driving = False
     for client in touched:
-        client._flush_writes(confirm=True)
+        client.send_write_backs(confirm=True)
 
 
 def _advance(gen: Generator[Any, Any, Any]) -> bool:
@@ -289,8 +316,6 @@ def _advance(gen: Generator[Any, Any, Any]) -> bool:
 def _fetch_pending(scheduler: TaskScheduler) -> None:
     """One multi-get per client for every pending key, all in the same scheduler round (with
     the reads of the primed tasks that are ready to run)."""
-    from .memcache.batch import GetItem, PrimedItem
-
     scopes = list(_session.scopes)
     _session.scopes.clear()
     items: list[FutureBase[Any]] = []
@@ -307,11 +332,7 @@ def _fetch_pending(scheduler: TaskScheduler) -> None:
             # missing-key marker on a miss): one that comes meanwhile adds its own item, and
             # the batch asks memcached for the key once. A cached function's key accepts only
             # the function's own values, as the function's reads do.
-            batch = scope.client._batch()
-            if cached is None:
-                items.append(GetItem(batch, key, scope))
-            else:
-                items.append(PrimedItem(batch, key, scope, cached))
+            items.append(scope.client.primed_read(scope, key, cached))
     for item in items:
         scheduler.schedule(item)
     for item in items:
@@ -330,6 +351,7 @@ def end_request() -> None:
     session.scopes.clear()
     legacy, session.legacy = session.legacy, {}
     for client, scope in legacy.items():
-        if client._local.scope is scope:
-            client._local.scope = None
+        state = client.thread_state()
+        if state.scope is scope:
+            state.scope = None
         scope.close()

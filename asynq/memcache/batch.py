@@ -21,7 +21,6 @@ Items:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..async_task import AsyncTask
@@ -29,19 +28,18 @@ from ..batching import BatchBase, BatchItemBase
 from ..futures import FutureBase
 from ..lowlevel import AWAITING_TASK, resolve_item, set_from_task, state_str
 from ..scheduler import TaskScheduler, get_scheduler
+from .pool import RoundTrip
+from .protocol import STALE, WIN, WriteOp
 from .request import MISSING, RequestScope
 
-# Lease state bits of a meta get (the same values as in client.py, which imports this module).
-WIN = 1
-LOST = 2
-STALE = 4
 _monotonic = time.monotonic
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
     from .cached import CachedFunction
-    from .client import MemcacheClient, _Plan
+    from .client import MemcacheClient
+    from .pool import GetPlan
 
 __all__ = [
     "RoundTrip",
@@ -54,20 +52,6 @@ __all__ = [
 ]
 
 
-@dataclass
-class RoundTrip:
-    """One multi-get as seen by ``MemcacheClient.on_round_trip`` subscribers."""
-
-    #: The full memcached keys requested, in request order, without duplicates.
-    keys: list[str]
-    #: How many of them were found (and decoded).
-    hits: int
-    #: Wall time from sending the first request to reading the last reply.
-    seconds: float
-    #: How many servers the keys were sent to.
-    servers: int
-
-
 class ReadBatch(BatchBase["BatchItemBase"]):
     """The pending reads of one client on one thread."""
 
@@ -75,10 +59,10 @@ class ReadBatch(BatchBase["BatchItemBase"]):
         super().__init__()
         self.client = client
         self.scheduler: TaskScheduler = get_scheduler()
-        self._plan: _Plan | None = None
+        self._plan: GetPlan | None = None
 
     def _try_switch_active_batch(self) -> None:
-        local = self.client._local
+        local = self.client.thread_state()
         if local.batch is self:
             local.batch = ReadBatch(self.client)
 
@@ -86,18 +70,18 @@ class ReadBatch(BatchBase["BatchItemBase"]):
         client = self.client
         if not client.leases:
             keys = list(dict.fromkeys([i.key for i in self.items if not i.is_computed()]))  # type: ignore[attr-defined]
-            client._flush_round_writes(self.items, keys)
+            client.send_round_writes(self.items, keys)
             if keys:
-                self._plan = client._send_gets(keys)
+                self._plan = client.pool.send_gets(keys)
             return
         items = [item for item in self.items if not item.is_computed()]
         if not items:
-            client._flush_round_writes(items, [])
+            client.send_round_writes(items, [])
             return
         keys = list(dict.fromkeys([item.key for item in items]))  # type: ignore[attr-defined]
         # The write-backs of the requests this round reads for go first: its reply confirms
         # them, whatever thread queued them and whatever thread sends the round.
-        client._flush_round_writes(items, keys)
+        client.send_round_writes(items, keys)
         _wait_for_retries(items)
         # The keys that ask for no lease: raw gets, except keys of cached functions primed in
         # their scope (all the others are cached calls).
@@ -107,12 +91,12 @@ class ReadBatch(BatchBase["BatchItemBase"]):
             if type(item) is not CachedItem
             and not (item.scope.leases and item.key in item.scope.leases)  # type: ignore[attr-defined]
         }
-        self._plan = client._send_gets(keys, raw)
+        self._plan = client.pool.send_gets(keys, raw)
 
     def _flush(self) -> None:
         plan, self._plan = self._plan, None
         if plan is not None:
-            found, foreign, leases = self.client._read_gets(plan)
+            found, foreign, leases = self.client.pool.read_gets(plan)
         else:
             found, foreign, leases = {}, {}, {}
         computing = False
@@ -193,17 +177,6 @@ class GetItem(BatchItemBase):
         self.key = key
         self.scope = scope
 
-    def _hit(self, value: Any) -> None:
-        scope = self.scope
-        scope.values[self.key] = value
-        if scope.inflight.get(self.key) is self:
-            del scope.inflight[self.key]
-        self.set_value(value)
-
-    def _miss(self) -> bool:
-        self._hit(MISSING)
-        return False
-
     def __repr__(self) -> str:
         return f"<GetItem {self.key!r} {state_str(self)}>"
 
@@ -256,19 +229,6 @@ class CachedItem(BatchItemBase):
         self.lease: int | None = None
         self.retry: tuple[float, float, int] | None = None
 
-    def _hit(self, value: Any) -> None:
-        scope = self.scope
-        scope.values[self.key] = value
-        if scope.inflight.get(self.key) is self:
-            del scope.inflight[self.key]
-        self.set_value(value)
-
-    def _miss(self) -> bool:
-        scheduler = self.batch.scheduler if isinstance(self.batch, ReadBatch) else get_scheduler()
-        self.batch = COMPUTING
-        self.start_compute(scheduler)
-        return True
-
     def start_compute(self, scheduler: TaskScheduler) -> None:
         """Run the function's body in a new task that sets this item when done."""
         task: AsyncTask[None] = AsyncTask(_compute(self), self.cached.fn, self.args, self.kwargs)
@@ -283,17 +243,17 @@ def _compute(item: CachedItem) -> Generator[Any, Any, None]:
     cached = item.cached
     scope = item.scope
     try:
-        if cached._body_is_async:
+        if cached.body_is_async:
             body: Any = cached.fn
             value = yield body.asynq(*item.args, **item.kwargs)
         else:
             value = cached.fn(*item.args, **item.kwargs)
-        value = cached._store(scope, item.key, value, item.lease)
+        value = cached.store_computed(scope, item.key, value, item.lease)
     except Exception as error:  # noqa: BLE001 - the caller receives it at its yield
         if scope.inflight.get(item.key) is item:
             del scope.inflight[item.key]
         if item.lease is not None and item.lease > 0:
-            cached.client._release(item.key, item.lease, scope)
+            cached.client.release_lease(item.key, item.lease, scope)
         item.set_error(error)
         return
     if scope.inflight.get(item.key) is item:
@@ -310,7 +270,7 @@ def _not_its_value(
     the cas under which the recomputed value replaces it: the write-back is stored only if
     nobody changed or deleted the key since this read (a ``dirty`` meanwhile wins)."""
     if value is not MISSING:
-        cached.client._foreign(key, cached)
+        cached.note_foreign(key)
     return foreign[key]
 
 
@@ -355,7 +315,7 @@ def _lease_outcome(
     since, _, attempt = item.retry if item.retry is not None else (now, now, -1)
     if now - since >= client.lease_wait:
         # The holder is too slow (or gone): compute, and write nothing (the lease is not ours).
-        client._lease_timeout(key, now - since)
+        client.note_lease_timeout(key, now - since)
         item.start_compute(scheduler)
         return
     task: AsyncTask[None] = AsyncTask(
@@ -368,7 +328,13 @@ def _await_lease(item: CachedItem, since: float, attempt: int) -> Generator[Any,
     """Read the key again a little later (2 ms, doubling up to 50 ms) and pass on the result."""
     cached = item.cached
     probe = CachedItem(
-        cached.client._batch(), item.key, item.scope, cached, item.args, item.kwargs, item.contexts
+        cached.client.read_batch(),
+        item.key,
+        item.scope,
+        cached,
+        item.args,
+        item.kwargs,
+        item.contexts,
     )
     probe.retry = (since, _monotonic() + min(0.05, 0.002 * 2**attempt), attempt)
     scope = item.scope
@@ -390,20 +356,34 @@ class WriteBatch(BatchBase["WriteItem"]):
     def __init__(self, client: MemcacheClient) -> None:
         super().__init__()
         self.client = client
+        self.started = False  # _start_flush has sent the writes
 
     def get_priority(self) -> tuple[int, int]:
         """Writes go out before the reads of the same round."""
         return (1, 0)
 
     def _try_switch_active_batch(self) -> None:
-        local = self.client._local
+        local = self.client.thread_state()
         if local.writes is self:
             local.writes = WriteBatch(self.client)
 
     def _start_flush(self) -> None:
         # All of it now, before any read batch of the round sends its gets: a write that waits
         # for its answer must not find a get's reply on the socket.
-        self.client._send_writes([i for i in self.items if not i.is_computed()])
+        self.started = True
+        items = [i for i in self.items if not i.is_computed()]
+        if items:
+            ops: list[WriteOp] = [
+                (i.op, i.key, i.data, i.flags, i.ttl, i.noreply, i.cas) for i in items
+            ]
+            for item, ok in zip(items, self.client.pool.send(ops), strict=True):
+                if not item.is_computed():
+                    item.set_value(ok)
+
+    def flush_if_pending(self) -> None:
+        """Flush now if writes are queued and the batch has not started flushing."""
+        if self.items and not self.started:
+            self.flush()
 
     def _flush(self) -> None:
         for item in self.items:

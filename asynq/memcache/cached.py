@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
@@ -30,10 +32,12 @@ from ..scheduler import get_active_task, get_scheduler
 from .batch import COMPUTING, CachedItem
 from .keys import Keyword, check_namespace, encode_arg, make_key
 from .request import MISSING, RequestScope
+from .serde import FLAG_CACHED
 
 __all__ = ["CachedFunction"]
 
 _T = TypeVar("_T")
+_log = logging.getLogger("asynq.memcache")
 _KEY_CACHE_LIMIT = 200_000
 
 
@@ -105,7 +109,8 @@ class CachedFunction(Generic[_T]):
         #: recomputes it, instead of waiting for it (needs the client's leases).
         self.stale_while_revalidate = stale_while_revalidate
         self.stale_ttl = stale_ttl
-        self._body_is_async = isinstance(fn, AsyncDecorator) or callable(getattr(fn, "asynq", None))
+        #: The body is an asynq function: a miss yields it instead of calling it.
+        self.body_is_async = isinstance(fn, AsyncDecorator) or callable(getattr(fn, "asynq", None))
         target = getattr(fn, "fn", fn)
         try:
             self._signature: inspect.Signature | None = inspect.signature(target)
@@ -190,7 +195,7 @@ class CachedFunction(Generic[_T]):
         make_key = self._make_key
         compute_now = self._compute_now
         client = self.client
-        tls = client._tls
+        tls = client.threads
         thread_state = _state
         item_class = CachedItem
         contexts_of = task_contexts
@@ -218,7 +223,7 @@ class CachedFunction(Generic[_T]):
             try:
                 local = tls.state
             except AttributeError:
-                local = client._local
+                local = client.thread_state()
             scope = local.scope
             fresh = False
             if (
@@ -226,7 +231,7 @@ class CachedFunction(Generic[_T]):
                 or scope.closed
                 or (scope.implicit and thread_state.scheduler.active_task is None)
             ):
-                scope, fresh = client._scope()
+                scope, fresh = client.scope_for_call()
             values = scope.values
             value = values.get(key, values)
             if value is not values:
@@ -243,13 +248,13 @@ class CachedFunction(Generic[_T]):
                 return future
             batch = local.batch
             if batch is None:
-                batch = client._batch()
+                batch = client.read_batch()
             item = item_class(
                 batch, key, scope, cached, args, kwargs, contexts_of(batch.scheduler.active_task)
             )
             inflight[key] = item
             if fresh:
-                client._bind(scope, item)
+                scope.close_with(item)
             return item
 
         asynq.__doc__ = CachedFunction.asynq.__doc__
@@ -258,15 +263,14 @@ class CachedFunction(Generic[_T]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> _T:
         """Synchronous call (outside tasks: its own request unless a scope is open)."""
-        session = priming._session
-        if (session.generators or session.scopes) and not session.driving:
+        if priming.reads_pending():
             priming.drive()
         task = get_active_task()
         if task is not None:
             note_sync_call(self)  # counted, and logged under debug.options.DUMP_SYNC_CALLS
         elif not kwargs:
             # Fast path for legacy code: a value already in the request-local cache.
-            scope = self.client._local.scope
+            scope = self.client.thread_state().scope
             if scope is not None and not scope.closed and not scope.implicit:
                 key = self._keys.get(args) if _memo_key(args) is not None else None
                 if key is not None:
@@ -280,8 +284,8 @@ class CachedFunction(Generic[_T]):
             # The call's own scope sent its write-backs when it ended; those of a request the
             # call ran in go with the request's next round or when it ends. Write-backs of
             # scopes that closed before their computations ended go out now.
-            if task is None and not session.driving:
-                self.client._flush_writes(confirm=True, current=False)
+            if task is None and not priming.driving():
+                self.client.send_write_backs(confirm=True, current=False)
 
     def _compute_now(
         self, scope: RequestScope, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -308,7 +312,7 @@ class CachedFunction(Generic[_T]):
             return item
         if self.client.leases:
             item = CachedItem(
-                self.client._batch(),
+                self.client.read_batch(),
                 key,
                 scope,
                 self,
@@ -324,14 +328,35 @@ class CachedFunction(Generic[_T]):
         item.start_compute(get_scheduler())
         return item
 
-    def _store(self, scope: RequestScope, key: str, value: Any, lease: int | None = None) -> Any:
+    def store_computed(
+        self, scope: RequestScope, key: str, value: Any, lease: int | None = None
+    ) -> Any:
         """A computed value: queue its write-back (under ``lease`` when the client takes
         leases) and keep it for the request, as a read of memcached will return it (the value
         the caller gets)."""
-        value = self.client._queue_write(key, value, self.ttl, lease, scope)
+        value = self.client.queue_write_back(key, value, self.ttl, lease, scope)
         if not scope.closed:
             scope.values[key] = value
         return value
+
+    def note_foreign(self, key: str) -> None:
+        """A read of this function found a value it did not write under ``key``: count it in
+        the client's ``stats.errors`` and log it (at most once per ``log_interval``)."""
+        client = self.client
+        client.stats.errors += 1
+        now = time.monotonic()
+        if now - self._foreign_logged >= client.log_interval:
+            self._foreign_logged = now
+            _log.warning(
+                "asynq.memcache: the value under %s was not written by a cached function "
+                "(another client stored plain bytes, flags 0, where cached functions write "
+                "flags %d); %s treats it as a miss, recomputes and overwrites it (logged at "
+                "most once per %.0f s per function)",
+                key,
+                FLAG_CACHED,
+                self.__qualname__,
+                client.log_interval,
+            )
 
     # -- legacy priming and invalidation ---------------------------------------------------
 
@@ -340,8 +365,8 @@ class CachedFunction(Generic[_T]):
         fetched with the others in one multi-get when priming is driven (``asynq.priming``)."""
         key = self.key(*args, **kwargs)
         client = self.client
-        priming._record_key(client, key, self)
-        scope = client._local.scope
+        priming.record_key(client, key, self)
+        scope = client.thread_state().scope
         if client.leases and scope is not None:
             # The priming multi-get asks for this key's lease, for the call that computes it.
             if scope.leases is None:
@@ -353,14 +378,14 @@ class CachedFunction(Generic[_T]):
         read computes it again. Returns whether memcached had it."""
         key = self.key(*args, **kwargs)
         client = self.client
-        client._flush_writes()
-        scope = client._current_scope()
+        client.send_write_backs()
+        scope = client.scope_to_update()
         if scope is not None:
             scope.values.pop(key, None)
             scope.inflight.pop(key, None)
         if self.stale_while_revalidate and client.leases:
-            return bool(client._delete_now(key, stale_ttl=self.stale_ttl))
-        return bool(client._delete_now(key))
+            return bool(client.delete_now(key, stale_ttl=self.stale_ttl))
+        return bool(client.delete_now(key))
 
     def __get__(self, instance: Any, owner: Any) -> Any:
         if instance is None:
@@ -372,3 +397,6 @@ class CachedFunction(Generic[_T]):
 
     def __repr__(self) -> str:
         return f"<cached function {self.__qualname__} in {self.namespace!r} on {self.client!r}>"
+
+
+priming.register_cached_type(CachedFunction)

@@ -102,7 +102,7 @@ class RequestScope:
         self.closed = True
         self.values.clear()
         self.prime_keys.clear()
-        local = self.client._local
+        local = self.client.thread_state()
         if self.implicit and local.scope is self:
             local.scope = None
         self.root = None
@@ -112,9 +112,15 @@ class RequestScope:
             # callers do not wait for values this request will never compute.
             for key, cas in leases.items():
                 if cas > 0:
-                    self.client._release(key, cas)
+                    self.client.release_lease(key, cas)
         if flush:
-            self.client._flush_writes(confirm=True, scope=self)
+            self.client.send_write_backs(confirm=True, scope=self)
+
+    def close_with(self, future: FutureBase[Any]) -> None:
+        """Make ``future`` the root of this scope: the scope closes when it is computed (the
+        scope of a top-level call of its own)."""
+        self.root = future
+        future.on_computed.subscribe(self._on_root_done)
 
     def _on_root_done(self, _future: FutureBase[Any]) -> None:
         self.close()
@@ -133,13 +139,13 @@ class _Activation(AsyncContext):
 
     def resume(self) -> None:
         """Make the scope current (the task is switched in)."""
-        local = self.scope.client._local
+        local = self.scope.client.thread_state()
         self._saved.append(local.scope)
         local.scope = self.scope
 
     def pause(self) -> None:
         """Restore the scope that was current before (the task is switched out)."""
-        self.scope.client._local.scope = self._saved.pop()
+        self.scope.client.thread_state().scope = self._saved.pop()
 
 
 class RequestBlock(AsyncContext):
@@ -172,10 +178,10 @@ class RequestBlock(AsyncContext):
 
     def resume(self) -> None:
         """Make the block's scope current (on enter, and when its task is switched in)."""
-        local = self.client._local
+        local = self.client.thread_state()
         self._saved.append(local.scope)
         local.scope = self.scope
 
     def pause(self) -> None:
         """Restore the previous scope (on exit, and when its task is switched out)."""
-        self.client._local.scope = self._saved.pop()
+        self.client.thread_state().scope = self._saved.pop()

@@ -9,29 +9,22 @@ import pytest
 
 from asynq import AsyncScopedValue, asynq, get_scheduler
 from asynq.memcache import MemcacheClient
-from asynq.memcache.batch import WriteItem
 
 from .conftest import record_trips
 
 
 def record_writes(mc: MemcacheClient, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The keys of every batched write flush (one list per set_many round)."""
+    """The keys of every write request the client's server pool sends (one list per
+    set_many round)."""
     flushes: list[list[str]] = []
-    send = mc._send_writes
-    send_backlog = mc._send_backlog
+    send = mc.pool.send
 
-    def spy(items: list[WriteItem], deadline: float | None = None) -> None:
-        if items:
-            flushes.append([item.key for item in items])
-        send(items, deadline)
-
-    def spy_backlog(ops: list[Any]) -> None:
+    def spy(ops: list[Any], deadline: float | None = None) -> list[bool]:
         if ops:
             flushes.append([op[1] for op in ops])
-        send_backlog(ops)
+        return send(ops, deadline)
 
-    monkeypatch.setattr(mc, "_send_writes", spy)
-    monkeypatch.setattr(mc, "_send_backlog", spy_backlog)
+    monkeypatch.setattr(mc.pool, "send", spy)
     return flushes
 
 

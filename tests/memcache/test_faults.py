@@ -134,7 +134,7 @@ def test_stopping_one_server_in_the_middle_of_a_run_keeps_results_correct() -> N
         assert page(blog.answers) == expected_page(blog)
         assert mc.stats.errors >= 1
         lost = {
-            k for k in mc._route if mc.server_for(k) == victim.address and k.startswith("users")
+            k for k in mc.pool.routed_keys() if mc.server_for(k) == victim.address and k.startswith("users")
         }
         assert lost, "the stopped server held some of the names"
         assert {("name", int(k.split(":")[1])) for k in lost} <= set(blog.db_reads)
@@ -185,12 +185,12 @@ class Deadline(Exception):
 def test_an_interruption_in_the_middle_of_a_reply_never_leaves_it_for_the_next_read(
     memcached: Any, monkeypatch: pytest.MonkeyPatch, interruption: type[BaseException]
 ) -> None:
-    import asynq.memcache.client as client_module
+    import asynq.memcache.protocol as protocol_module
 
     mc = MemcacheClient(memcached.address)
     other = MemcacheClient(memcached.address)
     assert mc.set("k", "old")
-    recv = client_module._recv
+    recv = protocol_module.recv
     interrupted: list[bool] = []
 
     def interrupt_once(sock: socket.socket, deadline: float) -> bytes:
@@ -199,7 +199,7 @@ def test_an_interruption_in_the_middle_of_a_reply_never_leaves_it_for_the_next_r
             raise interruption("deadline")
         return recv(sock, deadline)
 
-    monkeypatch.setattr(client_module, "_recv", interrupt_once)
+    monkeypatch.setattr(protocol_module, "recv", interrupt_once)
     with pytest.raises(interruption):
         mc.get("k")
     assert other.set("k", "new")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from asynq.memcache import MemcacheClient
-from asynq.memcache.client import ProtocolError, _parse_meta, _read_meta, _read_values
+from asynq.memcache.protocol import ProtocolError, parse_meta, read_meta, read_values
 
 REPLY = b"VALUE a 0 10\r\nabc\r\nEND\r\n\r\nVALUE b 16 0\r\n\r\nVALUE c 256 5\r\nEND\r\n\r\nEND\r\n"
 
@@ -27,12 +27,12 @@ class ChunkedSocket:
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 16, 1000])
 def test_a_reply_is_read_whole_however_the_network_cuts_it(size: int) -> None:
-    values = _read_values(ChunkedSocket(REPLY, size), deadline=float("inf"))  # type: ignore[arg-type]
+    values = read_values(ChunkedSocket(REPLY, size), deadline=float("inf"))  # type: ignore[arg-type]
     assert values == [("a", 0, b"abc\r\nEND\r\n"), ("b", 16, b""), ("c", 256, b"END\r\n")]
 
 
 def test_an_empty_reply_has_no_values() -> None:
-    assert _read_values(ChunkedSocket(b"END\r\n", 2), deadline=float("inf")) == []  # type: ignore[arg-type]
+    assert read_values(ChunkedSocket(b"END\r\n", 2), deadline=float("inf")) == []  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_an_empty_reply_has_no_values() -> None:
 )
 def test_a_reply_that_breaks_the_protocol_is_an_error(reply: bytes) -> None:
     with pytest.raises((ProtocolError, ConnectionError)):
-        _read_values(ChunkedSocket(reply, 100), deadline=float("inf"))  # type: ignore[arg-type]
+        read_values(ChunkedSocket(reply, 100), deadline=float("inf"))  # type: ignore[arg-type]
 
 
 def test_values_that_contain_the_end_marker_round_trip(mc: MemcacheClient, memcached: Any) -> None:
@@ -64,7 +64,7 @@ META_REPLY = (
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 16, 1000])
 def test_a_meta_reply_is_read_whole_however_the_network_cuts_it(size: int) -> None:
-    hits, leases, reply = _read_meta(
+    hits, leases, reply = read_meta(
         ChunkedSocket(META_REPLY, size),  # type: ignore[arg-type]
         deadline=float("inf"),
         keys=["a", "b", "c", "d"],
@@ -77,11 +77,11 @@ def test_a_meta_reply_is_read_whole_however_the_network_cuts_it(size: int) -> No
 
 def test_the_cas_of_a_hit_is_parsed_from_the_reply_only_when_asked_for() -> None:
     tokens: dict[str, bytes] = {}
-    parsed = _parse_meta(META_REPLY, ["a", "b", "c", "d"], 2, tokens)
+    parsed = parse_meta(META_REPLY, ["a", "b", "c", "d"], 2, tokens)
     assert parsed is not None and parsed[2] == META_REPLY
     assert tokens == {"a": b"c7"}  # c and d have a lease state, with their cas in it
 
 
 def test_a_meta_reply_to_an_old_memcached_says_to_turn_leases_off() -> None:
     with pytest.raises(ProtocolError, match="memcached before 1.6 has no meta commands"):
-        _read_meta(ChunkedSocket(b"ERROR\r\n", 100), float("inf"), ["a"], 0)  # type: ignore[arg-type]
+        read_meta(ChunkedSocket(b"ERROR\r\n", 100), float("inf"), ["a"], 0)  # type: ignore[arg-type]

@@ -186,13 +186,13 @@ def test_loaders_share_one_cache_per_request_and_requests_keep_theirs_apart(
 ALL_KEYS = PAGE_KEYS[0] + PAGE_KEYS[1]
 
 
-def in_flight(mc: MemcacheClient) -> dict[str, dict[int, int]]:
+def in_flight(mc: MemcacheClient) -> dict[str, dict[str, int]]:
     """The runs of quiet writes memcached has not answered yet, on this thread (the event
     loop's, under asyncio.run) and on this loop thread's flush thread."""
     from asynq.asyncio_interop import _thread
 
-    flush = _thread.executor().submit(lambda: dict(mc._local.quiet)).result()
-    return {"loop": dict(mc._local.quiet), "flush": flush}
+    flush = _thread.executor().submit(lambda: mc.pool.unconfirmed_writes()).result()
+    return {"loop": mc.pool.unconfirmed_writes(), "flush": flush}
 
 
 def stored(memcached: Any, keys: list[str]) -> list[str]:

@@ -46,7 +46,7 @@ def test_when_a_request_ends_memcached_has_applied_its_write_backs(mc: MemcacheC
     assert Client().get(URL).status_code == 200
     # Nothing left in flight on the request's connection: the next request, on any thread or
     # process, finds the values rather than the lease placeholders.
-    assert mc._local.quiet == {}
+    assert mc.pool.unconfirmed_writes() == {}
 
 
 def test_a_warm_request_is_two_round_trips_the_viewer_served_by_the_request_cache(

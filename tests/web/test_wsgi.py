@@ -135,7 +135,7 @@ def test_when_the_server_closes_the_response_memcached_has_applied_the_write_bac
     assert body == [b"user 1", b"user 2"]
     # Nothing in flight on the request's connection: a request served next by another thread
     # (or process) reads the values, not the lease placeholders.
-    assert mc._local.quiet == {}
+    assert mc.pool.unconfirmed_writes() == {}
     with MemcacheClient(memcached.address) as other:
         assert other.get_many(["wsgi-name:1", "wsgi-name:2"]) == {
             "wsgi-name:1": "user 1",
@@ -156,7 +156,7 @@ def test_a_request_scope_ends_with_its_write_backs_applied(mc: MemcacheClient) -
 
     with request_scope(mc):
         assert names() == ["user 1", "user 2"]
-    assert mc._local.quiet == {}
+    assert mc.pool.unconfirmed_writes() == {}
 
 
 def test_another_threads_round_leaves_a_requests_write_backs_to_that_request(
@@ -176,6 +176,6 @@ def test_another_threads_round_leaves_a_requests_write_backs_to_that_request(
         # The other thread's round did not send it: it could not have waited for memcached's
         # answer on this request's behalf.
         assert scope.writes is not None and [op[1] for op in scope.writes] == ["own-name:1"]
-    assert scope.writes is None and mc._local.quiet == {}
+    assert scope.writes is None and mc.pool.unconfirmed_writes() == {}
     with MemcacheClient(memcached.address) as reader:
         assert reader.get("own-name:1") == "user 1"

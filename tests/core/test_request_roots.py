@@ -1,0 +1,128 @@
+"""Request roots: the top-level task of a chain of creators, and storage that lives as long."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from asynq import asynq, get_active_task
+from asynq.request_roots import RequestStorage, current_storage, request_root, storage_of
+
+
+def test_the_request_root_of_a_nested_task_is_the_task_created_outside_any_task() -> None:
+    seen: list[Any] = []
+
+    @asynq()
+    def inner() -> Any:
+        seen.append(request_root(get_active_task()))  # type: ignore[arg-type]
+        return None
+
+    @asynq()
+    def outer() -> Any:
+        seen.append(get_active_task())
+        yield inner.asynq()
+        return None
+
+    outer()
+    assert seen[0] is seen[1]
+    assert seen[0].creator is None
+
+
+def test_every_task_of_one_request_sees_the_same_storage_and_its_values() -> None:
+    owner = object()
+    made: list[int] = []
+
+    def factory() -> list[str]:
+        made.append(1)
+        return []
+
+    @asynq()
+    def leaf(name: str) -> Any:
+        storage = current_storage()
+        assert storage is not None
+        values = storage.setdefault(owner, factory)
+        assert values is not None
+        values.append(name)
+        return None
+
+    @asynq()
+    def request() -> Any:
+        yield [leaf.asynq("a"), leaf.asynq("b")]
+        storage = current_storage()
+        assert storage is not None
+        return list(storage.get(owner))
+
+    assert request() == ["a", "b"]
+    assert made == [1]
+
+
+def test_two_top_level_calls_are_two_requests_with_separate_storage() -> None:
+    owner = object()
+
+    @asynq()
+    def count() -> Any:
+        storage = current_storage()
+        assert storage is not None
+        values: list[int] | None = storage.setdefault(owner, list)
+        assert values is not None
+        values.append(1)
+        return len(values)
+
+    assert count() == 1
+    assert count() == 1
+
+
+def test_the_storage_closes_when_the_root_is_computed_and_runs_its_callbacks_once() -> None:
+    kept: list[RequestStorage] = []
+    closed: list[str] = []
+
+    @asynq()
+    def request() -> Any:
+        storage = current_storage()
+        assert storage is not None
+        storage.on_close(lambda: closed.append("closed"))
+        kept.append(storage)
+        return None
+
+    request()
+    storage = kept[0]
+    assert storage.closed and storage.values is None
+    assert closed == ["closed"]
+    storage.close()
+    assert closed == ["closed"]
+    # A request that is over stores nothing, and runs a late callback at once.
+    assert storage.setdefault(object(), list) is None
+    assert storage.get(object()) is None
+    storage.on_close(lambda: closed.append("late"))
+    assert closed == ["closed", "late"]
+
+
+def test_outside_any_task_there_is_no_current_storage() -> None:
+    assert current_storage() is None
+
+
+def test_storage_of_anything_but_a_task_names_what_it_got() -> None:
+    with pytest.raises(TypeError) as info:
+        storage_of("task")  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "storage_of() expects an AsyncTask (e.g. asynq.get_active_task()), got str: 'task'"
+    )
+    with pytest.raises(TypeError) as info:
+        request_root(None)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "request_root() expects an AsyncTask (e.g. asynq.get_active_task()), got "
+        "NoneType: None"
+    )
+
+
+def test_on_close_with_something_not_callable_names_what_it_got() -> None:
+    storage = RequestStorage()
+    with pytest.raises(TypeError) as info:
+        storage.on_close("flush")  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "RequestStorage.on_close() expects a function of no arguments, got str: 'flush'"
+    )
+    assert repr(storage) == "<RequestStorage: 0 owner(s)>"
+    storage.close()
+    assert repr(storage) == "<RequestStorage: closed>"
