@@ -72,91 +72,13 @@ REPLACEMENTS = {
 # module) for an import edge that closes a cycle. When the work lands, its entries go (the
 # test below fails on entries that no longer match anything).
 PENDING: set[tuple[str, str]] = {
-    # -- instruments and the scheduler's run loop: stats, tracing and the profiler become
-    #    instruments (no kernel privates, no tracing privates in the profiler); the scheduler
-    #    stops calling into stats; _debug stops reaching into the profiler.
-    ("asynq/_debug.py", "_set_enabled"),
-    ("asynq/profiler.py", "_Observer"),
-    ("asynq/profiler.py", "_attach"),
-    ("asynq/profiler.py", "_computed"),
-    ("asynq/profiler.py", "_describe"),
-    ("asynq/profiler.py", "_detach"),
-    ("asynq/profiler.py", "_leaves"),
-    ("asynq/profiler.py", "_yielded"),
-    ("asynq/scheduler.py", "_begin_round"),
-    ("asynq/scheduler.py", "_record_flush"),
-    ("asynq/tracing.py", "_BATCH"),
-    ("asynq/tracing.py", "_ITEM"),
-    ("asynq/tracing.py", "_TASK"),
-    ("asynq/tracing.py", "_computed"),
-    ("asynq/tracing.py", "_error"),
-    ("asynq/tracing.py", "_kind_of"),
-    ("asynq/tracing.py", "_kinds"),
-    ("asynq/tracing.py", "_short_repr"),
-    ("asynq/tracing.py", "_yielded"),
-    # -- memcache behind a server pool, one request-scope primitive: memcache modules, priming
-    #    and web stop reading each other's private names; client.py's kernel reads become
-    #    asynq.lowlevel.is_closed (_flush_begun) and is_computed() (_computed).
-    ("asynq/memcache/batch.py", "_Plan"),
-    ("asynq/memcache/batch.py", "_batch"),
-    ("asynq/memcache/batch.py", "_body_is_async"),
-    ("asynq/memcache/batch.py", "_flush_round_writes"),
-    ("asynq/memcache/batch.py", "_foreign"),
-    ("asynq/memcache/batch.py", "_lease_timeout"),
-    ("asynq/memcache/batch.py", "_local"),
-    ("asynq/memcache/batch.py", "_read_gets"),
-    ("asynq/memcache/batch.py", "_release"),
-    ("asynq/memcache/batch.py", "_send_gets"),
-    ("asynq/memcache/batch.py", "_send_writes"),
-    ("asynq/memcache/batch.py", "_store"),
-    ("asynq/memcache/cached.py", "_batch"),
-    ("asynq/memcache/cached.py", "_bind"),
-    ("asynq/memcache/cached.py", "_current_scope"),
-    ("asynq/memcache/cached.py", "_delete_now"),
-    ("asynq/memcache/cached.py", "_flush_writes"),
-    ("asynq/memcache/cached.py", "_local"),
-    ("asynq/memcache/cached.py", "_queue_write"),
-    ("asynq/memcache/cached.py", "_record_key"),
-    ("asynq/memcache/cached.py", "_scope"),
-    ("asynq/memcache/cached.py", "_session"),
-    ("asynq/memcache/cached.py", "_tls"),
-    ("asynq/memcache/client.py", "_computed"),
-    ("asynq/memcache/client.py", "_flush_begun"),
-    ("asynq/memcache/client.py", "_foreign_logged"),
-    ("asynq/memcache/client.py", "_on_root_done"),
-    ("asynq/memcache/client.py", "_session"),
-    ("asynq/memcache/request.py", "_flush_writes"),
-    ("asynq/memcache/request.py", "_local"),
-    ("asynq/memcache/request.py", "_release"),
-    ("asynq/priming.py", "_batch"),
-    ("asynq/priming.py", "_flush_writes"),
-    ("asynq/priming.py", "_local"),
-    ("asynq/priming.py", "_scope"),
-    ("asynq/web.py", "_backlog"),
-    ("asynq/web.py", "_flush_writes"),
     # -- the codemod's modules (its split by concept): _cli reads _runner's _diff.
     ("asynq/migrate/_cli.py", "_diff"),
 }
 
 #: Import edges (importer, imported module) inside today's cycles, left out of the cycle check
 #: until the work above removes the cycles.
-PENDING_IMPORTS: set[tuple[str, str]] = {
-    # -- instruments: scheduler <-> stats / tracing / profiler / _debug / contexts.
-    ("asynq._debug", "asynq.profiler"),
-    ("asynq.contexts", "asynq.scheduler"),
-    ("asynq.profiler", "asynq._debug"),
-    ("asynq.profiler", "asynq.scheduler"),
-    ("asynq.profiler", "asynq.tracing"),
-    ("asynq.scheduler", "asynq._debug"),
-    ("asynq.scheduler", "asynq.contexts"),
-    ("asynq.scheduler", "asynq.stats"),
-    ("asynq.stats", "asynq.scheduler"),
-    ("asynq.tracing", "asynq.scheduler"),
-    ("asynq.tracing", "asynq.stats"),
-    # -- memcache: cached <-> priming.
-    ("asynq.memcache.cached", "asynq.priming"),
-    ("asynq.priming", "asynq.memcache.cached"),
-}
+PENDING_IMPORTS: set[tuple[str, str]] = set()
 
 #: The kernel's fields of futures, tasks and batches: a subclass elsewhere that sets them (say,
 #: to skip a base ``__init__``) is reaching into the kernel, not defining its own.
