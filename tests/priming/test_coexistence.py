@@ -186,6 +186,9 @@ def test_a_registered_cached_function_type_is_primed_through_its_own_prime_metho
         def prime(self, *args: Any) -> None:
             self.primed.append(args)
 
+        def __call__(self, *args: Any) -> None:
+            raise AssertionError("priming never calls the function")
+
     priming.register_cached_type(Primable)
     fn = Primable()
     priming.prime(fn, 1)
