@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 
-class ReadBatch(BatchBase["BatchItemBase"]):
+class ReadBatch(BatchBase["GetItem | CachedItem"]):
     """The pending reads of one client on one thread."""
 
     def __init__(self, client: MemcacheClient) -> None:
@@ -69,7 +69,7 @@ class ReadBatch(BatchBase["BatchItemBase"]):
     def _start_flush(self) -> None:
         client = self.client
         if not client.leases:
-            keys = list(dict.fromkeys([i.key for i in self.items if not i.is_computed()]))  # type: ignore[attr-defined]
+            keys = list(dict.fromkeys([i.key for i in self.items if not i.is_computed()]))
             client.send_round_writes(self.items, keys)
             if keys:
                 self._plan = client.pool.send_gets(keys)
@@ -78,7 +78,7 @@ class ReadBatch(BatchBase["BatchItemBase"]):
         if not items:
             client.send_round_writes(items, [])
             return
-        keys = list(dict.fromkeys([item.key for item in items]))  # type: ignore[attr-defined]
+        keys = list(dict.fromkeys([item.key for item in items]))
         # The write-backs of the requests this round reads for go first: its reply confirms
         # them, whatever thread queued them and whatever thread sends the round.
         client.send_round_writes(items, keys)
@@ -86,10 +86,10 @@ class ReadBatch(BatchBase["BatchItemBase"]):
         # The keys that ask for no lease: raw gets, except keys of cached functions primed in
         # their scope (all the others are cached calls).
         raw = {
-            item.key  # type: ignore[attr-defined]
+            item.key
             for item in items
             if type(item) is not CachedItem
-            and not (item.scope.leases and item.key in item.scope.leases)  # type: ignore[attr-defined]
+            and not (item.scope.leases and item.key in item.scope.leases)
         }
         self._plan = client.pool.send_gets(keys, raw)
 
@@ -105,7 +105,7 @@ class ReadBatch(BatchBase["BatchItemBase"]):
         for item in self.items:
             if item.is_computed():
                 continue
-            key = item.key  # type: ignore[attr-defined]
+            key = item.key
             value = get(key, MISSING)
             if type(item) is CachedItem:
                 if leases and key in leases:
@@ -137,12 +137,12 @@ class ReadBatch(BatchBase["BatchItemBase"]):
                 state, cas = leases[key]
                 if state & STALE:
                     value = MISSING  # a raw get never returns what a dirty() invalidated
-                scope_leases = item.scope.leases  # type: ignore[attr-defined]
+                scope_leases = item.scope.leases
                 if scope_leases is not None and key in scope_leases:
                     # A primed key: the cached call that computes it takes over the lease.
                     scope_leases[key] = cas if state & WIN else 0
             # A hit (or a raw get's miss), inlined: this loop runs once per key of the round.
-            scope = item.scope  # type: ignore[attr-defined]
+            scope = item.scope
             scope.values[key] = value
             inflight = scope.inflight
             if inflight.get(key) is item:
@@ -154,8 +154,8 @@ class ReadBatch(BatchBase["BatchItemBase"]):
 
     def _cancel(self) -> None:
         for item in self.items:
-            scope = item.scope  # type: ignore[attr-defined]
-            if scope.inflight.get(item.key) is item:  # type: ignore[attr-defined]
+            scope = item.scope
+            if scope.inflight.get(item.key) is item:
                 del scope.inflight[item.key]
 
     def _describe(self) -> str:

@@ -176,3 +176,42 @@ def test_a_primed_key_that_missed_is_computed_once_when_several_asynq_tasks_read
         priming.drive()
         assert page() == [9, 9, 9, 9, 16]
     assert sorted(calls) == [3, 4]
+
+
+def test_a_registered_cached_function_type_is_primed_through_its_own_prime_method() -> None:
+    class Primable:
+        def __init__(self) -> None:
+            self.primed: list[tuple[Any, ...]] = []
+
+        def prime(self, *args: Any) -> None:
+            self.primed.append(args)
+
+        def __call__(self, *args: Any) -> None:
+            raise AssertionError("priming never calls the function")
+
+    priming.register_cached_type(Primable)
+    fn = Primable()
+    priming.prime(fn, 1)
+    priming.primer(fn)(2)
+    assert fn.primed == [(1,), (2,)]
+
+
+def test_registering_something_without_a_prime_method_names_what_it_got() -> None:
+    with pytest.raises(TypeError) as info:
+        priming.register_cached_type(int)
+    assert str(info.value) == (
+        "register_cached_type() expects a class with a prime(*args) method, got type: "
+        "<class 'int'>"
+    )
+
+
+def test_reads_pending_and_driving_say_what_a_plain_read_would_drive_first(
+    mc: MemcacheClient,
+) -> None:
+    square = _square(mc)
+    with mc.request():
+        assert not priming.reads_pending() and not priming.driving()
+        square.prime(3)
+        assert priming.reads_pending() and priming.pending()
+        assert square(3) == 9
+        assert not priming.reads_pending() and not priming.driving()
