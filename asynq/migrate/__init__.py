@@ -14,7 +14,9 @@ from collections.abc import Mapping
 import libcst as cst
 
 from ._config import ConfigError, MigrateConfig, load_config
-from ._index import Program, Refusal, collect_module_facts
+from ._facts import collect_module_facts
+from ._plan import Program
+from ._results import Refusal
 from ._runner import FileResult, RunResult, run
 from ._transform import Note, transform_module
 

@@ -2,9 +2,9 @@
 
 The run has two passes over the files, each spread over worker processes:
 
-1. *index*: parse each file and collect its :class:`~._index.ModuleFacts`;
-2. the parent builds the :class:`~._index.Program` (resolution, conversion fixpoint,
-   liveness of twins) and a :class:`~._index.FilePlan` per file;
+1. *index*: parse each file and collect its :class:`~._facts.ModuleFacts`;
+2. the parent builds the :class:`~._plan.Program` (resolution, conversion fixpoint,
+   liveness of twins) and a :class:`~._plan.FilePlan` per file;
 3. *transform*: each worker rewrites its files following their plans, checks that the
    output compiles, and returns the new code, the diff and the findings.
 
@@ -32,7 +32,9 @@ from typing import IO, Any
 import libcst as cst
 
 from ._config import MigrateConfig
-from ._index import FilePlan, ModuleFacts, Program, Refusal, collect_module_facts
+from ._facts import ModuleFacts, collect_module_facts
+from ._plan import FilePlan, Program
+from ._results import Refusal
 from ._transform import Note, transform_module
 
 __all__ = [
