@@ -28,28 +28,9 @@ from ._imports import add_asynq_import, clean_imports, used_names
 from ._plan import FilePlan
 from ._reads import Site, analyze_units
 from ._removal import EmptyBlockFiller, LoopNoter, PrimeRemover, drop_from_all
-from ._results import Refusal
+from ._results import Note, Refusal
 
 __all__ = ["Note", "TransformOutput", "transform_module", "transform_source"]
-
-
-@dataclasses.dataclass
-class Note:
-    """Something worth a look that the codemod did anyway (does not need review)."""
-
-    path: str
-    line: int
-    function: str
-    message: str
-
-    def as_dict(self) -> dict[str, object]:
-        """The JSON form used by ``--report``."""
-        return {
-            "file": self.path,
-            "line": self.line,
-            "function": self.function,
-            "message": self.message,
-        }
 
 
 @dataclasses.dataclass
