@@ -672,6 +672,55 @@ class FunctionConverter:
         out.append(cst.SimpleStatementLine(body=[cst.Expr(call)], leading_lines=stmt.leading_lines))
 
 
+class _PropertyCalls(cst.CSTTransformer):
+    """Turns reads of converted properties (``obj.p``, named by id) into calls of their
+    ``@asynq()`` methods (``obj.get_p()``), which the converter then yields like any read;
+    follows the read and deleted calls to their new nodes."""
+
+    def __init__(self, props: set[int], reads: set[int], deletes: set[int]) -> None:
+        super().__init__()
+        self.props = props
+        self.reads = reads
+        self.deletes = deletes
+        self.new_reads: set[int] = set()
+        self.new_deletes: set[int] = set()
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        if id(original_node) not in self.props:
+            return updated_node
+        getter = updated_node.with_changes(
+            attr=cst.Name(f"get_{updated_node.attr.value}"), lpar=[], rpar=[]
+        )
+        call = cst.Call(func=getter, lpar=updated_node.lpar, rpar=updated_node.rpar)
+        self.new_reads.add(id(call))
+        return call
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        if id(original_node) in self.reads:
+            self.new_reads.add(id(updated_node))
+        if id(original_node) in self.deletes:
+            self.new_deletes.add(id(updated_node))
+        return updated_node
+
+
+def with_property_calls(
+    fn: cst.FunctionDef, reads: list[cst.CSTNode], delete_ids: set[int]
+) -> tuple[cst.FunctionDef, set[int], set[int]]:
+    """``fn`` with its reads of converted properties (the :class:`~cst.Attribute` nodes
+    among ``reads``) turned into calls of their ``get_<name>`` methods, and the ids of the
+    read calls and of the priming calls to delete in the new tree."""
+    read_ids = {id(node) for node in reads}
+    props = {id(node) for node in reads if isinstance(node, cst.Attribute)}
+    if not props:
+        return fn, read_ids, delete_ids
+    calls = _PropertyCalls(props, read_ids - props, delete_ids)
+    new_fn = fn.visit(calls)
+    assert isinstance(new_fn, cst.FunctionDef)
+    return new_fn, calls.new_reads, delete_ids | calls.new_deletes
+
+
 def convert_methods(
     cls: cst.ClassDef, plan: FilePlan, config: MigrateConfig, indent: str
 ) -> cst.ClassDef:
@@ -689,8 +738,9 @@ def convert_methods(
         fn = body[last[method]]
         assert isinstance(fn, cst.FunctionDef)
         analyzer = analyze_method(fn, config, keep_nodes=True, self_class=name)
-        read_ids = {id(analyzer.sites[o].node) for o in ordinals}
-        converter = FunctionConverter(fn, read_ids, set(), config.line_length, indent)
+        reads = [analyzer.sites[o].node for o in ordinals]
+        new_fn, read_ids, _ = with_property_calls(fn, [n for n in reads if n], set())
+        converter = FunctionConverter(new_fn, read_ids, set(), config.line_length, indent)
         converter.depth = 1
         if (name, method) not in plan.properties:
             body[last[method]] = converter.convert()

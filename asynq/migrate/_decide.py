@@ -219,6 +219,10 @@ class Decider(TwinTracker):
         out: list[Refusal] = []
         reads: dict[Symbol, Site] = {}
         for site in unit.sites:
+            prop = self.converted_property(path, site)
+            if prop is not None:
+                reads.setdefault(prop, site)  # ``book.p``: read through ``book.get_p``
+                continue
             if self.site_kind(path, site) != "call":
                 continue
             target = self.target_of(path, site)
@@ -474,6 +478,7 @@ class Decider(TwinTracker):
         that settles)."""
         self._twin_problems.clear()
         self._prior_methods = {}
+        self.converted_properties = set()
         while True:  # the prior only grows, so this settles
             self.method_reasons = {}
             self.converted_methods = {}
@@ -488,6 +493,7 @@ class Decider(TwinTracker):
             if self.converted_methods == self._prior_methods:
                 break
             self._prior_methods = dict(self.converted_methods)
+            self.converted_properties = self.property_getters & set(self.converted_methods)
 
     def _method_decision(
         self, path: str, name: str, unit: UnitFacts
@@ -536,6 +542,12 @@ class Decider(TwinTracker):
                     f"{name} makes a dynamic call (such as getattr(...)()) that may read a "
                     "cached value the codemod cannot see. Call the function by name, then rerun."
                 )
+                continue
+            if site.kind == "prop-read":
+                # ``self.p`` / ``book.p``: a yield once p is a converted property (it stays
+                # a plain attribute read otherwise)
+                if self.converted_property(path, site) is not None:
+                    reads.add(site.ordinal)
                 continue
             if site.kind == "obj-read" and site.via_self and site.blocker is None:
                 # ``self.m()``: a yield once m is converted (it stays a plain call otherwise)

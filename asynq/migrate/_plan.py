@@ -62,6 +62,9 @@ class Program(Decider):
             if sym in self.converted:
                 reads: set[int] = set()
                 for site in mod.units[index].sites:
+                    if self.converted_property(path, site) is not None:
+                        reads.add(site.ordinal)  # ``book.p``: ``yield book.get_p.asynq()``
+                        continue
                     target = self.target_of(path, site)
                     if (
                         self.site_kind(path, site) == "call"

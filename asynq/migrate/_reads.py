@@ -55,10 +55,12 @@ class Site:
     """One place in a unit of code that calls or mentions a name the migration cares about.
 
     ``kind`` is ``"call"`` (``ref(...)``), ``"ref"`` (a priming name used as a value),
-    ``"dynamic"`` (a call whose target cannot be known), ``"local-prime"`` (``obj.prime_m()``)
-    or ``"obj-read"`` (``obj.m()`` on an object whose class is known). For the last two,
-    ``cls`` is the dotted name of the object's class when the function builds the object
-    itself (``book = Book(x)`` assigned once, or ``Book(x).m()``), else None. ``blocker`` says why a read there
+    ``"dynamic"`` (a call whose target cannot be known), ``"local-prime"``
+    (``obj.prime_m()``), ``"obj-read"`` (``obj.m()`` on an object whose class is known) or
+    ``"prop-read"`` (``obj.p`` on such an object, ``self`` included: a read once ``p`` is a
+    converted property). For the last three, ``cls`` is the dotted name of the object's
+    class when the function builds the object itself (``book = Book(x)`` assigned once, or
+    ``Book(x).m()``), else None. ``blocker`` says why a read there
     could not become a yield (None: it can). ``deletable``: the call is a whole statement
     and its arguments have no side effects, so the statement can be dropped.
     """
@@ -148,6 +150,8 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._skip: set[int] = set()
         self._stmt_calls: set[int] = set()
         self._consumed: set[int] = set()
+        self._call_funcs: set[int] = set()  # the ``func`` of every call
+        self._stores: set[int] = set()  # attributes assigned to (``self.x = ...``)
         #: ``book = Book(x)`` at the top of the body: candidates for a known class
         self._constructed = constructed_names(fn) if fn is not None else {}
         self._params = param_names(fn.params) if fn is not None else set()
@@ -214,11 +218,17 @@ class UnitAnalyzer(cst.CSTVisitor):
             ):
                 # ``self.prime_m()``, ``cls.prime_m()``, ``cls(x).prime_m()`` in a priming
                 # method: the receiver is an object of the method's own class.
-                if kind == "call" and cls is None and len(ref) == 2 and ref[0] == me:
+                if kind in ("call", "prop-read") and cls is None and len(ref) == 2 and ref[0] == me:
                     cls, via_self = (self._self_class,), True
                 elif kind == "local-prime" and cls == (me,) and self._self_is_class:
                     cls, via_self = (self._self_class,), True
-            if cls is not None and kind == "call" and not via_self:
+            if kind == "prop-read" and cls is None and not via_self:
+                cls = self._constructed.get(ref[0])
+            if (
+                cls is not None
+                and (kind == "call" or (kind == "prop-read" and ref[0].isidentifier()))
+                and not via_self
+            ):
                 # ``book.m()`` where ``book = Book(x)``: its class is known only if that is
                 # the name's one binding (and not a parameter or a global).
                 name = ref[0]
@@ -231,9 +241,11 @@ class UnitAnalyzer(cst.CSTVisitor):
                     cls = None
             if cls is not None and not via_self and any(cls[0] in local[i] for i in scopes):
                 cls = None  # a class bound locally: not one the analysis can name
-            if kind == "obj-read" and cls is None:
+            if kind in ("obj-read", "prop-read") and cls is None:
                 continue
-            if kind != "string" and ref and any(ref[0] in local[i] for i in scopes):
+            if kind == "prop-read":
+                pass  # the receiver is local by nature; its class was checked above
+            elif kind != "string" and ref and any(ref[0] in local[i] for i in scopes):
                 if kind != "call" or len(ref) < 2:
                     continue
                 if not self._maybe_prime(ref):
@@ -258,8 +270,8 @@ class UnitAnalyzer(cst.CSTVisitor):
                     node,
                     statement,
                     binding,
-                    cls if kind in ("local-prime", "obj-read") else None,
-                    via_self and kind in ("local-prime", "obj-read"),
+                    cls if kind in ("local-prime", "obj-read", "prop-read") else None,
+                    via_self and kind in ("local-prime", "obj-read", "prop-read"),
                 )
             )
         self._raw = []
@@ -305,6 +317,7 @@ class UnitAnalyzer(cst.CSTVisitor):
 
     # -- node handlers -----------------------------------------------------------------
     def _on_call(self, node: cst.Call) -> None:
+        self._call_funcs.add(id(node.func))
         genexp = consumed_genexp(node)
         if genexp is not None:
             self._consumed.add(id(genexp))
@@ -364,6 +377,22 @@ class UnitAnalyzer(cst.CSTVisitor):
         if ref is not None and self._maybe_prime(ref):
             self._add("ref", ref, node)
             return False
+        if id(node) in self._call_funcs or id(node) in self._stores:
+            return True
+        attr = node.attr.value
+        if self._maybe_prime((attr,)):
+            return True
+        value = node.value
+        if isinstance(value, cst.Name):
+            # ``self.p`` or ``book.p`` (``book = Book(x)``): a property read once ``p`` is a
+            # converted property (the whole-program analysis decides).
+            if value.value == self._self_name or value.value in self._constructed:
+                self._add("prop-read", (value.value, attr), node, cls=None)
+        elif isinstance(value, cst.Call):
+            built = dotted_name(value.func)
+            if built is not None:
+                text = cst.Module(body=[]).code_for_node(value)
+                self._add("prop-read", (" ".join(text.split()), attr), node, cls=built)
         return True
 
     def _on_line(self, node: cst.SimpleStatementLine) -> None:
@@ -376,6 +405,8 @@ class UnitAnalyzer(cst.CSTVisitor):
             self._bind(target_names(target))
             if isinstance(target, cst.Name):
                 self._skip.add(id(target))
+            elif isinstance(target, cst.Attribute):
+                self._stores.add(id(target))
             elif isinstance(target, (cst.Tuple, cst.List)):
                 for el in target.elements:
                     if isinstance(el.value, cst.Name):

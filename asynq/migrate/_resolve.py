@@ -69,6 +69,9 @@ class Resolver:
         self.method_reasons: dict[tuple[str, str], list[str]] = {}
         #: properties converted into an @asynq() ``get_<name>`` method they delegate to
         self.property_getters: set[tuple[str, str]] = set()
+        #: properties converted so far (settled by the method fixpoint): reads of them in
+        #: converted code become ``yield obj.get_p.asynq()``
+        self.converted_properties: set[tuple[str, str]] = set()
         #: ``prime_f = prime_g`` twins, as units that call prime_g
         self.alias_twin_units: dict[Symbol, UnitFacts] = {}
         #: functions without twins converted because converted functions read them
@@ -179,7 +182,7 @@ class Resolver:
 
     def target_of(self, path: str, site: Site) -> Target | None:
         """What a call or reference site refers to."""
-        if site.kind in ("local-prime", "obj-read"):
+        if site.kind in ("local-prime", "obj-read", "prop-read"):
             return self._object_method(path, site)
         if site.kind in ("dynamic", "string") or not site.ref:
             return None
@@ -201,6 +204,17 @@ class Resolver:
         if members is None or site.ref[1] not in members:
             return None
         return ("method", found[1], f"{found[2]}.{site.ref[1]}")
+
+    def converted_property(self, path: str, site: Site) -> Symbol | None:
+        """For ``obj.p`` (a ``prop-read`` site that can become a yield): the property it
+        reads when that property is converted (it then has an ``@asynq()`` ``get_p``)."""
+        if site.kind != "prop-read" or site.blocker is not None:
+            return None
+        target = self._object_method(path, site)
+        if target is None:
+            return None
+        key = (target[1], target[2])
+        return key if key in self.converted_properties else None
 
     def site_kind(self, path: str, site: Site) -> str:
         """``"call"`` for a call of a method on an object of a known class (for a priming

@@ -21,7 +21,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from ._config import MigrateConfig
-from ._convert import FunctionConverter, convert_methods
+from ._convert import FunctionConverter, convert_methods, with_property_calls
 from ._cst import dotted_name
 from ._facts import alias_target, twin_alias_target
 from ._imports import add_asynq_import, clean_imports, used_names
@@ -132,9 +132,12 @@ def transform_module(
             ):
                 add(stmt, stmt)
             elif unit_index in plan.converted:
-                read_ids = {id(site(unit_index, o).node) for o in plan.converted[unit_index]}
+                reads = [site(unit_index, o).node for o in plan.converted[unit_index]]
+                new_fn, read_ids, deletes = with_property_calls(
+                    stmt, [n for n in reads if n is not None], delete_ids
+                )
                 converter = FunctionConverter(
-                    stmt, read_ids, delete_ids, config.line_length, module.default_indent
+                    new_fn, read_ids, deletes, config.line_length, module.default_indent
                 )
                 add(converter.convert(), stmt)
             else:

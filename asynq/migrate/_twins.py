@@ -68,6 +68,12 @@ class TwinTracker(Resolver):
             for site in unit.sites:
                 if site.via_self and site.ordinal not in yielded:
                     continue  # ``self.m()`` left a plain call: what m reads is not batched
+                if site.kind == "prop-read":
+                    if site.ordinal in yielded:
+                        prop = self.converted_property(path, site)
+                        if prop is not None:
+                            reads.add(prop)
+                    continue
                 target = self.target_of(path, site)
                 if self.site_kind(path, site) == "call" and target and target[0] in (
                     "sym",
