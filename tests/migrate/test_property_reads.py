@@ -148,3 +148,45 @@ def test_property_reads_keep_outputs_and_round_trips_cold_and_warm(server):
     assert [value for value, _ in after] == [value for value, _ in before]
     for (_, trips_before), (_, trips_after) in zip(before, after, strict=True):
         assert trips_after <= trips_before
+
+
+INLINE = """
+from rtbase import Order, order_row, prime_order_row
+
+
+def total(order_id):
+    return Order(order_id).row["total"]
+
+
+def prime_total(order_id):
+    Order(order_id).prime_row()
+
+
+def totals(order_ids):
+    order = Order(order_ids[0])
+    first = order_row(order_ids[0])
+    return [order.row["total"] + first["id"] + order_id for order_id in order_ids]
+
+
+def prime_totals(order_ids):
+    prime_order_row(order_ids[0])
+"""
+
+
+def test_a_property_of_an_object_built_inline_is_read_with_a_yield():
+    result = migrate_sources({"rt/rtbase.py": BASE.lstrip(), "rt/rtinline.py": INLINE.lstrip()})
+    assert "    return (yield Order(order_id).get_row.asynq())[\"total\"]\n" in (
+        result.code["rt/rtinline.py"]
+    )
+
+
+def test_a_property_read_where_a_yield_cannot_go_stays_a_plain_attribute_read():
+    # In a comprehension's larger element the read stays as it was (still correct: the
+    # property calls its @asynq() method synchronously).
+    result = migrate_sources({"rt/rtbase.py": BASE.lstrip(), "rt/rtinline.py": INLINE.lstrip()})
+    code = result.code["rt/rtinline.py"]
+    assert ("rt/rtinline.py", "totals") in result.converted
+    assert "    first = yield order_row.asynq(order_ids[0])\n" in code
+    assert (
+        '    return [order.row["total"] + first["id"] + order_id for order_id in order_ids]\n'
+    ) in code
