@@ -111,6 +111,36 @@ class ModuleFacts:
     prime_methods: dict[str, UnitFacts] = dataclasses.field(default_factory=dict)
     #: every name that appears in a base-class list of a class of the module
     base_names: set[str] = dataclasses.field(default_factory=set)
+    #: ``prime_link = prime`` in a class body: the priming method ("User.prime") -> the
+    #: one method it is the twin of ("User.link"), when its own name names no method
+    method_twin_aliases: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _class_twin_aliases(cls: cst.ClassDef, prefix: str) -> dict[str, str]:
+    """``prime_m = prime_other`` (or ``= prime``) in a class body, where ``m`` and the
+    right-hand side are methods of the class and no ``def prime_m`` exists: method -> the
+    priming method that is its twin."""
+    assert isinstance(cls.body, cst.IndentedBlock)
+    methods = {s.name.value for s in cls.body.body if isinstance(s, cst.FunctionDef)}
+    out: dict[str, str] = {}
+    for stmt in cls.body.body:
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            continue
+        small = stmt.body[0]
+        if not (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+            and isinstance(small.value, cst.Name)
+        ):
+            continue
+        name, value = small.targets[0].target.value, small.value.value
+        if not name.startswith(prefix) or name in methods or value not in methods:
+            continue
+        method = name[len(prefix) :]
+        if method in methods and (value == "prime" or value.startswith(prefix)):
+            out[method] = value
+    return out
 
 
 def _collect_imports(
@@ -338,6 +368,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
     lone_prime_methods: list[tuple[str, str]] = []
     twin_aliases: dict[str, Ref] = {}
     twin_alias_statements: dict[str, int] = {}
+    class_twins: dict[str, dict[str, str]] = {}  # class -> method -> its twin's name
     for statement_index, stmt in enumerate(others_stmts):
         alias = alias_target(stmt, config.prime_prefix)
         if alias is not None:
@@ -350,8 +381,10 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
         others |= _bound_names(stmt)
         if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
             methods = {s.name.value for s in stmt.body.body if isinstance(s, cst.FunctionDef)}
+            twin_alias = _class_twin_aliases(stmt, config.prime_prefix)
+            class_twins[stmt.name.value] = twin_alias
             for name in sorted(methods):
-                if config.prime_prefix + name in methods:
+                if config.prime_prefix + name in methods or name in twin_alias:
                     primed_methods.append((stmt.name.value, name))
                 elif name.startswith(config.prime_prefix):
                     if name[len(config.prime_prefix) :] not in methods:
@@ -364,6 +397,16 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
     class_members: dict[str, list[str]] = {}
     prime_methods: dict[str, UnitFacts] = {}
     base_names = class_base_names(module)
+    method_twin_aliases: dict[str, str] = {}
+    for cls, twins in class_twins.items():
+        methods_of = set(twins)
+        for method, twin in twins.items():
+            prefix = config.prime_prefix
+            by_name = twin.startswith(prefix) and (cls, twin[len(prefix) :]) in primed_methods
+            if by_name or twin in methods_of:
+                continue
+            if sum(1 for other in twins.values() if other == twin) == 1:
+                method_twin_aliases[f"{cls}.{twin}"] = f"{cls}.{method}"
     for stmt in others_stmts:
         if isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
             for item in stmt.body.body:
@@ -397,11 +440,12 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
                 has_yield=analyzer.has_yield,
                 decorators=[_decorator_facts(d, config) for d in fn.decorators],
             )
-            twin_fn = found.get((cls, config.prime_prefix + name))
+            twin_name = class_twins.get(cls, {}).get(name, config.prime_prefix + name)
+            twin_fn = found.get((cls, twin_name))
             if twin_fn is not None:
                 twin_analyzer = analyze_method(twin_fn, config, self_class=cls)
                 method_twins[f"{cls}.{name}"] = UnitFacts(
-                    -1, f"{cls}.{config.prime_prefix}{name}", twin_analyzer.sites
+                    -1, f"{cls}.{twin_name}", twin_analyzer.sites
                 )
     return ModuleFacts(
         path,
@@ -420,4 +464,5 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
         method_twins,
         prime_methods,
         base_names,
+        method_twin_aliases,
     )

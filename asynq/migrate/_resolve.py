@@ -321,6 +321,9 @@ class Resolver:
         if target[0] == "prime":
             return (target[1], target[2])
         if target[0] == "method":
+            aliased = self.modules[target[1]].method_twin_aliases.get(target[2])
+            if aliased is not None:
+                return (target[1], aliased)  # ``prime_link = prime``: ``prime`` primes link
             cls, _, method = target[2].partition(".")
             prefix = self.config.prime_prefix
             if method.startswith(prefix):

@@ -288,6 +288,16 @@ def _find_method(module: cst.Module, cls: str, method: str) -> tuple[int, cst.CS
             for inner in stmt.body.body:
                 if isinstance(inner, cst.FunctionDef) and inner.name.value == method:
                     return index, inner.name
+                if (
+                    isinstance(inner, cst.SimpleStatementLine)
+                    and len(inner.body) == 1
+                    and isinstance(inner.body[0], cst.Assign)
+                    and any(
+                        isinstance(t.target, cst.Name) and t.target.value == method
+                        for t in inner.body[0].targets
+                    )
+                ):
+                    return index, inner  # ``prime_link = prime`` in the class body
     return None
 
 
