@@ -468,9 +468,40 @@ class Decider(TwinTracker):
             self._decide_methods()
             if self.converted_methods == before:
                 break
+        self._prune_helper_properties()
         for fn in sorted(self.candidates - self.converted):
             self.reasons[fn] = local[fn] + self._dependent_reasons(fn)
         self._compute_liveness()
+
+    def _prune_helper_properties(self) -> None:
+        """Keep a converted property without a twin only while converted code reads it."""
+        plain = {
+            (path, name) for path, mod in self.modules.items() for name in mod.plain_properties
+        }
+        while True:
+            used: set[tuple[str, str]] = set()
+            units: list[tuple[str, UnitFacts | None, set[int] | None]] = [
+                (fn[0], self.unit_of(fn), None) for fn in self.converted
+            ]
+            for (path, name), yielded in self.converted_methods.items():
+                mod = self.modules[path]
+                units.append(
+                    (path, mod.methods.get(name) or mod.plain_properties.get(name), yielded)
+                )
+            for path, unit, only in units:
+                for site in unit.sites if unit is not None else ():
+                    if only is not None and site.ordinal not in only:
+                        continue
+                    prop = self.converted_property(path, site)
+                    if prop is not None:
+                        used.add(prop)
+            unused = {key for key in plain & set(self.converted_methods) if key not in used}
+            if not unused:
+                break
+            for key in unused:
+                del self.converted_methods[key]
+            self.converted_properties -= unused
+        self.helper_properties = plain & set(self.converted_methods)
 
     def _decide_methods(self) -> None:
         """Decide every method with a twin against the functions converted so far (and,
@@ -489,6 +520,12 @@ class Decider(TwinTracker):
                     if reasons:
                         self.method_reasons[(path, name)] = reasons
                     else:
+                        self.converted_methods[(path, name)] = reads
+                # Properties without a twin that read cached values: helpers of the
+                # converted code that reads them (see _prune_helper_properties).
+                for name, unit in mod.plain_properties.items():
+                    reasons, reads = self._method_decision(path, name, unit)
+                    if not reasons:
                         self.converted_methods[(path, name)] = reads
             if self.converted_methods == self._prior_methods:
                 break

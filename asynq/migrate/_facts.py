@@ -114,6 +114,9 @@ class ModuleFacts:
     #: ``prime_link = prime`` in a class body: the priming method ("User.prime") -> the
     #: one method it is the twin of ("User.link"), when its own name names no method
     method_twin_aliases: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: properties without a twin ("Class.name"), analysed like methods: converted as
+    #: helpers when converted code reads them
+    plain_properties: dict[str, UnitFacts] = dataclasses.field(default_factory=dict)
 
 
 def _class_twin_aliases(cls: cst.ClassDef, prefix: str) -> dict[str, str]:
@@ -425,8 +428,29 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
                 else:
                     members.extend(sorted(_bound_names(item)))
             class_members[stmt.name.value] = members
+    found = class_methods(module)
+    primed = set(primed_methods)
+    plain_properties: dict[str, UnitFacts] = {}
+    for (cls, name), fn in found.items():
+        if (cls, name) in primed or name.startswith(config.prime_prefix):
+            continue
+        if not (
+            len(fn.decorators) == 1
+            and isinstance(fn.decorators[0].decorator, cst.Name)
+            and fn.decorators[0].decorator.value == "property"
+        ):
+            continue
+        analyzer = analyze_method(fn, config, self_class=cls)
+        if analyzer.sites:
+            plain_properties[f"{cls}.{name}"] = UnitFacts(
+                -1,
+                f"{cls}.{name}",
+                analyzer.sites,
+                is_async=fn.asynchronous is not None,
+                has_yield=analyzer.has_yield,
+                decorators=[_decorator_facts(d, config) for d in fn.decorators],
+            )
     if primed_methods:
-        found = class_methods(module)
         for cls, name in primed_methods:
             fn = found.get((cls, name))
             if fn is None:
@@ -465,4 +489,5 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
         prime_methods,
         base_names,
         method_twin_aliases,
+        plain_properties,
     )

@@ -169,6 +169,11 @@ class Program(Decider):
                     method=(cls, method),
                 )
             )
+        for name in sorted(mod.plain_properties):
+            if (path, name) in self.helper_properties:
+                cls, method = name.split(".")
+                out.converted_methods[(cls, method)] = self.converted_methods[(path, name)]
+                out.properties.add((cls, method))
         for cls, method in mod.primed_methods:
             key = (path, f"{cls}.{method}")
             twin = f"{cls}.{prefix}{method}"

@@ -72,6 +72,8 @@ class Resolver:
         #: properties converted so far (settled by the method fixpoint): reads of them in
         #: converted code become ``yield obj.get_p.asynq()``
         self.converted_properties: set[tuple[str, str]] = set()
+        #: converted properties without a twin (read by converted code)
+        self.helper_properties: set[tuple[str, str]] = set()
         #: ``prime_f = prime_g`` twins, as units that call prime_g
         self.alias_twin_units: dict[Symbol, UnitFacts] = {}
         #: functions without twins converted because converted functions read them

@@ -602,4 +602,4 @@ def run(
                         error=f"Could not write the file: {exc}.",
                     )
     converted = sorted([*program.converted, *program.converted_methods])
-    return RunResult(ordered, converted, time.monotonic() - start, sorted(program.helpers))
+    return RunResult(ordered, converted, time.monotonic() - start, sorted(program.helpers | program.helper_properties))

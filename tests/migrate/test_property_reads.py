@@ -190,3 +190,100 @@ def test_a_property_read_where_a_yield_cannot_go_stays_a_plain_attribute_read():
     assert (
         '    return [order.row["total"] + first["id"] + order_id for order_id in order_ids]\n'
     ) in code
+
+
+HELPER_BASE = """
+from asynq import priming
+from rtcache import mc
+
+
+@mc.cached("shelf")
+def shelf_row(x):
+    return {"id": x, "book_ids": [x * 10 + 1, x * 10 + 2], "name": "shelf %d" % x}
+
+
+prime_shelf_row = shelf_row.prime
+
+
+class Shelf:
+    def __init__(self, shelf_id):
+        self.id = shelf_id
+
+    @property
+    def book_ids(self):
+        return shelf_row(self.id)["book_ids"]
+
+    @property
+    def name(self):
+        return shelf_row(self.id)["name"]
+
+    def books(self):
+        return [book_id * 2 for book_id in self.book_ids]
+
+    def prime_books(self):
+        prime_shelf_row(self.id)
+"""
+
+HELPER_LOGIC = """
+from rtbase import Shelf
+
+
+def main(xs):
+    for x in xs:
+        Shelf(x).prime_books()
+    return [(Shelf(x).books(), Shelf(x).name) for x in xs]
+"""
+
+
+def _migrate_helpers():
+    return migrate_sources(
+        {"rt/rtbase.py": HELPER_BASE.lstrip(), "rt/rtlogic.py": HELPER_LOGIC.lstrip()}
+    )
+
+
+def test_a_property_without_a_twin_that_converted_code_reads_becomes_a_helper():
+    result = _migrate_helpers()
+    assert ("rt/rtbase.py", "Shelf.books") in result.converted
+    assert ("rt/rtbase.py", "Shelf.book_ids") in result.converted
+    code = result.code["rt/rtbase.py"]
+    assert (
+        "    @property\n"
+        "    def book_ids(self):\n"
+        "        return self.get_book_ids()\n"
+        "\n"
+        "    @asynq()\n"
+        "    def get_book_ids(self):\n"
+        '        return (yield shelf_row.asynq(self.id))["book_ids"]\n'
+    ) in code
+    assert (
+        "        return [book_id * 2 for book_id in (yield self.get_book_ids.asynq())]\n"
+    ) in code
+
+
+def test_a_property_without_a_twin_that_no_converted_code_reads_stays_as_it_is():
+    code = _migrate_helpers().code["rt/rtbase.py"]
+    assert '    @property\n    def name(self):\n        return shelf_row(self.id)["name"]\n' in code
+    assert "get_name" not in code
+
+
+def test_the_report_marks_a_converted_property_without_a_twin_as_a_helper(tmp_path):
+    from asynq.migrate import MigrateConfig
+    from asynq.migrate import run as run_files
+
+    (tmp_path / "rt").mkdir()
+    (tmp_path / "rt/rtbase.py").write_text(HELPER_BASE.lstrip())
+    (tmp_path / "rt/rtlogic.py").write_text(HELPER_LOGIC.lstrip())
+    report = run_files([str(tmp_path)], MigrateConfig(), jobs=1).report()
+    helpers = {c["function"]: c["helper"] for c in report["converted"]}  # type: ignore[attr-defined]
+    assert helpers == {"Shelf.book_ids": True, "Shelf.books": False}
+
+
+def test_helper_properties_keep_outputs_and_round_trips_cold_and_warm(server):
+    result = _migrate_helpers()
+    again = migrate_sources(result.code)
+    assert again.code == result.code
+    before = run(server.address, HELPER_BASE.lstrip(), HELPER_LOGIC.lstrip(), [1, 2, 3])
+    after = run(server.address, result.code["rt/rtbase.py"], result.code["rt/rtlogic.py"], [1, 2, 3])
+    assert [value for value, _ in after] == [value for value, _ in before]
+    for (_, trips_before), (_, trips_after) in zip(before, after, strict=True):
+        assert trips_after <= trips_before
