@@ -3,7 +3,9 @@
 The command line lives in :mod:`asynq.migrate.cli`; the pieces are usable from Python:
 
 * :func:`load_config` / :class:`MigrateConfig`: naming conventions of the legacy code;
-* :func:`run`: analyse and rewrite a tree of files, returning a :class:`RunResult`;
+* :func:`run`: analyse and rewrite a tree of files, returning a :class:`RunResult`
+  whose ``files`` are typed outcomes (:class:`FileChanged`, :class:`FileUnchanged`,
+  :class:`FileFailed`, :class:`FileSkipped`);
 * :func:`migrate_sources`: the same on in-memory sources (used by tests and tools).
 """
 
@@ -14,13 +16,27 @@ from collections.abc import Mapping
 import libcst as cst
 
 from ._config import ConfigError, MigrateConfig, load_config
-from ._index import Program, Refusal, collect_module_facts
-from ._runner import FileResult, RunResult, run
-from ._transform import Note, transform_module
+from ._facts import collect_module_facts
+from ._plan import Program
+from ._results import (
+    FileChanged,
+    FileFailed,
+    FileResult,
+    FileSkipped,
+    FileUnchanged,
+    Note,
+    Refusal,
+)
+from ._runner import RunResult, run
+from ._transform import transform_module
 
 __all__ = [
     "ConfigError",
+    "FileChanged",
+    "FileFailed",
     "FileResult",
+    "FileSkipped",
+    "FileUnchanged",
     "MigrateConfig",
     "MigratedSources",
     "Note",

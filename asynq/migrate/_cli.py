@@ -12,6 +12,7 @@ from typing import IO
 
 from .. import __version__
 from ._config import ConfigError, MigrateConfig, find_project_config, load_config
+from ._results import FileChanged, FileFailed, FileSkipped, FileUnchanged
 from ._runner import EXIT_FAILED, EXIT_OK, EXIT_REVIEW, RunResult, _diff, parse_error, run
 
 __all__ = ["build_parser", "main"]
@@ -111,7 +112,7 @@ def _error_line(text: str | None) -> str:
 
 def print_summary(result: RunResult, write: bool, stream: IO[str]) -> None:
     """The human summary printed at the end of a run."""
-    failed = [f for f in result.files if f.status == "failed"]
+    failed = [f for f in result.files if isinstance(f, FileFailed)]
     refusals = result.refusals
     notes = result.notes
     if failed:
@@ -130,11 +131,11 @@ def print_summary(result: RunResult, write: bool, stream: IO[str]) -> None:
         stream.write("\nNotes:\n")
         for n in notes:
             stream.write(f"  {n.path}:{n.line}: {n.function}: {n.message}\n")
-    changed = result.count("changed")
+    changed = result.count(FileChanged)
     stream.write(
         f"\nasynq-migrate: {len(result.files)} files: {changed} changed, "
-        f"{result.count('unchanged')} unchanged, {len(failed)} failed, "
-        f"{result.count('skipped')} skipped; {len(result.converted)} functions converted, "
+        f"{result.count(FileUnchanged)} unchanged, {len(failed)} failed, "
+        f"{result.count(FileSkipped)} skipped; {len(result.converted)} functions converted, "
         f"{len({(r.path, r.function) for r in refusals})} left for review "
         f"({result.seconds:.1f}s).\n"
     )
@@ -213,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     if want_diff:
         for f in result.files:
-            if f.diff:
+            if isinstance(f, FileChanged) and f.diff:
                 sys.stdout.write(f.diff)
         sys.stdout.flush()
     print_summary(result, args.write, sys.stderr)

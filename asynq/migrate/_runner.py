@@ -2,9 +2,9 @@
 
 The run has two passes over the files, each spread over worker processes:
 
-1. *index*: parse each file and collect its :class:`~._index.ModuleFacts`;
-2. the parent builds the :class:`~._index.Program` (resolution, conversion fixpoint,
-   liveness of twins) and a :class:`~._index.FilePlan` per file;
+1. *index*: parse each file and collect its :class:`~._facts.ModuleFacts`;
+2. the parent builds the :class:`~._plan.Program` (resolution, conversion fixpoint,
+   liveness of twins) and a :class:`~._plan.FilePlan` per file;
 3. *transform*: each worker rewrites its files following their plans, checks that the
    output compiles, and returns the new code, the diff and the findings.
 
@@ -32,14 +32,28 @@ from typing import IO, Any
 import libcst as cst
 
 from ._config import MigrateConfig
-from ._index import FilePlan, ModuleFacts, Program, Refusal, collect_module_facts
-from ._transform import Note, transform_module
+from ._facts import ModuleFacts, collect_module_facts
+from ._plan import FilePlan, Program
+from ._results import (
+    FileChanged,
+    FileFailed,
+    FileResult,
+    FileSkipped,
+    FileUnchanged,
+    Note,
+    Refusal,
+)
+from ._transform import transform_module
 
 __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_REVIEW",
+    "FileChanged",
+    "FileFailed",
     "FileResult",
+    "FileSkipped",
+    "FileUnchanged",
     "Progress",
     "RunResult",
     "discover",
@@ -54,25 +68,6 @@ EXIT_REVIEW = 3
 SKIP_MARKER = "asynq-migrate: skip-file"
 _SKIP_RE = re.compile(rb"#\s*asynq-migrate:\s*skip-file\b")
 _SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "node_modules", ".tox"}
-
-
-@dataclasses.dataclass
-class FileResult:
-    """The outcome for one file.
-
-    ``status`` is ``"changed"``, ``"unchanged"``, ``"failed"`` (``error`` holds the
-    explanation or traceback) or ``"skipped"`` (``error`` holds the reason).
-    """
-
-    path: str
-    status: str
-    error: str | None = None
-    diff: str = ""
-    new_bytes: bytes | None = None
-    refusals: list[Refusal] = dataclasses.field(default_factory=list)
-    notes: list[Note] = dataclasses.field(default_factory=list)
-    kept: list[Refusal] = dataclasses.field(default_factory=list)
-    written: bool = False
 
 
 @dataclasses.dataclass
@@ -103,14 +98,14 @@ class RunResult:
         out = [k for f in self.files for k in f.kept]
         return sorted(out, key=lambda k: (k.path, k.line, k.function))
 
-    def count(self, status: str) -> int:
-        """How many files ended with ``status``."""
-        return sum(1 for f in self.files if f.status == status)
+    def count(self, kind: type[FileResult]) -> int:
+        """How many files ended with an outcome of type ``kind`` (e.g. :class:`FileFailed`)."""
+        return sum(1 for f in self.files if isinstance(f, kind))
 
     @property
     def exit_code(self) -> int:
         """0: all converted; 1: something failed; 3: something needs review."""
-        if self.count("failed"):
+        if self.count(FileFailed):
             return EXIT_FAILED
         if self.refusals:
             return EXIT_REVIEW
@@ -124,10 +119,10 @@ class RunResult:
             "exit_code": self.exit_code,
             "summary": {
                 "files": len(self.files),
-                "changed": self.count("changed"),
-                "unchanged": self.count("unchanged"),
-                "failed": self.count("failed"),
-                "skipped": self.count("skipped"),
+                "changed": self.count(FileChanged),
+                "unchanged": self.count(FileUnchanged),
+                "failed": self.count(FileFailed),
+                "skipped": self.count(FileSkipped),
                 "converted_functions": len(self.converted),
                 "refusals": len(self.refusals),
                 "notes": len(self.notes),
@@ -138,8 +133,8 @@ class RunResult:
                 {
                     "path": f.path,
                     "status": f.status,
-                    "written": f.written,
-                    "error": f.error,
+                    "written": isinstance(f, FileChanged) and f.written,
+                    "error": f.detail,
                 }
                 for f in self.files
             ],
@@ -343,19 +338,16 @@ def _transform_one(
             module, text = parsed
         output = transform_module(path, module, plan, config, text)
     except Exception:  # noqa: BLE001 - one file's failure must not stop the run
-        return FileResult(path, "failed", error=traceback.format_exc(), refusals=plan.refusals)
+        return FileFailed(path, refusals=plan.refusals, error=traceback.format_exc())
     new_code = output.code
     old_code = text if text is not None else module.code
     if new_code == old_code:
-        return FileResult(
-            path, "unchanged", refusals=output.refusals, notes=output.notes, kept=output.kept
-        )
+        return FileUnchanged(path, output.refusals, output.notes, output.kept)
     try:
         compile(new_code, path, "exec", dont_inherit=True)
     except SyntaxError as exc:
-        return FileResult(
+        return FileFailed(
             path,
-            "failed",
             error=(
                 f"The rewritten file would not compile ({exc.msg}, line {exc.lineno}), so it "
                 "was left unchanged. Please report this as a bug in asynq-migrate."
@@ -365,9 +357,8 @@ def _transform_one(
             kept=output.kept,
         )
     new_bytes = new_code.encode(module.encoding)
-    return FileResult(
+    return FileChanged(
         path,
-        "changed",
         diff=_diff(path, old_code, new_code) if want_diff else "",
         new_bytes=new_bytes,
         refusals=output.refusals,
@@ -563,9 +554,9 @@ def run(
         results: dict[str, FileResult] = {}
         for item in indexed:
             if item.facts is None:
-                results[item.path] = FileResult(item.path, "failed", error=item.error)
+                results[item.path] = FileFailed(item.path, error=item.error or "")
             elif item.skipped is not None:
-                results[item.path] = FileResult(item.path, "skipped", error=item.skipped)
+                results[item.path] = FileSkipped(item.path, reason=item.skipped)
         # A file whose rewrite fails stays as it is; the others were planned assuming it
         # would change, so plan again with it frozen (rare; a few rounds at most).
         failed_rewrites: dict[str, FileResult] = {}
@@ -581,12 +572,12 @@ def run(
                 if plan.has_work or plan.refusals or plan.kept:
                     todo.append((item.path, plan))
                 else:
-                    round_results[item.path] = FileResult(item.path, "unchanged")
+                    round_results[item.path] = FileUnchanged(item.path)
             progress = Progress("migrate", len(todo), progress_stream)
             for result in backend.transform(todo, progress):
                 round_results[result.path] = result
             progress.close()
-            new_failures = {p: r for p, r in round_results.items() if r.status == "failed"}
+            new_failures = {p: r for p, r in round_results.items() if isinstance(r, FileFailed)}
             if not new_failures:
                 break
             failed_rewrites.update(new_failures)
@@ -597,13 +588,18 @@ def run(
 
     ordered = [results[p] for p in files]
     if write:
-        for result in ordered:
-            if result.status == "changed" and result.new_bytes is not None:
+        for i, result in enumerate(ordered):
+            if isinstance(result, FileChanged):
                 try:
                     write_atomically(result.path, result.new_bytes)
                     result.written = True
                 except OSError as exc:
-                    result.status = "failed"
-                    result.error = f"Could not write the file: {exc}."
+                    ordered[i] = FileFailed(
+                        result.path,
+                        result.refusals,
+                        result.notes,
+                        result.kept,
+                        error=f"Could not write the file: {exc}.",
+                    )
     converted = sorted([*program.converted, *program.converted_methods])
-    return RunResult(ordered, converted, time.monotonic() - start, sorted(program.helpers))
+    return RunResult(ordered, converted, time.monotonic() - start, sorted(program.helpers | program.helper_properties))

@@ -1,0 +1,388 @@
+"""Reads that can be fetched for every item first: loops, comprehensions, sort keys.
+
+Each shape here is recognised the same way by the analysis (to decide) and by the
+rewrite (to rewrite it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import libcst as cst
+
+from ._cst import (
+    HARMLESS_BUILTINS,
+    LocalNames,
+    child_nodes,
+    comp_target_names,
+    dotted_name,
+    name_counts,
+    param_names,
+    target_names,
+    walk,
+)
+
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
+
+
+class _UnconditionalCalls:
+    """Collects the calls an expression makes every time it runs, in evaluation order: not those
+    in a branch (``a if c else b``, the right of ``and``/``or``, later comparisons), nor inside a
+    lambda or comprehension (their own scope). A call ``accept`` refuses is looked into instead.
+    ``unsafe`` is set when the expression assigns (``:=``), yields or awaits: its reads cannot
+    be moved ahead of it."""
+
+    def __init__(self, accept: Callable[[cst.Call], bool]) -> None:
+        self.accept = accept
+        self.calls: list[cst.Call] = []
+        self.unsafe = False
+
+    def collect(self, node: cst.CSTNode, conditional: bool) -> None:
+        """Add the calls ``node`` always makes (``conditional``: it may not run at all)."""
+        if self.unsafe:
+            return
+        if isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await)):
+            self.unsafe = True
+            return
+        if isinstance(node, (cst.Lambda, *_COMPREHENSIONS)):
+            return
+        if isinstance(node, cst.IfExp):
+            self.collect(node.test, conditional)
+            self.collect(node.body, True)
+            self.collect(node.orelse, True)
+            return
+        if isinstance(node, cst.BooleanOperation):
+            self.collect(node.left, conditional)
+            self.collect(node.right, True)
+            return
+        if isinstance(node, cst.Comparison):
+            self.collect(node.left, conditional)
+            for i, target in enumerate(node.comparisons):
+                self.collect(target.comparator, conditional or i > 0)
+            return
+        if isinstance(node, cst.Call) and not conditional and self.accept(node):
+            self.calls.append(node)
+            return
+        for child in child_nodes(node):
+            self.collect(child, conditional)
+
+
+def _plain_arguments(call: cst.Call) -> bool:
+    """Arguments that call nothing but harmless builtins (so the call may run earlier)."""
+    plain = True
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal plain
+        if isinstance(node, cst.Call):
+            if not (isinstance(node.func, cst.Name) and node.func.value in HARMLESS_BUILTINS):
+                plain = False
+        elif isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await, cst.Lambda, *_COMPREHENSIONS)):
+            plain = False
+        return plain
+
+    for arg in call.args:
+        walk(arg, visit)
+    return plain
+
+
+def plain_filter(comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp) -> bool:
+    """Whether the comprehension has conditions that call nothing but harmless builtins (so
+    they can be evaluated once more, to filter the items first)."""
+    ifs = comp.for_in.ifs
+    if not ifs:
+        return False
+    plain = True
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal plain
+        if isinstance(node, cst.Call):
+            if not (isinstance(node.func, cst.Name) and node.func.value in HARMLESS_BUILTINS):
+                plain = False
+        elif isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await, cst.Lambda, *_COMPREHENSIONS)):
+            plain = False
+        return plain
+
+    for if_ in ifs:
+        walk(if_.test, visit)
+    return plain
+
+
+def two_phase_calls(
+    comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
+    whole_element: bool = False,
+) -> list[cst.Call]:
+    """Calls in a comprehension that can be made for every item first, in one batch, before
+    the comprehension runs: the calls its first condition always makes, or (without a
+    condition) the calls its element always makes, when there is one plain ``for`` and the
+    calls' arguments call nothing. Empty when the comprehension has another shape."""
+    for_in = comp.for_in
+    if (
+        for_in.inner_for_in is not None
+        or for_in.asynchronous is not None
+        or not isinstance(for_in.target, cst.Name)
+    ):
+        return []
+    collector = _UnconditionalCalls(
+        lambda call: dotted_name(call.func) is not None and _plain_arguments(call)
+    )
+    collect = collector.collect
+
+    if for_in.ifs and not plain_filter(comp):
+        collect(for_in.ifs[0].test, False)
+    else:
+        # No condition, or one that calls nothing: the element runs for every item that
+        # passes it (the items are filtered first, see the rewrite).
+        parts = [comp.key, comp.value] if isinstance(comp, cst.DictComp) else [comp.elt]
+        for part in parts:
+            # An element that is the call is one batch already (unless asked for it).
+            if whole_element or not isinstance(part, cst.Call):
+                collect(part, False)
+    return [] if collector.unsafe else collector.calls
+
+
+_SORTERS = frozenset({"sorted", "min", "max"})
+
+
+def sort_key_reads(
+    call: cst.Call,
+) -> tuple[cst.Lambda, cst.BaseExpression, list[cst.Call]] | None:
+    """``sorted(xs, key=lambda x: ...)`` (also ``min``, ``max``, ``xs.sort(key=...)``) whose
+    key makes calls every time with arguments that depend only on the item: (the lambda, the
+    items, the calls). The values can be fetched for every item first, into a dict the key
+    reads. None for any other call."""
+    func = call.func
+    items: cst.BaseExpression | None = None
+    if isinstance(func, cst.Name) and func.value in _SORTERS:
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        if len(positional) == 1:
+            items = positional[0].value
+    elif isinstance(func, cst.Attribute) and func.attr.value == "sort":
+        items = func.value
+    if items is None or dotted_name(items) is None:
+        return None
+    key = next((a.value for a in call.args if a.keyword and a.keyword.value == "key"), None)
+    if not isinstance(key, cst.Lambda):
+        return None
+    params = key.params
+    if (
+        len(params.params) != 1
+        or params.posonly_params
+        or params.kwonly_params
+        or isinstance(params.star_arg, cst.Param)
+        or params.star_kwarg is not None
+    ):
+        return None
+    fake = cst.ListComp(
+        elt=key.body,
+        for_in=cst.CompFor(target=params.params[0].name, iter=cst.Name("_")),
+    )
+    calls = two_phase_calls(fake, whole_element=True)
+    return (key, items, calls) if calls else None
+
+
+def _jumps(node: cst.CSTNode) -> bool:
+    """Whether ``node`` contains ``continue``, ``break``, ``return`` or ``raise`` (outside
+    nested functions)."""
+    found = False
+
+    def visit(n: cst.CSTNode) -> bool:
+        nonlocal found
+        if isinstance(n, (cst.Continue, cst.Break, cst.Return, cst.Raise)):
+            found = True
+        return not found and not isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
+
+    walk(node, visit)
+    return found
+
+
+def hoistable_loop_calls(loop: cst.For) -> list[cst.Call]:
+    """Calls a ``for`` loop makes in every iteration, with arguments that depend only on the
+    loop variable and on names the loop does not assign: they can be made for every item
+    first, in one batch, before the loop (then the loop runs over ``zip(items, values)``)."""
+    if (
+        loop.orelse is not None
+        or loop.asynchronous is not None
+        or not isinstance(loop.target, cst.Name)
+        or not isinstance(loop.body, cst.IndentedBlock)
+    ):
+        return []
+    stops = False
+
+    def stop(n: cst.CSTNode) -> bool:
+        nonlocal stops
+        if isinstance(n, (cst.Break, cst.Return, cst.Raise)):
+            stops = True
+        return not stops and not isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
+
+    walk(loop.body, stop)
+    if stops:
+        return []  # it may stop early (maybe over an endless iterator): read as it goes
+    assigned_visitor = LocalNames()
+    loop.body.visit(assigned_visitor)
+    assigned = assigned_visitor.names - {loop.target.value}
+    collector = _UnconditionalCalls(
+        lambda call: dotted_name(call.func) is not None
+        and _plain_arguments(call)
+        and not any(name_counts(arg)[n] for arg in call.args for n in assigned)
+    )
+    collect = collector.collect
+
+    for stmt in loop.body.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                collect(small, False)
+        elif isinstance(stmt, cst.If):
+            collect(stmt.test, False)
+        elif isinstance(stmt, cst.For):
+            collect(stmt.iter, False)
+        else:
+            break
+        if collector.unsafe or _jumps(stmt):
+            break
+    return [] if collector.unsafe else collector.calls
+
+
+@dataclasses.dataclass
+class CollectLoop:
+    """A ``for`` loop that collects one call per item into a list or dict.
+
+    ``for x in xs: out.append(f(x))`` (``kind == "append"``) or
+    ``for x in xs: out[k] = f(x)`` (``kind == "setitem"``), optionally with the body
+    wrapped in an ``if`` without ``else``.
+    """
+
+    kind: str
+    container: str
+    value: cst.Call
+    key: cst.BaseExpression | None
+    condition: cst.BaseExpression | None
+
+
+def _single_statement(block: cst.BaseSuite) -> cst.BaseStatement | None:
+    if isinstance(block, cst.IndentedBlock) and len(block.body) == 1:
+        return block.body[0]
+    return None
+
+
+def _container_kind(fn: cst.FunctionDef, name: str) -> str | None:
+    """``"list"``/``"dict"`` when every assignment to ``name`` in ``fn`` builds that type."""
+    kinds: set[str] = set()
+    bad = False
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal bad
+        if isinstance(node, cst.Assign):
+            if any(name in target_names(t.target) for t in node.targets):
+                value = node.value
+                if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
+                    bad = True
+                elif isinstance(value, cst.List) or (
+                    isinstance(value, cst.Call) and dotted_name(value.func) == ("list",)
+                ):
+                    kinds.add("list")
+                elif isinstance(value, cst.Dict) or (
+                    isinstance(value, cst.Call) and dotted_name(value.func) == ("dict",)
+                ):
+                    kinds.add("dict")
+                else:
+                    bad = True
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.NamedExpr)):
+            if name in target_names(node.target):
+                bad = True
+        elif isinstance(node, cst.AsName):
+            if name in target_names(node.name):
+                bad = True
+        return not bad
+
+    walk(fn.body, visit)
+    if bad or len(kinds) != 1 or name in param_names(fn.params):
+        return None
+    return kinds.pop()
+
+
+def match_collect_loop(node: cst.For, fn: cst.FunctionDef | None) -> CollectLoop | None:
+    """Recognise a loop that appends (or stores) one call per item; see :class:`CollectLoop`.
+
+    The container must be a local list (dict) built in ``fn``; the loop variables must
+    not be used after the loop (a comprehension does not leak them), and the container
+    must not be read inside the loop.
+    """
+    if fn is None or node.asynchronous is not None or node.orelse is not None:
+        return None
+    stmt = _single_statement(node.body)
+    condition: cst.BaseExpression | None = None
+    if isinstance(stmt, cst.If) and stmt.orelse is None:
+        condition = stmt.test
+        stmt = _single_statement(stmt.body)
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    loop: CollectLoop | None = None
+    if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+        call = small.value
+        func = call.func
+        if (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.attr.value == "append"
+            and len(call.args) == 1
+            and call.args[0].keyword is None
+            and not call.args[0].star
+            and isinstance(call.args[0].value, cst.Call)
+        ):
+            loop = CollectLoop("append", func.value.value, call.args[0].value, None, condition)
+    elif (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.value, cst.Call)
+    ):
+        target = small.targets[0].target
+        if (
+            isinstance(target, cst.Subscript)
+            and isinstance(target.value, cst.Name)
+            and len(target.slice) == 1
+            and isinstance(target.slice[0].slice, cst.Index)
+            and target.slice[0].slice.star is None
+        ):
+            loop = CollectLoop(
+                "setitem", target.value.value, small.value, target.slice[0].slice.value, condition
+            )
+    if loop is None or dotted_name(loop.value.func) is None:
+        return None
+    expected = "list" if loop.kind == "append" else "dict"
+    if _container_kind(fn, loop.container) != expected:
+        return None
+    loop_vars = target_names(node.target)
+    if not loop_vars or loop.container in loop_vars:
+        return None
+    inside = name_counts(node)
+    if inside[loop.container] != 1:  # only the append/store itself may mention it
+        return None
+    if any(_used_elsewhere(fn, node, v) for v in loop_vars):
+        return None
+    return loop
+
+
+def _used_elsewhere(fn: cst.FunctionDef, loop: cst.For, name: str) -> bool:
+    """Whether ``name`` (a loop variable of ``loop``) is used in ``fn`` outside the loops
+    and comprehensions that bind it themselves (after the loop it would see the last item)."""
+    found = False
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal found
+        if found or node is loop:
+            return False
+        if isinstance(node, cst.For) and name in target_names(node.target):
+            return False
+        if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            if name in comp_target_names(node):
+                return False
+        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            return False
+        if type(node) is cst.Name and node.value == name:
+            found = True
+        return not found
+
+    walk(fn.body, visit)
+    return found

@@ -1,0 +1,373 @@
+"""The whole program's names: modules, imports, twins and aliases resolved to symbols."""
+
+from __future__ import annotations
+
+import os
+
+from ._config import MigrateConfig
+from ._cst import ImportBinding, Ref
+from ._facts import DecoratorFacts, ModuleFacts, UnitFacts
+from ._reads import Site
+from ._results import Refusal
+
+Symbol = tuple[str, str]  # (path, top-level name)
+#: ("sym", path, name) | ("prime", path, name) for ``f.prime`` | ("mod", path) | ("ext", dotted)
+#: | ("method", path, "Class.method") for a method reached through its class
+Target = tuple[str, ...]
+
+_ASYNQ_DECORATORS = frozenset({"asynq.asynq", "asynq.decorators.asynq"})
+
+
+def module_names(path: str) -> list[str]:
+    """Dotted names under which ``path`` may be imported (every suffix of its path)."""
+    parts = list(os.path.splitext(os.path.abspath(path))[0].split(os.sep))
+    parts = [p for p in parts if p]
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    names = []
+    for start in range(len(parts) - 1, max(-1, len(parts) - 9), -1):
+        chunk = parts[start:]
+        if all(p.isidentifier() for p in chunk):
+            names.append(".".join(chunk))
+    return names
+
+
+class Resolver:
+    """The whole-program index: what each name resolves to and what kind of symbol it is."""
+
+    def __init__(
+        self, facts: list[ModuleFacts], config: MigrateConfig, frozen: set[str] | None = None
+    ) -> None:
+        self.config = config
+        #: files that are analysed but not rewritten (skipped): nothing in them changes
+        self.frozen: set[str] = set(frozen or ())
+        self.modules: dict[str, ModuleFacts] = {f.path: f for f in facts}
+        self._by_name: dict[str, list[str]] = {}
+        self._by_abspath: dict[str, str] = {}
+        for path in self.modules:
+            for name in module_names(path):
+                self._by_name.setdefault(name, []).append(path)
+            self._by_abspath[os.path.splitext(os.path.abspath(path))[0]] = path
+        self._memo: dict[tuple[str, Ref], Target | None] = {}
+        self.local_roots = frozenset(name.split(".")[0] for name in self._by_name)
+        self.kinds: dict[Symbol, str] = {}
+        self.twin_of: dict[Symbol, Symbol] = {}
+        self.twins: dict[Symbol, Symbol] = {}  # function -> its twin
+        self.alias_of: dict[Symbol, Symbol | None] = {}
+        self.generator_twins: set[Symbol] = set()
+        self.candidates: set[Symbol] = set()
+        self.converted: set[Symbol] = set()
+        self.reasons: dict[Symbol, list[Refusal]] = {}
+        self.live: set[Symbol] = set()
+        #: twins that do more than prime: never deleted (twin -> the statement, as code)
+        self.effectful: dict[Symbol, str] = {}
+        #: twins and aliases of converted (or cached, or asynq) functions that stay, and why
+        self.kept: dict[Symbol, str] = {}
+        self.why_live: dict[Symbol, str] = {}
+        #: converted methods: (path, "Class.method") -> ordinals of their read sites
+        self.converted_methods: dict[tuple[str, str], set[int]] = {}
+        self.method_reasons: dict[tuple[str, str], list[str]] = {}
+        #: properties converted into an @asynq() ``get_<name>`` method they delegate to
+        self.property_getters: set[tuple[str, str]] = set()
+        #: properties converted so far (settled by the method fixpoint): reads of them in
+        #: converted code become ``yield obj.get_p.asynq()``
+        self.converted_properties: set[tuple[str, str]] = set()
+        #: converted properties without a twin (read by converted code)
+        self.helper_properties: set[tuple[str, str]] = set()
+        #: ``prime_f = prime_g`` twins, as units that call prime_g
+        self.alias_twin_units: dict[Symbol, UnitFacts] = {}
+        #: functions without twins converted because converted functions read them
+        self.helpers: set[Symbol] = set()
+        self._twin_problems: dict[Symbol, str | None] = {}
+        self._prior_methods: dict[tuple[str, str], set[int]] = {}
+        #: names that some class in the run lists among its bases
+        self.base_names: set[str] = set().union(*(f.base_names for f in facts))
+        self._classify()
+
+    # -- module and name resolution -----------------------------------------------------
+    def find_module(self, dotted: str, near: str, level: int = 0) -> str | None:
+        """The indexed file for module ``dotted`` imported from ``near`` (None: not indexed)."""
+        if level:
+            base = os.path.dirname(os.path.abspath(near))
+            for _ in range(level - 1):
+                base = os.path.dirname(base)
+            target = os.path.join(base, *dotted.split(".")) if dotted else base
+            return self._by_abspath.get(target) or self._by_abspath.get(
+                os.path.join(target, "__init__")
+            )
+        found = self._by_name.get(dotted)
+        if not found:
+            return None
+        if len(found) == 1:
+            return found[0]
+        here = os.path.abspath(near).split(os.sep)
+
+        def closeness(candidate: str) -> int:
+            there = os.path.abspath(candidate).split(os.sep)
+            n = 0
+            for a, b in zip(here, there, strict=False):
+                if a != b:
+                    break
+                n += 1
+            return n
+
+        return max(sorted(found), key=closeness)
+
+    def resolve(self, path: str, ref: Ref, depth: int = 0) -> Target | None:
+        """What the dotted name ``ref`` used at module level of ``path`` refers to."""
+        key = (path, ref)
+        if key in self._memo:
+            return self._memo[key]
+        self._memo[key] = None  # guards against import cycles
+        result = self._resolve(path, ref, depth)
+        self._memo[key] = result
+        return result
+
+    def _resolve(self, path: str, ref: Ref, depth: int) -> Target | None:
+        if depth > 10 or not ref:
+            return None
+        mod = self.modules[path]
+        head, rest = ref[0], ref[1:]
+        if head in mod.defs or head in mod.aliases:
+            if not rest:
+                return ("sym", path, head)
+            if rest == ("prime",):
+                return ("prime", path, head)
+            return None
+        if head in mod.imports:
+            return self.resolve_binding(path, mod.imports[head], rest, depth)
+        if head in mod.others:
+            if len(rest) == 1 and rest[0] in mod.class_members.get(head, ()):
+                # ``Class.method`` of a top-level class: a method, classmethod or
+                # staticmethod reached through its class.
+                return ("method", path, f"{head}.{rest[0]}")
+            return ("sym", path, head) if not rest else None
+        for star in mod.star_imports:  # from m import *: the name may come from m
+            star_path = self.find_module(star.module, path, star.level)
+            if star_path is not None:
+                found = self.resolve(star_path, ref, depth + 1)
+                if found is not None:
+                    return found
+        return None
+
+    def resolve_binding(
+        self, path: str, b: ImportBinding, rest: Ref, depth: int = 0
+    ) -> Target | None:
+        """What ``<name bound by b>.<rest>`` refers to, for an import made in ``path``."""
+        if b.name is None:
+            return self._resolve_dotted(b.module.split("."), rest, path, b.level, depth)
+        joined = f"{b.module}.{b.name}" if b.module else b.name
+        sub = self.find_module(joined, path, b.level)
+        if sub is not None:
+            return self._attr_of_module(sub, rest, depth)
+        base = self.find_module(b.module, path, b.level) if (b.module or b.level) else None
+        if base is not None:
+            return self._attr_of_module(base, (b.name, *rest), depth)
+        if b.level:
+            return None
+        return ("ext", ".".join((joined, *rest)))
+
+    def _attr_of_module(self, mpath: str, names: Ref, depth: int) -> Target | None:
+        if not names:
+            return ("mod", mpath)
+        return self.resolve(mpath, names, depth + 1)
+
+    def _resolve_dotted(
+        self, parts: list[str], rest: Ref, near: str, level: int, depth: int
+    ) -> Target | None:
+        full = [*parts, *rest]
+        for i in range(len(full), 0, -1):
+            mpath = self.find_module(".".join(full[:i]), near, level)
+            if mpath is not None:
+                return self._attr_of_module(mpath, tuple(full[i:]), depth)
+        return None if level else ("ext", ".".join(full))
+
+    def target_of(self, path: str, site: Site) -> Target | None:
+        """What a call or reference site refers to."""
+        if site.kind in ("local-prime", "obj-read", "prop-read"):
+            return self._object_method(path, site)
+        if site.kind in ("dynamic", "string") or not site.ref:
+            return None
+        if site.local_import is not None:
+            return self.resolve_binding(path, site.local_import, site.ref[1:])
+        return self.resolve(path, site.ref)
+
+    def _object_method(self, path: str, site: Site) -> Target | None:
+        """The method ``obj.m`` names when the object's class is known (``book = Book(x)``
+        or ``Book(x).m()``) and defined in this run; None otherwise."""
+        if site.cls is None or len(site.ref) != 2:
+            return None
+        found = self.resolve(path, site.cls)
+        if found is None or found[0] != "sym":
+            return None
+        if site.via_self and found[2] in self.base_names:
+            return None  # ``self`` may be an object of a subclass that overrides the method
+        members = self.modules[found[1]].class_members.get(found[2])
+        if members is None or site.ref[1] not in members:
+            return None
+        return ("method", found[1], f"{found[2]}.{site.ref[1]}")
+
+    def converted_property(self, path: str, site: Site) -> Symbol | None:
+        """For ``obj.p`` (a ``prop-read`` site that can become a yield): the property it
+        reads when that property is converted (it then has an ``@asynq()`` ``get_p``)."""
+        if site.kind != "prop-read" or site.blocker is not None:
+            return None
+        target = self._object_method(path, site)
+        if target is None:
+            return None
+        key = (target[1], target[2])
+        return key if key in self.converted_properties else None
+
+    def site_kind(self, path: str, site: Site) -> str:
+        """``"call"`` for a call of a method on an object of a known class (for a priming
+        call, only of the twin of a method: ``book.prime()`` stays unfollowed), else the
+        kind the analysis recorded."""
+        if site.kind in ("local-prime", "obj-read"):
+            target = self._object_method(path, site)
+            if target is not None and (
+                site.kind == "obj-read" or self.owner_of_prime(target) is not None
+            ):
+                return "call"
+        return site.kind
+
+    def is_priming_name(self, site: Site, target: Target | None) -> bool:
+        """Whether a call looks like priming: ``prime_*``, or ``Class.prime`` of a class."""
+        if not site.ref:
+            return False
+        if site.ref[-1].startswith(self.config.prime_prefix):
+            return True
+        return target is not None and target[0] == "method" and site.ref[-1] == "prime"
+
+    # -- classification of top-level symbols ------------------------------------------------
+    def _is_generator_decorator(self, path: str, dec: DecoratorFacts) -> bool:
+        if dec.ref is None or dec.called:
+            return False
+        target = self.resolve(path, dec.ref)
+        wanted = [self.config.priming_module, self.config.generator_decorator]
+        if target is None:
+            return False
+        if target[0] == "ext":
+            return target[1].split(".")[-2:] == wanted
+        if target[0] == "sym":
+            stem = os.path.splitext(os.path.basename(target[1]))[0]
+            return [stem, target[2]] == wanted
+        return False
+
+    def _is_asynq_decorator(self, path: str, dec: DecoratorFacts) -> bool:
+        if dec.ref is None:
+            return False
+        target = self.resolve(path, dec.ref)
+        return target is not None and target[0] == "ext" and target[1] in _ASYNQ_DECORATORS
+
+    def is_priming_binding(self, path: str, name: str) -> bool:
+        """Whether import binding ``name`` is the priming module or its generator decorator."""
+        target = self.resolve(path, (name,))
+        if target is None:
+            return False
+        module, attr = self.config.priming_module, self.config.generator_decorator
+        if target[0] == "ext":
+            tail = target[1].split(".")
+            return tail[-1] == module or tail[-2:] == [module, attr]
+        if target[0] == "mod":
+            return os.path.splitext(os.path.basename(target[1]))[0] == module
+        return False
+
+    def _classify(self) -> None:
+        prefix = self.config.prime_prefix
+        for path, mod in self.modules.items():
+            for name, index in mod.defs.items():
+                unit = mod.units[index]
+                decs = unit.decorators
+                if any(d.cached for d in decs):
+                    kind = "cached"
+                elif any(self._is_asynq_decorator(path, d) for d in decs):
+                    kind = "asynq"
+                elif name.startswith(prefix) and name[len(prefix) :] in mod.defs:
+                    kind = "twin"
+                    owner = (path, name[len(prefix) :])
+                    self.twin_of[(path, name)] = owner
+                    self.twins[owner] = (path, name)
+                    if any(self._is_generator_decorator(path, d) for d in decs):
+                        self.generator_twins.add((path, name))
+                    if unit.side_effect is not None:
+                        self.effectful[(path, name)] = unit.side_effect
+                else:
+                    kind = "def"
+                self.kinds[(path, name)] = kind
+            for name, ref in mod.aliases.items():
+                self.kinds[(path, name)] = "alias"
+                target = self.resolve(path, ref)
+                alias_owner: Symbol | None = None
+                if target is not None and target[0] == "sym":
+                    alias_owner = (target[1], target[2])
+                self.alias_of[(path, name)] = alias_owner
+            for name, ref in mod.twin_aliases.items():
+                function = name[len(prefix) :]
+                if function in mod.defs and (path, name) not in self.kinds:
+                    # ``prime_f = prime_g``: the twin of f primes what prime_g primes.
+                    sym = (path, name)
+                    self.kinds[sym] = "twin"
+                    self.twin_of[sym] = (path, function)
+                    self.twins[(path, function)] = sym
+                    self.alias_twin_units[sym] = UnitFacts(
+                        -1, name, [Site(0, "call", ref, None, deletable=True)]
+                    )
+        for fn, twin in self.twins.items():
+            if self.kinds.get(twin) == "twin" and self.kinds.get(fn) == "def":
+                self.candidates.add(fn)
+
+    def owner_of_prime(self, target: Target | None) -> Symbol | None:
+        """The function whose keys a priming name primes (None: not a priming name)."""
+        if target is None:
+            return None
+        if target[0] == "prime":
+            return (target[1], target[2])
+        if target[0] == "method":
+            aliased = self.modules[target[1]].method_twin_aliases.get(target[2])
+            if aliased is not None:
+                return (target[1], aliased)  # ``prime_link = prime``: ``prime`` primes link
+            cls, _, method = target[2].partition(".")
+            prefix = self.config.prime_prefix
+            if method.startswith(prefix):
+                pair = (cls, method[len(prefix) :])
+                if pair in self.modules[target[1]].primed_methods:
+                    return (target[1], f"{cls}.{pair[1]}")
+            return None
+        if target[0] != "sym":
+            return None
+        sym = (target[1], target[2])
+        if sym in self.twin_of:
+            return self.twin_of[sym]
+        if sym in self.alias_of:
+            return self.alias_of[sym]
+        return None
+
+    def is_async_capable(self, sym: Symbol) -> bool:
+        """Cached, already ``@asynq()``, or converted by this run (a function or a method)."""
+        return (
+            self.kinds.get(sym) in ("cached", "asynq")
+            or sym in self.converted
+            or sym in self.converted_methods
+        )
+
+    @staticmethod
+    def is_method(sym: Symbol | None) -> bool:
+        """Whether a symbol names a method (``"Class.method"``) rather than a function."""
+        return sym is not None and "." in sym[1]
+
+    def display(self, sym: Symbol, here: str) -> str:
+        """How to name ``sym`` in a message written about file ``here``."""
+        if sym[0] == here:
+            return sym[1]
+        return f"{sym[1]} (in {sym[0]})"
+
+    def unit_of(self, sym: Symbol) -> UnitFacts | None:
+        """The unit that defines a top-level function (for ``prime_f = prime_g``, a unit
+        that calls ``prime_g``)."""
+        alias_unit = self.alias_twin_units.get(sym)
+        if alias_unit is not None:
+            return alias_unit
+        mod = self.modules.get(sym[0])
+        if mod is None or sym[1] not in mod.defs:
+            return None
+        return mod.units[mod.defs[sym[1]]]
