@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..async_task import AsyncTask
 from ..batching import BatchBase, BatchItemBase
 from ..futures import FutureBase
-from ..lowlevel import AWAITING_TASK, resolve_item, set_from_task, state_str
+from ..lowlevel import AWAITING_TASK, pending_items, resolve_item, set_from_task, state_str
 from ..scheduler import TaskScheduler, get_scheduler
 from .request import MISSING, RequestScope
 
@@ -85,12 +85,12 @@ class ReadBatch(BatchBase["BatchItemBase"]):
     def _start_flush(self) -> None:
         client = self.client
         if not client.leases:
-            keys = list(dict.fromkeys([i.key for i in self.items if not i.is_computed()]))  # type: ignore[attr-defined]
+            keys = list(dict.fromkeys([item.key for item in pending_items(self)]))  # type: ignore[attr-defined]
             client._flush_round_writes(self.items, keys)
             if keys:
                 self._plan = client._send_gets(keys)
             return
-        items = [item for item in self.items if not item.is_computed()]
+        items = pending_items(self)
         if not items:
             client._flush_round_writes(items, [])
             return
@@ -118,9 +118,7 @@ class ReadBatch(BatchBase["BatchItemBase"]):
         computing = False
         get = found.get
         resolve = resolve_item
-        for item in self.items:
-            if item.is_computed():
-                continue
+        for item in pending_items(self):
             key = item.key  # type: ignore[attr-defined]
             value = get(key, MISSING)
             if type(item) is CachedItem:
@@ -403,7 +401,7 @@ class WriteBatch(BatchBase["WriteItem"]):
     def _start_flush(self) -> None:
         # All of it now, before any read batch of the round sends its gets: a write that waits
         # for its answer must not find a get's reply on the socket.
-        self.client._send_writes([i for i in self.items if not i.is_computed()])
+        self.client._send_writes(pending_items(self))
 
     def _flush(self) -> None:
         for item in self.items:
