@@ -18,8 +18,8 @@ Items whose value a task computes
     the task, not for a flush.
 
 Batches
-    ``resolve_item(item, value)`` is the fast ``set_value`` of a flush loop; ``fail_item(item,
-    error)`` its error twin; ``close_batch(batch)`` stops a batch from taking new items (its kind
+    ``pending_items(batch)`` lists the items a flush must still set; ``resolve_item(item,
+    value)`` is the fast ``set_value`` of a flush loop; ``fail_item(item, error)`` its error twin; ``close_batch(batch)`` stops a batch from taking new items (its kind
     makes a fresh batch the active one); ``is_closed(batch)`` tells whether that happened.
 
 Per-thread state and hooks
@@ -36,7 +36,7 @@ Per-thread state and hooks
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from . import decorators as _decorators
 from . import futures as _futures
@@ -54,6 +54,7 @@ __all__ = [
     "fail_item",
     "is_closed",
     "note_sync_call",
+    "pending_items",
     "register_asyncio_bridge",
     "resolve_item",
     "set_before_sync_call",
@@ -66,6 +67,8 @@ __all__ = [
     "task_generator",
     "thread_state",
 ]
+
+_I = TypeVar("_I", bound=BatchItemBase)
 
 #: The calling thread's kernel state: ``thread_state.scheduler`` is its ``TaskScheduler``.
 thread_state: Any = _scheduler_thread_state
@@ -180,6 +183,12 @@ def set_from_task(
 
 
 # -- batches -------------------------------------------------------------------------------------
+
+
+def pending_items(batch: BatchBase[_I]) -> list[_I]:
+    """The items of ``batch`` not computed yet, in order: a new list, taken once, for a flush
+    loop (which then need not ask each item ``is_computed()``)."""
+    return [item for item in batch.items if not item._computed]
 
 
 def resolve_item(item: FutureBase[Any], value: Any) -> None:

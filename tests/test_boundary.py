@@ -366,14 +366,43 @@ def _all_violations() -> list[tuple[str, int, str, str]]:
     return sorted(set(_violations()))
 
 
+def _message(file: str, line: int, name: str, whose: str) -> str:
+    replacement = f"; use {REPLACEMENTS[name]}" if name in REPLACEMENTS else ""
+    return f"{file}:{line}: reads `{name}` of {whose}{replacement}"
+
+
 def test_no_module_outside_the_kernel_reads_another_modules_private_names() -> None:
     bad = [v for v in _all_violations() if (v[0], v[2]) not in PENDING]
-    messages = [
-        f"{file}:{line}: reads `{name}` of {whose}"
-        + (f"; use {REPLACEMENTS[name]}" if name in REPLACEMENTS else "")
-        for file, line, name, whose in bad
-    ]
+    messages = [_message(*violation) for violation in bad]
     assert not messages, "private names read across modules:\n" + "\n".join(messages)
+
+
+def test_the_checks_read_every_module_of_the_package_and_its_kernel() -> None:
+    files = {_file(module) for module in MODULES}
+    assert KERNEL - {"asynq/instruments.py", "asynq/request_roots.py"} <= files
+    assert {"asynq/memcache/batch.py", "asynq/migrate/__init__.py", "asynq/loaders.py"} <= files
+    assert _import_edges()["asynq.memcache.batch"]["asynq.lowlevel"] > 0
+
+
+def test_a_violation_names_file_line_name_owner_and_the_public_replacement() -> None:
+    assert _message("asynq/memcache/batch.py", 180, "_notify", "asynq.futures") == (
+        "asynq/memcache/batch.py:180: reads `_notify` of asynq.futures; use "
+        "asynq.lowlevel.resolve_item"
+    )
+    assert _message("asynq/web.py", 160, "_backlog", "asynq.memcache.client") == (
+        "asynq/web.py:160: reads `_backlog` of asynq.memcache.client"
+    )
+
+
+def test_a_cycle_is_printed_as_the_chain_of_imports_that_closes_it() -> None:
+    edges = {
+        "asynq.scheduler": {"asynq.stats": 66},
+        "asynq.stats": {"asynq.scheduler": 310},
+    }
+    assert _cycles(edges) == [["asynq.scheduler", "asynq.stats"]]
+    assert _one_cycle(["asynq.scheduler", "asynq.stats"], edges) == (
+        "asynq/scheduler.py:66 -> asynq/stats.py:310 -> asynq/scheduler.py"
+    )
 
 
 def test_the_package_imports_form_no_cycle() -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..async_task import AsyncTask
 from ..batching import BatchBase, BatchItemBase
 from ..futures import FutureBase
-from ..lowlevel import AWAITING_TASK, resolve_item, set_from_task, state_str
+from ..lowlevel import AWAITING_TASK, pending_items, resolve_item, set_from_task, state_str
 from ..scheduler import TaskScheduler, get_scheduler
 from .pool import RoundTrip
 from .protocol import STALE, WIN, WriteOp
@@ -69,12 +69,12 @@ class ReadBatch(BatchBase["GetItem | CachedItem"]):
     def _start_flush(self) -> None:
         client = self.client
         if not client.leases:
-            keys = list(dict.fromkeys([i.key for i in self.items if not i.is_computed()]))
+            keys = list(dict.fromkeys([item.key for item in pending_items(self)]))
             client.send_round_writes(self.items, keys)
             if keys:
                 self._plan = client.pool.send_gets(keys)
             return
-        items = [item for item in self.items if not item.is_computed()]
+        items = pending_items(self)
         if not items:
             client.send_round_writes(items, [])
             return
@@ -102,9 +102,7 @@ class ReadBatch(BatchBase["GetItem | CachedItem"]):
         computing = False
         get = found.get
         resolve = resolve_item
-        for item in self.items:
-            if item.is_computed():
-                continue
+        for item in pending_items(self):
             key = item.key
             value = get(key, MISSING)
             if type(item) is CachedItem:
@@ -371,7 +369,7 @@ class WriteBatch(BatchBase["WriteItem"]):
         # All of it now, before any read batch of the round sends its gets: a write that waits
         # for its answer must not find a get's reply on the socket.
         self.started = True
-        items = [i for i in self.items if not i.is_computed()]
+        items = pending_items(self)
         if items:
             ops: list[WriteOp] = [
                 (i.op, i.key, i.data, i.flags, i.ttl, i.noreply, i.cas) for i in items

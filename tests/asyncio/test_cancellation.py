@@ -8,7 +8,7 @@ from collections.abc import Generator
 from typing import Any
 
 import asynq
-from asynq import asyncio_interop, get_scheduler
+from asynq import asyncio_interop, decorators, get_scheduler
 from asynq.asyncio_interop import drain, from_awaitable, resolve_in_asyncio
 from asynq.memcache import MemcachedServer
 from asynq.tools import deduplicate
@@ -19,6 +19,7 @@ CLEAN = "<TaskScheduler active=None ready=0 batches=0>"
 def assert_nothing_pending() -> None:
     assert repr(get_scheduler()) == CLEAN
     assert asyncio_interop._drivers == {}
+    assert decorators._sync_call_check is None  # synchronous calls are no longer vetted
 
 
 def slow_reads(memcached: MemcachedServer, multi_gets: Any) -> Any:

@@ -270,6 +270,13 @@ def test_fail_item_fails_the_tasks_waiting_on_it() -> None:
         task.value()
 
 
+def test_pending_items_lists_in_order_the_items_a_flush_must_still_set() -> None:
+    kv = KeyKind("kv")
+    first, second, third = kv.get("a"), kv.get("b"), kv.get("c")
+    second.set_value("set early")
+    assert lowlevel.pending_items(first.batch) == [first, third]
+
+
 def test_close_batch_makes_a_fresh_batch_active_and_the_closed_one_still_flushes() -> None:
     kv = KeyKind("kv")
     first = kv.get("a")
