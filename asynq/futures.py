@@ -113,17 +113,8 @@ class FutureBase(Generic[_T]):
         self._computed = True
         waiters = self._waiters
         if waiters is not None:
-            # _notify's first half, inlined: a batch flush sets thousands of values.
             self._waiters = None
-            if type(waiters) is list:
-                for task in waiters:
-                    task._pending -= 1
-                    if not task._pending:
-                        task._queue.append(task)
-            else:
-                waiters._pending -= 1
-                if not waiters._pending:
-                    waiters._queue.append(waiters)
+            _wake(waiters, False)
         if self._on_computed is not None:
             call_on_computed(self)
 
@@ -165,17 +156,7 @@ class FutureBase(Generic[_T]):
         waiters = self._waiters
         if waiters is not None:
             self._waiters = None
-            # One waiter is stored as itself, several as a list (see scheduler._add_waiter).
-            # A woken task goes on the ready queue of its own scheduler.
-            if type(waiters) is list:
-                for task in waiters:
-                    task._pending -= 1
-                    if not task._pending:
-                        task._queue.append(task)
-            else:
-                waiters._pending -= 1
-                if not waiters._pending:
-                    waiters._queue.append(waiters)
+            _wake(waiters, False)
         if self._on_computed is not None:
             call_on_computed(self)
 
@@ -201,6 +182,29 @@ class FutureBase(Generic[_T]):
 
 
 _log = logging.getLogger("asynq")
+
+
+def _wake(waiters: Any, front: bool) -> None:
+    """The wake-up protocol, for the waiters just taken off a computed future (``_waiters``:
+    one task, or a list of them): each now waits on one future fewer, and a task that waits on
+    none any more goes on the ready queue of its own scheduler (``_queue``), never of the
+    thread that computed the future. At the back of the queue (values set by a batch flush, in
+    key order), or with ``front`` at the front (a parent woken by its last child runs next)."""
+    if type(waiters) is list:
+        for task in waiters:
+            task._pending -= 1
+            if not task._pending:
+                if front:
+                    task._queue.appendleft(task)
+                else:
+                    task._queue.append(task)
+    else:
+        waiters._pending -= 1
+        if not waiters._pending:
+            if front:
+                waiters._queue.appendleft(waiters)
+            else:
+                waiters._queue.append(waiters)
 
 
 def call_on_computed(future: FutureBase[Any]) -> None:

@@ -41,6 +41,13 @@ the order of the batch's items. ``TaskScheduler.shuffle(seed)`` picks ready task
 batches of a round at random (seeded), so that tests can check that results and round counts do
 not depend on any of this.
 
+Watching it
+    Statistics, traces and the profiler are instruments (``asynq.instruments``): objects whose
+    hooks the scheduler calls around task steps, rounds and batch flushes. The statistics are
+    the one every scheduler has (``stats``). Round and flush hooks cost one check per round when
+    none is installed; for task step hooks the scheduler switches its own class to a variant
+    whose ``_run`` calls them, and back when the last such instrument goes.
+
 Everything else (caching, deduplication, memcache, tools, tracing) lives outside this module.
 """
 
@@ -151,16 +158,18 @@ def _adapt(yielded: Any) -> Any:
     return None
 
 
-class _DependencyFailed(Exception):
-    """Carries the first failed future among a yield's futures (never escapes this module)."""
+class _Throw(Exception):
+    """Carries an error to throw into a task at its ``yield``, with the traceback to throw it
+    with (never escapes this module)."""
 
-    def __init__(self, future: FutureBase[Any]) -> None:
-        self.error = future._error
-        self.traceback = future._traceback
+    def __init__(self, error: BaseException, traceback: TracebackType | None) -> None:
+        self.error = error
+        self.traceback = traceback
 
 
 def _resolve(yielded: Any) -> Any:
-    """The value to send back for ``yielded``, every future computed: same shape, values in."""
+    """The value to send back for ``yielded``, every future computed: same shape, values in.
+    Raises ``_Throw`` with the first failed future's error."""
     cls = type(yielded)
     if cls is list or cls is tuple:
         out: list[Any] = []
@@ -171,7 +180,7 @@ def _resolve(yielded: Any) -> Any:
                 out.append(_resolve(item))
             else:
                 if item._error is not None:
-                    raise _DependencyFailed(item)
+                    raise _Throw(item._error, item._traceback)
                 out.append(item._value)
         return out if cls is list else tuple(out)
     if cls is dict:
@@ -179,8 +188,23 @@ def _resolve(yielded: Any) -> Any:
     if yielded is None:
         return None
     if yielded._error is not None:
-        raise _DependencyFailed(yielded)
+        raise _Throw(yielded._error, yielded._traceback)
     return yielded._value
+
+
+def _read_values(yielded: Any, shape: int) -> Any:
+    """The value to send back for a yield of computed futures, by its shape: ``_LIST`` or
+    ``_TUPLE`` (flat, every element a future), ``_ANY``, or ``_VALUES`` (read already). Raises ``_Throw`` with the first
+    failed future's error."""
+    if shape is _ANY:
+        return _resolve(yielded)
+    if shape is _VALUES:
+        return yielded
+    for item in yielded:
+        if item._error is not None:
+            raise _Throw(item._error, item._traceback)
+    values = [item._value for item in yielded]
+    return values if shape is _LIST else tuple(values)
 
 
 _CONTAINERS = (list, tuple, dict)
@@ -383,12 +407,12 @@ class TaskScheduler:
                 batch.cancel()
         self._ready.clear()
 
-    def _schedule_root(self, future: FutureBase[Any]) -> None:
+    def _schedule_root(self, future: Any) -> None:
         kind = _kinds.get(type(future))
         if kind is None:
             kind = _kind_of(type(future))
         if kind == _TASK:
-            task: AsyncTask[Any] = future  # type: ignore[assignment]
+            task: AsyncTask[Any] = future
             if task._state == NEW:
                 task._state = STARTED
                 self.stats.tasks += 1
@@ -399,9 +423,9 @@ class TaskScheduler:
                     "itself (look for a synchronous call of the function inside its own body)"
                 )
         elif kind == _ITEM:
-            self._schedule_batch(future.batch)  # type: ignore[attr-defined]
+            self._schedule_batch(future.batch)
         elif kind == _BATCH:
-            self._schedule_batch(future)  # type: ignore[arg-type]
+            self._schedule_batch(future)
 
     def _schedule_batch(self, batch: BatchBase[Any]) -> None:
         if not batch._scheduled and not batch._computed:
@@ -448,7 +472,7 @@ class TaskScheduler:
             if not yielded._computed:
                 out.append(yielded)
 
-    def _block(self, task: AsyncTask[Any], leaves: list[FutureBase[Any]]) -> int:
+    def _block(self, task: AsyncTask[Any], leaves: list[Any]) -> int:
         """Make ``task`` wait on ``leaves`` (uncomputed futures); start what they need.
         Returns how many are still uncomputed afterwards."""
         # Value providers run arbitrary code (which may wait on other futures): run them all
@@ -461,16 +485,13 @@ class TaskScheduler:
         for leaf in leaves:
             kind = _kinds[type(leaf)]
             if kind == _TASK:
-                if leaf._state == NEW:  # type: ignore[attr-defined]
-                    leaf._state = STARTED  # type: ignore[attr-defined]
-                    started.append(leaf)  # type: ignore[arg-type]
+                if leaf._state == NEW:
+                    leaf._state = STARTED
+                    started.append(leaf)
             elif kind == _ITEM:
-                batch = leaf.batch  # type: ignore[attr-defined]
-                if not batch._scheduled:
-                    batch._scheduled = True
-                    self._batches.append(batch)
+                self._schedule_batch(leaf.batch)
             elif kind == _BATCH:
-                self._schedule_batch(leaf)  # type: ignore[arg-type]
+                self._schedule_batch(leaf)
             if leaf._computed:
                 continue
             _add_waiter(leaf, task)
@@ -483,13 +504,19 @@ class TaskScheduler:
     def _run(self, task: AsyncTask[Any]) -> None:
         """Drive ``task`` until it blocks on an uncomputed future or finishes.
 
-        The common yields (one task or batch item; a flat list or tuple of them) are handled
-        inline in one pass; everything else goes through ``_pending_leaves`` and ``_block``.
+        One pass per step: (1) the value to resume with, read from what the task was blocked on
+        (``_read_values``); (2) ``send`` or ``throw`` into the generator; (3) one dispatch on
+        the shape of what it yielded: ``None``; one task or batch item (handled here: the most
+        common yield); an exact list or tuple (``_yield_sequence``); anything else
+        (``_yield_any``). Each registers the task as a waiter of the uncomputed futures and
+        says how many there are; when none, the task resumes at once with ``_read_values``,
+        otherwise it is marked blocked, in one place at the end of the dispatch, until the
+        wake-up protocol (``futures._wake``) queues it again.
 
         When the task that would run next is known here (a new task it yields alone, or the
         single waiter its end wakes), it runs in this same call instead of going through the
         ready queue and back: the order is the one the queue would give. Not in shuffled
-        order, nor where ``_hand_off`` is off (tracing and profiling observe each task's run)."""
+        order, nor where ``_hand_off`` is off (while instruments watch task steps)."""
         if task._computed:
             return
         if task.running:
@@ -510,29 +537,18 @@ class TaskScheduler:
                 yielded: Any = task._yielded
                 if yielded is not None:
                     task._yielded = None
-                    shape = task._shape
-                    if shape is _ONE:
+                    if task._shape is _ONE:
                         if yielded._error is None:
                             send_value = yielded._value
                         else:
                             send_error = yielded._error
                             send_tb = yielded._traceback
-                    elif shape is _ANY:
-                        try:
-                            send_value = _resolve(yielded)
-                        except _DependencyFailed as failed:
-                            send_error = failed.error
-                            send_tb = failed.traceback
                     else:
-                        for item in yielded:
-                            if item._error is not None:
-                                send_error = item._error
-                                send_tb = item._traceback
-                                break
-                        else:
-                            send_value = [item._value for item in yielded]
-                            if shape is _TUPLE:
-                                send_value = tuple(send_value)
+                        try:
+                            send_value = _read_values(yielded, task._shape)
+                        except _Throw as thrown:
+                            send_error = thrown.error
+                            send_tb = thrown.traceback
                 generator = task._generator
                 contexts = task._contexts
                 self.active_task = task
@@ -541,6 +557,8 @@ class TaskScheduler:
                 task.running = True
                 try:
                     if generator is None:
+                        # Not a generator function: its body runs now, and finishes the task
+                        # unless it returns a generator, which is then driven as the task's own.
                         try:
                             result = task.fn(*task.args, **task.kwargs)
                         except BaseException as error:  # noqa: BLE001 - the task carries any failure
@@ -557,36 +575,33 @@ class TaskScheduler:
                             if send_error is None:
                                 yielded = generator.send(send_value)
                             else:
-                                # Throw each waiter the traceback the error had where it failed, not
-                                # one that grew as other waiters were thrown the same error object.
-                                thrown, send_error = send_error.with_traceback(send_tb), None
+                                # Throw each waiter the traceback the error had where it failed,
+                                # not one that grew as other waiters were thrown the same error.
+                                thrown_error, send_error = send_error.with_traceback(send_tb), None
                                 send_tb = None
-                                yielded = generator.throw(thrown)
+                                yielded = generator.throw(thrown_error)
                         except StopIteration as stop:
-                            # set_value, inlined: this is the end of every task.
+                            # The end of every task: set the value (set_value, inlined) and wake
+                            # the waiters at the front of the queue, so that a parent woken by
+                            # its last child runs next and frees the children at once.
                             task.running = False
                             task._value = stop.value
                             task._computed = True
-                            # A parent woken by its last child runs next: finishing it frees the
-                            # children at once, instead of keeping the whole graph alive (values set by
-                            # a batch flush, in futures.py, wake tasks at the back, in key order).
                             waiters = task._waiters
                             if waiters is not None:
                                 task._waiters = None
-                                if type(waiters) is list:
-                                    for waiter in waiters:
-                                        waiter._pending -= 1
-                                        if not waiter._pending:
-                                            ready.appendleft(waiter)
+                                if (
+                                    handoff
+                                    and type(waiters) is not list
+                                    and waiters._pending == 1
+                                    # Not with on_computed callbacks: they run next and could
+                                    # wait for the woken task, which must then be queued.
+                                    and task._on_computed is None
+                                ):
+                                    waiters._pending = 0
+                                    next_task = waiters
                                 else:
-                                    waiters._pending -= 1
-                                    if not waiters._pending:
-                                        # Not with on_computed callbacks: they run next and
-                                        # could wait for the woken task, which must be queued.
-                                        if handoff and task._on_computed is None:
-                                            next_task = waiters
-                                        else:
-                                            ready.appendleft(waiters)
+                                    futures._wake(waiters, True)
                             if task._on_computed is not None:
                                 futures.call_on_computed(task)
                             break
@@ -598,13 +613,13 @@ class TaskScheduler:
                             task.running = False
                             task.set_error(_strip_own_frame(error))
                             break
+                        # One dispatch per shape of what was yielded; each either resumes the
+                        # task (continue) or leaves ``pending`` futures to wait on.
                         if yielded is None:
                             send_value = None
                             continue
-                        cls = type(yielded)
-                        kind = _kinds.get(cls)
+                        kind = _kinds.get(type(yielded))
                         if kind is _TASK or kind is _ITEM:
-                            # One task or one batch item: the most common yield.
                             if yielded._computed:
                                 if yielded._error is None:
                                     send_value = yielded._value
@@ -628,6 +643,7 @@ class TaskScheduler:
                                 if not batch._scheduled:
                                     batch._scheduled = True
                                     self._batches.append(batch)
+                            # _add_waiter, inlined: this is the most common yield.
                             waiters = yielded._waiters
                             if waiters is None:
                                 yielded._waiters = task
@@ -635,129 +651,28 @@ class TaskScheduler:
                                 waiters.append(task)
                             else:
                                 yielded._waiters = [waiters, task]
-                            task._pending = 1
-                            task._yielded = yielded
-                            task._shape = _ONE
-                            task._queue = ready
-                            break
-                        if (cls is list or cls is tuple) and not (
-                            _non_async_open and task in _non_async_open
-                        ):
-                            if yielded and type(yielded[0]) is ConstFuture:
-                                # Values known up front (``[ConstFuture(x) for x in ...]``): one
-                                # pass reads them; any other element takes the path below.
-                                values = [
-                                    item._value for item in yielded if type(item) is ConstFuture
-                                ]
-                                if len(values) == len(yielded):
-                                    send_value = values if cls is list else tuple(values)
-                                    continue
-                            # A flat list or tuple of tasks and batch items, in one pass. On any other
-                            # element, undo and take the general path below.
-                            pending = 0
-                            started = None
-                            # Whether a computed element other than a ConstFuture was skipped:
-                            # only those can hold an error.
-                            mixed = False
-                            for item in yielded:
-                                kind = _kinds.get(type(item))
-                                if kind is _TASK:
-                                    if item._computed:
-                                        mixed = True
-                                        continue
-                                    if item._state is NEW:
-                                        item._state = STARTED
-                                        if started is None:
-                                            started = [item]
-                                        else:
-                                            started.append(item)
-                                elif kind is _ITEM:
-                                    if item._computed:
-                                        mixed = True
-                                        continue
-                                    batch = item.batch
-                                    if not batch._scheduled:
-                                        batch._scheduled = True
-                                        self._batches.append(batch)
-                                elif kind is _CONST:
-                                    continue
-                                elif item._computed if kind is _DONE else (
-                                    kind is not None
-                                    and kind is not _NOT_A_FUTURE
-                                    and item._computed
-                                ):
-                                    # A computed future of any other kind: its value or error
-                                    # is there, nothing to wait for.
-                                    mixed = True
-                                    continue
-                                else:
-                                    _unregister_until(yielded, item, task, started)
-                                    break
-                                waiters = item._waiters
-                                if waiters is None:
-                                    item._waiters = task
-                                elif type(waiters) is list:
-                                    waiters.append(task)
-                                else:
-                                    item._waiters = [waiters, task]
-                                pending += 1
-                            else:
-                                if started is not None:
-                                    # New tasks go first, in yield order: depth first keeps few
-                                    # unfinished tasks alive; woken tasks queue at the other end.
-                                    self.stats.tasks += len(started)
-                                    ready.extendleft(reversed(started))
-                                if pending:
-                                    task._pending = pending
-                                    task._yielded = yielded
-                                    task._shape = _LIST if cls is list else _TUPLE
-                                    task._queue = ready
-                                    break
-                                # Everything was computed already: every element is a
-                                # future, so the values are read as a blocked list's are.
-                                for item in yielded if mixed else ():
-                                    if item._error is not None:
-                                        send_error = item._error
-                                        send_tb = item._traceback
-                                        break
-                                else:
-                                    send_value = [item._value for item in yielded]
-                                    if cls is tuple:
-                                        send_value = tuple(send_value)
-                                continue
-                        leaves: list[FutureBase[Any]] = []
-                        try:
+                            pending = 1
+                            shape = _ONE
+                        else:
                             try:
-                                self._pending_leaves(yielded, leaves)
-                            except _NotYieldable:
-                                # Not a yieldable; a yield adapter may make it one.
-                                adapted = _adapt(yielded)
-                                if adapted is None:
-                                    raise
-                                yielded = adapted
-                                leaves.clear()
-                                self._pending_leaves(yielded, leaves)
-                            if leaves and _non_async_open and task in _non_async_open:
-                                raise NonAsyncContextError(_NON_ASYNC_MESSAGE)
-                        except _NotYieldable as bad:
-                            send_error = TypeError(_bad_yield_message(bad.value, bad.container))
-                            continue
-                        except (TypeError, RuntimeError) as error:
-                            send_error = error
-                            continue
-                        if leaves:
-                            pending = self._block(task, leaves)
-                            if pending:
-                                task._pending = pending
-                                task._yielded = yielded
-                                task._shape = _ANY
-                                task._queue = ready
-                                break
-                        try:
-                            send_value = _resolve(yielded)
-                        except _DependencyFailed as failed:
-                            send_error = failed.error
-                            send_tb = failed.traceback
+                                if type(yielded) is list or type(yielded) is tuple:
+                                    pending, yielded, shape = self._yield_sequence(task, yielded)
+                                else:
+                                    pending, yielded, shape = self._yield_any(task, yielded)
+                                if not pending:
+                                    send_value = _read_values(yielded, shape)
+                                    continue
+                            except _Throw as thrown:
+                                send_error = thrown.error
+                                send_tb = thrown.traceback
+                                continue
+                        # The task blocks: the one place that marks it so. ``_shape`` says how
+                        # to read the values when it resumes; ``_queue`` is where it is woken.
+                        task._pending = pending
+                        task._yielded = yielded
+                        task._shape = shape
+                        task._queue = ready
+                        break
                 finally:
                     task.running = False
                     contexts = task._contexts
@@ -770,6 +685,94 @@ class TaskScheduler:
             self.active_task = prev
             if prev is not None and prev._contexts:
                 _resume(prev._contexts)
+
+    def _yield_sequence(
+        self, task: AsyncTask[Any], yielded: list[Any] | tuple[Any, ...]
+    ) -> tuple[int, Any, int]:
+        """``task`` yielded an exact list or tuple: register it as a waiter of the uncomputed
+        futures and start what they need. Returns (how many it waits on, the yield, its shape
+        for ``_read_values``).
+
+        Values known up front (``[ConstFuture(x) for x in ...]``) are read in one pass. A flat
+        sequence of tasks, batch items and computed futures is handled in one pass too. On any
+        other element that pass is undone and ``_yield_any`` takes over."""
+        if _non_async_open and task in _non_async_open:
+            return self._yield_any(task, yielded)
+        shape = _LIST if type(yielded) is list else _TUPLE
+        if yielded and type(yielded[0]) is ConstFuture:
+            values = [item._value for item in yielded if type(item) is ConstFuture]
+            if len(values) == len(yielded):
+                return 0, values if shape is _LIST else tuple(values), _VALUES
+        pending = 0
+        started = None
+        for item in yielded:
+            kind = _kinds.get(type(item))
+            if kind is _TASK:
+                if item._computed:
+                    continue
+                if item._state is NEW:
+                    item._state = STARTED
+                    if started is None:
+                        started = [item]
+                    else:
+                        started.append(item)
+            elif kind is _ITEM:
+                if item._computed:
+                    continue
+                batch = item.batch
+                if not batch._scheduled:
+                    batch._scheduled = True
+                    self._batches.append(batch)
+            elif kind is _CONST:
+                continue
+            elif item._computed if kind is _DONE else (
+                kind is not None and kind is not _NOT_A_FUTURE and item._computed
+            ):
+                # A computed future of any other kind: its value or error is there.
+                continue
+            else:
+                _unregister_until(yielded, item, task, started)
+                return self._yield_any(task, yielded)
+            # _add_waiter, inlined: this loop runs once per element of a fan-out.
+            waiters = item._waiters
+            if waiters is None:
+                item._waiters = task
+            elif type(waiters) is list:
+                waiters.append(task)
+            else:
+                item._waiters = [waiters, task]
+            pending += 1
+        if started is not None:
+            # New tasks go first, in yield order: depth first keeps few unfinished tasks
+            # alive; woken tasks queue at the other end.
+            self.stats.tasks += len(started)
+            self._ready.extendleft(reversed(started))
+        return pending, yielded, shape
+
+    def _yield_any(self, task: AsyncTask[Any], yielded: Any) -> tuple[int, Any, int]:
+        """``task`` yielded anything but ``None``, one task or batch item, or a flat sequence of
+        those: register it as a waiter, as ``_yield_sequence`` does (same result). A yield
+        adapter may first rescue a value that is not yieldable (the result then holds the
+        adapted yield); what stays unyieldable is a ``TypeError`` thrown at the yield."""
+        leaves: list[Any] = []
+        try:
+            try:
+                self._pending_leaves(yielded, leaves)
+            except _NotYieldable:
+                adapted = _adapt(yielded)
+                if adapted is None:
+                    raise
+                yielded = adapted
+                leaves.clear()
+                self._pending_leaves(yielded, leaves)
+            if leaves and _non_async_open and task in _non_async_open:
+                raise NonAsyncContextError(_NON_ASYNC_MESSAGE)
+        except _NotYieldable as bad:
+            raise _Throw(TypeError(_bad_yield_message(bad.value, bad.container)), None) from None
+        except (TypeError, RuntimeError) as error:
+            raise _Throw(error, None) from None
+        pending = self._block(task, leaves) if leaves else 0
+        return pending, yielded, _ANY
 
     def _flush_round(self) -> None:
         batches, self._batches = self._batches, []
@@ -845,7 +848,8 @@ def _stepping_class(plain: type[TaskScheduler]) -> type[TaskScheduler]:
 
 
 # How a blocked task's yield is shaped, so that resuming it takes the shortest path.
-_ONE, _LIST, _TUPLE, _ANY = range(4)
+# _VALUES: the values themselves, read already (a yield of ConstFutures only).
+_ONE, _LIST, _TUPLE, _ANY, _VALUES = range(5)
 
 
 def _add_waiter(future: FutureBase[Any], task: AsyncTask[Any]) -> None:

@@ -23,7 +23,7 @@ def test_every_python_example_on_the_debugging_page_runs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     found = blocks()
-    assert len(found) == 10
+    assert len(found) == 11
     namespace: dict[str, object] = {"__name__": "docs_debugging"}
     try:
         for number, block in enumerate(found, 1):
