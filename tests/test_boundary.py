@@ -67,27 +67,6 @@ REPLACEMENTS = {
     "_flush_begun": "asynq.lowlevel.is_closed",
 }
 
-# Violations that belong to work in progress elsewhere, so that this test is green meanwhile.
-# Each entry is exact: (file, private name read) for the first check, (importer, imported
-# module) for an import edge that closes a cycle. When the work lands, its entries go (the
-# test below fails on entries that no longer match anything).
-PENDING: set[tuple[str, str]] = {
-    # -- the codemod's modules (its split by concept): _cli reads _runner's _diff.
-    ("asynq/migrate/_cli.py", "_diff"),
-    ("asynq/migrate/_decide.py", "_compute_liveness"),
-    ("asynq/migrate/_decide.py", "_expand_primes"),
-    ("asynq/migrate/_decide.py", "_lone_primes"),
-    ("asynq/migrate/_decide.py", "_twin_problems"),
-    ("asynq/migrate/_decide.py", "_unfollowed_prime"),
-    ("asynq/migrate/_plan.py", "_deletions"),
-    ("asynq/migrate/_plan.py", "_removable"),
-    ("asynq/migrate/_twins.py", "_twin_problems"),
-}
-
-#: Import edges (importer, imported module) inside today's cycles, left out of the cycle check
-#: until the work above removes the cycles.
-PENDING_IMPORTS: set[tuple[str, str]] = set()
-
 #: The kernel's fields of futures, tasks and batches: a subclass elsewhere that sets them (say,
 #: to skip a base ``__init__``) is reaching into the kernel, not defining its own.
 KERNEL_FIELDS = frozenset(
@@ -380,8 +359,7 @@ def _message(file: str, line: int, name: str, whose: str) -> str:
 
 
 def test_no_module_outside_the_kernel_reads_another_modules_private_names() -> None:
-    bad = [v for v in _all_violations() if (v[0], v[2]) not in PENDING]
-    messages = [_message(*violation) for violation in bad]
+    messages = [_message(*violation) for violation in _all_violations()]
     assert not messages, "private names read across modules:\n" + "\n".join(messages)
 
 
@@ -415,26 +393,8 @@ def test_a_cycle_is_printed_as_the_chain_of_imports_that_closes_it() -> None:
 
 def test_the_package_imports_form_no_cycle() -> None:
     edges = _import_edges()
-    for importer, imported in PENDING_IMPORTS:
-        edges.get(importer, {}).pop(imported, None)
     cycles = [_one_cycle(component, edges) for component in _cycles(edges)]
     assert not cycles, "import cycles (module:line of each import):\n" + "\n".join(cycles)
-
-
-def test_every_pending_entry_still_matches_a_violation() -> None:
-    found = {(file, name) for file, _, name, _ in _all_violations()}
-    stale = sorted(PENDING - found)
-    assert not stale, f"PENDING lists violations that are gone; remove these entries: {stale}"
-    edges = _import_edges()
-    in_cycles = {module for component in _cycles(edges) for module in component}
-    gone = sorted(
-        (importer, imported)
-        for importer, imported in PENDING_IMPORTS
-        if imported not in edges.get(importer, {})
-        or importer not in in_cycles
-        or imported not in in_cycles
-    )
-    assert not gone, f"PENDING_IMPORTS lists edges that close no cycle any more: {gone}"
 
 
 # -- the checks themselves, on small made-up modules ---------------------------------------------

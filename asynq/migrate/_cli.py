@@ -13,7 +13,7 @@ from typing import IO
 from .. import __version__
 from ._config import ConfigError, MigrateConfig, find_project_config, load_config
 from ._results import FileChanged, FileFailed, FileSkipped, FileUnchanged
-from ._runner import EXIT_FAILED, EXIT_OK, EXIT_REVIEW, RunResult, _diff, parse_error, run
+from ._runner import EXIT_FAILED, EXIT_OK, EXIT_REVIEW, RunResult, file_diff, parse_error, run
 
 __all__ = ["build_parser", "main"]
 
@@ -163,7 +163,7 @@ def _run_stdin(args: argparse.Namespace, config: MigrateConfig) -> int:
     result = migrate_sources({path: source}, config)
     new = result.code[path]
     if args.diff:
-        sys.stdout.write(_diff(path, source, new))
+        sys.stdout.write(file_diff(path, source, new))
     else:
         sys.stdout.write(new)
     for r in result.refusals:

@@ -142,7 +142,7 @@ class Decider(TwinTracker):
             elif kind == "call" and self.is_priming_name(
                 site, target := self.target_of(path, site)
             ):
-                unfollowed = self._unfollowed_prime(target)
+                unfollowed = self.unfollowed_prime(target)
                 if unfollowed is not None:
                     refuse(
                         f"its twin {twin_name} calls {'.'.join(site.ref)}, {unfollowed}; "
@@ -151,7 +151,7 @@ class Decider(TwinTracker):
                         twin,
                         site,
                     )
-                elif self.owner_of_prime(target) is None and self._lone_primes(target) is None:
+                elif self.owner_of_prime(target) is None and self.lone_primes(target) is None:
                     refuse(
                         f"its twin {twin_name} calls {'.'.join(site.ref)}, which is not a "
                         "priming twin defined in the files being migrated. Include the "
@@ -284,7 +284,7 @@ class Decider(TwinTracker):
             owner = self.owner_of_prime(target)
             if owner is None:
                 # A priming function of no function: what it primes must be read here.
-                lone = self._lone_primes(target)
+                lone = self.lone_primes(target)
                 if lone is not None and not lone <= seen_reads:
                     missing = sorted(lone - seen_reads)[0]
                     shown = self.display(missing, path)
@@ -318,7 +318,7 @@ class Decider(TwinTracker):
                 continue
             if owner not in reads and owner not in through_helpers:
                 # Reading what the owner's twin primes is as good as reading the owner.
-                expanded = self._expand_primes(
+                expanded = self.expand_primes(
                     self.twins.get(owner) if owner in self.twins else None, set()
                 )
                 if expanded and expanded <= seen_reads:
@@ -471,7 +471,7 @@ class Decider(TwinTracker):
         self._prune_helper_properties()
         for fn in sorted(self.candidates - self.converted):
             self.reasons[fn] = local[fn] + self._dependent_reasons(fn)
-        self._compute_liveness()
+        self.compute_liveness()
 
     def _prune_helper_properties(self) -> None:
         """Keep a converted property without a twin only while converted code reads it."""
@@ -507,7 +507,7 @@ class Decider(TwinTracker):
         """Decide every method with a twin against the functions converted so far (and,
         for ``self.m()`` reads, against the methods converted in the previous pass, until
         that settles)."""
-        self._twin_problems.clear()
+        self.twin_problems.clear()
         self._prior_methods = {}
         self.converted_properties = set()
         while True:  # the prior only grows, so this settles

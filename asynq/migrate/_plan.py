@@ -74,21 +74,21 @@ class Program(Decider):
                     ):
                         reads.add(site.ordinal)
                 out.converted[index] = reads
-            elif sym in self._removable and sym not in self.live:
+            elif sym in self.removable and sym not in self.live:
                 out.delete_units.add(index)
             elif sym in self.twin_of:
                 out.kept_units.add(index)
         for name in [*mod.aliases, *mod.twin_aliases]:
-            if (path, name) in self._removable and (path, name) not in self.live:
+            if (path, name) in self.removable and (path, name) not in self.live:
                 out.delete_aliases.add(name)
-        for (dpath, unit_index), ordinals in self._deletions.items():
+        for (dpath, unit_index), ordinals in self.deletions.items():
             if dpath == path and unit_index not in out.delete_units:
                 out.deletions[unit_index] = set(ordinals)
         for local in mod.imports:
             target = self.resolve(path, (local,))
             if target is not None and target[0] == "sym":
                 sym = (target[1], target[2])
-                if sym in self._removable and sym not in self.live:
+                if sym in self.removable and sym not in self.live:
                     out.removable_imports.add(local)
             elif self.is_priming_binding(path, local):
                 out.removable_imports.add(local)

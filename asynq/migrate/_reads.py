@@ -362,7 +362,7 @@ class UnitAnalyzer(cst.CSTVisitor):
             self._add("ref", (node.value,), node)
 
     def _on_string(self, node: cst.SimpleString) -> None:
-        # getattr(module, "prime_f") keeps prime_f alive (see Program._compute_liveness).
+        # getattr(module, "prime_f") keeps prime_f alive (see Program.compute_liveness).
         if self.prefix in node.value:
             try:
                 value = node.evaluated_value

@@ -78,7 +78,7 @@ class Resolver:
         self.alias_twin_units: dict[Symbol, UnitFacts] = {}
         #: functions without twins converted because converted functions read them
         self.helpers: set[Symbol] = set()
-        self._twin_problems: dict[Symbol, str | None] = {}
+        self.twin_problems: dict[Symbol, str | None] = {}
         self._prior_methods: dict[tuple[str, str], set[int]] = {}
         #: names that some class in the run lists among its bases
         self.base_names: set[str] = set().union(*(f.base_names for f in facts))

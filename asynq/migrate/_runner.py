@@ -305,7 +305,7 @@ def _index_one(
 # -- pass 2: transform --------------------------------------------------------------------
 
 
-def _diff(path: str, old: str, new: str) -> str:
+def file_diff(path: str, old: str, new: str) -> str:
     lines = difflib.unified_diff(
         old.splitlines(keepends=True),
         new.splitlines(keepends=True),
@@ -359,7 +359,7 @@ def _transform_one(
     new_bytes = new_code.encode(module.encoding)
     return FileChanged(
         path,
-        diff=_diff(path, old_code, new_code) if want_diff else "",
+        diff=file_diff(path, old_code, new_code) if want_diff else "",
         new_bytes=new_bytes,
         refusals=output.refusals,
         notes=output.notes,

@@ -9,7 +9,7 @@ from ._resolve import Resolver, Symbol, Target
 class TwinTracker(Resolver):
     """What each twin primes (through the twins and methods it calls) and which are live."""
 
-    def _unfollowed_prime(self, target: Target | None) -> str | None:
+    def unfollowed_prime(self, target: Target | None) -> str | None:
         """Why a priming function defined in this run cannot be followed (None: it can be,
         or it is not defined in this run)."""
         if target is None:
@@ -36,7 +36,7 @@ class TwinTracker(Resolver):
             return None
         if not sym[1].startswith(self.config.prime_prefix):
             return None
-        if self._expand_primes(sym, set()) is None:
+        if self.expand_primes(sym, set()) is None:
             return (
                 f"a priming function (in {sym[0]}) that primes through an object or a "
                 "dynamic call (such as a table of priming functions), so what it primes "
@@ -49,8 +49,8 @@ class TwinTracker(Resolver):
         what the method reads, as far as the analysis can follow). A caller that reads the
         method instead of priming it keeps its batching only when this is None."""
         if seen is None:
-            if method in self._twin_problems:
-                return self._twin_problems[method]
+            if method in self.twin_problems:
+                return self.twin_problems[method]
             seen = set()
         if method in seen:
             return None
@@ -108,7 +108,7 @@ class TwinTracker(Resolver):
                         lone = (
                             self._method_primes(target, set())
                             if target is not None and target[0] == "method"
-                            else self._lone_primes(target)
+                            else self.lone_primes(target)
                         )
                         if lone is None:
                             problem = f"{twin.name} calls {shown}, which cannot be followed"
@@ -131,7 +131,7 @@ class TwinTracker(Resolver):
                     if problem is not None:
                         break
         if len(seen) == 1:
-            self._twin_problems[method] = problem
+            self.twin_problems[method] = problem
         return problem
 
     def _method_primes(self, target: Target | None, seen: set[str]) -> set[Symbol] | None:
@@ -166,20 +166,20 @@ class TwinTracker(Resolver):
             if owner is not None:
                 out.add(owner)
                 if inner is not None and inner[0] == "sym" and (inner[1], inner[2]) in self.twin_of:
-                    more = self._expand_primes((inner[1], inner[2]), set())
+                    more = self.expand_primes((inner[1], inner[2]), set())
                     if more is None:
                         return None
                     out |= more
             elif site.ref and self.is_priming_name(site, inner):
                 if inner is None or inner[0] != "sym":
                     return None
-                more = self._expand_primes((inner[1], inner[2]), set())
+                more = self.expand_primes((inner[1], inner[2]), set())
                 if more is None:
                     return None
                 out |= more
         return out
 
-    def _lone_primes(self, target: Target | None) -> set[Symbol] | None:
+    def lone_primes(self, target: Target | None) -> set[Symbol] | None:
         """For a priming function that is nobody's twin (``prime_page_widgets``): what it
         primes, expanded (None: not such a function, or it primes what cannot be followed)."""
         if target is None or target[0] != "sym":
@@ -189,9 +189,9 @@ class TwinTracker(Resolver):
             return None
         if not sym[1].startswith(self.config.prime_prefix):
             return None
-        return self._expand_primes(sym, set())
+        return self.expand_primes(sym, set())
 
-    def _expand_primes(self, sym: Symbol | None, seen: set[Symbol]) -> set[Symbol] | None:
+    def expand_primes(self, sym: Symbol | None, seen: set[Symbol]) -> set[Symbol] | None:
         """The functions whose keys the priming function ``sym`` primes, through the twins
         and priming functions it calls (None: something it primes cannot be followed)."""
         if sym is None or sym in seen:
@@ -220,7 +220,7 @@ class TwinTracker(Resolver):
                 if target is not None and target[0] == "sym":
                     inner = (target[1], target[2])
                     if inner in self.twin_of:
-                        more = self._expand_primes(inner, seen)
+                        more = self.expand_primes(inner, seen)
                         if more is None:
                             return None
                         out |= more
@@ -229,7 +229,7 @@ class TwinTracker(Resolver):
                     # ``Book(x).prime()``: what that priming method primes
                     more = self._method_primes(target, set())
                 else:
-                    more = self._expand_primes(
+                    more = self.expand_primes(
                         (target[1], target[2])
                         if target is not None and target[0] == "sym"
                         else None,
@@ -256,10 +256,10 @@ class TwinTracker(Resolver):
                 out.add(twin)
         return out
 
-    def _compute_liveness(self) -> None:
+    def compute_liveness(self) -> None:
         removable = self._removable_symbols()
-        self._removable = removable
-        self._deletions: dict[tuple[str, int], set[int]] = {}
+        self.removable = removable
+        self.deletions: dict[tuple[str, int], set[int]] = {}
         live: set[Symbol] = set()
         work: list[Symbol] = []
 
@@ -344,7 +344,7 @@ class TwinTracker(Resolver):
                             or (self.config.delete_cached_priming and owner_kind == "cached")
                         )
                     ):
-                        self._deletions.setdefault((path, unit.index), set()).add(site.ordinal)
+                        self.deletions.setdefault((path, unit.index), set()).add(site.ordinal)
                     else:
                         where = unit.name if unit.index else "module-level code"
                         if converted:
