@@ -69,7 +69,7 @@ from ._debug import options
 from .async_task import NEW, STARTED, AsyncTask, AsyncTaskResult
 from .batching import BatchBase, BatchItemBase
 from .contexts import NonAsyncContext, NonAsyncContextError
-from .futures import ConstFuture, ErrorFuture, Future, FutureBase
+from .futures import ConstFuture, ErrorFuture, Future, FutureBase, _wake
 from .stats import SchedulerStats
 
 __all__ = [
@@ -590,18 +590,19 @@ class TaskScheduler:
                             waiters = task._waiters
                             if waiters is not None:
                                 task._waiters = None
-                                if (
-                                    handoff
-                                    and type(waiters) is not list
-                                    and waiters._pending == 1
-                                    # Not with on_computed callbacks: they run next and could
-                                    # wait for the woken task, which must then be queued.
-                                    and task._on_computed is None
-                                ):
-                                    waiters._pending = 0
-                                    next_task = waiters
+                                if type(waiters) is list:
+                                    _wake(waiters, True)
                                 else:
-                                    futures._wake(waiters, True)
+                                    # _wake for the usual single waiter, inlined (every task
+                                    # ends here), plus the hand-off: the woken task runs next.
+                                    waiters._pending -= 1
+                                    if not waiters._pending:
+                                        # Not with on_computed callbacks: they run next and
+                                        # could wait for the woken task, which must be queued.
+                                        if handoff and task._on_computed is None:
+                                            next_task = waiters
+                                        else:
+                                            ready.appendleft(waiters)
                             if task._on_computed is not None:
                                 futures.call_on_computed(task)
                             break
