@@ -293,7 +293,8 @@ class Trace(Instrument):
                 record.start -= t0
             if record.end is not None:
                 record.end -= t0
-            elif task.is_computed():
+            # Read here rather than at each task's end, which stays cheap.
+            if task.is_computed():
                 error = task.error()
                 if error is not None:
                     record.error = _error_repr(error)
@@ -399,10 +400,7 @@ class Trace(Instrument):
         yielded: Any = task.blocked_on
         if yielded is None:
             if task.is_computed():
-                record.end = end
-                error = task.error()
-                if error is not None:
-                    record.error = _error_repr(error)
+                record.end = end  # its error, if any, is read when the trace stops
             return
         waits = self._wait_log
         kind = _kinds.get(type(yielded))
