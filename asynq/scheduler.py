@@ -69,7 +69,7 @@ from ._debug import options
 from .async_task import NEW, STARTED, AsyncTask, AsyncTaskResult
 from .batching import BatchBase, BatchItemBase
 from .contexts import NonAsyncContext, NonAsyncContextError
-from .futures import ConstFuture, ErrorFuture, Future, FutureBase
+from .futures import ConstFuture, ErrorFuture, Future, FutureBase, _wake
 from .stats import SchedulerStats
 
 __all__ = [
@@ -590,18 +590,20 @@ class TaskScheduler:
                             waiters = task._waiters
                             if waiters is not None:
                                 task._waiters = None
-                                if (
-                                    handoff
-                                    and type(waiters) is not list
-                                    and waiters._pending == 1
+                                if type(waiters) is list:
+                                    _wake(waiters, True)
+                                else:
+                                    # _wake for the usual single waiter, inlined (every task
+                                    # ends here), plus the hand-off: the woken task runs next.
                                     # Not with on_computed callbacks: they run next and could
                                     # wait for the woken task, which must then be queued.
-                                    and task._on_computed is None
-                                ):
-                                    waiters._pending = 0
-                                    next_task = waiters
-                                else:
-                                    futures._wake(waiters, True)
+                                    waiters._pending -= 1
+                                    if waiters._pending:  # it still waits on other futures
+                                        pass
+                                    elif handoff and task._on_computed is None:
+                                        next_task = waiters
+                                    else:
+                                        ready.appendleft(waiters)
                             if task._on_computed is not None:
                                 futures.call_on_computed(task)
                             break
@@ -630,19 +632,18 @@ class TaskScheduler:
                             if _non_async_open and task in _non_async_open:
                                 send_error = NonAsyncContextError(_NON_ASYNC_MESSAGE)
                                 continue
-                            if kind is _TASK:
-                                if yielded._state is NEW:
-                                    yielded._state = STARTED
-                                    self.stats.tasks += 1
-                                    if handoff:
-                                        next_task = yielded
-                                    else:
-                                        ready.appendleft(yielded)
-                            else:
+                            if kind is _ITEM:
                                 batch = yielded.batch
                                 if not batch._scheduled:
                                     batch._scheduled = True
                                     self._batches.append(batch)
+                            elif yielded._state is NEW:
+                                yielded._state = STARTED
+                                self.stats.tasks += 1
+                                if handoff:
+                                    next_task = yielded
+                                else:
+                                    ready.appendleft(yielded)
                             # _add_waiter, inlined: this is the most common yield.
                             waiters = yielded._waiters
                             if waiters is None:

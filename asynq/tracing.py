@@ -291,12 +291,16 @@ class Trace(Instrument):
         for task, record in self._by_task.items():
             if record.start is not None:
                 record.start -= t0
-            if record.end is not None:
-                record.end -= t0
-            elif task.is_computed():
+            # Read here rather than at each step, which stays cheap. A step that ended blocked
+            # on nothing without finishing was cut short by an error of the scheduler itself.
+            if not task.is_computed():
+                record.end = None
+            else:
                 error = task.error()
                 if error is not None:
                     record.error = _error_repr(error)
+            if record.end is not None:
+                record.end -= t0
         for batch_record in self.batches:
             batch_record._batch = None
             if batch_record.start is not None:
@@ -398,11 +402,8 @@ class Trace(Instrument):
         record.run_seconds += end - start - nested
         yielded: Any = task.blocked_on
         if yielded is None:
-            if task.is_computed():
-                record.end = end
-                error = task.error()
-                if error is not None:
-                    record.error = _error_repr(error)
+            # Finished (checked when the trace stops, with its error: that costs a call).
+            record.end = end
             return
         waits = self._wait_log
         kind = _kinds.get(type(yielded))
