@@ -527,9 +527,7 @@ def _fix_for(value: object) -> str:
 
 def _check_batch_fn(fn: object, what: str) -> None:
     if not callable(fn):
-        raise TypeError(
-            f"{what} expects a function, got {type(fn).__name__}: {short_repr(fn, 60)}"
-        )
+        raise TypeError(f"{what} expects a function, got {type(fn).__name__}: {short_repr(fn, 60)}")
     if hasattr(fn, "asynq"):
         raise TypeError(
             f"{what} got the asynq function {getattr(fn, '__name__', fn)!r}; the function that "

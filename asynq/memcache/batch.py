@@ -212,6 +212,7 @@ class CachedItem(BatchItemBase):
         kwargs: dict[str, Any],
         contexts: tuple[Any, ...],
     ) -> None:
+        # cached.py's ``asynq`` (the hot path) builds items the same way, inline: keep in step.
         if batch is not COMPUTING:
             BatchItemBase.__init__(self, batch)
         else:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 from .. import priming
+from ..batching import BatchItemBase
 from ..decorators import AsyncDecorator
 from ..futures import ConstFuture, FutureBase
 from ..lowlevel import note_sync_call, task_contexts
@@ -198,6 +199,8 @@ class CachedFunction(Generic[_T]):
         tls = client.threads
         thread_state = _state
         item_class = CachedItem
+        new_item = object.__new__
+        join_batch = BatchItemBase.__init__
         contexts_of = task_contexts
         missing = MISSING
         cached = self
@@ -249,9 +252,17 @@ class CachedFunction(Generic[_T]):
             batch = local.batch
             if batch is None:
                 batch = client.read_batch()
-            item = item_class(
-                batch, key, scope, cached, args, kwargs, contexts_of(batch.scheduler.active_task)
-            )
+            # CachedItem(batch, key, ...), inlined: the kernel's item set-up is the one call.
+            item = new_item(item_class)
+            join_batch(item, batch)
+            item.key = key
+            item.scope = scope
+            item.cached = cached
+            item.args = args
+            item.kwargs = kwargs
+            item.contexts = contexts_of(batch.scheduler.active_task)
+            item.lease = None
+            item.retry = None
             inflight[key] = item
             if fresh:
                 scope.close_with(item)
