@@ -41,6 +41,17 @@ Priming and asynq code live in one program while it is being migrated:
 - Reads of the keys priming fetches never see its raw fetches: an asynq reader of a key a cached
   body primed gets the value (or computes it), not a missing-key marker.
 
+Priming done inside a running ``@asynq()`` task (a converted function that still calls a twin)
+is not left for a later plain read: it joins the task's own rounds.
+
+- ``f.prime(x)`` inside a task fetches the key with the next round of the scheduler, in the same
+  multi-get as the task's next read (a key already cached or being read is not asked again).
+- ``priming.prime(f, x)`` of an ``@asynq()`` function inside a task starts ``f.asynq(x)`` at once.
+- A ``@priming.generator`` called inside a task runs its first stage at once (so its keys, and
+  the first keys of the generators it calls, are part of that next round); each later stage runs
+  in a task of its own, after the round that fetched what the stage before primed, alongside the
+  caller. An error in a later stage is raised by the next synchronous read or ``drive()``.
+
 Priming keeps values in the client's request scope (``with mc.request():``). Outside one, the
 first priming call opens a per-thread scope that lasts until ``priming.end_request()``.
 """
@@ -54,11 +65,11 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import decorators
+from .async_task import AsyncTask
 from .lowlevel import set_before_sync_call
-from .scheduler import get_scheduler
+from .scheduler import get_active_task, get_scheduler
 
 if TYPE_CHECKING:
-    from .async_task import AsyncTask
     from .futures import FutureBase
     from .memcache.cached import CachedFunction
     from .memcache.client import MemcacheClient
@@ -91,9 +102,22 @@ class _Session(threading.local):
         self.scopes: dict[RequestScope, None] = {}  # scopes with pending keys
         self.legacy: dict[MemcacheClient, RequestScope] = {}  # scopes opened by priming
         self.driving = False
+        # While drive() runs a generator's stage: its priming is recorded, not scheduled.
+        self.in_stage = False
+        # While a stage runs inside a task: the futures its priming started (what its ``yield``
+        # waits for), innermost stage last.
+        self.collecting: list[list[FutureBase[Any]]] = []
+        # Errors of later stages run inside tasks, raised by the next drive().
+        self.errors: list[BaseException] = []
 
     def pending(self) -> bool:
-        return bool(self.generators or self.scopes or self.tasks) and not self.driving
+        return (
+            bool(self.generators or self.scopes or self.tasks or self.errors) and not self.driving
+        )
+
+    def in_task(self) -> bool:
+        """Whether priming now joins the running task's rounds instead of being recorded."""
+        return not self.in_stage and get_active_task() is not None
 
 
 _session = _Session()
@@ -125,7 +149,7 @@ def reads_pending() -> bool:
     """Whether priming generators or primed keys wait to be driven on this thread (what a
     plain read of a cached function drives first)."""
     session = _session
-    return bool(session.generators or session.scopes) and not session.driving
+    return bool(session.generators or session.scopes or session.errors) and not session.driving
 
 
 def driving() -> bool:
@@ -166,6 +190,9 @@ def generator(fn: _F) -> _F:
 
     @functools.wraps(fn)
     def record(*args: Any, **kwargs: Any) -> None:
+        if _session.in_task():
+            _run_in_task(fn(*args, **kwargs))
+            return
         _session.generators.append(fn(*args, **kwargs))
         _recorded()
 
@@ -185,7 +212,13 @@ def prime(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     the task ``fn.asynq(*args)``, which the next priming round runs with everything else primed.
     """
     if _is_asynq(fn):
-        _session.tasks.append(fn.asynq(*args, **kwargs))  # type: ignore[attr-defined]
+        task = fn.asynq(*args, **kwargs)  # type: ignore[attr-defined]
+        if _session.in_task():
+            get_scheduler().schedule(task)
+            if _session.driving:
+                _session.tasks.append(task)  # drive() waits for it as for the tasks it runs
+            return
+        _session.tasks.append(task)
         _recorded()
     else:
         _cached(fn).prime(*args, **kwargs)
@@ -221,7 +254,12 @@ def _cached(fn: object) -> Any:
 
 def record_key(client: MemcacheClient, key: str, cached: CachedFunction[Any] | None = None) -> None:
     """``f.prime(x)``: remember ``key`` (of the cached function ``cached``; None for a raw
-    key) in the current request scope of ``client`` until priming is driven."""
+    key) in the current request scope of ``client`` until priming is driven.
+
+    Inside a running task the key is fetched with the task's next round instead."""
+    if _session.in_task():
+        _fetch_in_task(client, key, cached)
+        return
     scope = client.thread_state().scope
     if scope is None or scope.closed or scope.implicit:
         scope = _priming_scope(client)
@@ -230,6 +268,67 @@ def record_key(client: MemcacheClient, key: str, cached: CachedFunction[Any] | N
     scope.prime_keys[key] = cached
     _session.scopes[scope] = None
     _recorded()
+
+
+def _fetch_in_task(client: MemcacheClient, key: str, cached: CachedFunction[Any] | None) -> None:
+    """``f.prime(x)`` inside a task: the key joins the next round (the running task's scope)."""
+    scope, _ = client.scope_for_call()
+    if key in scope.values:
+        return
+    future = scope.inflight.get(key)
+    if future is None:
+        future = client.primed_read(scope, key, cached)
+        get_scheduler().schedule(future)
+    if _session.collecting:
+        _session.collecting[-1].append(future)
+
+
+def _run_in_task(gen: Generator[Any, Any, Any]) -> None:
+    """A priming generator called inside a task: its first stage now, so that what it primes
+    joins the task's next round; the later stages in a task of their own, one per round."""
+    session = _session
+    started: list[FutureBase[Any]] = []
+    session.collecting.append(started)
+    try:
+        more = _advance(gen)
+    finally:
+        session.collecting.pop()
+    if session.collecting:
+        # A stage of another generator called this one: that stage waits for these keys too.
+        session.collecting[-1].extend(started)
+    if not more:
+        return
+    task: AsyncTask[None] = AsyncTask(_later_stages(gen, started), _later_stages, (gen,), {})
+    get_scheduler().schedule(task)
+    if session.driving:
+        session.tasks.append(task)
+
+
+def _later_stages(
+    gen: Generator[Any, Any, Any], started: list[FutureBase[Any]]
+) -> Generator[Any, Any, None]:
+    """The body of the task that runs a priming generator's later stages: wait for what the
+    stage before primed (fetched in one round with everything else), then run the next one."""
+    session = _session
+    while True:
+        waiting = [future for future in started if not future.is_computed()]
+        if waiting:
+            try:
+                yield waiting
+            except Exception:  # noqa: BLE001 - a failed read fails the plain read of it, later
+                pass
+        started = []
+        session.collecting.append(started)
+        try:
+            more = _advance(gen)
+        except Exception as error:  # noqa: BLE001 - raised by the next synchronous read
+            session.errors.append(error)
+            _recorded()
+            return
+        finally:
+            session.collecting.pop()
+        if not more:
+            return
 
 
 def _priming_scope(client: MemcacheClient) -> RequestScope:
@@ -248,6 +347,10 @@ def drive() -> None:
     session = _session
     if session.driving:
         return
+    if session.errors:
+        error = session.errors[0]
+        session.errors = []
+        raise error
     session.driving = True
     suspended: list[Generator[Any, Any, Any]] = []
     running: list[AsyncTask[Any]] = []
@@ -258,9 +361,13 @@ def drive() -> None:
             runnable, session.generators = suspended + session.generators, []
             suspended = []
             while runnable:
-                for gen in runnable:
-                    if _advance(gen):
-                        suspended.append(gen)
+                session.in_stage = True
+                try:
+                    for gen in runnable:
+                        if _advance(gen):
+                            suspended.append(gen)
+                finally:
+                    session.in_stage = False
                 runnable, session.generators = session.generators, []
             if session.tasks:
                 # Queued, not run: they run while the keys below are fetched, so that their
@@ -348,6 +455,7 @@ def end_request() -> None:
         gen.close()
     session.generators = []
     session.tasks = []
+    session.errors = []
     session.scopes.clear()
     legacy, session.legacy = session.legacy, {}
     for client, scope in legacy.items():
