@@ -93,6 +93,10 @@ __all__ = [
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+#: What a stage's priming started: the future, and for a primed key its scope and key.
+_Started = tuple["FutureBase[Any]", "RequestScope | None", "str | None"]
+
+
 class _Session(threading.local):
     """The priming work recorded on this thread."""
 
@@ -106,14 +110,34 @@ class _Session(threading.local):
         self.in_stage = False
         # While a stage runs inside a task: the futures its priming started (what its ``yield``
         # waits for), innermost stage last.
-        self.collecting: list[list[FutureBase[Any]]] = []
+        self.collecting: list[list[_Started]] = []
         # Errors of later stages run inside tasks, raised by the next drive().
         self.errors: list[BaseException] = []
+        # The tasks running later stages of generators called inside tasks, and how many
+        # stages run right now (while one does, its plain reads only read).
+        self.stages: list[AsyncTask[None]] = []
+        self.in_stages = 0
+        # Stage tasks waiting for a key that another task computes: never waited for by a
+        # plain read, which may be that very computation.
+        self.on_computes: dict[AsyncTask[Any], list[FutureBase[Any]]] = {}
+
+    def stages_pending(self) -> bool:
+        if not self.stages or self.in_stages:
+            return False
+        self.stages = [task for task in self.stages if not task.is_computed()]
+        return any(self.can_wait_for(task) for task in self.stages)
+
+    def can_wait_for(self, task: AsyncTask[Any]) -> bool:
+        if task.is_computed() or task.running:
+            return False
+        computes = self.on_computes.get(task)
+        return computes is None or all(future.is_computed() for future in computes)
 
     def pending(self) -> bool:
         return (
-            bool(self.generators or self.scopes or self.tasks or self.errors) and not self.driving
-        )
+            bool(self.generators or self.scopes or self.tasks or self.errors)
+            or self.stages_pending()
+        ) and not self.driving
 
     def in_task(self) -> bool:
         """Whether priming now joins the running task's rounds instead of being recorded."""
@@ -149,7 +173,9 @@ def reads_pending() -> bool:
     """Whether priming generators or primed keys wait to be driven on this thread (what a
     plain read of a cached function drives first)."""
     session = _session
-    return bool(session.generators or session.scopes or session.errors) and not session.driving
+    return (
+        bool(session.generators or session.scopes or session.errors) or session.stages_pending()
+    ) and not session.driving
 
 
 def driving() -> bool:
@@ -280,18 +306,20 @@ def _fetch_in_task(client: MemcacheClient, key: str, cached: CachedFunction[Any]
         future = client.primed_read(scope, key, cached)
         get_scheduler().schedule(future)
     if _session.collecting:
-        _session.collecting[-1].append(future)
+        _session.collecting[-1].append((future, scope, key))
 
 
 def _run_in_task(gen: Generator[Any, Any, Any]) -> None:
     """A priming generator called inside a task: its first stage now, so that what it primes
     joins the task's next round; the later stages in a task of their own, one per round."""
     session = _session
-    started: list[FutureBase[Any]] = []
+    started: list[_Started] = []
     session.collecting.append(started)
+    session.in_stages += 1
     try:
         more = _advance(gen)
     finally:
+        session.in_stages -= 1
         session.collecting.pop()
     if session.collecting:
         # A stage of another generator called this one: that stage waits for these keys too.
@@ -300,25 +328,41 @@ def _run_in_task(gen: Generator[Any, Any, Any]) -> None:
         return
     task: AsyncTask[None] = AsyncTask(_later_stages(gen, started), _later_stages, (gen,), {})
     get_scheduler().schedule(task)
-    if session.driving:
-        session.tasks.append(task)
+    session.stages.append(task)
+    _recorded()
 
 
 def _later_stages(
-    gen: Generator[Any, Any, Any], started: list[FutureBase[Any]]
+    gen: Generator[Any, Any, Any], started: list[_Started]
 ) -> Generator[Any, Any, None]:
     """The body of the task that runs a priming generator's later stages: wait for what the
     stage before primed (fetched in one round with everything else), then run the next one."""
     session = _session
     while True:
-        waiting = [future for future in started if not future.is_computed()]
-        if waiting:
+        waiting = [future for future, _, _ in started if not future.is_computed()]
+        while waiting:
             try:
                 yield waiting
             except Exception:  # noqa: BLE001 - a failed read fails the plain read of it, later
                 pass
+            # Keys that missed and that a reader is computing now: the next stage reads them
+            # with plain calls, which would otherwise wait inside the stage (and let the
+            # other tasks run ahead of it, reading what the stage is about to prime).
+            waiting = []
+            for _, scope, key in started:
+                if scope is not None and key is not None and key in scope.values:
+                    future = scope.inflight.get(key)
+                    if future is not None and not future.is_computed():
+                        waiting.append(future)
+            me = get_active_task()
+            if me is not None:
+                if waiting:
+                    session.on_computes[me] = waiting
+                else:
+                    session.on_computes.pop(me, None)
         started = []
         session.collecting.append(started)
+        session.in_stages += 1
         try:
             more = _advance(gen)
         except Exception as error:  # noqa: BLE001 - raised by the next synchronous read
@@ -326,6 +370,7 @@ def _later_stages(
             _recorded()
             return
         finally:
+            session.in_stages -= 1
             session.collecting.pop()
         if not more:
             return
@@ -347,6 +392,14 @@ def drive() -> None:
     session = _session
     if session.driving:
         return
+    scheduler = get_scheduler()
+    # Later stages of generators called inside tasks first, as a plain read in legacy code
+    # first drives everything primed: they advance together, one round at a time.
+    while session.stages_pending():
+        for task in session.stages:
+            if session.can_wait_for(task):
+                scheduler.wait_for(task)
+                break
     if session.errors:
         error = session.errors[0]
         session.errors = []
@@ -355,7 +408,6 @@ def drive() -> None:
     suspended: list[Generator[Any, Any, Any]] = []
     running: list[AsyncTask[Any]] = []
     touched: dict[MemcacheClient, None] = {}
-    scheduler = get_scheduler()
     try:
         while True:
             runnable, session.generators = suspended + session.generators, []
@@ -456,6 +508,8 @@ def end_request() -> None:
     session.generators = []
     session.tasks = []
     session.errors = []
+    session.stages = []
+    session.on_computes.clear()
     session.scopes.clear()
     legacy, session.legacy = session.legacy, {}
     for client, scope in legacy.items():

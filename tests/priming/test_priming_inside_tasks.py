@@ -219,3 +219,30 @@ def test_an_error_in_a_later_stage_run_inside_a_task_is_raised_by_the_next_plain
         with pytest.raises(ValueError, match="^broken stage 2$"):
             square(1)
         assert square(1) == 1
+
+
+def test_plain_reads_of_the_task_wait_for_the_stage_that_primes_them_even_on_a_cold_cache(
+    mc: MemcacheClient, trips: list[list[str]]
+) -> None:
+    square, cube, ids_of = _functions(mc)
+
+    @asynq()
+    def ids_async(n: int) -> Any:
+        return (yield ids_of.asynq(n))
+
+    @priming.generator
+    def prime_squares_of_ids(n: int) -> Any:
+        ids_of.prime(n)
+        yield
+        for x in ids_async(n):  # a plain call that waits for the task computing the miss
+            square.prime(x)
+
+    @asynq()
+    def page(n: int) -> Any:
+        prime_squares_of_ids(n)
+        ids = yield ids_async.asynq(n)
+        return [square(x) for x in ids]  # plain reads, left as they were
+
+    with mc.request():
+        assert page(4) == [0, 1, 4, 9]
+    assert [sorted(keys) for keys in trips] == [["ids:4"], ["sq:0", "sq:1", "sq:2", "sq:3"]]
