@@ -41,6 +41,17 @@ Priming and asynq code live in one program while it is being migrated:
 - Reads of the keys priming fetches never see its raw fetches: an asynq reader of a key a cached
   body primed gets the value (or computes it), not a missing-key marker.
 
+Priming done inside a running ``@asynq()`` task (a converted function that still calls a twin)
+is not left for a later plain read: it joins the task's own rounds.
+
+- ``f.prime(x)`` inside a task fetches the key with the next round of the scheduler, in the same
+  multi-get as the task's next read (a key already cached or being read is not asked again).
+- ``priming.prime(f, x)`` of an ``@asynq()`` function inside a task starts ``f.asynq(x)`` at once.
+- A ``@priming.generator`` called inside a task runs its first stage at once (so its keys, and
+  the first keys of the generators it calls, are part of that next round); each later stage runs
+  in a task of its own, after the round that fetched what the stage before primed, alongside the
+  caller. An error in a later stage is raised by the next synchronous read or ``drive()``.
+
 Priming keeps values in the client's request scope (``with mc.request():``). Outside one, the
 first priming call opens a per-thread scope that lasts until ``priming.end_request()``.
 """
@@ -54,11 +65,11 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import decorators
+from .async_task import AsyncTask
 from .lowlevel import set_before_sync_call
-from .scheduler import get_scheduler
+from .scheduler import get_active_task, get_scheduler
 
 if TYPE_CHECKING:
-    from .async_task import AsyncTask
     from .futures import FutureBase
     from .memcache.cached import CachedFunction
     from .memcache.client import MemcacheClient
@@ -82,6 +93,10 @@ __all__ = [
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+#: What a stage's priming started: the future, and for a primed key its scope and key.
+_Started = tuple["FutureBase[Any]", "RequestScope | None", "str | None"]
+
+
 class _Session(threading.local):
     """The priming work recorded on this thread."""
 
@@ -91,9 +106,42 @@ class _Session(threading.local):
         self.scopes: dict[RequestScope, None] = {}  # scopes with pending keys
         self.legacy: dict[MemcacheClient, RequestScope] = {}  # scopes opened by priming
         self.driving = False
+        # While drive() runs a generator's stage: its priming is recorded, not scheduled.
+        self.in_stage = False
+        # While a stage runs inside a task: the futures its priming started (what its ``yield``
+        # waits for), innermost stage last.
+        self.collecting: list[list[_Started]] = []
+        # Errors of later stages run inside tasks, raised by the next drive().
+        self.errors: list[BaseException] = []
+        # The tasks running later stages of generators called inside tasks, and how many
+        # stages run right now (while one does, its plain reads only read).
+        self.stages: list[AsyncTask[None]] = []
+        self.in_stages = 0
+        # Stage tasks waiting for a key that another task computes: never waited for by a
+        # plain read, which may be that very computation.
+        self.on_computes: dict[AsyncTask[Any], list[FutureBase[Any]]] = {}
+
+    def stages_pending(self) -> bool:
+        if not self.stages or self.in_stages:
+            return False
+        self.stages = [task for task in self.stages if not task.is_computed()]
+        return any(self.can_wait_for(task) for task in self.stages)
+
+    def can_wait_for(self, task: AsyncTask[Any]) -> bool:
+        if task.is_computed() or task.running:
+            return False
+        computes = self.on_computes.get(task)
+        return computes is None or all(future.is_computed() for future in computes)
 
     def pending(self) -> bool:
-        return bool(self.generators or self.scopes or self.tasks) and not self.driving
+        return (
+            bool(self.generators or self.scopes or self.tasks or self.errors)
+            or self.stages_pending()
+        ) and not self.driving
+
+    def in_task(self) -> bool:
+        """Whether priming now joins the running task's rounds instead of being recorded."""
+        return not self.in_stage and get_active_task() is not None
 
 
 _session = _Session()
@@ -125,7 +173,9 @@ def reads_pending() -> bool:
     """Whether priming generators or primed keys wait to be driven on this thread (what a
     plain read of a cached function drives first)."""
     session = _session
-    return bool(session.generators or session.scopes) and not session.driving
+    return (
+        bool(session.generators or session.scopes or session.errors) or session.stages_pending()
+    ) and not session.driving
 
 
 def driving() -> bool:
@@ -166,6 +216,9 @@ def generator(fn: _F) -> _F:
 
     @functools.wraps(fn)
     def record(*args: Any, **kwargs: Any) -> None:
+        if _session.in_task():
+            _run_in_task(fn(*args, **kwargs))
+            return
         _session.generators.append(fn(*args, **kwargs))
         _recorded()
 
@@ -185,7 +238,13 @@ def prime(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     the task ``fn.asynq(*args)``, which the next priming round runs with everything else primed.
     """
     if _is_asynq(fn):
-        _session.tasks.append(fn.asynq(*args, **kwargs))  # type: ignore[attr-defined]
+        task = fn.asynq(*args, **kwargs)  # type: ignore[attr-defined]
+        if _session.in_task():
+            get_scheduler().schedule(task)
+            if _session.driving:
+                _session.tasks.append(task)  # drive() waits for it as for the tasks it runs
+            return
+        _session.tasks.append(task)
         _recorded()
     else:
         _cached(fn).prime(*args, **kwargs)
@@ -221,7 +280,12 @@ def _cached(fn: object) -> Any:
 
 def record_key(client: MemcacheClient, key: str, cached: CachedFunction[Any] | None = None) -> None:
     """``f.prime(x)``: remember ``key`` (of the cached function ``cached``; None for a raw
-    key) in the current request scope of ``client`` until priming is driven."""
+    key) in the current request scope of ``client`` until priming is driven.
+
+    Inside a running task the key is fetched with the task's next round instead."""
+    if _session.in_task():
+        _fetch_in_task(client, key, cached)
+        return
     scope = client.thread_state().scope
     if scope is None or scope.closed or scope.implicit:
         scope = _priming_scope(client)
@@ -230,6 +294,86 @@ def record_key(client: MemcacheClient, key: str, cached: CachedFunction[Any] | N
     scope.prime_keys[key] = cached
     _session.scopes[scope] = None
     _recorded()
+
+
+def _fetch_in_task(client: MemcacheClient, key: str, cached: CachedFunction[Any] | None) -> None:
+    """``f.prime(x)`` inside a task: the key joins the next round (the running task's scope)."""
+    scope, _ = client.scope_for_call()
+    if key in scope.values:
+        return
+    future = scope.inflight.get(key)
+    if future is None:
+        future = client.primed_read(scope, key, cached)
+        get_scheduler().schedule(future)
+    if _session.collecting:
+        _session.collecting[-1].append((future, scope, key))
+
+
+def _run_in_task(gen: Generator[Any, Any, Any]) -> None:
+    """A priming generator called inside a task: its first stage now, so that what it primes
+    joins the task's next round; the later stages in a task of their own, one per round."""
+    session = _session
+    started: list[_Started] = []
+    session.collecting.append(started)
+    session.in_stages += 1
+    try:
+        more = _advance(gen)
+    finally:
+        session.in_stages -= 1
+        session.collecting.pop()
+    if session.collecting:
+        # A stage of another generator called this one: that stage waits for these keys too.
+        session.collecting[-1].extend(started)
+    if not more:
+        return
+    task: AsyncTask[None] = AsyncTask(_later_stages(gen, started), _later_stages, (gen,), {})
+    get_scheduler().schedule(task)
+    session.stages.append(task)
+    _recorded()
+
+
+def _later_stages(
+    gen: Generator[Any, Any, Any], started: list[_Started]
+) -> Generator[Any, Any, None]:
+    """The body of the task that runs a priming generator's later stages: wait for what the
+    stage before primed (fetched in one round with everything else), then run the next one."""
+    session = _session
+    while True:
+        waiting = [future for future, _, _ in started if not future.is_computed()]
+        while waiting:
+            try:
+                yield waiting
+            except Exception:  # noqa: BLE001 - a failed read fails the plain read of it, later
+                pass
+            # Keys that missed and that a reader is computing now: the next stage reads them
+            # with plain calls, which would otherwise wait inside the stage (and let the
+            # other tasks run ahead of it, reading what the stage is about to prime).
+            waiting = []
+            for _, scope, key in started:
+                if scope is not None and key is not None and key in scope.values:
+                    future = scope.inflight.get(key)
+                    if future is not None and not future.is_computed():
+                        waiting.append(future)
+            me = get_active_task()
+            if me is not None:
+                if waiting:
+                    session.on_computes[me] = waiting
+                else:
+                    session.on_computes.pop(me, None)
+        started = []
+        session.collecting.append(started)
+        session.in_stages += 1
+        try:
+            more = _advance(gen)
+        except Exception as error:  # noqa: BLE001 - raised by the next synchronous read
+            session.errors.append(error)
+            _recorded()
+            return
+        finally:
+            session.in_stages -= 1
+            session.collecting.pop()
+        if not more:
+            return
 
 
 def _priming_scope(client: MemcacheClient) -> RequestScope:
@@ -248,19 +392,34 @@ def drive() -> None:
     session = _session
     if session.driving:
         return
+    scheduler = get_scheduler()
+    # Later stages of generators called inside tasks first, as a plain read in legacy code
+    # first drives everything primed: they advance together, one round at a time.
+    while session.stages_pending():
+        for task in session.stages:
+            if session.can_wait_for(task):
+                scheduler.wait_for(task)
+                break
+    if session.errors:
+        error = session.errors[0]
+        session.errors = []
+        raise error
     session.driving = True
     suspended: list[Generator[Any, Any, Any]] = []
     running: list[AsyncTask[Any]] = []
     touched: dict[MemcacheClient, None] = {}
-    scheduler = get_scheduler()
     try:
         while True:
             runnable, session.generators = suspended + session.generators, []
             suspended = []
             while runnable:
-                for gen in runnable:
-                    if _advance(gen):
-                        suspended.append(gen)
+                session.in_stage = True
+                try:
+                    for gen in runnable:
+                        if _advance(gen):
+                            suspended.append(gen)
+                finally:
+                    session.in_stage = False
                 runnable, session.generators = session.generators, []
             if session.tasks:
                 # Queued, not run: they run while the keys below are fetched, so that their
@@ -348,6 +507,9 @@ def end_request() -> None:
         gen.close()
     session.generators = []
     session.tasks = []
+    session.errors = []
+    session.stages = []
+    session.on_computes.clear()
     session.scopes.clear()
     legacy, session.legacy = session.legacy, {}
     for client, scope in legacy.items():

@@ -78,10 +78,21 @@ class Decider(TwinTracker):
         twin_name = twin_sym[1]
         out: list[Refusal] = []
 
-        def refuse(reason: str, where: UnitFacts, site: Site | None = None) -> None:
+        def refuse(
+            reason: str, where: UnitFacts, site: Site | None = None, about_twin: bool = False
+        ) -> None:
             if where.index < 0:  # a ``prime_f = prime_g`` twin: point at the function
                 where, site = unit, None
-            out.append(Refusal(path, name, reason, where.index, site.ordinal if site else None))
+            out.append(
+                Refusal(
+                    path,
+                    name,
+                    reason,
+                    where.index,
+                    site.ordinal if site else None,
+                    about_twin=about_twin,
+                )
+            )
 
         if path in self.frozen:
             refuse(f"{name} is in a file this run does not rewrite.", unit)
@@ -130,6 +141,7 @@ class Decider(TwinTracker):
                     "through module-level twins, then rerun.",
                     twin,
                     site,
+                    about_twin=True,
                 )
             elif kind == "dynamic":
                 refuse(
@@ -138,6 +150,7 @@ class Decider(TwinTracker):
                     "then rerun.",
                     twin,
                     site,
+                    about_twin=True,
                 )
             elif kind == "call" and self.is_priming_name(
                 site, target := self.target_of(path, site)
@@ -150,6 +163,7 @@ class Decider(TwinTracker):
                         "prime through twins that name what they prime, then rerun.",
                         twin,
                         site,
+                        about_twin=True,
                     )
                 elif self.owner_of_prime(target) is None and self.lone_primes(target) is None:
                     refuse(
@@ -158,6 +172,7 @@ class Decider(TwinTracker):
                         "module that defines it in the run, then rerun.",
                         twin,
                         site,
+                        about_twin=True,
                     )
         for site in unit.sites:
             if site.kind == "call" and self.target_of(path, site) == ("sym", path, name):
@@ -297,6 +312,7 @@ class Decider(TwinTracker):
                             "directly, so converting would lose that batching.",
                             twin.index if twin.index >= 0 else unit.index,
                             site.ordinal if twin.index >= 0 else None,
+                            about_twin=True,
                         )
                     )
                 continue
@@ -312,6 +328,7 @@ class Decider(TwinTracker):
                         "then rerun.",
                         twin.index if twin.index >= 0 else unit.index,
                         site.ordinal if twin.index >= 0 else None,
+                        about_twin=True,
                     )
                 )
                 reads[owner] = site  # one message per primed method
@@ -335,6 +352,7 @@ class Decider(TwinTracker):
                         f"{name}, then rerun.",
                         twin.index if twin.index >= 0 else unit.index,
                         site.ordinal if twin.index >= 0 else None,
+                        about_twin=True,
                     )
                 )
                 reads[owner] = site  # one message per primed function
@@ -416,7 +434,7 @@ class Decider(TwinTracker):
         """Compute which primed functions are converted (the largest consistent set), and the
         plain helper functions without twins that they read, converted with them."""
         local = {fn: self._local_reasons(fn) for fn in sorted(self.candidates)}
-        self.converted = {fn for fn, reasons in local.items() if not reasons}
+        self.converted = {fn for fn, reasons in local.items() if not self._blocks(fn, reasons)}
         self.helpers = {
             sym
             for sym, kind in self.kinds.items()
@@ -447,7 +465,7 @@ class Decider(TwinTracker):
                 blocked = (
                     self._helper_reasons(fn, local_only=False)
                     if fn in self.helpers
-                    else bool(self._dependent_reasons(fn))
+                    else self._blocks(fn, self._dependent_reasons(fn))
                 )
                 if blocked:
                     self.converted.discard(fn)
@@ -471,7 +489,34 @@ class Decider(TwinTracker):
         self._prune_helper_properties()
         for fn in sorted(self.candidates - self.converted):
             self.reasons[fn] = local[fn] + self._dependent_reasons(fn)
+        self.keeps_priming = {
+            fn
+            for fn in self.converted & self.candidates
+            if local[fn] or self._dependent_reasons(fn)
+        }
         self.compute_liveness()
+
+    def _blocks(self, fn: Symbol, reasons: list[Refusal]) -> bool:
+        """Whether ``reasons`` keep ``fn`` from being converted. Reasons about what its twin
+        primes beyond what ``fn`` reads do not, when ``fn`` calls its twin itself: converted,
+        it keeps that call, whose priming joins its rounds (``asynq.priming``)."""
+        if not reasons:
+            return False
+        return not all(r.about_twin for r in reasons) or not self.calls_own_twin(fn)
+
+    def calls_own_twin(self, fn: Symbol) -> bool:
+        """Whether the body of ``fn`` calls its twin as a statement of its own."""
+        unit = self.unit_of(fn)
+        twin = self.twins.get(fn)
+        if unit is None or twin is None or self.unit_of(twin) is None:
+            return False
+        return any(
+            site.kind == "call"
+            and site.deletable
+            and site.local_import is None
+            and self.target_of(fn[0], site) == ("sym", *twin)
+            for site in unit.sites
+        )
 
     def _prune_helper_properties(self) -> None:
         """Keep a converted property without a twin only while converted code reads it."""

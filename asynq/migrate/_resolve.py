@@ -57,6 +57,9 @@ class Resolver:
         self.generator_twins: set[Symbol] = set()
         self.candidates: set[Symbol] = set()
         self.converted: set[Symbol] = set()
+        #: converted functions that keep their priming calls (their twins prime more than
+        #: they read; see ``Decider.calls_own_twin``)
+        self.keeps_priming: set[Symbol] = set()
         self.reasons: dict[Symbol, list[Refusal]] = {}
         self.live: set[Symbol] = set()
         #: twins that do more than prime: never deleted (twin -> the statement, as code)

@@ -28,6 +28,9 @@ class Refusal:
     ordinal: int | None = None
     method: tuple[str, str] | None = None
     line: int = 0
+    #: the refusal is about what the function's twin primes (not about its own reads): a
+    #: function that calls its twin itself may be converted anyway, keeping that call
+    about_twin: bool = dataclasses.field(default=False, compare=False)
 
     def as_dict(self) -> dict[str, object]:
         """The JSON form used by ``--report``."""

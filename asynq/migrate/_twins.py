@@ -308,7 +308,10 @@ class TwinTracker(Resolver):
                     continue
                 if top and sym in removable:
                     continue  # its references count only if the twin stays
-                converted = top and sym in self.converted
+                # A function converted although its twin primes more than it reads keeps
+                # its priming calls: they now join its rounds.
+                keeps_priming = top and sym in self.keeps_priming
+                converted = top and sym in self.converted and not keeps_priming
                 kept_twin = top and sym in self.twin_of
                 # ``prime_f = prime_g`` statements that may go: their references count only
                 # if they stay (see the work loop below).
@@ -347,7 +350,11 @@ class TwinTracker(Resolver):
                         self.deletions.setdefault((path, unit.index), set()).add(site.ordinal)
                     else:
                         where = unit.name if unit.index else "module-level code"
-                        if converted:
+                        if keeps_priming:
+                            why = f"{where} (in {path}) is converted and keeps calling it: "
+                            why += "its twin primes more than it reads, and that priming "
+                            why += f"now joins the rounds of {where}."
+                        elif converted:
                             why = f"{where} (in {path}) is converted but still calls it "
                             why += "for what it does besides priming."
                         else:
