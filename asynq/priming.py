@@ -41,8 +41,9 @@ Priming and asynq code live in one program while it is being migrated:
 - Reads of the keys priming fetches never see its raw fetches: an asynq reader of a key a cached
   body primed gets the value (or computes it), not a missing-key marker.
 
-Priming keeps values in the client's request scope (``with mc.request():``). Outside one, the
-first priming call opens a per-thread scope that lasts until ``priming.end_request()``.
+Priming keeps values in the client's request scope (``with mc.request():``). Outside any
+request, the first priming call opens one (a ``request_roots.RequestStorage``), current on the
+thread until ``priming.end_request()``.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
     from .memcache.cached import CachedFunction
     from .memcache.client import MemcacheClient
     from .memcache.request import RequestScope
+    from .request_roots import RequestStorage
     from .scheduler import TaskScheduler
 
 __all__ = [
@@ -89,7 +91,7 @@ class _Session(threading.local):
         self.generators: list[Generator[Any, Any, Any]] = []
         self.tasks: list[AsyncTask[Any]] = []  # primed asynq calls, not yet scheduled
         self.scopes: dict[RequestScope, None] = {}  # scopes with pending keys
-        self.legacy: dict[MemcacheClient, RequestScope] = {}  # scopes opened by priming
+        self.legacy: RequestStorage | None = None  # the request priming opened
         self.driving = False
 
     def pending(self) -> bool:
@@ -219,26 +221,29 @@ def _cached(fn: object) -> Any:
     )
 
 
-def record_key(client: MemcacheClient, key: str, cached: CachedFunction[Any] | None = None) -> None:
+def record_key(
+    client: MemcacheClient, key: str, cached: CachedFunction[Any] | None = None
+) -> RequestScope:
     """``f.prime(x)``: remember ``key`` (of the cached function ``cached``; None for a raw
-    key) in the current request scope of ``client`` until priming is driven."""
-    scope = client.thread_state().scope
-    if scope is None or scope.closed or scope.implicit:
+    key) in the current request scope of ``client`` until priming is driven; return that
+    scope."""
+    scope = client.current_scope()
+    if scope is None:
         scope = _priming_scope(client)
     if key in scope.values or key in scope.inflight:
-        return
+        return scope
     scope.prime_keys[key] = cached
     _session.scopes[scope] = None
     _recorded()
+    return scope
 
 
 def _priming_scope(client: MemcacheClient) -> RequestScope:
-    scope, fresh = client.scope_for_call()
-    if not fresh:
-        return scope
-    # A new scope of its own: current on this thread until end_request().
-    client.thread_state().scope = scope
-    _session.legacy[client] = scope
+    """Outside any request: open one, current on this thread until ``end_request()``."""
+    scope, _fresh = client.scope_for_call()
+    storage = scope.storage
+    storage.__enter__()
+    _session.legacy = storage
     return scope
 
 
@@ -349,9 +354,6 @@ def end_request() -> None:
     session.generators = []
     session.tasks = []
     session.scopes.clear()
-    legacy, session.legacy = session.legacy, {}
-    for client, scope in legacy.items():
-        state = client.thread_state()
-        if state.scope is scope:
-            state.scope = None
-        scope.close()
+    legacy, session.legacy = session.legacy, None
+    if legacy is not None:
+        legacy.__exit__(None, None, None)

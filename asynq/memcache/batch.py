@@ -232,7 +232,7 @@ class CachedItem(BatchItemBase):
     def start_compute(self, scheduler: TaskScheduler) -> None:
         """Run the function's body in a new task that sets this item when done."""
         task: AsyncTask[None] = AsyncTask(_compute(self), self.cached.fn, self.args, self.kwargs)
-        set_from_task(self, task, self.contexts + (self.scope.activation,), scheduler)
+        set_from_task(self, task, self.contexts + (self.scope.storage,), scheduler)
 
     def __repr__(self) -> str:
         return f"<CachedItem {self.key!r} {state_str(self)}>"
@@ -321,7 +321,7 @@ def _lease_outcome(
     task: AsyncTask[None] = AsyncTask(
         _await_lease(item, since, attempt + 1), cached.fn, item.args, item.kwargs
     )
-    set_from_task(item, task, item.contexts + (scope.activation,), scheduler)
+    set_from_task(item, task, item.contexts + (scope.storage,), scheduler)
 
 
 def _await_lease(item: CachedItem, since: float, attempt: int) -> Generator[Any, Any, None]:

@@ -27,7 +27,7 @@ from .. import priming
 from ..decorators import AsyncDecorator
 from ..futures import ConstFuture, FutureBase
 from ..lowlevel import note_sync_call, task_contexts
-from ..lowlevel import thread_state as _state
+from ..request_roots import current_storage
 from ..scheduler import get_active_task, get_scheduler
 from .batch import COMPUTING, CachedItem
 from .keys import Keyword, check_namespace, encode_arg, make_key
@@ -196,7 +196,7 @@ class CachedFunction(Generic[_T]):
         compute_now = self._compute_now
         client = self.client
         tls = client.threads
-        thread_state = _state
+        storage_now = current_storage
         item_class = CachedItem
         contexts_of = task_contexts
         missing = MISSING
@@ -224,13 +224,16 @@ class CachedFunction(Generic[_T]):
                 local = tls.state
             except AttributeError:
                 local = client.thread_state()
-            scope = local.scope
+            # The client's scope in the current request (client.scope_for_call(), inlined for
+            # the usual case: a request that has read through this client already).
+            storage = storage_now()
+            scope = None
+            if storage is not None:
+                values = storage.values
+                if values is not None:
+                    scope = values.get(client)
             fresh = False
-            if (
-                scope is None
-                or scope.closed
-                or (scope.implicit and thread_state.scheduler.active_task is None)
-            ):
+            if scope is None:
                 scope, fresh = client.scope_for_call()
             values = scope.values
             value = values.get(key, values)
@@ -254,7 +257,7 @@ class CachedFunction(Generic[_T]):
             )
             inflight[key] = item
             if fresh:
-                scope.close_with(item)
+                scope.storage.close_with(item)
             return item
 
         asynq.__doc__ = CachedFunction.asynq.__doc__
@@ -270,8 +273,9 @@ class CachedFunction(Generic[_T]):
             note_sync_call(self)  # counted, and logged under debug.options.DUMP_SYNC_CALLS
         elif not kwargs:
             # Fast path for legacy code: a value already in the request-local cache.
-            scope = self.client.thread_state().scope
-            if scope is not None and not scope.closed and not scope.implicit:
+            storage = current_storage()
+            scope = None if storage is None else storage.get(self.client)
+            if scope is not None and not scope.closed:
                 key = self._keys.get(args) if _memo_key(args) is not None else None
                 if key is not None:
                     value = scope.values.get(key, scope)
@@ -365,9 +369,8 @@ class CachedFunction(Generic[_T]):
         fetched with the others in one multi-get when priming is driven (``asynq.priming``)."""
         key = self.key(*args, **kwargs)
         client = self.client
-        priming.record_key(client, key, self)
-        scope = client.thread_state().scope
-        if client.leases and scope is not None:
+        scope = priming.record_key(client, key, self)
+        if client.leases:
             # The priming multi-get asks for this key's lease, for the call that computes it.
             if scope.leases is None:
                 scope.leases = {}

@@ -34,13 +34,13 @@ from qcore.events import EventHook
 from .. import priming
 from ..async_task import AsyncTask
 from ..futures import ConstFuture, FutureBase
-from ..request_roots import storage_of
+from ..request_roots import RequestStorage, current_storage
 from ..scheduler import get_active_task
 from .batch import GetItem, PrimedItem, ReadBatch, RoundTrip, WriteBatch, WriteItem
 from .keys import check_prefix, check_raw_key
 from .pool import ServerPool
 from .protocol import WriteOp
-from .request import MISSING, RequestBlock, RequestScope, scope_for_new_roots
+from .request import MISSING, RequestBlock, RequestScope, scope_in
 from .serde import FLAG_CACHED, JsonSerializer, PickleSerializer, Serializer
 from .typed import Cached
 
@@ -102,14 +102,13 @@ class MemcacheStats:
 
 class ThreadState:
     """What a client keeps per thread: the active read and write batches (``batch``,
-    ``writes``) and the current request scope (``scope``). Connections are the pool's."""
+    ``writes``). Connections are the pool's; request scopes live in their request's storage."""
 
-    __slots__ = ("batch", "writes", "scope")
+    __slots__ = ("batch", "writes")
 
     def __init__(self) -> None:
         self.batch: ReadBatch | None = None
         self.writes: WriteBatch | None = None
-        self.scope: RequestScope | None = None
 
 
 class _Operation(Generic[_T]):
@@ -445,8 +444,8 @@ class MemcacheClient:
     # -- scopes ----------------------------------------------------------------------------
 
     def thread_state(self) -> ThreadState:
-        """This thread's state: its active read and write batches and its current request
-        scope (``batch``, ``writes``, ``scope``), created on first use."""
+        """This thread's state: its active read and write batches (``batch``, ``writes``),
+        created on first use."""
         return self._local
 
     def has_write_backs(self) -> bool:
@@ -463,47 +462,31 @@ class MemcacheClient:
         return local
 
     def scope_for_call(self) -> tuple[RequestScope, bool]:
-        """The current scope, and whether it is new and must be bound to the caller's future.
-
-        Inside a running task with no scope open, the top-level task (the end of the chain of
-        creators) gets an implicit scope, current on this thread until that task is done."""
-        local = self._local
-        scope = local.scope
-        task = get_active_task()
-        if scope is not None and not scope.closed:
-            if not scope.implicit or task is not None:
+        """The scope of the current request, and whether it is new and must be bound to the
+        caller's future (``_bind``): outside any request (``request_roots.current_storage()``
+        is None, or its request has ended), a top-level call is a request of its own."""
+        storage = current_storage()
+        if storage is not None:
+            scope = scope_in(storage, self)
+            if scope is not None:
                 return scope, False
-            # An implicit scope whose top-level task never finished (an error escaped the
-            # scheduler): it must not serve values to the calls that come after.
-            scope.close()
-        if task is None:
-            # A top-level call inside an HTTP request of the web middleware: the request's scope.
-            outer = scope_for_new_roots(self)
-            if outer is not None:
-                return outer, False
-            return RequestScope(self), True
-        # The request of the top-level task: one scope per client in its request-local storage,
-        # closed when that task is done.
-        storage = storage_of(task)
-        scope = storage.get(self)
-        if scope is None or scope.closed:
-            scope = RequestScope(self)
-            scope.implicit = True
-            values = storage.values
-            if values is not None:
-                values[self] = scope
-                storage.on_close(scope.close)
-        local.scope = scope
-        return scope, False
+        scope = scope_in(RequestStorage(), self)
+        assert scope is not None  # a new storage is open
+        return scope, True
+
+    def current_scope(self) -> RequestScope | None:
+        """The scope of the current request, if the running code belongs to one (no new
+        request is made): the scope a synchronous write updates, and priming records in."""
+        storage = current_storage()
+        return None if storage is None else scope_in(storage, self)
 
     def scope_to_update(self) -> RequestScope | None:
         """The scope a synchronous write should update, if any."""
-        scope, fresh = self.scope_for_call()
-        return None if fresh else scope
+        return self.current_scope()
 
     def _bind(self, scope: RequestScope, future: FutureBase[Any]) -> None:
-        """Make ``future`` the root of the new ``scope``: the scope closes when it is done."""
-        scope.close_with(future)
+        """End the new request of ``scope`` (a top-level call's own) when ``future`` is done."""
+        scope.storage.close_with(future)
 
     def read_batch(self) -> ReadBatch:
         """This thread's active read batch (the reads of the current round), created on first
@@ -652,11 +635,9 @@ class MemcacheClient:
                 writes.append(op)
 
     def _open_scope(self) -> RequestScope | None:
-        """The scope the current top-level code runs in, if one is open (no new one)."""
-        scope = self._local.scope
-        if scope is not None and not scope.closed:
-            return scope
-        return scope_for_new_roots(self)
+        """The scope of the request the running code belongs to, if it has one (no new one)."""
+        storage = current_storage()
+        return None if storage is None else storage.get(self)
 
     def _take_writes(self, scopes: Iterable[RequestScope] | None) -> list[WriteOp]:
         """The write-backs of ``scopes`` (None: of every scope) and those of closed scopes,
