@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import decorators
 from .lowlevel import set_before_sync_call
+from .request_roots import RequestStorage
 from .scheduler import get_scheduler
 
 if TYPE_CHECKING:
@@ -64,7 +65,6 @@ if TYPE_CHECKING:
     from .memcache.cached import CachedFunction
     from .memcache.client import MemcacheClient
     from .memcache.request import RequestScope
-    from .request_roots import RequestStorage
     from .scheduler import TaskScheduler
 
 __all__ = [
@@ -77,6 +77,7 @@ __all__ = [
     "is_priming_generator",
     "prime",
     "primer",
+    "open_request",
     "record_key",
     "register_cached_type",
 ]
@@ -221,30 +222,25 @@ def _cached(fn: object) -> Any:
     )
 
 
-def record_key(
-    client: MemcacheClient, key: str, cached: CachedFunction[Any] | None = None
-) -> RequestScope:
+def record_key(scope: RequestScope, key: str, cached: CachedFunction[Any] | None = None) -> None:
     """``f.prime(x)``: remember ``key`` (of the cached function ``cached``; None for a raw
-    key) in the current request scope of ``client`` until priming is driven; return that
-    scope."""
-    scope = client.current_scope()
-    if scope is None:
-        scope = _priming_scope(client)
+    key) in the request scope ``scope`` (its client's in the current request, or in
+    ``open_request()``'s) until priming is driven."""
     if key in scope.values or key in scope.inflight:
-        return scope
+        return
     scope.prime_keys[key] = cached
     _session.scopes[scope] = None
     _recorded()
-    return scope
 
 
-def _priming_scope(client: MemcacheClient) -> RequestScope:
-    """Outside any request: open one, current on this thread until ``end_request()``."""
-    scope, _fresh = client.scope_for_call()
-    storage = scope.storage
-    storage.__enter__()
-    _session.legacy = storage
-    return scope
+def open_request() -> RequestStorage:
+    """The request priming keeps its values in outside any other: opened by the first priming
+    call, current on this thread until ``end_request()``."""
+    storage = _session.legacy
+    if storage is None or storage.closed:
+        storage = _session.legacy = RequestStorage()
+        storage.__enter__()
+    return storage
 
 
 def drive() -> None:
@@ -298,7 +294,7 @@ def drive() -> None:
     finally:
         session.driving = False
     for client in touched:
-        client.send_write_backs(confirm=True)
+        client.write_backs.send(confirm=True)
 
 
 def _advance(gen: Generator[Any, Any, Any]) -> bool:
@@ -321,6 +317,8 @@ def _advance(gen: Generator[Any, Any, Any]) -> bool:
 def _fetch_pending(scheduler: TaskScheduler) -> None:
     """One multi-get per client for every pending key, all in the same scheduler round (with
     the reads of the primed tasks that are ready to run)."""
+    from .memcache.batch import primed_read
+
     scopes = list(_session.scopes)
     _session.scopes.clear()
     items: list[FutureBase[Any]] = []
@@ -337,7 +335,7 @@ def _fetch_pending(scheduler: TaskScheduler) -> None:
             # missing-key marker on a miss): one that comes meanwhile adds its own item, and
             # the batch asks memcached for the key once. A cached function's key accepts only
             # the function's own values, as the function's reads do.
-            items.append(scope.client.primed_read(scope, key, cached))
+            items.append(primed_read(scope, key, cached))
     for item in items:
         scheduler.schedule(item)
     for item in items:

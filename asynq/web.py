@@ -160,13 +160,13 @@ class ASGIMiddleware:
             # thread, on the connection the loop's reads use, and return once memcached has
             # applied them: a request that starts after this one returned sees them, and the
             # loop is not blocked meanwhile. A request that wrote nothing skips this.
-            if any(request.writes or request.client.has_write_backs() for request in scopes):
+            if any(request.writes or request.client.write_backs.pending() for request in scopes):
                 await run_on_flush_thread(_apply_writes, scopes)
 
 
 def _apply_writes(scopes: list[RequestScope]) -> None:
     for request in scopes:
-        request.client.send_write_backs(confirm=True, scope=request)
+        request.client.write_backs.send(confirm=True, scope=request)
 
 
 class DjangoMiddleware:

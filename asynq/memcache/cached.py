@@ -31,7 +31,7 @@ from ..request_roots import current_storage
 from ..scheduler import get_active_task, get_scheduler
 from .batch import COMPUTING, CachedItem
 from .keys import Keyword, check_namespace, encode_arg, make_key
-from .request import MISSING, RequestScope
+from .request import MISSING, RequestScope, current_scope, scope_for_call, scope_in
 from .serde import FLAG_CACHED
 
 __all__ = ["CachedFunction"]
@@ -224,7 +224,7 @@ class CachedFunction(Generic[_T]):
                 local = tls.state
             except AttributeError:
                 local = client.thread_state()
-            # The client's scope in the current request (client.scope_for_call(), inlined for
+            # The client's scope in the current request (scope_for_call(client), inlined for
             # the usual case: a request that has read through this client already).
             storage = storage_now()
             scope = None
@@ -234,7 +234,7 @@ class CachedFunction(Generic[_T]):
                     scope = values.get(client)
             fresh = False
             if scope is None:
-                scope, fresh = client.scope_for_call()
+                scope, fresh = scope_for_call(client)
             values = scope.values
             value = values.get(key, values)
             if value is not values:
@@ -289,7 +289,7 @@ class CachedFunction(Generic[_T]):
             # call ran in go with the request's next round or when it ends. Write-backs of
             # scopes that closed before their computations ended go out now.
             if task is None and not priming.driving():
-                self.client.send_write_backs(confirm=True, current=False)
+                self.client.write_backs.send(confirm=True, current=False)
 
     def _compute_now(
         self, scope: RequestScope, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -338,7 +338,7 @@ class CachedFunction(Generic[_T]):
         """A computed value: queue its write-back (under ``lease`` when the client takes
         leases) and keep it for the request, as a read of memcached will return it (the value
         the caller gets)."""
-        value = self.client.queue_write_back(key, value, self.ttl, lease, scope)
+        value = self.client.write_backs.queue(key, value, self.ttl, lease, scope)
         if not scope.closed:
             scope.values[key] = value
         return value
@@ -369,7 +369,13 @@ class CachedFunction(Generic[_T]):
         fetched with the others in one multi-get when priming is driven (``asynq.priming``)."""
         key = self.key(*args, **kwargs)
         client = self.client
-        scope = priming.record_key(client, key, self)
+        scope = current_scope(client)
+        if scope is None:
+            # Outside any request: priming opens one, current on this thread until
+            # priming.end_request().
+            scope = scope_in(priming.open_request(), client)
+            assert scope is not None  # a request just opened
+        priming.record_key(scope, key, self)
         if client.leases:
             # The priming multi-get asks for this key's lease, for the call that computes it.
             if scope.leases is None:
@@ -381,14 +387,14 @@ class CachedFunction(Generic[_T]):
         read computes it again. Returns whether memcached had it."""
         key = self.key(*args, **kwargs)
         client = self.client
-        client.send_write_backs()
-        scope = client.scope_to_update()
+        client.write_backs.send()
+        scope = current_scope(client)
         if scope is not None:
             scope.values.pop(key, None)
             scope.inflight.pop(key, None)
         if self.stale_while_revalidate and client.leases:
-            return bool(client.delete_now(key, stale_ttl=self.stale_ttl))
-        return bool(client.delete_now(key))
+            return client.pool.delete(key, stale_ttl=self.stale_ttl)
+        return client.pool.delete(key)
 
     def __get__(self, instance: Any, owner: Any) -> Any:
         if instance is None:

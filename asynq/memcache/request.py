@@ -22,13 +22,21 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..futures import FutureBase
-from ..request_roots import RequestStorage, storage_for_new_roots
+from ..request_roots import RequestStorage, current_storage, storage_for_new_roots
 
 if TYPE_CHECKING:
     from .cached import CachedFunction
     from .client import MemcacheClient
 
-__all__ = ["MISSING", "RequestScope", "RequestBlock", "scope_for_new_roots", "scope_in"]
+__all__ = [
+    "MISSING",
+    "RequestBlock",
+    "RequestScope",
+    "current_scope",
+    "scope_for_call",
+    "scope_for_new_roots",
+    "scope_in",
+]
 
 
 class _Missing:
@@ -59,6 +67,28 @@ def scope_in(storage: RequestStorage, client: MemcacheClient) -> RequestScope | 
         if scope is made:
             storage.on_close(made.close)
     return scope
+
+
+def scope_for_call(client: MemcacheClient) -> tuple[RequestScope, bool]:
+    """``client``'s scope in the current request, and whether that request is new: outside any
+    request (``request_roots.current_storage()`` is None, or its request has ended), a
+    top-level call is a request of its own, which the caller ends with its future
+    (``scope.storage.close_with(future)``)."""
+    storage = current_storage()
+    if storage is not None:
+        scope = scope_in(storage, client)
+        if scope is not None:
+            return scope, False
+    scope = scope_in(RequestStorage(), client)
+    assert scope is not None  # a new storage is open
+    return scope, True
+
+
+def current_scope(client: MemcacheClient) -> RequestScope | None:
+    """``client``'s scope in the current request, if the running code belongs to one (no
+    request is made): the scope a synchronous write updates."""
+    storage = current_storage()
+    return None if storage is None else scope_in(storage, client)
 
 
 def scope_for_new_roots(client: MemcacheClient) -> RequestScope | None:
@@ -118,9 +148,9 @@ class RequestScope:
             # callers do not wait for values this request will never compute.
             for key, cas in leases.items():
                 if cas > 0:
-                    self.client.release_lease(key, cas)
+                    self.client.write_backs.release_lease(key, cas)
         if flush:
-            self.client.send_write_backs(confirm=True, scope=self)
+            self.client.write_backs.send(confirm=True, scope=self)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"{len(self.values)} value(s)"
