@@ -175,7 +175,19 @@ class RequestStorage(AsyncContext):
         it is switched out)."""
         state = _thread
         saved = getattr(state, "saved", None)
-        state.current = saved.pop() if saved else None
+        if not saved:
+            state.current = None
+        elif state.current is self:
+            state.current = saved.pop()
+        else:
+            # Not the innermost request (one ended out of order, e.g. priming's request ended
+            # inside a block opened after it): the request resumed after this one saved it as
+            # the one to restore; it restores what this one hid instead.
+            for j in range(len(saved) - 1, 0, -1):
+                if saved[j] is self:
+                    saved[j] = saved[j - 1]
+                    del saved[j - 1]
+                    return
 
     def __repr__(self) -> str:
         state = "closed" if self.values is None else f"{len(self.values)} owner(s)"

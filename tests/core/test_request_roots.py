@@ -237,3 +237,13 @@ def test_entering_a_request_twice_or_after_it_ended_names_the_fix() -> None:
         "this RequestStorage is closed (its request has ended); make a new RequestStorage() "
         "for the next request"
     )
+
+
+def test_a_request_that_ends_before_a_request_opened_after_it_leaves_that_one_current() -> None:
+    first, second = RequestStorage(), RequestStorage()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert first.closed and current_storage() is second
+    second.__exit__(None, None, None)
+    assert current_storage() is None
