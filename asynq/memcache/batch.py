@@ -52,8 +52,52 @@ __all__ = [
     "CachedItem",
     "WriteItem",
     "COMPUTING",
+    "ThreadBatches",
     "primed_read",
+    "read_batch",
+    "thread_batches",
+    "write_batch",
 ]
+
+
+class ThreadBatches:
+    """A client's active batches on one thread: the reads (``batch``) and the writes
+    (``writes``) of the current round."""
+
+    __slots__ = ("batch", "writes")
+
+    def __init__(self) -> None:
+        self.batch: ReadBatch | None = None
+        self.writes: WriteBatch | None = None
+
+
+def thread_batches(client: MemcacheClient) -> ThreadBatches:
+    """``client``'s active batches on this thread (kept in ``client.threads``, a plain
+    ``threading.local``), created on first use."""
+    threads = client.threads
+    try:
+        state: ThreadBatches = threads.state
+    except AttributeError:
+        state = threads.state = ThreadBatches()
+    return state
+
+
+def read_batch(client: MemcacheClient) -> ReadBatch:
+    """``client``'s active read batch on this thread (the reads of the current round)."""
+    state = thread_batches(client)
+    batch = state.batch
+    if batch is None:
+        batch = state.batch = ReadBatch(client)
+    return batch
+
+
+def write_batch(client: MemcacheClient) -> WriteBatch:
+    """``client``'s active write batch on this thread (``yield mc.set.asynq(...)``)."""
+    state = thread_batches(client)
+    batch = state.writes
+    if batch is None:
+        batch = state.writes = WriteBatch(client)
+    return batch
 
 
 class ReadBatch(BatchBase["GetItem | CachedItem"]):
@@ -66,7 +110,7 @@ class ReadBatch(BatchBase["GetItem | CachedItem"]):
         self._plan: GetPlan | None = None
 
     def _try_switch_active_batch(self) -> None:
-        local = self.client.thread_state()
+        local = thread_batches(self.client)
         if local.batch is self:
             local.batch = ReadBatch(self.client)
 
@@ -189,7 +233,7 @@ def primed_read(scope: RequestScope, key: str, cached: CachedFunction[Any] | Non
     """A priming fetch of the full key ``key`` for ``scope``, in this thread's read batch of
     the scope's client: a raw read (``cached`` None), or a read of ``cached``'s key, which
     accepts only the function's own values, as the function's reads do."""
-    batch = scope.client.read_batch()
+    batch = read_batch(scope.client)
     if cached is None:
         return GetItem(batch, key, scope)
     return PrimedItem(batch, key, scope, cached)
@@ -363,7 +407,7 @@ def _await_lease(item: CachedItem, since: float, attempt: int) -> Generator[Any,
     """Read the key again a little later (2 ms, doubling up to 50 ms) and pass on the result."""
     cached = item.cached
     probe = CachedItem(
-        cached.client.read_batch(),
+        read_batch(cached.client),
         item.key,
         item.scope,
         cached,
@@ -398,7 +442,7 @@ class WriteBatch(BatchBase["WriteItem"]):
         return (1, 0)
 
     def _try_switch_active_batch(self) -> None:
-        local = self.client.thread_state()
+        local = thread_batches(self.client)
         if local.writes is self:
             local.writes = WriteBatch(self.client)
 

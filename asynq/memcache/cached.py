@@ -29,7 +29,7 @@ from ..futures import ConstFuture, FutureBase
 from ..lowlevel import note_sync_call, task_contexts
 from ..request_roots import current_storage
 from ..scheduler import get_active_task, get_scheduler
-from .batch import COMPUTING, CachedItem
+from .batch import COMPUTING, CachedItem, read_batch, thread_batches
 from .keys import Keyword, check_namespace, encode_arg, make_key
 from .request import MISSING, RequestScope, current_scope, scope_for_call, scope_in
 from .serde import FLAG_CACHED
@@ -223,7 +223,7 @@ class CachedFunction(Generic[_T]):
             try:
                 local = tls.state
             except AttributeError:
-                local = client.thread_state()
+                local = thread_batches(client)
             # The client's scope in the current request (scope_for_call(client), inlined for
             # the usual case: a request that has read through this client already).
             storage = storage_now()
@@ -251,7 +251,7 @@ class CachedFunction(Generic[_T]):
                 return future
             batch = local.batch
             if batch is None:
-                batch = client.read_batch()
+                batch = read_batch(client)
             item = item_class(
                 batch, key, scope, cached, args, kwargs, contexts_of(batch.scheduler.active_task)
             )
@@ -316,7 +316,7 @@ class CachedFunction(Generic[_T]):
             return item
         if self.client.leases:
             item = CachedItem(
-                self.client.read_batch(),
+                read_batch(self.client),
                 key,
                 scope,
                 self,

@@ -16,8 +16,8 @@ Faults never reach user code: a server that refuses, fails or does not answer wi
 once per ``log_interval`` seconds, and is left alone for ``retry_after`` seconds before it is
 tried again.
 
-Two methods are for the batches and cached functions of ``asynq.memcache``, not for model code:
-``thread_state()`` (this thread's active read and write batches) and ``read_batch()``.
+Each thread's active read and write batches are kept in ``mc.threads`` by ``batch.py``
+(``thread_batches(mc)``, ``read_batch(mc)``, ``write_batch(mc)``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from .. import priming
 from ..async_task import AsyncTask
 from ..futures import ConstFuture, FutureBase
 from ..scheduler import get_active_task
-from .batch import GetItem, ReadBatch, RoundTrip, WriteBatch, WriteItem
+from .batch import GetItem, RoundTrip, WriteItem, read_batch, write_batch
 from .keys import check_prefix, check_raw_key
 from .pool import ServerPool
 from .protocol import WriteOp
@@ -90,17 +90,6 @@ class MemcacheStats:
             for k, v in self.as_dict().items()
         )
         return f"MemcacheStats({inner})"
-
-
-class ThreadState:
-    """What a client keeps per thread: the active read and write batches (``batch``,
-    ``writes``). Connections are the pool's; request scopes live in their request's storage."""
-
-    __slots__ = ("batch", "writes")
-
-    def __init__(self) -> None:
-        self.batch: ReadBatch | None = None
-        self.writes: WriteBatch | None = None
 
 
 class _Operation(Generic[_T]):
@@ -293,8 +282,9 @@ class MemcacheClient:
             )
         self.lease_ttl = lease_ttl
         self.lease_wait = _check_timeout(lease_wait, "lease_wait")
-        # A plain threading.local holding one ThreadState per thread: reading a plain object's
-        # attributes is much cheaper than reading a threading.local subclass's.
+        # A plain threading.local holding the active batches of each thread (``batch.py``'s
+        # ``thread_batches``): reading a plain object's attributes is much cheaper than reading a
+        # threading.local subclass's.
         self.threads = threading.local()
         #: The servers, where keys live, connections, health and the I/O (``pool.py``).
         self.pool = ServerPool(self, pairs, settings, hashing)
@@ -425,30 +415,7 @@ class MemcacheClient:
         where = servers[0] if len(servers) == 1 else f"{len(servers)} servers"
         return f"<MemcacheClient {where}>"
 
-    # -- scopes ----------------------------------------------------------------------------
-
-    def thread_state(self) -> ThreadState:
-        """This thread's state: its active read and write batches (``batch``, ``writes``),
-        created on first use."""
-        return self._local
-
-    @property
-    def _local(self) -> ThreadState:
-        """This thread's state (created on first use)."""
-        try:
-            local: ThreadState = self.threads.state
-        except AttributeError:
-            local = self.threads.state = ThreadState()
-        return local
-
-    def read_batch(self) -> ReadBatch:
-        """This thread's active read batch (the reads of the current round), created on first
-        use."""
-        local = self._local
-        batch = local.batch
-        if batch is None:
-            batch = local.batch = ReadBatch(self)
-        return batch
+    # -- reads -----------------------------------------------------------------------------
 
     def _get_future(self, scope: RequestScope, key: str) -> FutureBase[Any]:
         value = scope.values.get(key, scope)
@@ -456,10 +423,8 @@ class MemcacheClient:
             return ConstFuture(value)
         future = scope.inflight.get(key)
         if future is None:
-            future = scope.inflight[key] = GetItem(self.read_batch(), key, scope)
+            future = scope.inflight[key] = GetItem(read_batch(self), key, scope)
         return future
-
-    # -- reads -----------------------------------------------------------------------------
 
     def _get_sync(self, key: str, default: Any = None) -> Any:
         full = check_raw_key(key, self.key_prefix)
@@ -512,13 +477,6 @@ class MemcacheClient:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def _writes(self) -> WriteBatch:
-        local = self._local
-        batch = local.writes
-        if batch is None:
-            batch = local.writes = WriteBatch(self)
-        return batch
-
     def _set_sync(self, key: str, value: Any, ttl: int | None = None) -> bool:
         full = check_raw_key(key, self.key_prefix)
         expire = self.default_ttl if ttl is None else _check_ttl(ttl)
@@ -570,7 +528,7 @@ class MemcacheClient:
         scope = current_scope(self)
         if scope is not None:
             scope.values[full] = stored
-        return WriteItem(self._writes(), "set", full, data, flags, expire)
+        return WriteItem(write_batch(self), "set", full, data, flags, expire)
 
     def _set_many_asynq(
         self, mapping: Mapping[str, Any], ttl: int | None = None
@@ -588,7 +546,7 @@ class MemcacheClient:
         scope = current_scope(self)
         if scope is not None:
             scope.values.pop(full, None)
-        return WriteItem(self._writes(), "delete", full)
+        return WriteItem(write_batch(self), "delete", full)
 
     # -- writes sent now -------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..request_roots import current_storage
+from .batch import thread_batches
 from .protocol import WriteOp
 from .serde import FLAG_CACHED, JsonSerializer, PickleSerializer, Serializer
 
@@ -142,7 +143,7 @@ class WriteBacks:
 
     def _flush_thread_writes(self) -> None:
         """This thread's pending ``yield mc.set.asynq(...)`` writes go first."""
-        batch = self.client.thread_state().writes
+        batch = thread_batches(self.client).writes
         if batch is not None:
             batch.flush_if_pending()
 
