@@ -26,6 +26,7 @@ first task already seen, and the last task asked about is answered without a loo
 
 from __future__ import annotations
 
+import itertools
 import threading
 import weakref
 from collections.abc import Callable
@@ -43,10 +44,17 @@ if TYPE_CHECKING:
 __all__ = [
     "RequestStorage",
     "current_storage",
+    "generation",
     "request_root",
     "storage_for_new_roots",
     "storage_of",
 ]
+
+#: Changes whenever an explicit request becomes, or stops being, current on any thread (a new
+#: number each time, never one seen before). A hot path may remember ``current_storage()``'s
+#: answer for a running task: it holds while the task and ``generation`` are unchanged.
+generation = 0
+_generations = itertools.count(1)
 
 _V = TypeVar("_V")
 
@@ -162,6 +170,7 @@ class RequestStorage(AsyncContext):
     def resume(self) -> None:
         """Make this request the thread's current one (on enter, and when a task that carries
         it is switched in)."""
+        global generation
         state = _thread
         try:
             state.saved.append(state.current)
@@ -169,10 +178,13 @@ class RequestStorage(AsyncContext):
             state = _thread_init()
             state.saved.append(None)
         state.current = self
+        generation = next(_generations)
 
     def pause(self) -> None:
         """Restore the request that was current before (on exit, and when a task that carries
         it is switched out)."""
+        global generation
+        generation = next(_generations)
         state = _thread
         saved = getattr(state, "saved", None)
         if not saved:
@@ -197,8 +209,9 @@ class RequestStorage(AsyncContext):
 # Every task seen -> its root's storage. Weak keys: an entry goes with its task. Values never
 # refer to a task, so a root is not kept alive by its own entry.
 _storages: weakref.WeakKeyDictionary[AsyncTask[Any], RequestStorage] = weakref.WeakKeyDictionary()
-# The last (task, storage) answered: one tuple, swapped whole, so threads never see half of it.
-_last: tuple[object, RequestStorage | None] = (None, None)
+# The last (task, storage, task's creator) answered: one tuple, swapped whole, so threads never
+# see half of it. A sibling of that task (same creator) has the same storage.
+_last: tuple[object, RequestStorage | None, object] = (None, None, None)
 
 
 def request_root(task: AsyncTask[Any]) -> AsyncTask[Any]:
@@ -218,14 +231,22 @@ def storage_of(task: AsyncTask[Any]) -> RequestStorage:
     if last[0] is task:
         return last[1]  # type: ignore[return-value]  # set together with its task
     try:
-        storage = _storages.get(task)
-    except TypeError:  # not weakly referenceable: not a task
+        creator = task.creator
+    except AttributeError:
         _check_task(task, "storage_of")
         raise
-    if storage is None:
-        storage = _walk(task)
-    _last = (task, storage)
-    return storage
+    if creator is not None and creator is last[2]:
+        storage = last[1]  # a sibling of the last task asked about
+    else:
+        try:
+            storage = _storages.get(task)
+        except TypeError:  # not weakly referenceable: not a task
+            _check_task(task, "storage_of")
+            raise
+        if storage is None:
+            storage = _walk(task)
+    _last = (task, storage, creator)
+    return storage  # type: ignore[return-value]  # set together with its task
 
 
 def current_storage() -> RequestStorage | None:

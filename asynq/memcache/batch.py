@@ -62,13 +62,18 @@ __all__ = [
 
 class ThreadBatches:
     """A client's active batches on one thread: the reads (``batch``) and the writes
-    (``writes``) of the current round."""
+    (``writes``) of the current round; and, for cached functions' hot path, the scope the
+    last read of a running task went through (``memo_scope``, valid while the running task is
+    ``memo_task`` and ``request_roots.generation`` is ``memo_generation``)."""
 
-    __slots__ = ("batch", "writes")
+    __slots__ = ("batch", "writes", "memo_task", "memo_scope", "memo_generation")
 
     def __init__(self) -> None:
         self.batch: ReadBatch | None = None
         self.writes: WriteBatch | None = None
+        self.memo_task: Any = None
+        self.memo_scope: RequestScope | None = None
+        self.memo_generation = -1
 
 
 def thread_batches(client: MemcacheClient) -> ThreadBatches:

@@ -24,9 +24,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 from .. import priming
+from .. import request_roots as _roots
 from ..decorators import AsyncDecorator
 from ..futures import ConstFuture, FutureBase
 from ..lowlevel import note_sync_call, task_contexts
+from ..lowlevel import thread_state as _state
 from ..request_roots import current_storage
 from ..scheduler import get_active_task, get_scheduler
 from .batch import COMPUTING, CachedItem, read_batch, thread_batches
@@ -196,7 +198,8 @@ class CachedFunction(Generic[_T]):
         compute_now = self._compute_now
         client = self.client
         tls = client.threads
-        storage_now = current_storage
+        thread_state = _state
+        roots = _roots
         item_class = CachedItem
         contexts_of = task_contexts
         missing = MISSING
@@ -224,17 +227,27 @@ class CachedFunction(Generic[_T]):
                 local = tls.state
             except AttributeError:
                 local = thread_batches(client)
-            # The client's scope in the current request (scope_for_call(client), inlined for
-            # the usual case: a request that has read through this client already).
-            storage = storage_now()
-            scope = None
-            if storage is not None:
-                values = storage.values
-                if values is not None:
-                    scope = values.get(client)
+            batch = local.batch
+            task = (
+                thread_state.scheduler.active_task if batch is None else batch.scheduler.active_task
+            )
+            # The client's scope in the current request (scope_for_call(client)), remembered
+            # for the running task: the usual call is another read of the task that read last.
+            scope = local.memo_scope
             fresh = False
-            if scope is None:
+            if (
+                task is None
+                or task is not local.memo_task
+                or local.memo_generation != roots.generation
+                or scope is None
+                or scope.closed
+            ):
+                generation = roots.generation
                 scope, fresh = scope_for_call(client)
+                if task is not None and not fresh:
+                    local.memo_task = task
+                    local.memo_scope = scope
+                    local.memo_generation = generation
             values = scope.values
             value = values.get(key, values)
             if value is not values:
@@ -249,12 +262,9 @@ class CachedFunction(Generic[_T]):
             future = inflight.get(key)
             if future is not None:
                 return future
-            batch = local.batch
             if batch is None:
                 batch = read_batch(client)
-            item = item_class(
-                batch, key, scope, cached, args, kwargs, contexts_of(batch.scheduler.active_task)
-            )
+            item = item_class(batch, key, scope, cached, args, kwargs, contexts_of(task))
             inflight[key] = item
             if fresh:
                 scope.storage.close_with(item)

@@ -235,3 +235,26 @@ def test_two_top_level_tasks_are_two_requests_with_separate_scopes(
     assert first.value() == 1 and second.value() == 1
     assert seen[0] is not seen[1]
     assert seen[0].closed and seen[1].closed
+
+
+def test_a_cached_read_inside_a_block_a_task_opens_goes_through_the_blocks_scope_and_after_it_not(
+    mc: MemcacheClient, trips: list[list[str]]
+) -> None:
+    @mc.cached("request.ident")
+    def ident(x: int) -> int:
+        return x
+
+    @asynq()
+    def reads() -> Any:
+        yield ident.asynq(1)  # the top-level task's scope
+        with mc.request() as block:
+            yield ident.asynq(1)  # a new request: read again
+            yield ident.asynq(1)  # from the block's scope
+        yield ident.asynq(1)  # the top-level task's scope again
+        return block
+
+    assert ident(1) == 1  # stored: every read below is a hit
+    trips.clear()
+    block = reads()
+    assert block.closed
+    assert trips == [["request.ident:1"], ["request.ident:1"]]
