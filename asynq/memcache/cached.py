@@ -394,20 +394,20 @@ class CachedFunction(Generic[_T]):
         client = self.client
         if priming.in_task():
             # Inside a running task the key joins the task's next round, in its scope.
-            priming.record_key(scope_for_call(client)[0], key, self)
-            return
-        scope = current_scope(client)
-        if scope is None:
-            # Outside any request: priming opens one, current on this thread until
-            # priming.end_request().
-            scope = scope_in(priming.open_request(), client)
-            assert scope is not None  # a request just opened
-        priming.record_key(scope, key, self)
+            scope, _ = scope_for_call(client)
+        else:
+            scope = current_scope(client)
+            if scope is None:
+                # Outside any request: priming opens one, current on this thread until
+                # priming.end_request().
+                scope = scope_in(priming.open_request(), client)
+                assert scope is not None  # a request just opened
         if client.leases:
-            # The priming multi-get asks for this key's lease, for the call that computes it.
+            # The priming read asks for this key's lease, for the call that computes it.
             if scope.leases is None:
                 scope.leases = {}
             scope.leases.setdefault(key, -1)
+        priming.record_key(scope, key, self)
 
     def dirty(self, *args: Any, **kwargs: Any) -> bool:
         """Delete the cached value of ``f(*args)`` (call it after the data changed); the next
