@@ -392,6 +392,7 @@ class CachedFunction(Generic[_T]):
         fetched with the others in one multi-get when priming is driven (``asynq.priming``)."""
         key = self.key(*args, **kwargs)
         client = self.client
+        scope: RequestScope | None
         if priming.in_task():
             # Inside a running task the key joins the task's next round, in its scope.
             scope, _ = scope_for_call(client)
@@ -401,7 +402,7 @@ class CachedFunction(Generic[_T]):
                 # Outside any request: priming opens one, current on this thread until
                 # priming.end_request().
                 scope = scope_in(priming.open_request(), client)
-                assert scope is not None  # a request just opened
+        assert scope is not None  # the task's scope, or a request just opened
         if client.leases:
             # The priming read asks for this key's lease, for the call that computes it.
             if scope.leases is None:
