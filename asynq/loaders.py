@@ -51,11 +51,9 @@ from contextlib import contextmanager
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from .batching import BatchBase, BatchingError, BatchItemBase
-from .contexts import AsyncContext, get_root_contexts
 from .futures import ConstFuture, ErrorFuture, FutureBase
 from .lowlevel import note_sync_call, short_repr, state_str
-from .lowlevel import thread_state as _scheduler_state
-from .request_roots import storage_of
+from .request_roots import RequestStorage, current_storage
 from .scheduler import get_active_task
 
 __all__ = [
@@ -64,7 +62,6 @@ __all__ = [
     "Loader",
     "LoaderContractError",
     "MissingKeyError",
-    "RequestCaches",
     "concurrent_batch",
     "loader",
     "request_scope",
@@ -90,56 +87,16 @@ class ConcurrentCallTimeout(TimeoutError):
 
 # -- request scopes --------------------------------------------------------------------------------
 
-# The caches of one request: loader -> (cache key -> computed future).
-_Caches = dict["Loader[Any, Any]", dict[Hashable, FutureBase[Any]]]
-
-
-class _ScopeState(threading.local):
-    def __init__(self) -> None:
-        self.explicit: _Caches | None = None  # the open request_scope() block's caches
-
-
-_scope = _ScopeState()
+# The caches of one request: loader -> (cache key -> computed future), kept in the request's
+# storage (``asynq.request_roots``), keyed by loader.
+_Caches = dict[Any, Any]
 
 
 def _request_caches() -> _Caches | None:
-    """The caches of the calling thread's current request, or None outside any request."""
-    state = _scope
-    if state.explicit is not None:
-        return state.explicit
-    task = _scheduler_state.scheduler.active_task
-    if task is None:
-        return _top_level_caches()
-    # The implicit request of the top-level task: its request-local storage, keyed by loader.
-    return storage_of(task).values
-
-
-def _top_level_caches() -> _Caches | None:
-    """Outside any task: the caches of the request that root tasks start in (``asynq.web``'s
-    ASGI middleware), else None (the call is a request of its own)."""
-    for context in get_root_contexts():
-        if type(context) is RequestCaches:
-            return context.caches
-    return None
-
-
-class RequestCaches(AsyncContext):
-    """One request's loader caches as an ``AsyncContext``: current while a task that carries it
-    runs, so that requests interleaved on one thread (an ASGI server) keep separate caches.
-    ``asynq.web.ASGIMiddleware`` makes one per HTTP request the context of its root tasks."""
-
-    def __init__(self) -> None:
-        self.caches: _Caches = {}
-        self._saved: list[_Caches | None] = []
-
-    def resume(self) -> None:
-        """Make these caches the thread's current request (the task is switched in)."""
-        self._saved.append(_scope.explicit)
-        _scope.explicit = self.caches
-
-    def pause(self) -> None:
-        """Restore the request that was current before (the task is switched out)."""
-        _scope.explicit = self._saved.pop()
+    """The caches of the current request (``request_roots.current_storage()``), or None
+    outside any request (and once the request has ended)."""
+    storage = current_storage()
+    return None if storage is None else storage.values
 
 
 @contextmanager
@@ -147,8 +104,9 @@ def request_scope() -> Iterator[None]:
     """One request for every loader on this thread: a fresh cache for the block, dropped at exit.
 
     Wrap the top-level calls that make up a request (e.g. in a request handler) in it, so that
-    they share what they load. Without it, each top-level call is a request of its own. Nested
-    scopes share the outermost one's cache.
+    they share what they load. Without it, each top-level call is a request of its own. A
+    scope opened inside another request (another ``request_scope()``, ``with mc.request():``,
+    a web middleware's request) shares that request's cache.
     """
     if get_active_task() is not None:
         raise RuntimeError(
@@ -156,14 +114,11 @@ def request_scope() -> Iterator[None]:
             "request scope is thread state and tasks interleave, so it must wrap the top-level "
             "synchronous call (e.g. in the request handler), not code inside an @asynq() function"
         )
-    if _scope.explicit is not None:
+    if current_storage() is not None:
         yield
         return
-    _scope.explicit = {}
-    try:
+    with RequestStorage():
         yield
-    finally:
-        _scope.explicit = None
 
 
 # -- the loader ------------------------------------------------------------------------------------
@@ -275,14 +230,8 @@ class Loader(Generic[_K, _V]):
         cache: dict[Hashable, FutureBase[Any]] | None = None
         if self.cache_enabled:
             # _request_caches() and _current_cache(), inlined.
-            state = _scope
-            caches = state.explicit
-            if caches is None:
-                task = _scheduler_state.scheduler.active_task
-                if task is not None:
-                    caches = storage_of(task).values
-                else:
-                    caches = _top_level_caches()
+            storage = current_storage()
+            caches = None if storage is None else storage.values
             if caches is not None:
                 cache = caches.get(self)
                 if cache is None:

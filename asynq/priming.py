@@ -52,8 +52,9 @@ is not left for a later plain read: it joins the task's own rounds.
   in a task of its own, after the round that fetched what the stage before primed, alongside the
   caller. An error in a later stage is raised by the next synchronous read or ``drive()``.
 
-Priming keeps values in the client's request scope (``with mc.request():``). Outside one, the
-first priming call opens a per-thread scope that lasts until ``priming.end_request()``.
+Priming keeps values in the client's request scope (``with mc.request():``). Outside any
+request, the first priming call opens one (a ``request_roots.RequestStorage``), current on the
+thread until ``priming.end_request()``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import decorators
 from .async_task import AsyncTask
 from .lowlevel import set_before_sync_call
+from .request_roots import RequestStorage
 from .scheduler import get_active_task, get_scheduler
 
 if TYPE_CHECKING:
@@ -82,10 +84,12 @@ __all__ = [
     "driving",
     "end_request",
     "pending",
+    "in_task",
     "reads_pending",
     "is_priming_generator",
     "prime",
     "primer",
+    "open_request",
     "record_key",
     "register_cached_type",
 ]
@@ -104,7 +108,7 @@ class _Session(threading.local):
         self.generators: list[Generator[Any, Any, Any]] = []
         self.tasks: list[AsyncTask[Any]] = []  # primed asynq calls, not yet scheduled
         self.scopes: dict[RequestScope, None] = {}  # scopes with pending keys
-        self.legacy: dict[MemcacheClient, RequestScope] = {}  # scopes opened by priming
+        self.legacy: RequestStorage | None = None  # the request priming opened
         self.driving = False
         # While drive() runs a generator's stage: its priming is recorded, not scheduled.
         self.in_stage = False
@@ -167,6 +171,12 @@ def _recorded() -> None:
 def pending() -> bool:
     """Whether priming work is recorded and not yet driven on this thread."""
     return _session.pending()
+
+
+def in_task() -> bool:
+    """Whether priming called now joins the running ``@asynq()`` task's rounds (it does inside a
+    task, except while ``drive()`` runs a priming generator's stage) instead of being recorded."""
+    return _session.in_task()
 
 
 def reads_pending() -> bool:
@@ -278,17 +288,16 @@ def _cached(fn: object) -> Any:
     )
 
 
-def record_key(client: MemcacheClient, key: str, cached: CachedFunction[Any] | None = None) -> None:
+def record_key(scope: RequestScope, key: str, cached: CachedFunction[Any] | None = None) -> None:
     """``f.prime(x)``: remember ``key`` (of the cached function ``cached``; None for a raw
-    key) in the current request scope of ``client`` until priming is driven.
+    key) in the request scope ``scope`` (its client's in the current request, or in
+    ``open_request()``'s) until priming is driven.
 
-    Inside a running task the key is fetched with the task's next round instead."""
+    Inside a running task the key is fetched with the task's next round instead (``scope`` is
+    then the running task's: ``in_task()`` tells the caller which to pass)."""
     if _session.in_task():
-        _fetch_in_task(client, key, cached)
+        _fetch_in_task(scope, key, cached)
         return
-    scope = client.thread_state().scope
-    if scope is None or scope.closed or scope.implicit:
-        scope = _priming_scope(client)
     if key in scope.values or key in scope.inflight:
         return
     scope.prime_keys[key] = cached
@@ -296,14 +305,15 @@ def record_key(client: MemcacheClient, key: str, cached: CachedFunction[Any] | N
     _recorded()
 
 
-def _fetch_in_task(client: MemcacheClient, key: str, cached: CachedFunction[Any] | None) -> None:
+def _fetch_in_task(scope: RequestScope, key: str, cached: CachedFunction[Any] | None) -> None:
     """``f.prime(x)`` inside a task: the key joins the next round (the running task's scope)."""
-    scope, _ = client.scope_for_call()
+    from .memcache.batch import primed_read
+
     if key in scope.values:
         return
     future = scope.inflight.get(key)
     if future is None:
-        future = client.primed_read(scope, key, cached)
+        future = primed_read(scope, key, cached)
         get_scheduler().schedule(future)
     if _session.collecting:
         _session.collecting[-1].append((future, scope, key))
@@ -376,14 +386,14 @@ def _later_stages(
             return
 
 
-def _priming_scope(client: MemcacheClient) -> RequestScope:
-    scope, fresh = client.scope_for_call()
-    if not fresh:
-        return scope
-    # A new scope of its own: current on this thread until end_request().
-    client.thread_state().scope = scope
-    _session.legacy[client] = scope
-    return scope
+def open_request() -> RequestStorage:
+    """The request priming keeps its values in outside any other: opened by the first priming
+    call, current on this thread until ``end_request()``."""
+    storage = _session.legacy
+    if storage is None or storage.closed:
+        storage = _session.legacy = RequestStorage()
+        storage.__enter__()
+    return storage
 
 
 def drive() -> None:
@@ -452,7 +462,7 @@ def drive() -> None:
     finally:
         session.driving = False
     for client in touched:
-        client.send_write_backs(confirm=True)
+        client.write_backs.send(confirm=True)
 
 
 def _advance(gen: Generator[Any, Any, Any]) -> bool:
@@ -475,6 +485,8 @@ def _advance(gen: Generator[Any, Any, Any]) -> bool:
 def _fetch_pending(scheduler: TaskScheduler) -> None:
     """One multi-get per client for every pending key, all in the same scheduler round (with
     the reads of the primed tasks that are ready to run)."""
+    from .memcache.batch import primed_read
+
     scopes = list(_session.scopes)
     _session.scopes.clear()
     items: list[FutureBase[Any]] = []
@@ -491,7 +503,7 @@ def _fetch_pending(scheduler: TaskScheduler) -> None:
             # missing-key marker on a miss): one that comes meanwhile adds its own item, and
             # the batch asks memcached for the key once. A cached function's key accepts only
             # the function's own values, as the function's reads do.
-            items.append(scope.client.primed_read(scope, key, cached))
+            items.append(primed_read(scope, key, cached))
     for item in items:
         scheduler.schedule(item)
     for item in items:
@@ -511,9 +523,6 @@ def end_request() -> None:
     session.stages = []
     session.on_computes.clear()
     session.scopes.clear()
-    legacy, session.legacy = session.legacy, {}
-    for client, scope in legacy.items():
-        state = client.thread_state()
-        if state.scope is scope:
-            state.scope = None
-        scope.close()
+    legacy, session.legacy = session.legacy, None
+    if legacy is not None:
+        legacy.__exit__(None, None, None)

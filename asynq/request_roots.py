@@ -1,53 +1,93 @@
-"""Request roots: the top-level task of the running task, and storage that lives as long as it.
+"""Request roots: one request-local storage per request, for the caches outside the kernel.
 
 A request, for the caches that live outside the kernel (loaders, memcache's request-local
-cache), is everything one top-level call does: the task created outside any task (the *request
-root*) and every task it creates, directly or not. ``request_root(task)`` walks up the chain of
-creators to that root; ``storage_of(task)`` is the root's ``RequestStorage``, one dict of values
-keyed by owner (a loader, a memcache client: whatever object the values belong to), created on
-first use and closed when the root's future is computed: its values are dropped, and the
-callbacks registered with ``on_close`` run (a memcache scope sends its write-backs there).
+cache), has one ``RequestStorage``: a dict of values keyed by owner (a loader, a memcache
+client: whatever object the values belong to), created on first use and closed once when the
+request ends: its values are dropped, and the callbacks registered with ``on_close`` run (a
+memcache scope sends its write-backs there). Which request the running code belongs to:
 
-Finding the storage is amortized O(1): every task on the way up is remembered with its root's
-storage (weakly: a finished task's entry goes with it), so the next walk stops at the first task
-already seen, and the last task asked about is answered without a lookup.
+1. an explicit request: a storage entered with ``with RequestStorage():`` (``with
+   mc.request():``, ``loaders.request_scope()``, the WSGI and Django middleware), or one that
+   new root tasks start in (``contexts.contexts_for_new_roots(storage)``: the ASGI middleware).
+   A ``RequestStorage`` is an ``AsyncContext``: entered inside a task, it follows that task and
+   the tasks it creates across switches; entered outside any task, it is the thread's until the
+   block ends;
+2. otherwise, inside a running task, the implicit request of its *request root*, the task at
+   the end of its chain of creators (``request_root(task)``): ``storage_of(task)``, closed when
+   the root's future is computed;
+3. otherwise, outside any task, the open storage that new root tasks start in, if any;
+4. otherwise none (``current_storage()`` is None): a top-level call is a request of its own,
+   whose owner makes a storage and closes it with the call (``close_with(future)``).
 
-Explicit requests (``with mc.request():``, ``loaders.request_scope()``, the contexts a web
-middleware gives new roots through ``contexts.contexts_for_new_roots``) come before the implicit
-request of the root; their owners check for them first.
+Finding a root's storage is amortized O(1): every task on the way up is remembered with its
+root's storage (weakly: a finished task's entry goes with it), so the next walk stops at the
+first task already seen, and the last task asked about is answered without a lookup.
 """
 
 from __future__ import annotations
 
+import itertools
+import threading
 import weakref
 from collections.abc import Callable
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from .async_task import get_root_contexts
+from .contexts import AsyncContext, enter_context, leave_context
+from .scheduler import _thread_state as _scheduler_state
 
 if TYPE_CHECKING:
     from .async_task import AsyncTask
     from .futures import FutureBase
 
-__all__ = ["RequestStorage", "current_storage", "request_root", "storage_of"]
+__all__ = [
+    "RequestStorage",
+    "current_storage",
+    "generation",
+    "request_root",
+    "storage_for_new_roots",
+    "storage_of",
+]
+
+#: Changes whenever an explicit request becomes, or stops being, current on any thread (a new
+#: number each time, never one seen before). A hot path may remember ``current_storage()``'s
+#: answer for a running task: it holds while the task and ``generation`` are unchanged.
+generation = 0
+_generations = itertools.count(1)
 
 _V = TypeVar("_V")
 
 
-class RequestStorage:
-    """The request-local values of one request root, keyed by owner.
+# Per thread: ``current``, the explicit request current on this thread (innermost), and
+# ``saved``, the ones it hides. A plain threading.local (set up by ``_thread_init``): reading a
+# plain one's attributes is much cheaper than reading a subclass's, and this is a hot path.
+_thread = threading.local()
+
+
+def _thread_init() -> Any:
+    _thread.current = None
+    _thread.saved = []
+    return _thread
+
+
+class RequestStorage(AsyncContext):
+    """The request-local values of one request, keyed by owner.
 
     ``values`` is the dict itself (owner -> value), for hot paths; it is None once the request
-    has ended. Values are never shared between requests.
+    has ended. Values are never shared between requests. As a context manager, ``with
+    RequestStorage():`` is an explicit request: current for the block (and the tasks created in
+    it), closed when the block ends.
     """
-
-    __slots__ = ("values", "_callbacks", "__weakref__")
 
     def __init__(self) -> None:
         self.values: dict[Any, Any] | None = {}
         self._callbacks: list[Callable[[], object]] | None = None
+        self._entered = False
 
     @property
     def closed(self) -> bool:
-        """Whether the request has ended (its root is computed)."""
+        """Whether the request has ended."""
         return self.values is None
 
     def get(self, owner: object) -> Any:
@@ -57,13 +97,14 @@ class RequestStorage:
 
     def setdefault(self, owner: object, factory: Callable[[], _V]) -> _V | None:
         """``owner``'s value, made by ``factory()`` on first use; None once the request has
-        ended (nothing is stored for a request that is over)."""
+        ended (nothing is stored for a request that is over). When two threads make it at
+        once, one value wins and both get it."""
         values = self.values
         if values is None:
             return None
         value = values.get(owner)
         if value is None:
-            value = values[owner] = factory()
+            value = values.setdefault(owner, factory())
         return value
 
     def on_close(self, callback: Callable[[], object]) -> None:
@@ -82,13 +123,83 @@ class RequestStorage:
             self._callbacks.append(callback)
 
     def close(self, _future: FutureBase[Any] | None = None) -> None:
-        """End the request: drop the values and run the ``on_close`` callbacks (once)."""
+        """End the request: drop the values and run the ``on_close`` callbacks (once, in the
+        order they were registered)."""
         if self.values is None:
             return
         self.values = None
         callbacks, self._callbacks = self._callbacks, None
         for callback in callbacks or ():
             callback()
+
+    def close_with(self, future: FutureBase[Any]) -> None:
+        """End the request when ``future`` is computed (a top-level call's own request)."""
+        if future.is_computed():
+            self.close()
+        else:
+            future.on_computed.subscribe(self.close)
+
+    # -- as an explicit request ------------------------------------------------------------
+
+    def __enter__(self) -> RequestStorage:
+        if self._entered:
+            raise RuntimeError(
+                "this RequestStorage was already entered; a request is one `with` block: "
+                "make a new RequestStorage() for each request"
+            )
+        if self.values is None:
+            raise RuntimeError(
+                "this RequestStorage is closed (its request has ended); make a new "
+                "RequestStorage() for the next request"
+            )
+        self._entered = True
+        enter_context(self)
+        return self
+
+    def __exit__(
+        self,
+        typ: type[BaseException] | None,
+        val: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            leave_context(self)
+        finally:
+            self.close()
+
+    def resume(self) -> None:
+        """Make this request the thread's current one (on enter, and when a task that carries
+        it is switched in)."""
+        global generation
+        state = _thread
+        try:
+            state.saved.append(state.current)
+        except AttributeError:
+            state = _thread_init()
+            state.saved.append(None)
+        state.current = self
+        generation = next(_generations)
+
+    def pause(self) -> None:
+        """Restore the request that was current before (on exit, and when a task that carries
+        it is switched out)."""
+        global generation
+        generation = next(_generations)
+        state = _thread
+        saved = getattr(state, "saved", None)
+        if not saved:
+            state.current = None
+        elif state.current is self:
+            state.current = saved.pop()
+        else:
+            # Not the innermost request (one ended out of order, e.g. priming's request ended
+            # inside a block opened after it): the request resumed after this one saved it as
+            # the one to restore; it restores what this one hid instead.
+            for j in range(len(saved) - 1, 0, -1):
+                if saved[j] is self:
+                    saved[j] = saved[j - 1]
+                    del saved[j - 1]
+                    return
 
     def __repr__(self) -> str:
         state = "closed" if self.values is None else f"{len(self.values)} owner(s)"
@@ -98,8 +209,9 @@ class RequestStorage:
 # Every task seen -> its root's storage. Weak keys: an entry goes with its task. Values never
 # refer to a task, so a root is not kept alive by its own entry.
 _storages: weakref.WeakKeyDictionary[AsyncTask[Any], RequestStorage] = weakref.WeakKeyDictionary()
-# The last (task, storage) answered: one tuple, swapped whole, so threads never see half of it.
-_last: tuple[object, RequestStorage | None] = (None, None)
+# The last (task, storage, task's creator) answered: one tuple, swapped whole, so threads never
+# see half of it. A sibling of that task (same creator) has the same storage.
+_last: tuple[object, RequestStorage | None, object] = (None, None, None)
 
 
 def request_root(task: AsyncTask[Any]) -> AsyncTask[Any]:
@@ -119,23 +231,50 @@ def storage_of(task: AsyncTask[Any]) -> RequestStorage:
     if last[0] is task:
         return last[1]  # type: ignore[return-value]  # set together with its task
     try:
-        storage = _storages.get(task)
-    except TypeError:  # not weakly referenceable: not a task
+        creator = task.creator
+    except AttributeError:
         _check_task(task, "storage_of")
         raise
-    if storage is None:
-        storage = _walk(task)
-    _last = (task, storage)
-    return storage
+    if creator is not None and creator is last[2]:
+        storage = last[1]  # a sibling of the last task asked about
+    else:
+        try:
+            storage = _storages.get(task)
+        except TypeError:  # not weakly referenceable: not a task
+            _check_task(task, "storage_of")
+            raise
+        if storage is None:
+            storage = _walk(task)
+    _last = (task, storage, creator)
+    return storage  # type: ignore[return-value]  # set together with its task
 
 
 def current_storage() -> RequestStorage | None:
-    """The request-local storage of the running task's request root; None outside any task
-    (a top-level call is a request of its own, or belongs to an explicit scope)."""
-    from .scheduler import get_active_task
+    """The storage of the request the running code belongs to (see the module docstring):
+    the explicit request current on this thread, else the running task's request root's, else
+    (outside any task) the open storage new root tasks start in; None if there is none (a
+    top-level call outside any request is a request of its own)."""
+    try:
+        storage: RequestStorage | None = _thread.current
+    except AttributeError:
+        storage = _thread_init().current
+    if storage is not None:
+        return storage
+    task = _scheduler_state.scheduler.active_task
+    if task is not None:
+        return storage_of(task)
+    return storage_for_new_roots()
 
-    task = get_active_task()
-    return None if task is None else storage_of(task)
+
+def storage_for_new_roots() -> RequestStorage | None:
+    """The open storage that tasks created outside any task start in (the innermost one given
+    to ``contexts.contexts_for_new_roots``), or None."""
+    contexts = get_root_contexts()
+    if contexts:
+        for context in reversed(contexts):
+            if type(context) is RequestStorage and context.values is not None:
+                return context
+    return None
 
 
 def _walk(task: AsyncTask[Any]) -> RequestStorage:

@@ -2,22 +2,22 @@
 
 A web back end reads its cache from model functions called all over a request: a view, its
 templates, helpers. Each top-level call would otherwise be a request of its own, and read the same
-keys again. The middleware here wraps every HTTP request in one *request scope* per memcached
-client: a request-local cache in which each key is fetched at most once, with the pending
-write-backs sent when the request ends. The request is also one loader request (under WSGI and
-Django an ``asynq.loaders.request_scope()``), so loaders share what they load.
+keys again. The middleware here makes every HTTP request one request (``asynq.request_roots``:
+one ``RequestStorage``), in which each memcached client has its *request scope*, a request-local
+cache in which each key is fetched at most once, with the pending write-backs sent when the
+request ends, and every loader its request cache.
 
     app.wsgi_app = WSGIMiddleware(app.wsgi_app, mc)          # Flask, or any WSGI app
     app = ASGIMiddleware(app, mc)                            # Starlette, FastAPI, any ASGI app
     MIDDLEWARE = [..., "asynq.web.DjangoMiddleware"]         # Django, with ASYNQ_MEMCACHE_CLIENTS
 
-A WSGI request is handled on one thread from start to end, so its scopes are ordinary ``with
-mc.request():`` blocks around the application and the response iterable. An ASGI server runs many
-requests on one event loop thread, interleaved at every ``await``, so a thread-wide scope would mix
-them: the ASGI middleware instead makes the request's scopes the contexts that its root tasks start
-in (``asynq.contexts.contexts_for_new_roots``, a context variable, so each request sees its own).
-Every ``await f.asyncio(...)``, and every synchronous call in a threadpool endpoint, then reads
-through the request's cache, and loaders share one cache per request (``RequestCaches``).
+A WSGI request is handled on one thread from start to end, so its request is an ordinary ``with
+RequestStorage():`` block around the application and the response iterable. An ASGI server runs
+many requests on one event loop thread, interleaved at every ``await``, so a thread-wide request
+would mix them: the ASGI middleware instead makes the request's storage the context that its root
+tasks start in (``asynq.contexts.contexts_for_new_roots``, a context variable, so each request
+sees its own). Every ``await f.asyncio(...)``, and every synchronous call in a threadpool
+endpoint, then reads through the request's caches.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from typing import Any
 
 from .asyncio_interop import run_on_flush_thread
 from .contexts import contexts_for_new_roots
-from .loaders import RequestCaches
-from .loaders import request_scope as loaders_request_scope
 from .memcache.client import MemcacheClient
-from .memcache.request import RequestScope
+from .memcache.request import RequestScope, scope_in
+from .request_roots import RequestStorage
 
 __all__ = ["ASGIMiddleware", "DjangoMiddleware", "WSGIMiddleware", "request_scope"]
 
@@ -63,14 +62,13 @@ def _check_clients(clients: Iterable[Any], where: str) -> tuple[MemcacheClient, 
 
 @contextmanager
 def request_scope(*clients: MemcacheClient) -> Iterator[None]:
-    """One request on this thread: a ``with mc.request():`` block for each client and one
-    ``asynq.loaders.request_scope()``, so that the top-level calls made inside share what they
-    read. The clients' pending write-backs are sent when the block ends."""
+    """One request on this thread (a ``RequestStorage`` block), so that the top-level calls
+    made inside share what they read, through every client and loader. Each client's pending
+    write-backs are sent, and confirmed, when the block ends."""
     checked = _check_clients(clients, "request_scope")
-    with ExitStack() as stack:
-        stack.enter_context(loaders_request_scope())
+    with RequestStorage() as storage:
         for client in checked:
-            stack.enter_context(client.request())
+            scope_in(storage, client)  # made now: it confirms the write-backs at the end
         yield
 
 
@@ -122,10 +120,11 @@ class WSGIMiddleware:
 
 
 class ASGIMiddleware:
-    """ASGI middleware: each HTTP request (and WebSocket connection) gets one request scope per
-    client and one set of loader caches, which every root task of the request starts in; other
-    messages (``lifespan``) pass through. When the application returns, the request's
-    write-backs are sent and applied by memcached before the middleware returns."""
+    """ASGI middleware: each HTTP request (and WebSocket connection) is one request (a
+    ``RequestStorage``: a scope per client, the loaders' caches), which every root task of the
+    request starts in; other messages (``lifespan``) pass through. When the application returns,
+    the request's write-backs are sent and applied by memcached before the middleware
+    returns."""
 
     def __init__(self, app: _ASGIApp, *clients: MemcacheClient) -> None:
         if not callable(app):
@@ -145,25 +144,29 @@ class ASGIMiddleware:
         if scope.get("type") not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        scopes = [RequestScope(client) for client in self.clients]
+        storage = RequestStorage()
+        scopes = [s for c in self.clients if (s := scope_in(storage, c)) is not None]
         try:
-            with contexts_for_new_roots(RequestCaches(), *(s.activation for s in scopes)):
+            with contexts_for_new_roots(storage):
                 await self.app(scope, receive, send)
         finally:
+            # The request ends without I/O on the loop thread: its scopes close first, leaving
+            # their write-backs queued, then the request's storage (the loaders' caches go).
             for request in scopes:
                 request.close(flush=False)
+            storage.close()
             # The request's write-backs were queued by the loop thread (await f.asyncio(...))
             # or by threadpool threads (synchronous endpoints). Send them from the loop's flush
             # thread, on the connection the loop's reads use, and return once memcached has
             # applied them: a request that starts after this one returned sees them, and the
             # loop is not blocked meanwhile. A request that wrote nothing skips this.
-            if any(request.writes or request.client.has_write_backs() for request in scopes):
+            if any(request.writes or request.client.write_backs.pending() for request in scopes):
                 await run_on_flush_thread(_apply_writes, scopes)
 
 
 def _apply_writes(scopes: list[RequestScope]) -> None:
     for request in scopes:
-        request.client.send_write_backs(confirm=True, scope=request)
+        request.client.write_backs.send(confirm=True, scope=request)
 
 
 class DjangoMiddleware:

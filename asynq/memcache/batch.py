@@ -20,7 +20,9 @@ Items:
 
 from __future__ import annotations
 
+import logging
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from ..async_task import AsyncTask
@@ -33,6 +35,7 @@ from .protocol import STALE, WIN, WriteOp
 from .request import MISSING, RequestScope
 
 _monotonic = time.monotonic
+_log = logging.getLogger("asynq.memcache")
 
 if TYPE_CHECKING:
     from collections.abc import Generator
@@ -49,7 +52,57 @@ __all__ = [
     "CachedItem",
     "WriteItem",
     "COMPUTING",
+    "ThreadBatches",
+    "primed_read",
+    "read_batch",
+    "thread_batches",
+    "write_batch",
 ]
+
+
+class ThreadBatches:
+    """A client's active batches on one thread: the reads (``batch``) and the writes
+    (``writes``) of the current round; and, for cached functions' hot path, the scope the
+    last read of a running task went through (``memo_scope``, valid while the running task is
+    ``memo_task`` and ``request_roots.generation`` is ``memo_generation``)."""
+
+    __slots__ = ("batch", "writes", "memo_task", "memo_scope", "memo_generation")
+
+    def __init__(self) -> None:
+        self.batch: ReadBatch | None = None
+        self.writes: WriteBatch | None = None
+        self.memo_task: Any = None
+        self.memo_scope: RequestScope | None = None
+        self.memo_generation = -1
+
+
+def thread_batches(client: MemcacheClient) -> ThreadBatches:
+    """``client``'s active batches on this thread (kept in ``client.threads``, a plain
+    ``threading.local``), created on first use."""
+    threads = client.threads
+    try:
+        state: ThreadBatches = threads.state
+    except AttributeError:
+        state = threads.state = ThreadBatches()
+    return state
+
+
+def read_batch(client: MemcacheClient) -> ReadBatch:
+    """``client``'s active read batch on this thread (the reads of the current round)."""
+    state = thread_batches(client)
+    batch = state.batch
+    if batch is None:
+        batch = state.batch = ReadBatch(client)
+    return batch
+
+
+def write_batch(client: MemcacheClient) -> WriteBatch:
+    """``client``'s active write batch on this thread (``yield mc.set.asynq(...)``)."""
+    state = thread_batches(client)
+    batch = state.writes
+    if batch is None:
+        batch = state.writes = WriteBatch(client)
+    return batch
 
 
 class ReadBatch(BatchBase["GetItem | CachedItem"]):
@@ -62,7 +115,7 @@ class ReadBatch(BatchBase["GetItem | CachedItem"]):
         self._plan: GetPlan | None = None
 
     def _try_switch_active_batch(self) -> None:
-        local = self.client.thread_state()
+        local = thread_batches(self.client)
         if local.batch is self:
             local.batch = ReadBatch(self.client)
 
@@ -70,18 +123,18 @@ class ReadBatch(BatchBase["GetItem | CachedItem"]):
         client = self.client
         if not client.leases:
             keys = list(dict.fromkeys([item.key for item in pending_items(self)]))
-            client.send_round_writes(self.items, keys)
+            client.write_backs.before_round(self.items, keys)
             if keys:
                 self._plan = client.pool.send_gets(keys)
             return
         items = pending_items(self)
         if not items:
-            client.send_round_writes(items, [])
+            client.write_backs.before_round(items, [])
             return
         keys = list(dict.fromkeys([item.key for item in items]))
         # The write-backs of the requests this round reads for go first: its reply confirms
         # them, whatever thread queued them and whatever thread sends the round.
-        client.send_round_writes(items, keys)
+        client.write_backs.before_round(items, keys)
         _wait_for_retries(items)
         # The keys that ask for no lease: raw gets, except keys of cached functions primed in
         # their scope (all the others are cached calls).
@@ -179,6 +232,16 @@ class GetItem(BatchItemBase):
         return f"<GetItem {self.key!r} {state_str(self)}>"
 
 
+def primed_read(scope: RequestScope, key: str, cached: CachedFunction[Any] | None) -> GetItem:
+    """A priming fetch of the full key ``key`` for ``scope``, in this thread's read batch of
+    the scope's client: a raw read (``cached`` None), or a read of ``cached``'s key, which
+    accepts only the function's own values, as the function's reads do."""
+    batch = read_batch(scope.client)
+    if cached is None:
+        return GetItem(batch, key, scope)
+    return PrimedItem(batch, key, scope, cached)
+
+
 class PrimedItem(GetItem):
     """A priming fetch of a cached function's key (``f.prime(x)``): a raw read, except that a
     value the function did not write is a miss, as for the function's own reads."""
@@ -231,7 +294,7 @@ class CachedItem(BatchItemBase):
     def start_compute(self, scheduler: TaskScheduler) -> None:
         """Run the function's body in a new task that sets this item when done."""
         task: AsyncTask[None] = AsyncTask(_compute(self), self.cached.fn, self.args, self.kwargs)
-        set_from_task(self, task, self.contexts + (self.scope.activation,), scheduler)
+        set_from_task(self, task, self.contexts + (self.scope.storage,), scheduler)
 
     def __repr__(self) -> str:
         return f"<CachedItem {self.key!r} {state_str(self)}>"
@@ -252,7 +315,7 @@ def _compute(item: CachedItem) -> Generator[Any, Any, None]:
         if scope.inflight.get(item.key) is item:
             del scope.inflight[item.key]
         if item.lease is not None and item.lease > 0:
-            cached.client.release_lease(item.key, item.lease, scope)
+            cached.client.write_backs.release_lease(item.key, item.lease, scope)
         item.set_error(error)
         return
     if scope.inflight.get(item.key) is item:
@@ -314,20 +377,41 @@ def _lease_outcome(
     since, _, attempt = item.retry if item.retry is not None else (now, now, -1)
     if now - since >= client.lease_wait:
         # The holder is too slow (or gone): compute, and write nothing (the lease is not ours).
-        client.note_lease_timeout(key, now - since)
+        _note_lease_timeout(client, key, now - since)
         item.start_compute(scheduler)
         return
     task: AsyncTask[None] = AsyncTask(
         _await_lease(item, since, attempt + 1), cached.fn, item.args, item.kwargs
     )
-    set_from_task(item, task, item.contexts + (scope.activation,), scheduler)
+    set_from_task(item, task, item.contexts + (scope.storage,), scheduler)
+
+
+# When each client last logged a lease timeout (weakly: the entry goes with its client).
+_lease_logged: weakref.WeakKeyDictionary[MemcacheClient, float] = weakref.WeakKeyDictionary()
+
+
+def _note_lease_timeout(client: MemcacheClient, key: str, waited: float) -> None:
+    """A read waited ``lease_wait`` for another caller's computation: count it, and log it at
+    most once per ``log_interval``."""
+    client.stats.lease_timeouts += 1
+    now = _monotonic()
+    if now - _lease_logged.get(client, -1e18) >= client.log_interval:
+        _lease_logged[client] = now
+        _log.warning(
+            "asynq.memcache: waited %.2f s for another caller to compute %s (lease_wait=%.2f)"
+            "; computing it here without writing it back (logged at most once per %.0f s)",
+            waited,
+            key,
+            client.lease_wait,
+            client.log_interval,
+        )
 
 
 def _await_lease(item: CachedItem, since: float, attempt: int) -> Generator[Any, Any, None]:
     """Read the key again a little later (2 ms, doubling up to 50 ms) and pass on the result."""
     cached = item.cached
     probe = CachedItem(
-        cached.client.read_batch(),
+        read_batch(cached.client),
         item.key,
         item.scope,
         cached,
@@ -362,7 +446,7 @@ class WriteBatch(BatchBase["WriteItem"]):
         return (1, 0)
 
     def _try_switch_active_batch(self) -> None:
-        local = self.client.thread_state()
+        local = thread_batches(self.client)
         if local.writes is self:
             local.writes = WriteBatch(self.client)
 

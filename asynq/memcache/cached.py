@@ -24,15 +24,17 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 from .. import priming
+from .. import request_roots as _roots
 from ..batching import BatchItemBase
 from ..decorators import AsyncDecorator
 from ..futures import ConstFuture, FutureBase
 from ..lowlevel import note_sync_call, task_contexts
 from ..lowlevel import thread_state as _state
+from ..request_roots import current_storage
 from ..scheduler import get_active_task, get_scheduler
-from .batch import COMPUTING, CachedItem
+from .batch import COMPUTING, CachedItem, read_batch, thread_batches
 from .keys import Keyword, check_namespace, encode_arg, make_key
-from .request import MISSING, RequestScope
+from .request import MISSING, RequestScope, current_scope, scope_for_call, scope_in
 from .serde import FLAG_CACHED
 
 __all__ = ["CachedFunction"]
@@ -198,6 +200,7 @@ class CachedFunction(Generic[_T]):
         client = self.client
         tls = client.threads
         thread_state = _state
+        roots = _roots
         item_class = CachedItem
         new_item = object.__new__
         join_batch = BatchItemBase.__init__
@@ -226,15 +229,28 @@ class CachedFunction(Generic[_T]):
             try:
                 local = tls.state
             except AttributeError:
-                local = client.thread_state()
-            scope = local.scope
+                local = thread_batches(client)
+            batch = local.batch
+            task = (
+                thread_state.scheduler.active_task if batch is None else batch.scheduler.active_task
+            )
+            # The client's scope in the current request (scope_for_call(client)), remembered
+            # for the running task: the usual call is another read of the task that read last.
+            scope = local.memo_scope
             fresh = False
             if (
-                scope is None
+                task is None
+                or task is not local.memo_task
+                or local.memo_generation != roots.generation
+                or scope is None
                 or scope.closed
-                or (scope.implicit and thread_state.scheduler.active_task is None)
             ):
-                scope, fresh = client.scope_for_call()
+                generation = roots.generation
+                scope, fresh = scope_for_call(client)
+                if task is not None and not fresh:
+                    local.memo_task = task
+                    local.memo_scope = scope
+                    local.memo_generation = generation
             values = scope.values
             value = values.get(key, values)
             if value is not values:
@@ -249,9 +265,8 @@ class CachedFunction(Generic[_T]):
             future = inflight.get(key)
             if future is not None:
                 return future
-            batch = local.batch
             if batch is None:
-                batch = client.read_batch()
+                batch = read_batch(client)
             # CachedItem(batch, key, ...), inlined: the kernel's item set-up is the one call.
             item = new_item(item_class)
             join_batch(item, batch)
@@ -260,12 +275,12 @@ class CachedFunction(Generic[_T]):
             item.cached = cached
             item.args = args
             item.kwargs = kwargs
-            item.contexts = contexts_of(batch.scheduler.active_task)
+            item.contexts = contexts_of(task)
             item.lease = None
             item.retry = None
             inflight[key] = item
             if fresh:
-                scope.close_with(item)
+                scope.storage.close_with(item)
             return item
 
         asynq.__doc__ = CachedFunction.asynq.__doc__
@@ -281,8 +296,9 @@ class CachedFunction(Generic[_T]):
             note_sync_call(self)  # counted, and logged under debug.options.DUMP_SYNC_CALLS
         elif not kwargs:
             # Fast path for legacy code: a value already in the request-local cache.
-            scope = self.client.thread_state().scope
-            if scope is not None and not scope.closed and not scope.implicit:
+            storage = current_storage()
+            scope = None if storage is None else storage.get(self.client)
+            if scope is not None and not scope.closed:
                 key = self._keys.get(args) if _memo_key(args) is not None else None
                 if key is not None:
                     value = scope.values.get(key, scope)
@@ -296,7 +312,7 @@ class CachedFunction(Generic[_T]):
             # call ran in go with the request's next round or when it ends. Write-backs of
             # scopes that closed before their computations ended go out now.
             if task is None and not priming.driving():
-                self.client.send_write_backs(confirm=True, current=False)
+                self.client.write_backs.send(confirm=True, current=False)
 
     def _compute_now(
         self, scope: RequestScope, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -323,7 +339,7 @@ class CachedFunction(Generic[_T]):
             return item
         if self.client.leases:
             item = CachedItem(
-                self.client.read_batch(),
+                read_batch(self.client),
                 key,
                 scope,
                 self,
@@ -345,7 +361,7 @@ class CachedFunction(Generic[_T]):
         """A computed value: queue its write-back (under ``lease`` when the client takes
         leases) and keep it for the request, as a read of memcached will return it (the value
         the caller gets)."""
-        value = self.client.queue_write_back(key, value, self.ttl, lease, scope)
+        value = self.client.write_backs.queue(key, value, self.ttl, lease, scope)
         if not scope.closed:
             scope.values[key] = value
         return value
@@ -376,27 +392,37 @@ class CachedFunction(Generic[_T]):
         fetched with the others in one multi-get when priming is driven (``asynq.priming``)."""
         key = self.key(*args, **kwargs)
         client = self.client
-        priming.record_key(client, key, self)
-        scope = client.thread_state().scope
-        if client.leases and scope is not None:
-            # The priming multi-get asks for this key's lease, for the call that computes it.
+        scope: RequestScope | None
+        if priming.in_task():
+            # Inside a running task the key joins the task's next round, in its scope.
+            scope, _ = scope_for_call(client)
+        else:
+            scope = current_scope(client)
+            if scope is None:
+                # Outside any request: priming opens one, current on this thread until
+                # priming.end_request().
+                scope = scope_in(priming.open_request(), client)
+        assert scope is not None  # the task's scope, or a request just opened
+        if client.leases:
+            # The priming read asks for this key's lease, for the call that computes it.
             if scope.leases is None:
                 scope.leases = {}
             scope.leases.setdefault(key, -1)
+        priming.record_key(scope, key, self)
 
     def dirty(self, *args: Any, **kwargs: Any) -> bool:
         """Delete the cached value of ``f(*args)`` (call it after the data changed); the next
         read computes it again. Returns whether memcached had it."""
         key = self.key(*args, **kwargs)
         client = self.client
-        client.send_write_backs()
-        scope = client.scope_to_update()
+        client.write_backs.send()
+        scope = current_scope(client)
         if scope is not None:
             scope.values.pop(key, None)
             scope.inflight.pop(key, None)
         if self.stale_while_revalidate and client.leases:
-            return bool(client.delete_now(key, stale_ttl=self.stale_ttl))
-        return bool(client.delete_now(key))
+            return client.pool.delete(key, stale_ttl=self.stale_ttl)
+        return client.pool.delete(key)
 
     def __get__(self, instance: Any, owner: Any) -> Any:
         if instance is None:

@@ -1,32 +1,31 @@
 """MemcacheClient: one memcached server or a cluster, read in batches.
 
-The client keeps its configuration, the public API (``get``/``get_many``/``set``/``set_many``/
-``delete``, synchronous and ``.asynq()``; ``cached``; ``request``; ``retarget``), the request
-scopes (which scope a call reads through) and the queue of write-backs. Reads made while asynq
-tasks run join the client's current ``ReadBatch`` and go out as one multi-get per round (see
-``batch.py``). Everything that talks to a server goes through ``mc.pool``, a ``ServerPool``
-(``pool.py``: placement, per-thread connections, health, the two-phase reads, writes) that speaks
-the wire protocol of ``protocol.py``. One deadline bounds each call: ``read_timeout`` limits all
-of its waiting, however slowly a server trickles its answer.
+The client keeps its configuration and the public API (``get``/``get_many``/``set``/
+``set_many``/``delete``, synchronous and ``.asynq()``; ``cached``; ``request``; ``retarget``;
+``flush_writes``). Reads made while asynq tasks run join the client's current ``ReadBatch`` and
+go out as one multi-get per round (see ``batch.py``), through the client's scope in the current
+request (``request.py``). The client hands its collaborators to the other memcache modules as
+attributes: ``mc.pool``, a ``ServerPool`` (``pool.py``: placement, per-thread connections,
+health, the two-phase reads, writes) that speaks the wire protocol of ``protocol.py``, and
+``mc.write_backs``, the queue of values computed on a miss (``writes.py``). One deadline bounds
+each call: ``read_timeout`` limits all of its waiting, however slowly a server trickles its
+answer.
 
 Faults never reach user code: a server that refuses, fails or does not answer within
 ``read_timeout`` turns its keys into misses, is counted in ``stats.errors``, is logged at most
 once per ``log_interval`` seconds, and is left alone for ``retry_after`` seconds before it is
 tried again.
 
-The methods under "for batches" (``thread_state``, ``read_batch``, ``scope_for_call``,
-``send_round_writes``, ``send_write_backs``, ...) are public for the other modules of
-``asynq.memcache``, ``asynq.priming`` and ``asynq.web``; model code does not need them.
+Each thread's active read and write batches are kept in ``mc.threads`` by ``batch.py``
+(``thread_batches(mc)``, ``read_batch(mc)``, ``write_batch(mc)``).
 """
 
 from __future__ import annotations
 
-import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Generator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from pymemcache.client.base import Client as PymemcacheClient
 from qcore.events import EventHook
@@ -34,28 +33,21 @@ from qcore.events import EventHook
 from .. import priming
 from ..async_task import AsyncTask
 from ..futures import ConstFuture, FutureBase
-from ..request_roots import storage_of
 from ..scheduler import get_active_task
-from .batch import GetItem, PrimedItem, ReadBatch, RoundTrip, WriteBatch, WriteItem
+from .batch import GetItem, RoundTrip, WriteItem, read_batch, write_batch
 from .keys import check_prefix, check_raw_key
 from .pool import ServerPool
 from .protocol import WriteOp
-from .request import MISSING, RequestBlock, RequestScope, scope_for_new_roots
-from .serde import FLAG_CACHED, JsonSerializer, PickleSerializer, Serializer
+from .request import MISSING, RequestBlock, RequestScope, current_scope, scope_for_call
+from .serde import JsonSerializer, Serializer
 from .typed import Cached
-
-if TYPE_CHECKING:
-    from .cached import CachedFunction
+from .writes import WriteBacks, encode_value
 
 __all__ = ["MemcacheClient", "MemcacheStats", "Retarget", "RoundTrip"]
 
-_log = logging.getLogger("asynq.memcache")
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 _THIRTY_DAYS = 60 * 60 * 24 * 30
-_monotonic = time.monotonic
-# Serializers that return str, int and bytes values unchanged.
-_PLAIN_SERDES = (JsonSerializer, PickleSerializer)
 
 
 class MemcacheStats:
@@ -98,18 +90,6 @@ class MemcacheStats:
             for k, v in self.as_dict().items()
         )
         return f"MemcacheStats({inner})"
-
-
-class ThreadState:
-    """What a client keeps per thread: the active read and write batches (``batch``,
-    ``writes``) and the current request scope (``scope``). Connections are the pool's."""
-
-    __slots__ = ("batch", "writes", "scope")
-
-    def __init__(self) -> None:
-        self.batch: ReadBatch | None = None
-        self.writes: WriteBatch | None = None
-        self.scope: RequestScope | None = None
 
 
 class _Operation(Generic[_T]):
@@ -302,22 +282,15 @@ class MemcacheClient:
             )
         self.lease_ttl = lease_ttl
         self.lease_wait = _check_timeout(lease_wait, "lease_wait")
-        self._lease_logged = -1e18
-        # A plain threading.local holding one ThreadState per thread: reading a plain object's
-        # attributes is much cheaper than reading a threading.local subclass's.
+        # A plain threading.local holding the active batches of each thread (``batch.py``'s
+        # ``thread_batches``): reading a plain object's attributes is much cheaper than reading a
+        # threading.local subclass's.
         self.threads = threading.local()
         #: The servers, where keys live, connections, health and the I/O (``pool.py``).
         self.pool = ServerPool(self, pairs, settings, hashing)
-        # Write-backs (and leases given back) are kept by the request scope they belong to
-        # (``scope.writes``), whatever thread queued them: under the asyncio driver the tasks
-        # that queue them run on the loop thread while rounds are sent from the flush thread,
-        # and a threadpool endpoint's thread may never read again. The next round that reads
-        # for that scope sends them before its gets (its reply confirms them), and the scope's
-        # end sends the rest and waits for memcached's answer. ``_writing``: the scopes that
-        # have some; ``_backlog``: write-backs of scopes already closed, sent by anyone.
-        self._backlog: list[WriteOp] = []
-        self._writing: set[RequestScope] = set()
-        self._backlog_lock = threading.Lock()
+        #: The queue of write-backs: values computed on a miss, sent with their request's
+        #: next round or when it ends (``writes.py``).
+        self.write_backs = WriteBacks(self)
         self.stats = MemcacheStats()
         #: Called with a ``RoundTrip`` after every multi-get (batched, direct or priming).
         self.on_round_trip = EventHook()
@@ -417,14 +390,14 @@ class MemcacheClient:
         return Retarget(self, previous)
 
     def _use_servers(self, pairs: list[tuple[str, int]], settings: dict[str, Any]) -> None:
-        self.send_write_backs(everything=True)
+        self.write_backs.send(everything=True)
         self.pool.use(pairs, settings)
 
     def flush_writes(self) -> None:
         """Send the current request's queued write-backs now (normally sent with its next
         multi-get or when the request scope ends), and return once memcached has applied
         them: other connections, threads and processes then see them."""
-        self.send_write_backs()
+        self.write_backs.send()
         self.pool.sync()
 
     def close(self) -> None:
@@ -442,77 +415,7 @@ class MemcacheClient:
         where = servers[0] if len(servers) == 1 else f"{len(servers)} servers"
         return f"<MemcacheClient {where}>"
 
-    # -- scopes ----------------------------------------------------------------------------
-
-    def thread_state(self) -> ThreadState:
-        """This thread's state: its active read and write batches and its current request
-        scope (``batch``, ``writes``, ``scope``), created on first use."""
-        return self._local
-
-    def has_write_backs(self) -> bool:
-        """Whether write-backs are queued (of any scope, or of scopes already closed)."""
-        return bool(self._backlog or self._writing)
-
-    @property
-    def _local(self) -> ThreadState:
-        """This thread's state (created on first use)."""
-        try:
-            local: ThreadState = self.threads.state
-        except AttributeError:
-            local = self.threads.state = ThreadState()
-        return local
-
-    def scope_for_call(self) -> tuple[RequestScope, bool]:
-        """The current scope, and whether it is new and must be bound to the caller's future.
-
-        Inside a running task with no scope open, the top-level task (the end of the chain of
-        creators) gets an implicit scope, current on this thread until that task is done."""
-        local = self._local
-        scope = local.scope
-        task = get_active_task()
-        if scope is not None and not scope.closed:
-            if not scope.implicit or task is not None:
-                return scope, False
-            # An implicit scope whose top-level task never finished (an error escaped the
-            # scheduler): it must not serve values to the calls that come after.
-            scope.close()
-        if task is None:
-            # A top-level call inside an HTTP request of the web middleware: the request's scope.
-            outer = scope_for_new_roots(self)
-            if outer is not None:
-                return outer, False
-            return RequestScope(self), True
-        # The request of the top-level task: one scope per client in its request-local storage,
-        # closed when that task is done.
-        storage = storage_of(task)
-        scope = storage.get(self)
-        if scope is None or scope.closed:
-            scope = RequestScope(self)
-            scope.implicit = True
-            values = storage.values
-            if values is not None:
-                values[self] = scope
-                storage.on_close(scope.close)
-        local.scope = scope
-        return scope, False
-
-    def scope_to_update(self) -> RequestScope | None:
-        """The scope a synchronous write should update, if any."""
-        scope, fresh = self.scope_for_call()
-        return None if fresh else scope
-
-    def _bind(self, scope: RequestScope, future: FutureBase[Any]) -> None:
-        """Make ``future`` the root of the new ``scope``: the scope closes when it is done."""
-        scope.close_with(future)
-
-    def read_batch(self) -> ReadBatch:
-        """This thread's active read batch (the reads of the current round), created on first
-        use."""
-        local = self._local
-        batch = local.batch
-        if batch is None:
-            batch = local.batch = ReadBatch(self)
-        return batch
+    # -- reads -----------------------------------------------------------------------------
 
     def _get_future(self, scope: RequestScope, key: str) -> FutureBase[Any]:
         value = scope.values.get(key, scope)
@@ -520,18 +423,16 @@ class MemcacheClient:
             return ConstFuture(value)
         future = scope.inflight.get(key)
         if future is None:
-            future = scope.inflight[key] = GetItem(self.read_batch(), key, scope)
+            future = scope.inflight[key] = GetItem(read_batch(self), key, scope)
         return future
-
-    # -- reads -----------------------------------------------------------------------------
 
     def _get_sync(self, key: str, default: Any = None) -> Any:
         full = check_raw_key(key, self.key_prefix)
         self._drive_priming()
-        scope, fresh = self.scope_for_call()
+        scope, fresh = scope_for_call(self)
         future = self._get_future(scope, full)
         if fresh:
-            self._bind(scope, future)
+            scope.storage.close_with(future)  # a top-level call's own request
         value = future.value()
         return default if value is MISSING else value
 
@@ -540,7 +441,7 @@ class MemcacheClient:
         return AsyncTask(self._get_body(full, default), self._get_sync, (key,), {})
 
     def _get_body(self, full: str, default: Any) -> Generator[Any, Any, Any]:
-        scope, _ = self.scope_for_call()
+        scope, _ = scope_for_call(self)
         value = yield self._get_future(scope, full)
         return default if value is MISSING else value
 
@@ -566,7 +467,7 @@ class MemcacheClient:
     def _get_many_body(
         self, keys: list[str], fulls: list[str]
     ) -> Generator[Any, Any, dict[str, Any]]:
-        scope, _ = self.scope_for_call()
+        scope, _ = scope_for_call(self)
         values = yield [self._get_future(scope, full) for full in fulls]
         return {k: v for k, v in zip(keys, values, strict=True) if v is not MISSING}
 
@@ -576,175 +477,13 @@ class MemcacheClient:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def _serialize(self, key: str, value: Any) -> tuple[bytes, int]:
-        data, flags = self.serializer.serialize(key, value)
-        if not isinstance(data, bytes):
-            raise TypeError(
-                f"{self.serializer!r}.serialize returned {type(data).__name__}, expected "
-                "(bytes, flags)"
-            )
-        return data, flags
-
-    def _writes(self) -> WriteBatch:
-        local = self._local
-        batch = local.writes
-        if batch is None:
-            batch = local.writes = WriteBatch(self)
-        return batch
-
-    def _as_stored(self, key: str, value: Any, data: bytes, flags: int) -> Any:
-        """``value`` as a read of ``data`` returns it (JSON turns tuples into lists), so that
-        a cold call and a warm call return equal values of the same types."""
-        cls = type(value)
-        if (cls is str or cls is int or cls is bytes) and type(self.serializer) in _PLAIN_SERDES:
-            return value
-        return self.serializer.deserialize(key, data, flags)
-
-    def queue_write_back(
-        self,
-        key: str,
-        value: Any,
-        ttl: int,
-        lease: int | None = None,
-        scope: RequestScope | None = None,
-    ) -> Any:
-        """Queue a write-back of ``value`` for ``scope`` (it goes out with the scope's next
-        round, or when the scope ends); return the value as a read of it will return it.
-
-        With leases the write-back needs the lease: the cas of the placeholder the read got,
-        or of another client's value the read found under a cached function's key (the
-        write-back replaces it). Memcached stores it only if nobody deleted or changed the key
-        since, so a value computed before a ``dirty`` never lands after it. Without one,
-        nothing is written."""
-        data, flags = self._serialize(key, value)
-        value = self._as_stored(key, value, data, flags)
-        if not flags:
-            flags = FLAG_CACHED
-        if len(data) > self.max_value_size:
-            _log.warning(
-                "asynq.memcache: not writing %s back: its value is %d bytes, more than "
-                "max_value_size=%d (memcached's item size limit is 1 MB by default)",
-                key,
-                len(data),
-                self.max_value_size,
-            )
-            return value
-        if not self.leases:
-            self._queue(("set", key, data, flags, ttl, True, 0), scope)
-        elif lease is not None and lease > 0:
-            self._queue(("lease-set", key, data, flags, ttl, True, lease), scope)
-        return value
-
-    def release_lease(self, key: str, lease: int, scope: RequestScope | None = None) -> None:
-        """Give a lease back (its body failed), so that the next reader computes at once."""
-        self._queue(("release", key, b"", 0, 0, True, lease), scope)
-
-    def _queue(self, op: WriteOp, scope: RequestScope | None) -> None:
-        with self._backlog_lock:
-            if scope is None or scope.closed:
-                self._backlog.append(op)
-                return
-            writes = scope.writes
-            if writes is None:
-                scope.writes = [op]
-                self._writing.add(scope)
-            else:
-                writes.append(op)
-
-    def _open_scope(self) -> RequestScope | None:
-        """The scope the current top-level code runs in, if one is open (no new one)."""
-        scope = self._local.scope
-        if scope is not None and not scope.closed:
-            return scope
-        return scope_for_new_roots(self)
-
-    def _take_writes(self, scopes: Iterable[RequestScope] | None) -> list[WriteOp]:
-        """The write-backs of ``scopes`` (None: of every scope) and those of closed scopes,
-        removed from the queues."""
-        with self._backlog_lock:
-            ops, self._backlog = self._backlog, []
-            writing = self._writing
-            for scope in list(writing) if scopes is None else scopes:
-                if scope.writes is not None:
-                    ops.extend(scope.writes)
-                    scope.writes = None
-                    writing.discard(scope)
-        return ops
-
-    def send_write_backs(
-        self,
-        confirm: bool = False,
-        scope: RequestScope | None = None,
-        everything: bool = False,
-        current: bool = True,
-    ) -> None:
-        """Send this thread's pending writes and the write-backs of ``scope`` (by default the
-        open scope of the current top-level code, unless not ``current``; ``everything``: of
-        every scope) and of closed scopes, quietly.
-        With ``confirm``, then wait until memcached has applied the write-backs this thread
-        sent: a call or request that ends must leave nothing in flight, since the next one may
-        read on another connection (another thread, the asyncio flush thread, another process)
-        that memcached serves first."""
-        batch = self._local.writes
-        if batch is not None:
-            batch.flush_if_pending()
-        if self._backlog or self._writing:
-            scopes: Iterable[RequestScope] | None = None
-            if not everything:
-                if scope is None and current:
-                    scope = self._open_scope()
-                scopes = () if scope is None else (scope,)
-            ops = self._take_writes(scopes)
-            if ops:
-                self._send_backlog(ops)
-        if confirm and self.pool.has_unconfirmed():
-            self.pool.confirm_quiet()
-
-    def send_round_writes(self, items: list[Any], keys: list[str]) -> None:
-        """Before a round's gets: this thread's pending writes, and the write-backs of the
-        scopes the round reads for that go to the servers the gets go to, so that the round's
-        reply confirms them (the others wait for a later round or the end of their scope)."""
-        batch = self._local.writes
-        if batch is not None:
-            batch.flush_if_pending()
-        if not (self._backlog or self._writing):
-            return
-        writing = self._writing
-        read_for = {item.scope for item in items} if writing else set()
-        pool = self.pool
-        servers = {pool.index_for(key) for key in keys} if pool.ring is not None else None
-        with self._backlog_lock:
-            ops, self._backlog = self._backlog, []
-            scopes = read_for & writing
-            for scope in scopes:
-                writes = scope.writes
-                if writes is None:
-                    continue
-                if servers is None:
-                    ops.extend(writes)
-                    keep = None
-                else:
-                    index_for = pool.index_for
-                    ops.extend([op for op in writes if index_for(op[1]) in servers])
-                    keep = [op for op in writes if index_for(op[1]) not in servers] or None
-                scope.writes = keep
-                if keep is None:
-                    writing.discard(scope)
-        if ops:
-            self._send_backlog(ops)
-
-    def _send_backlog(self, ops: list[WriteOp]) -> None:
-        """Send write-backs (quiet or noreply: nobody reads their answers now)."""
-        self.pool.send(ops)
-
     def _set_sync(self, key: str, value: Any, ttl: int | None = None) -> bool:
         full = check_raw_key(key, self.key_prefix)
         expire = self.default_ttl if ttl is None else _check_ttl(ttl)
-        data, flags = self._serialize(full, value)
-        value = self._as_stored(full, value, data, flags)
-        self.send_write_backs()
+        data, flags, value = encode_value(self.serializer, full, value)
+        self.write_backs.send()
         failed = self._store_now({full: (data, flags)}, expire)
-        scope = self.scope_to_update()
+        scope = current_scope(self)
         if scope is not None:
             if failed:
                 scope.values.pop(full, None)
@@ -760,13 +499,12 @@ class MemcacheClient:
             )
         expire = self.default_ttl if ttl is None else _check_ttl(ttl)
         fulls = {check_raw_key(k, self.key_prefix): (k, v) for k, v in mapping.items()}
-        payload = {full: self._serialize(full, v) for full, (_, v) in fulls.items()}
-        fulls = {
-            full: (k, self._as_stored(full, v, *payload[full])) for full, (k, v) in fulls.items()
-        }
-        self.send_write_backs()
+        encoded = {full: encode_value(self.serializer, full, v) for full, (_, v) in fulls.items()}
+        payload = {full: (data, flags) for full, (data, flags, _) in encoded.items()}
+        fulls = {full: (k, encoded[full][2]) for full, (k, _) in fulls.items()}
+        self.write_backs.send()
         failed = self._store_now(payload, expire)
-        scope = self.scope_to_update()
+        scope = current_scope(self)
         if scope is not None:
             for full, (_, v) in fulls.items():
                 if full in failed:
@@ -777,20 +515,20 @@ class MemcacheClient:
 
     def _delete_sync(self, key: str) -> bool:
         full = check_raw_key(key, self.key_prefix)
-        self.send_write_backs()
-        scope = self.scope_to_update()
+        self.write_backs.send()
+        scope = current_scope(self)
         if scope is not None:
             scope.values.pop(full, None)
-        return self.delete_now(full)
+        return self.pool.delete(full)
 
     def _set_asynq(self, key: str, value: Any, ttl: int | None = None) -> FutureBase[bool]:
         full = check_raw_key(key, self.key_prefix)
         expire = self.default_ttl if ttl is None else _check_ttl(ttl)
-        data, flags = self._serialize(full, value)
-        scope = self.scope_to_update()
+        data, flags, stored = encode_value(self.serializer, full, value)
+        scope = current_scope(self)
         if scope is not None:
-            scope.values[full] = self._as_stored(full, value, data, flags)
-        return WriteItem(self._writes(), "set", full, data, flags, expire)
+            scope.values[full] = stored
+        return WriteItem(write_batch(self), "set", full, data, flags, expire)
 
     def _set_many_asynq(
         self, mapping: Mapping[str, Any], ttl: int | None = None
@@ -805,38 +543,10 @@ class MemcacheClient:
 
     def _delete_asynq(self, key: str) -> FutureBase[bool]:
         full = check_raw_key(key, self.key_prefix)
-        scope = self.scope_to_update()
+        scope = current_scope(self)
         if scope is not None:
             scope.values.pop(full, None)
-        return WriteItem(self._writes(), "delete", full)
-
-    # -- for batches ---------------------------------------------------------------------
-
-    def primed_read(
-        self, scope: RequestScope, key: str, cached: CachedFunction[Any] | None
-    ) -> FutureBase[Any]:
-        """A priming fetch of the full key ``key`` for ``scope``, in this thread's read batch:
-        a raw read (``cached`` None), or a read of ``cached``'s key, which accepts only the
-        function's own values, as the function's reads do."""
-        batch = self.read_batch()
-        if cached is None:
-            return GetItem(batch, key, scope)
-        return PrimedItem(batch, key, scope, cached)
-
-    def note_lease_timeout(self, key: str, waited: float) -> None:
-        """A read waited ``lease_wait`` for another caller's computation: log (rate-limited)."""
-        self.stats.lease_timeouts += 1
-        now = _monotonic()
-        if now - self._lease_logged >= self.log_interval:
-            self._lease_logged = now
-            _log.warning(
-                "asynq.memcache: waited %.2f s for another caller to compute %s (lease_wait=%.2f)"
-                "; computing it here without writing it back (logged at most once per %.0f s)",
-                waited,
-                key,
-                self.lease_wait,
-                self.log_interval,
-            )
+        return WriteItem(write_batch(self), "delete", full)
 
     # -- writes sent now -------------------------------------------------------------------
 
@@ -847,22 +557,6 @@ class MemcacheClient:
         ]
         results = self.pool.send(ops)
         return [op[1] for op, ok in zip(ops, results, strict=True) if not ok]
-
-    def delete_now(
-        self, full: str, deadline: float | None = None, stale_ttl: int | None = None
-    ) -> bool:
-        """Delete ``full`` now; with ``stale_ttl``, mark it stale instead (``md ... I``): it is
-        served as stale to readers of a stale-while-revalidate function while one of them
-        recomputes it, and expires after ``stale_ttl`` seconds if nobody does."""
-        if deadline is None:
-            deadline = _monotonic() + self.read_timeout
-        pool = self.pool
-        server = pool.servers[pool.index_for(full)]
-        if stale_ttl is not None:
-            op: WriteOp = ("invalidate", full, b"", 0, stale_ttl, False, 0)
-        else:
-            op = ("delete", full, b"", 0, 0, False, 0)
-        return pool.write(server, [op], deadline)[0]
 
 
 class Retarget:

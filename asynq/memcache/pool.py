@@ -533,6 +533,17 @@ class ServerPool:
                 results[i] = ok
         return results
 
+    def delete(self, key: str, stale_ttl: int | None = None) -> bool:
+        """Delete ``key`` now, waiting for the answer (whether memcached had it); with
+        ``stale_ttl``, mark it stale instead (``md ... I``): it is served as stale to readers
+        of a stale-while-revalidate function while one of them recomputes it, and expires
+        after ``stale_ttl`` seconds if nobody does."""
+        if stale_ttl is not None:
+            op: WriteOp = ("invalidate", key, b"", 0, stale_ttl, False, 0)
+        else:
+            op = ("delete", key, b"", 0, 0, False, 0)
+        return self.send([op])[0]
+
     def write(self, server: Server, ops: list[WriteOp], deadline: float) -> list[bool]:
         """Send ``ops`` to ``server`` in one request and read the answers of those that wait
         for one, all before ``deadline`` (plus the time a new connection took to open).

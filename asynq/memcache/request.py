@@ -4,15 +4,13 @@ A scope holds the request-local cache of one client: the values read or computed
 (``values``, a miss recorded as ``MISSING``) and the futures of keys being fetched or computed
 (``inflight``), so that a second read of a key joins the first instead of asking again.
 
-Which scope is current, for a client on a thread:
-
-1. the innermost ``with mc.request():`` block (it follows its task across switches, like any
-   ``AsyncContext``), or the per-thread scope legacy priming opened (see ``asynq.priming``);
-2. otherwise, inside a running task, an implicit scope for the top-level task (the task at the
-   end of the chain of creators), current on the thread until that task is done;
-3. otherwise, at top level, the scope that ``contexts_for_new_roots(scope.activation)`` (the web
-   middleware, ``asynq.web``) made the current HTTP request's, if it is open;
-4. otherwise (a top-level call), a scope of its own that closes when the call's future is done.
+A scope is not a request of its own: it is the client's entry in the request's
+``RequestStorage`` (``asynq.request_roots``), the one request-local storage that the loaders'
+caches live in too, and it is closed when that storage is: when the request ends. Which
+request a read belongs to is ``request_roots.current_storage()``: a ``with mc.request():``
+block (or any explicit request: a web middleware's, ``loaders.request_scope()``, the one
+legacy priming opens), else the running task's request root, else (a top-level call outside
+any request) a request of the call's own, which ends when the call's future is computed.
 
 Closing a scope sends the client's pending write-backs (queued by any thread) and waits until
 memcached has applied them.
@@ -23,14 +21,22 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..contexts import AsyncContext, enter_context, get_root_contexts, leave_context
 from ..futures import FutureBase
+from ..request_roots import RequestStorage, current_storage, storage_for_new_roots
 
 if TYPE_CHECKING:
     from .cached import CachedFunction
     from .client import MemcacheClient
 
-__all__ = ["MISSING", "RequestScope", "RequestBlock", "scope_for_new_roots"]
+__all__ = [
+    "MISSING",
+    "RequestBlock",
+    "RequestScope",
+    "current_scope",
+    "scope_for_call",
+    "scope_for_new_roots",
+    "scope_in",
+]
 
 
 class _Missing:
@@ -47,42 +53,76 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
+def scope_in(storage: RequestStorage, client: MemcacheClient) -> RequestScope | None:
+    """``client``'s scope in the request of ``storage``, made on first use and closed with the
+    request; None if the request has ended."""
+    values = storage.values
+    if values is None:
+        return None
+    scope: RequestScope | None = values.get(client)
+    if scope is None:
+        made = RequestScope(client, storage)
+        # Threads of one request (a threadpool endpoint and the event loop) may both get here.
+        scope = values.setdefault(client, made)
+        if scope is made:
+            storage.on_close(made.close)
+    return scope
+
+
+def scope_for_call(client: MemcacheClient) -> tuple[RequestScope, bool]:
+    """``client``'s scope in the current request, and whether that request is new: outside any
+    request (``request_roots.current_storage()`` is None, or its request has ended), a
+    top-level call is a request of its own, which the caller ends with its future
+    (``scope.storage.close_with(future)``)."""
+    storage = current_storage()
+    if storage is not None:
+        scope = scope_in(storage, client)
+        if scope is not None:
+            return scope, False
+    scope = scope_in(RequestStorage(), client)
+    assert scope is not None  # a new storage is open
+    return scope, True
+
+
+def current_scope(client: MemcacheClient) -> RequestScope | None:
+    """``client``'s scope in the current request, if the running code belongs to one (no
+    request is made): the scope a synchronous write updates."""
+    storage = current_storage()
+    return None if storage is None else scope_in(storage, client)
+
+
 def scope_for_new_roots(client: MemcacheClient) -> RequestScope | None:
-    """The open scope of ``client`` that new root tasks start in (``contexts_for_new_roots``)."""
-    for context in get_root_contexts():
-        if type(context) is _Activation and context.scope.client is client:
-            scope = context.scope
-            return None if scope.closed else scope
-    return None
+    """The open scope of ``client`` in the request that new root tasks start in (the web
+    middleware's, through ``contexts_for_new_roots``), or None."""
+    storage = storage_for_new_roots()
+    return None if storage is None else scope_in(storage, client)
 
 
 class RequestScope:
-    """The request-local cache of one client (see the module docstring)."""
+    """The request-local cache of one client in one request's ``storage`` (see the module
+    docstring)."""
 
     __slots__ = (
         "client",
+        "storage",
         "values",
         "inflight",
         "prime_keys",
         "closed",
-        "root",
-        "implicit",
-        "activation",
         "stale",
         "leases",
         "writes",
     )
 
-    def __init__(self, client: MemcacheClient) -> None:
+    def __init__(self, client: MemcacheClient, storage: RequestStorage | None = None) -> None:
         self.client = client
+        #: The request this scope belongs to; tasks that compute its values run inside it.
+        self.storage = RequestStorage() if storage is None else storage
         self.values: dict[str, Any] = {}
         self.inflight: dict[str, FutureBase[Any]] = {}
         #: Keys primed and not fetched yet, each with its cached function (None: a raw key).
         self.prime_keys: dict[str, CachedFunction[Any] | None] = {}
         self.closed = False
-        self.root: FutureBase[Any] | None = None
-        self.implicit = False  # current on the thread until ``root`` is done
-        self.activation = _Activation(self)
         #: Keys whose value this request got stale (stale-while-revalidate functions, after a
         #: dirty(), while another caller recomputes them).
         self.stale: set[str] = set()
@@ -96,75 +136,46 @@ class RequestScope:
         """Forget everything cached and send the client's pending write-backs, returning once
         memcached has applied them, so that whatever starts after the request ends sees them
         (``flush=False``: leave them queued; the caller sends them, e.g. from another
-        thread)."""
+        thread). The request's storage calls this when the request ends."""
         if self.closed:
             return
         self.closed = True
         self.values.clear()
         self.prime_keys.clear()
-        local = self.client.thread_state()
-        if self.implicit and local.scope is self:
-            local.scope = None
-        self.root = None
         leases, self.leases = self.leases, None
         if leases:
             # Leases won by priming for keys nobody then read: give them back, so that other
             # callers do not wait for values this request will never compute.
             for key, cas in leases.items():
                 if cas > 0:
-                    self.client.release_lease(key, cas)
+                    self.client.write_backs.release_lease(key, cas)
         if flush:
-            self.client.send_write_backs(confirm=True, scope=self)
-
-    def close_with(self, future: FutureBase[Any]) -> None:
-        """Make ``future`` the root of this scope: the scope closes when it is computed (the
-        scope of a top-level call of its own)."""
-        self.root = future
-        future.on_computed.subscribe(self._on_root_done)
-
-    def _on_root_done(self, _future: FutureBase[Any]) -> None:
-        self.close()
+            self.client.write_backs.send(confirm=True, scope=self)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"{len(self.values)} value(s)"
         return f"<RequestScope of {self.client!r}: {state}, {len(self.inflight)} in flight>"
 
 
-class _Activation(AsyncContext):
-    """Makes a scope the client's current one while a task that carries it runs."""
-
-    def __init__(self, scope: RequestScope) -> None:
-        self.scope = scope
-        self._saved: list[RequestScope | None] = []
-
-    def resume(self) -> None:
-        """Make the scope current (the task is switched in)."""
-        local = self.scope.client.thread_state()
-        self._saved.append(local.scope)
-        local.scope = self.scope
-
-    def pause(self) -> None:
-        """Restore the scope that was current before (the task is switched out)."""
-        self.scope.client.thread_state().scope = self._saved.pop()
-
-
-class RequestBlock(AsyncContext):
-    """``with mc.request():``: a fresh scope for the block (and tasks created in it)."""
+class RequestBlock:
+    """``with mc.request():``: a new request for the block (and the tasks created in it), in
+    which the client's scope is fresh; entering returns that scope."""
 
     def __init__(self, client: MemcacheClient) -> None:
         self.client = client
-        self.scope: RequestScope | None = None
-        self._saved: list[RequestScope | None] = []
+        self.storage: RequestStorage | None = None
 
-    def __enter__(self) -> RequestScope:  # type: ignore[override]
-        if self.scope is not None:
+    def __enter__(self) -> RequestScope:
+        if self.storage is not None:
             raise RuntimeError(
                 "this request() block is already in use; write `with mc.request():` each time "
                 "instead of reusing one object"
             )
-        self.scope = RequestScope(self.client)
-        enter_context(self)
-        return self.scope
+        storage = self.storage = RequestStorage()
+        storage.__enter__()
+        scope = scope_in(storage, self.client)
+        assert scope is not None  # a storage just entered is open
+        return scope
 
     def __exit__(
         self,
@@ -172,16 +183,5 @@ class RequestBlock(AsyncContext):
         val: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        leave_context(self)
-        assert self.scope is not None
-        self.scope.close()
-
-    def resume(self) -> None:
-        """Make the block's scope current (on enter, and when its task is switched in)."""
-        local = self.client.thread_state()
-        self._saved.append(local.scope)
-        local.scope = self.scope
-
-    def pause(self) -> None:
-        """Restore the previous scope (on exit, and when its task is switched out)."""
-        self.client.thread_state().scope = self._saved.pop()
+        assert self.storage is not None
+        self.storage.__exit__(typ, val, tb)

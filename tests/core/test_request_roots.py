@@ -126,3 +126,124 @@ def test_on_close_with_something_not_callable_names_what_it_got() -> None:
     assert repr(storage) == "<RequestStorage: 0 owner(s)>"
     storage.close()
     assert repr(storage) == "<RequestStorage: closed>"
+
+
+# -- explicit requests ---------------------------------------------------------------------
+
+
+def test_a_request_block_is_the_request_of_top_level_code_and_of_the_tasks_inside() -> None:
+    seen: list[Any] = []
+
+    @asynq()
+    def inner() -> Any:
+        seen.append(current_storage())
+        return None
+
+    @asynq()
+    def outer() -> Any:
+        seen.append(current_storage())
+        yield inner.asynq()
+        return None
+
+    with RequestStorage() as request:
+        seen.append(current_storage())
+        outer()
+        outer()
+    assert seen == [request] * 5
+    assert request.closed
+    assert current_storage() is None
+
+
+def test_a_request_block_inside_another_is_a_new_request_until_it_ends() -> None:
+    with RequestStorage() as outer:
+        with RequestStorage() as inner:
+            assert current_storage() is inner
+        assert inner.closed and not outer.closed
+        assert current_storage() is outer
+    assert outer.closed
+
+
+def test_a_request_block_entered_in_a_task_follows_it_and_the_tasks_it_creates() -> None:
+    seen: list[Any] = []
+
+    @asynq()
+    def child() -> Any:
+        seen.append(current_storage())
+        return None
+
+    @asynq()
+    def parent() -> Any:
+        root = current_storage()
+        with RequestStorage() as block:
+            yield child.asynq()
+            seen.append(current_storage())
+        seen.append(current_storage())
+        return root, block
+
+    root, block = parent()
+    assert seen == [block, block, root]
+    assert block.closed and root.closed and root is not block
+
+
+def test_root_tasks_started_in_a_storage_for_new_roots_belong_to_its_request() -> None:
+    from asynq.contexts import contexts_for_new_roots
+    from asynq.request_roots import storage_for_new_roots
+
+    @asynq()
+    def which() -> Any:
+        return current_storage()
+
+    request = RequestStorage()
+    with contexts_for_new_roots(request):
+        assert storage_for_new_roots() is request
+        assert current_storage() is request
+        assert which() is request
+        assert which() is request
+    assert not request.closed  # its owner (a web middleware) ends it
+    request.close()
+    assert storage_for_new_roots() is None
+    with contexts_for_new_roots(request):
+        assert storage_for_new_roots() is None  # a request that has ended is no one's
+
+
+def test_a_top_level_call_can_end_its_own_request_with_its_future() -> None:
+    from asynq import ConstFuture, Future
+
+    pending: Future[int] = Future(lambda: None)
+    request = RequestStorage()
+    request.close_with(pending)
+    assert not request.closed
+    pending.set_value(1)
+    assert request.closed
+    done = RequestStorage()
+    done.close_with(ConstFuture(1))
+    assert done.closed
+
+
+def test_entering_a_request_twice_or_after_it_ended_names_the_fix() -> None:
+    request = RequestStorage()
+    with request:
+        with pytest.raises(RuntimeError) as info:
+            request.__enter__()
+    assert str(info.value) == (
+        "this RequestStorage was already entered; a request is one `with` block: make a new "
+        "RequestStorage() for each request"
+    )
+    ended = RequestStorage()
+    ended.close()
+    with pytest.raises(RuntimeError) as info:
+        ended.__enter__()
+    assert str(info.value) == (
+        "this RequestStorage is closed (its request has ended); make a new RequestStorage() "
+        "for the next request"
+    )
+
+
+def test_a_request_that_ends_before_a_request_opened_after_it_leaves_that_one_current() -> None:
+    first, second = RequestStorage(), RequestStorage()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert first.closed and current_storage() is second
+    second.__exit__(None, None, None)
+    assert current_storage() is None

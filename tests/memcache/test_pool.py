@@ -42,9 +42,9 @@ def test_write_backs_are_unconfirmed_until_the_client_flushes_them(mc: MemcacheC
     assert mc.pool.unconfirmed_writes() == {}
     with mc.request():
         assert square(3) == 9
-        assert mc.has_write_backs()
+        assert mc.write_backs.pending()
     # The end of the request sent the write-back and read memcached's confirmation.
-    assert not mc.has_write_backs()
+    assert not mc.write_backs.pending()
     assert mc.pool.unconfirmed_writes() == {}
     assert not mc.pool.has_unconfirmed()
     assert mc.get("pool.sq:3") == 9

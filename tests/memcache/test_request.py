@@ -167,3 +167,94 @@ def test_futures_created_outside_tasks_are_their_own_requests(
     assert trips == [["sq:3"], ["a"], ["a", "b"]]
     assert square.asynq(3).value() == 9
     assert trips[-1] == ["sq:3"]
+
+
+def test_a_request_block_is_one_request_for_every_client_and_loader_inside(
+    mc: MemcacheClient, trips: list[list[str]], memcached: Any
+) -> None:
+    from asynq.loaders import loader
+    from asynq.request_roots import current_storage
+
+    loads: list[list[int]] = []
+
+    @loader()
+    def double(keys: list[int]) -> list[int]:
+        loads.append(list(keys))
+        return [key * 2 for key in keys]
+
+    other = MemcacheClient(memcached.address)
+    other_trips = record_trips(other)
+    try:
+        with mc.request() as scope:
+            request = current_storage()
+            assert request is not None and request.get(mc) is scope
+            assert mc.get("a") is None and other.get("b") is None
+            assert double(2) == 4
+            assert mc.get("a") is None and other.get("b") is None
+            assert double(2) == 4
+            assert request.get(other) is not None
+        assert request.closed and scope.closed
+        assert trips == [["a"]] and other_trips == [["b"]] and loads == [[2]]
+        assert double(2) == 4
+        assert loads == [[2], [2]]
+    finally:
+        other.close()
+
+
+def test_a_request_block_inside_a_web_style_request_starts_afresh_and_then_gives_it_back(
+    mc: MemcacheClient, trips: list[list[str]]
+) -> None:
+    from asynq.request_roots import RequestStorage
+
+    mc.set("a", 1)
+    with RequestStorage():
+        assert mc.get("a") == 1
+        with mc.request():
+            assert mc.get("a") == 1
+        assert mc.get("a") == 1
+    assert trips == [["a"], ["a"]]
+
+
+def test_two_top_level_tasks_are_two_requests_with_separate_scopes(
+    mc: MemcacheClient, trips: list[list[str]]
+) -> None:
+    from asynq.request_roots import current_storage
+
+    mc.set("a", 1)
+    seen: list[Any] = []
+
+    @asynq()
+    def read() -> Any:
+        value = yield mc.get.asynq("a")
+        storage = current_storage()
+        assert storage is not None
+        seen.append(storage.get(mc))
+        return value
+
+    first, second = read.asynq(), read.asynq()
+    assert first.value() == 1 and second.value() == 1
+    assert seen[0] is not seen[1]
+    assert seen[0].closed and seen[1].closed
+
+
+def test_a_cached_read_inside_a_block_a_task_opens_goes_through_the_blocks_scope_and_after_it_not(
+    mc: MemcacheClient, trips: list[list[str]]
+) -> None:
+    @mc.cached("request.ident")
+    def ident(x: int) -> int:
+        return x
+
+    @asynq()
+    def reads() -> Any:
+        yield ident.asynq(1)  # the top-level task's scope
+        with mc.request() as block:
+            yield ident.asynq(1)  # a new request: read again
+            yield ident.asynq(1)  # from the block's scope
+        yield ident.asynq(1)  # the top-level task's scope again
+        return block
+
+    assert ident(1) == 1  # stored: every read below is a hit
+    trips.clear()
+    block = reads()
+    assert block.closed
+    assert trips == [["request.ident:1"], ["request.ident:1"]]
