@@ -65,6 +65,8 @@ __all__ = [
 
 _log = logging.getLogger("asynq.memcache")
 _monotonic = time.monotonic
+#: Classic write commands, which ``noreply`` leaves unanswered.
+_CLASSIC_WRITES = ("set", "delete")
 # Flags bits that say how a value is encoded, beyond compression and asynq's bytes mark: zero
 # means plain bytes.
 _RAW_MASK = ~(FLAG_CACHED | FLAG_COMPRESSED)
@@ -148,7 +150,7 @@ class _Connections:
     this is collected), so short-lived threads do not pile up connections until memcached
     refuses new ones."""
 
-    __slots__ = ("conns", "unread", "quiet", "__weakref__")
+    __slots__ = ("conns", "unread", "quiet", "unsynced", "__weakref__")
 
     def __init__(self) -> None:
         self.conns: dict[int, PymemcacheClient] = {}
@@ -157,6 +159,10 @@ class _Connections:
         # Per server, how many runs of quiet meta writes (each ended by ``mn``) have answers
         # (failures, then ``MN``) still on the socket for the next reader to skip.
         self.quiet: dict[int, int] = {}
+        # The servers sent classic ``noreply`` writes that nothing read after them has
+        # confirmed yet (a reply read later on the same connection does: memcached answers in
+        # order).
+        self.unsynced: set[int] = set()
         weakref.finalize(self, _close_all, self.conns)
 
 
@@ -323,6 +329,7 @@ class ServerPool:
         self._route = {}
         local.unread.clear()
         local.quiet.clear()
+        local.unsynced.clear()
         local.conns.clear()
 
     def close(self) -> None:
@@ -435,6 +442,8 @@ class ServerPool:
                 if meta:
                     quiet = local.quiet.pop(server.index, 0)
                 conn.sock.sendall(encode_gets(group, meta, raw, lease_flags[0]))
+                # This round reads the reply, which comes after the writes sent before it.
+                local.unsynced.discard(server.index)
             except FAULTS as error:  # a fault is a miss, never an exception
                 self._fault(server, conn, error)
                 continue
@@ -562,6 +571,7 @@ class ServerPool:
             if conn.sock is None:
                 open_connection(conn)
                 local.quiet.pop(server.index, None)
+                local.unsynced.discard(server.index)
                 deadline += _monotonic() - started
             else:
                 self._drain(server)
@@ -574,7 +584,10 @@ class ServerPool:
             quiet = local.quiet.pop(server.index, 0) + (1 if quiet_ops else 0)
             if waiting:
                 lines = read_lines(sock, len(waiting), deadline, quiet)
+                local.unsynced.discard(server.index)
             else:
+                if any(op[5] and op[0] in _CLASSIC_WRITES for op in ops):
+                    local.unsynced.add(server.index)
                 lines = []
                 if quiet:
                     local.quiet[server.index] = quiet
@@ -626,25 +639,37 @@ class ServerPool:
         return results
 
     def has_unconfirmed(self) -> bool:
-        """Whether this thread sent quiet writes whose answers are not read yet."""
-        return bool(self._thread().quiet)
+        """Whether this thread sent quiet or ``noreply`` writes that no reply read since has
+        confirmed."""
+        local = self._thread()
+        return bool(local.quiet or local.unsynced)
 
     def confirm_quiet(self) -> None:
-        """Read the answers to the quiet writes this thread sent (each run ends with ``MN``):
-        once read, memcached has applied them. Nothing is sent."""
+        """Wait until memcached has applied the quiet and ``noreply`` writes this thread sent:
+        read the answers of quiet meta writes (each run ends with ``MN``), and where classic
+        ``noreply`` writes went, send one ``version`` and read its answer (memcached answers in
+        order, so it comes after them)."""
         local = self._thread()
         deadline = _monotonic() + self.config.read_timeout
         for server in self.servers:
-            if not local.quiet.get(server.index):
+            index = server.index
+            if not local.quiet.get(index) and index not in local.unsynced:
                 continue
-            conn = local.conns.get(server.index)
+            conn = local.conns.get(index)
             if conn is None or conn.sock is None:
-                local.quiet.pop(server.index, None)
+                local.quiet.pop(index, None)
+                local.unsynced.discard(index)
                 continue
             try:
                 self._drain(server)
-                quiet = local.quiet.pop(server.index, 0)
-                if quiet:
+                quiet = local.quiet.pop(index, 0)
+                if index in local.unsynced:
+                    local.unsynced.discard(index)
+                    conn.sock.settimeout(max(deadline - _monotonic(), 0.001))
+                    conn.sock.sendall(b"version\r\n")
+                    read_lines(conn.sock, 1, deadline, quiet)
+                    conn.sock.settimeout(conn.timeout)
+                elif quiet:
                     read_lines(conn.sock, 0, deadline, quiet)
                     conn.sock.settimeout(conn.timeout)
             except FAULTS as error:
@@ -665,6 +690,7 @@ class ServerPool:
             try:
                 self._drain(server)
                 quiet = local.quiet.pop(server.index, 0)
+                local.unsynced.discard(server.index)
                 # Answered after everything sent before it on this connection.
                 conn.sock.settimeout(max(deadline - _monotonic(), 0.001))
                 conn.sock.sendall(b"version\r\n")

@@ -93,3 +93,28 @@ def test_deleting_through_the_pool_says_whether_memcached_had_the_key(mc: Memcac
     assert mc.pool.delete("writes.gone") is True
     assert mc.pool.delete("writes.gone") is False
     assert mc.get("writes.gone") is None
+
+
+def test_classic_noreply_write_backs_are_confirmed_when_their_request_ends(
+    memcached: Any,
+) -> None:
+    # Without leases, write-backs are classic ``set ... noreply``: nothing answers them, so the
+    # end of the request asks memcached for one answer after them (``version``); otherwise the
+    # next request, on another connection, could be served before they are applied.
+    mc = MemcacheClient(memcached.address, leases=False)
+    calls: list[int] = []
+
+    @mc.cached("writes.classic")
+    def triple(x: int) -> int:
+        calls.append(x)
+        return 3 * x
+
+    with mc.request():
+        assert triple(1) == 3
+        mc.write_backs.send()  # sent now, noreply: nothing has confirmed them yet
+        assert mc.pool.has_unconfirmed()
+    assert not mc.pool.has_unconfirmed()
+    with MemcacheClient(memcached.address, leases=False) as other:
+        assert other.cached("writes.classic")(triple.fn)(1) == 3
+    assert calls == [1]
+    mc.close()
