@@ -249,9 +249,6 @@ class Trace(Instrument):
         self._by_task: dict[AsyncTask[Any], TaskTrace] = {}
         self._by_batch: dict[BatchBase[Any], BatchTrace] = {}
         self._open_rounds: list[RoundTrace] = []
-        # One [start, seconds of nested steps and rounds] per step running (synchronous calls
-        # nest), so that a step's own time leaves out what ran inside it.
-        self._running: list[list[float]] = []
         self._stats_before: SchedulerStats | None = None
         # Flat logs while recording (few allocations per step): record, start, end for steps;
         # waiting record, awaited record (task or batch) for waits. Unpacked when first read.
@@ -373,20 +370,8 @@ class Trace(Instrument):
 
     # -- instrument hooks --------------------------------------------------------------------
 
-    def before_task_step(self, task: AsyncTask[Any]) -> None:
-        """Note when the step starts."""
-        self._running.append([perf_counter(), 0.0])
-
-    def after_task_step(self, task: AsyncTask[Any]) -> None:
+    def after_task_step(self, task: AsyncTask[Any], start: float, end: float, own: float) -> None:
         """Record the step, and the task's end or what it now waits on."""
-        end = perf_counter()
-        running = self._running
-        if running:
-            start, nested = running.pop()
-        else:  # the trace started inside this step
-            start, nested = end, 0.0
-        if running:
-            running[-1][1] += end - start
         record = self._by_task.get(task)
         if record is None:
             record = self._task_record(task)
@@ -399,7 +384,7 @@ class Trace(Instrument):
         log.append(record)
         log.append(start)
         log.append(end)
-        record.run_seconds += end - start - nested
+        record.run_seconds += own
         yielded: Any = task.blocked_on
         if yielded is None:
             # Finished (checked when the trace stops, with its error: that costs a call).
@@ -434,13 +419,9 @@ class Trace(Instrument):
         self.rounds.append(self._open_rounds[-1])
 
     def after_round(self) -> None:
-        """Close the round record; its time counts as nested in the step that is running."""
-        end = perf_counter()
+        """Close the round record."""
         if self._open_rounds:
-            round_ = self._open_rounds.pop()
-            round_.end = end
-            if self._running:
-                self._running[-1][1] += end - round_.start
+            self._open_rounds.pop().end = perf_counter()
 
     def before_batch_flush(self, batch: BatchBase[Any]) -> None:
         """Record the batch's items (before the flush: some batches let go of items)."""
