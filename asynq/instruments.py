@@ -93,9 +93,13 @@ class Instrument:
 def futures_in(yielded: Any) -> list[FutureBase[Any]]:
     """The futures in a yielded value (such as ``task.blocked_on``), containers walked, in
     order."""
-    out: list[FutureBase[Any]] = []
-    _collect(yielded, out)
-    return out
+    cls = type(yielded)
+    if cls is list or cls is tuple or cls is dict:
+        out: list[FutureBase[Any]] = []
+        _collect(yielded, out)
+        return out
+    # A single future, the most common yield: no walk.
+    return [yielded] if isinstance(yielded, FutureBase) else []
 
 
 def _collect(yielded: Any, out: list[FutureBase[Any]]) -> None:
