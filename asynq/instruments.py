@@ -74,7 +74,8 @@ class Instrument:
         """``task`` ran one step, timed by the scheduler: from ``start`` to ``end``
         (``time.perf_counter()`` values); ``own`` is the seconds of that span the task's own code
         ran, without the steps and rounds nested inside it (synchronous calls it made). The task
-        is now finished (``task.is_computed()``) or blocked on ``task.blocked_on``."""
+        is now finished, or blocked on ``task.blocked_on``: a task blocked on nothing has
+        finished. (A step cut short by an error of the scheduler itself is not reported.)"""
 
     def before_round(self) -> None:
         """No task can make progress: a round of batch flushes begins."""
@@ -102,16 +103,15 @@ def futures_in(yielded: Any) -> list[FutureBase[Any]]:
     return [yielded] if isinstance(yielded, FutureBase) else []
 
 
-def _collect(yielded: Any, out: list[FutureBase[Any]]) -> None:
-    cls = type(yielded)
-    if cls is list or cls is tuple:
-        for item in yielded:
+def _collect(container: Any, out: list[FutureBase[Any]]) -> None:
+    """Append the futures in ``container`` (an exact list, tuple or dict) to ``out``; a call
+    per nested container, not per element."""
+    for item in container.values() if type(container) is dict else container:
+        cls = type(item)
+        if cls is list or cls is tuple or cls is dict:
             _collect(item, out)
-    elif cls is dict:
-        for item in yielded.values():
-            _collect(item, out)
-    elif isinstance(yielded, FutureBase):
-        out.append(yielded)
+        elif isinstance(item, FutureBase):
+            out.append(item)
 
 
 def _defined_hooks(instrument: object) -> list[str]:

@@ -101,18 +101,16 @@ class _Profiler(Instrument):
             record = self.open[task] = [_task_name(task), 0.0, []]
         record[1] += own
         yielded = task.blocked_on
-        if yielded is None:
-            # Finished, unless an error of the scheduler itself cut the step short.
-            if task.is_computed():
-                del self.open[task]
-                append(
-                    {
-                        "name": record[0],
-                        "num_deps": len(record[2]),
-                        "dependencies": record[2],
-                        "time_taken": int(record[1] * 1e6),
-                    }
-                )
+        if yielded is None:  # finished
+            del self.open[task]
+            append(
+                {
+                    "name": record[0],
+                    "num_deps": len(record[2]),
+                    "dependencies": record[2],
+                    "time_taken": int(record[1] * 1e6),
+                }
+            )
             return
         for leaf in futures_in(yielded):
             record[2].append(self._name(leaf) if isinstance(leaf, AsyncTask) else _kind(leaf))

@@ -846,11 +846,14 @@ def _stepping_class(plain: type[TaskScheduler]) -> type[TaskScheduler]:
                 plain_run(self, task)
             finally:
                 end = perf_counter()
-                own = end - start - nested.pop()
+                inside = nested.pop()
                 if nested:
                     nested[-1] += end - start
-                for hook in self._after_step:
-                    hook(task, start, end, own)
+            # Only a step that ended (the task finished or blocked) is reported: an error of the
+            # scheduler itself that cut it short has escaped by now.
+            own = end - start - inside
+            for hook in self._after_step:
+                hook(task, start, end, own)
 
         def _flush_round(self: TaskScheduler) -> None:
             nested = self._step_nested

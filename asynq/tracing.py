@@ -57,8 +57,9 @@ KEY_SAMPLE = 20
 
 
 # What a trace records a wait on, by class of the awaited future (filled in as classes are met).
-_TASK, _ITEM, _BATCH, _OTHER = range(4)
-_kinds: dict[type, int] = {}
+# _NESTED: a container, whose futures are walked.
+_TASK, _ITEM, _BATCH, _OTHER, _NESTED = range(5)
+_kinds: dict[type, int] = {list: _NESTED, tuple: _NESTED, dict: _NESTED}
 
 
 def _kind_of(cls: type) -> int:
@@ -288,16 +289,16 @@ class Trace(Instrument):
         for task, record in self._by_task.items():
             if record.start is not None:
                 record.start -= t0
-            # Read here rather than at each step, which stays cheap. A step that ended blocked
-            # on nothing without finishing was cut short by an error of the scheduler itself.
-            if not task.is_computed():
-                record.end = None
-            else:
-                error = task.error()
-                if error is not None:
-                    record.error = _error_repr(error)
-            if record.end is not None:
+            # Errors are read here, once per task, rather than at each step.
+            if record.end is not None:  # it finished in a step
                 record.end -= t0
+                error = task.error()
+            elif task.is_computed():  # it finished outside the steps the trace saw
+                error = task.error()
+            else:
+                continue
+            if error is not None:
+                record.error = _error_repr(error)
         for batch_record in self.batches:
             batch_record._batch = None
             if batch_record.start is not None:
@@ -387,7 +388,7 @@ class Trace(Instrument):
         record.run_seconds += own
         yielded: Any = task.blocked_on
         if yielded is None:
-            # Finished (checked when the trace stops, with its error: that costs a call).
+            # Finished (its error is read when the trace stops).
             record.end = end
             return
         waits = self._wait_log
@@ -402,16 +403,41 @@ class Trace(Instrument):
             waits.append(self._batch_record(yielded.batch))
         else:
             by_task = self._by_task
-            for leaf in futures_in(yielded):
-                if isinstance(leaf, AsyncTask):
+            cls = type(yielded)
+            # A flat list or tuple (a fan-out) is read as it is; anything nested is walked.
+            leaves: Any = yielded if cls is list or cls is tuple else futures_in(yielded)
+            for leaf in leaves:
+                kind = _kinds.get(type(leaf))
+                if kind is None:
+                    kind = _kind_of(type(leaf))
+                if kind == _TASK:
                     waits.append(record)
                     waits.append(by_task.get(leaf) or self._task_record(leaf))
-                elif isinstance(leaf, BatchItemBase):
+                elif kind == _ITEM:
                     waits.append(record)
                     waits.append(self._batch_record(leaf.batch))
-                elif isinstance(leaf, BatchBase):
+                elif kind == _BATCH:
                     waits.append(record)
                     waits.append(self._batch_record(leaf))
+                elif kind == _NESTED:
+                    self._record_waits(record, futures_in(leaf))
+
+    def _record_waits(self, record: TaskTrace, leaves: list[Any]) -> None:
+        """Record waits on ``leaves``, the futures of a container nested in a yielded list."""
+        waits = self._wait_log
+        for leaf in leaves:
+            kind = _kinds.get(type(leaf))
+            if kind is None:
+                kind = _kind_of(type(leaf))
+            if kind == _TASK:
+                waits.append(record)
+                waits.append(self._by_task.get(leaf) or self._task_record(leaf))
+            elif kind == _ITEM:
+                waits.append(record)
+                waits.append(self._batch_record(leaf.batch))
+            elif kind == _BATCH:
+                waits.append(record)
+                waits.append(self._batch_record(leaf))
 
     def before_round(self) -> None:
         """Open a round record."""
