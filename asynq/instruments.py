@@ -16,8 +16,11 @@ exporter, a logger of slow flushes, or a test that counts rounds.
 Hooks run on the scheduler's thread, in the order instruments were added. Round and flush hooks
 cost one check per round when no instrument is installed. Task step hooks are paid for only
 while an instrument that defines them is installed: the scheduler then switches to a variant of
-its loop that runs each task step through the hooks (and no longer runs a task's successor in
-the same call, so that every step is seen); it switches back when the last such instrument goes.
+its loop that times each task step and runs it through the hooks (and no longer runs a task's
+successor in the same call, so that every step is seen); it switches back when the last such
+instrument goes. The scheduler times steps once for all instruments and hands the times to
+``after_task_step``, so an instrument that wants a step's duration needs no
+``before_task_step`` (whose call each step then saves).
 Add instruments outside asynq functions: a scheduler loop that is already running keeps the
 loop it started with.
 
@@ -67,9 +70,12 @@ class Instrument:
         """``task`` is about to run one step: from its start or from the ``yield`` it was blocked
         on, until it blocks again or finishes."""
 
-    def after_task_step(self, task: AsyncTask[Any]) -> None:
-        """``task`` ran one step: it is finished (``task.is_computed()``) or blocked on
-        ``task.blocked_on``."""
+    def after_task_step(self, task: AsyncTask[Any], start: float, end: float, own: float) -> None:
+        """``task`` ran one step, timed by the scheduler: from ``start`` to ``end``
+        (``time.perf_counter()`` values); ``own`` is the seconds of that span the task's own code
+        ran, without the steps and rounds nested inside it (synchronous calls it made). The task
+        is now finished, or blocked on ``task.blocked_on``: a task blocked on nothing has
+        finished. (A step cut short by an error of the scheduler itself is not reported.)"""
 
     def before_round(self) -> None:
         """No task can make progress: a round of batch flushes begins."""
@@ -88,21 +94,24 @@ class Instrument:
 def futures_in(yielded: Any) -> list[FutureBase[Any]]:
     """The futures in a yielded value (such as ``task.blocked_on``), containers walked, in
     order."""
-    out: list[FutureBase[Any]] = []
-    _collect(yielded, out)
-    return out
-
-
-def _collect(yielded: Any, out: list[FutureBase[Any]]) -> None:
     cls = type(yielded)
-    if cls is list or cls is tuple:
-        for item in yielded:
+    if cls is list or cls is tuple or cls is dict:
+        out: list[FutureBase[Any]] = []
+        _collect(yielded, out)
+        return out
+    # A single future, the most common yield: no walk.
+    return [yielded] if isinstance(yielded, FutureBase) else []
+
+
+def _collect(container: Any, out: list[FutureBase[Any]]) -> None:
+    """Append the futures in ``container`` (an exact list, tuple or dict) to ``out``; a call
+    per nested container, not per element."""
+    for item in container.values() if type(container) is dict else container:
+        cls = type(item)
+        if cls is list or cls is tuple or cls is dict:
             _collect(item, out)
-    elif cls is dict:
-        for item in yielded.values():
-            _collect(item, out)
-    elif isinstance(yielded, FutureBase):
-        out.append(yielded)
+        elif isinstance(item, FutureBase):
+            out.append(item)
 
 
 def _defined_hooks(instrument: object) -> list[str]:

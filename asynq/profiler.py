@@ -83,10 +83,6 @@ class _Profiler(Instrument):
         self.open: dict[AsyncTask[Any], list[Any]] = {}
         # batch -> (flush start, its items as they were before the flush)
         self.flushing: dict[BatchBase[Any], tuple[float, list[Any]]] = {}
-        # One [start, seconds of nested steps and rounds] per running step (synchronous calls
-        # nest): a record counts only the task's own time.
-        self.running: list[list[float]] = []
-        self.rounds: list[float] = []  # start of each open round
 
     def _name(self, task: AsyncTask[Any]) -> str:
         record = self.open.get(task)
@@ -95,25 +91,17 @@ class _Profiler(Instrument):
         name: str = record[0]
         return name
 
-    def before_task_step(self, task: AsyncTask[Any]) -> None:
-        """Note when the step starts."""
-        self.running.append([perf_counter(), 0.0])
-
-    def after_task_step(self, task: AsyncTask[Any]) -> None:
+    def after_task_step(self, task: AsyncTask[Any], start: float, end: float, own: float) -> None:
         """Add the step's own time to the task's record; write the record once it finished."""
-        end = perf_counter()
-        running = self.running
-        start, nested = running.pop() if running else (end, 0.0)
-        if running:
-            running[-1][1] += end - start
         if not options.COLLECT_PERF_STATS:
             _set_enabled(False, self.scheduler)
             return
         record = self.open.get(task)
         if record is None:
             record = self.open[task] = [_task_name(task), 0.0, []]
-        record[1] += end - start - nested
-        if task.is_computed():
+        record[1] += own
+        yielded = task.blocked_on
+        if yielded is None:  # finished
             del self.open[task]
             append(
                 {
@@ -124,18 +112,8 @@ class _Profiler(Instrument):
                 }
             )
             return
-        for leaf in futures_in(task.blocked_on):
+        for leaf in futures_in(yielded):
             record[2].append(self._name(leaf) if isinstance(leaf, AsyncTask) else _kind(leaf))
-
-    def before_round(self) -> None:
-        """Note when the round starts."""
-        self.rounds.append(perf_counter())
-
-    def after_round(self) -> None:
-        """A round inside a step (a synchronous call flushed) is not the step's own time."""
-        start = self.rounds.pop() if self.rounds else perf_counter()
-        if self.running:
-            self.running[-1][1] += perf_counter() - start
 
     def before_batch_flush(self, batch: BatchBase[Any]) -> None:
         """Note when the flush starts and the items it flushes."""

@@ -59,6 +59,7 @@ import time
 import types
 from collections import deque
 from collections.abc import Callable
+from time import perf_counter
 from types import TracebackType
 from typing import Any
 
@@ -234,6 +235,8 @@ class TaskScheduler:
         self._after_round: tuple[Callable[..., Any], ...] = ()
         self._before_flush: tuple[Callable[..., Any], ...] = ()
         self._after_flush: tuple[Callable[..., Any], ...] = ()
+        # Per running step of the instrumented loop: seconds spent in nested steps and rounds.
+        self._step_nested: list[float] = []
 
     # -- public --------------------------------------------------------------------------------
 
@@ -819,30 +822,58 @@ _stepping_classes: dict[type, type] = {}
 
 
 def _stepping_class(plain: type[TaskScheduler]) -> type[TaskScheduler]:
-    """The variant of the scheduler class ``plain`` whose ``_run`` calls the instruments' task
-    step hooks around each step (made once per class). It never hands a task's successor over
-    within one ``_run``: every step goes through the hooks."""
+    """The variant of the scheduler class ``plain`` that times each task step and calls the
+    instruments' task step hooks around it (made once per class). It never hands a task's
+    successor over within one ``_run``: every step goes through the hooks.
+
+    A step's own time leaves out the steps and rounds that ran nested inside it (synchronous
+    calls): ``_step_nested`` holds, per running step, the seconds spent nested so far."""
     cls = _stepping_classes.get(plain)
     if cls is None:
         plain_run = plain._run
+        plain_flush_round = plain._flush_round
 
         def _run(self: TaskScheduler, task: AsyncTask[Any]) -> None:
             if task._computed:
                 return
-            for hook in self._before_step:
-                hook(task)
+            if self._before_step:
+                for hook in self._before_step:
+                    hook(task)
+            nested = self._step_nested
+            nested.append(0.0)
+            start = perf_counter()
             try:
                 plain_run(self, task)
             finally:
-                for hook in self._after_step:
-                    hook(task)
+                end = perf_counter()
+                inside = nested.pop()
+                if nested:
+                    nested[-1] += end - start
+            # Only a step that ended (the task finished or blocked) is reported: an error of the
+            # scheduler itself that cut it short has escaped by now.
+            own = end - start - inside
+            for hook in self._after_step:
+                hook(task, start, end, own)
+
+        def _flush_round(self: TaskScheduler) -> None:
+            nested = self._step_nested
+            if not nested:
+                plain_flush_round(self)
+                return
+            start = perf_counter()
+            try:
+                plain_flush_round(self)
+            finally:
+                # A round flushed inside a step (a synchronous call) is not the step's own time.
+                nested[-1] += perf_counter() - start
 
         namespace = {
             "_run": _run,
+            "_flush_round": _flush_round,
             "_hand_off": False,
             "_plain_class": plain,
             "__module__": plain.__module__,
-            "__doc__": f"{plain.__name__} calling its instruments' task step hooks.",
+            "__doc__": f"{plain.__name__} timing task steps for its instruments' step hooks.",
         }
         cls = _stepping_classes[plain] = type(f"Instrumented{plain.__name__}", (plain,), namespace)
     return cls

@@ -57,8 +57,9 @@ KEY_SAMPLE = 20
 
 
 # What a trace records a wait on, by class of the awaited future (filled in as classes are met).
-_TASK, _ITEM, _BATCH, _OTHER = range(4)
-_kinds: dict[type, int] = {}
+# _NESTED: a container, whose futures are walked.
+_TASK, _ITEM, _BATCH, _OTHER, _NESTED = range(5)
+_kinds: dict[type, int] = {list: _NESTED, tuple: _NESTED, dict: _NESTED}
 
 
 def _kind_of(cls: type) -> int:
@@ -249,9 +250,6 @@ class Trace(Instrument):
         self._by_task: dict[AsyncTask[Any], TaskTrace] = {}
         self._by_batch: dict[BatchBase[Any], BatchTrace] = {}
         self._open_rounds: list[RoundTrace] = []
-        # One [start, seconds of nested steps and rounds] per step running (synchronous calls
-        # nest), so that a step's own time leaves out what ran inside it.
-        self._running: list[list[float]] = []
         self._stats_before: SchedulerStats | None = None
         # Flat logs while recording (few allocations per step): record, start, end for steps;
         # waiting record, awaited record (task or batch) for waits. Unpacked when first read.
@@ -291,16 +289,16 @@ class Trace(Instrument):
         for task, record in self._by_task.items():
             if record.start is not None:
                 record.start -= t0
-            # Read here rather than at each step, which stays cheap. A step that ended blocked
-            # on nothing without finishing was cut short by an error of the scheduler itself.
-            if not task.is_computed():
-                record.end = None
-            else:
-                error = task.error()
-                if error is not None:
-                    record.error = _error_repr(error)
-            if record.end is not None:
+            # Errors are read here, once per task, rather than at each step.
+            if record.end is not None:  # it finished in a step
                 record.end -= t0
+                error = task.error()
+            elif task.is_computed():  # it finished outside the steps the trace saw
+                error = task.error()
+            else:
+                continue
+            if error is not None:
+                record.error = _error_repr(error)
         for batch_record in self.batches:
             batch_record._batch = None
             if batch_record.start is not None:
@@ -373,20 +371,8 @@ class Trace(Instrument):
 
     # -- instrument hooks --------------------------------------------------------------------
 
-    def before_task_step(self, task: AsyncTask[Any]) -> None:
-        """Note when the step starts."""
-        self._running.append([perf_counter(), 0.0])
-
-    def after_task_step(self, task: AsyncTask[Any]) -> None:
+    def after_task_step(self, task: AsyncTask[Any], start: float, end: float, own: float) -> None:
         """Record the step, and the task's end or what it now waits on."""
-        end = perf_counter()
-        running = self._running
-        if running:
-            start, nested = running.pop()
-        else:  # the trace started inside this step
-            start, nested = end, 0.0
-        if running:
-            running[-1][1] += end - start
         record = self._by_task.get(task)
         if record is None:
             record = self._task_record(task)
@@ -399,10 +385,10 @@ class Trace(Instrument):
         log.append(record)
         log.append(start)
         log.append(end)
-        record.run_seconds += end - start - nested
+        record.run_seconds += own
         yielded: Any = task.blocked_on
         if yielded is None:
-            # Finished (checked when the trace stops, with its error: that costs a call).
+            # Finished (its error is read when the trace stops).
             record.end = end
             return
         waits = self._wait_log
@@ -417,16 +403,41 @@ class Trace(Instrument):
             waits.append(self._batch_record(yielded.batch))
         else:
             by_task = self._by_task
-            for leaf in futures_in(yielded):
-                if isinstance(leaf, AsyncTask):
+            cls = type(yielded)
+            # A flat list or tuple (a fan-out) is read as it is; anything nested is walked.
+            leaves: Any = yielded if cls is list or cls is tuple else futures_in(yielded)
+            for leaf in leaves:
+                kind = _kinds.get(type(leaf))
+                if kind is None:
+                    kind = _kind_of(type(leaf))
+                if kind == _TASK:
                     waits.append(record)
                     waits.append(by_task.get(leaf) or self._task_record(leaf))
-                elif isinstance(leaf, BatchItemBase):
+                elif kind == _ITEM:
                     waits.append(record)
                     waits.append(self._batch_record(leaf.batch))
-                elif isinstance(leaf, BatchBase):
+                elif kind == _BATCH:
                     waits.append(record)
                     waits.append(self._batch_record(leaf))
+                elif kind == _NESTED:
+                    self._record_waits(record, futures_in(leaf))
+
+    def _record_waits(self, record: TaskTrace, leaves: list[Any]) -> None:
+        """Record waits on ``leaves``, the futures of a container nested in a yielded list."""
+        waits = self._wait_log
+        for leaf in leaves:
+            kind = _kinds.get(type(leaf))
+            if kind is None:
+                kind = _kind_of(type(leaf))
+            if kind == _TASK:
+                waits.append(record)
+                waits.append(self._by_task.get(leaf) or self._task_record(leaf))
+            elif kind == _ITEM:
+                waits.append(record)
+                waits.append(self._batch_record(leaf.batch))
+            elif kind == _BATCH:
+                waits.append(record)
+                waits.append(self._batch_record(leaf))
 
     def before_round(self) -> None:
         """Open a round record."""
@@ -434,13 +445,9 @@ class Trace(Instrument):
         self.rounds.append(self._open_rounds[-1])
 
     def after_round(self) -> None:
-        """Close the round record; its time counts as nested in the step that is running."""
-        end = perf_counter()
+        """Close the round record."""
         if self._open_rounds:
-            round_ = self._open_rounds.pop()
-            round_.end = end
-            if self._running:
-                self._running[-1][1] += end - round_.start
+            self._open_rounds.pop().end = perf_counter()
 
     def before_batch_flush(self, batch: BatchBase[Any]) -> None:
         """Record the batch's items (before the flush: some batches let go of items)."""

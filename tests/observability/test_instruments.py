@@ -30,7 +30,9 @@ class Recorder(Instrument):
     def before_task_step(self, task: AsyncTask[Any]) -> None:
         self.calls.append(("before step", task.fn.__name__))
 
-    def after_task_step(self, task: AsyncTask[Any]) -> None:
+    def after_task_step(self, task: AsyncTask[Any], start: float, end: float, own: float) -> None:
+        assert start <= end
+        assert 0.0 <= own <= end - start
         waits = [type(f).__name__ for f in futures_in(task.blocked_on)]
         done = "finished" if task.is_computed() else "blocked"
         self.calls.append(("after step", task.fn.__name__, done, waits))
@@ -108,6 +110,33 @@ def test_an_instrument_sees_each_step_each_round_and_each_flush_in_order(install
         ("before step", "page"),
         ("after step", "page", "finished", []),
     ]
+
+
+def test_a_step_own_time_leaves_out_a_synchronous_call_and_its_round(installed: Any) -> None:
+    blog = Blog()
+    steps: dict[str, list[tuple[float, float, float]]] = {}
+
+    class Steps(Instrument):
+        def after_task_step(
+            self, task: AsyncTask[Any], start: float, end: float, own: float
+        ) -> None:
+            steps.setdefault(task.fn.__name__, []).append((start, end, own))
+
+    @asynq()
+    def outer() -> Any:
+        name = blog.author_name(1)  # synchronous: its steps and rounds nest in this step
+        return name
+
+    installed(Steps())
+    assert outer() == ("v", ("user", 1))
+    [(start, end, own)] = steps["outer"]
+    inner = steps["author_name"]
+    assert len(inner) == 3
+    assert all(start <= s <= e <= end for s, e, _ in inner)
+    # Everything between the outer step's start and end that is not its own time ran nested:
+    # the inner steps' own times and the two rounds between them.
+    assert own < (end - start) - sum(o for _, _, o in inner)
+    assert own >= 0.0
 
 
 def test_flush_hooks_get_the_items_a_batch_held_before_it_flushed(installed: Any) -> None:

@@ -49,6 +49,24 @@ def test_a_trace_records_what_each_task_waited_on_in_order() -> None:
     ]
 
 
+def test_a_trace_records_the_waits_of_a_dict_yield_with_nested_containers() -> None:
+    store = Store("kv", [])
+
+    @asynq()
+    def double(x: int) -> Any:
+        return x * 2
+
+    @asynq()
+    def reads() -> Any:
+        got = yield {"item": store.get(1), "more": [double.asynq(2), (double.asynq(3),)]}
+        return got
+
+    with tracing.trace() as t:
+        assert reads() == {"item": ("v", 1), "more": [4, (6,)]}
+    assert [r.label for r in t.tasks] == ["reads()", "double(2)", "double(3)"]
+    assert t.tasks[0].waits_on == [("batch", 1), ("task", 2), ("task", 3)]
+
+
 def test_a_trace_records_each_round_with_its_batches_items_and_keys() -> None:
     blog, t = traced_blog([1, 2, 3, 4])
     assert [(r.index, r.batches) for r in t.rounds] == [(1, [1, 2]), (2, [3])]
