@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import decorators
 from .async_task import AsyncTask
 from .lowlevel import set_before_sync_call
+from .lowlevel import thread_state as _scheduler_state
 from .request_roots import RequestStorage
 from .scheduler import get_active_task, get_scheduler
 
@@ -145,7 +146,7 @@ class _Session(threading.local):
 
     def in_task(self) -> bool:
         """Whether priming now joins the running task's rounds instead of being recorded."""
-        return not self.in_stage and get_active_task() is not None
+        return _scheduler_state.scheduler.active_task is not None and not self.in_stage
 
 
 _session = _Session()
@@ -183,9 +184,12 @@ def reads_pending() -> bool:
     """Whether priming generators or primed keys wait to be driven on this thread (what a
     plain read of a cached function drives first)."""
     session = _session
-    return (
-        bool(session.generators or session.scopes or session.errors) or session.stages_pending()
-    ) and not session.driving
+    if session.driving:
+        return False
+    # Checked on every plain read of a cached function: the usual answers first, no call.
+    if session.generators or session.scopes or session.errors:
+        return True
+    return bool(session.stages) and session.stages_pending()
 
 
 def driving() -> bool:

@@ -291,7 +291,7 @@ class CachedFunction(Generic[_T]):
         """Synchronous call (outside tasks: its own request unless a scope is open)."""
         if priming.reads_pending():
             priming.drive()
-        task = get_active_task()
+        task = _state.scheduler.active_task
         if task is not None:
             note_sync_call(self)  # counted, and logged under debug.options.DUMP_SYNC_CALLS
         elif not kwargs:
@@ -393,11 +393,12 @@ class CachedFunction(Generic[_T]):
         key = self.key(*args, **kwargs)
         client = self.client
         scope: RequestScope | None
-        if priming.in_task():
+        if _state.scheduler.active_task is not None and priming.in_task():
             # Inside a running task the key joins the task's next round, in its scope.
             scope, _ = scope_for_call(client)
         else:
-            scope = current_scope(client)
+            storage = current_storage()
+            scope = None if storage is None else scope_in(storage, client)
             if scope is None:
                 # Outside any request: priming opens one, current on this thread until
                 # priming.end_request().
