@@ -297,7 +297,8 @@ class CachedFunction(Generic[_T]):
         elif not kwargs:
             # Fast path for legacy code: a value already in the request-local cache.
             storage = current_storage()
-            scope = None if storage is None else storage.get(self.client)
+            values = None if storage is None else storage.values
+            scope = None if values is None else values.get(self.client)
             if scope is not None and not scope.closed:
                 key = self._keys.get(args) if _memo_key(args) is not None else None
                 if key is not None:
@@ -398,7 +399,11 @@ class CachedFunction(Generic[_T]):
             scope, _ = scope_for_call(client)
         else:
             storage = current_storage()
-            scope = None if storage is None else scope_in(storage, client)
+            values = None if storage is None else storage.values
+            # scope_in(storage, client), whose usual answer is already in the request.
+            scope = None if values is None else values.get(client)
+            if scope is None and storage is not None:
+                scope = scope_in(storage, client)
             if scope is None:
                 # Outside any request: priming opens one, current on this thread until
                 # priming.end_request().
