@@ -402,28 +402,13 @@ class Trace(Instrument):
             waits.append(record)
             waits.append(self._batch_record(yielded.batch))
         else:
-            by_task = self._by_task
             cls = type(yielded)
             # A flat list or tuple (a fan-out) is read as it is; anything nested is walked.
-            leaves: Any = yielded if cls is list or cls is tuple else futures_in(yielded)
-            for leaf in leaves:
-                kind = _kinds.get(type(leaf))
-                if kind is None:
-                    kind = _kind_of(type(leaf))
-                if kind == _TASK:
-                    waits.append(record)
-                    waits.append(by_task.get(leaf) or self._task_record(leaf))
-                elif kind == _ITEM:
-                    waits.append(record)
-                    waits.append(self._batch_record(leaf.batch))
-                elif kind == _BATCH:
-                    waits.append(record)
-                    waits.append(self._batch_record(leaf))
-                elif kind == _NESTED:
-                    self._record_waits(record, futures_in(leaf))
+            self._record_waits(record, yielded if cls is list or cls is tuple else futures_in(yielded))
 
-    def _record_waits(self, record: TaskTrace, leaves: list[Any]) -> None:
-        """Record waits on ``leaves``, the futures of a container nested in a yielded list."""
+    def _record_waits(self, record: TaskTrace, leaves: Any) -> None:
+        """Record waits on ``leaves``: the items of a yielded list or tuple, or the futures of a
+        nested container (a container among them is walked)."""
         waits = self._wait_log
         for leaf in leaves:
             kind = _kinds.get(type(leaf))
@@ -438,6 +423,8 @@ class Trace(Instrument):
             elif kind == _BATCH:
                 waits.append(record)
                 waits.append(self._batch_record(leaf))
+            elif kind == _NESTED:
+                self._record_waits(record, futures_in(leaf))
 
     def before_round(self) -> None:
         """Open a round record."""
