@@ -402,27 +402,10 @@ class FunctionConverter:
                 prefixes.append(assign_line(name, keep))
                 items = cst.Name(name)
             elif not self._reiterable(items):
-                name = fresh_name(f"{target.value}_items", self._names)
-                value = self.rewrite_expr(items)
-                if not (isinstance(value, cst.Yield) or contains_yield(value)):
-                    value = cst.Call(func=cst.Name("list"), args=[cst.Arg(value)])
-                prefixes.append(assign_line(name, unparen(value)))
-                items = cst.Name(name)
-            replace: dict[int, cst.BaseExpression] = {}
-            targets: list[cst.BaseExpression] = [target]
-            iterables: list[cst.BaseExpression] = [items]
-            for call in reads:
-                base = temp_base(call.with_changes(func=cst.Attribute(call.func, cst.Name("asynq"))))
-                values = fresh_name(base.replace("_value", "_values"), self._names)
-                each = fresh_name(base, self._names)
-                batch = cst.ListComp(
-                    elt=call.with_changes(func=cst.Attribute(call.func, cst.Name("asynq"))),
-                    for_in=cst.CompFor(target=target, iter=items),
-                )
-                prefixes.append(assign_line(values, cst.Yield(batch)))
-                replace[id(call)] = cst.Name(each)
-                targets.append(cst.Name(each))
-                iterables.append(cst.Name(values))
+                line, items = self.items_in_a_list(target, items)
+                prefixes.append(line)
+            lines, replace, targets, iterables = self.read_for_every_item(reads, target, items)
+            prefixes.extend(lines)
             replaced: Any = comp.visit(NodeReplacer(replace))
             for_in = replaced.for_in.with_changes(
                 target=tuple_node(targets),
@@ -579,6 +562,46 @@ class FunctionConverter:
         )
         out.append(stmt.with_changes(iter=self.rewrite_expr(stmt.iter), body=body, orelse=orelse))
 
+    def items_in_a_list(
+        self, target: cst.Name, items: cst.BaseExpression
+    ) -> tuple[cst.SimpleStatementLine, cst.Name]:
+        """Items that may not be iterable twice, kept in a list first (``x_items = list(...)``):
+        the line, and the name to iterate instead."""
+        assert self._names is not None
+        name = fresh_name(f"{target.value}_items", self._names)
+        value = self.rewrite_expr(items)
+        if not (isinstance(value, cst.Yield) or contains_yield(value)):
+            value = cst.Call(func=cst.Name("list"), args=[cst.Arg(value)])
+        return assign_line(name, unparen(value)), cst.Name(name)
+
+    def read_for_every_item(
+        self, reads: list[cst.Call], target: cst.Name, items: cst.BaseExpression
+    ) -> tuple[
+        list[cst.SimpleStatementLine],
+        dict[int, cst.BaseExpression],
+        list[cst.BaseExpression],
+        list[cst.BaseExpression],
+    ]:
+        """One batched yield per read, made for every item (``v_values = yield [f.asynq(x) for x
+        in items]``): the lines, each read's replacement (the name its value gets), and the
+        targets and iterables of the ``zip`` the loop then runs over."""
+        assert self._names is not None
+        lines: list[cst.SimpleStatementLine] = []
+        replace: dict[int, cst.BaseExpression] = {}
+        targets: list[cst.BaseExpression] = [target]
+        iterables: list[cst.BaseExpression] = [items]
+        for call in reads:
+            read = call.with_changes(func=cst.Attribute(call.func, cst.Name("asynq")))
+            base = temp_base(read)
+            values = fresh_name(base.replace("_value", "_values"), self._names)
+            each = fresh_name(base, self._names)
+            batch = cst.ListComp(elt=read, for_in=cst.CompFor(target=target, iter=items))
+            lines.append(assign_line(values, cst.Yield(batch)))
+            replace[id(call)] = cst.Name(each)
+            targets.append(cst.Name(each))
+            iterables.append(cst.Name(values))
+        return lines, replace, targets, iterables
+
     def hoist_loop(self, stmt: cst.For, out: list[cst.BaseStatement]) -> cst.For:
         """Reads every iteration makes, with arguments known before the loop: made for every
         item first, one batched yield per read, and the loop runs over
@@ -591,31 +614,15 @@ class FunctionConverter:
         target = stmt.target
         assert isinstance(target, cst.Name)
         items: cst.BaseExpression = stmt.iter
-        leading = list(stmt.leading_lines)
+        lines: list[cst.SimpleStatementLine] = []
         if not self._reiterable(items):
-            name = fresh_name(f"{target.value}_items", self._names)
-            value = self.rewrite_expr(items)
-            if not (isinstance(value, cst.Yield) or contains_yield(value)):
-                value = cst.Call(func=cst.Name("list"), args=[cst.Arg(value)])
-            out.append(assign_line(name, unparen(value)).with_changes(leading_lines=leading))
-            leading = []
-            items = cst.Name(name)
-        replace: dict[int, Any] = {}
-        targets: list[cst.BaseExpression] = [target]
-        iterables: list[cst.BaseExpression] = [items]
-        for call in reads:
-            base = temp_base(call.with_changes(func=cst.Attribute(call.func, cst.Name("asynq"))))
-            values = fresh_name(base.replace("_value", "_values"), self._names)
-            each = fresh_name(base, self._names)
-            batch = cst.ListComp(
-                elt=call.with_changes(func=cst.Attribute(call.func, cst.Name("asynq"))),
-                for_in=cst.CompFor(target=target, iter=items),
-            )
-            out.append(assign_line(values, cst.Yield(batch)).with_changes(leading_lines=leading))
-            leading = []
-            replace[id(call)] = cst.Name(each)
-            targets.append(cst.Name(each))
-            iterables.append(cst.Name(values))
+            line, items = self.items_in_a_list(target, items)
+            lines.append(line)
+        batched, replace, targets, iterables = self.read_for_every_item(reads, target, items)
+        lines.extend(batched)
+        # The loop's own comments and blank lines go before what now comes first.
+        lines[0] = lines[0].with_changes(leading_lines=stmt.leading_lines)
+        out.extend(lines)
         body: Any = stmt.body.visit(NodeReplacer(replace))
         target_tuple = tuple_node(targets)
         zipped = cst.Call(func=cst.Name("zip"), args=[cst.Arg(v) for v in iterables])
