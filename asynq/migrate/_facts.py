@@ -287,8 +287,8 @@ def twin_side_effect(fn: cst.FunctionDef, prefix: str) -> str | None:
     return effect(list(body.body))
 
 
-def alias_target(stmt: cst.BaseStatement, prefix: str) -> tuple[str, Ref] | None:
-    """``prime_f = f.prime`` -> ("prime_f", ("f",)); None for any other statement."""
+def _prime_assign(stmt: cst.BaseStatement, prefix: str) -> tuple[str, cst.BaseExpression] | None:
+    """``prime_x = <value>`` alone on its line -> ("prime_x", value); None otherwise."""
     if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
         return None
     small = stmt.body[0]
@@ -297,29 +297,33 @@ def alias_target(stmt: cst.BaseStatement, prefix: str) -> tuple[str, Ref] | None
         and len(small.targets) == 1
         and isinstance(small.targets[0].target, cst.Name)
         and small.targets[0].target.value.startswith(prefix)
-        and isinstance(small.value, cst.Attribute)
-        and small.value.attr.value == "prime"
     ):
-        ref = dotted_name(small.value.value)
+        return small.targets[0].target.value, small.value
+    return None
+
+
+def alias_target(stmt: cst.BaseStatement, prefix: str) -> tuple[str, Ref] | None:
+    """``prime_f = f.prime`` -> ("prime_f", ("f",)); None for any other statement."""
+    found = _prime_assign(stmt, prefix)
+    if found is None:
+        return None
+    name, value = found
+    if isinstance(value, cst.Attribute) and value.attr.value == "prime":
+        ref = dotted_name(value.value)
         if ref is not None:
-            return small.targets[0].target.value, ref
+            return name, ref
     return None
 
 
 def twin_alias_target(stmt: cst.BaseStatement, prefix: str) -> tuple[str, Ref] | None:
     """``prime_f = prime_g`` (or ``= module.prime_g``) -> ("prime_f", ref of prime_g)."""
-    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+    found = _prime_assign(stmt, prefix)
+    if found is None:
         return None
-    small = stmt.body[0]
-    if (
-        isinstance(small, cst.Assign)
-        and len(small.targets) == 1
-        and isinstance(small.targets[0].target, cst.Name)
-        and small.targets[0].target.value.startswith(prefix)
-    ):
-        ref = dotted_name(small.value)
-        if ref is not None and ref[-1].startswith(prefix):
-            return small.targets[0].target.value, ref
+    name, value = found
+    ref = dotted_name(value)
+    if ref is not None and ref[-1].startswith(prefix):
+        return name, ref
     return None
 
 
