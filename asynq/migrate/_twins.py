@@ -88,12 +88,8 @@ class TwinTracker(Resolver):
                     if lone is None:
                         problem = f"{twin.name} primes through {shown}, which cannot be followed"
                         break
-                    if not lone <= reads:
-                        missing = sorted(lone - reads)[0]
-                        problem = (
-                            f"{twin.name} calls {shown}, which primes {missing[1]}, "
-                            f"which {method[1]} does not read"
-                        )
+                    problem = _primes_unread(twin.name, shown, lone, reads, method[1])
+                    if problem is not None:
                         break
                     continue
                 if kind == "dynamic":
@@ -113,12 +109,8 @@ class TwinTracker(Resolver):
                         if lone is None:
                             problem = f"{twin.name} calls {shown}, which cannot be followed"
                             break
-                        if not lone <= reads:
-                            missing = sorted(lone - reads)[0]
-                            problem = (
-                                f"{twin.name} calls {shown}, which primes {missing[1]}, "
-                                f"which {method[1]} does not read"
-                            )
+                        problem = _primes_unread(twin.name, shown, lone, reads, method[1])
+                        if problem is not None:
                             break
                     continue  # a read that decides what to prime next
                 if owner not in reads:
@@ -377,3 +369,14 @@ class TwinTracker(Resolver):
                         "{name} is kept: " + f"{sym[1]} (in {sym[0]}) stays and calls it.",
                     )
         self.live = live
+
+
+def _primes_unread(
+    twin: str, shown: str, primed: set[Symbol], reads: set[Symbol], method: str
+) -> str | None:
+    """Why ``twin`` cannot go: the call ``shown`` primes something ``method`` does not read (the
+    first such, by name); None when the method reads all of it."""
+    if primed <= reads:
+        return None
+    missing = sorted(primed - reads)[0]
+    return f"{twin} calls {shown}, which primes {missing[1]}, which {method} does not read"
