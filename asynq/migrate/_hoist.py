@@ -68,8 +68,9 @@ class _UnconditionalCalls:
             self.collect(child, conditional)
 
 
-def _plain_arguments(call: cst.Call) -> bool:
-    """Arguments that call nothing but harmless builtins (so the call may run earlier)."""
+def _plain(nodes: list[cst.CSTNode]) -> bool:
+    """Whether ``nodes`` call nothing but harmless builtins and hold no assignment expression,
+    yield, await, lambda or comprehension (so they may be evaluated earlier, or once more)."""
     plain = True
 
     def visit(node: cst.CSTNode) -> bool:
@@ -81,31 +82,21 @@ def _plain_arguments(call: cst.Call) -> bool:
             plain = False
         return plain
 
-    for arg in call.args:
-        walk(arg, visit)
+    for node in nodes:
+        walk(node, visit)
     return plain
+
+
+def _plain_arguments(call: cst.Call) -> bool:
+    """Arguments that call nothing but harmless builtins (so the call may run earlier)."""
+    return _plain(list(call.args))
 
 
 def plain_filter(comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp) -> bool:
     """Whether the comprehension has conditions that call nothing but harmless builtins (so
     they can be evaluated once more, to filter the items first)."""
     ifs = comp.for_in.ifs
-    if not ifs:
-        return False
-    plain = True
-
-    def visit(node: cst.CSTNode) -> bool:
-        nonlocal plain
-        if isinstance(node, cst.Call):
-            if not (isinstance(node.func, cst.Name) and node.func.value in HARMLESS_BUILTINS):
-                plain = False
-        elif isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await, cst.Lambda, *_COMPREHENSIONS)):
-            plain = False
-        return plain
-
-    for if_ in ifs:
-        walk(if_.test, visit)
-    return plain
+    return bool(ifs) and _plain([if_.test for if_ in ifs])
 
 
 def two_phase_calls(
