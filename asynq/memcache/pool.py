@@ -649,11 +649,21 @@ class ServerPool:
         read the answers of quiet meta writes (each run ends with ``MN``), and where classic
         ``noreply`` writes went, send one ``version`` and read its answer (memcached answers in
         order, so it comes after them)."""
+        self._settle(every_connection=False)
+
+    def sync(self) -> None:
+        """Return once memcached has applied everything this thread sent on its open
+        connections (one ``version`` per connection, answered after what came before it)."""
+        self._settle(every_connection=True)
+
+    def _settle(self, every_connection: bool) -> None:
+        """``confirm_quiet`` (only where something is unconfirmed) or ``sync`` (every open
+        connection asks for a ``version``)."""
         local = self._thread()
         deadline = _monotonic() + self.config.read_timeout
         for server in self.servers:
             index = server.index
-            if not local.quiet.get(index) and index not in local.unsynced:
+            if not every_connection and not local.quiet.get(index) and index not in local.unsynced:
                 continue
             conn = local.conns.get(index)
             if conn is None or conn.sock is None:
@@ -663,8 +673,10 @@ class ServerPool:
             try:
                 self._drain(server)
                 quiet = local.quiet.pop(index, 0)
-                if index in local.unsynced:
-                    local.unsynced.discard(index)
+                ask = every_connection or index in local.unsynced
+                local.unsynced.discard(index)
+                if ask:
+                    # Answered after everything sent before it on this connection.
                     conn.sock.settimeout(max(deadline - _monotonic(), 0.001))
                     conn.sock.sendall(b"version\r\n")
                     read_lines(conn.sock, 1, deadline, quiet)
@@ -672,29 +684,6 @@ class ServerPool:
                 elif quiet:
                     read_lines(conn.sock, 0, deadline, quiet)
                     conn.sock.settimeout(conn.timeout)
-            except FAULTS as error:
-                self._fault(server, conn, error)
-            except BaseException:
-                conn.close()
-                raise
-
-    def sync(self) -> None:
-        """Return once memcached has applied everything this thread sent on its open
-        connections (one ``version`` per connection, answered after what came before it)."""
-        local = self._thread()
-        deadline = _monotonic() + self.config.read_timeout
-        for server in self.servers:
-            conn = local.conns.get(server.index)
-            if conn is None or conn.sock is None:
-                continue
-            try:
-                self._drain(server)
-                quiet = local.quiet.pop(server.index, 0)
-                local.unsynced.discard(server.index)
-                # Answered after everything sent before it on this connection.
-                conn.sock.settimeout(max(deadline - _monotonic(), 0.001))
-                conn.sock.sendall(b"version\r\n")
-                read_lines(conn.sock, 1, deadline, quiet)
             except FAULTS as error:
                 self._fault(server, conn, error)
             except BaseException:
