@@ -237,26 +237,32 @@ def is_closed(batch: BatchBase[Any]) -> bool:
 note_sync_call: Callable[[Any], None] = _decorators._note_sync_call
 
 
-def set_before_sync_call(hook: Callable[[], None] | None) -> None:
+def set_before_sync_call(hook: Callable[[], None] | None) -> Callable[[], None] | None:
     """Call ``hook()`` before every synchronous call ``f(x)`` of an asynq function (None: no
-    hook). Legacy priming uses it to drive what was primed first."""
+    hook). Legacy priming uses it to drive what was primed first. Returns the hook it
+    replaces: whoever sets one for a while puts that one back afterwards."""
     if hook is not None and not callable(hook):
         raise TypeError(
             f"set_before_sync_call() expects a function of no arguments or None, got "
             f"{type(hook).__name__}: {short_repr(hook, 60)}"
         )
+    previous = _decorators._before_sync_call
     _decorators._before_sync_call = hook
+    return previous
 
 
-def set_sync_call_check(check: Callable[[object], None] | None) -> None:
+def set_sync_call_check(check: Callable[[object], None] | None) -> Callable[[object], None] | None:
     """Call ``check(fn)`` before every synchronous call of the asynq function ``fn`` (None: no
-    check). The asyncio bridge installs one while an event loop drives asynq work."""
+    check). The asyncio bridge installs one while an event loop drives asynq work. Returns the
+    check it replaces, to be put back afterwards."""
     if check is not None and not callable(check):
         raise TypeError(
             f"set_sync_call_check() expects a function of one argument or None, got "
             f"{type(check).__name__}: {short_repr(check, 60)}"
         )
+    previous = _decorators._sync_call_check
     _decorators._sync_call_check = check
+    return previous
 
 
 def register_asyncio_bridge(bridge: Any) -> None:

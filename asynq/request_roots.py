@@ -50,9 +50,10 @@ __all__ = [
     "storage_of",
 ]
 
-#: Changes whenever an explicit request becomes, or stops being, current on any thread (a new
-#: number each time, never one seen before). A hot path may remember ``current_storage()``'s
-#: answer for a running task: it holds while the task and ``generation`` are unchanged.
+#: Changes whenever an explicit request becomes, or stops being, current on any thread, and
+#: whenever a request ends (a new int object each time, never one seen before, so ``is`` tells
+#: them apart). A hot path may remember ``current_storage()``'s answer for a running task, and
+#: what it found in that storage: it holds while the task and ``generation`` are unchanged.
 generation = 0
 _generations = itertools.count(1)
 
@@ -125,9 +126,11 @@ class RequestStorage(AsyncContext):
     def close(self, _future: FutureBase[Any] | None = None) -> None:
         """End the request: drop the values and run the ``on_close`` callbacks (once, in the
         order they were registered)."""
+        global generation
         if self.values is None:
             return
         self.values = None
+        generation = next(_generations)  # what a hot path remembered of this request goes
         callbacks, self._callbacks = self._callbacks, None
         for callback in callbacks or ():
             callback()

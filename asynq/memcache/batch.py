@@ -60,6 +60,9 @@ __all__ = [
 ]
 
 
+_NO_TASK = object()
+
+
 class ThreadBatches:
     """A client's active batches on one thread: the reads (``batch``) and the writes
     (``writes``) of the current round; and, for cached functions' hot path, the scope the
@@ -71,9 +74,9 @@ class ThreadBatches:
     def __init__(self) -> None:
         self.batch: ReadBatch | None = None
         self.writes: WriteBatch | None = None
-        self.memo_task: Any = None
+        self.memo_task: Any = _NO_TASK  # never None, which is what reads outside tasks see
         self.memo_scope: RequestScope | None = None
-        self.memo_generation = -1
+        self.memo_generation: int | None = None
 
 
 def thread_batches(client: MemcacheClient) -> ThreadBatches:

@@ -236,15 +236,12 @@ class CachedFunction(Generic[_T]):
             )
             # The client's scope in the current request (scope_for_call(client)), remembered
             # for the running task: the usual call is another read of the task that read last.
-            scope = local.memo_scope
-            fresh = False
-            if (
-                task is None
-                or task is not local.memo_task
-                or local.memo_generation != roots.generation
-                or scope is None
-                or scope.closed
-            ):
+            # The memo never holds None for a task, and ``generation`` also changes when a
+            # request ends, so one identity test of each tells that the memo still holds.
+            if task is local.memo_task and local.memo_generation is roots.generation:
+                scope = local.memo_scope
+                fresh = False
+            else:
                 generation = roots.generation
                 scope, fresh = scope_for_call(client)
                 if task is not None and not fresh:

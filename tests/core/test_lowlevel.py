@@ -300,24 +300,47 @@ def plain(x: int) -> int:
 
 def test_a_before_sync_call_hook_runs_before_every_synchronous_call() -> None:
     calls: list[str] = []
-    lowlevel.set_before_sync_call(lambda: calls.append("hook"))
+    previous = lowlevel.set_before_sync_call(lambda: calls.append("hook"))
     try:
         assert plain(1) == 2
         assert plain(2) == 3
     finally:
-        lowlevel.set_before_sync_call(None)
+        lowlevel.set_before_sync_call(previous)
     assert calls == ["hook", "hook"]
     assert plain(3) == 4
     assert calls == ["hook", "hook"]
 
 
+def test_setting_a_sync_call_hook_returns_the_one_it_replaces_so_it_can_be_put_back() -> None:
+    # Legacy priming keeps its hook installed once something was primed: a tool that sets its
+    # own for a while and then sets None would silently stop priming from being driven.
+    def first() -> None:
+        pass
+
+    def second() -> None:
+        pass
+
+    original = lowlevel.set_before_sync_call(first)
+    try:
+        assert lowlevel.set_before_sync_call(second) is first
+        assert lowlevel.set_before_sync_call(None) is second
+    finally:
+        lowlevel.set_before_sync_call(original)
+    checks: list[Any] = []
+    original_check = lowlevel.set_sync_call_check(checks.append)
+    try:
+        assert lowlevel.set_sync_call_check(None) == checks.append
+    finally:
+        lowlevel.set_sync_call_check(original_check)
+
+
 def test_a_sync_call_check_sees_the_function_called() -> None:
     seen: list[Any] = []
-    lowlevel.set_sync_call_check(seen.append)
+    previous = lowlevel.set_sync_call_check(seen.append)
     try:
         plain(1)
     finally:
-        lowlevel.set_sync_call_check(None)
+        lowlevel.set_sync_call_check(previous)
     assert seen == [plain]
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from asynq import asynq, get_active_task
+from asynq import asynq, get_active_task, request_roots
 from asynq.request_roots import RequestStorage, current_storage, request_root, storage_of
 
 
@@ -96,6 +96,18 @@ def test_the_storage_closes_when_the_root_is_computed_and_runs_its_callbacks_onc
     assert storage.get(object()) is None
     storage.on_close(lambda: closed.append("late"))
     assert closed == ["closed", "late"]
+
+
+def test_the_generation_changes_when_a_request_ends_and_not_when_it_ends_again() -> None:
+    # Hot paths remember what they found in a request while the generation is the same one
+    # (compared with ``is``): a request that ends must make them look again.
+    storage = RequestStorage()
+    before = request_roots.generation
+    storage.close()
+    after = request_roots.generation
+    assert after is not before and after != before
+    storage.close()
+    assert request_roots.generation is after
 
 
 def test_outside_any_task_there_is_no_current_storage() -> None:
