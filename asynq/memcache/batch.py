@@ -69,12 +69,13 @@ class ThreadBatches:
     last read of a running task went through (``memo_scope``, valid while the running task is
     ``memo_task`` and ``request_roots.generation`` is ``memo_generation``)."""
 
-    __slots__ = ("batch", "writes", "memo_task", "memo_scope", "memo_generation")
+    __slots__ = ("batch", "writes", "memo_task", "memo_creator", "memo_scope", "memo_generation")
 
     def __init__(self) -> None:
         self.batch: ReadBatch | None = None
         self.writes: WriteBatch | None = None
         self.memo_task: Any = _NO_TASK  # never None, which is what reads outside tasks see
+        self.memo_creator: Any = _NO_TASK
         self.memo_scope: RequestScope | None = None
         self.memo_generation: int | None = None
 

@@ -43,6 +43,9 @@ _T = TypeVar("_T")
 _log = logging.getLogger("asynq.memcache")
 _KEY_CACHE_LIMIT = 200_000
 
+# What the scope memo holds as the creator of a root task: matches no task's creator.
+_ROOT = object()
+
 
 def _memo_key(args: tuple[Any, ...]) -> tuple[Any, ...] | None:
     """``args`` if it can index the key memo, else None.
@@ -241,11 +244,22 @@ class CachedFunction(Generic[_T]):
             if task is local.memo_task and local.memo_generation is roots.generation:
                 scope = local.memo_scope
                 fresh = False
+            elif (
+                task is not None
+                and task.creator is local.memo_creator
+                and local.memo_generation is roots.generation
+            ):
+                # A sibling of the task that read last (same creator): same request.
+                local.memo_task = task
+                scope = local.memo_scope
+                fresh = False
             else:
                 generation = roots.generation
                 scope, fresh = scope_for_call(client)
                 if task is not None and not fresh:
                     local.memo_task = task
+                    creator = task.creator
+                    local.memo_creator = _ROOT if creator is None else creator
                     local.memo_scope = scope
                     local.memo_generation = generation
             values = scope.values

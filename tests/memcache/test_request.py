@@ -237,6 +237,50 @@ def test_two_top_level_tasks_are_two_requests_with_separate_scopes(
     assert seen[0].closed and seen[1].closed
 
 
+def test_cached_reads_of_interleaved_top_level_tasks_each_go_through_their_own_request(
+    mc: MemcacheClient, trips: list[list[str]]
+) -> None:
+    # Reads remember the scope of the task that read last, and of its siblings (same creator):
+    # top-level tasks have no creator, and are not siblings of one another.
+    from asynq.lowlevel import start_task
+    from asynq.request_roots import current_storage
+
+    @mc.cached("request.roots")
+    def ident(x: int) -> int:
+        return x
+
+    scopes: list[Any] = []
+    held: list[list[str]] = []
+
+    @asynq()
+    def child(x: int) -> Any:
+        value = yield ident.asynq(x)
+        return value
+
+    @asynq()
+    def read(x: int) -> Any:
+        first = yield ident.asynq(x)
+        second = yield [child.asynq(x), child.asynq(x + 1)]
+        storage = current_storage()
+        assert storage is not None
+        scope = storage.get(mc)
+        scopes.append(scope)
+        held.append(sorted(scope.values))
+        return [first, *second]
+
+    assert ident(1) == 1 and ident(2) == 2  # stored: every read below is a hit
+    trips.clear()
+    first, second = read.asynq(1), read.asynq(1)
+    start_task(second, ())  # runs with the first, step for step
+    assert first.value() == [1, 1, 2] and second.value() == [1, 1, 2]
+    assert scopes[0] is not scopes[1]
+    # Each request read both keys into its own scope (the children through their parent's),
+    # in the same two rounds.
+    assert held == [["request.roots:1", "request.roots:2"]] * 2
+    assert trips == [["request.roots:1"], ["request.roots:2"]]
+    assert all(scope.closed for scope in scopes)
+
+
 def test_a_cached_read_inside_a_block_a_task_opens_goes_through_the_blocks_scope_and_after_it_not(
     mc: MemcacheClient, trips: list[list[str]]
 ) -> None:
