@@ -75,13 +75,18 @@ class AsyncTask(futures.FutureBase[_T]):
         "_pending",
         "_yielded",
         "_shape",
-        "_contexts",
+        "contexts",
         "_queue",
         "_depth",
     )
 
     _shape: int  # set when the task blocks, with _queue
     _queue: Any
+
+    @property
+    def _contexts(self) -> tuple[Any, ...]:
+        """``contexts``, under the name asynq 1.6 code reads (``task._contexts.values()``)."""
+        return self.contexts
 
     def __init__(
         self,
@@ -110,10 +115,12 @@ class AsyncTask(futures.FutureBase[_T]):
         # ``_depth``: how many creators up to a task created outside any task. A runaway
         # recursion grows it without bound; past the limit it is an error, not a hung process.
         if creator is None:
-            self._contexts: tuple[Any, ...] = get_root_contexts()
+            #: The contexts the task runs inside, outermost first (a ``ContextStack``, a tuple):
+            #: read-only outside the kernel; a ``with`` block in the task replaces it.
+            self.contexts: tuple[Any, ...] = get_root_contexts()
             self._depth = 0
         else:
-            self._contexts = creator._contexts
+            self.contexts = creator.contexts
             depth = self._depth = creator._depth + 1
             if depth >= _limits.max_depth:
                 raise RuntimeError(_too_deep_message(self))

@@ -73,7 +73,7 @@ def enter_context(context: AsyncContext) -> None:
     task = _active_task()
     context._task = task
     if task is not None:
-        task._contexts = ContextStack(task._contexts + (context,))
+        task.contexts = ContextStack(task.contexts + (context,))
     context.resume()
 
 
@@ -82,7 +82,7 @@ def leave_context(context: AsyncContext) -> None:
     task = context._task
     context._task = None
     if task is not None:
-        task._contexts = ContextStack(c for c in task._contexts if c is not context)
+        task.contexts = ContextStack(c for c in task.contexts if c is not context)
         if _active_task() is not task:
             # The generator is being closed while another task runs (garbage collection):
             # the scheduler already paused this context when it switched the task out.

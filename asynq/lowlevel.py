@@ -109,14 +109,14 @@ def _start(
 ) -> None:
     if scheduler is None:
         scheduler = _scheduler_thread_state.scheduler
-    task._contexts = contexts
+    task.contexts = contexts
     task._queue = scheduler._ready
     scheduler.schedule(task)
 
 
 def task_contexts(task: AsyncTask[Any] | None) -> tuple[Any, ...]:
     """The contexts ``task`` runs inside, outermost first; ``()`` for None (no task)."""
-    return task._contexts if task is not None else _NO_CONTEXTS
+    return task.contexts if task is not None else _NO_CONTEXTS
 
 
 def task_generator(task: AsyncTask[Any]) -> Any:

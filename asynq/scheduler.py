@@ -527,8 +527,8 @@ class TaskScheduler:
                 f"internal error in asynq - please file a bug: {task!r} was scheduled while running"
             )
         prev = self.active_task
-        if prev is not None and prev._contexts:
-            _pause(prev._contexts)
+        if prev is not None and prev.contexts:
+            _pause(prev.contexts)
         ready = self._ready
         handoff = self._hand_off and self._rng is None
         try:
@@ -553,7 +553,7 @@ class TaskScheduler:
                             send_error = thrown.error
                             send_tb = thrown.traceback
                 generator = task._generator
-                contexts = task._contexts
+                contexts = task.contexts
                 self.active_task = task
                 if contexts:
                     _resume(contexts)
@@ -679,7 +679,7 @@ class TaskScheduler:
                         break
                 finally:
                     task.running = False
-                    contexts = task._contexts
+                    contexts = task.contexts
                     if contexts:
                         _pause(contexts)
                 if next_task is None or next_task._computed:
@@ -687,8 +687,8 @@ class TaskScheduler:
                 task = next_task
         finally:
             self.active_task = prev
-            if prev is not None and prev._contexts:
-                _resume(prev._contexts)
+            if prev is not None and prev.contexts:
+                _resume(prev.contexts)
 
     def _yield_sequence(
         self, task: AsyncTask[Any], yielded: list[Any] | tuple[Any, ...]

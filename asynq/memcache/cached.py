@@ -207,7 +207,7 @@ class CachedFunction(Generic[_T]):
         item_class = CachedItem
         new_item = object.__new__
         join_batch = BatchItemBase.__init__
-        contexts_of = task_contexts
+        no_contexts = task_contexts(None)
         missing = MISSING
         cached = self
 
@@ -286,7 +286,7 @@ class CachedFunction(Generic[_T]):
             item.cached = cached
             item.args = args
             item.kwargs = kwargs
-            item.contexts = contexts_of(task)
+            item.contexts = task.contexts if task is not None else no_contexts
             item.lease = None
             item.retry = None
             inflight[key] = item
