@@ -87,6 +87,27 @@ def test_task_contexts_are_those_a_task_runs_in_and_none_outside_a_task() -> Non
     assert lowlevel.task_contexts(None) == ()
 
 
+def test_task_contexts_attribute_is_replaced_by_a_with_block_and_read_by_task_contexts() -> None:
+    seen: list[tuple[Any, ...]] = []
+    context = Recorder("outer", [])
+
+    @asynq.asynq()
+    def outer() -> Any:
+        task = asynq.get_active_task()
+        assert task is not None
+        before = task.contexts
+        with context:
+            seen.append(task.contexts)
+            # The 1.6 spelling reads the same stack; it was never a dict here, but lists alike.
+            assert task._contexts is task.contexts
+            assert task._contexts.values() == [context]
+        assert task.contexts == before == ()
+        seen.append(lowlevel.task_contexts(task))
+
+    outer()
+    assert seen == [(context,), ()]
+
+
 def test_task_generator_is_the_generator_the_task_drives() -> None:
     generator = body([])
     assert lowlevel.task_generator(new_task(generator)) is generator
