@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import libcst as cst
 
@@ -10,7 +10,8 @@ from ._config import MigrateConfig
 from ._cst import dotted_name, name_counts, param_names, target_names, walk
 from ._hoist import (
     CollectLoop,
-    hoistable_loop_calls,
+    LoopRead,
+    loop_plan,
     match_collect_loop,
     plain_filter,
     sort_key_reads,
@@ -118,9 +119,7 @@ class FunctionConverter:
                 n.target if isinstance(n, cst.NamedExpr) else n.name
             ):
                 other = True
-            return not isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) or (
-                n is self.fn
-            )
+            return not isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) or (n is self.fn)
 
         walk(self.fn, visit)
         return None if other else values
@@ -435,8 +434,12 @@ class FunctionConverter:
                 args = [a.value for a in read.args]
                 dict_key: cst.BaseExpression = args[0] if len(args) == 1 else tuple_node(args)
                 if len(args) != 1:
-                    dict_key = dict_key.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-                base = temp_base(read.with_changes(func=cst.Attribute(read.func, cst.Name("asynq"))))
+                    dict_key = dict_key.with_changes(
+                        lpar=[cst.LeftParen()], rpar=[cst.RightParen()]
+                    )
+                base = temp_base(
+                    read.with_changes(func=cst.Attribute(read.func, cst.Name("asynq")))
+                )
                 values = fresh_name(base.replace("_value", "_values"), self._names)
                 sort_batch = cst.DictComp(
                     key=dict_key,
@@ -602,11 +605,91 @@ class FunctionConverter:
             iterables.append(cst.Name(values))
         return lines, replace, targets, iterables
 
+    def read_in_stages(
+        self,
+        reads: list[LoopRead],
+        guards: list[cst.BaseExpression],
+        target: cst.Name,
+        items: cst.BaseExpression,
+    ) -> tuple[
+        list[cst.SimpleStatementLine],
+        dict[int, cst.BaseExpression],
+        list[cst.BaseExpression],
+        list[cst.BaseExpression],
+    ]:
+        """Like :meth:`read_for_every_item`, for reads that come in stages: one batched
+        yield per read, stage after stage. A read that needs earlier values iterates over
+        them too (``for x, row in zip(xs, f_values)``, under the name the loop gives them);
+        a read after guards reads ``None`` for the items a guard drops
+        (``None if row["hidden"] else g.asynq(row["id"])``), so it fetches no key the loop
+        does not read."""
+        assert self._names is not None
+        each: dict[int, str] = {}
+        values: dict[int, str] = {}
+        for read in reads:
+            base = temp_base(
+                read.call.with_changes(func=cst.Attribute(read.call.func, cst.Name("asynq")))
+            )
+            values[id(read.call)] = fresh_name(base.replace("_value", "_values"), self._names)
+            each[id(read.call)] = fresh_name(base, self._names)
+        by_call = {id(r.call): r for r in reads}
+        lines: list[cst.SimpleStatementLine] = []
+        for read in sorted(reads, key=lambda r: r.stage):
+            call = read.call
+            asynq_read: cst.BaseExpression = call.with_changes(
+                func=cst.Attribute(call.func, cst.Name("asynq"))
+            )
+            needed = [by_call[id(c)] for c in read.after]
+            bound = {id(r.call): cst.Name(r.name or each[id(r.call)]) for r in needed}
+            if read.guards:
+                tests = [
+                    parenthesized_test(
+                        cast(cst.BaseExpression, guard.visit(NodeReplacer(bound))),
+                        read.guards > 1,
+                    )
+                    for guard in guards[: read.guards]
+                ]
+                test = tests[0]
+                for more in tests[1:]:
+                    test = cst.BooleanOperation(left=test, operator=cst.Or(), right=more)
+                asynq_read = cst.IfExp(test=test, body=cst.Name("None"), orelse=asynq_read)
+            if needed:
+                comp_target: cst.BaseAssignTargetExpression = tuple_node(
+                    [target, *(bound[id(r.call)] for r in needed)]
+                )
+                comp_iter: cst.BaseExpression = cst.Call(
+                    func=cst.Name("zip"),
+                    args=[cst.Arg(items), *(cst.Arg(cst.Name(values[id(r.call)])) for r in needed)],
+                )
+            else:
+                comp_target, comp_iter = target, items
+            batch = cst.ListComp(
+                elt=asynq_read, for_in=cst.CompFor(target=comp_target, iter=comp_iter)
+            )
+            lines.append(assign_line(values[id(call)], cst.Yield(batch)))
+        replace: dict[int, cst.BaseExpression] = {
+            id(r.call): cst.Name(each[id(r.call)]) for r in reads
+        }
+        targets: list[cst.BaseExpression] = [target, *(cst.Name(each[id(r.call)]) for r in reads)]
+        iterables: list[cst.BaseExpression] = [
+            items,
+            *(cst.Name(values[id(r.call)]) for r in reads),
+        ]
+        return lines, replace, targets, iterables
+
     def hoist_loop(self, stmt: cst.For, out: list[cst.BaseStatement]) -> cst.For:
         """Reads every iteration makes, with arguments known before the loop: made for every
         item first, one batched yield per read, and the loop runs over
-        ``zip(items, values)`` (see ``hoistable_loop_calls``)."""
-        reads = [c for c in hoistable_loop_calls(stmt) if id(c) in self.read_ids]
+        ``zip(items, values)`` (see ``loop_plan``). A read that needs a value read earlier
+        in the iteration comes in a later stage; one after a guard ``if <test>: continue``
+        is made only for the items that pass it (``None`` for the others)."""
+        plan = loop_plan(stmt)
+        ok: set[int] = set()
+        reads: list[LoopRead] = []
+        for read in plan.reads:
+            if id(read.call) in self.read_ids and all(id(c) in ok for c in read.after):
+                ok.add(id(read.call))
+                reads.append(read)
         if not reads:
             return stmt
         if self._names is None:
@@ -618,7 +701,14 @@ class FunctionConverter:
         if not self._reiterable(items):
             line, items = self.items_in_a_list(target, items)
             lines.append(line)
-        batched, replace, targets, iterables = self.read_for_every_item(reads, target, items)
+        if all(r.stage == 1 and not r.guards for r in reads):
+            batched, replace, targets, iterables = self.read_for_every_item(
+                [r.call for r in reads], target, items
+            )
+        else:
+            batched, replace, targets, iterables = self.read_in_stages(
+                reads, plan.guards, target, items
+            )
         lines.extend(batched)
         # The loop's own comments and blank lines go before what now comes first.
         lines[0] = lines[0].with_changes(leading_lines=stmt.leading_lines)
@@ -634,9 +724,7 @@ class FunctionConverter:
             zipped = zipped.with_changes(
                 args=args, whitespace_before_args=newline_indent(self.indent)
             )
-        return stmt.with_changes(
-            target=target_tuple, iter=zipped, body=body, leading_lines=[]
-        )
+        return stmt.with_changes(target=target_tuple, iter=zipped, body=body, leading_lines=[])
 
     def collect_loop(self, stmt: cst.For, loop: CollectLoop, out: list[cst.BaseStatement]) -> None:
         value = loop.value.with_changes(
@@ -767,11 +855,19 @@ def convert_methods(
         body[last[method]] = fn.with_changes(body=fn.body.with_changes(body=[*doc, delegate]))
         body.insert(last[method] + 1, new_method)
         last = {
-            item.name.value: i
-            for i, item in enumerate(body)
-            if isinstance(item, cst.FunctionDef)
+            item.name.value: i for i, item in enumerate(body) if isinstance(item, cst.FunctionDef)
         }
     return cls.with_changes(body=cls.body.with_changes(body=body))
+
+
+def parenthesized_test(test: cst.BaseExpression, joined: bool) -> cst.BaseExpression:
+    """A guard's test as the test of ``None if <test> else ...``: in parentheses when it is
+    a conditional expression or a lambda, or (for readability) a boolean operation joined
+    to other tests with ``or``."""
+    loose = (cst.IfExp, cst.Lambda, cst.BooleanOperation) if joined else (cst.IfExp, cst.Lambda)
+    if isinstance(test, loose) and not test.lpar:
+        return test.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return test
 
 
 def _is_property(dec: cst.Decorator) -> bool:

@@ -7,7 +7,7 @@ rewrite (to rewrite it).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import libcst as cst
 
@@ -187,17 +187,99 @@ def _jumps(node: cst.CSTNode) -> bool:
     return found
 
 
-def hoistable_loop_calls(loop: cst.For) -> list[cst.Call]:
-    """Calls a ``for`` loop makes in every iteration, with arguments that depend only on the
-    loop variable and on names the loop does not assign: they can be made for every item
-    first, in one batch, before the loop (then the loop runs over ``zip(items, values)``)."""
+def _free_names(node: cst.CSTNode) -> set[str]:
+    """Identifiers ``node`` reads or binds, without attribute names and keywords."""
+    out: set[str] = set()
+
+    def visit(n: cst.CSTNode) -> bool:
+        if type(n) is cst.Name:
+            out.add(n.value)
+        elif isinstance(n, cst.Attribute):
+            walk(n.value, visit)
+            return False
+        elif isinstance(n, cst.Arg):
+            walk(n.value, visit)
+            return False
+        return True
+
+    walk(node, visit)
+    return out
+
+
+def _guard_test(stmt: cst.BaseStatement) -> cst.BaseExpression | None:
+    """The test of ``if <test>: continue`` (nothing else in the block, no ``else``)."""
+    if not isinstance(stmt, cst.If) or stmt.orelse is not None:
+        return None
+    body = stmt.body
+    smalls: Sequence[cst.BaseSmallStatement]
+    if isinstance(body, cst.IndentedBlock):
+        line = body.body[0] if len(body.body) == 1 else None
+        if not isinstance(line, cst.SimpleStatementLine):
+            return None
+        smalls = line.body
+    else:
+        assert isinstance(body, cst.SimpleStatementSuite)
+        smalls = body.body
+    if len(smalls) != 1 or not isinstance(smalls[0], cst.Continue):
+        return None
+    return stmt.test
+
+
+_CONSTANT_NAMES = frozenset({"None", "True", "False"})
+
+
+@dataclasses.dataclass
+class LoopRead:
+    """A call a ``for`` loop makes in every iteration that gets this far, which can be made
+    for every item first, in one batched yield before the loop (see :func:`loop_plan`).
+
+    ``stage`` is 1 when the call's arguments need only the item; n when they need a value
+    read in stage n - 1 (``row = f(x)`` then ``g(row["id"])``), or when a guard before it
+    does. ``guards``: how many ``if ...: continue`` guards come before it (the call is made
+    only for the items that pass them). ``name``: the name the value is assigned to
+    (``row = f(x)``), when the loop may use it to stage later calls. ``after``: the calls
+    (of this plan) that must be reads for this one to be made before the loop.
+    """
+
+    call: cst.Call
+    stage: int
+    guards: int
+    name: str | None
+    after: list[cst.Call]
+
+
+@dataclasses.dataclass
+class LoopPlan:
+    """The calls a ``for`` loop makes that can be read before it, in stages, and the
+    ``if <test>: continue`` guards that filter the items of later stages."""
+
+    reads: list[LoopRead]
+    guards: list[cst.BaseExpression]
+
+    @property
+    def calls(self) -> list[cst.Call]:
+        return [r.call for r in self.reads]
+
+
+_NO_PLAN = LoopPlan([], [])
+
+
+def loop_plan(loop: cst.For) -> LoopPlan:
+    """The calls a ``for`` loop makes in every iteration (up to its first statement that
+    may jump, other than a guard ``if <test>: continue``), whose arguments depend only on
+    the loop variable, on names the loop does not assign and on values the loop read
+    earlier in the same iteration (``row = f(x)`` assigned once, then ``g(row["id"])``).
+    They can be made for every item first, one batched yield per call, stage after stage,
+    before the loop (then the loop runs over ``zip(items, values...)``). A guard's test
+    may use only the loop variable, such values, calls of this plan and names the rest of
+    the loop does not touch: the items it drops are not read by later stages."""
     if (
         loop.orelse is not None
         or loop.asynchronous is not None
         or not isinstance(loop.target, cst.Name)
         or not isinstance(loop.body, cst.IndentedBlock)
     ):
-        return []
+        return _NO_PLAN
     stops = False
 
     def stop(n: cst.CSTNode) -> bool:
@@ -208,30 +290,158 @@ def hoistable_loop_calls(loop: cst.For) -> list[cst.Call]:
 
     walk(loop.body, stop)
     if stops:
-        return []  # it may stop early (maybe over an endless iterator): read as it goes
+        return _NO_PLAN  # it may stop early (maybe over an endless iterator): read as it goes
+    item = loop.target.value
+    statements = list(loop.body.body)
     assigned_visitor = LocalNames()
     loop.body.visit(assigned_visitor)
-    assigned = assigned_visitor.names - {loop.target.value}
-    collector = _UnconditionalCalls(
-        lambda call: dotted_name(call.func) is not None
-        and _plain_arguments(call)
-        and not any(name_counts(arg)[n] for arg in call.args for n in assigned)
-    )
-    collect = collector.collect
+    assigned = assigned_visitor.names - {item}
+    #: values read earlier in the iteration: name -> its read
+    named: dict[str, LoopRead] = {}
+    reads: list[LoopRead] = []
+    guards: list[cst.BaseExpression] = []
+    guard_after: list[cst.Call] = []  # the calls every guard so far needs
+    guard_stage = 0
 
-    for stmt in loop.body.body:
+    def accept(call: cst.Call) -> bool:
+        if dotted_name(call.func) is None or not _plain_arguments(call):
+            return False
+        if isinstance(call.func, cst.Name) and call.func.value in HARMLESS_BUILTINS:
+            return False  # ``len(row)``: plain code, evaluated again where needed
+        used = set().union(*(_free_names(arg) for arg in call.args)) if call.args else set()
+        return not any(n in assigned and n not in named for n in used)
+
+    def add(calls: list[cst.Call]) -> list[LoopRead]:
+        out = []
+        for call in calls:
+            used = set().union(*(_free_names(arg) for arg in call.args)) if call.args else set()
+            stage, after = 1, list(guard_after)
+            if guards:
+                stage = guard_stage + 1
+            for name in sorted(used & set(named)):
+                source = named[name]
+                stage = max(stage, source.stage + 1)
+                after.extend([*source.after, source.call])
+            read = LoopRead(call, stage, len(guards), None, list(dict.fromkeys(after)))
+            out.append(read)
+        reads.extend(out)
+        return out
+
+    for index, stmt in enumerate(statements):
+        collector = _UnconditionalCalls(accept)
+        test = _guard_test(stmt)
+        if test is not None:
+            collector.collect(test, False)
+            if collector.unsafe:
+                break
+            found = add(collector.calls)
+            if not _guardable(test, found, item, named, statements, index):
+                break
+            guards.append(test)
+            guard_after.extend(c for r in found for c in [*r.after, r.call])
+            guard_after[:] = list(dict.fromkeys(guard_after))
+            guard_stage = max(
+                [guard_stage, *(r.stage for r in found)]
+                + [named[n].stage for n in _free_names(test) if n in named]
+            )
+            continue
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
-                collect(small, False)
+                collector.collect(small, False)
         elif isinstance(stmt, cst.If):
-            collect(stmt.test, False)
+            collector.collect(stmt.test, False)
         elif isinstance(stmt, cst.For):
-            collect(stmt.iter, False)
+            collector.collect(stmt.iter, False)
         else:
             break
-        if collector.unsafe or _jumps(stmt):
+        if collector.unsafe:
             break
-    return [] if collector.unsafe else collector.calls
+        found = add(collector.calls)
+        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+            assigned_read = _assigned_read(stmt.body[0], found)
+            if assigned_read is not None:
+                name, read = assigned_read
+                if name != item and _bound_once(name, statements, index):
+                    read.name = name
+                    named[name] = read
+        if _jumps(stmt):
+            break
+    return LoopPlan(reads, guards)
+
+
+def _assigned_read(
+    small: cst.BaseSmallStatement, found: list[LoopRead]
+) -> tuple[str, LoopRead] | None:
+    """``name = <one of the calls found>``: the name and that read."""
+    if (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+    ):
+        for read in found:
+            if read.call is small.value:
+                return small.targets[0].target.value, read
+    return None
+
+
+def _bound_once(name: str, statements: list[cst.BaseStatement], index: int) -> bool:
+    """Whether ``statements[index]`` (``name = ...``) is the only binding of ``name`` in the
+    loop body, and no statement before it mentions the name (it would see the value of the
+    previous iteration)."""
+    for i, stmt in enumerate(statements):
+        if i < index and name in name_counts(stmt):
+            return False
+        if i != index:
+            visitor = LocalNames()
+            stmt.visit(visitor)
+            if name in visitor.names:
+                return False
+    return True
+
+
+def _guardable(
+    test: cst.BaseExpression,
+    found: list[LoopRead],
+    item: str,
+    named: dict[str, LoopRead],
+    statements: list[cst.BaseStatement],
+    index: int,
+) -> bool:
+    """Whether a guard's test can be evaluated for every item before the loop: it calls
+    nothing but harmless builtins and the calls found in it, assigns nothing, and names only
+    the loop variable, values read earlier in the iteration, and names that no other
+    statement of the loop mentions (so no iteration can change them)."""
+    own = {id(r.call) for r in found}
+    plain = True
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal plain
+        if id(node) in own:
+            return False
+        if isinstance(node, cst.Call):
+            if not (isinstance(node.func, cst.Name) and node.func.value in HARMLESS_BUILTINS):
+                plain = False
+        elif isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await, cst.Lambda, *_COMPREHENSIONS)):
+            plain = False
+        return plain
+
+    walk(test, visit)
+    if not plain:
+        return False
+    others = _free_names(test) - {item} - set(named) - HARMLESS_BUILTINS - _CONSTANT_NAMES
+    if not others:
+        return True
+    for i, stmt in enumerate(statements):
+        if i == index or _guard_test(stmt) is not None:
+            continue
+        if others & set(name_counts(stmt)):
+            return False
+    return True
+
+
+def hoistable_loop_calls(loop: cst.For) -> list[cst.Call]:
+    """The calls of :func:`loop_plan`."""
+    return loop_plan(loop).calls
 
 
 @dataclasses.dataclass

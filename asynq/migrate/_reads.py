@@ -29,7 +29,7 @@ from ._cst import (
     param_names,
     target_names,
 )
-from ._hoist import hoistable_loop_calls, match_collect_loop, sort_key_reads, two_phase_calls
+from ._hoist import loop_plan, match_collect_loop, sort_key_reads, two_phase_calls
 
 #: Why a read at some place cannot be turned into a yield. The analysis turns these codes
 #: into sentences (see ``_decide.blocker_sentence``).
@@ -78,10 +78,17 @@ class Site:
     #: ``cls`` is the method's own class, known through ``self`` or ``cls``: it holds only
     #: when no class in the run subclasses it (checked by the whole-program analysis)
     via_self: bool = False
+    #: a read in a ``for`` loop that is read for every item before the loop in a later
+    #: stage: the ordinals of the calls whose values it needs (its arguments use them, or
+    #: a guard ``if ...: continue`` before it does). It can be read ahead only if every one
+    #: of them is a read too (checked by the whole-program analysis).
+    after: tuple[int, ...] = ()
+    #: in a function: the index of the statement of its body the site is in
+    top: int = 0
 
 
 _Pending = tuple[
-    str, Ref, "str | None", bool, "cst.CSTNode | None", tuple[int, ...], int, "Ref | None"
+    str, Ref, "str | None", bool, "cst.CSTNode | None", tuple[int, ...], int, "Ref | None", int, int
 ]
 
 
@@ -135,6 +142,7 @@ class UnitAnalyzer(cst.CSTVisitor):
         self.keep_nodes = keep_nodes
         self.sites: list[Site] = []
         self.has_yield = False
+        self.yields = 0  # yields of the unit itself (the stages of a generator twin)
         self.statement = 0  # index of the top-level statement being walked (module unit)
         self._raw: list[_Pending] = []
         self._blockers: list[str | None] = [None]
@@ -156,6 +164,15 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._constructed = constructed_names(fn) if fn is not None else {}
         self._params = param_names(fn.params) if fn is not None else set()
         self._bindings: Counter[str] = Counter()
+        #: reads of a staged loop -> the calls they need (see ``Site.after``), by ``id``
+        self._after: dict[int, list[int]] = {}
+        #: the statements of a function's body, by ``id``: which one a site is in
+        self._tops: dict[int, int] = (
+            {id(stmt): i for i, stmt in enumerate(fn.body.body)}
+            if fn is not None and isinstance(fn.body, cst.IndentedBlock)
+            else {}
+        )
+        self._top = 0
 
     # -- helpers -----------------------------------------------------------------------
     def _push_scope(self, names: set[str]) -> None:
@@ -187,6 +204,8 @@ class UnitAnalyzer(cst.CSTVisitor):
                 tuple(self._scopes),
                 self.statement,
                 cls,
+                id(node),
+                self._top,
             )
         )
 
@@ -206,7 +225,8 @@ class UnitAnalyzer(cst.CSTVisitor):
             names - glob for names, glob in zip(self._scope_names, self._scope_globals, strict=True)
         ]
         globals_ = set().union(*self._scope_globals) if self._scope_globals else set()
-        for kind, ref, blocker, deletable, node, scopes, statement, cls in self._raw:
+        ordinals: dict[int, int] = {}
+        for kind, ref, blocker, deletable, node, scopes, statement, cls, key, top in self._raw:
             via_self = False
             me = self._self_name
             if (
@@ -255,6 +275,10 @@ class UnitAnalyzer(cst.CSTVisitor):
                 else:
                     # ``obj.prime_m()`` on a local object: followed only if its class is known.
                     kind = "local-prime"
+            if kind == "call" and key in self._after:
+                after = [ordinals.get(dep) for dep in self._after[key]]
+                if any(ordinal is None for ordinal in after):
+                    blocker = blocker or "for"  # it needs a value the analysis cannot name
             binding = None
             for i in reversed(scopes):
                 if kind != "string" and ref and ref[0] in self._scope_imports[i]:
@@ -274,6 +298,10 @@ class UnitAnalyzer(cst.CSTVisitor):
                     via_self and kind in ("local-prime", "obj-read", "prop-read"),
                 )
             )
+            ordinals[key] = len(self.sites) - 1
+            self.sites[-1].top = top
+            if kind == "call" and key in self._after and blocker is None:
+                self.sites[-1].after = tuple(ordinals[dep] for dep in self._after[key])
         self._raw = []
         return self
 
@@ -282,6 +310,9 @@ class UnitAnalyzer(cst.CSTVisitor):
         key = id(node)
         if key in self._skip:
             return False
+        top = self._tops.get(key)
+        if top is not None:
+            self._top = top
         self._frame = [0, 0, 0]
         if key in self._pending:
             self._blockers.append(self._pending.pop(key))
@@ -478,9 +509,13 @@ class UnitAnalyzer(cst.CSTVisitor):
         if node.orelse is not None:
             self._pending[id(node.orelse)] = cur or "for-else"
         if cur is None and loop is None:
-            # Read for every item first, in one batch (see hoistable_loop_calls).
-            for call in hoistable_loop_calls(node):
+            # Read for every item first, one batch per read, stage after stage (see
+            # loop_plan).
+            for read in loop_plan(node).reads:
+                call = read.call
                 self._pending[id(call)] = None
+                if read.after:
+                    self._after[id(call)] = [id(dep) for dep in read.after]
                 for arg in call.args:
                     self._pending[id(arg)] = "comprehension"
 
@@ -525,6 +560,7 @@ class UnitAnalyzer(cst.CSTVisitor):
     def _on_yield(self, node: cst.Yield | cst.Await) -> None:
         if self._nested == 0:
             self.has_yield = True
+            self.yields += 1
 
 
 _HANDLERS: dict[type[cst.CSTNode], Callable[[UnitAnalyzer, Any], object]] = {

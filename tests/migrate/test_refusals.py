@@ -106,14 +106,14 @@ CASES = {
         5,
         "inside a `while` loop",
     ),
-    "a read after a continue inside a loop": (
+    "a read after a continue whose test depends on earlier iterations": (
         """
         from app.models import f, prime_f
 
         def h(xs):
             total = 0
             for x in xs:
-                if x > 3:
+                if total > 3:
                     continue
                 total += f(x)
             return total
