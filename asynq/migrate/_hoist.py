@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import libcst as cst
 
@@ -228,6 +229,18 @@ def _guard_test(stmt: cst.BaseStatement) -> cst.BaseExpression | None:
 _CONSTANT_NAMES = frozenset({"None", "True", "False"})
 
 
+class _WithoutCalls(cst.CSTTransformer):
+    """Replaces the calls named by ``id`` with ``None`` (what is left of an expression once
+    they are read before it)."""
+
+    def __init__(self, calls: set[int]) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        return cst.Name("None") if id(original_node) in self.calls else updated_node
+
+
 @dataclasses.dataclass
 class LoopRead:
     """A call a ``for`` loop makes in every iteration that gets this far, which can be made
@@ -428,7 +441,8 @@ def _guardable(
     walk(test, visit)
     if not plain:
         return False
-    others = _free_names(test) - {item} - set(named) - HARMLESS_BUILTINS - _CONSTANT_NAMES
+    rest = cast(cst.CSTNode, test.visit(_WithoutCalls(own)))  # the calls are read first
+    others = _free_names(rest) - {item} - set(named) - HARMLESS_BUILTINS - _CONSTANT_NAMES
     if not others:
         return True
     for i, stmt in enumerate(statements):

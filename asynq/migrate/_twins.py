@@ -248,33 +248,7 @@ class TwinTracker(Resolver):
                 out.add(twin)
         return out
 
-    def _staged_own_twin_callers(self) -> set[Symbol]:
-        """Converted functions that read in stages behind a loop (a read that needs a value
-        read earlier in the same iteration, see ``Site.after``) and call their twin
-        themselves. Their yields follow their statements, so reads their twin fetched in
-        one stage may come in several rounds; the call stays, and the twin's stages join the
-        function's rounds (``asynq.priming``)."""
-        out: set[Symbol] = set()
-        for fn in self.converted & self.candidates:
-            unit = self.unit_of(fn)
-            twin = self.twins.get(fn)
-            if unit is None or twin is None or self.unit_of(twin) is None:
-                continue
-            if not any(site.after for site in unit.sites):
-                continue
-            if any(
-                site.kind == "call"
-                and site.deletable
-                and site.local_import is None
-                and self.target_of(fn[0], site) == ("sym", *twin)
-                for site in unit.sites
-            ):
-                out.add(fn)
-        return out
-
     def compute_liveness(self) -> None:
-        staged = self._staged_own_twin_callers() - self.keeps_priming
-        self.keeps_priming = self.keeps_priming | staged
         removable = self._removable_symbols()
         self.removable = removable
         self.deletions: dict[tuple[str, int], set[int]] = {}
@@ -368,12 +342,7 @@ class TwinTracker(Resolver):
                         self.deletions.setdefault((path, unit.index), set()).add(site.ordinal)
                     else:
                         where = unit.name if unit.index else "module-level code"
-                        if keeps_priming and sym in staged:
-                            why = f"{where} (in {path}) is converted and keeps calling it: "
-                            why += f"{where} reads in stages behind a loop, and its yields "
-                            why += "follow its statements, so the twin's stages, joining "
-                            why += f"the rounds of {where}, keep what it fetched together."
-                        elif keeps_priming:
+                        if keeps_priming:
                             why = f"{where} (in {path}) is converted and keeps calling it: "
                             why += "its twin primes more than it reads, and that priming "
                             why += f"now joins the rounds of {where}."

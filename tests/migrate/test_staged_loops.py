@@ -354,3 +354,52 @@ def test_stages_that_would_take_more_rounds_than_the_twin_are_refused_with_the_c
         "reads that do not depend on each other in one statement (or next to each other), "
         "then rerun."
     )
+
+
+def test_a_guard_that_reads_the_function_the_loop_reads_after_it_is_staged(assert_codemod):
+    assert_codemod(
+        """
+        from asynq import priming
+
+        from app.models import f, prime_f
+
+
+        def fresh(xs, base):
+            total = 0
+            for x in xs:
+                if f(x) % 5:
+                    continue
+                total += f(x + base)
+            return total
+
+
+        @priming.generator
+        def prime_fresh(xs, base):
+            for x in xs:
+                prime_f(x)
+            yield
+            for x in xs:
+                if not f(x) % 5:
+                    prime_f(x + base)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f
+
+
+        @asynq()
+        def fresh(xs, base):
+            total = 0
+            f_values = yield [f.asynq(x) for x in xs]
+            f_values_2 = yield [
+                None if f_value % 5 else f.asynq(x + base) for x, f_value in zip(xs, f_values)
+            ]
+            for x, f_value, f_value_2 in zip(xs, f_values, f_values_2):
+                if f_value % 5:
+                    continue
+                total += f_value_2
+            return total
+        """,
+        others=OTHERS,
+    )
