@@ -15,6 +15,7 @@ from ._hoist import (
     match_collect_loop,
     plain_filter,
     sort_key_reads,
+    stage_comprehension,
     two_phase_calls,
 )
 from ._imports import is_docstring_or_future
@@ -67,6 +68,9 @@ class FunctionConverter:
         self._untouched: set[int] = set()  # statements without reads, kept as they are
         self._names: set[str] | None = None  # every name used in fn, for fresh temporaries
         self.last_yields = 0  # yields made by the last rewrite_expr
+        self._fresh_lists: set[str] = set()  # names of lists the rewrite made
+        #: the last stages of comprehensions read in stages (see ``stage_comprehension``)
+        self._staged_finals: set[int] = set()
 
     def _reiterable(self, items: cst.BaseExpression) -> bool:
         """Whether ``items`` can be iterated twice (read every item first, then loop): a
@@ -76,6 +80,8 @@ class FunctionConverter:
         if not isinstance(items, cst.Name):
             return False
         name = items.value
+        if name in self._fresh_lists:
+            return True
         if name in param_names(self.fn.params):
             return self._assigned_values(name) == []
         values = self._assigned_values(name)
@@ -223,6 +229,14 @@ class FunctionConverter:
                     self._untouched.add(id(stmt))
                     continue
                 if len(kept) == 1:
+                    staged_lines, staged_small = self.stage_comprehensions(kept[0])
+                    if staged_lines:
+                        staged_lines[0] = staged_lines[0].with_changes(
+                            leading_lines=stmt.leading_lines
+                        )
+                        out.extend(staged_lines)
+                        stmt = stmt.with_changes(leading_lines=[])
+                        kept = [staged_small]
                     phased, only = self.two_phase(kept[0])
                     if phased:
                         phased[0] = phased[0].with_changes(leading_lines=stmt.leading_lines)
@@ -345,6 +359,59 @@ class FunctionConverter:
             )
         return temps, out
 
+    def stage_comprehensions(
+        self, small: cst.BaseSmallStatement
+    ) -> tuple[list[cst.BaseStatement], cst.BaseSmallStatement]:
+        """Comprehensions with two ``for`` clauses whose inner clause, conditions or element
+        read: the lines ``stage_comprehension`` makes of them, rewritten like any statement
+        (one batched yield per read), and the statement over the last stage."""
+        comps: list[Any] = []
+
+        def find(node: cst.CSTNode) -> bool:
+            if isinstance(node, cst.Lambda):
+                return False
+            if isinstance(node, CONDITIONAL_INSIDE):
+                inner = node.for_in.inner_for_in
+                if inner is not None and self._reads_in_any(
+                    [
+                        inner,
+                        *([node.key, node.value] if isinstance(node, cst.DictComp) else [node.elt]),
+                    ]
+                ):
+                    comps.append(node)
+                return False
+            return True
+
+        walk(small, find)
+        if not comps:
+            return [], small
+        if self._names is None:
+            self._names = set(name_counts(self.fn))
+        names = self._names
+        lines: list[cst.BaseStatement] = []
+        replace: dict[int, cst.CSTNode] = {}
+        for comp in comps:
+            staged = stage_comprehension(
+                comp, lambda base: fresh_name(base, names), self._reiterable
+            )
+            if staged is None:
+                continue
+            for line in staged.lines:  # each holds a new list: it may be iterated again
+                assign = line.body[0]
+                if isinstance(assign, cst.Assign):
+                    self._fresh_lists |= target_names(assign.targets[0].target)
+            self._staged_finals |= {id(c) for c in staged.comprehensions}
+            lines.extend(self._block(list(staged.lines)))
+            replace[id(comp)] = staged.final
+        if not replace:
+            return [], small
+        result = small.visit(NodeReplacer(replace))
+        assert isinstance(result, cst.BaseSmallStatement)
+        return lines, result
+
+    def _reads_in_any(self, nodes: list[cst.CSTNode]) -> bool:
+        return any(self._reads_in(node) for node in nodes)
+
     def two_phase(
         self, small: cst.BaseSmallStatement
     ) -> tuple[list[cst.SimpleStatementLine], cst.BaseSmallStatement]:
@@ -357,7 +424,8 @@ class FunctionConverter:
             if isinstance(node, cst.Lambda):
                 return False
             if isinstance(node, CONDITIONAL_INSIDE):
-                if any(id(c) in self.read_ids for c in two_phase_calls(node)):
+                staged = id(node) in self._staged_finals
+                if any(id(c) in self.read_ids for c in two_phase_calls(node, staged=staged)):
                     comps.append(node)
                 return False  # not inside another comprehension
             return True
@@ -382,14 +450,16 @@ class FunctionConverter:
         new_comps: dict[int, cst.CSTNode] = {}
         for comp in comps:
             assert isinstance(comp, CONDITIONAL_INSIDE)
-            reads = [c for c in two_phase_calls(comp) if id(c) in self.read_ids]
-            target = comp.for_in.target
-            assert isinstance(target, cst.Name)
+            staged = id(comp) in self._staged_finals
+            reads = [c for c in two_phase_calls(comp, staged=staged) if id(c) in self.read_ids]
+            target: Any = comp.for_in.target
+            if isinstance(target, cst.Tuple):  # ``for a, b in pairs``: one item is a pair
+                target = target.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
             items: cst.BaseExpression = comp.for_in.iter
             filtered = plain_filter(comp)
             if filtered:
                 # The condition calls nothing: filter the items first, read for those.
-                name = fresh_name(f"{target.value}_items", self._names)
+                name = fresh_name(f"{target_base(target)}_items", self._names)
                 keep = cst.ListComp(
                     elt=target,
                     for_in=cst.CompFor(
@@ -566,19 +636,19 @@ class FunctionConverter:
         out.append(stmt.with_changes(iter=self.rewrite_expr(stmt.iter), body=body, orelse=orelse))
 
     def items_in_a_list(
-        self, target: cst.Name, items: cst.BaseExpression
+        self, target: cst.Name | cst.Tuple, items: cst.BaseExpression
     ) -> tuple[cst.SimpleStatementLine, cst.Name]:
         """Items that may not be iterable twice, kept in a list first (``x_items = list(...)``):
         the line, and the name to iterate instead."""
         assert self._names is not None
-        name = fresh_name(f"{target.value}_items", self._names)
+        name = fresh_name(f"{target_base(target)}_items", self._names)
         value = self.rewrite_expr(items)
         if not (isinstance(value, cst.Yield) or contains_yield(value)):
             value = cst.Call(func=cst.Name("list"), args=[cst.Arg(value)])
         return assign_line(name, unparen(value)), cst.Name(name)
 
     def read_for_every_item(
-        self, reads: list[cst.Call], target: cst.Name, items: cst.BaseExpression
+        self, reads: list[cst.Call], target: cst.Name | cst.Tuple, items: cst.BaseExpression
     ) -> tuple[
         list[cst.SimpleStatementLine],
         dict[int, cst.BaseExpression],
@@ -598,7 +668,10 @@ class FunctionConverter:
             base = temp_base(read)
             values = fresh_name(base.replace("_value", "_values"), self._names)
             each = fresh_name(base, self._names)
-            batch = cst.ListComp(elt=read, for_in=cst.CompFor(target=target, iter=items))
+            bare = (
+                target.with_changes(lpar=[], rpar=[]) if isinstance(target, cst.Tuple) else target
+            )
+            batch = cst.ListComp(elt=read, for_in=cst.CompFor(target=bare, iter=items))
             lines.append(assign_line(values, cst.Yield(batch)))
             replace[id(call)] = cst.Name(each)
             targets.append(cst.Name(each))
@@ -858,6 +931,13 @@ def convert_methods(
             item.name.value: i for i, item in enumerate(body) if isinstance(item, cst.FunctionDef)
         }
     return cls.with_changes(body=cls.body.with_changes(body=body))
+
+
+def target_base(target: cst.Name | cst.Tuple) -> str:
+    """A base for names made from a loop target (``x``; ``a_b`` for ``a, b``)."""
+    if isinstance(target, cst.Name):
+        return target.value
+    return "_".join(el.value.value for el in target.elements if isinstance(el.value, cst.Name))
 
 
 def parenthesized_test(test: cst.BaseExpression, joined: bool) -> cst.BaseExpression:

@@ -93,6 +93,20 @@ def _plain_arguments(call: cst.Call) -> bool:
     return _plain(list(call.args))
 
 
+def _names_target(target: cst.BaseExpression) -> bool:
+    """A name, or an unparenthesised tuple of names (``for a, b in pairs``)."""
+    if isinstance(target, cst.Name):
+        return True
+    return (
+        isinstance(target, cst.Tuple)
+        and not target.lpar
+        and bool(target.elements)
+        and all(
+            isinstance(el, cst.Element) and isinstance(el.value, cst.Name) for el in target.elements
+        )
+    )
+
+
 def plain_filter(comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp) -> bool:
     """Whether the comprehension has conditions that call nothing but harmless builtins (so
     they can be evaluated once more, to filter the items first)."""
@@ -103,17 +117,18 @@ def plain_filter(comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictC
 def two_phase_calls(
     comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
     whole_element: bool = False,
+    staged: bool = False,
 ) -> list[cst.Call]:
     """Calls in a comprehension that can be made for every item first, in one batch, before
     the comprehension runs: the calls its first condition always makes, or (without a
     condition) the calls its element always makes, when there is one plain ``for`` and the
-    calls' arguments call nothing. Empty when the comprehension has another shape."""
+    calls' arguments call nothing. Empty when the comprehension has another shape. With
+    ``staged`` (a line :func:`stage_comprehension` made), the ``for`` may bind a pair
+    (``for a, b in pairs``), and an element that calls a harmless builtin
+    (``range(f(x) % 4)``) is looked into."""
     for_in = comp.for_in
-    if (
-        for_in.inner_for_in is not None
-        or for_in.asynchronous is not None
-        or not isinstance(for_in.target, cst.Name)
-    ):
+    target_ok = _names_target(for_in.target) if staged else isinstance(for_in.target, cst.Name)
+    if for_in.inner_for_in is not None or for_in.asynchronous is not None or not target_ok:
         return []
     collector = _UnconditionalCalls(
         lambda call: dotted_name(call.func) is not None and _plain_arguments(call)
@@ -127,8 +142,15 @@ def two_phase_calls(
         # passes it (the items are filtered first, see the rewrite).
         parts = [comp.key, comp.value] if isinstance(comp, cst.DictComp) else [comp.elt]
         for part in parts:
-            # An element that is the call is one batch already (unless asked for it).
-            if whole_element or not isinstance(part, cst.Call):
+            # An element that is the call is one batch already (unless asked for it); a
+            # harmless builtin (``range(f(x) % 4)``) reads nothing itself.
+            builtin = (
+                staged
+                and isinstance(part, cst.Call)
+                and isinstance(part.func, cst.Name)
+                and part.func.value in HARMLESS_BUILTINS
+            )
+            if whole_element or builtin or not isinstance(part, cst.Call):
                 collect(part, False)
     return [] if collector.unsafe else collector.calls
 
@@ -601,3 +623,132 @@ def _used_elsewhere(fn: cst.FunctionDef, loop: cst.For, name: str) -> bool:
 
     walk(fn.body, visit)
     return found
+
+
+@dataclasses.dataclass
+class StagedComprehension:
+    """A comprehension with two ``for`` clauses, read in stages (see
+    :func:`stage_comprehension`): the statements that come before it, and what replaces it.
+    Both hold the comprehension's own nodes, so its reads keep their identity."""
+
+    lines: list[cst.SimpleStatementLine]
+    final: cst.BaseExpression
+    #: the comprehensions of the lines and the final one (read with ``staged``, see
+    #: :func:`two_phase_calls`)
+    comprehensions: list[cst.CSTNode]
+    #: how many of the lines (and the final comprehension) read: its stages
+    stages: int
+
+
+def _has_calls(nodes: Sequence[cst.CSTNode]) -> bool:
+    found = False
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal found
+        if isinstance(node, cst.Call) and not (
+            isinstance(node.func, cst.Name) and node.func.value in HARMLESS_BUILTINS
+        ):
+            found = True
+        return not found
+
+    for node in nodes:
+        walk(node, visit)
+    return found
+
+
+def _line(name: str, value: cst.BaseExpression) -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine(
+        body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(name))], value=value)]
+    )
+
+
+def stage_comprehension(
+    comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
+    fresh: Callable[[str], str],
+    reiterable: Callable[[cst.BaseExpression], bool] = lambda items: False,
+) -> StagedComprehension | None:
+    """``[e for a in xs if c(a) for b in g(a) if d(a, b)]`` whose inner clause, conditions or
+    element call something, read in stages: the items of the first clause that pass its
+    conditions (``a_items = [a for a in xs if c(a)]``), what the inner clause iterates for
+    each of them (``b_lists = [g(a) for a in a_items]``), the pairs
+    (``a_b_pairs = [(a, b) for a, b_list in zip(a_items, b_lists) for b in b_list]``), and the
+    comprehension over the pairs (``[e for a, b in a_b_pairs if d(a, b)]``). Each line has one
+    ``for``, so the rules for one-clause comprehensions read it (one batched yield per read).
+    ``fresh`` makes the new names; the first clause's iterable is used as it is when
+    ``reiterable`` says it is a name that may be iterated twice and the clause has no
+    condition. None for any other comprehension (only plain names as
+    targets; the first clause's iterable is read where it is)."""
+    outer = comp.for_in
+    inner = outer.inner_for_in
+    if (
+        inner is None
+        or inner.inner_for_in is not None
+        or outer.asynchronous is not None
+        or inner.asynchronous is not None
+        or not isinstance(outer.target, cst.Name)
+        or not isinstance(inner.target, cst.Name)
+        or outer.target.value == inner.target.value
+    ):
+        return None
+    parts = [comp.key, comp.value] if isinstance(comp, cst.DictComp) else [comp.elt]
+    if not _has_calls([inner.iter, *(i.test for i in inner.ifs), *parts]):
+        return None
+    a, b = outer.target, inner.target
+    if any(name_counts(i.test)[b.value] for i in outer.ifs):
+        return None  # cannot happen in valid code, but keep the shapes honest
+    lists = fresh(f"{b.value}_lists")
+    pairs = fresh(f"{a.value}_{b.value}_pairs")
+    each = fresh(f"{b.value}_list")
+    lines: list[cst.SimpleStatementLine] = []
+    stages = 0
+    items_expr: cst.BaseExpression
+    if outer.ifs:
+        items = fresh(f"{a.value}_items")
+        items_expr = cst.Name(items)
+        lines.append(
+            _line(
+                items,
+                cst.ListComp(elt=a, for_in=cst.CompFor(target=a, iter=outer.iter, ifs=outer.ifs)),
+            )
+        )
+        stages += _has_calls([i.test for i in outer.ifs])
+    elif reiterable(outer.iter):
+        items_expr = outer.iter
+    else:
+        items = fresh(f"{a.value}_items")
+        items_expr = cst.Name(items)
+        lines.append(_line(items, cst.Call(func=cst.Name("list"), args=[cst.Arg(outer.iter)])))
+    lines.append(
+        _line(lists, cst.ListComp(elt=inner.iter, for_in=cst.CompFor(target=a, iter=items_expr)))
+    )
+    stages += _has_calls([inner.iter])
+    pair = cst.Tuple([cst.Element(a), cst.Element(b)])
+    zipped = cst.Call(func=cst.Name("zip"), args=[cst.Arg(items_expr), cst.Arg(cst.Name(lists))])
+    lines.append(
+        _line(
+            pairs,
+            cst.ListComp(
+                elt=pair,
+                for_in=cst.CompFor(
+                    target=cst.Tuple(
+                        [cst.Element(a), cst.Element(cst.Name(each))], lpar=[], rpar=[]
+                    ),
+                    iter=zipped,
+                    inner_for_in=cst.CompFor(target=b, iter=cst.Name(each)),
+                ),
+            ),
+        )
+    )
+    final_for = cst.CompFor(
+        target=cst.Tuple([cst.Element(a), cst.Element(b)], lpar=[], rpar=[]),
+        iter=cst.Name(pairs),
+        ifs=inner.ifs,
+    )
+    stages += _has_calls([*(i.test for i in inner.ifs)]) + _has_calls(parts)
+    final = comp.with_changes(for_in=final_for)
+    comps: list[cst.CSTNode] = [final]
+    for line in lines:
+        small = line.body[0]
+        if isinstance(small, cst.Assign) and isinstance(small.value, cst.ListComp):
+            comps.append(small.value)
+    return StagedComprehension(lines, final, comps, stages)

@@ -29,7 +29,13 @@ from ._cst import (
     param_names,
     target_names,
 )
-from ._hoist import loop_plan, match_collect_loop, sort_key_reads, two_phase_calls
+from ._hoist import (
+    loop_plan,
+    match_collect_loop,
+    sort_key_reads,
+    stage_comprehension,
+    two_phase_calls,
+)
 
 #: Why a read at some place cannot be turned into a yield. The analysis turns these codes
 #: into sentences (see ``_decide.blocker_sentence``).
@@ -85,6 +91,8 @@ class Site:
     after: tuple[int, ...] = ()
     #: in a function: the index of the statement of its body the site is in
     top: int = 0
+    #: a read of a comprehension read in stages: how many stages that takes (0: none)
+    stage: int = 0
 
 
 _Pending = tuple[
@@ -137,6 +145,7 @@ class UnitAnalyzer(cst.CSTVisitor):
             method_receiver(fn) if fn is not None and self_class is not None else (None, False)
         )
         self._self_class = self_class
+        self.config = config
         self.prefix = config.prime_prefix
         self.fn = fn
         self.keep_nodes = keep_nodes
@@ -173,6 +182,10 @@ class UnitAnalyzer(cst.CSTVisitor):
             else {}
         )
         self._top = 0
+        #: the last stages of comprehensions read in stages (see ``stage_comprehension``)
+        self._staged_finals: set[int] = set()
+        #: reads of a comprehension read in stages -> how many stages it takes
+        self._comp_stages: dict[int, int] = {}
 
     # -- helpers -----------------------------------------------------------------------
     def _push_scope(self, names: set[str]) -> None:
@@ -300,6 +313,8 @@ class UnitAnalyzer(cst.CSTVisitor):
             )
             ordinals[key] = len(self.sites) - 1
             self.sites[-1].top = top
+            if key in self._comp_stages and blocker is None:
+                self.sites[-1].stage = self._comp_stages[key]
             if kind == "call" and key in self._after and blocker is None:
                 self.sites[-1].after = tuple(ordinals[dep] for dep in self._after[key])
         self._raw = []
@@ -486,11 +501,37 @@ class UnitAnalyzer(cst.CSTVisitor):
                 self._pending[id(arg)] = cur or "comprehension"
         if cur is None and not unconsumed:
             # Read for every item first, in one batch (see two_phase_calls).
-            for call in two_phase_calls(node):
+            for call in two_phase_calls(node, staged=id(node) in self._staged_finals):
                 self._pending[id(call)] = None
                 for arg in call.args:
                     self._pending[id(arg)] = "comprehension"
+            self._stage_comprehension(node)
         self._scope(comp_target_names(node), nested=False)
+
+    def _stage_comprehension(
+        self, node: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp
+    ) -> None:
+        """A comprehension with two ``for`` clauses is read in stages, as the lines
+        ``stage_comprehension`` makes of it: its reads are where they are in those lines,
+        so they are blocked, or not, as there (the rewrite makes the same lines)."""
+        counter = iter(range(1_000_000))
+        staged = stage_comprehension(node, lambda base: f"_staged_{base}_{next(counter)}")
+        if staged is None:
+            return
+        sub = UnitAnalyzer(self.config, self.fn, False, self._self_class)
+        sub._staged_finals = {id(comp) for comp in staged.comprehensions}
+        final: cst.BaseExpression = staged.final
+        if isinstance(final, cst.GeneratorExp):  # consumed where it is, as the original was
+            final = cst.Call(func=cst.Name("list"), args=[cst.Arg(final)])
+        holder = cst.SimpleStatementLine(
+            body=[cst.Assign(targets=[cst.AssignTarget(cst.Name("_staged"))], value=final)]
+        )
+        for line in [*staged.lines, holder]:
+            sub.walk(line)
+        for kind, _ref, blocker, *_rest, key, _top in sub._raw:
+            self._pending[key] = blocker
+            if kind == "call" and blocker is None and staged.stages > 1:
+                self._comp_stages[key] = staged.stages
 
     def _on_for(self, node: cst.For) -> None:
         cur = self._blockers[-1]

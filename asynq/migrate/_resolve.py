@@ -394,7 +394,7 @@ class Resolver:
                 (unit, mod.method_twins.get(name), name) for name, unit in mod.methods.items()
             ]
             for unit, twin, name in pairs:
-                if twin is not None and any(site.after for site in unit.sites):
+                if twin is not None and any(site.after or site.stage for site in unit.sites):
                     self._check_stage_rounds(path, unit, twin, name)
 
     def _check_stage_rounds(self, path: str, unit: UnitFacts, twin: UnitFacts, name: str) -> None:
@@ -407,13 +407,23 @@ class Resolver:
         for site in unit.sites:
             if not self._may_be_read(path, site):
                 continue
-            stage[site.ordinal] = 1 + max((stage.get(a, 1) for a in site.after), default=0)
+            stage[site.ordinal] = max(
+                site.stage, 1 + max((stage.get(a, 1) for a in site.after), default=0)
+            )
             rounds[site.top] = max(rounds.get(site.top, 0), stage[site.ordinal])
         needed = sum(rounds.values())
         stages = twin.yields + 1
         if needed <= stages:
             return
         for site in unit.sites:
+            if site.stage and site.blocker is None:
+                site.blocker = (
+                    "in a comprehension with two `for` clauses, read in stages; "
+                    f"converted, {name} would read in about {needed} rounds, one statement "
+                    f"after another, where its twin primes in {stages}, so it could cost more "
+                    "round trips. Put reads that do not depend on each other in one statement "
+                    "(or next to each other), then rerun"
+                )
             if site.after and site.blocker is None:
                 site.blocker = (
                     "inside a `for` loop, in a stage after other reads of the same iteration; "

@@ -91,7 +91,11 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
     for j in range(draw(st.integers(1, 3))):
         (a, pa), (b, pb), (c, pc) = (draw(st.sampled_from(cached)) for _ in range(3))
         m, n = draw(st.integers(2, 5)), draw(st.integers(0, 3))
-        shape = draw(st.sampled_from(["stage", "guard", "item", "guards", "three", "head"]))
+        shape = draw(
+            st.sampled_from(
+                ["stage", "guard", "item", "guards", "three", "head", "comp", "compif", "compcond"]
+            )
+        )
         body = ["total = 0", f"for y in range(x % {m + 3}):"]
         if shape == "stage":  # the second read needs the first
             body += [f"    row = {a}(y)", f"    total += {b}(row % {m}) * 3 + row"]
@@ -152,6 +156,47 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
                 "yield",
                 f"for y in range(x % {m + 3}):",
                 f"    {pc}({b}({a}(y)) + {a}(y))",
+            ]
+        elif shape == "comp":  # a comprehension whose inner clause and element read
+            body = [
+                f"total = sum([{b}(z) for y in range(x % {m + 3}) for z in range({a}(y) % 4)])",
+            ]
+            twin = [
+                f"for y in range(x % {m + 3}):",
+                f"    {pa}(y)",
+                "yield",
+                f"for y in range(x % {m + 3}):",
+                f"    for z in range({a}(y) % 4):",
+                f"        {pb}(z)",
+            ]
+        elif shape == "compif":  # a plain first condition, a condition that reads
+            body = [
+                f"total = len({{(y, z) for y in range(x % {m + 3}) if y != {n}"
+                f" for z in range(y % 3) if {a}(z + y) % 2}})",
+            ]
+            twin = [
+                f"for y in range(x % {m + 3}):",
+                f"    if y != {n}:",
+                "        for z in range(y % 3):",
+                f"            {pa}(z + y)",
+            ]
+        elif shape == "compcond":  # the first condition reads: three stages
+            body = [
+                f"total = sum({c}(z) for y in range(x % {m + 3}) if {a}(y) % 2"
+                f" for z in range({b}(y) % 3))",
+            ]
+            twin = [
+                f"for y in range(x % {m + 3}):",
+                f"    {pa}(y)",
+                "yield",
+                f"for y in range(x % {m + 3}):",
+                f"    if {a}(y) % 2:",
+                f"        {pb}(y)",
+                "yield",
+                f"for y in range(x % {m + 3}):",
+                f"    if {a}(y) % 2:",
+                f"        for z in range({b}(y) % 3):",
+                f"            {pc}(z)",
             ]
         else:  # a read before the loop, then two stages
             body = [

@@ -125,12 +125,12 @@ CASES = {
         8,
         "inside a `for` loop",
     ),
-    "a read in a comprehension condition with an inner loop": (
+    "a read in a comprehension condition with three for clauses": (
         """
         from app.models import f, prime_f
 
-        def h(xss):
-            return [x for xs in xss for x in xs if f(x)]
+        def h(xsss):
+            return [x for xss in xsss for xs in xss for x in xs if f(x)]
 
         def prime_h(xs):
             for x in xs:
