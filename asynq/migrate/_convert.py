@@ -40,6 +40,8 @@ from ._yields import (
     parenthesized,
     read_member,
     safe_to_evaluate_early,
+    spread_long_comprehensions,
+    spread_targets,
     spread_yield,
     strip_yield_parens,
     temp_base,
@@ -202,6 +204,11 @@ class FunctionConverter:
                 line = line.with_changes(body=[small], leading_lines=[])
         out.append(line)
         fitted = []
+        width = len(self.indent) * self.depth
+
+        def too_long(text: str) -> bool:
+            return width + len(text) > self.line_length
+
         for each in out:
             if self._too_long(each):
                 spread = each.with_changes(body=[spread_yield(each.body[0], self.indent)])
@@ -209,6 +216,12 @@ class FunctionConverter:
                     spread = each.with_changes(
                         body=[spread_yield(each.body[0], self.indent, break_for=True)]
                     )
+                if self._too_long(spread):
+                    # The names of a merged yield, or a comprehension inside a statement
+                    # over several lines (a dict the function returns).
+                    small = spread_targets(spread.body[0], self.indent)
+                    small = spread_long_comprehensions(small, self.indent, too_long)
+                    spread = spread.with_changes(body=[small])
                 each = spread
             fitted.append(each)
         return fitted

@@ -122,10 +122,10 @@ def two_phase_calls(
     """Calls in a comprehension that can be made for every item first, in one batch, before
     the comprehension runs: the calls its first condition always makes, or (without a
     condition) the calls its element always makes, when there is one plain ``for`` and the
-    calls' arguments call nothing. Empty when the comprehension has another shape. With
+    calls' arguments call nothing (an element that calls a harmless builtin,
+    ``len(f(x))``, is looked into). Empty when the comprehension has another shape. With
     ``staged`` (a line :func:`stage_comprehension` made), the ``for`` may bind a pair
-    (``for a, b in pairs``), and an element that calls a harmless builtin
-    (``range(f(x) % 4)``) is looked into."""
+    (``for a, b in pairs``)."""
     for_in = comp.for_in
     target_ok = _names_target(for_in.target) if staged else isinstance(for_in.target, cst.Name)
     if for_in.inner_for_in is not None or for_in.asynchronous is not None or not target_ok:
@@ -145,8 +145,7 @@ def two_phase_calls(
             # An element that is the call is one batch already (unless asked for it); a
             # harmless builtin (``range(f(x) % 4)``) reads nothing itself.
             builtin = (
-                staged
-                and isinstance(part, cst.Call)
+                isinstance(part, cst.Call)
                 and isinstance(part.func, cst.Name)
                 and part.func.value in HARMLESS_BUILTINS
             )
