@@ -184,6 +184,11 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._top = 0
         #: the last stages of comprehensions read in stages (see ``stage_comprehension``)
         self._staged_finals: set[int] = set()
+        #: tests of ``if``/``elif`` and iterables of ``for`` (by ``id``), and how many of
+        #: them the walk is in: no lines can go before them, so comprehensions and sort keys
+        #: there are not read for every item first
+        self._tests: set[int] = set()
+        self._in_test = 0
         #: reads of a comprehension read in stages -> how many stages it takes
         self._comp_stages: dict[int, int] = {}
 
@@ -323,6 +328,8 @@ class UnitAnalyzer(cst.CSTVisitor):
     # -- generic hooks -------------------------------------------------------------------
     def on_visit(self, node: cst.CSTNode) -> bool:
         key = id(node)
+        if key in self._tests:
+            self._in_test += 1
         if key in self._skip:
             return False
         top = self._tops.get(key)
@@ -343,6 +350,8 @@ class UnitAnalyzer(cst.CSTVisitor):
         return descend
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
+        if id(original_node) in self._tests:
+            self._in_test -= 1
         pushed = self._pushed.pop(id(original_node), None)
         if pushed is not None:
             blockers, scopes, nested = pushed
@@ -367,7 +376,7 @@ class UnitAnalyzer(cst.CSTVisitor):
         genexp = consumed_genexp(node)
         if genexp is not None:
             self._consumed.add(id(genexp))
-        if self._blockers[-1] is None:
+        if self._blockers[-1] is None and not self._in_test:
             found = sort_key_reads(node)
             if found is not None:
                 # Read for every item first, into a dict the key reads (see sort_key_reads).
@@ -499,7 +508,7 @@ class UnitAnalyzer(cst.CSTVisitor):
             self._pending[id(elt)] = cur
             for arg in elt.args:
                 self._pending[id(arg)] = cur or "comprehension"
-        if cur is None and not unconsumed:
+        if cur is None and not unconsumed and not self._in_test:
             # Read for every item first, in one batch (see two_phase_calls).
             for call in two_phase_calls(node, staged=id(node) in self._staged_finals):
                 self._pending[id(call)] = None
@@ -533,7 +542,11 @@ class UnitAnalyzer(cst.CSTVisitor):
             if kind == "call" and blocker is None and staged.stages > 1:
                 self._comp_stages[key] = staged.stages
 
+    def _on_if(self, node: cst.If) -> None:
+        self._tests.add(id(node.test))
+
     def _on_for(self, node: cst.For) -> None:
+        self._tests.add(id(node.iter))
         cur = self._blockers[-1]
         self._push(cur or "for")
         self._bind(target_names(node.target))
@@ -626,6 +639,7 @@ _HANDLERS: dict[type[cst.CSTNode], Callable[[UnitAnalyzer, Any], object]] = {
     cst.GeneratorExp: UnitAnalyzer._on_comp,
     cst.DictComp: UnitAnalyzer._on_comp,
     cst.For: UnitAnalyzer._on_for,
+    cst.If: UnitAnalyzer._on_if,
     cst.While: UnitAnalyzer._on_while,
     cst.With: UnitAnalyzer._on_with,
     cst.Match: UnitAnalyzer._on_match,

@@ -216,3 +216,30 @@ def test_a_consumed_generator_whose_first_condition_reads_takes_three_stages(ass
         """,
         others=OTHERS,
     )
+
+
+def test_a_comprehension_read_in_stages_cannot_sit_in_an_if_test_or_a_loop_header(dedent):
+    """No line can go before an ``if`` test or a ``for`` header, and a yield inside a
+    comprehension or generator does not compile: such a read leaves its function as it is."""
+    source = dedent(
+        """
+        from app.models import f, prime_f
+
+
+        def h(xs):
+            if any(len(f(x)) > 1 for x in xs):
+                return 1
+            for y in [f(b) + 1 for a in xs for b in range(a)]:
+                return y
+            return 0
+
+
+        def prime_h(xs):
+            for x in xs:
+                prime_f(x)
+        """
+    )
+    result = migrate_sources({"app/m.py": source, "app/models.py": dedent(MODELS)})
+    assert result.code["app/m.py"] == source
+    assert [(r.function, r.line) for r in result.refusals] == [("h", 5), ("h", 7)]
+    assert all("in a comprehension's condition" in r.reason for r in result.refusals)
