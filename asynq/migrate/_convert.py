@@ -375,23 +375,18 @@ class FunctionConverter:
     def stage_comprehensions(
         self, small: cst.BaseSmallStatement
     ) -> tuple[list[cst.BaseStatement], cst.BaseSmallStatement]:
-        """Comprehensions with two ``for`` clauses whose inner clause, conditions or element
-        read: the lines ``stage_comprehension`` makes of them, rewritten like any statement
-        (one batched yield per read), and the statement over the last stage."""
+        """Comprehensions read in stages (two ``for`` clauses whose inner clause, conditions or
+        element read; a condition and an element that both read): the lines
+        ``stage_comprehension`` makes of them, rewritten like any statement (one batched
+        yield per read), and the statement over the last stage."""
         comps: list[Any] = []
 
         def find(node: cst.CSTNode) -> bool:
             if isinstance(node, cst.Lambda):
                 return False
             if isinstance(node, CONDITIONAL_INSIDE):
-                inner = node.for_in.inner_for_in
-                if inner is not None and self._reads_in_any(
-                    [
-                        inner,
-                        *([node.key, node.value] if isinstance(node, cst.DictComp) else [node.elt]),
-                    ]
-                ):
-                    comps.append(node)
+                if self._reads_in(node):
+                    comps.append(node)  # staged below if it has one of the staged shapes
                 return False
             return True
 
@@ -421,9 +416,6 @@ class FunctionConverter:
         result = small.visit(NodeReplacer(replace))
         assert isinstance(result, cst.BaseSmallStatement)
         return lines, result
-
-    def _reads_in_any(self, nodes: list[cst.CSTNode]) -> bool:
-        return any(self._reads_in(node) for node in nodes)
 
     def two_phase(
         self, small: cst.BaseSmallStatement

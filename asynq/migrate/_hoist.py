@@ -661,6 +661,45 @@ def _line(name: str, value: cst.BaseExpression) -> cst.SimpleStatementLine:
     )
 
 
+def _one_line(ifs: Sequence[cst.CompIf]) -> list[cst.CompIf]:
+    """Conditions moved into a new comprehension, each after a single space."""
+    return [i.with_changes(whitespace_before=cst.SimpleWhitespace(" ")) for i in ifs]
+
+
+def _filter_then_read(
+    comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
+    fresh: Callable[[str], str],
+) -> StagedComprehension | None:
+    """``[e(x) for x in xs if c(x)]`` whose condition and element both read (the element more
+    than exactly one call): the items that pass first (``x_items = [x for x in xs if c(x)]``,
+    read in two phases), then the comprehension over them, so the element is read only for
+    the items that pass."""
+    for_in = comp.for_in
+    if for_in.asynchronous is not None or not isinstance(for_in.target, cst.Name):
+        return None
+    parts = [comp.key, comp.value] if isinstance(comp, cst.DictComp) else [comp.elt]
+    if not for_in.ifs or not _has_calls([i.test for i in for_in.ifs]):
+        return None
+    if not _has_calls(parts):
+        return None
+    elt = comp.elt if not isinstance(comp, cst.DictComp) else None
+    if isinstance(elt, cst.Call) and not (
+        isinstance(elt.func, cst.Name) and elt.func.value in HARMLESS_BUILTINS
+    ):
+        return None  # one batched yield over the items that pass already
+    x = for_in.target
+    items = fresh(f"{x.value}_items")
+    line = _line(
+        items,
+        cst.ListComp(
+            elt=x, for_in=cst.CompFor(target=x, iter=for_in.iter, ifs=_one_line(for_in.ifs))
+        ),
+    )
+    final = comp.with_changes(for_in=cst.CompFor(target=x, iter=cst.Name(items)))
+    comps: list[cst.CSTNode] = [final]
+    return StagedComprehension([line], final, comps, 2)
+
+
 def stage_comprehension(
     comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
     fresh: Callable[[str], str],
@@ -679,9 +718,10 @@ def stage_comprehension(
     targets; the first clause's iterable is read where it is)."""
     outer = comp.for_in
     inner = outer.inner_for_in
+    if inner is None:
+        return _filter_then_read(comp, fresh)
     if (
-        inner is None
-        or inner.inner_for_in is not None
+        inner.inner_for_in is not None
         or outer.asynchronous is not None
         or inner.asynchronous is not None
         or not isinstance(outer.target, cst.Name)
@@ -707,7 +747,9 @@ def stage_comprehension(
         lines.append(
             _line(
                 items,
-                cst.ListComp(elt=a, for_in=cst.CompFor(target=a, iter=outer.iter, ifs=outer.ifs)),
+                cst.ListComp(
+                    elt=a, for_in=cst.CompFor(target=a, iter=outer.iter, ifs=_one_line(outer.ifs))
+                ),
             )
         )
         stages += _has_calls([i.test for i in outer.ifs])
@@ -741,7 +783,7 @@ def stage_comprehension(
     final_for = cst.CompFor(
         target=cst.Tuple([cst.Element(a), cst.Element(b)], lpar=[], rpar=[]),
         iter=cst.Name(pairs),
-        ifs=inner.ifs,
+        ifs=_one_line(inner.ifs),
     )
     stages += _has_calls([*(i.test for i in inner.ifs)]) + _has_calls(parts)
     final = comp.with_changes(for_in=final_for)

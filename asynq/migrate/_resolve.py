@@ -418,7 +418,8 @@ class Resolver:
         for site in unit.sites:
             if site.stage and site.blocker is None:
                 site.blocker = (
-                    "in a comprehension with two `for` clauses, read in stages; "
+                    "in a comprehension read in stages (two `for` clauses, or a condition "
+                    "and an element that both read); "
                     f"converted, {name} would read in about {needed} rounds, one statement "
                     f"after another, where its twin primes in {stages}, so it could cost more "
                     "round trips. Put reads that do not depend on each other in one statement "

@@ -93,7 +93,18 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
         m, n = draw(st.integers(2, 5)), draw(st.integers(0, 3))
         shape = draw(
             st.sampled_from(
-                ["stage", "guard", "item", "guards", "three", "head", "comp", "compif", "compcond"]
+                [
+                    "stage",
+                    "guard",
+                    "item",
+                    "guards",
+                    "three",
+                    "head",
+                    "comp",
+                    "compif",
+                    "compcond",
+                    "filter",
+                ]
             )
         )
         body = ["total = 0", f"for y in range(x % {m + 3}):"]
@@ -197,6 +208,19 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
                 f"    if {a}(y) % 2:",
                 f"        for z in range({b}(y) % 3):",
                 f"            {pc}(z)",
+            ]
+        elif shape == "filter":  # a condition and an element that both read
+            body = [
+                f"total = sum([{b}(y) * 2 + {b}(y + 1) for y in range(x % {m + 3}) if {a}(y) % 2])",
+            ]
+            twin = [
+                f"for y in range(x % {m + 3}):",
+                f"    {pa}(y)",
+                "yield",
+                f"for y in range(x % {m + 3}):",
+                f"    if {a}(y) % 2:",
+                f"        {pb}(y)",
+                f"        {pb}(y + 1)",
             ]
         else:  # a read before the loop, then two stages
             body = [

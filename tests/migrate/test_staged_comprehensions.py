@@ -166,10 +166,11 @@ def test_stages_that_would_take_more_rounds_than_the_twin_are_refused_with_the_c
     assert result.code["app/m.py"] == source
     assert {(r.function, r.line) for r in result.refusals} == {("rows", 7)}
     assert result.refusals[0].reason.endswith(
-        "in a comprehension with two `for` clauses, read in stages; converted, rows would "
-        "read in about 3 rounds, one statement after another, where its twin primes in 2, "
-        "so it could cost more round trips. Put reads that do not depend on each other in "
-        "one statement (or next to each other), then rerun."
+        "in a comprehension read in stages (two `for` clauses, or a condition and an "
+        "element that both read); converted, rows would read in about 3 rounds, one "
+        "statement after another, where its twin primes in 2, so it could cost more round "
+        "trips. Put reads that do not depend on each other in one statement (or next to each "
+        "other), then rerun."
     )
 
 
@@ -243,3 +244,51 @@ def test_a_comprehension_read_in_stages_cannot_sit_in_an_if_test_or_a_loop_heade
     assert result.code["app/m.py"] == source
     assert [(r.function, r.line) for r in result.refusals] == [("h", 5), ("h", 7)]
     assert all("in a comprehension's condition" in r.reason for r in result.refusals)
+
+
+def test_a_condition_and_an_element_that_both_read_filter_first_then_read(assert_codemod):
+    assert_codemod(
+        """
+        from asynq import priming
+
+        from app.models import f, g, prime_f, prime_g
+
+
+        def queue(xs):
+            return [
+                {"id": x, "first": g(x)[0], "second": g(x)[1]}
+                for x in xs
+                if f(x) % 3
+            ]
+
+
+        @priming.generator
+        def prime_queue(xs):
+            for x in xs:
+                prime_f(x)
+            yield
+            for x in xs:
+                if f(x) % 3:
+                    prime_g(x)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g
+
+
+        @asynq()
+        def queue(xs):
+            f_values = yield [f.asynq(x) for x in xs]
+            x_items = [x for x, f_value in zip(xs, f_values) if f_value % 3]
+            g_values, g_values_2 = yield (
+                [g.asynq(x) for x in x_items],
+                [g.asynq(x) for x in x_items],
+            )
+            return [
+                {"id": x, "first": g_value[0], "second": g_value_2[1]}
+                for x, g_value, g_value_2 in zip(x_items, g_values, g_values_2)
+            ]
+        """,
+        others=OTHERS,
+    )
