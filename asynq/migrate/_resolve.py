@@ -379,7 +379,7 @@ class Resolver:
         with twins): a plain call (``key = make_key(x)``) stays in the loop and cannot run
         twice, so the read is blocked like any read inside a loop."""
         for path, mod in self.modules.items():
-            for unit in [*mod.units, *mod.methods.values()]:
+            for unit in [*mod.units, *mod.methods.values(), *mod.plain_properties.values()]:
                 for site in unit.sites:
                     if site.after and site.blocker is None:
                         needed = [unit.sites[ordinal] for ordinal in site.after]
@@ -393,9 +393,18 @@ class Resolver:
             pairs += [
                 (unit, mod.method_twins.get(name), name) for name, unit in mod.methods.items()
             ]
+            checked = set()
             for unit, twin, name in pairs:
+                checked.add(id(unit))
                 if twin is not None and any(site.after or site.stage for site in unit.sites):
                     self._check_stage_rounds(path, unit, twin, name)
+            # Without a twin (a helper converted with the code that reads it) there is no
+            # count of rounds to hold the stages to: they stay in the loop, as before.
+            for unit in [*mod.units[1:], *mod.plain_properties.values()]:
+                if id(unit) not in checked:
+                    for site in unit.sites:
+                        if (site.after or site.stage) and site.blocker is None:
+                            site.blocker = "for" if site.after else "comprehension"
 
     def _check_stage_rounds(self, path: str, unit: UnitFacts, twin: UnitFacts, name: str) -> None:
         """A function that reads in stages behind a loop is converted with its statements

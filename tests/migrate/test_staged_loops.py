@@ -403,3 +403,33 @@ def test_a_guard_that_reads_the_function_the_loop_reads_after_it_is_staged(asser
         """,
         others=OTHERS,
     )
+
+
+def test_a_helper_without_a_twin_is_not_read_in_stages(dedent):
+    """A helper has no twin whose rounds its stages could be held to: its loop stays as it
+    is (and the helper stays a plain function)."""
+    helper = dedent(
+        """
+        def helper(xs):
+            total = 0
+            for x in xs:
+                row = f(x)
+                total += g(row)
+            return total
+        """
+    )
+    source = "from app.models import f, g, prime_f\n\n\n" + helper + dedent(
+        """
+
+
+        def page(xs):
+            return helper(xs) + f(0)
+
+
+        def prime_page(xs):
+            prime_f(0)
+        """
+    )
+    result = migrate_sources({"app/m.py": source, "app/models.py": dedent(MODELS)})
+    assert helper in result.code["app/m.py"]
+    assert ("app/m.py", "helper") not in result.converted
