@@ -1,7 +1,10 @@
 """Reads that can be fetched for every item first: loops, comprehensions, sort keys.
 
 Each shape here is recognised the same way by the analysis (to decide) and by the
-rewrite (to rewrite it).
+rewrite (to rewrite it). Loops and comprehensions whose reads need values read earlier
+(``row = f(x)`` then ``g(row)``; ``for b in g(a)``) or that come after a filter are read in
+stages: one batched yield per read, stage after stage, each only for the items that get
+that far (:func:`loop_plan`, :func:`stage_comprehension`).
 """
 
 from __future__ import annotations
@@ -472,11 +475,6 @@ def _guardable(
         if others & set(name_counts(stmt)):
             return False
     return True
-
-
-def hoistable_loop_calls(loop: cst.For) -> list[cst.Call]:
-    """The calls of :func:`loop_plan`."""
-    return loop_plan(loop).calls
 
 
 @dataclasses.dataclass
