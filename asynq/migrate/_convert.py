@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import libcst as cst
 
@@ -10,10 +10,12 @@ from ._config import MigrateConfig
 from ._cst import dotted_name, name_counts, param_names, target_names, walk
 from ._hoist import (
     CollectLoop,
-    hoistable_loop_calls,
+    LoopRead,
+    loop_plan,
     match_collect_loop,
     plain_filter,
     sort_key_reads,
+    stage_comprehension,
     two_phase_calls,
 )
 from ._imports import is_docstring_or_future
@@ -38,6 +40,8 @@ from ._yields import (
     parenthesized,
     read_member,
     safe_to_evaluate_early,
+    spread_long_comprehensions,
+    spread_targets,
     spread_yield,
     strip_yield_parens,
     temp_base,
@@ -66,6 +70,9 @@ class FunctionConverter:
         self._untouched: set[int] = set()  # statements without reads, kept as they are
         self._names: set[str] | None = None  # every name used in fn, for fresh temporaries
         self.last_yields = 0  # yields made by the last rewrite_expr
+        self._fresh_lists: set[str] = set()  # names of lists the rewrite made
+        #: the last stages of comprehensions read in stages (see ``stage_comprehension``)
+        self._staged_finals: set[int] = set()
 
     def _reiterable(self, items: cst.BaseExpression) -> bool:
         """Whether ``items`` can be iterated twice (read every item first, then loop): a
@@ -75,6 +82,8 @@ class FunctionConverter:
         if not isinstance(items, cst.Name):
             return False
         name = items.value
+        if name in self._fresh_lists:
+            return True
         if name in param_names(self.fn.params):
             return self._assigned_values(name) == []
         values = self._assigned_values(name)
@@ -118,9 +127,7 @@ class FunctionConverter:
                 n.target if isinstance(n, cst.NamedExpr) else n.name
             ):
                 other = True
-            return not isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) or (
-                n is self.fn
-            )
+            return not isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) or (n is self.fn)
 
         walk(self.fn, visit)
         return None if other else values
@@ -197,6 +204,11 @@ class FunctionConverter:
                 line = line.with_changes(body=[small], leading_lines=[])
         out.append(line)
         fitted = []
+        width = len(self.indent) * self.depth
+
+        def too_long(text: str) -> bool:
+            return width + len(text) > self.line_length
+
         for each in out:
             if self._too_long(each):
                 spread = each.with_changes(body=[spread_yield(each.body[0], self.indent)])
@@ -204,6 +216,12 @@ class FunctionConverter:
                     spread = each.with_changes(
                         body=[spread_yield(each.body[0], self.indent, break_for=True)]
                     )
+                if self._too_long(spread):
+                    # The names of a merged yield, or a comprehension inside a statement
+                    # over several lines (a dict the function returns).
+                    small = spread_targets(spread.body[0], self.indent)
+                    small = spread_long_comprehensions(small, self.indent, too_long)
+                    spread = spread.with_changes(body=[small])
                 each = spread
             fitted.append(each)
         return fitted
@@ -224,6 +242,14 @@ class FunctionConverter:
                     self._untouched.add(id(stmt))
                     continue
                 if len(kept) == 1:
+                    staged_lines, staged_small = self.stage_comprehensions(kept[0])
+                    if staged_lines:
+                        staged_lines[0] = staged_lines[0].with_changes(
+                            leading_lines=stmt.leading_lines
+                        )
+                        out.extend(staged_lines)
+                        stmt = stmt.with_changes(leading_lines=[])
+                        kept = [staged_small]
                     phased, only = self.two_phase(kept[0])
                     if phased:
                         phased[0] = phased[0].with_changes(leading_lines=stmt.leading_lines)
@@ -346,6 +372,51 @@ class FunctionConverter:
             )
         return temps, out
 
+    def stage_comprehensions(
+        self, small: cst.BaseSmallStatement
+    ) -> tuple[list[cst.BaseStatement], cst.BaseSmallStatement]:
+        """Comprehensions read in stages (two ``for`` clauses whose inner clause, conditions or
+        element read; a condition and an element that both read): the lines
+        ``stage_comprehension`` makes of them, rewritten like any statement (one batched
+        yield per read), and the statement over the last stage."""
+        comps: list[Any] = []
+
+        def find(node: cst.CSTNode) -> bool:
+            if isinstance(node, cst.Lambda):
+                return False
+            if isinstance(node, CONDITIONAL_INSIDE):
+                if self._reads_in(node):
+                    comps.append(node)  # staged below if it has one of the staged shapes
+                return False
+            return True
+
+        walk(small, find)
+        if not comps:
+            return [], small
+        if self._names is None:
+            self._names = set(name_counts(self.fn))
+        names = self._names
+        lines: list[cst.BaseStatement] = []
+        replace: dict[int, cst.CSTNode] = {}
+        for comp in comps:
+            staged = stage_comprehension(
+                comp, lambda base: fresh_name(base, names), self._reiterable
+            )
+            if staged is None:
+                continue
+            for line in staged.lines:  # each holds a new list: it may be iterated again
+                assign = line.body[0]
+                if isinstance(assign, cst.Assign):
+                    self._fresh_lists |= target_names(assign.targets[0].target)
+            self._staged_finals |= {id(c) for c in staged.comprehensions}
+            lines.extend(self._block(list(staged.lines)))
+            replace[id(comp)] = staged.final
+        if not replace:
+            return [], small
+        result = small.visit(NodeReplacer(replace))
+        assert isinstance(result, cst.BaseSmallStatement)
+        return lines, result
+
     def two_phase(
         self, small: cst.BaseSmallStatement
     ) -> tuple[list[cst.SimpleStatementLine], cst.BaseSmallStatement]:
@@ -358,7 +429,8 @@ class FunctionConverter:
             if isinstance(node, cst.Lambda):
                 return False
             if isinstance(node, CONDITIONAL_INSIDE):
-                if any(id(c) in self.read_ids for c in two_phase_calls(node)):
+                staged = id(node) in self._staged_finals
+                if any(id(c) in self.read_ids for c in two_phase_calls(node, staged=staged)):
                     comps.append(node)
                 return False  # not inside another comprehension
             return True
@@ -383,14 +455,16 @@ class FunctionConverter:
         new_comps: dict[int, cst.CSTNode] = {}
         for comp in comps:
             assert isinstance(comp, CONDITIONAL_INSIDE)
-            reads = [c for c in two_phase_calls(comp) if id(c) in self.read_ids]
-            target = comp.for_in.target
-            assert isinstance(target, cst.Name)
+            staged = id(comp) in self._staged_finals
+            reads = [c for c in two_phase_calls(comp, staged=staged) if id(c) in self.read_ids]
+            target: Any = comp.for_in.target
+            if isinstance(target, cst.Tuple):  # ``for a, b in pairs``: one item is a pair
+                target = target.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
             items: cst.BaseExpression = comp.for_in.iter
             filtered = plain_filter(comp)
             if filtered:
                 # The condition calls nothing: filter the items first, read for those.
-                name = fresh_name(f"{target.value}_items", self._names)
+                name = fresh_name(f"{target_base(target)}_items", self._names)
                 keep = cst.ListComp(
                     elt=target,
                     for_in=cst.CompFor(
@@ -435,8 +509,12 @@ class FunctionConverter:
                 args = [a.value for a in read.args]
                 dict_key: cst.BaseExpression = args[0] if len(args) == 1 else tuple_node(args)
                 if len(args) != 1:
-                    dict_key = dict_key.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-                base = temp_base(read.with_changes(func=cst.Attribute(read.func, cst.Name("asynq"))))
+                    dict_key = dict_key.with_changes(
+                        lpar=[cst.LeftParen()], rpar=[cst.RightParen()]
+                    )
+                base = temp_base(
+                    read.with_changes(func=cst.Attribute(read.func, cst.Name("asynq")))
+                )
                 values = fresh_name(base.replace("_value", "_values"), self._names)
                 sort_batch = cst.DictComp(
                     key=dict_key,
@@ -563,19 +641,19 @@ class FunctionConverter:
         out.append(stmt.with_changes(iter=self.rewrite_expr(stmt.iter), body=body, orelse=orelse))
 
     def items_in_a_list(
-        self, target: cst.Name, items: cst.BaseExpression
+        self, target: cst.Name | cst.Tuple, items: cst.BaseExpression
     ) -> tuple[cst.SimpleStatementLine, cst.Name]:
         """Items that may not be iterable twice, kept in a list first (``x_items = list(...)``):
         the line, and the name to iterate instead."""
         assert self._names is not None
-        name = fresh_name(f"{target.value}_items", self._names)
+        name = fresh_name(f"{target_base(target)}_items", self._names)
         value = self.rewrite_expr(items)
         if not (isinstance(value, cst.Yield) or contains_yield(value)):
             value = cst.Call(func=cst.Name("list"), args=[cst.Arg(value)])
         return assign_line(name, unparen(value)), cst.Name(name)
 
     def read_for_every_item(
-        self, reads: list[cst.Call], target: cst.Name, items: cst.BaseExpression
+        self, reads: list[cst.Call], target: cst.Name | cst.Tuple, items: cst.BaseExpression
     ) -> tuple[
         list[cst.SimpleStatementLine],
         dict[int, cst.BaseExpression],
@@ -595,18 +673,101 @@ class FunctionConverter:
             base = temp_base(read)
             values = fresh_name(base.replace("_value", "_values"), self._names)
             each = fresh_name(base, self._names)
-            batch = cst.ListComp(elt=read, for_in=cst.CompFor(target=target, iter=items))
+            bare = (
+                target.with_changes(lpar=[], rpar=[]) if isinstance(target, cst.Tuple) else target
+            )
+            batch = cst.ListComp(elt=read, for_in=cst.CompFor(target=bare, iter=items))
             lines.append(assign_line(values, cst.Yield(batch)))
             replace[id(call)] = cst.Name(each)
             targets.append(cst.Name(each))
             iterables.append(cst.Name(values))
         return lines, replace, targets, iterables
 
+    def read_in_stages(
+        self,
+        reads: list[LoopRead],
+        guards: list[cst.BaseExpression],
+        target: cst.Name,
+        items: cst.BaseExpression,
+    ) -> tuple[
+        list[cst.SimpleStatementLine],
+        dict[int, cst.BaseExpression],
+        list[cst.BaseExpression],
+        list[cst.BaseExpression],
+    ]:
+        """Like :meth:`read_for_every_item`, for reads that come in stages: one batched
+        yield per read, stage after stage. A read that needs earlier values iterates over
+        them too (``for x, row in zip(xs, f_values)``, under the name the loop gives them);
+        a read after guards reads ``None`` for the items a guard drops
+        (``None if row["hidden"] else g.asynq(row["id"])``), so it fetches no key the loop
+        does not read."""
+        assert self._names is not None
+        each: dict[int, str] = {}
+        values: dict[int, str] = {}
+        for read in reads:
+            base = temp_base(
+                read.call.with_changes(func=cst.Attribute(read.call.func, cst.Name("asynq")))
+            )
+            values[id(read.call)] = fresh_name(base.replace("_value", "_values"), self._names)
+            each[id(read.call)] = fresh_name(base, self._names)
+        by_call = {id(r.call): r for r in reads}
+        lines: list[cst.SimpleStatementLine] = []
+        for read in sorted(reads, key=lambda r: r.stage):
+            call = read.call
+            asynq_read: cst.BaseExpression = call.with_changes(
+                func=cst.Attribute(call.func, cst.Name("asynq"))
+            )
+            needed = [by_call[id(c)] for c in read.after]
+            bound = {id(r.call): cst.Name(r.name or each[id(r.call)]) for r in needed}
+            if read.guards:
+                tests = [
+                    parenthesized_test(
+                        cast(cst.BaseExpression, guard.visit(NodeReplacer(bound))),
+                        read.guards > 1,
+                    )
+                    for guard in guards[: read.guards]
+                ]
+                test = tests[0]
+                for more in tests[1:]:
+                    test = cst.BooleanOperation(left=test, operator=cst.Or(), right=more)
+                asynq_read = cst.IfExp(test=test, body=cst.Name("None"), orelse=asynq_read)
+            if needed:
+                comp_target: cst.BaseAssignTargetExpression = tuple_node(
+                    [target, *(bound[id(r.call)] for r in needed)]
+                )
+                comp_iter: cst.BaseExpression = cst.Call(
+                    func=cst.Name("zip"),
+                    args=[cst.Arg(items), *(cst.Arg(cst.Name(values[id(r.call)])) for r in needed)],
+                )
+            else:
+                comp_target, comp_iter = target, items
+            batch = cst.ListComp(
+                elt=asynq_read, for_in=cst.CompFor(target=comp_target, iter=comp_iter)
+            )
+            lines.append(assign_line(values[id(call)], cst.Yield(batch)))
+        replace: dict[int, cst.BaseExpression] = {
+            id(r.call): cst.Name(each[id(r.call)]) for r in reads
+        }
+        targets: list[cst.BaseExpression] = [target, *(cst.Name(each[id(r.call)]) for r in reads)]
+        iterables: list[cst.BaseExpression] = [
+            items,
+            *(cst.Name(values[id(r.call)]) for r in reads),
+        ]
+        return lines, replace, targets, iterables
+
     def hoist_loop(self, stmt: cst.For, out: list[cst.BaseStatement]) -> cst.For:
         """Reads every iteration makes, with arguments known before the loop: made for every
         item first, one batched yield per read, and the loop runs over
-        ``zip(items, values)`` (see ``hoistable_loop_calls``)."""
-        reads = [c for c in hoistable_loop_calls(stmt) if id(c) in self.read_ids]
+        ``zip(items, values)`` (see ``loop_plan``). A read that needs a value read earlier
+        in the iteration comes in a later stage; one after a guard ``if <test>: continue``
+        is made only for the items that pass it (``None`` for the others)."""
+        plan = loop_plan(stmt)
+        ok: set[int] = set()
+        reads: list[LoopRead] = []
+        for read in plan.reads:
+            if id(read.call) in self.read_ids and all(id(c) in ok for c in read.after):
+                ok.add(id(read.call))
+                reads.append(read)
         if not reads:
             return stmt
         if self._names is None:
@@ -618,7 +779,14 @@ class FunctionConverter:
         if not self._reiterable(items):
             line, items = self.items_in_a_list(target, items)
             lines.append(line)
-        batched, replace, targets, iterables = self.read_for_every_item(reads, target, items)
+        if all(r.stage == 1 and not r.guards for r in reads):
+            batched, replace, targets, iterables = self.read_for_every_item(
+                [r.call for r in reads], target, items
+            )
+        else:
+            batched, replace, targets, iterables = self.read_in_stages(
+                reads, plan.guards, target, items
+            )
         lines.extend(batched)
         # The loop's own comments and blank lines go before what now comes first.
         lines[0] = lines[0].with_changes(leading_lines=stmt.leading_lines)
@@ -634,9 +802,7 @@ class FunctionConverter:
             zipped = zipped.with_changes(
                 args=args, whitespace_before_args=newline_indent(self.indent)
             )
-        return stmt.with_changes(
-            target=target_tuple, iter=zipped, body=body, leading_lines=[]
-        )
+        return stmt.with_changes(target=target_tuple, iter=zipped, body=body, leading_lines=[])
 
     def collect_loop(self, stmt: cst.For, loop: CollectLoop, out: list[cst.BaseStatement]) -> None:
         value = loop.value.with_changes(
@@ -767,11 +933,26 @@ def convert_methods(
         body[last[method]] = fn.with_changes(body=fn.body.with_changes(body=[*doc, delegate]))
         body.insert(last[method] + 1, new_method)
         last = {
-            item.name.value: i
-            for i, item in enumerate(body)
-            if isinstance(item, cst.FunctionDef)
+            item.name.value: i for i, item in enumerate(body) if isinstance(item, cst.FunctionDef)
         }
     return cls.with_changes(body=cls.body.with_changes(body=body))
+
+
+def target_base(target: cst.Name | cst.Tuple) -> str:
+    """A base for names made from a loop target (``x``; ``a_b`` for ``a, b``)."""
+    if isinstance(target, cst.Name):
+        return target.value
+    return "_".join(el.value.value for el in target.elements if isinstance(el.value, cst.Name))
+
+
+def parenthesized_test(test: cst.BaseExpression, joined: bool) -> cst.BaseExpression:
+    """A guard's test as the test of ``None if <test> else ...``: in parentheses when it is
+    a conditional expression or a lambda, or (for readability) a boolean operation joined
+    to other tests with ``or``."""
+    loose = (cst.IfExp, cst.Lambda, cst.BooleanOperation) if joined else (cst.IfExp, cst.Lambda)
+    if isinstance(test, loose) and not test.lpar:
+        return test.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return test
 
 
 def _is_property(dec: cst.Decorator) -> bool:

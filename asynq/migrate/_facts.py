@@ -77,6 +77,8 @@ class UnitFacts:
     sites: list[Site]
     is_async: bool = False
     has_yield: bool = False
+    #: how many times the unit itself yields (a ``@priming.generator`` twin: its stages - 1)
+    yields: int = 0
     decorators: list[DecoratorFacts] = dataclasses.field(default_factory=list)
     #: for a priming twin: its first statement that does more than prime (as code)
     side_effect: str | None = None
@@ -357,6 +359,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
                 analyzer.sites,
                 is_async=fn.asynchronous is not None,
                 has_yield=analyzer.has_yield,
+                yields=analyzer.yields,
                 decorators=[_decorator_facts(d, config) for d in fn.decorators],
                 side_effect=(
                     twin_side_effect(fn, config.prime_prefix)
@@ -452,6 +455,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
                 analyzer.sites,
                 is_async=fn.asynchronous is not None,
                 has_yield=analyzer.has_yield,
+                yields=analyzer.yields,
                 decorators=[_decorator_facts(d, config) for d in fn.decorators],
             )
     if primed_methods:
@@ -466,6 +470,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
                 analyzer.sites,
                 is_async=fn.asynchronous is not None,
                 has_yield=analyzer.has_yield,
+                yields=analyzer.yields,
                 decorators=[_decorator_facts(d, config) for d in fn.decorators],
             )
             twin_name = class_twins.get(cls, {}).get(name, config.prime_prefix + name)

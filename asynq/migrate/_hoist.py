@@ -1,13 +1,17 @@
 """Reads that can be fetched for every item first: loops, comprehensions, sort keys.
 
 Each shape here is recognised the same way by the analysis (to decide) and by the
-rewrite (to rewrite it).
+rewrite (to rewrite it). Loops and comprehensions whose reads need values read earlier
+(``row = f(x)`` then ``g(row)``; ``for b in g(a)``) or that come after a filter are read in
+stages: one batched yield per read, stage after stage, each only for the items that get
+that far (:func:`loop_plan`, :func:`stage_comprehension`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import cast
 
 import libcst as cst
 
@@ -92,6 +96,20 @@ def _plain_arguments(call: cst.Call) -> bool:
     return _plain(list(call.args))
 
 
+def _names_target(target: cst.BaseExpression) -> bool:
+    """A name, or an unparenthesised tuple of names (``for a, b in pairs``)."""
+    if isinstance(target, cst.Name):
+        return True
+    return (
+        isinstance(target, cst.Tuple)
+        and not target.lpar
+        and bool(target.elements)
+        and all(
+            isinstance(el, cst.Element) and isinstance(el.value, cst.Name) for el in target.elements
+        )
+    )
+
+
 def plain_filter(comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp) -> bool:
     """Whether the comprehension has conditions that call nothing but harmless builtins (so
     they can be evaluated once more, to filter the items first)."""
@@ -102,17 +120,18 @@ def plain_filter(comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictC
 def two_phase_calls(
     comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
     whole_element: bool = False,
+    staged: bool = False,
 ) -> list[cst.Call]:
     """Calls in a comprehension that can be made for every item first, in one batch, before
     the comprehension runs: the calls its first condition always makes, or (without a
     condition) the calls its element always makes, when there is one plain ``for`` and the
-    calls' arguments call nothing. Empty when the comprehension has another shape."""
+    calls' arguments call nothing (an element that calls a harmless builtin,
+    ``len(f(x))``, is looked into). Empty when the comprehension has another shape. With
+    ``staged`` (a line :func:`stage_comprehension` made), the ``for`` may bind a pair
+    (``for a, b in pairs``)."""
     for_in = comp.for_in
-    if (
-        for_in.inner_for_in is not None
-        or for_in.asynchronous is not None
-        or not isinstance(for_in.target, cst.Name)
-    ):
+    target_ok = _names_target(for_in.target) if staged else isinstance(for_in.target, cst.Name)
+    if for_in.inner_for_in is not None or for_in.asynchronous is not None or not target_ok:
         return []
     collector = _UnconditionalCalls(
         lambda call: dotted_name(call.func) is not None and _plain_arguments(call)
@@ -126,8 +145,14 @@ def two_phase_calls(
         # passes it (the items are filtered first, see the rewrite).
         parts = [comp.key, comp.value] if isinstance(comp, cst.DictComp) else [comp.elt]
         for part in parts:
-            # An element that is the call is one batch already (unless asked for it).
-            if whole_element or not isinstance(part, cst.Call):
+            # An element that is the call is one batch already (unless asked for it); a
+            # harmless builtin (``range(f(x) % 4)``) reads nothing itself.
+            builtin = (
+                isinstance(part, cst.Call)
+                and isinstance(part.func, cst.Name)
+                and part.func.value in HARMLESS_BUILTINS
+            )
+            if whole_element or builtin or not isinstance(part, cst.Call):
                 collect(part, False)
     return [] if collector.unsafe else collector.calls
 
@@ -187,17 +212,111 @@ def _jumps(node: cst.CSTNode) -> bool:
     return found
 
 
-def hoistable_loop_calls(loop: cst.For) -> list[cst.Call]:
-    """Calls a ``for`` loop makes in every iteration, with arguments that depend only on the
-    loop variable and on names the loop does not assign: they can be made for every item
-    first, in one batch, before the loop (then the loop runs over ``zip(items, values)``)."""
+def _free_names(node: cst.CSTNode) -> set[str]:
+    """Identifiers ``node`` reads or binds, without attribute names and keywords."""
+    out: set[str] = set()
+
+    def visit(n: cst.CSTNode) -> bool:
+        if type(n) is cst.Name:
+            out.add(n.value)
+        elif isinstance(n, cst.Attribute):
+            walk(n.value, visit)
+            return False
+        elif isinstance(n, cst.Arg):
+            walk(n.value, visit)
+            return False
+        return True
+
+    walk(node, visit)
+    return out
+
+
+def _guard_test(stmt: cst.BaseStatement) -> cst.BaseExpression | None:
+    """The test of ``if <test>: continue`` (nothing else in the block, no ``else``)."""
+    if not isinstance(stmt, cst.If) or stmt.orelse is not None:
+        return None
+    body = stmt.body
+    smalls: Sequence[cst.BaseSmallStatement]
+    if isinstance(body, cst.IndentedBlock):
+        line = body.body[0] if len(body.body) == 1 else None
+        if not isinstance(line, cst.SimpleStatementLine):
+            return None
+        smalls = line.body
+    else:
+        assert isinstance(body, cst.SimpleStatementSuite)
+        smalls = body.body
+    if len(smalls) != 1 or not isinstance(smalls[0], cst.Continue):
+        return None
+    return stmt.test
+
+
+_CONSTANT_NAMES = frozenset({"None", "True", "False"})
+
+
+class _WithoutCalls(cst.CSTTransformer):
+    """Replaces the calls named by ``id`` with ``None`` (what is left of an expression once
+    they are read before it)."""
+
+    def __init__(self, calls: set[int]) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        return cst.Name("None") if id(original_node) in self.calls else updated_node
+
+
+@dataclasses.dataclass
+class LoopRead:
+    """A call a ``for`` loop makes in every iteration that gets this far, which can be made
+    for every item first, in one batched yield before the loop (see :func:`loop_plan`).
+
+    ``stage`` is 1 when the call's arguments need only the item; n when they need a value
+    read in stage n - 1 (``row = f(x)`` then ``g(row["id"])``), or when a guard before it
+    does. ``guards``: how many ``if ...: continue`` guards come before it (the call is made
+    only for the items that pass them). ``name``: the name the value is assigned to
+    (``row = f(x)``), when the loop may use it to stage later calls. ``after``: the calls
+    (of this plan) that must be reads for this one to be made before the loop.
+    """
+
+    call: cst.Call
+    stage: int
+    guards: int
+    name: str | None
+    after: list[cst.Call]
+
+
+@dataclasses.dataclass
+class LoopPlan:
+    """The calls a ``for`` loop makes that can be read before it, in stages, and the
+    ``if <test>: continue`` guards that filter the items of later stages."""
+
+    reads: list[LoopRead]
+    guards: list[cst.BaseExpression]
+
+    @property
+    def calls(self) -> list[cst.Call]:
+        return [r.call for r in self.reads]
+
+
+_NO_PLAN = LoopPlan([], [])
+
+
+def loop_plan(loop: cst.For) -> LoopPlan:
+    """The calls a ``for`` loop makes in every iteration (up to its first statement that
+    may jump, other than a guard ``if <test>: continue``), whose arguments depend only on
+    the loop variable, on names the loop does not assign and on values the loop read
+    earlier in the same iteration (``row = f(x)`` assigned once, then ``g(row["id"])``).
+    They can be made for every item first, one batched yield per call, stage after stage,
+    before the loop (then the loop runs over ``zip(items, values...)``). A guard's test
+    may use only the loop variable, such values, calls of this plan and names the rest of
+    the loop does not touch: the items it drops are not read by later stages."""
     if (
         loop.orelse is not None
         or loop.asynchronous is not None
         or not isinstance(loop.target, cst.Name)
         or not isinstance(loop.body, cst.IndentedBlock)
     ):
-        return []
+        return _NO_PLAN
     stops = False
 
     def stop(n: cst.CSTNode) -> bool:
@@ -208,30 +327,154 @@ def hoistable_loop_calls(loop: cst.For) -> list[cst.Call]:
 
     walk(loop.body, stop)
     if stops:
-        return []  # it may stop early (maybe over an endless iterator): read as it goes
+        return _NO_PLAN  # it may stop early (maybe over an endless iterator): read as it goes
+    item = loop.target.value
+    statements = list(loop.body.body)
     assigned_visitor = LocalNames()
     loop.body.visit(assigned_visitor)
-    assigned = assigned_visitor.names - {loop.target.value}
-    collector = _UnconditionalCalls(
-        lambda call: dotted_name(call.func) is not None
-        and _plain_arguments(call)
-        and not any(name_counts(arg)[n] for arg in call.args for n in assigned)
-    )
-    collect = collector.collect
+    assigned = assigned_visitor.names - {item}
+    #: values read earlier in the iteration: name -> its read
+    named: dict[str, LoopRead] = {}
+    reads: list[LoopRead] = []
+    guards: list[cst.BaseExpression] = []
+    guard_after: list[cst.Call] = []  # the calls every guard so far needs
+    guard_stage = 0
 
-    for stmt in loop.body.body:
+    def accept(call: cst.Call) -> bool:
+        if dotted_name(call.func) is None or not _plain_arguments(call):
+            return False
+        if isinstance(call.func, cst.Name) and call.func.value in HARMLESS_BUILTINS:
+            return False  # ``len(row)``: plain code, evaluated again where needed
+        used = set().union(*(_free_names(arg) for arg in call.args)) if call.args else set()
+        return not any(n in assigned and n not in named for n in used)
+
+    def add(calls: list[cst.Call]) -> list[LoopRead]:
+        out = []
+        for call in calls:
+            used = set().union(*(_free_names(arg) for arg in call.args)) if call.args else set()
+            stage, after = 1, list(guard_after)
+            if guards:
+                stage = guard_stage + 1
+            for name in sorted(used & set(named)):
+                source = named[name]
+                stage = max(stage, source.stage + 1)
+                after.extend([*source.after, source.call])
+            read = LoopRead(call, stage, len(guards), None, list(dict.fromkeys(after)))
+            out.append(read)
+        reads.extend(out)
+        return out
+
+    for index, stmt in enumerate(statements):
+        collector = _UnconditionalCalls(accept)
+        test = _guard_test(stmt)
+        if test is not None:
+            collector.collect(test, False)
+            if collector.unsafe:
+                break
+            found = add(collector.calls)
+            if not _guardable(test, found, item, named, statements, index):
+                break
+            guards.append(test)
+            guard_after.extend(c for r in found for c in [*r.after, r.call])
+            guard_after[:] = list(dict.fromkeys(guard_after))
+            guard_stage = max(
+                [guard_stage, *(r.stage for r in found)]
+                + [named[n].stage for n in _free_names(test) if n in named]
+            )
+            continue
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
-                collect(small, False)
+                collector.collect(small, False)
         elif isinstance(stmt, cst.If):
-            collect(stmt.test, False)
+            collector.collect(stmt.test, False)
         elif isinstance(stmt, cst.For):
-            collect(stmt.iter, False)
+            collector.collect(stmt.iter, False)
         else:
             break
-        if collector.unsafe or _jumps(stmt):
+        if collector.unsafe:
             break
-    return [] if collector.unsafe else collector.calls
+        found = add(collector.calls)
+        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+            assigned_read = _assigned_read(stmt.body[0], found)
+            if assigned_read is not None:
+                name, read = assigned_read
+                if name != item and _bound_once(name, statements, index):
+                    read.name = name
+                    named[name] = read
+        if _jumps(stmt):
+            break
+    return LoopPlan(reads, guards)
+
+
+def _assigned_read(
+    small: cst.BaseSmallStatement, found: list[LoopRead]
+) -> tuple[str, LoopRead] | None:
+    """``name = <one of the calls found>``: the name and that read."""
+    if (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+    ):
+        for read in found:
+            if read.call is small.value:
+                return small.targets[0].target.value, read
+    return None
+
+
+def _bound_once(name: str, statements: list[cst.BaseStatement], index: int) -> bool:
+    """Whether ``statements[index]`` (``name = ...``) is the only binding of ``name`` in the
+    loop body, and no statement before it mentions the name (it would see the value of the
+    previous iteration)."""
+    for i, stmt in enumerate(statements):
+        if i < index and name in name_counts(stmt):
+            return False
+        if i != index:
+            visitor = LocalNames()
+            stmt.visit(visitor)
+            if name in visitor.names:
+                return False
+    return True
+
+
+def _guardable(
+    test: cst.BaseExpression,
+    found: list[LoopRead],
+    item: str,
+    named: dict[str, LoopRead],
+    statements: list[cst.BaseStatement],
+    index: int,
+) -> bool:
+    """Whether a guard's test can be evaluated for every item before the loop: it calls
+    nothing but harmless builtins and the calls found in it, assigns nothing, and names only
+    the loop variable, values read earlier in the iteration, and names that no other
+    statement of the loop mentions (so no iteration can change them)."""
+    own = {id(r.call) for r in found}
+    plain = True
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal plain
+        if id(node) in own:
+            return False
+        if isinstance(node, cst.Call):
+            if not (isinstance(node.func, cst.Name) and node.func.value in HARMLESS_BUILTINS):
+                plain = False
+        elif isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await, cst.Lambda, *_COMPREHENSIONS)):
+            plain = False
+        return plain
+
+    walk(test, visit)
+    if not plain:
+        return False
+    rest = cast(cst.CSTNode, test.visit(_WithoutCalls(own)))  # the calls are read first
+    others = _free_names(rest) - {item} - set(named) - HARMLESS_BUILTINS - _CONSTANT_NAMES
+    if not others:
+        return True
+    for i, stmt in enumerate(statements):
+        if i == index or _guard_test(stmt) is not None:
+            continue
+        if others & set(name_counts(stmt)):
+            return False
+    return True
 
 
 @dataclasses.dataclass
@@ -377,3 +620,174 @@ def _used_elsewhere(fn: cst.FunctionDef, loop: cst.For, name: str) -> bool:
 
     walk(fn.body, visit)
     return found
+
+
+@dataclasses.dataclass
+class StagedComprehension:
+    """A comprehension with two ``for`` clauses, read in stages (see
+    :func:`stage_comprehension`): the statements that come before it, and what replaces it.
+    Both hold the comprehension's own nodes, so its reads keep their identity."""
+
+    lines: list[cst.SimpleStatementLine]
+    final: cst.BaseExpression
+    #: the comprehensions of the lines and the final one (read with ``staged``, see
+    #: :func:`two_phase_calls`)
+    comprehensions: list[cst.CSTNode]
+    #: how many of the lines (and the final comprehension) read: its stages
+    stages: int
+
+
+def _has_calls(nodes: Sequence[cst.CSTNode]) -> bool:
+    found = False
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal found
+        if isinstance(node, cst.Call) and not (
+            isinstance(node.func, cst.Name) and node.func.value in HARMLESS_BUILTINS
+        ):
+            found = True
+        return not found
+
+    for node in nodes:
+        walk(node, visit)
+    return found
+
+
+def _line(name: str, value: cst.BaseExpression) -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine(
+        body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(name))], value=value)]
+    )
+
+
+def _one_line(ifs: Sequence[cst.CompIf]) -> list[cst.CompIf]:
+    """Conditions moved into a new comprehension, each after a single space."""
+    return [i.with_changes(whitespace_before=cst.SimpleWhitespace(" ")) for i in ifs]
+
+
+def _filter_then_read(
+    comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
+    fresh: Callable[[str], str],
+) -> StagedComprehension | None:
+    """``[e(x) for x in xs if c(x)]`` whose condition and element both read (the element more
+    than exactly one call): the items that pass first (``x_items = [x for x in xs if c(x)]``,
+    read in two phases), then the comprehension over them, so the element is read only for
+    the items that pass."""
+    for_in = comp.for_in
+    if for_in.asynchronous is not None or not isinstance(for_in.target, cst.Name):
+        return None
+    parts = [comp.key, comp.value] if isinstance(comp, cst.DictComp) else [comp.elt]
+    if not for_in.ifs or not _has_calls([i.test for i in for_in.ifs]):
+        return None
+    if not _has_calls(parts):
+        return None
+    elt = comp.elt if not isinstance(comp, cst.DictComp) else None
+    if isinstance(elt, cst.Call) and not (
+        isinstance(elt.func, cst.Name) and elt.func.value in HARMLESS_BUILTINS
+    ):
+        return None  # one batched yield over the items that pass already
+    x = for_in.target
+    items = fresh(f"{x.value}_items")
+    line = _line(
+        items,
+        cst.ListComp(
+            elt=x, for_in=cst.CompFor(target=x, iter=for_in.iter, ifs=_one_line(for_in.ifs))
+        ),
+    )
+    final = comp.with_changes(for_in=cst.CompFor(target=x, iter=cst.Name(items)))
+    comps: list[cst.CSTNode] = [final]
+    return StagedComprehension([line], final, comps, 2)
+
+
+def stage_comprehension(
+    comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
+    fresh: Callable[[str], str],
+    reiterable: Callable[[cst.BaseExpression], bool] = lambda items: False,
+) -> StagedComprehension | None:
+    """``[e for a in xs if c(a) for b in g(a) if d(a, b)]`` whose inner clause, conditions or
+    element call something, read in stages: the items of the first clause that pass its
+    conditions (``a_items = [a for a in xs if c(a)]``), what the inner clause iterates for
+    each of them (``b_lists = [g(a) for a in a_items]``), the pairs
+    (``a_b_pairs = [(a, b) for a, b_list in zip(a_items, b_lists) for b in b_list]``), and the
+    comprehension over the pairs (``[e for a, b in a_b_pairs if d(a, b)]``). Each line has one
+    ``for``, so the rules for one-clause comprehensions read it (one batched yield per read).
+    ``fresh`` makes the new names; the first clause's iterable is used as it is when
+    ``reiterable`` says it is a name that may be iterated twice and the clause has no
+    condition. None for any other comprehension (only plain names as
+    targets; the first clause's iterable is read where it is)."""
+    outer = comp.for_in
+    inner = outer.inner_for_in
+    if inner is None:
+        return _filter_then_read(comp, fresh)
+    if (
+        inner.inner_for_in is not None
+        or outer.asynchronous is not None
+        or inner.asynchronous is not None
+        or not isinstance(outer.target, cst.Name)
+        or not isinstance(inner.target, cst.Name)
+        or outer.target.value == inner.target.value
+    ):
+        return None
+    parts = [comp.key, comp.value] if isinstance(comp, cst.DictComp) else [comp.elt]
+    if not _has_calls([inner.iter, *(i.test for i in inner.ifs), *parts]):
+        return None
+    a, b = outer.target, inner.target
+    if any(name_counts(i.test)[b.value] for i in outer.ifs):
+        return None  # cannot happen in valid code, but keep the shapes honest
+    lists = fresh(f"{b.value}_lists")
+    pairs = fresh(f"{a.value}_{b.value}_pairs")
+    each = fresh(f"{b.value}_list")
+    lines: list[cst.SimpleStatementLine] = []
+    stages = 0
+    items_expr: cst.BaseExpression
+    if outer.ifs:
+        items = fresh(f"{a.value}_items")
+        items_expr = cst.Name(items)
+        lines.append(
+            _line(
+                items,
+                cst.ListComp(
+                    elt=a, for_in=cst.CompFor(target=a, iter=outer.iter, ifs=_one_line(outer.ifs))
+                ),
+            )
+        )
+        stages += _has_calls([i.test for i in outer.ifs])
+    elif reiterable(outer.iter):
+        items_expr = outer.iter
+    else:
+        items = fresh(f"{a.value}_items")
+        items_expr = cst.Name(items)
+        lines.append(_line(items, cst.Call(func=cst.Name("list"), args=[cst.Arg(outer.iter)])))
+    lines.append(
+        _line(lists, cst.ListComp(elt=inner.iter, for_in=cst.CompFor(target=a, iter=items_expr)))
+    )
+    stages += _has_calls([inner.iter])
+    pair = cst.Tuple([cst.Element(a), cst.Element(b)])
+    zipped = cst.Call(func=cst.Name("zip"), args=[cst.Arg(items_expr), cst.Arg(cst.Name(lists))])
+    lines.append(
+        _line(
+            pairs,
+            cst.ListComp(
+                elt=pair,
+                for_in=cst.CompFor(
+                    target=cst.Tuple(
+                        [cst.Element(a), cst.Element(cst.Name(each))], lpar=[], rpar=[]
+                    ),
+                    iter=zipped,
+                    inner_for_in=cst.CompFor(target=b, iter=cst.Name(each)),
+                ),
+            ),
+        )
+    )
+    final_for = cst.CompFor(
+        target=cst.Tuple([cst.Element(a), cst.Element(b)], lpar=[], rpar=[]),
+        iter=cst.Name(pairs),
+        ifs=_one_line(inner.ifs),
+    )
+    stages += _has_calls([*(i.test for i in inner.ifs)]) + _has_calls(parts)
+    final = comp.with_changes(for_in=final_for)
+    comps: list[cst.CSTNode] = [final]
+    for line in lines:
+        small = line.body[0]
+        if isinstance(small, cst.Assign) and isinstance(small.value, cst.ListComp):
+            comps.append(small.value)
+    return StagedComprehension(lines, final, comps, stages)

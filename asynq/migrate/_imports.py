@@ -208,20 +208,32 @@ def used_names(module: cst.Module) -> set[str]:
 
 
 def clean_imports(module: cst.Module, unused: set[str]) -> cst.Module:
+    """``module`` without the import bindings in ``unused`` (statements left empty go, and so
+    does the blank line above what becomes the file's first statement)."""
     cleaner = _ImportCleaner(unused)
     body: list[cst.BaseStatement] = []
     blank_lines: Sequence[cst.EmptyLine] = ()
+    header: Sequence[cst.EmptyLine] | None = None
     for stmt in module.body:
         if _is_import(stmt) or isinstance(stmt, (cst.If, cst.Try)):
             result = stmt.visit(cleaner)
             if isinstance(result, (cst.If, cst.Try)):
                 result = result.visit(EmptyBlockFiller())
             if not isinstance(result, cst.BaseStatement):
-                # Keep the blank lines that separated the removed import from what precedes.
                 lines: Sequence[cst.EmptyLine] = getattr(stmt, "leading_lines", ())
+                if not body:
+                    # The file's first statement: what follows moves to the top, under the
+                    # removed statement's header comments, without a blank line above it.
+                    header = header or lines
+                    continue
+                # Keep the blank lines that separated the removed import from what precedes.
                 blank_lines = blank_lines or [line for line in lines if line.comment is None]
                 continue
             stmt = result
+        if not body and header is not None:
+            own = [line for line in getattr(stmt, "leading_lines", ()) if line.comment is not None]
+            stmt = stmt.with_changes(leading_lines=[*header, *own])
+            header = None
         if blank_lines and not getattr(stmt, "leading_lines", True):
             stmt = stmt.with_changes(leading_lines=blank_lines)
         blank_lines = ()

@@ -31,6 +31,8 @@ class FilePlan:
     properties: set[tuple[str, str]] = dataclasses.field(default_factory=set)
     #: import bindings to drop when nothing uses them any more
     removable_imports: set[str] = dataclasses.field(default_factory=set)
+    #: imports of priming functions that stay: dropped when the rewrite deletes their last use
+    priming_imports: set[str] = dataclasses.field(default_factory=set)
     add_asynq_import: bool = False
     #: top-level names of the modules being migrated (imports of them are the project's own)
     local_roots: frozenset[str] = frozenset()
@@ -92,6 +94,7 @@ class Program(Decider):
                     out.removable_imports.add(local)
             elif self.is_priming_binding(path, local):
                 out.removable_imports.add(local)
+        out.priming_imports = self.kept_priming_imports(path) - out.removable_imports
         if (out.converted or out.converted_methods) and self.resolve(path, ("asynq",)) not in (
             ("ext", "asynq.asynq"),
             ("ext", "asynq.decorators.asynq"),

@@ -29,7 +29,13 @@ from ._cst import (
     param_names,
     target_names,
 )
-from ._hoist import hoistable_loop_calls, match_collect_loop, sort_key_reads, two_phase_calls
+from ._hoist import (
+    loop_plan,
+    match_collect_loop,
+    sort_key_reads,
+    stage_comprehension,
+    two_phase_calls,
+)
 
 #: Why a read at some place cannot be turned into a yield. The analysis turns these codes
 #: into sentences (see ``_decide.blocker_sentence``).
@@ -78,10 +84,19 @@ class Site:
     #: ``cls`` is the method's own class, known through ``self`` or ``cls``: it holds only
     #: when no class in the run subclasses it (checked by the whole-program analysis)
     via_self: bool = False
+    #: a read in a ``for`` loop that is read for every item before the loop in a later
+    #: stage: the ordinals of the calls whose values it needs (its arguments use them, or
+    #: a guard ``if ...: continue`` before it does). It can be read ahead only if every one
+    #: of them is a read too (checked by the whole-program analysis).
+    after: tuple[int, ...] = ()
+    #: in a function: the index of the statement of its body the site is in
+    top: int = 0
+    #: a read of a comprehension read in stages: how many stages that takes (0: none)
+    stage: int = 0
 
 
 _Pending = tuple[
-    str, Ref, "str | None", bool, "cst.CSTNode | None", tuple[int, ...], int, "Ref | None"
+    str, Ref, "str | None", bool, "cst.CSTNode | None", tuple[int, ...], int, "Ref | None", int, int
 ]
 
 
@@ -130,11 +145,13 @@ class UnitAnalyzer(cst.CSTVisitor):
             method_receiver(fn) if fn is not None and self_class is not None else (None, False)
         )
         self._self_class = self_class
+        self.config = config
         self.prefix = config.prime_prefix
         self.fn = fn
         self.keep_nodes = keep_nodes
         self.sites: list[Site] = []
         self.has_yield = False
+        self.yields = 0  # yields of the unit itself (the stages of a generator twin)
         self.statement = 0  # index of the top-level statement being walked (module unit)
         self._raw: list[_Pending] = []
         self._blockers: list[str | None] = [None]
@@ -156,6 +173,24 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._constructed = constructed_names(fn) if fn is not None else {}
         self._params = param_names(fn.params) if fn is not None else set()
         self._bindings: Counter[str] = Counter()
+        #: reads of a staged loop -> the calls they need (see ``Site.after``), by ``id``
+        self._after: dict[int, list[int]] = {}
+        #: the statements of a function's body, by ``id``: which one a site is in
+        self._tops: dict[int, int] = (
+            {id(stmt): i for i, stmt in enumerate(fn.body.body)}
+            if fn is not None and isinstance(fn.body, cst.IndentedBlock)
+            else {}
+        )
+        self._top = 0
+        #: the last stages of comprehensions read in stages (see ``stage_comprehension``)
+        self._staged_finals: set[int] = set()
+        #: tests of ``if``/``elif`` and iterables of ``for`` (by ``id``), and how many of
+        #: them the walk is in: no lines can go before them, so comprehensions and sort keys
+        #: there are not read for every item first
+        self._tests: set[int] = set()
+        self._in_test = 0
+        #: reads of a comprehension read in stages -> how many stages it takes
+        self._comp_stages: dict[int, int] = {}
 
     # -- helpers -----------------------------------------------------------------------
     def _push_scope(self, names: set[str]) -> None:
@@ -187,6 +222,8 @@ class UnitAnalyzer(cst.CSTVisitor):
                 tuple(self._scopes),
                 self.statement,
                 cls,
+                id(node),
+                self._top,
             )
         )
 
@@ -206,7 +243,8 @@ class UnitAnalyzer(cst.CSTVisitor):
             names - glob for names, glob in zip(self._scope_names, self._scope_globals, strict=True)
         ]
         globals_ = set().union(*self._scope_globals) if self._scope_globals else set()
-        for kind, ref, blocker, deletable, node, scopes, statement, cls in self._raw:
+        ordinals: dict[int, int] = {}
+        for kind, ref, blocker, deletable, node, scopes, statement, cls, key, top in self._raw:
             via_self = False
             me = self._self_name
             if (
@@ -255,6 +293,10 @@ class UnitAnalyzer(cst.CSTVisitor):
                 else:
                     # ``obj.prime_m()`` on a local object: followed only if its class is known.
                     kind = "local-prime"
+            if kind == "call" and key in self._after:
+                after = [ordinals.get(dep) for dep in self._after[key]]
+                if any(ordinal is None for ordinal in after):
+                    blocker = blocker or "for"  # it needs a value the analysis cannot name
             binding = None
             for i in reversed(scopes):
                 if kind != "string" and ref and ref[0] in self._scope_imports[i]:
@@ -274,14 +316,25 @@ class UnitAnalyzer(cst.CSTVisitor):
                     via_self and kind in ("local-prime", "obj-read", "prop-read"),
                 )
             )
+            ordinals[key] = len(self.sites) - 1
+            self.sites[-1].top = top
+            if key in self._comp_stages and blocker is None:
+                self.sites[-1].stage = self._comp_stages[key]
+            if kind == "call" and key in self._after and blocker is None:
+                self.sites[-1].after = tuple(ordinals[dep] for dep in self._after[key])
         self._raw = []
         return self
 
     # -- generic hooks -------------------------------------------------------------------
     def on_visit(self, node: cst.CSTNode) -> bool:
         key = id(node)
+        if key in self._tests:
+            self._in_test += 1
         if key in self._skip:
             return False
+        top = self._tops.get(key)
+        if top is not None:
+            self._top = top
         self._frame = [0, 0, 0]
         if key in self._pending:
             self._blockers.append(self._pending.pop(key))
@@ -297,6 +350,8 @@ class UnitAnalyzer(cst.CSTVisitor):
         return descend
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
+        if id(original_node) in self._tests:
+            self._in_test -= 1
         pushed = self._pushed.pop(id(original_node), None)
         if pushed is not None:
             blockers, scopes, nested = pushed
@@ -321,7 +376,7 @@ class UnitAnalyzer(cst.CSTVisitor):
         genexp = consumed_genexp(node)
         if genexp is not None:
             self._consumed.add(id(genexp))
-        if self._blockers[-1] is None:
+        if self._blockers[-1] is None and not self._in_test:
             found = sort_key_reads(node)
             if found is not None:
                 # Read for every item first, into a dict the key reads (see sort_key_reads).
@@ -453,15 +508,45 @@ class UnitAnalyzer(cst.CSTVisitor):
             self._pending[id(elt)] = cur
             for arg in elt.args:
                 self._pending[id(arg)] = cur or "comprehension"
-        if cur is None and not unconsumed:
+        if cur is None and not unconsumed and not self._in_test:
             # Read for every item first, in one batch (see two_phase_calls).
-            for call in two_phase_calls(node):
+            for call in two_phase_calls(node, staged=id(node) in self._staged_finals):
                 self._pending[id(call)] = None
                 for arg in call.args:
                     self._pending[id(arg)] = "comprehension"
+            self._stage_comprehension(node)
         self._scope(comp_target_names(node), nested=False)
 
+    def _stage_comprehension(
+        self, node: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp
+    ) -> None:
+        """A comprehension with two ``for`` clauses is read in stages, as the lines
+        ``stage_comprehension`` makes of it: its reads are where they are in those lines,
+        so they are blocked, or not, as there (the rewrite makes the same lines)."""
+        counter = iter(range(1_000_000))
+        staged = stage_comprehension(node, lambda base: f"_staged_{base}_{next(counter)}")
+        if staged is None:
+            return
+        sub = UnitAnalyzer(self.config, self.fn, False, self._self_class)
+        sub._staged_finals = {id(comp) for comp in staged.comprehensions}
+        final: cst.BaseExpression = staged.final
+        if isinstance(final, cst.GeneratorExp):  # consumed where it is, as the original was
+            final = cst.Call(func=cst.Name("list"), args=[cst.Arg(final)])
+        holder = cst.SimpleStatementLine(
+            body=[cst.Assign(targets=[cst.AssignTarget(cst.Name("_staged"))], value=final)]
+        )
+        for line in [*staged.lines, holder]:
+            sub.walk(line)
+        for kind, _ref, blocker, *_rest, key, _top in sub._raw:
+            self._pending[key] = blocker
+            if kind == "call" and blocker is None and staged.stages > 1:
+                self._comp_stages[key] = staged.stages
+
+    def _on_if(self, node: cst.If) -> None:
+        self._tests.add(id(node.test))
+
     def _on_for(self, node: cst.For) -> None:
+        self._tests.add(id(node.iter))
         cur = self._blockers[-1]
         self._push(cur or "for")
         self._bind(target_names(node.target))
@@ -478,9 +563,13 @@ class UnitAnalyzer(cst.CSTVisitor):
         if node.orelse is not None:
             self._pending[id(node.orelse)] = cur or "for-else"
         if cur is None and loop is None:
-            # Read for every item first, in one batch (see hoistable_loop_calls).
-            for call in hoistable_loop_calls(node):
+            # Read for every item first, one batch per read, stage after stage (see
+            # loop_plan).
+            for read in loop_plan(node).reads:
+                call = read.call
                 self._pending[id(call)] = None
+                if read.after:
+                    self._after[id(call)] = [id(dep) for dep in read.after]
                 for arg in call.args:
                     self._pending[id(arg)] = "comprehension"
 
@@ -525,6 +614,7 @@ class UnitAnalyzer(cst.CSTVisitor):
     def _on_yield(self, node: cst.Yield | cst.Await) -> None:
         if self._nested == 0:
             self.has_yield = True
+            self.yields += 1
 
 
 _HANDLERS: dict[type[cst.CSTNode], Callable[[UnitAnalyzer, Any], object]] = {
@@ -549,6 +639,7 @@ _HANDLERS: dict[type[cst.CSTNode], Callable[[UnitAnalyzer, Any], object]] = {
     cst.GeneratorExp: UnitAnalyzer._on_comp,
     cst.DictComp: UnitAnalyzer._on_comp,
     cst.For: UnitAnalyzer._on_for,
+    cst.If: UnitAnalyzer._on_if,
     cst.While: UnitAnalyzer._on_while,
     cst.With: UnitAnalyzer._on_with,
     cst.Match: UnitAnalyzer._on_match,

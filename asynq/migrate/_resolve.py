@@ -49,6 +49,7 @@ class Resolver:
                 self._by_name.setdefault(name, []).append(path)
             self._by_abspath[os.path.splitext(os.path.abspath(path))[0]] = path
         self._memo: dict[tuple[str, Ref], Target | None] = {}
+        self._reached: dict[str, set[str] | None] | None = None
         self.local_roots = frozenset(name.split(".")[0] for name in self._by_name)
         self.kinds: dict[Symbol, str] = {}
         self.twin_of: dict[Symbol, Symbol] = {}
@@ -275,6 +276,58 @@ class Resolver:
             return os.path.splitext(os.path.basename(target[1]))[0] == module
         return False
 
+    def kept_priming_imports(self, path: str) -> set[str]:
+        """Module-level imports in ``path`` of priming functions and aliases that no other
+        module reaches through ``path``: when the rewrite of ``path`` deletes their last use
+        (priming calls in converted functions), the import goes too, even though the
+        priming function itself stays for code elsewhere."""
+        reached = self._reached_through().get(path, set())
+        if reached is None:
+            return set()
+        out = set()
+        for local in self.modules[path].imports:
+            target = self.resolve(path, (local,))
+            if target is None or target[0] != "sym" or local in reached:
+                continue
+            sym = (target[1], target[2])
+            if sym in self.twin_of or sym in self.alias_of:
+                out.add(local)
+        return out
+
+    def _reached_through(self) -> dict[str, set[str] | None]:
+        """For each indexed file, the names other modules import from it (None: some module
+        imports it as a module, or with ``*``, so any of its names may be reached)."""
+        if self._reached is not None:
+            return self._reached
+        reached: dict[str, set[str] | None] = {}
+
+        def mark(target: str | None, name: str | None) -> None:
+            if target is None:
+                return
+            if name is None:
+                reached[target] = None
+            elif reached.get(target, set()) is not None:
+                names = reached.setdefault(target, set())
+                assert names is not None
+                names.add(name)
+
+        for mpath, mod in self.modules.items():
+            bindings = list(mod.imports.values())
+            for unit in [*mod.units, *mod.methods.values()]:
+                bindings += [site.local_import for site in unit.sites if site.local_import]
+            for b in bindings:
+                if b.name is None:
+                    mark(self.find_module(b.module, mpath, b.level), None)
+                    continue
+                joined = f"{b.module}.{b.name}" if b.module else b.name
+                mark(self.find_module(joined, mpath, b.level), None)
+                if b.module or b.level:
+                    mark(self.find_module(b.module, mpath, b.level), b.name)
+            for star in mod.star_imports:
+                mark(self.find_module(star.module, mpath, star.level), None)
+        self._reached = reached
+        return reached
+
     def _classify(self) -> None:
         prefix = self.config.prime_prefix
         for path, mod in self.modules.items():
@@ -318,6 +371,92 @@ class Resolver:
         for fn, twin in self.twins.items():
             if self.kinds.get(twin) == "twin" and self.kinds.get(fn) == "def":
                 self.candidates.add(fn)
+        self._check_staged_reads()
+
+    def _check_staged_reads(self) -> None:
+        """A read of a staged loop (see ``Site.after``) can be read before the loop only if
+        the calls it needs are reads too (cached, ``@asynq()``, primed functions or methods
+        with twins): a plain call (``key = make_key(x)``) stays in the loop and cannot run
+        twice, so the read is blocked like any read inside a loop."""
+        for path, mod in self.modules.items():
+            for unit in [*mod.units, *mod.methods.values(), *mod.plain_properties.values()]:
+                for site in unit.sites:
+                    if site.after and site.blocker is None:
+                        needed = [unit.sites[ordinal] for ordinal in site.after]
+                        if not all(self._may_be_read(path, dep) for dep in needed):
+                            site.blocker = "for"
+            pairs = [
+                (mod.units[index], self.unit_of(self.twins[(path, name)]), name)
+                for name, index in mod.defs.items()
+                if (path, name) in self.candidates
+            ]
+            pairs += [
+                (unit, mod.method_twins.get(name), name) for name, unit in mod.methods.items()
+            ]
+            checked = set()
+            for unit, twin, name in pairs:
+                checked.add(id(unit))
+                if twin is not None and any(site.after or site.stage for site in unit.sites):
+                    self._check_stage_rounds(path, unit, twin, name)
+            # Without a twin (a helper converted with the code that reads it) there is no
+            # count of rounds to hold the stages to: they stay in the loop, as before.
+            for unit in [*mod.units[1:], *mod.plain_properties.values()]:
+                if id(unit) not in checked:
+                    for site in unit.sites:
+                        if (site.after or site.stage) and site.blocker is None:
+                            site.blocker = "for" if site.after else "comprehension"
+
+    def _check_stage_rounds(self, path: str, unit: UnitFacts, twin: UnitFacts, name: str) -> None:
+        """A function that reads in stages behind a loop is converted with its statements
+        in order: each statement that reads waits for the one before. When that makes more
+        rounds than its twin primes in (``@priming.generator`` stages), the staged reads are
+        blocked: converting could cost round trips the twin did not."""
+        stage: dict[int, int] = {}
+        rounds: dict[int, int] = {}
+        for site in unit.sites:
+            if not self._may_be_read(path, site):
+                continue
+            stage[site.ordinal] = max(
+                site.stage, 1 + max((stage.get(a, 1) for a in site.after), default=0)
+            )
+            rounds[site.top] = max(rounds.get(site.top, 0), stage[site.ordinal])
+        needed = sum(rounds.values())
+        stages = twin.yields + 1
+        if needed <= stages:
+            return
+        for site in unit.sites:
+            if site.stage and site.blocker is None:
+                site.blocker = (
+                    "in a comprehension read in stages (two `for` clauses, or a condition "
+                    "and an element that both read); "
+                    f"converted, {name} would read in about {needed} rounds, one statement "
+                    f"after another, where its twin primes in {stages}, so it could cost more "
+                    "round trips. Put reads that do not depend on each other in one statement "
+                    "(or next to each other), then rerun"
+                )
+            if site.after and site.blocker is None:
+                site.blocker = (
+                    "inside a `for` loop, in a stage after other reads of the same iteration; "
+                    f"converted, {name} would read in about {needed} rounds, one statement "
+                    f"after another, where its twin primes in {stages}, so it could cost more "
+                    "round trips. Put reads that do not depend on each other in one statement "
+                    "(or next to each other), then rerun"
+                )
+
+    def _may_be_read(self, path: str, site: Site) -> bool:
+        """Whether a call site names something the rewrite turns into a yield when the
+        function that makes it is converted (else that function is refused anyway)."""
+        if self.site_kind(path, site) != "call":
+            return False
+        target = self.target_of(path, site)
+        if target is None:
+            return False
+        if target[0] == "method":
+            return target[2] in self.modules[target[1]].methods
+        if target[0] != "sym":
+            return False
+        sym = (target[1], target[2])
+        return self.kinds.get(sym) in ("cached", "asynq") or sym in self.candidates
 
     def owner_of_prime(self, target: Target | None) -> Symbol | None:
         """The function whose keys a priming name primes (None: not a priming name)."""

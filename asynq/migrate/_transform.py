@@ -168,8 +168,13 @@ def transform_module(
     if deleted_names:
         new_body = [drop_from_all(stmt, deleted_names) for stmt in new_body]
     new_module = module.with_changes(body=new_body)
-    if plan.removable_imports:
-        unused = plan.removable_imports - used_names(new_module)
+    if plan.removable_imports or plan.priming_imports:
+        still_used = used_names(new_module)
+        unused = plan.removable_imports - still_used
+        if plan.priming_imports:
+            # A priming function that stays for code elsewhere: its import goes when the
+            # rewrite deleted its last use here (an import unused before is left alone).
+            unused |= (plan.priming_imports & used_names(module)) - still_used
         if unused:
             new_module = clean_imports(new_module, unused)
     if plan.add_asynq_import:

@@ -4,7 +4,7 @@ spreading long yields over lines."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import libcst as cst
@@ -576,3 +576,75 @@ class YieldReplacer(cst.CSTTransformer):
     def leave_Yield(self, original_node: cst.Yield, updated_node: cst.Yield) -> cst.BaseExpression:
         name = self.names.get(id(original_node))
         return cst.Name(name) if name is not None else updated_node
+
+
+def spread_targets(small: cst.BaseSmallStatement, unit: str) -> cst.BaseSmallStatement:
+    """``a, b, c = ...`` with its targets one per line inside parentheses (for a merged
+    yield whose names alone make the line too long)."""
+    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+        return small
+    target = small.targets[0].target
+    if not isinstance(target, cst.Tuple) or len(target.elements) < 2 or target.lpar:
+        return small
+    inner, close = newline_indent(unit), newline_indent("")
+    elements = [el.with_changes(comma=cst.Comma(whitespace_after=inner)) for el in target.elements]
+    elements[-1] = elements[-1].with_changes(comma=cst.Comma(whitespace_after=close))
+    spread = target.with_changes(
+        elements=elements, lpar=[cst.LeftParen(whitespace_after=inner)], rpar=[cst.RightParen()]
+    )
+    return small.with_changes(targets=[small.targets[0].with_changes(target=spread)])
+
+
+_SPREADABLE = (cst.ListComp, cst.SetComp, cst.DictComp)
+
+
+def spread_long_comprehensions(
+    small: cst.BaseSmallStatement, unit: str, too_long: Callable[[str], bool]
+) -> cst.BaseSmallStatement:
+    """In a statement over several lines, a comprehension on a line that ``too_long`` finds
+    too long gets its ``for`` on a line of its own: inside brackets of its own when it was
+    on one line, else at the indentation of its element."""
+    render = cst.Module(body=[], default_indent=unit).code_for_node
+    code = render(small)
+    long_lines = [line for line in code.splitlines() if too_long(line)]
+    if not long_lines:
+        return small
+    replace: dict[int, cst.CSTNode] = {}
+
+    def visit(node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Lambda):
+            return False
+        if not isinstance(node, _SPREADABLE):
+            return True
+        text = render(node)
+        opening = node.lbracket if isinstance(node, cst.ListComp) else node.lbrace
+        if "\n" not in text:
+            line = next((line for line in long_lines if text in line), None)
+            if line is None:
+                return True
+            depth = " " * (len(line) - len(line.lstrip()))
+            inner, close = newline_indent(depth + unit), newline_indent(depth)
+            changes: dict[str, Any] = {"for_in": node.for_in.with_changes(whitespace_before=inner)}
+            if isinstance(node, cst.ListComp):
+                changes["lbracket"] = cst.LeftSquareBracket(whitespace_after=inner)
+                changes["rbracket"] = cst.RightSquareBracket(whitespace_before=close)
+            else:
+                changes["lbrace"] = cst.LeftCurlyBrace(whitespace_after=inner)
+                changes["rbrace"] = cst.RightCurlyBrace(whitespace_before=close)
+            replace[id(node)] = node.with_changes(**changes)
+            return False
+        if isinstance(opening.whitespace_after, cst.ParenthesizedWhitespace) and any(
+            line.strip() and line in text for line in long_lines
+        ):
+            replace[id(node)] = node.with_changes(
+                for_in=node.for_in.with_changes(whitespace_before=opening.whitespace_after)
+            )
+            return False
+        return True
+
+    walk(small, visit)
+    if not replace:
+        return small
+    result = small.visit(NodeReplacer(replace))
+    assert isinstance(result, cst.BaseSmallStatement)
+    return result

@@ -71,7 +71,7 @@ def test_a_twin_that_primes_a_classmethod_through_its_class_is_followed(assert_c
         from asynq import asynq
 
         from app.editions import Edition
-        from app.models import g, prime_g
+        from app.models import g
 
 
         @asynq()

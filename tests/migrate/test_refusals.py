@@ -106,14 +106,14 @@ CASES = {
         5,
         "inside a `while` loop",
     ),
-    "a read after a continue inside a loop": (
+    "a read after a continue whose test depends on earlier iterations": (
         """
         from app.models import f, prime_f
 
         def h(xs):
             total = 0
             for x in xs:
-                if x > 3:
+                if total > 3:
                     continue
                 total += f(x)
             return total
@@ -125,12 +125,12 @@ CASES = {
         8,
         "inside a `for` loop",
     ),
-    "a read in a comprehension condition with an inner loop": (
+    "a read in a comprehension condition with three for clauses": (
         """
         from app.models import f, prime_f
 
-        def h(xss):
-            return [x for xs in xss for x in xs if f(x)]
+        def h(xsss):
+            return [x for xss in xsss for xs in xss for x in xs if f(x)]
 
         def prime_h(xs):
             for x in xs:

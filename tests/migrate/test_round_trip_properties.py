@@ -165,7 +165,7 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
                 "return total",
             ]
             twin = ["for y in range(x % 4):", f"    {prime0}(y)", f"    {prime1}(y + 1)"]
-        elif shape == "loopjump":  # a read after a continue: left legacy
+        elif shape == "loopjump":  # a read after a guard: read for the items that pass it
             body = [
                 "total = 0",
                 "for y in range(x % 4):",
