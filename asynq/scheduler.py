@@ -237,6 +237,8 @@ class TaskScheduler:
         self._after_flush: tuple[Callable[..., Any], ...] = ()
         # Per running step of the instrumented loop: seconds spent in nested steps and rounds.
         self._step_nested: list[float] = []
+        # Queues of held tasks (see ``hold``): woken meanwhile, they wait there, not in _ready.
+        self._asides: list[deque[AsyncTask[Any]]] = []
 
     # -- public --------------------------------------------------------------------------------
 
@@ -277,6 +279,8 @@ class TaskScheduler:
                 run(ready.popleft())
             elif self._batches:
                 self._flush_round()
+            elif self._asides and self._unhold_all():
+                continue  # only held tasks can go on: they do (holding never deadlocks)
             else:
                 raise AsyncTaskError(
                     f"{future!r} can never be computed: no task can run and no batch is "
@@ -322,6 +326,51 @@ class TaskScheduler:
             self._flush_round()
         finally:
             self._batches = pending + self._batches
+
+    def hold(self, tasks: list[AsyncTask[Any]]) -> tuple[Any, ...]:
+        """Keep ``tasks`` from running until ``release(hold)``: a held task that is woken (or
+        was ready) waits aside instead of on the ready queue, so that a synchronous call made
+        meanwhile runs only what it needs. Running, finished and new tasks are not held. If
+        nothing but held tasks could go on, they run anyway. Returns the hold."""
+        aside: deque[AsyncTask[Any]] = deque()
+        held: list[AsyncTask[Any]] = []
+        ready = self._ready
+        for task in tasks:
+            if task._computed or task.running or task._state is NEW:
+                continue
+            if task._pending:
+                if task._queue is ready:  # blocked: woken into the aside queue
+                    task._queue = aside
+                    held.append(task)
+            elif task in ready:  # ready to run: set aside now
+                ready.remove(task)
+                aside.append(task)
+        self._asides.append(aside)
+        return (aside, held)
+
+    def release(self, hold: tuple[Any, ...]) -> None:
+        """End a ``hold``: its tasks are woken as usual again, and those woken meanwhile run."""
+        aside, held = hold
+        for index, queue in enumerate(self._asides):
+            if queue is aside:
+                del self._asides[index]
+                break
+        ready = self._ready
+        for task in held:
+            if task._queue is aside:
+                task._queue = ready
+        ready.extend(aside)
+        aside.clear()
+
+    def _unhold_all(self) -> bool:
+        """Nothing else can go on: run the held tasks that are waiting aside (if any)."""
+        found = False
+        for aside in self._asides:
+            if aside:
+                found = True
+                self._ready.extend(aside)
+                aside.clear()
+        return found
 
     def shuffle(self, seed: int | None) -> None:
         """Pick ready tasks and order a round's batches at random from ``seed``; None restores
@@ -409,6 +458,8 @@ class TaskScheduler:
             if not batch._computed:
                 batch.cancel()
         self._ready.clear()
+        for aside in self._asides:
+            aside.clear()
 
     def _schedule_root(self, future: Any) -> None:
         kind = _kinds.get(type(future))
@@ -603,6 +654,8 @@ class TaskScheduler:
                                     waiters._pending -= 1
                                     if waiters._pending:  # it still waits on other futures
                                         pass
+                                    elif waiters._queue is not ready:  # held aside (hold)
+                                        waiters._queue.appendleft(waiters)
                                     elif handoff and task._on_computed is None:
                                         next_task = waiters
                                     else:
