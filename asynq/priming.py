@@ -52,8 +52,9 @@ is not left for a later plain read: it joins the task's own rounds.
   task calls, with those their stages call, form a tree whose later stages run in a task of its
   own, all together after the round that fetched what their stages before primed (as
   ``drive()`` advances recorded generators), alongside the caller. While a stage runs, the
-  tasks that called generators are held (``TaskScheduler.hold``): a stage's plain reads may run
-  the scheduler, and the callers' plain reads must come after what the stage primes. An error
+  tasks that called generators, and those they started, are held (``TaskScheduler.hold``): a
+  stage's plain reads may run the scheduler, and the callers' plain reads must come after what
+  the stage primes. An error
   in a later stage is raised by the next synchronous read or ``drive()``.
 
 Priming keeps values in the client's request scope (``with mc.request():``). Outside any

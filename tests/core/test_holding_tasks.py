@@ -94,3 +94,38 @@ def test_held_tasks_run_anyway_when_nothing_else_can_go_on() -> None:
 
     assert holder() == ("value", "n")
     assert kind.flushes == [["n"]]
+
+
+def test_tasks_a_held_task_created_are_held_too_but_not_what_the_running_task_creates() -> None:
+    kind = KeyKind()
+    order: list[str] = []
+
+    @asynq()
+    def child(key: str) -> Any:
+        value = yield kind.get(key)
+        order.append(f"child {key} resumed")
+        return value
+
+    @asynq()
+    def caller() -> Any:
+        return (yield child.asynq("a"), child.asynq("b"))
+
+    @asynq()
+    def holder(task: Any) -> Any:
+        yield kind.get("h")  # read with "a" and "b", which the children of ``task`` wait for
+        hold = get_scheduler().hold([task])
+        try:
+            value = child("c")  # a synchronous call: its own task is not held
+            order.append("sync call ended")
+        finally:
+            get_scheduler().release(hold)
+        return value
+
+    @asynq()
+    def page() -> Any:
+        task = caller.asynq()
+        return (yield holder.asynq(task), task)
+
+    assert page() == (("value", "c"), (("value", "a"), ("value", "b")))
+    assert order == ["child c resumed", "sync call ended", "child a resumed", "child b resumed"]
+    assert kind.flushes == [["h", "a", "b"], ["c"]]

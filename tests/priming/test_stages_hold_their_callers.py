@@ -200,3 +200,49 @@ def test_a_key_primed_and_read_in_the_same_round_is_written_back_once_computed(
     value, cold, warm = _trips_of(mc, trips, page)
     assert value == m.rating(7)
     assert warm == [["lease.rating:7"]]
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_tasks_the_caller_started_make_their_plain_reads_after_the_stages_too(
+    mc: MemcacheClient, trips: list[list[str]], order: int | None
+) -> None:
+    m = _model(mc, "children")
+
+    @asynq()
+    def books_on_shelves(user: int) -> Any:
+        shelves = yield m.shelf_ids.asynq(user)
+        rows = yield [m.shelf_row.asynq(shelf) for shelf in shelves]
+        return [book for row in rows for book in row["books"]]
+
+    @priming.generator
+    def prime_shelves_page(user: int) -> Any:
+        m.prime_books_on_shelves(user)
+        yield
+        for book in books_on_shelves(user):  # a plain read of an asynq function, in a stage
+            m.prime_rating(book)
+
+    @asynq()
+    def stars_of_shelf(shelf: int) -> Any:  # converted; reads the ratings plainly
+        row = yield m.shelf_row.asynq(shelf)
+        return ["*" * m.rating(book) for book in row["books"]]
+
+    def legacy_page() -> Any:
+        prime_shelves_page(3)
+        return [stars_of_shelf(shelf) for shelf in m.shelf_ids(3)]
+
+    @asynq()
+    def converted_page() -> Any:
+        prime_shelves_page(3)
+        shelves = yield m.shelf_ids.asynq(3)
+        return (yield [stars_of_shelf.asynq(shelf) for shelf in shelves])
+
+    legacy = _trips_of(mc, trips, legacy_page)
+    get_scheduler().shuffle(order)
+    try:
+        converted = _trips_of(mc, trips, converted_page)
+    finally:
+        get_scheduler().shuffle(None)
+    assert converted[0] == legacy[0]
+    assert len(legacy[1]) == 4
+    assert len(converted[1]) <= len(legacy[1])
+    assert len(converted[2]) <= len(legacy[2])
