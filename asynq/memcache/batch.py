@@ -308,6 +308,11 @@ def _compute(item: CachedItem) -> Generator[Any, Any, None]:
     """The body of a compute task: run the function, store, write back, set the item."""
     cached = item.cached
     scope = item.scope
+    leases = scope.leases
+    if leases and item.lease is not None and leases.get(item.key) == item.lease:
+        # A priming read of the key in the same round got the same lease: it is this call's
+        # now, not one to give back when the request ends (before the write-back lands).
+        del leases[item.key]
     try:
         if cached.body_is_async:
             body: Any = cached.fn
