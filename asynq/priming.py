@@ -119,8 +119,8 @@ class _Tree:
         self.started: list[_Started] = []  # what the last stages primed (the next round)
 
 
-class _Session(threading.local):
-    """The priming work recorded on this thread."""
+class _Session:
+    """The priming work recorded on one thread (see ``_here``)."""
 
     def __init__(self) -> None:
         self.generators: list[Generator[Any, Any, Any]] = []
@@ -168,7 +168,18 @@ class _Session(threading.local):
         return _scheduler_state.scheduler.active_task is not None and not self.in_stage
 
 
-_session = _Session()
+# The sessions live in a plain threading.local, read once per call: a subclass's attributes
+# are much slower to read, and the session is read on every prime and plain read.
+_threads = threading.local()
+
+
+def _here() -> _Session:
+    """This thread's priming session (created on first use)."""
+    try:
+        session: _Session = _threads.session
+    except AttributeError:
+        session = _threads.session = _Session()
+    return session
 
 
 def _computing(future: FutureBase[Any]) -> bool:
@@ -178,7 +189,7 @@ def _computing(future: FutureBase[Any]) -> bool:
 
 def _drive_if_pending() -> None:
     """Before a synchronous call of an ``@asynq()`` function: run what was primed first."""
-    if _session.pending():
+    if _here().pending():
         drive()
 
 
@@ -195,19 +206,22 @@ def _recorded() -> None:
 
 def pending() -> bool:
     """Whether priming work is recorded and not yet driven on this thread."""
-    return _session.pending()
+    return _here().pending()
 
 
 def in_task() -> bool:
     """Whether priming called now joins the running ``@asynq()`` task's rounds (it does inside a
     task, except while ``drive()`` runs a priming generator's stage) instead of being recorded."""
-    return _session.in_task()
+    return _here().in_task()
 
 
 def reads_pending() -> bool:
     """Whether priming generators or primed keys wait to be driven on this thread (what a
     plain read of a cached function drives first)."""
-    session = _session
+    try:
+        session = _threads.session
+    except AttributeError:
+        return False  # nothing was ever primed on this thread
     if session.driving:
         return False
     # Checked on every plain read of a cached function: the usual answers first, no call.
@@ -218,7 +232,7 @@ def reads_pending() -> bool:
 
 def driving() -> bool:
     """Whether priming is being driven on this thread (calls made meanwhile only record)."""
-    return _session.driving
+    return _here().driving
 
 
 # The classes of cached functions (``asynq.memcache`` registers its own when imported).
@@ -254,10 +268,10 @@ def generator(fn: _F) -> _F:
 
     @functools.wraps(fn)
     def record(*args: Any, **kwargs: Any) -> None:
-        if _session.in_task():
+        if _here().in_task():
             _run_in_task(fn(*args, **kwargs))
             return
-        _session.generators.append(fn(*args, **kwargs))
+        _here().generators.append(fn(*args, **kwargs))
         _recorded()
 
     record.is_priming_generator = True  # type: ignore[attr-defined]
@@ -277,12 +291,12 @@ def prime(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """
     if _is_asynq(fn):
         task = fn.asynq(*args, **kwargs)  # type: ignore[attr-defined]
-        if _session.in_task():
+        if _here().in_task():
             get_scheduler().schedule(task)
-            if _session.driving:
-                _session.tasks.append(task)  # drive() waits for it as for the tasks it runs
+            if _here().driving:
+                _here().tasks.append(task)  # drive() waits for it as for the tasks it runs
             return
-        _session.tasks.append(task)
+        _here().tasks.append(task)
         _recorded()
     else:
         _cached(fn).prime(*args, **kwargs)
@@ -323,14 +337,16 @@ def record_key(scope: RequestScope, key: str, cached: CachedFunction[Any] | None
 
     Inside a running task the key is fetched with the task's next round instead (``scope`` is
     then the running task's: ``in_task()`` tells the caller which to pass)."""
-    if _session.in_task():
+    session = _here()
+    if not session.in_stage and _scheduler_state.scheduler.active_task is not None:  # in_task()
         _fetch_in_task(scope, key, cached)
         return
     if key in scope.values or key in scope.inflight:
         return
     scope.prime_keys[key] = cached
-    _session.scopes[scope] = None
-    _recorded()
+    session.scopes[scope] = None
+    if not _hooked:
+        _recorded()
 
 
 def _fetch_in_task(scope: RequestScope, key: str, cached: CachedFunction[Any] | None) -> None:
@@ -343,15 +359,15 @@ def _fetch_in_task(scope: RequestScope, key: str, cached: CachedFunction[Any] | 
     if future is None:
         future = primed_read(scope, key, cached)
         get_scheduler().schedule(future)
-    if _session.collecting:
-        _session.collecting[-1].append((future, scope, key))
+    if _here().collecting:
+        _here().collecting[-1].append((future, scope, key))
 
 
 def _run_in_task(gen: Generator[Any, Any, Any]) -> None:
     """A priming generator called inside a task: its first stage now, so that what it primes
     joins the task's next round; its later stages with those of the other generators of its
     tree (those called by the same task and by their stages), one stage each per round."""
-    session = _session
+    session = _here()
     if session.advancing:
         # Called by a stage: the generator joins that stage's tree and round.
         tree = session.advancing[-1]
@@ -372,7 +388,7 @@ def _advance_stage(tree: _Tree, runnable: list[Generator[Any, Any, Any]]) -> Non
     """Run the next stage of each of ``runnable`` (generators they call run their first stage
     too); those not finished wait in ``tree.suspended`` for the round that fetches what the
     stage primed (``tree.started``). An error closes the tree's generators and goes on."""
-    session = _session
+    session = _here()
     session.collecting.append(tree.started)
     session.advancing.append(tree)
     session.in_stages += 1
@@ -396,7 +412,7 @@ def _later_stages(tree: _Tree) -> Generator[Any, Any, None]:
     fetches what their last stages primed, then run their next stages, holding the tasks that
     called them meanwhile (a stage's plain reads may run the scheduler: those tasks go on once
     the stage is over, as legacy code reads only after priming is done)."""
-    session = _session
+    session = _here()
     scheduler = get_scheduler()
     me = get_active_task()
     assert me is not None  # this generator is the body of a task
@@ -433,9 +449,9 @@ def _later_stages(tree: _Tree) -> Generator[Any, Any, None]:
 def open_request() -> RequestStorage:
     """The request priming keeps its values in outside any other: opened by the first priming
     call, current on this thread until ``end_request()``."""
-    storage = _session.legacy
+    storage = _here().legacy
     if storage is None or storage.closed:
-        storage = _session.legacy = RequestStorage()
+        storage = _here().legacy = RequestStorage()
         storage.__enter__()
     return storage
 
@@ -443,7 +459,7 @@ def open_request() -> RequestStorage:
 def drive() -> None:
     """Run all recorded priming work now, in rounds of one multi-get (see the module
     docstring). Does nothing while already driving."""
-    session = _session
+    session = _here()
     if session.driving:
         return
     scheduler = get_scheduler()
@@ -531,8 +547,8 @@ def _fetch_pending(scheduler: TaskScheduler) -> None:
     the reads of the primed tasks that are ready to run)."""
     from .memcache.batch import primed_read
 
-    scopes = list(_session.scopes)
-    _session.scopes.clear()
+    scopes = list(_here().scopes)
+    _here().scopes.clear()
     items: list[FutureBase[Any]] = []
     for scope in scopes:
         keys = list(scope.prime_keys.items())
@@ -558,7 +574,7 @@ def _fetch_pending(scheduler: TaskScheduler) -> None:
 def end_request() -> None:
     """End the per-thread scopes priming opened outside ``with mc.request():`` (sending their
     write-backs) and drop any priming work not driven yet."""
-    session = _session
+    session = _here()
     for gen in session.generators:
         gen.close()
     session.generators = []
