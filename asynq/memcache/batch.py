@@ -67,7 +67,8 @@ class ThreadBatches:
     """A client's active batches on one thread: the reads (``batch``) and the writes
     (``writes``) of the current round; and, for cached functions' hot path, the scope the
     last read of a running task went through (``memo_scope``, valid while the running task is
-    ``memo_task`` and ``request_roots.generation`` is ``memo_generation``)."""
+    ``memo_task`` or a sibling of it, created by ``memo_creator``, and while
+    ``request_roots.generation`` is ``memo_generation``)."""
 
     __slots__ = ("batch", "writes", "memo_task", "memo_creator", "memo_scope", "memo_generation")
 
