@@ -54,8 +54,8 @@ is not left for a later plain read: it joins the task's own rounds.
   ``drive()`` advances recorded generators), alongside the caller. While a stage runs, the
   tasks that called generators, and those they started, are held (``TaskScheduler.hold``): a
   stage's plain reads may run the scheduler, and the callers' plain reads must come after what
-  the stage primes. An error
-  in a later stage is raised by the next synchronous read or ``drive()``.
+  the stage primes. An error in a later stage is raised by the next synchronous read or
+  ``drive()``.
 
 Priming keeps values in the client's request scope (``with mc.request():``). Outside any
 request, the first priming call opens one (a ``request_roots.RequestStorage``), current on the
