@@ -30,7 +30,7 @@ def installed(modules: dict[str, types.ModuleType]) -> Iterator[None]:
 
 
 def run(
-    address: str, base_src: str, logic_src: str, xs: list[int], prefix: str
+    address: str, base_src: str, logic_src: str, xs: list[int], prefix: str = "rt"
 ) -> list[tuple[Any, int]]:
     """Import the program (modules ``<prefix>cache``, ``<prefix>base``, ``<prefix>logic``)
     with a fresh key prefix; run its view cold, then warm: (output, round trips) per run."""
