@@ -268,10 +268,11 @@ def generator(fn: _F) -> _F:
 
     @functools.wraps(fn)
     def record(*args: Any, **kwargs: Any) -> None:
-        if _here().in_task():
+        session = _here()
+        if session.in_task():
             _run_in_task(fn(*args, **kwargs))
             return
-        _here().generators.append(fn(*args, **kwargs))
+        session.generators.append(fn(*args, **kwargs))
         _recorded()
 
     record.is_priming_generator = True  # type: ignore[attr-defined]
@@ -291,12 +292,13 @@ def prime(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """
     if _is_asynq(fn):
         task = fn.asynq(*args, **kwargs)  # type: ignore[attr-defined]
-        if _here().in_task():
+        session = _here()
+        if session.in_task():
             get_scheduler().schedule(task)
-            if _here().driving:
-                _here().tasks.append(task)  # drive() waits for it as for the tasks it runs
+            if session.driving:
+                session.tasks.append(task)  # drive() waits for it as for the tasks it runs
             return
-        _here().tasks.append(task)
+        session.tasks.append(task)
         _recorded()
     else:
         _cached(fn).prime(*args, **kwargs)
@@ -359,8 +361,9 @@ def _fetch_in_task(scope: RequestScope, key: str, cached: CachedFunction[Any] | 
     if future is None:
         future = primed_read(scope, key, cached)
         get_scheduler().schedule(future)
-    if _here().collecting:
-        _here().collecting[-1].append((future, scope, key))
+    collecting = _here().collecting
+    if collecting:
+        collecting[-1].append((future, scope, key))
 
 
 def _run_in_task(gen: Generator[Any, Any, Any]) -> None:
@@ -449,9 +452,10 @@ def _later_stages(tree: _Tree) -> Generator[Any, Any, None]:
 def open_request() -> RequestStorage:
     """The request priming keeps its values in outside any other: opened by the first priming
     call, current on this thread until ``end_request()``."""
-    storage = _here().legacy
+    session = _here()
+    storage = session.legacy
     if storage is None or storage.closed:
-        storage = _here().legacy = RequestStorage()
+        storage = session.legacy = RequestStorage()
         storage.__enter__()
     return storage
 
@@ -547,8 +551,9 @@ def _fetch_pending(scheduler: TaskScheduler) -> None:
     the reads of the primed tasks that are ready to run)."""
     from .memcache.batch import primed_read
 
-    scopes = list(_here().scopes)
-    _here().scopes.clear()
+    recorded = _here().scopes
+    scopes = list(recorded)
+    recorded.clear()
     items: list[FutureBase[Any]] = []
     for scope in scopes:
         keys = list(scope.prime_keys.items())
