@@ -26,7 +26,7 @@ PAGES = [
     ("course", "course", {"course_id": 103, "viewer_id": 14}),
     ("prerequisites", "prerequisites", {"course_id": 103, "user_id": 14}),
     ("lesson", "lesson", {"lesson_id": 5006, "user_id": 14}),
-    ("complete_lesson", "complete_lesson", {"user_id": 14, "lesson_id": 5007}),
+    ("complete_lesson", "complete_lesson", {"user_id": 14, "lesson_id": 5008}),
     ("my_learning", "my_learning", {"user_id": 14}),
     ("quiz_results", "quiz_results", {"quiz_id": 7004, "user_id": 14}),
     ("certificate", "certificate", {"serial": "CRS-101-0009"}),

@@ -201,15 +201,22 @@ def lesson_page(lesson_id, user_id):
     return page
 
 
+@priming.generator
+def prime_complete_lesson_page(user_id, lesson_id):
+    prime_lesson_status(user_id, lesson_id)
+    yield
+    # the summary after the redirect: primed now, with the status check
+    Enrollment(None, user_id, lesson_row(lesson_id)["course_id"]).prime_summary()
+
+
 def complete_lesson_page(user_id, lesson_id):
     """POST /lessons/<id>/complete, then the redirect target's data."""
-    prime_lesson_status(user_id, lesson_id)
+    prime_complete_lesson_page(user_id, lesson_id)
     newly_done = complete_lesson(user_id, lesson_id, TODAY)
     course_id = lesson_row(lesson_id)["course_id"]
     if newly_done:
         audit.record("lesson_completed", user_id=user_id, lesson_id=lesson_id)
     enrollment = Enrollment(None, user_id, course_id)
-    enrollment.prime_summary()
     return {"lesson": lesson_row(lesson_id)["title"], "status": lesson_status(user_id, lesson_id),
             "summary": enrollment.summary()}
 

@@ -50,13 +50,14 @@ def enrollment_count(course_id):
 
 @mc.cached("courses.lesson_order")
 def lesson_order(course_id):
-    # lessons are a linked list (editors reorder by relinking); walking it costs one read per
-    # lesson, so the order itself is cached
+    # lessons are a linked list (editors reorder by relinking): load the course's lessons in
+    # one query and follow the links from the first one
+    links = {row["id"]: row["next_lesson_id"] for row in db.fetch_where("lessons", course_id=course_id)}
     order = []
     lesson_id = course_row(course_id)["first_lesson_id"]
     while lesson_id is not None:
         order.append(lesson_id)
-        lesson_id = lesson_row(lesson_id)["next_lesson_id"]
+        lesson_id = links[lesson_id]
     return order
 
 
