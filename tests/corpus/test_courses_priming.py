@@ -17,6 +17,7 @@ PAGES = [
     "quiz_results",
     "certificate",
     "forum_thread",
+    "reply",
     "course_forum",
     "company_usage",
     "instructor_dashboard",

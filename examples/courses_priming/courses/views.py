@@ -24,10 +24,13 @@ from .models.certificates import Certificate
 from .models.forum import (
     badge,
     count_participants,
+    post_row,
     prime_badge,
+    prime_post_row,
     prime_render_post,
     prime_thread_listing,
     prime_thread_row,
+    prime_whole_thread,
     render_post,
     thread_listing,
     thread_row,
@@ -102,10 +105,8 @@ def prime_prerequisite_chain(course_id):
         required = course_row(required)["requires"]
 
 
-@priming.generator
 def prime_course_overview(course_id, viewer_id):
     Course.prime_load(course_id)
-    yield
     course = Course(course_id)
     prime_course_card(course_id)
     course.prime_outline()
@@ -277,13 +278,21 @@ def certificate_page(serial):
 
 @priming.generator
 def prime_forum_thread(thread_id, viewer_id):
-    prime_thread_row(thread_id)
+    # threads get deep: prime all their posts at once rather than level by level
+    prime_whole_thread(thread_id)
+    User.prime_get(viewer_id)
     prime_display_name(viewer_id)
     yield
     thread = thread_row(thread_id)
     prime_badge(thread["course_id"])
     prime_course_row(thread["course_id"])
-    prime_render_post(thread["root_post_id"])
+
+
+def viewer_info(viewer_id, course_id):
+    viewer = User.get(viewer_id)
+    if viewer is None:
+        return None
+    return {"name": viewer.name, "badge": badge(viewer_id, course_id)}
 
 
 def forum_thread(thread_id, viewer_id):
@@ -295,7 +304,30 @@ def forum_thread(thread_id, viewer_id):
         "course": course_row(course_id)["title"],
         "participants": count_participants(thread["root_post_id"]),
         "posts": render_post(thread["root_post_id"], course_id),
-        "viewer": {"name": User(viewer_id).name, "badge": badge(viewer_id, course_id)},
+        "viewer": viewer_info(viewer_id, course_id),
+    }
+
+
+@priming.generator
+def prime_reply_permalink(post_id, viewer_id):
+    prime_render_post(post_id)
+    User.prime_get(viewer_id)
+    prime_display_name(viewer_id)
+    prime_post_row(post_id)
+    yield
+    prime_thread_row(post_row(post_id)["thread_id"])
+    yield
+    prime_badge(thread_row(post_row(post_id)["thread_id"])["course_id"])
+
+
+def reply_permalink(post_id, viewer_id):
+    """/forum/posts/<id>: one reply and the replies under it."""
+    prime_reply_permalink(post_id, viewer_id)
+    thread = thread_row(post_row(post_id)["thread_id"])
+    return {
+        "thread": thread["title"],
+        "post": render_post(post_id, thread["course_id"]),
+        "viewer": viewer_info(viewer_id, thread["course_id"]),
     }
 
 

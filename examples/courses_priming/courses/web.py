@@ -13,6 +13,7 @@ ROUTES = {
     "quiz_results": views.quiz_results,
     "certificate": views.certificate_page,
     "forum_thread": views.forum_thread,
+    "reply": views.reply_permalink,
     "course_forum": views.course_forum,
     "company_usage": views.company_usage_page,
     "instructor_dashboard": views.instructor_dashboard,

@@ -4,7 +4,7 @@ from asynq import priming
 
 from .. import db
 from ..cache import mc
-from .catalog import course_row, prime_course_row
+from .catalog import Course, course_row, prime_course_row
 from .users import display_name, prime_display_name
 
 
@@ -51,6 +51,7 @@ class Certificate:
         return {
             "serial": self.serial,
             "course": self.course_title,
+            "course_url": Course.url_for(row["course_id"]),
             "holder": display_name(row["user_id"]),
             "issued_day": row["issued_day"],
         }
@@ -61,6 +62,7 @@ class Certificate:
         yield
         row = certificate_row(self.id)
         prime_course_row(row["course_id"])
+        Course.prime_url_for(row["course_id"])
         prime_display_name(row["user_id"])
 
     @staticmethod

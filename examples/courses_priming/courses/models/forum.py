@@ -6,7 +6,7 @@ from .. import db
 from ..cache import mc
 from .catalog import course_row, prime_course_row
 from .learning import enrolled_user_ids, prime_enrolled_user_ids
-from .users import display_name, prime_display_name
+from .users import User, display_name, prime_display_name
 
 
 @mc.cached("forum.threads")
@@ -29,6 +29,11 @@ def reply_ids(post_id):
     return db.fetch_ids("posts", parent_id=post_id)
 
 
+@mc.cached("forum.post_ids")
+def post_ids_of_thread(thread_id):
+    return db.fetch_ids("posts", thread_id=thread_id)
+
+
 @mc.cached("forum.reply_count")
 def reply_count(thread_id):
     return db.count_where("posts", thread_id=thread_id) - 1
@@ -39,6 +44,7 @@ prime_thread_row = thread_row.prime
 prime_post_row = post_row.prime
 prime_reply_ids = reply_ids.prime
 prime_reply_count = reply_count.prime
+prime_post_ids_of_thread = post_ids_of_thread.prime
 
 
 def badge(user_id, course_id):
@@ -59,6 +65,7 @@ def render_post(post_id, course_id, depth=0):
     return {
         "id": post_id,
         "author": display_name(post["author_id"]),
+        "initials": User.initials(post["author_id"]),
         "badge": badge(post["author_id"], course_id),
         "body": post["body"],
         "depth": depth,
@@ -72,8 +79,25 @@ def prime_render_post(post_id):
     prime_reply_ids(post_id)
     yield
     prime_display_name(post_row(post_id)["author_id"])
+    User.prime_initials(post_row(post_id)["author_id"])
     for reply in reply_ids(post_id):
         prime_render_post(reply)
+
+
+@priming.generator
+def prime_whole_thread(thread_id):
+    """What render_post() reads for a whole thread, in three rounds however deep it is."""
+    prime_thread_row(thread_id)
+    prime_post_ids_of_thread(thread_id)
+    yield
+    for post_id in post_ids_of_thread(thread_id):
+        prime_post_row(post_id)
+        prime_reply_ids(post_id)
+    yield
+    for post_id in post_ids_of_thread(thread_id):
+        author_id = post_row(post_id)["author_id"]
+        prime_display_name(author_id)
+        User.prime_initials(author_id)
 
 
 def count_participants(post_id):
