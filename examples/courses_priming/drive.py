@@ -11,6 +11,7 @@ that holds at least one retrieval command (get, gets, gat, gats, mg). Prints one
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -48,31 +49,36 @@ class _ClientStream:
     def __init__(self):
         self.pending = b""
         self.skip = 0  # bytes of a value (plus CRLF) still to pass over
+        self.name_seen = False  # the current command's name was already looked at
 
     def has_retrieval(self, data):
+        """Whether ``data`` starts a retrieval command (one split over two bursts counts in
+        the burst that sent its name)."""
         found = False
         self.pending += data
-        while True:
+        while self.pending:
             if self.skip:
                 taken = min(self.skip, len(self.pending))
                 self.pending = self.pending[taken:]
                 self.skip -= taken
-                if self.skip:
-                    return found
+                continue
+            if not self.name_seen:
+                ends = [i for i in (self.pending.find(b" "), self.pending.find(b"\r")) if i >= 0]
+                if not ends:
+                    break
+                found = found or self.pending[: min(ends)] in RETRIEVALS
+                self.name_seen = True
             end = self.pending.find(b"\r\n")
             if end < 0:
-                # an incomplete command line: its name is enough
-                return found or self.pending.split(b" ", 1)[0] in RETRIEVALS and b" " in self.pending
+                break
             line, self.pending = self.pending[:end], self.pending[end + 2:]
+            self.name_seen = False
             words = line.split()
-            if not words:
-                continue
-            if words[0] in RETRIEVALS:
-                found = True
-            elif words[0] in STORAGE_WITH_DATA and len(words) >= 5:
+            if words and words[0] in STORAGE_WITH_DATA and len(words) >= 5:
                 self.skip = int(words[4]) + 2
-            elif words[0] == b"ms" and len(words) >= 3:
+            elif words and words[0] == b"ms" and len(words) >= 3:
                 self.skip = int(words[2]) + 2
+        return found
 
 
 class CountingProxy:
@@ -235,6 +241,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--memcached", metavar="HOST:PORT", help="use this memcached")
     args = parser.parse_args(argv)
+    # a SIGTERM unwinds like an error, so the memcached started here is stopped too
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     process = None
     try:
         memcached = args.memcached
