@@ -231,10 +231,3 @@ def neighbours(lesson_id):
     before = order[index - 1] if index > 0 else None
     after = order[index + 1] if index + 1 < len(order) else None
     return before, after
-
-
-@priming.generator
-def prime_neighbours(lesson_id):
-    prime_lesson_row(lesson_id)
-    yield
-    prime_lesson_order(lesson_row(lesson_id)["course_id"])
