@@ -41,15 +41,6 @@ def prime_display_name(user_id):
     prime_user_row(user_id)
 
 
-def prime_display_names(user_ids):
-    for user_id in user_ids:
-        prime_display_name(user_id)
-
-
-def display_names(user_ids):
-    return [display_name(user_id) for user_id in user_ids]
-
-
 class User:
     def __init__(self, user_id):
         self.id = user_id
