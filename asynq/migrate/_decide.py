@@ -85,7 +85,8 @@ class Decider(TwinTracker):
         def refuse(
             reason: str, where: UnitFacts, site: Site | None = None, about_twin: bool = False
         ) -> None:
-            if where.index < 0:  # a ``prime_f = prime_g`` twin: point at the function
+            if where.index < 0 or (where is twin and twin_sym[0] != path):
+                # a ``prime_f = prime_g`` twin, or one in another file: point at the function
                 where, site = unit, None
             out.append(
                 Refusal(
@@ -135,8 +136,16 @@ class Decider(TwinTracker):
                 "runtime does not drive. Convert it by hand.",
                 twin,
             )
+        if twin.held_call is not None:
+            refuse(
+                f"its twin {twin_name} calls `{twin.held_call}`, a function held in a "
+                "variable, so what it primes cannot be known. Spell the priming call out, "
+                "then rerun.",
+                twin,
+                about_twin=True,
+            )
         for site in twin.sites:
-            kind = self.site_kind(path, site)
+            kind = self.site_kind(twin_sym[0], site)
             if kind == "local-prime":
                 refuse(
                     f"its twin {twin_name} calls {'.'.join(site.ref)}, a priming method of "
@@ -157,7 +166,7 @@ class Decider(TwinTracker):
                     about_twin=True,
                 )
             elif kind == "call" and self.is_priming_name(
-                site, target := self.target_of(path, site)
+                site, target := self.target_of(twin_sym[0], site)
             ):
                 unfollowed = self.unfollowed_prime(target)
                 if unfollowed is not None:
@@ -301,10 +310,12 @@ class Decider(TwinTracker):
                 )
         through_helpers = self._read_through_helpers(set(reads))
         seen_reads = set(reads) | through_helpers
+        twin_path = twin_sym[0]
+        here = twin.index >= 0 and twin_path == path  # refusals about the twin point at it
         for site in twin.sites:
-            if self.site_kind(path, site) != "call":
+            if self.site_kind(twin_path, site) != "call":
                 continue
-            target = self.target_of(path, site)
+            target = self.target_of(twin_path, site)
             owner = self.owner_of_prime(target)
             if owner is None:
                 # A priming function of no function: what it primes must be read here.
@@ -319,8 +330,8 @@ class Decider(TwinTracker):
                             f"its twin {twin_sym[1]} calls {'.'.join(site.ref)}, which "
                             f"primes {shown}, but {name} never reads {missing[1]} "
                             "directly, so converting would lose that batching.",
-                            twin.index if twin.index >= 0 else unit.index,
-                            site.ordinal if twin.index >= 0 else None,
+                            twin.index if here else unit.index,
+                            site.ordinal if here else None,
                             about_twin=True,
                         )
                     )
@@ -335,8 +346,8 @@ class Decider(TwinTracker):
                         f"so reading {owner[1]} instead would lose that batching. Make the "
                         f"twin prime only what {owner[1]} reads, or convert {name} by hand, "
                         "then rerun.",
-                        twin.index if twin.index >= 0 else unit.index,
-                        site.ordinal if twin.index >= 0 else None,
+                        twin.index if here else unit.index,
+                        site.ordinal if here else None,
                         about_twin=True,
                     )
                 )
@@ -359,13 +370,13 @@ class Decider(TwinTracker):
                         "helper function), so converting would lose that batching. "
                         "Give the helper its own twin or read the value in "
                         f"{name}, then rerun.",
-                        twin.index if twin.index >= 0 else unit.index,
-                        site.ordinal if twin.index >= 0 else None,
+                        twin.index if here else unit.index,
+                        site.ordinal if here else None,
                         about_twin=True,
                     )
                 )
                 reads[owner] = site  # one message per primed function
-        if not reads and not out:
+        if not reads and not out and not any(site.kind == "dynamic" for site in unit.sites):
             out.append(
                 Refusal(
                     path,

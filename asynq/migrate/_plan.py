@@ -37,6 +37,9 @@ class FilePlan:
     #: top-level names of the modules being migrated (imports of them are the project's own)
     local_roots: frozenset[str] = frozenset()
     refusals: list[Refusal] = dataclasses.field(default_factory=list)
+    #: functions of this file paired with a twin by how it is called (``unit``: the
+    #: function's; ``reason``: the sentence that says so), reported as notes
+    paired: list[Refusal] = dataclasses.field(default_factory=list)
 
     @property
     def has_work(self) -> bool:
@@ -115,6 +118,12 @@ class Program(Decider):
         ):
             out.add_asynq_import = True
             out.local_roots = self.local_roots
+        for paired_twin, sentence in sorted(self.paired.items()):
+            paired_fn = self.twin_of[paired_twin]
+            if paired_fn[0] == path:
+                out.paired.append(
+                    Refusal(path, paired_fn[1], sentence, unit=mod.defs[paired_fn[1]])
+                )
         for fn in sorted(self.candidates - self.converted):
             if fn[0] == path:
                 out.refusals.extend(self.reasons.get(fn, []))
@@ -131,10 +140,21 @@ class Program(Decider):
                 not name.startswith(prefix)
                 or name in reported
                 or index in out.delete_units
-                or (owner is not None and owner in self.candidates and owner not in self.converted)
+                or (
+                    owner is not None
+                    and owner in self.candidates
+                    and owner not in self.converted
+                    and sym not in self.paired
+                )
             ):
                 continue
-            if sym in self.why_live:
+            if owner is not None and owner in self.candidates and owner not in self.converted:
+                why = (
+                    f"{name} is kept: it is the twin of {self.display(owner, path)} (see the "
+                    f"note there: {self.paired[sym]}), which is left for review, so the legacy "
+                    "code that calls it stays as it is."
+                )
+            elif sym in self.why_live:
                 why = self.why_live[sym]
             elif owner is not None and self.kinds.get(owner) in ("cached", "asynq"):
                 why = (
@@ -145,6 +165,12 @@ class Program(Decider):
                 why = (
                     f"{name} is kept: besides priming it runs `{self.effectful[sym]}`, which "
                     "its callers may rely on."
+                )
+            elif sym in self.unpaired:
+                why = (
+                    f"{name} is kept: it is a priming function with no function "
+                    f"{name[len(prefix):]} to convert; {self.unpaired[sym]}. The legacy code "
+                    "that calls it stays as it is."
                 )
             else:
                 why = (

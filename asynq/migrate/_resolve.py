@@ -368,10 +368,15 @@ class Resolver:
                     self.alias_twin_units[sym] = UnitFacts(
                         -1, name, [Site(0, "call", ref, None, deletable=True)]
                     )
+        self.pair_by_calls()
         for fn, twin in self.twins.items():
             if self.kinds.get(twin) == "twin" and self.kinds.get(fn) == "def":
                 self.candidates.add(fn)
         self._check_staged_reads()
+
+    def pair_by_calls(self) -> None:
+        """Pair priming functions named after no function with the function they prime,
+        found by how they are called (see ``TwinTracker.pair_by_calls``)."""
 
     def _check_staged_reads(self) -> None:
         """A read of a staged loop (see ``Site.after``) can be read before the loop only if

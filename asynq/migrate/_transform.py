@@ -184,7 +184,7 @@ def transform_module(
     refusals = [dataclasses.replace(r) for r in plan.refusals]
     kept = [dataclasses.replace(k) for k in plan.kept]
     notes: list[Note] = []
-    if refusals or noter.loops or kept:
+    if refusals or noter.loops or kept or plan.paired:
         lines = _LineFinder(module, source)
         wanted = {entry.function for entry in kept if entry.method is None}
         where: dict[str, int] = {}
@@ -229,6 +229,11 @@ def transform_module(
                     refusal.line = lines.line(
                         found_site.node, other_statement[found_site.statement]
                     )
+        for entry in plan.paired:  # twins paired by how they are called
+            fn = module.body[function_statement[entry.unit or 0]]
+            assert isinstance(fn, cst.FunctionDef)
+            line = lines.line(fn.name, function_statement[entry.unit or 0])
+            notes.append(Note(path, line, entry.function, entry.reason))
         for loop, label in noter.loops:
             notes.append(
                 Note(

@@ -2,12 +2,122 @@
 
 from __future__ import annotations
 
+from ._cst import Ref
 from ._reads import Site
 from ._resolve import Resolver, Symbol, Target
 
 
 class TwinTracker(Resolver):
     """What each twin primes (through the twins and methods it calls) and which are live."""
+
+    #: twins paired by how they are called -> the sentence that says so (reported)
+    paired: dict[Symbol, str]
+    #: priming functions named after no function that could not be paired -> why
+    unpaired: dict[Symbol, str]
+
+    def pair_by_calls(self) -> None:
+        """Pair a priming function that is nobody's twin by name (``prime_staff_dashboard``)
+        with the one function it primes: the function that calls it first thing with its own
+        arguments (``def staff_dashboard_page(staff_id): prime_staff_dashboard(staff_id)``),
+        or the function its callers call right after it with the same arguments
+        (``prime_signals(order_id)`` then ``signal_breakdown(order_id)``). Only a plain
+        function without a twin can be paired, and only when the pairing is unambiguous
+        (one function for the priming function, one priming function for the function)."""
+        self.paired = {}
+        self.unpaired = {}
+        prefix = self.config.prime_prefix
+        lone = {
+            sym
+            for sym, kind in self.kinds.items()
+            if kind == "def" and sym[1].startswith(prefix) and sym not in self.twin_of
+        }
+        if not lone:
+            return
+        #: priming function -> function -> how it was found (None: it is called at the
+        #: function's start, else the function that calls both)
+        claims: dict[Symbol, dict[Symbol, Symbol | None]] = {}
+
+        def resolved(path: str, ref: Ref) -> Symbol | None:
+            target = self.resolve(path, ref)
+            if target is None or target[0] != "sym":
+                return None
+            return (target[1], target[2])
+
+        for path, mod in self.modules.items():
+            for name, index in mod.defs.items():
+                unit = mod.units[index]
+                if unit.opening_prime is not None:
+                    twin = resolved(path, unit.opening_prime)
+                    if twin in lone:
+                        assert twin is not None
+                        claims.setdefault(twin, {}).setdefault((path, name), None)
+                for prime_ref, read_ref in unit.prime_follows:
+                    twin, read = resolved(path, prime_ref), resolved(path, read_ref)
+                    if twin in lone and read is not None:
+                        assert twin is not None
+                        claims.setdefault(twin, {}).setdefault(read, (path, name))
+        chosen: dict[Symbol, list[Symbol]] = {}  # function -> the priming functions pairing it
+        for twin, found in sorted(claims.items()):
+            eligible = sorted(
+                fn
+                for fn in found
+                if self.kinds.get(fn) == "def"
+                and not fn[1].startswith(prefix)
+                and fn not in self.twins
+            )
+            if len(eligible) == 1:
+                chosen.setdefault(eligible[0], []).append(twin)
+            elif len(eligible) > 1:
+                names = ", ".join(self.display(fn, twin[0]) for fn in eligible[:-1])
+                names += " and " + self.display(eligible[-1], twin[0])
+                self.unpaired[twin] = (
+                    f"{names} each go with it (called at their start with the same arguments, "
+                    "or right after it with them), so it is paired with none of them"
+                )
+            else:
+                fn = sorted(found)[0]
+                kind = self.kinds.get(fn)
+                what = (
+                    "a cached function"
+                    if kind == "cached"
+                    else "an @asynq() function"
+                    if kind == "asynq"
+                    else "a function with a twin of its own"
+                    if fn in self.twins
+                    else None
+                )
+                if what is not None:
+                    self.unpaired[twin] = (
+                        f"the function it goes with, {self.display(fn, twin[0])}, is {what}, "
+                        "so it is not that function's twin"
+                    )
+        for fn, twins in sorted(chosen.items()):
+            if len(twins) > 1:
+                for twin in twins:
+                    others = ", ".join(t[1] for t in twins if t != twin)
+                    self.unpaired[twin] = (
+                        f"{self.display(fn, twin[0])} goes with it, but also with {others}, so "
+                        "it is paired with neither"
+                    )
+                continue
+            twin = twins[0]
+            how = claims[twin][fn]
+            where = "" if twin[0] == fn[0] else f" (in {twin[0]})"
+            if how is None:
+                why = "it is called at its start with the same arguments"
+            else:
+                caller = self.display(how, fn[0])
+                why = f"{caller} calls {fn[1]} right after it, with the same arguments"
+            self.paired[twin] = f"{twin[1]}{where} is {fn[1]}'s twin: {why}."
+            self.twin_of[twin] = fn
+            self.twins[fn] = twin
+            self.kinds[twin] = "twin"
+            twin_unit = self.unit_of(twin)
+            assert twin_unit is not None
+            if any(self._is_generator_decorator(twin[0], d) for d in twin_unit.decorators):
+                self.generator_twins.add(twin)
+            if twin_unit.side_effect is not None:
+                self.effectful[twin] = twin_unit.side_effect
 
     def unfollowed_prime(self, target: Target | None) -> str | None:
         """Why a priming function defined in this run cannot be followed (None: it can be,
@@ -193,8 +303,8 @@ class TwinTracker(Resolver):
             owner = self.alias_of[sym]
             return {owner} if owner is not None else None
         unit = self.unit_of(sym)
-        if unit is None:
-            return None
+        if unit is None or unit.held_call is not None:
+            return None  # ``primer(x)``: what a function held in a variable primes is unknown
         out: set[Symbol] = set()
         for site in unit.sites:
             kind = self.site_kind(sym[0], site)
