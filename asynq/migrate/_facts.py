@@ -20,7 +20,7 @@ from ._cst import (
     target_names,
 )
 from ._reads import Site, analyze_method, analyze_units, class_methods, top_level_units
-from ._twin_facts import Where, held_call, prime_name_uses, twin_hints
+from ._twin_facts import Where, held_call, member_sites, prime_name_uses, twin_hints
 
 
 def _names_in(expr: cst.CSTNode) -> list[cst.Name]:
@@ -128,6 +128,8 @@ class ModuleFacts:
     plain_properties: dict[str, UnitFacts] = dataclasses.field(default_factory=dict)
     #: where each name with the priming prefix is used (see ``_twin_facts.prime_name_uses``)
     prime_name_uses: dict[str, set[Where]] = dataclasses.field(default_factory=dict)
+    #: module-unit site ordinal -> the priming member of a class it sits in ("Class.prime_m")
+    member_sites: dict[int, str] = dataclasses.field(default_factory=dict)
 
 
 def _class_twin_aliases(cls: cst.ClassDef, prefix: str) -> dict[str, str]:
@@ -351,10 +353,14 @@ def _decorator_facts(dec: cst.Decorator, config: MigrateConfig) -> DecoratorFact
 
 def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -> ModuleFacts:
     """Learn what one parsed module defines, imports, primes and reads."""
-    analyzers = analyze_units(module, config)
+    analyzers = analyze_units(module, config, keep_nodes=True)
     others_stmts, functions = top_level_units(module)
     module_unit = analyzers[0]
     assert module_unit is not None
+    in_members = member_sites(others_stmts, module_unit.sites, config.prime_prefix)
+    for analyzer in analyzers:
+        for site in analyzer.sites if analyzer is not None else ():
+            site.node = None  # nodes are not sent to the parent
     units: list[UnitFacts] = [UnitFacts(0, "<module>", module_unit.sites)]
     defs: dict[str, int] = {}
     for index, fn in enumerate(functions[1:], start=1):
@@ -515,4 +521,5 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
         method_twin_aliases,
         plain_properties,
         prime_name_uses(module, config.prime_prefix),
+        in_members,
     )

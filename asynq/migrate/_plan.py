@@ -40,6 +40,10 @@ class FilePlan:
     #: functions of this file paired with a twin by how it is called (``unit``: the
     #: function's; ``reason``: the sentence that says so), reported as notes
     paired: list[Refusal] = dataclasses.field(default_factory=list)
+    #: class -> method twins (or class-body aliases) to delete: nothing uses their names
+    delete_members: dict[str, set[str]] = dataclasses.field(default_factory=dict)
+    #: the method twins deleted, and why (``method``: where), reported as notes
+    deleted_members: list[Refusal] = dataclasses.field(default_factory=list)
 
     @property
     def has_work(self) -> bool:
@@ -51,6 +55,7 @@ class FilePlan:
             or self.delete_units
             or self.delete_aliases
             or self.removable_imports
+            or self.delete_members
         )
 
 
@@ -224,13 +229,24 @@ class Program(Decider):
                 out.converted_methods[(cls, method)] = self.converted_methods[key]
                 if key in self.property_getters:
                     out.properties.add((cls, method))
+                deleted = self.deleted_method_twins.get((path, twin))
+                if deleted is not None:
+                    out.delete_members.setdefault(cls, set()).add(prefix + method)
+                    out.deleted_members.append(
+                        Refusal(path, twin, deleted, method=(cls, prefix + method))
+                    )
+                    continue
                 out.kept.append(
                     Refusal(
                         path,
                         twin,
-                        f"{twin} is kept although {cls}.{method} is converted: callers prime "
-                        "through objects, which the codemod does not follow, so it cannot tell "
-                        "whether anything still calls it. Delete it once nothing does.",
+                        self.kept_method_twins.get(
+                            (path, twin),
+                            f"{twin} is kept although {cls}.{method} is converted: callers "
+                            "prime through objects, which the codemod does not follow, so it "
+                            "cannot tell whether anything still calls it. Delete it once "
+                            "nothing does.",
+                        ),
                         method=(cls, prefix + method),
                     )
                 )

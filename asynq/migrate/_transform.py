@@ -27,7 +27,13 @@ from ._facts import alias_target, twin_alias_target
 from ._imports import add_asynq_import, clean_imports, used_names
 from ._plan import FilePlan
 from ._reads import Site, analyze_units
-from ._removal import EmptyBlockFiller, LoopNoter, PrimeRemover, drop_from_all
+from ._removal import (
+    EmptyBlockFiller,
+    LoopNoter,
+    PrimeRemover,
+    drop_class_members,
+    drop_from_all,
+)
 from ._results import Note, Refusal
 
 __all__ = ["Note", "TransformOutput", "transform_module", "transform_source"]
@@ -155,7 +161,9 @@ def transform_module(
         elif isinstance(stmt, cst.ClassDef) and any(
             cls == stmt.name.value for cls, _ in plan.converted_methods
         ):
-            add(convert_methods(stmt, plan, config, module.default_indent), stmt)
+            converted_class = convert_methods(stmt, plan, config, module.default_indent)
+            unused_members = plan.delete_members.get(stmt.name.value, set())
+            add(drop_class_members(converted_class, unused_members), stmt)
         else:
             add(stmt, stmt)
 
@@ -184,7 +192,7 @@ def transform_module(
     refusals = [dataclasses.replace(r) for r in plan.refusals]
     kept = [dataclasses.replace(k) for k in plan.kept]
     notes: list[Note] = []
-    if refusals or noter.loops or kept or plan.paired:
+    if refusals or noter.loops or kept or plan.paired or plan.deleted_members:
         lines = _LineFinder(module, source)
         wanted = {entry.function for entry in kept if entry.method is None}
         where: dict[str, int] = {}
@@ -233,6 +241,11 @@ def transform_module(
             fn = module.body[function_statement[entry.unit or 0]]
             assert isinstance(fn, cst.FunctionDef)
             line = lines.line(fn.name, function_statement[entry.unit or 0])
+            notes.append(Note(path, line, entry.function, entry.reason))
+        for entry in plan.deleted_members:  # method twins nothing uses any more
+            assert entry.method is not None
+            member_hit = _find_method(module, *entry.method)
+            line = lines.line(member_hit[1], member_hit[0]) if member_hit is not None else 0
             notes.append(Note(path, line, entry.function, entry.reason))
         for loop, label in noter.loops:
             notes.append(

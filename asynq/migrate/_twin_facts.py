@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from ._cst import Ref, child_nodes, dotted_name, import_bindings, local_names
+from ._reads import Site
 
 #: where a priming name is used: ("unit", index of a top-level function), ("method",
 #: "Class.name"), ("alias", "Class.name") for ``prime_a = prime_b`` in a class body, or
@@ -261,4 +262,44 @@ def prime_name_uses(module: cst.Module, prefix: str) -> dict[str, set[Where]]:
                 scan(item, ("module", ""))
             continue
         scan(stmt, ("module", ""))
+    return out
+
+
+def member_sites(others: Sequence[cst.BaseStatement], sites: list[Site], prefix: str) -> dict[int, str]:
+    """For the sites of the module unit (``others`` are its statements) that sit in a
+    priming member of a top-level class (``def prime_m`` or ``prime_a = ...`` in the class
+    body): ordinal -> "Class.member". The sites must carry their nodes."""
+    by_statement: dict[int, list[Site]] = {}
+    for site in sites:
+        if site.node is not None:
+            by_statement.setdefault(site.statement, []).append(site)
+    out: dict[int, str] = {}
+    for index, here in by_statement.items():
+        stmt = others[index]
+        if not isinstance(stmt, cst.ClassDef) or not isinstance(stmt.body, cst.IndentedBlock):
+            continue
+        owner: dict[int, str] = {}
+        for item in stmt.body.body:
+            name: str | None = None
+            if isinstance(item, cst.FunctionDef):
+                name = item.name.value
+            else:
+                small = _lone_small(item)
+                if (
+                    isinstance(small, cst.Assign)
+                    and len(small.targets) == 1
+                    and isinstance(small.targets[0].target, cst.Name)
+                ):
+                    name = small.targets[0].target.value
+            if name is None or not name.startswith(prefix):
+                continue
+            stack: list[cst.CSTNode] = [item]
+            while stack:
+                node = stack.pop()
+                owner[id(node)] = f"{stmt.name.value}.{name}"
+                stack.extend(child_nodes(node))
+        for site in here:
+            member = owner.get(id(site.node))
+            if member is not None:
+                out[site.ordinal] = member
     return out

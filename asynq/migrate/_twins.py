@@ -359,6 +359,23 @@ class TwinTracker(Resolver):
         return out
 
     def compute_liveness(self) -> None:
+        """Which twins and aliases stay (``live``), which priming calls go (``deletions``),
+        and which twins of converted methods go (``deleted_method_twins``). Deleting a
+        method twin can leave the twins it called unused, and deleting those can leave
+        other method twins' names unused: repeat until neither changes."""
+        #: method twins (path, "Class.prime_m") deleted: what they call keeps nothing alive
+        self.dead_members: set[tuple[str, str]] = set()
+        while True:
+            self.kept = {}
+            self.why_live = {}
+            self._compute_liveness_once()
+            self.compute_method_twin_deletions()
+            dead = set(self.deleted_method_twins)
+            if dead == self.dead_members:
+                return
+            self.dead_members = dead
+
+    def _compute_liveness_once(self) -> None:
         removable = self._removable_symbols()
         self.removable = removable
         self.deletions: dict[tuple[str, int], set[int]] = {}
@@ -398,8 +415,13 @@ class TwinTracker(Resolver):
                 top = unit.index >= 1 and mod.defs.get(unit.name) == unit.index
                 if top and sym in removable and path not in self.frozen:
                     continue  # its references count only if the twin stays
+                dead = {
+                    ordinal
+                    for ordinal, member in mod.member_sites.items()
+                    if unit.index == 0 and (path, member) in self.dead_members
+                }
                 for site in unit.sites:
-                    if site.kind == "string":
+                    if site.kind == "string" and site.ordinal not in dead:
                         keep_named(site)
                 if path in self.frozen:
                     for site in unit.sites:
@@ -423,7 +445,7 @@ class TwinTracker(Resolver):
                     if unit.index == 0 and (path, alias_name) in removable
                 }
                 for site in unit.sites:
-                    if site.statement in removable_statements:
+                    if site.statement in removable_statements or site.ordinal in dead:
                         continue
                     target = self.target_of(path, site)
                     owner = self.owner_of_prime(target)
@@ -479,6 +501,89 @@ class TwinTracker(Resolver):
                         "{name} is kept: " + f"{sym[1]} (in {sym[0]}) stays and calls it.",
                     )
         self.live = live
+
+    def compute_method_twin_deletions(self) -> None:
+        """Which twins of converted methods go: those whose name nothing left after the
+        migration uses (no call, attribute, name or word in a string, on any object, in
+        any file of the run), and that do nothing but prime. A twin named by an alias in
+        the class body (``prime_card = prime_author``) goes as that alias statement."""
+        prefix = self.config.prime_prefix
+        #: (path, "Class.prime_m") -> the attribute name ``prime_m``
+        candidates: dict[tuple[str, str], str] = {}
+        #: (path, "Class.prime_m") -> why it stays (reported)
+        self.kept_method_twins: dict[tuple[str, str], str] = {}
+        for path, mod in self.modules.items():
+            if path in self.frozen:
+                continue
+            for cls, method in mod.primed_methods:
+                if (path, f"{cls}.{method}") not in self.converted_methods:
+                    continue
+                attr = prefix + method
+                twin = mod.method_twins.get(f"{cls}.{method}")
+                if twin is not None and twin.name == f"{cls}.{attr}" and twin.side_effect:
+                    self.kept_method_twins[(path, f"{cls}.{attr}")] = (
+                        f"{cls}.{attr} is kept although {cls}.{method} is converted: besides "
+                        f"priming it runs `{twin.side_effect}`, which its callers may rely on. "
+                        f"Move that effect where it belongs, then delete {cls}.{attr} by hand."
+                    )
+                    continue
+                candidates[(path, f"{cls}.{attr}")] = attr
+        uses: dict[str, list[tuple[str, tuple[str, str]]]] = {}
+        for path, mod in self.modules.items():
+            for name, wheres in mod.prime_name_uses.items():
+                uses.setdefault(name, []).extend((path, where) for where in sorted(wheres))
+        gone_units = {
+            (path, str(self.modules[path].defs[name]))
+            for path, name in self.removable - self.live
+            if name in self.modules[path].defs
+        }
+        deleted = set(candidates)
+
+        def stays(path: str, where: tuple[str, str]) -> bool:
+            if path in self.frozen:
+                return True
+            kind, name = where
+            if kind == "unit":
+                return (path, name) not in gone_units
+            if kind in ("method", "alias"):
+                return (path, name) not in deleted
+            return True
+
+        changed = True
+        while changed:
+            changed = False
+            for key in sorted(deleted):
+                live_uses = [use for use in uses.get(candidates[key], ()) if stays(*use)]
+                if live_uses:
+                    deleted.discard(key)
+                    changed = True
+                    cls, _, attr = key[1].partition(".")
+                    method = attr[len(prefix) :]
+                    self.kept_method_twins[key] = (
+                        f"{key[1]} is kept: {cls}.{method} is converted, but the name {attr} "
+                        f"is still used in {self._where(*live_uses[0])}, and a method twin "
+                        "stays while anything may call it by its name. Delete it once nothing "
+                        "uses it."
+                    )
+        self.deleted_method_twins: dict[tuple[str, str], str] = {}
+        for key in sorted(deleted):
+            cls, _, attr = key[1].partition(".")
+            method = attr[len(prefix) :]
+            self.deleted_method_twins[key] = (
+                f"Deleted {key[1]}, the twin of {cls}.{method}, which is converted: nothing "
+                f"left in the files being migrated uses the name {attr} (no call, attribute, "
+                "name or string mentions it)."
+            )
+
+    def _where(self, path: str, where: tuple[str, str]) -> str:
+        """A place named by ``_twin_facts.prime_name_uses``, for a message."""
+        kind, name = where
+        if kind == "unit":
+            unit = self.modules[path].units[int(name)]
+            return f"{unit.name} (in {path})"
+        if kind in ("method", "alias"):
+            return f"{name} (in {path})"
+        return f"module-level code (in {path})"
 
 
 def _primes_unread(

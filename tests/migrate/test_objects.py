@@ -85,8 +85,10 @@ def test_a_twin_that_primes_a_classmethod_through_its_class_is_followed(assert_c
     assert result.refusals == []
     assert ("app/views.py", "page") in result.converted
     assert ("app/editions.py", "Edition.cheapest") in result.converted
-    # prime_g stays: the method twin Edition.prime_cheapest, kept for objects, still calls it.
-    assert "prime_g = g.prime" in result.code["app/models.py"]
+    # Nothing uses Edition.prime_cheapest any more: it goes, and so does prime_g, which
+    # only it called.
+    assert "def prime_cheapest" not in result.code["app/editions.py"]
+    assert "prime_g = g.prime" not in result.code["app/models.py"]
 
 
 def test_a_staticmethod_twin_reached_through_a_module_attribute_is_followed(assert_codemod):
