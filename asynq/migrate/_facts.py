@@ -20,7 +20,14 @@ from ._cst import (
     target_names,
 )
 from ._reads import Site, analyze_method, analyze_units, class_methods, top_level_units
-from ._twin_facts import Where, held_call, member_sites, prime_name_uses, twin_hints
+from ._twin_facts import (
+    Where,
+    held_call,
+    member_sites,
+    prime_name_uses,
+    signature,
+    twin_hints,
+)
 
 
 def _names_in(expr: cst.CSTNode) -> list[cst.Name]:
@@ -89,6 +96,8 @@ class UnitFacts:
     prime_follows: list[tuple[Ref, Ref]] = dataclasses.field(default_factory=list)
     #: for a priming function: its first call of a function held in a variable (as code)
     held_call: str | None = None
+    #: the parameters of a top-level function (see ``_twin_facts.signature``)
+    signature: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -387,6 +396,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
         units[-1].opening_prime, units[-1].prime_follows = twin_hints(fn, config.prime_prefix)
         if fn.name.value.startswith(config.prime_prefix):
             units[-1].held_call = held_call(fn)
+        units[-1].signature = signature(fn.params)
     imports: dict[str, ImportBinding] = {}
     stars: list[ImportBinding] = []
     _collect_imports(list(module.body), imports, stars)

@@ -6,6 +6,7 @@ import dataclasses
 
 from ._decide import Decider
 from ._results import Refusal
+from ._twin_facts import call_arguments
 
 
 @dataclasses.dataclass
@@ -40,6 +41,9 @@ class FilePlan:
     #: functions of this file paired with a twin by how it is called (``unit``: the
     #: function's; ``reason``: the sentence that says so), reported as notes
     paired: list[Refusal] = dataclasses.field(default_factory=list)
+    #: converted function unit -> the call of its twin the rewrite adds as its first
+    #: statement (``prime_f(x)``): its twin primes more than it reads
+    twin_calls: dict[int, str] = dataclasses.field(default_factory=dict)
     #: class -> method twins (or class-body aliases) to delete: nothing uses their names
     delete_members: dict[str, set[str]] = dataclasses.field(default_factory=dict)
     #: the method twins deleted, and why (``method``: where), reported as notes
@@ -67,9 +71,10 @@ class Program(Decider):
         calls: those reads, and why each cannot become a yield (``why`` otherwise)."""
         for fn, reads in self.plain_reads.items():
             if self.twins.get(fn) == twin and twin not in self.effectful:
+                calls = "now calls it first" if fn in self.added_twin_calls else "keeps calling it"
                 return (
-                    f"{twin[1]} is kept: {fn[1]} (in {fn[0]}) is converted and keeps calling "
-                    f"it; its priming, which now joins the rounds of {fn[1]}, serves the reads "
+                    f"{twin[1]} is kept: {fn[1]} (in {fn[0]}) is converted and {calls}; its "
+                    f"priming, which now joins the rounds of {fn[1]}, serves the reads "
                     f"{fn[1]} leaves as plain calls. " + " ".join(reads)
                 )
         return why
@@ -98,6 +103,23 @@ class Program(Decider):
                     ):
                         reads.add(site.ordinal)
                 out.converted[index] = reads
+                if sym in self.added_twin_calls:
+                    twin_sym = self.twins[sym]
+                    twin_unit = self.unit_of(twin_sym)
+                    assert twin_unit is not None
+                    arguments = call_arguments(twin_unit.signature)
+                    call = f"{twin_sym[1]}({arguments})"
+                    out.twin_calls[index] = call
+                    out.paired.append(
+                        Refusal(
+                            path,
+                            name,
+                            f"{name} now starts with `{call}`: its twin primes more than it "
+                            f"reads, and that priming joins the rounds of {name}, as the "
+                            "callers' priming did before.",
+                            unit=index,
+                        )
+                    )
             elif sym in self.removable and sym not in self.live:
                 out.delete_units.add(index)
             elif sym in self.twin_of:

@@ -177,3 +177,25 @@ def drop_class_members(cls: cst.ClassDef, names: set[str]) -> cst.ClassDef:
         lines = [line for line in getattr(first, "leading_lines", ()) if line.comment is not None]
         body[0] = first.with_changes(leading_lines=lines)
     return cls.with_changes(body=cls.body.with_changes(body=body))
+
+
+def with_first_call(fn: cst.FunctionDef, call: str) -> cst.FunctionDef:
+    """``fn`` with the statement ``call`` added first in its body (after its docstring)."""
+    statement = cst.parse_statement(call + "\n")
+    body = fn.body
+    if isinstance(body, cst.SimpleStatementSuite):
+        body = cst.IndentedBlock(body=[cst.SimpleStatementLine(body=body.body)])
+    assert isinstance(body, cst.IndentedBlock)
+    items = list(body.body)
+    at = 0
+    if items and isinstance(items[0], cst.SimpleStatementLine) and len(items[0].body) == 1:
+        first = items[0].body[0]
+        if isinstance(first, cst.Expr) and isinstance(
+            first.value, (cst.SimpleString, cst.ConcatenatedString)
+        ):
+            at = 1
+    if at == 0 and items:
+        # The comments above the first statement stay above it, below the new call.
+        statement = statement.with_changes(leading_lines=[])
+    items.insert(at, statement)
+    return fn.with_changes(body=body.with_changes(body=items))

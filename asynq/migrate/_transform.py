@@ -33,6 +33,7 @@ from ._removal import (
     PrimeRemover,
     drop_class_members,
     drop_from_all,
+    with_first_call,
 )
 from ._results import Note, Refusal
 
@@ -145,7 +146,10 @@ def transform_module(
                 converter = FunctionConverter(
                     new_fn, read_ids, deletes, config.line_length, module.default_indent
                 )
-                add(converter.convert(), stmt)
+                new_def = converter.convert()
+                if unit_index in plan.twin_calls:
+                    new_def = with_first_call(new_def, plan.twin_calls[unit_index])
+                add(new_def, stmt)
             else:
                 removing(stmt, body_index, stmt.name.value)
             continue

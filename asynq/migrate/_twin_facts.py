@@ -159,6 +159,33 @@ def twin_hints(fn: cst.FunctionDef, prefix: str) -> tuple[Ref | None, list[tuple
     return opening, follows
 
 
+def signature(params: cst.Parameters) -> tuple[str, ...]:
+    """The parameters of a function as names, by kind (defaults left out): ``a``, ``*args``,
+    ``k=`` (keyword-only), ``**kw``; a ``/`` or a bare ``*`` as itself."""
+    out = [p.name.value for p in params.posonly_params]
+    if params.posonly_params:
+        out.append("/")
+    out += [p.name.value for p in params.params]
+    if isinstance(params.star_arg, cst.Param):
+        out.append("*" + params.star_arg.name.value)
+    elif params.kwonly_params:
+        out.append("*")
+    out += [p.name.value + "=" for p in params.kwonly_params]
+    if params.star_kwarg is not None:
+        out.append("**" + params.star_kwarg.name.value)
+    return tuple(out)
+
+
+def call_arguments(sig: tuple[str, ...]) -> str:
+    """The arguments that pass a function's own parameters on (see :func:`signature`)."""
+    out = []
+    for part in sig:
+        if part in ("/", "*"):
+            continue
+        out.append(f"{part}{part[:-1]}" if part.endswith("=") else part)
+    return ", ".join(out)
+
+
 def held_call(fn: cst.FunctionDef) -> str | None:
     """The first call in ``fn`` of a function held in a local name or a parameter
     (``primer = PRIMERS.get(kind)`` then ``primer(x)``), as code; None if there is none. In a priming function, what such a call primes

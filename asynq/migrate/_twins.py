@@ -14,6 +14,9 @@ class TwinTracker(Resolver):
     paired: dict[Symbol, str]
     #: priming functions named after no function that could not be paired -> why
     unpaired: dict[Symbol, str]
+    #: converted functions that do not call their twin although it primes more than they
+    #: read: the rewrite adds that call as their first statement
+    added_twin_calls: set[Symbol]
 
     def pair_by_calls(self) -> None:
         """Pair a priming function that is nobody's twin by name (``prime_staff_dashboard``)
@@ -25,6 +28,7 @@ class TwinTracker(Resolver):
         (one function for the priming function, one priming function for the function)."""
         self.paired = {}
         self.unpaired = {}
+        self.added_twin_calls = set()
         prefix = self.config.prime_prefix
         lone = {
             sym
@@ -397,6 +401,13 @@ class TwinTracker(Resolver):
         by_name: dict[str, list[Symbol]] = {}
         for sym in removable:
             by_name.setdefault(sym[1], []).append(sym)
+        for fn in sorted(self.added_twin_calls):
+            keep(
+                ("sym", *self.twins[fn]),
+                "{name} is kept: "
+                + f"{fn[1]} (in {fn[0]}) is converted and now calls it first: its twin primes "
+                + f"more than it reads, and that priming joins the rounds of {fn[1]}.",
+            )
 
         site_path = ""
 
