@@ -179,3 +179,15 @@ def test_functions_that_call_their_twin_first_keep_outputs_and_round_trips(serve
         for (old_value, old_trips), (new_value, new_trips) in zip(before, after, strict=True):
             assert new_value == old_value
             assert new_trips <= old_trips, result.code["rt/rtlogic.py"]
+
+
+def test_the_added_call_passes_keyword_only_parameters_by_name():
+    logic = LOGIC.replace("def spend(x):", "def spend(x, *, scale):").replace(
+        "    return sum([visible_cents(y) for y in ids_of(x)])",
+        "    return scale * sum([visible_cents(y) for y in ids_of(x)])",
+    ).replace("def prime_spend(x):", "def prime_spend(x, *, scale):").replace(
+        '{"spend": [spend(x) for x in xs]', '{"spend": [spend(x, scale=2) for x in xs]'
+    ).replace("        prime_spend(x)\n", "        prime_spend(x, scale=2)\n")
+    result = _migrate(logic)
+    assert ("rt/rtlogic.py", "spend") in result.converted
+    assert "    prime_spend(x, scale=scale)\n" in result.code["rt/rtlogic.py"]
