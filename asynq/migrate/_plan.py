@@ -177,9 +177,9 @@ class Program(Decider):
                 continue
             if owner is not None and owner in self.candidates and owner not in self.converted:
                 why = (
-                    f"{name} is kept: it is the twin of {self.display(owner, path)} (see the "
-                    f"note there: {self.paired[sym]}), which is left for review, so the legacy "
-                    "code that calls it stays as it is."
+                    f"{name} is kept: it is the twin of {self.display(owner, path)} "
+                    f"({self.paired_why[sym]}), which is left for review, so the legacy code "
+                    "that calls it stays as it is."
                 )
             elif sym in self.why_live:
                 why = self.why_live[sym]

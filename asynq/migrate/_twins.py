@@ -12,6 +12,8 @@ class TwinTracker(Resolver):
 
     #: twins paired by how they are called -> the sentence that says so (reported)
     paired: dict[Symbol, str]
+    #: twins paired by how they are called -> how (the end of that sentence)
+    paired_why: dict[Symbol, str]
     #: priming functions named after no function that could not be paired -> why
     unpaired: dict[Symbol, str]
     #: converted functions that do not call their twin although it primes more than they
@@ -27,6 +29,7 @@ class TwinTracker(Resolver):
         function without a twin can be paired, and only when the pairing is unambiguous
         (one function for the priming function, one priming function for the function)."""
         self.paired = {}
+        self.paired_why = {}
         self.unpaired = {}
         self.added_twin_calls = set()
         prefix = self.config.prime_prefix
@@ -113,6 +116,7 @@ class TwinTracker(Resolver):
                 caller = self.display(how, fn[0])
                 why = f"{caller} calls {fn[1]} right after it, with the same arguments"
             self.paired[twin] = f"{twin[1]}{where} is {fn[1]}'s twin: {why}."
+            self.paired_why[twin] = why
             self.twin_of[twin] = fn
             self.twins[fn] = twin
             self.kinds[twin] = "twin"

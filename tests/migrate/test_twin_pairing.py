@@ -126,10 +126,9 @@ def test_paired_functions_count_among_the_primed_functions_when_they_are_refused
     assert {r.function for r in result.refusals} == {"card"}
     # Its twin stays for it, and the report says so.
     assert [k.reason for k in result.kept if k.function == "prime_card_rows"] == [
-        "prime_card_rows is kept: it is the twin of card (see the note there: "
-        "prime_card_rows is card's twin: main calls card right after it, with the same "
-        "arguments.), which is left for review, so the legacy code that calls it stays as it "
-        "is."
+        "prime_card_rows is kept: it is the twin of card (main calls card right after it, "
+        "with the same arguments), which is left for review, so the legacy code that calls it "
+        "stays as it is."
     ]
 
 
