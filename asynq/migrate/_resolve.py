@@ -374,6 +374,10 @@ class Resolver:
                 self.candidates.add(fn)
         self._check_staged_reads()
 
+    def is_generator_decorator(self, path: str, dec: DecoratorFacts) -> bool:
+        """Whether ``dec`` (on a function of ``path``) marks a ``@priming.generator``."""
+        return self._is_generator_decorator(path, dec)
+
     def pair_by_calls(self) -> None:
         """Pair priming functions named after no function with the function they prime,
         found by how they are called (see ``TwinTracker.pair_by_calls``)."""

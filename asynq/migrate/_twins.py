@@ -122,7 +122,7 @@ class TwinTracker(Resolver):
             self.kinds[twin] = "twin"
             twin_unit = self.unit_of(twin)
             assert twin_unit is not None
-            if any(self._is_generator_decorator(twin[0], d) for d in twin_unit.decorators):
+            if any(self.is_generator_decorator(twin[0], d) for d in twin_unit.decorators):
                 self.generator_twins.add(twin)
             if twin_unit.side_effect is not None:
                 self.effectful[twin] = twin_unit.side_effect
