@@ -85,7 +85,8 @@ class Decider(TwinTracker):
         def refuse(
             reason: str, where: UnitFacts, site: Site | None = None, about_twin: bool = False
         ) -> None:
-            if where.index < 0:  # a ``prime_f = prime_g`` twin: point at the function
+            if where.index < 0 or (where is twin and twin_sym[0] != path):
+                # a ``prime_f = prime_g`` twin, or one in another file: point at the function
                 where, site = unit, None
             out.append(
                 Refusal(
@@ -135,8 +136,16 @@ class Decider(TwinTracker):
                 "runtime does not drive. Convert it by hand.",
                 twin,
             )
+        if twin.held_call is not None:
+            refuse(
+                f"its twin {twin_name} calls `{twin.held_call}`, a function held in a "
+                "variable, so what it primes cannot be known. Spell the priming call out, "
+                "then rerun.",
+                twin,
+                about_twin=True,
+            )
         for site in twin.sites:
-            kind = self.site_kind(path, site)
+            kind = self.site_kind(twin_sym[0], site)
             if kind == "local-prime":
                 refuse(
                     f"its twin {twin_name} calls {'.'.join(site.ref)}, a priming method of "
@@ -157,7 +166,7 @@ class Decider(TwinTracker):
                     about_twin=True,
                 )
             elif kind == "call" and self.is_priming_name(
-                site, target := self.target_of(path, site)
+                site, target := self.target_of(twin_sym[0], site)
             ):
                 unfollowed = self.unfollowed_prime(target)
                 if unfollowed is not None:
@@ -279,6 +288,7 @@ class Decider(TwinTracker):
                         unit.index,
                         site.ordinal,
                         about_twin=True,
+                        served_by_twin=True,
                     )
                 )
             elif callee in self.candidates and callee not in self.converted:
@@ -297,14 +307,17 @@ class Decider(TwinTracker):
                         unit.index,
                         site.ordinal,
                         about_twin=True,
+                        served_by_twin=True,
                     )
                 )
         through_helpers = self._read_through_helpers(set(reads))
         seen_reads = set(reads) | through_helpers
+        twin_path = twin_sym[0]
+        here = twin.index >= 0 and twin_path == path  # refusals about the twin point at it
         for site in twin.sites:
-            if self.site_kind(path, site) != "call":
+            if self.site_kind(twin_path, site) != "call":
                 continue
-            target = self.target_of(path, site)
+            target = self.target_of(twin_path, site)
             owner = self.owner_of_prime(target)
             if owner is None:
                 # A priming function of no function: what it primes must be read here.
@@ -319,9 +332,10 @@ class Decider(TwinTracker):
                             f"its twin {twin_sym[1]} calls {'.'.join(site.ref)}, which "
                             f"primes {shown}, but {name} never reads {missing[1]} "
                             "directly, so converting would lose that batching.",
-                            twin.index if twin.index >= 0 else unit.index,
-                            site.ordinal if twin.index >= 0 else None,
+                            twin.index if here else unit.index,
+                            site.ordinal if here else None,
                             about_twin=True,
+                            served_by_twin=True,
                         )
                     )
                 continue
@@ -335,9 +349,10 @@ class Decider(TwinTracker):
                         f"so reading {owner[1]} instead would lose that batching. Make the "
                         f"twin prime only what {owner[1]} reads, or convert {name} by hand, "
                         "then rerun.",
-                        twin.index if twin.index >= 0 else unit.index,
-                        site.ordinal if twin.index >= 0 else None,
+                        twin.index if here else unit.index,
+                        site.ordinal if here else None,
                         about_twin=True,
+                        served_by_twin=True,
                     )
                 )
                 reads[owner] = site  # one message per primed method
@@ -359,13 +374,14 @@ class Decider(TwinTracker):
                         "helper function), so converting would lose that batching. "
                         "Give the helper its own twin or read the value in "
                         f"{name}, then rerun.",
-                        twin.index if twin.index >= 0 else unit.index,
-                        site.ordinal if twin.index >= 0 else None,
+                        twin.index if here else unit.index,
+                        site.ordinal if here else None,
                         about_twin=True,
+                        served_by_twin=True,
                     )
                 )
                 reads[owner] = site  # one message per primed function
-        if not reads and not out:
+        if not reads and not out and not any(site.kind == "dynamic" for site in unit.sites):
             out.append(
                 Refusal(
                     path,
@@ -498,12 +514,35 @@ class Decider(TwinTracker):
         self._prune_helper_properties()
         for fn in sorted(self.candidates - self.converted):
             self.reasons[fn] = local[fn] + self._dependent_reasons(fn)
+            twin = self.twins[fn]
+            if (
+                self.reasons[fn]
+                and all(r.served_by_twin for r in self.reasons[fn])
+                and twin in self.effectful
+                and self.may_call_twin(fn, effects=True)
+            ):
+                unit = self.unit_of(fn)
+                assert unit is not None
+                self.reasons[fn].append(
+                    Refusal(
+                        fn[0],
+                        fn[1],
+                        f"{fn[1]} could be converted with a call of {twin[1]} as its first "
+                        f"statement, but besides priming {twin[1]} runs "
+                        f"`{self.effectful[twin]}`, which would then run once more for each "
+                        f"call of {fn[1]}. Move that effect out of {twin[1]}, then rerun.",
+                        unit.index,
+                    )
+                )
         self.keeps_priming = set()
         self.plain_reads = {}
+        self.added_twin_calls = set()
         for fn in sorted(self.converted & self.candidates):
             lifted = local[fn] + self._dependent_reasons(fn)
             if lifted:
                 self.keeps_priming.add(fn)
+                if not self.calls_own_twin(fn):
+                    self.added_twin_calls.add(fn)  # the rewrite calls its twin first
                 reads = [r.reason for r in lifted if r.reason.startswith(f"{fn[1]} reads ")]
                 if reads:
                     self.plain_reads[fn] = reads
@@ -512,10 +551,33 @@ class Decider(TwinTracker):
     def _blocks(self, fn: Symbol, reasons: list[Refusal]) -> bool:
         """Whether ``reasons`` keep ``fn`` from being converted. Reasons about what its twin
         primes beyond what ``fn`` reads do not, when ``fn`` calls its twin itself: converted,
-        it keeps that call, whose priming joins its rounds (``asynq.priming``)."""
+        it keeps that call, whose priming joins its rounds (``asynq.priming``). Nor do they
+        when the rewrite can add that call as the first statement of ``fn``."""
         if not reasons:
             return False
-        return not all(r.about_twin for r in reasons) or not self.calls_own_twin(fn)
+        if not all(r.about_twin for r in reasons):
+            return True
+        if self.calls_own_twin(fn):
+            return False
+        # Added, the call serves what the twin primes beyond fn's reads, and the plain calls
+        # of functions left unconverted; other reasons (reads that cannot become yields where
+        # they are, priming that cannot be followed) are lifted only for functions that call
+        # their twin themselves.
+        return not all(r.served_by_twin for r in reasons) or not self.may_call_twin(fn)
+
+    def may_call_twin(self, fn: Symbol, effects: bool = False) -> bool:
+        """Whether the rewrite can make the converted ``fn`` call its twin first: the twin is
+        a function of the same module (not an alias) with the same parameters, that does
+        nothing but prime (``effects``: or that does more)."""
+        twin = self.twins.get(fn)
+        if twin is None or twin[0] != fn[0] or twin in self.alias_twin_units:
+            return False
+        if twin in self.effectful and not effects:
+            return False  # calling it would run its effect once more per call of fn
+        unit, twin_unit = self.unit_of(fn), self.unit_of(twin)
+        if unit is None or twin_unit is None or twin_unit.is_async:
+            return False
+        return unit.signature == twin_unit.signature
 
     def calls_own_twin(self, fn: Symbol) -> bool:
         """Whether the body of ``fn`` calls its twin as a statement of its own."""

@@ -20,6 +20,14 @@ from ._cst import (
     target_names,
 )
 from ._reads import Site, analyze_method, analyze_units, class_methods, top_level_units
+from ._twin_facts import (
+    Where,
+    held_call,
+    member_sites,
+    prime_name_uses,
+    signature,
+    twin_hints,
+)
 
 
 def _names_in(expr: cst.CSTNode) -> list[cst.Name]:
@@ -82,6 +90,14 @@ class UnitFacts:
     decorators: list[DecoratorFacts] = dataclasses.field(default_factory=list)
     #: for a priming twin: its first statement that does more than prime (as code)
     side_effect: str | None = None
+    #: the priming function called first thing with the function's own arguments, and
+    #: (priming name, next call) pairs with the same arguments (see ``_twin_facts``)
+    opening_prime: Ref | None = None
+    prime_follows: list[tuple[Ref, Ref]] = dataclasses.field(default_factory=list)
+    #: for a priming function: its first call of a function held in a variable (as code)
+    held_call: str | None = None
+    #: the parameters of a top-level function (see ``_twin_facts.signature``)
+    signature: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -119,6 +135,10 @@ class ModuleFacts:
     #: properties without a twin ("Class.name"), analysed like methods: converted as
     #: helpers when converted code reads them
     plain_properties: dict[str, UnitFacts] = dataclasses.field(default_factory=dict)
+    #: where each name with the priming prefix is used (see ``_twin_facts.prime_name_uses``)
+    prime_name_uses: dict[str, set[Where]] = dataclasses.field(default_factory=dict)
+    #: module-unit site ordinal -> the priming member of a class it sits in ("Class.prime_m")
+    member_sites: dict[int, str] = dataclasses.field(default_factory=dict)
 
 
 def _class_twin_aliases(cls: cst.ClassDef, prefix: str) -> dict[str, str]:
@@ -342,10 +362,14 @@ def _decorator_facts(dec: cst.Decorator, config: MigrateConfig) -> DecoratorFact
 
 def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -> ModuleFacts:
     """Learn what one parsed module defines, imports, primes and reads."""
-    analyzers = analyze_units(module, config)
+    analyzers = analyze_units(module, config, keep_nodes=True)
     others_stmts, functions = top_level_units(module)
     module_unit = analyzers[0]
     assert module_unit is not None
+    in_members = member_sites(others_stmts, module_unit.sites, config.prime_prefix)
+    for analyzer in analyzers:
+        for site in analyzer.sites if analyzer is not None else ():
+            site.node = None  # nodes are not sent to the parent
     units: list[UnitFacts] = [UnitFacts(0, "<module>", module_unit.sites)]
     defs: dict[str, int] = {}
     for index, fn in enumerate(functions[1:], start=1):
@@ -369,6 +393,10 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
             )
         )
         defs[fn.name.value] = index
+        units[-1].opening_prime, units[-1].prime_follows = twin_hints(fn, config.prime_prefix)
+        if fn.name.value.startswith(config.prime_prefix):
+            units[-1].held_call = held_call(fn)
+        units[-1].signature = signature(fn.params)
     imports: dict[str, ImportBinding] = {}
     stars: list[ImportBinding] = []
     _collect_imports(list(module.body), imports, stars)
@@ -478,7 +506,10 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
             if twin_fn is not None:
                 twin_analyzer = analyze_method(twin_fn, config, self_class=cls)
                 method_twins[f"{cls}.{name}"] = UnitFacts(
-                    -1, f"{cls}.{twin_name}", twin_analyzer.sites
+                    -1,
+                    f"{cls}.{twin_name}",
+                    twin_analyzer.sites,
+                    side_effect=twin_side_effect(twin_fn, config.prime_prefix),
                 )
     return ModuleFacts(
         path,
@@ -499,4 +530,6 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
         base_names,
         method_twin_aliases,
         plain_properties,
+        prime_name_uses(module, config.prime_prefix),
+        in_members,
     )

@@ -6,6 +6,7 @@ import dataclasses
 
 from ._decide import Decider
 from ._results import Refusal
+from ._twin_facts import call_arguments
 
 
 @dataclasses.dataclass
@@ -37,6 +38,16 @@ class FilePlan:
     #: top-level names of the modules being migrated (imports of them are the project's own)
     local_roots: frozenset[str] = frozenset()
     refusals: list[Refusal] = dataclasses.field(default_factory=list)
+    #: functions of this file paired with a twin by how it is called (``unit``: the
+    #: function's; ``reason``: the sentence that says so), reported as notes
+    paired: list[Refusal] = dataclasses.field(default_factory=list)
+    #: converted function unit -> the call of its twin the rewrite adds as its first
+    #: statement (``prime_f(x)``): its twin primes more than it reads
+    twin_calls: dict[int, str] = dataclasses.field(default_factory=dict)
+    #: class -> method twins (or class-body aliases) to delete: nothing uses their names
+    delete_members: dict[str, set[str]] = dataclasses.field(default_factory=dict)
+    #: the method twins deleted, and why (``method``: where), reported as notes
+    deleted_members: list[Refusal] = dataclasses.field(default_factory=list)
 
     @property
     def has_work(self) -> bool:
@@ -48,6 +59,7 @@ class FilePlan:
             or self.delete_units
             or self.delete_aliases
             or self.removable_imports
+            or self.delete_members
         )
 
 
@@ -59,9 +71,10 @@ class Program(Decider):
         calls: those reads, and why each cannot become a yield (``why`` otherwise)."""
         for fn, reads in self.plain_reads.items():
             if self.twins.get(fn) == twin and twin not in self.effectful:
+                calls = "now calls it first" if fn in self.added_twin_calls else "keeps calling it"
                 return (
-                    f"{twin[1]} is kept: {fn[1]} (in {fn[0]}) is converted and keeps calling "
-                    f"it; its priming, which now joins the rounds of {fn[1]}, serves the reads "
+                    f"{twin[1]} is kept: {fn[1]} (in {fn[0]}) is converted and {calls}; its "
+                    f"priming, which now joins the rounds of {fn[1]}, serves the reads "
                     f"{fn[1]} leaves as plain calls. " + " ".join(reads)
                 )
         return why
@@ -90,6 +103,23 @@ class Program(Decider):
                     ):
                         reads.add(site.ordinal)
                 out.converted[index] = reads
+                if sym in self.added_twin_calls:
+                    twin_sym = self.twins[sym]
+                    twin_unit = self.unit_of(twin_sym)
+                    assert twin_unit is not None
+                    arguments = call_arguments(twin_unit.signature)
+                    call = f"{twin_sym[1]}({arguments})"
+                    out.twin_calls[index] = call
+                    out.paired.append(
+                        Refusal(
+                            path,
+                            name,
+                            f"{name} now starts with `{call}`: its twin primes more than it "
+                            f"reads, and that priming joins the rounds of {name}, as the "
+                            "callers' priming did before.",
+                            unit=index,
+                        )
+                    )
             elif sym in self.removable and sym not in self.live:
                 out.delete_units.add(index)
             elif sym in self.twin_of:
@@ -115,6 +145,12 @@ class Program(Decider):
         ):
             out.add_asynq_import = True
             out.local_roots = self.local_roots
+        for paired_twin, sentence in sorted(self.paired.items()):
+            paired_fn = self.twin_of[paired_twin]
+            if paired_fn[0] == path:
+                out.paired.append(
+                    Refusal(path, paired_fn[1], sentence, unit=mod.defs[paired_fn[1]])
+                )
         for fn in sorted(self.candidates - self.converted):
             if fn[0] == path:
                 out.refusals.extend(self.reasons.get(fn, []))
@@ -131,10 +167,21 @@ class Program(Decider):
                 not name.startswith(prefix)
                 or name in reported
                 or index in out.delete_units
-                or (owner is not None and owner in self.candidates and owner not in self.converted)
+                or (
+                    owner is not None
+                    and owner in self.candidates
+                    and owner not in self.converted
+                    and sym not in self.paired
+                )
             ):
                 continue
-            if sym in self.why_live:
+            if owner is not None and owner in self.candidates and owner not in self.converted:
+                why = (
+                    f"{name} is kept: it is the twin of {self.display(owner, path)} "
+                    f"({self.paired_why[sym]}), which is left for review, so the legacy code "
+                    "that calls it stays as it is."
+                )
+            elif sym in self.why_live:
                 why = self.why_live[sym]
             elif owner is not None and self.kinds.get(owner) in ("cached", "asynq"):
                 why = (
@@ -145,6 +192,12 @@ class Program(Decider):
                 why = (
                     f"{name} is kept: besides priming it runs `{self.effectful[sym]}`, which "
                     "its callers may rely on."
+                )
+            elif sym in self.unpaired:
+                why = (
+                    f"{name} is kept: it is a priming function with no function "
+                    f"{name[len(prefix):]} to convert; {self.unpaired[sym]}. The legacy code "
+                    "that calls it stays as it is."
                 )
             else:
                 why = (
@@ -198,13 +251,24 @@ class Program(Decider):
                 out.converted_methods[(cls, method)] = self.converted_methods[key]
                 if key in self.property_getters:
                     out.properties.add((cls, method))
+                deleted = self.deleted_method_twins.get((path, twin))
+                if deleted is not None:
+                    out.delete_members.setdefault(cls, set()).add(prefix + method)
+                    out.deleted_members.append(
+                        Refusal(path, twin, deleted, method=(cls, prefix + method))
+                    )
+                    continue
                 out.kept.append(
                     Refusal(
                         path,
                         twin,
-                        f"{twin} is kept although {cls}.{method} is converted: callers prime "
-                        "through objects, which the codemod does not follow, so it cannot tell "
-                        "whether anything still calls it. Delete it once nothing does.",
+                        self.kept_method_twins.get(
+                            (path, twin),
+                            f"{twin} is kept although {cls}.{method} is converted: callers "
+                            "prime through objects, which the codemod does not follow, so it "
+                            "cannot tell whether anything still calls it. Delete it once "
+                            "nothing does.",
+                        ),
                         method=(cls, prefix + method),
                     )
                 )

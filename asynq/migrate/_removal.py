@@ -146,3 +146,56 @@ def drop_from_all(stmt: cst.BaseStatement, names: set[str]) -> cst.BaseStatement
         )
     kept[-1] = kept[-1].with_changes(comma=value.elements[-1].comma)
     return stmt.with_changes(body=[small.with_changes(value=value.with_changes(elements=kept))])
+
+
+def drop_class_members(cls: cst.ClassDef, names: set[str]) -> cst.ClassDef:
+    """The class without the methods named ``names`` and without class-body assignments
+    ``name = ...`` of those names (deleted method twins and their aliases). The comments and
+    blank lines above a deleted member go with it; the next member keeps its own."""
+    if not names or not isinstance(cls.body, cst.IndentedBlock):
+        return cls
+
+    def named(item: cst.BaseStatement) -> bool:
+        if isinstance(item, cst.FunctionDef):
+            return item.name.value in names
+        if isinstance(item, cst.SimpleStatementLine) and len(item.body) == 1:
+            small = item.body[0]
+            return (
+                isinstance(small, cst.Assign)
+                and len(small.targets) == 1
+                and isinstance(small.targets[0].target, cst.Name)
+                and small.targets[0].target.value in names
+            )
+        return False
+
+    body = [item for item in cls.body.body if not named(item)]
+    if len(body) == len(cls.body.body) or not body:
+        return cls
+    if cls.body.body and named(cls.body.body[0]):
+        # The first member keeps no blank line above it, as before.
+        first = body[0]
+        lines = [line for line in getattr(first, "leading_lines", ()) if line.comment is not None]
+        body[0] = first.with_changes(leading_lines=lines)
+    return cls.with_changes(body=cls.body.with_changes(body=body))
+
+
+def with_first_call(fn: cst.FunctionDef, call: str) -> cst.FunctionDef:
+    """``fn`` with the statement ``call`` added first in its body (after its docstring)."""
+    statement = cst.parse_statement(call + "\n")
+    body = fn.body
+    if isinstance(body, cst.SimpleStatementSuite):
+        body = cst.IndentedBlock(body=[cst.SimpleStatementLine(body=body.body)])
+    assert isinstance(body, cst.IndentedBlock)
+    items = list(body.body)
+    at = 0
+    if items and isinstance(items[0], cst.SimpleStatementLine) and len(items[0].body) == 1:
+        first = items[0].body[0]
+        if isinstance(first, cst.Expr) and isinstance(
+            first.value, (cst.SimpleString, cst.ConcatenatedString)
+        ):
+            at = 1
+    if at == 0 and items:
+        # The comments above the first statement stay above it, below the new call.
+        statement = statement.with_changes(leading_lines=[])
+    items.insert(at, statement)
+    return fn.with_changes(body=body.with_changes(body=items))

@@ -368,10 +368,19 @@ class Resolver:
                     self.alias_twin_units[sym] = UnitFacts(
                         -1, name, [Site(0, "call", ref, None, deletable=True)]
                     )
+        self.pair_by_calls()
         for fn, twin in self.twins.items():
             if self.kinds.get(twin) == "twin" and self.kinds.get(fn) == "def":
                 self.candidates.add(fn)
         self._check_staged_reads()
+
+    def is_generator_decorator(self, path: str, dec: DecoratorFacts) -> bool:
+        """Whether ``dec`` (on a function of ``path``) marks a ``@priming.generator``."""
+        return self._is_generator_decorator(path, dec)
+
+    def pair_by_calls(self) -> None:
+        """Pair priming functions named after no function with the function they prime,
+        found by how they are called (see ``TwinTracker.pair_by_calls``)."""
 
     def _check_staged_reads(self) -> None:
         """A read of a staged loop (see ``Site.after``) can be read before the loop only if

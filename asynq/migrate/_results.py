@@ -32,6 +32,10 @@ class Refusal:
     #: keeps that call (whose priming joins its rounds), and reads that cannot become yields
     #: stay plain calls, served by that priming as before
     about_twin: bool = dataclasses.field(default=False, compare=False)
+    #: the refusal is about what the twin primes beyond the function's reads (or a read of
+    #: a function left unconverted, which the twin primes): it does not apply when the
+    #: rewrite may add a call of the twin as the function's first statement
+    served_by_twin: bool = dataclasses.field(default=False, compare=False)
 
     def as_dict(self) -> dict[str, object]:
         """The JSON form used by ``--report``."""

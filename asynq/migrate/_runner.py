@@ -570,7 +570,7 @@ def run(
                 if item.path in results or item.path in failed_rewrites:
                     continue
                 plan = program.plan(item.path)
-                if plan.has_work or plan.refusals or plan.kept:
+                if plan.has_work or plan.refusals or plan.kept or plan.paired:
                     todo.append((item.path, plan))
                 else:
                     round_results[item.path] = FileUnchanged(item.path)

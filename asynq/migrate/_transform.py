@@ -27,7 +27,14 @@ from ._facts import alias_target, twin_alias_target
 from ._imports import add_asynq_import, clean_imports, used_names
 from ._plan import FilePlan
 from ._reads import Site, analyze_units
-from ._removal import EmptyBlockFiller, LoopNoter, PrimeRemover, drop_from_all
+from ._removal import (
+    EmptyBlockFiller,
+    LoopNoter,
+    PrimeRemover,
+    drop_class_members,
+    drop_from_all,
+    with_first_call,
+)
 from ._results import Note, Refusal
 
 __all__ = ["Note", "TransformOutput", "transform_module", "transform_source"]
@@ -139,7 +146,10 @@ def transform_module(
                 converter = FunctionConverter(
                     new_fn, read_ids, deletes, config.line_length, module.default_indent
                 )
-                add(converter.convert(), stmt)
+                new_def = converter.convert()
+                if unit_index in plan.twin_calls:
+                    new_def = with_first_call(new_def, plan.twin_calls[unit_index])
+                add(new_def, stmt)
             else:
                 removing(stmt, body_index, stmt.name.value)
             continue
@@ -155,7 +165,9 @@ def transform_module(
         elif isinstance(stmt, cst.ClassDef) and any(
             cls == stmt.name.value for cls, _ in plan.converted_methods
         ):
-            add(convert_methods(stmt, plan, config, module.default_indent), stmt)
+            converted_class = convert_methods(stmt, plan, config, module.default_indent)
+            unused_members = plan.delete_members.get(stmt.name.value, set())
+            add(drop_class_members(converted_class, unused_members), stmt)
         else:
             add(stmt, stmt)
 
@@ -184,7 +196,7 @@ def transform_module(
     refusals = [dataclasses.replace(r) for r in plan.refusals]
     kept = [dataclasses.replace(k) for k in plan.kept]
     notes: list[Note] = []
-    if refusals or noter.loops or kept:
+    if refusals or noter.loops or kept or plan.paired or plan.deleted_members:
         lines = _LineFinder(module, source)
         wanted = {entry.function for entry in kept if entry.method is None}
         where: dict[str, int] = {}
@@ -229,6 +241,16 @@ def transform_module(
                     refusal.line = lines.line(
                         found_site.node, other_statement[found_site.statement]
                     )
+        for entry in plan.paired:  # twins paired by how they are called
+            fn = module.body[function_statement[entry.unit or 0]]
+            assert isinstance(fn, cst.FunctionDef)
+            line = lines.line(fn.name, function_statement[entry.unit or 0])
+            notes.append(Note(path, line, entry.function, entry.reason))
+        for entry in plan.deleted_members:  # method twins nothing uses any more
+            assert entry.method is not None
+            member_hit = _find_method(module, *entry.method)
+            line = lines.line(member_hit[1], member_hit[0]) if member_hit is not None else 0
+            notes.append(Note(path, line, entry.function, entry.reason))
         for loop, label in noter.loops:
             notes.append(
                 Note(

@@ -2,12 +2,130 @@
 
 from __future__ import annotations
 
+from ._cst import Ref
 from ._reads import Site
 from ._resolve import Resolver, Symbol, Target
 
 
 class TwinTracker(Resolver):
     """What each twin primes (through the twins and methods it calls) and which are live."""
+
+    #: twins paired by how they are called -> the sentence that says so (reported)
+    paired: dict[Symbol, str]
+    #: twins paired by how they are called -> how (the end of that sentence)
+    paired_why: dict[Symbol, str]
+    #: priming functions named after no function that could not be paired -> why
+    unpaired: dict[Symbol, str]
+    #: converted functions that do not call their twin although it primes more than they
+    #: read: the rewrite adds that call as their first statement
+    added_twin_calls: set[Symbol]
+
+    def pair_by_calls(self) -> None:
+        """Pair a priming function that is nobody's twin by name (``prime_staff_dashboard``)
+        with the one function it primes: the function that calls it first thing with its own
+        arguments (``def staff_dashboard_page(staff_id): prime_staff_dashboard(staff_id)``),
+        or the function its callers call right after it with the same arguments
+        (``prime_signals(order_id)`` then ``signal_breakdown(order_id)``). Only a plain
+        function without a twin can be paired, and only when the pairing is unambiguous
+        (one function for the priming function, one priming function for the function)."""
+        self.paired = {}
+        self.paired_why = {}
+        self.unpaired = {}
+        self.added_twin_calls = set()
+        prefix = self.config.prime_prefix
+        lone = {
+            sym
+            for sym, kind in self.kinds.items()
+            if kind == "def" and sym[1].startswith(prefix) and sym not in self.twin_of
+        }
+        if not lone:
+            return
+        #: priming function -> function -> how it was found (None: it is called at the
+        #: function's start, else the function that calls both)
+        claims: dict[Symbol, dict[Symbol, Symbol | None]] = {}
+
+        def resolved(path: str, ref: Ref) -> Symbol | None:
+            target = self.resolve(path, ref)
+            if target is None or target[0] != "sym":
+                return None
+            return (target[1], target[2])
+
+        for path, mod in self.modules.items():
+            for name, index in mod.defs.items():
+                unit = mod.units[index]
+                if unit.opening_prime is not None:
+                    twin = resolved(path, unit.opening_prime)
+                    if twin in lone:
+                        assert twin is not None
+                        claims.setdefault(twin, {}).setdefault((path, name), None)
+                for prime_ref, read_ref in unit.prime_follows:
+                    twin, read = resolved(path, prime_ref), resolved(path, read_ref)
+                    if twin in lone and read is not None:
+                        assert twin is not None
+                        claims.setdefault(twin, {}).setdefault(read, (path, name))
+        chosen: dict[Symbol, list[Symbol]] = {}  # function -> the priming functions pairing it
+        for twin, found in sorted(claims.items()):
+            eligible = sorted(
+                fn
+                for fn in found
+                if self.kinds.get(fn) == "def"
+                and not fn[1].startswith(prefix)
+                and fn not in self.twins
+            )
+            if len(eligible) == 1:
+                chosen.setdefault(eligible[0], []).append(twin)
+            elif len(eligible) > 1:
+                names = ", ".join(self.display(fn, twin[0]) for fn in eligible[:-1])
+                names += " and " + self.display(eligible[-1], twin[0])
+                self.unpaired[twin] = (
+                    f"{names} each go with it (called at their start with the same arguments, "
+                    "or right after it with them), so it is paired with none of them"
+                )
+            else:
+                fn = sorted(found)[0]
+                kind = self.kinds.get(fn)
+                what = (
+                    "a cached function"
+                    if kind == "cached"
+                    else "an @asynq() function"
+                    if kind == "asynq"
+                    else "a function with a twin of its own"
+                    if fn in self.twins
+                    else None
+                )
+                if what is not None:
+                    self.unpaired[twin] = (
+                        f"the function it goes with, {self.display(fn, twin[0])}, is {what}, "
+                        "so it is not that function's twin"
+                    )
+        for fn, twins in sorted(chosen.items()):
+            if len(twins) > 1:
+                for twin in twins:
+                    others = ", ".join(t[1] for t in twins if t != twin)
+                    self.unpaired[twin] = (
+                        f"{self.display(fn, twin[0])} goes with it, but also with {others}, so "
+                        "it is paired with neither"
+                    )
+                continue
+            twin = twins[0]
+            how = claims[twin][fn]
+            where = "" if twin[0] == fn[0] else f" (in {twin[0]})"
+            if how is None:
+                why = "it is called at its start with the same arguments"
+            else:
+                caller = self.display(how, fn[0])
+                why = f"{caller} calls {fn[1]} right after it, with the same arguments"
+            self.paired[twin] = f"{twin[1]}{where} is {fn[1]}'s twin: {why}."
+            self.paired_why[twin] = why
+            self.twin_of[twin] = fn
+            self.twins[fn] = twin
+            self.kinds[twin] = "twin"
+            twin_unit = self.unit_of(twin)
+            assert twin_unit is not None
+            if any(self.is_generator_decorator(twin[0], d) for d in twin_unit.decorators):
+                self.generator_twins.add(twin)
+            if twin_unit.side_effect is not None:
+                self.effectful[twin] = twin_unit.side_effect
 
     def unfollowed_prime(self, target: Target | None) -> str | None:
         """Why a priming function defined in this run cannot be followed (None: it can be,
@@ -193,8 +311,8 @@ class TwinTracker(Resolver):
             owner = self.alias_of[sym]
             return {owner} if owner is not None else None
         unit = self.unit_of(sym)
-        if unit is None:
-            return None
+        if unit is None or unit.held_call is not None:
+            return None  # ``primer(x)``: what a function held in a variable primes is unknown
         out: set[Symbol] = set()
         for site in unit.sites:
             kind = self.site_kind(sym[0], site)
@@ -249,6 +367,23 @@ class TwinTracker(Resolver):
         return out
 
     def compute_liveness(self) -> None:
+        """Which twins and aliases stay (``live``), which priming calls go (``deletions``),
+        and which twins of converted methods go (``deleted_method_twins``). Deleting a
+        method twin can leave the twins it called unused, and deleting those can leave
+        other method twins' names unused: repeat until neither changes."""
+        #: method twins (path, "Class.prime_m") deleted: what they call keeps nothing alive
+        self.dead_members: set[tuple[str, str]] = set()
+        while True:
+            self.kept = {}
+            self.why_live = {}
+            self._compute_liveness_once()
+            self.compute_method_twin_deletions()
+            dead = set(self.deleted_method_twins)
+            if dead == self.dead_members:
+                return
+            self.dead_members = dead
+
+    def _compute_liveness_once(self) -> None:
         removable = self._removable_symbols()
         self.removable = removable
         self.deletions: dict[tuple[str, int], set[int]] = {}
@@ -270,6 +405,13 @@ class TwinTracker(Resolver):
         by_name: dict[str, list[Symbol]] = {}
         for sym in removable:
             by_name.setdefault(sym[1], []).append(sym)
+        for fn in sorted(self.added_twin_calls):
+            keep(
+                ("sym", *self.twins[fn]),
+                "{name} is kept: "
+                + f"{fn[1]} (in {fn[0]}) is converted and now calls it first: its twin primes "
+                + f"more than it reads, and that priming joins the rounds of {fn[1]}.",
+            )
 
         site_path = ""
 
@@ -288,8 +430,13 @@ class TwinTracker(Resolver):
                 top = unit.index >= 1 and mod.defs.get(unit.name) == unit.index
                 if top and sym in removable and path not in self.frozen:
                     continue  # its references count only if the twin stays
+                dead = {
+                    ordinal
+                    for ordinal, member in mod.member_sites.items()
+                    if unit.index == 0 and (path, member) in self.dead_members
+                }
                 for site in unit.sites:
-                    if site.kind == "string":
+                    if site.kind == "string" and site.ordinal not in dead:
                         keep_named(site)
                 if path in self.frozen:
                     for site in unit.sites:
@@ -313,7 +460,7 @@ class TwinTracker(Resolver):
                     if unit.index == 0 and (path, alias_name) in removable
                 }
                 for site in unit.sites:
-                    if site.statement in removable_statements:
+                    if site.statement in removable_statements or site.ordinal in dead:
                         continue
                     target = self.target_of(path, site)
                     owner = self.owner_of_prime(target)
@@ -369,6 +516,89 @@ class TwinTracker(Resolver):
                         "{name} is kept: " + f"{sym[1]} (in {sym[0]}) stays and calls it.",
                     )
         self.live = live
+
+    def compute_method_twin_deletions(self) -> None:
+        """Which twins of converted methods go: those whose name nothing left after the
+        migration uses (no call, attribute, name or word in a string, on any object, in
+        any file of the run), and that do nothing but prime. A twin named by an alias in
+        the class body (``prime_card = prime_author``) goes as that alias statement."""
+        prefix = self.config.prime_prefix
+        #: (path, "Class.prime_m") -> the attribute name ``prime_m``
+        candidates: dict[tuple[str, str], str] = {}
+        #: (path, "Class.prime_m") -> why it stays (reported)
+        self.kept_method_twins: dict[tuple[str, str], str] = {}
+        for path, mod in self.modules.items():
+            if path in self.frozen:
+                continue
+            for cls, method in mod.primed_methods:
+                if (path, f"{cls}.{method}") not in self.converted_methods:
+                    continue
+                attr = prefix + method
+                twin = mod.method_twins.get(f"{cls}.{method}")
+                if twin is not None and twin.name == f"{cls}.{attr}" and twin.side_effect:
+                    self.kept_method_twins[(path, f"{cls}.{attr}")] = (
+                        f"{cls}.{attr} is kept although {cls}.{method} is converted: besides "
+                        f"priming it runs `{twin.side_effect}`, which its callers may rely on. "
+                        f"Move that effect where it belongs, then delete {cls}.{attr} by hand."
+                    )
+                    continue
+                candidates[(path, f"{cls}.{attr}")] = attr
+        uses: dict[str, list[tuple[str, tuple[str, str]]]] = {}
+        for path, mod in self.modules.items():
+            for name, wheres in mod.prime_name_uses.items():
+                uses.setdefault(name, []).extend((path, where) for where in sorted(wheres))
+        gone_units = {
+            (path, str(self.modules[path].defs[name]))
+            for path, name in self.removable - self.live
+            if name in self.modules[path].defs
+        }
+        deleted = set(candidates)
+
+        def stays(path: str, where: tuple[str, str]) -> bool:
+            if path in self.frozen:
+                return True
+            kind, name = where
+            if kind == "unit":
+                return (path, name) not in gone_units
+            if kind in ("method", "alias"):
+                return (path, name) not in deleted
+            return True
+
+        changed = True
+        while changed:
+            changed = False
+            for key in sorted(deleted):
+                live_uses = [use for use in uses.get(candidates[key], ()) if stays(*use)]
+                if live_uses:
+                    deleted.discard(key)
+                    changed = True
+                    cls, _, attr = key[1].partition(".")
+                    method = attr[len(prefix) :]
+                    self.kept_method_twins[key] = (
+                        f"{key[1]} is kept: {cls}.{method} is converted, but the name {attr} "
+                        f"is still used in {self._where(*live_uses[0])}, and a method twin "
+                        "stays while anything may call it by its name. Delete it once nothing "
+                        "uses it."
+                    )
+        self.deleted_method_twins: dict[tuple[str, str], str] = {}
+        for key in sorted(deleted):
+            cls, _, attr = key[1].partition(".")
+            method = attr[len(prefix) :]
+            self.deleted_method_twins[key] = (
+                f"Deleted {key[1]}, the twin of {cls}.{method}, which is converted: nothing "
+                f"left in the files being migrated uses the name {attr} (no call, attribute, "
+                "name or string mentions it)."
+            )
+
+    def _where(self, path: str, where: tuple[str, str]) -> str:
+        """A place named by ``_twin_facts.prime_name_uses``, for a message."""
+        kind, name = where
+        if kind == "unit":
+            unit = self.modules[path].units[int(name)]
+            return f"{unit.name} (in {path})"
+        if kind in ("method", "alias"):
+            return f"{name} (in {path})"
+        return f"module-level code (in {path})"
 
 
 def _primes_unread(

@@ -97,7 +97,8 @@ def test_a_method_whose_twin_is_an_alias_in_the_class_body_is_converted():
     assert ("rt/rtbase.py", "Book.card") in result.converted
     code = result.code["rt/rtbase.py"]
     assert "    @asynq()\n    def link(self):\n        row = yield user_row.asynq(self.id)\n" in code
-    assert "    prime_link = prime\n" in code and "    prime_card = prime_title\n" in code
+    # prime_card is still used (prime_byline primes through it); nothing uses prime_link.
+    assert "    prime_link = prime\n" not in code and "    prime_card = prime_title\n" in code
 
 
 def test_priming_through_the_aliased_method_is_followed_to_the_method_it_primes():
@@ -109,9 +110,26 @@ def test_priming_through_the_aliased_method_is_followed_to_the_method_it_primes(
 def test_the_alias_that_stays_is_reported_as_kept_at_its_line():
     result = _migrate()
     kept = {k.function: (k.line, k.reason) for k in result.kept if k.path == "rt/rtbase.py"}
-    line, reason = kept["User.prime_link"]
-    assert BASE.lstrip().splitlines()[line - 1] == "    prime_link = prime"
-    assert reason.startswith("User.prime_link is kept although User.link is converted")
+    line, reason = kept["Book.prime_card"]
+    assert BASE.lstrip().splitlines()[line - 1] == "    prime_card = prime_title"
+    assert reason == (
+        "Book.prime_card is kept: Book.card is converted, but the name prime_card is still "
+        "used in prime_byline (in rt/rtlogic.py), and a method twin stays while anything may "
+        "call it by its name. Delete it once nothing uses it."
+    )
+
+
+def test_an_alias_that_nothing_uses_is_deleted_with_a_note_at_its_line():
+    result = _migrate()
+    notes = [(n.line, n.message) for n in result.notes if n.path == "rt/rtbase.py"]
+    assert notes == [
+        (
+            BASE.lstrip().splitlines().index("    prime_link = prime") + 1,
+            "Deleted User.prime_link, the twin of User.link, which is converted: nothing left "
+            "in the files being migrated uses the name prime_link (no call, attribute, name or "
+            "string mentions it).",
+        )
+    ]
 
 
 def test_a_priming_method_aliased_as_the_twin_of_two_methods_is_not_followed():

@@ -111,7 +111,8 @@ def test_a_file_that_cannot_be_written_becomes_a_failure_that_keeps_its_findings
     )
     (tree / "app/logic.py").write_text(
         LOGIC.replace("from app.models", "from app.stuck import stuck\nfrom app.models")
-        + "\n\ndef loose(x):\n    return stuck(x)\n\n\ndef prime_loose(x):\n    prime_f(x)\n"
+        + "\n\ndef loose(x):\n    with lock:\n        return stuck(x)\n\n\n"
+        + "def prime_loose(x):\n    prime_f(x)\n"
     )
     before = (tree / "app/logic.py").read_text()
     dry = outcomes(run([str(tree)], MigrateConfig(), jobs=1))["logic.py"]

@@ -77,8 +77,21 @@ def test_a_function_that_calls_its_twin_is_converted_though_the_twin_primes_more
     assert not [r for r in result.refusals if r.path == "rt/rtlogic.py"]  # type: ignore[attr-defined]
 
 
-def test_a_function_that_does_not_call_its_twin_is_still_refused():
+def test_a_function_that_does_not_call_its_twin_is_converted_with_a_call_of_it_first():
     logic = LOGIC.replace("    prime_ranked(book_ids)\n    return", "    return")
+    result = migrate_sources({"rt/rtbase.py": BASE.lstrip(), "rt/rtlogic.py": logic.lstrip()})
+    assert ("rt/rtlogic.py", "ranked") in result.converted
+    assert "def ranked(book_ids):\n    prime_ranked(book_ids)\n" in result.code["rt/rtlogic.py"]
+    assert [n.message for n in result.notes if n.function == "ranked"] == [
+        "ranked now starts with `prime_ranked(book_ids)`: its twin primes more than it reads, "
+        "and that priming joins the rounds of ranked, as the callers' priming did before."
+    ]
+
+
+def test_a_function_whose_twin_takes_other_parameters_is_still_refused():
+    logic = LOGIC.replace("    prime_ranked(book_ids)\n    return", "    return").replace(
+        "def prime_ranked(book_ids):", "def prime_ranked(ids):"
+    ).replace("Book.prime_ranks(book_ids)", "Book.prime_ranks(ids)")
     result = migrate_sources({"rt/rtbase.py": BASE.lstrip(), "rt/rtlogic.py": logic.lstrip()})
     assert ("rt/rtlogic.py", "ranked") not in result.converted
     reasons = [r.reason for r in result.refusals if r.function == "ranked"]

@@ -213,6 +213,15 @@ def test_a_primed_method_is_converted_and_its_twin_kept_for_callers_that_prime_o
             def prime_h(x):
                 prime_f(x)
             """,
+            # Code that primes through objects keeps the twins' names in use.
+            "app/warm.py": """
+            from app.views import Page
+
+            def warm(xs):
+                Page().prime_render(xs)
+                Page.prime_first(xs)
+                Page.prime_total(xs)
+            """,
         },
     )
     assert result.refusals == []
@@ -443,7 +452,7 @@ def test_a_primed_property_delegates_to_a_new_asynq_method(assert_codemod):
         """
         from asynq import asynq
 
-        from app.models import f, prime_f
+        from app.models import f
 
 
         class Book:
@@ -459,13 +468,19 @@ def test_a_primed_property_delegates_to_a_new_asynq_method(assert_codemod):
             def get_rating(self):
                 \"\"\"The average rating.\"\"\"
                 return (yield f.asynq(self.id)) / 2
-
-            def prime_rating(self):
-                prime_f(self.id)
         """,
         others=OTHERS,
     )
     assert result.converted == [("app/m.py", "Book.rating")]
+    # Nothing uses the name prime_rating any more: the twin goes, and the note says so.
+    assert [(n.line, n.message) for n in result.notes] == [
+        (
+            13,
+            "Deleted Book.prime_rating, the twin of Book.rating, which is converted: nothing "
+            "left in the files being migrated uses the name prime_rating (no call, "
+            "attribute, name or string mentions it).",
+        )
+    ]
 
 
 def test_a_twin_may_prime_through_other_twins_and_priming_functions_of_no_function(

@@ -220,9 +220,9 @@ CASES = {
         def h(x):
             return f(x)
 
-        def prime_h(x):
-            prime_f(x)
-            prime_g(x)
+        def prime_h(y):  # other parameters: h cannot be made to call it first
+            prime_f(y)
+            prime_g(y)
         """,
         8,
         "never reads g directly",
@@ -408,8 +408,8 @@ def test_callers_of_a_refused_function_keep_their_twins_and_their_priming_calls(
         def caller(x):
             return stuck(x) + 1
 
-        def prime_caller(x):
-            prime_stuck(x)
+        def prime_caller(y):  # other parameters: caller cannot be made to call it first
+            prime_stuck(y)
 
         def view(x):
             prime_caller(x)
