@@ -22,6 +22,7 @@ from ._imports import is_docstring_or_future
 from ._plan import FilePlan
 from ._reads import analyze_method
 from ._removal import PrimeRemover, fix_semicolons, pass_line
+from ._share import local_containers, share_rounds
 from ._yields import (
     CONDITIONAL_INSIDE,
     NodeReplacer,
@@ -73,6 +74,12 @@ class FunctionConverter:
         self._fresh_lists: set[str] = set()  # names of lists the rewrite made
         #: the last stages of comprehensions read in stages (see ``stage_comprehension``)
         self._staged_finals: set[int] = set()
+        #: lists, dicts and sets the function builds itself (see ``_share``)
+        self._containers = (
+            local_containers(list(fn.body.body))
+            if isinstance(fn.body, cst.IndentedBlock)
+            else frozenset()
+        )
 
     def _reiterable(self, items: cst.BaseExpression) -> bool:
         """Whether ``items`` can be iterated twice (read every item first, then loop): a
@@ -303,7 +310,8 @@ class FunctionConverter:
                 if kept_stmt is not None:
                     out.append(kept_stmt)
         fitted: list[cst.BaseStatement] = []
-        for each in group_reads(self.read_ahead(out)):
+        shared = share_rounds(self.read_ahead(out), self._containers, self._name_yields)
+        for each in group_reads(shared):
             if isinstance(each, cst.SimpleStatementLine) and id(each) not in self._untouched:
                 fitted.extend(self.fit(each))
             else:

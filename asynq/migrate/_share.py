@@ -1,0 +1,372 @@
+"""Sharing rounds between statements: reads of different statements that do not depend on
+each other, with nothing between them whose order matters, share one batched yield.
+
+What may stand between two reads that share a yield (everything else keeps them apart):
+
+- statements whose calls are only reads (``.asynq()`` calls once rewritten), the builtins of
+  ``HARMLESS_BUILTINS`` (and ``dict``, ``any``, ``all``), and methods that change or query a
+  container the function builds itself (a name assigned only a display, a comprehension or
+  the yield of one: ``d = {}``, ``rows = [...]``, then ``d.get(k)``, ``rows.sort(key=...)``);
+- ``for`` loops and ``if`` statements made of such statements, without ``return`` or
+  ``raise`` (an ``if`` whose branch returns or raises keeps reads after it
+  apart, since they might not happen).
+
+Assigning an attribute (``obj.x = ...``), an item of a container the function did not build,
+``del``, ``global``, ``with``, ``try``, ``while``, ``raise``, ``assert``, nested definitions,
+imports and any other call keep reads apart. A read moves above a statement only when that
+statement does not use a name the read assigns and assigns (or changes) no name the read uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import libcst as cst
+
+from ._cst import HARMLESS_BUILTINS, child_nodes, target_names, walk
+from ._yields import (
+    YieldReplacer,
+    collect_unconditional_yields,
+    count_yields,
+    read_member,
+    safe_to_evaluate_early,
+    strip_yield_parens,
+)
+
+#: builtins that may run in either order with a read
+SAFE_BUILTINS = HARMLESS_BUILTINS | frozenset({"dict", "any", "all"})
+
+#: methods of lists, dicts and sets the function builds itself
+CONTAINER_METHODS = frozenset(
+    {
+        "append",
+        "extend",
+        "insert",
+        "sort",
+        "reverse",
+        "update",
+        "setdefault",
+        "get",
+        "add",
+        "discard",
+        "items",
+        "keys",
+        "values",
+        "copy",
+        "count",
+        "index",
+    }
+)
+
+_OPAQUE_STATEMENTS = (
+    cst.While,
+    cst.With,
+    cst.Try,
+    cst.TryStar,
+    cst.Match,
+    cst.FunctionDef,
+    cst.ClassDef,
+)
+_OPAQUE_SMALL = (
+    cst.Raise,
+    cst.Del,
+    cst.Global,
+    cst.Nonlocal,
+    cst.Import,
+    cst.ImportFrom,
+    cst.Assert,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class StatementFacts:
+    """What one statement of a function body assigns, mentions and calls.
+
+    ``assigned`` includes containers it changes (``d[k] = v``, ``rows.append(x)``);
+    ``used`` is every name it mentions; ``calls`` counts the calls that are neither harmless
+    builtins, nor container methods, nor ``.asynq()`` calls (reads not yet rewritten are
+    counted: the whole-program analysis subtracts the ones that become yields);
+    ``opaque``: a statement whose order always matters; ``pinned``: its reads cannot be
+    named ahead of it (a read in a branch, in a compound statement other than ``for``, or
+    in the arguments of another call)."""
+
+    assigned: frozenset[str]
+    used: frozenset[str]
+    calls: int
+    opaque: bool
+    pinned: bool
+
+
+def _display(value: cst.BaseExpression | None) -> bool:
+    if isinstance(value, cst.Yield):
+        value = value.value if not isinstance(value.value, cst.From) else None
+    if isinstance(value, (cst.List, cst.Dict, cst.Set, cst.ListComp, cst.DictComp, cst.SetComp)):
+        return True
+    return (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Name)
+        and value.func.value in ("dict", "list", "set")
+        and not value.args
+    )
+
+
+def local_containers(stmts: list[cst.BaseStatement]) -> frozenset[str]:
+    """Names the statements bind only to a display or comprehension (or the yield of one)."""
+    good: set[str] = set()
+    bad: set[str] = set()
+
+    def visit(node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                names = target_names(target.target)
+                if isinstance(target.target, cst.Name) and _display(node.value):
+                    good.update(names)
+                else:
+                    bad.update(names)
+        elif isinstance(node, cst.AnnAssign):
+            names = target_names(node.target)
+            if isinstance(node.target, cst.Name) and _display(node.value):
+                good.update(names)
+            else:
+                bad.update(names)
+        elif isinstance(node, (cst.For, cst.CompFor)):
+            bad.update(target_names(node.target))
+        elif isinstance(node, (cst.NamedExpr, cst.WithItem)):
+            bad.update(target_names(getattr(node, "target", None) or getattr(node, "asname", None)))
+        elif isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            return False
+        return True
+
+    for stmt in stmts:
+        walk(stmt, visit)
+    return frozenset(good - bad)
+
+
+def _call_kind(call: cst.Call, containers: frozenset[str]) -> str:
+    """``"read"`` (an ``.asynq()`` call), ``"safe"`` (a harmless builtin), ``"container"``
+    (a container method), or ``"other"``."""
+    func = call.func
+    if isinstance(func, cst.Name) and func.value in SAFE_BUILTINS:
+        return "safe"
+    if isinstance(func, cst.Attribute):
+        if func.attr.value == "asynq":
+            return "read"
+        if (
+            isinstance(func.value, cst.Name)
+            and func.value.value in containers
+            and func.attr.value in CONTAINER_METHODS
+        ):
+            return "container"
+    return "other"
+
+
+def _base_name(node: cst.BaseExpression) -> str | None:
+    while isinstance(node, (cst.Subscript, cst.Attribute)):
+        node = node.value
+    return node.value if isinstance(node, cst.Name) else None
+
+
+def statement_facts(stmt: cst.BaseStatement, containers: frozenset[str]) -> StatementFacts:
+    """The :class:`StatementFacts` of one statement (see the module docstring)."""
+    assigned: set[str] = set()
+    used: set[str] = set()
+    calls = 0
+    opaque = isinstance(stmt, _OPAQUE_STATEMENTS)
+    pinned = isinstance(stmt, (cst.If, *_OPAQUE_STATEMENTS))
+    #: depth of branches (``a if c else b``, ``a or b``, a chained comparison) and of the
+    #: arguments of calls that are not reads or harmless
+    hidden = 0
+
+    def assign_target(target: cst.BaseExpression) -> None:
+        nonlocal opaque
+        if isinstance(target, (cst.Tuple, cst.List)):
+            for el in target.elements:
+                assign_target(el.value)
+            return
+        if isinstance(target, cst.StarredElement):
+            assign_target(target.value)
+            return
+        if isinstance(target, cst.Name):
+            assigned.add(target.value)
+            return
+        base = _base_name(target)
+        if isinstance(target, cst.Subscript) and base is not None and base in containers:
+            assigned.add(base)
+            return
+        opaque = True  # an attribute, or an item of something the function did not build
+
+    def visit(node: cst.CSTNode) -> None:
+        nonlocal calls, opaque, pinned, hidden
+        if isinstance(node, _OPAQUE_SMALL) or isinstance(node, _OPAQUE_STATEMENTS):
+            opaque = True
+            return
+        if isinstance(node, (cst.Yield, cst.Await, cst.NamedExpr)):
+            if not isinstance(node, cst.Yield):
+                opaque = True
+            pinned = pinned or isinstance(node, cst.Yield) and hidden > 0
+        if isinstance(node, cst.Return) and not top:
+            opaque = True
+        if isinstance(node, cst.Name):
+            used.add(node.value)
+        elif isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
+            targets = (
+                [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+            )
+            for target in targets:
+                assign_target(target)
+        elif isinstance(node, cst.For):
+            assigned.update(target_names(node.target))
+        elif isinstance(node, cst.Call):
+            kind = _call_kind(node, containers)
+            if kind == "container":
+                assert isinstance(node.func, cst.Attribute)
+                assert isinstance(node.func.value, cst.Name)
+                assigned.add(node.func.value.value)
+            elif kind == "other":
+                calls += 1
+                if hidden:
+                    pinned = True
+                visit(node.func)
+                hidden += 1
+                for arg in node.args:
+                    visit(arg)
+                hidden -= 1
+                return
+        elif isinstance(node, (cst.IfExp, cst.BooleanOperation)) or (
+            isinstance(node, cst.Comparison) and len(node.comparisons) > 1
+        ):
+            for child in child_nodes(node):
+                visit(child)
+            branches = _branch_calls(node, containers)
+            if branches:
+                pinned = True
+            return
+        for child in child_nodes(node):
+            visit(child)
+
+    top = isinstance(stmt, cst.SimpleStatementLine)
+    if isinstance(stmt, cst.For):
+        for child in child_nodes(stmt):
+            visit(child)
+        if stmt.orelse is not None:
+            opaque = True
+        iter_calls = False
+
+        def in_iter(n: cst.CSTNode) -> bool:
+            nonlocal iter_calls
+            if isinstance(n, cst.Call) and _call_kind(n, containers) in ("read", "other"):
+                iter_calls = True
+            iter_calls = iter_calls or isinstance(n, cst.Yield)
+            return not iter_calls
+
+        walk(stmt.iter, in_iter)
+        pinned = pinned or iter_calls
+    else:
+        visit(stmt)
+    return StatementFacts(frozenset(assigned), frozenset(used), calls, opaque, pinned)
+
+
+def _branch_calls(node: cst.CSTNode, containers: frozenset[str]) -> bool:
+    """Whether a branch of ``node`` (the arms of ``a if c else b``, the right of ``a or b``,
+    the later comparators of a chain) calls something that is not harmless."""
+    if isinstance(node, cst.IfExp):
+        parts: list[cst.CSTNode] = [node.body, node.orelse]
+    elif isinstance(node, cst.BooleanOperation):
+        parts = [node.right]
+    else:
+        assert isinstance(node, cst.Comparison)
+        parts = [c.comparator for c in node.comparisons[1:]]
+    found = False
+
+    def visit(n: cst.CSTNode) -> bool:
+        nonlocal found
+        if isinstance(n, cst.Call) and _call_kind(n, containers) in ("read", "other"):
+            found = True
+        if isinstance(n, cst.Yield):
+            found = True
+        return not found
+
+    for part in parts:
+        walk(part, visit)
+    return found
+
+
+def share_rounds(
+    stmts: list[cst.BaseStatement],
+    containers: frozenset[str],
+    name_yields: Callable[[list[cst.Yield]], tuple[dict[int, str], list[cst.SimpleStatementLine]]],
+) -> list[cst.BaseStatement]:
+    """Move each ``x = yield ...`` line (and the reads of a statement that only reads, named
+    first) up to the earliest earlier ``x = yield ...`` line it can join: no statement in
+    between changes what it uses or uses what it assigns, calls anything but reads and
+    harmless code, or is opaque. ``group_reads`` then merges the neighbours into one yield."""
+    out: list[cst.BaseStatement] = []
+    facts: list[StatementFacts] = []
+
+    def target_for(f: StatementFacts) -> int | None:
+        target = None
+        for k in range(len(out) - 1, -1, -1):
+            g = facts[k]
+            if g.opaque or g.calls or (g.assigned & f.used) or (f.assigned & g.used):
+                break
+            if read_member(out[k]) is not None:
+                target = k
+        # after the members that follow it (the run that becomes one yield), keeping order
+        while target is not None and target + 1 < len(out) and read_member(out[target + 1]):
+            target += 1
+        return target
+
+    for stmt in stmts:
+        f = statement_facts(stmt, containers)
+        member = read_member(stmt)
+        if member is not None:
+            target = target_for(f) if safe_to_evaluate_early(member.item) else None
+            if target is not None:
+                out.insert(target + 1, stmt)
+                facts.insert(target + 1, f)
+                continue
+        elif (
+            isinstance(stmt, cst.SimpleStatementLine)
+            and len(stmt.body) == 1
+            and not f.opaque
+            and not f.calls
+        ):
+            small = stmt.body[0]
+            found: list[cst.Yield] = []
+            if (
+                collect_unconditional_yields(small, False, found)
+                and found
+                and len(found) == count_yields(small)
+                and all(
+                    y.value is not None
+                    and not isinstance(y.value, cst.From)
+                    and safe_to_evaluate_early(y.value)
+                    for y in found
+                )
+                and target_for(statement_facts(_reads_only(found), containers)) is not None
+            ):
+                temps, named = name_yields(found)
+                replaced: Any = small.visit(YieldReplacer(temps))
+                rest = stmt.with_changes(body=[strip_yield_parens(replaced)])
+                for line in named:
+                    line_facts = statement_facts(line, containers)
+                    target = target_for(line_facts)
+                    if target is None:
+                        out.append(line)
+                        facts.append(line_facts)
+                    else:
+                        out.insert(target + 1, line)
+                        facts.insert(target + 1, line_facts)
+                stmt = rest
+                f = statement_facts(stmt, containers)
+        out.append(stmt)
+        facts.append(f)
+    return out
+
+
+def _reads_only(yields: list[cst.Yield]) -> cst.SimpleStatementLine:
+    """A statement that evaluates ``yields`` (for the names they use)."""
+    values = [cst.Element(value=y.value) for y in yields if isinstance(y.value, cst.BaseExpression)]
+    return cst.SimpleStatementLine(body=[cst.Expr(value=cst.Tuple(elements=values))])
