@@ -9,6 +9,7 @@ from ._cst import ImportBinding, Ref
 from ._facts import DecoratorFacts, ModuleFacts, UnitFacts
 from ._reads import Site
 from ._results import Refusal
+from ._share import StatementFacts
 
 Symbol = tuple[str, str]  # (path, top-level name)
 #: ("sym", path, name) | ("prime", path, name) for ``f.prime`` | ("mod", path) | ("ext", dotted)
@@ -408,19 +409,21 @@ class Resolver:
 
     def _check_stage_rounds(self, path: str, unit: UnitFacts, twin: UnitFacts, name: str) -> None:
         """A function that reads in stages behind a loop is converted with its statements
-        in order: each statement that reads waits for the one before. When that makes more
-        rounds than its twin primes in (``@priming.generator`` stages), the staged reads are
+        in order, reads of different statements sharing a round where ``_share`` lets them
+        (see :func:`shared_rounds`). When that makes more rounds than its twin primes in (``@priming.generator`` stages), the staged reads are
         blocked: converting could cost round trips the twin did not."""
         stage: dict[int, int] = {}
         rounds: dict[int, int] = {}
+        reads: dict[int, int] = {}
         for site in unit.sites:
             if not self._may_be_read(path, site):
                 continue
+            reads[site.top] = reads.get(site.top, 0) + 1
             stage[site.ordinal] = max(
                 site.stage, 1 + max((stage.get(a, 1) for a in site.after), default=0)
             )
             rounds[site.top] = max(rounds.get(site.top, 0), stage[site.ordinal])
-        needed = sum(rounds.values())
+        needed = shared_rounds(unit.statements, rounds, reads)
         stages = twin.yields + 1
         if needed <= stages:
             return
@@ -429,16 +432,20 @@ class Resolver:
                 site.blocker = (
                     "in a comprehension read in stages (two `for` clauses, or a condition "
                     "and an element that both read); "
-                    f"converted, {name} would read in about {needed} rounds, one statement "
-                    f"after another, where its twin primes in {stages}, so it could cost more "
+                    f"converted, {name} would read in about {needed} rounds, reads of "
+                    "different statements sharing a round only when they do not depend on each "
+                    "other and nothing between them has an order that matters, where its twin "
+                    f"primes in {stages}, so it could cost more "
                     "round trips. Put reads that do not depend on each other in one statement "
                     "(or next to each other), then rerun"
                 )
             if site.after and site.blocker is None:
                 site.blocker = (
                     "inside a `for` loop, in a stage after other reads of the same iteration; "
-                    f"converted, {name} would read in about {needed} rounds, one statement "
-                    f"after another, where its twin primes in {stages}, so it could cost more "
+                    f"converted, {name} would read in about {needed} rounds, reads of "
+                    "different statements sharing a round only when they do not depend on each "
+                    "other and nothing between them has an order that matters, where its twin "
+                    f"primes in {stages}, so it could cost more "
                     "round trips. Put reads that do not depend on each other in one statement "
                     "(or next to each other), then rerun"
                 )
@@ -513,3 +520,37 @@ class Resolver:
         if mod is None or sym[1] not in mod.defs:
             return None
         return mod.units[mod.defs[sym[1]]]
+
+
+def shared_rounds(
+    statements: list[StatementFacts], rounds: dict[int, int], reads: dict[int, int]
+) -> int:
+    """How many rounds a converted function takes, its reads of different statements sharing
+    rounds as the rewrite lets them (see ``_share``): ``rounds`` is how many stages the reads of
+    each statement (by index) take, ``reads`` how many of its calls become yields.
+
+    A statement's reads start in the round after the last statement before it that they
+    depend on (it assigns or changes a name they need, or uses a name the statement assigns)
+    and no earlier than the last statement before it that calls something other than reads or
+    is opaque; the reads of a statement that cannot be named ahead of it (``pinned``, or that
+    calls something other than reads itself) start after every statement before it.
+    Without statement facts, every statement waits for the one before."""
+    if not statements:
+        return sum(rounds.values())
+    ends: list[int] = []
+    floor = 0
+    for index, facts in enumerate(statements):
+        count = rounds.get(index, 0)
+        if count:
+            count = max(count, facts.chain)
+        if count and (facts.pinned or facts.calls > reads.get(index, 0)):
+            start = max([floor, *ends])
+        else:
+            start = floor
+            for before, earlier in zip(ends, statements[: len(ends)], strict=True):
+                if earlier.assigned & facts.read_used or facts.assigned & earlier.used:
+                    start = max(start, before)
+        ends.append(start + count)
+        if facts.opaque or facts.calls > reads.get(index, 0):
+            floor = max(ends)
+    return max(ends, default=0)

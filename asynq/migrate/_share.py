@@ -25,7 +25,15 @@ from typing import Any
 
 import libcst as cst
 
-from ._cst import HARMLESS_BUILTINS, child_nodes, target_names, walk
+from ._cst import (
+    HARMLESS_BUILTINS,
+    child_nodes,
+    comp_target_names,
+    name_counts,
+    param_names,
+    target_names,
+    walk,
+)
 from ._yields import (
     YieldReplacer,
     collect_unconditional_yields,
@@ -85,7 +93,8 @@ class StatementFacts:
     """What one statement of a function body assigns, mentions and calls.
 
     ``assigned`` includes containers it changes (``d[k] = v``, ``rows.append(x)``);
-    ``used`` is every name it mentions; ``calls`` counts the calls that are neither harmless
+    ``used`` is every name it mentions, ``read_used`` those its reads need (names in the
+    calls, and in comprehensions and lambdas that call something); ``calls`` counts the calls that are neither harmless
     builtins, nor container methods, nor ``.asynq()`` calls (reads not yet rewritten are
     counted: the whole-program analysis subtracts the ones that become yields);
     ``opaque``: a statement whose order always matters; ``pinned``: its reads cannot be
@@ -94,9 +103,13 @@ class StatementFacts:
 
     assigned: frozenset[str]
     used: frozenset[str]
+    read_used: frozenset[str]
     calls: int
     opaque: bool
     pinned: bool
+    #: for a simple statement: the longest chain of calls in it where one needs the value of
+    #: another (``g(f(x))``, ``[g(r) for r in f(c)]``): at least the rounds its reads take
+    chain: int = 0
 
 
 def _display(value: cst.BaseExpression | None) -> bool:
@@ -172,6 +185,7 @@ def statement_facts(stmt: cst.BaseStatement, containers: frozenset[str]) -> Stat
     """The :class:`StatementFacts` of one statement (see the module docstring)."""
     assigned: set[str] = set()
     used: set[str] = set()
+    read_used: set[str] = set()
     calls = 0
     opaque = isinstance(stmt, _OPAQUE_STATEMENTS)
     pinned = isinstance(stmt, (cst.If, *_OPAQUE_STATEMENTS))
@@ -197,8 +211,32 @@ def statement_facts(stmt: cst.BaseStatement, containers: frozenset[str]) -> Stat
             return
         opaque = True  # an attribute, or an item of something the function did not build
 
+    #: names bound by the comprehensions and lambdas the walk is in (not the function's)
+    bound: list[set[str]] = []
+
+    #: how many calls that read (or may), or comprehensions and lambdas that contain one,
+    #: the walk is in: names there are what the reads need
+    reading = 0
+
     def visit(node: cst.CSTNode) -> None:
-        nonlocal calls, opaque, pinned, hidden
+        nonlocal reading
+        if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            bound.append(comp_target_names(node))
+        elif isinstance(node, cst.Lambda):
+            bound.append(param_names(node.params))
+        else:
+            visit_node(node)
+            return
+        inner = _calls_something(node, containers)
+        reading += inner
+        try:
+            visit_node(node)
+        finally:
+            bound.pop()
+            reading -= inner
+
+    def visit_node(node: cst.CSTNode) -> None:
+        nonlocal calls, opaque, pinned, hidden, reading
         if isinstance(node, _OPAQUE_SMALL) or isinstance(node, _OPAQUE_STATEMENTS):
             opaque = True
             return
@@ -209,7 +247,10 @@ def statement_facts(stmt: cst.BaseStatement, containers: frozenset[str]) -> Stat
         if isinstance(node, cst.Return) and not top:
             opaque = True
         if isinstance(node, cst.Name):
-            used.add(node.value)
+            if not any(node.value in names for names in bound):
+                used.add(node.value)
+                if reading:
+                    read_used.add(node.value)
         elif isinstance(node, (cst.Assign, cst.AugAssign, cst.AnnAssign)):
             targets = (
                 [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
@@ -224,15 +265,23 @@ def statement_facts(stmt: cst.BaseStatement, containers: frozenset[str]) -> Stat
                 assert isinstance(node.func, cst.Attribute)
                 assert isinstance(node.func.value, cst.Name)
                 assigned.add(node.func.value.value)
+            elif kind == "read":
+                reading += 1
+                for child in child_nodes(node):
+                    visit(child)
+                reading -= 1
+                return
             elif kind == "other":
                 calls += 1
                 if hidden:
                     pinned = True
+                reading += 1
                 visit(node.func)
                 hidden += 1
                 for arg in node.args:
                     visit(arg)
                 hidden -= 1
+                reading -= 1
                 return
         elif isinstance(node, (cst.IfExp, cst.BooleanOperation)) or (
             isinstance(node, cst.Comparison) and len(node.comparisons) > 1
@@ -248,6 +297,7 @@ def statement_facts(stmt: cst.BaseStatement, containers: frozenset[str]) -> Stat
 
     top = isinstance(stmt, cst.SimpleStatementLine)
     if isinstance(stmt, cst.For):
+        assigned.update(target_names(stmt.target))
         for child in child_nodes(stmt):
             visit(child)
         if stmt.orelse is not None:
@@ -263,9 +313,51 @@ def statement_facts(stmt: cst.BaseStatement, containers: frozenset[str]) -> Stat
 
         walk(stmt.iter, in_iter)
         pinned = pinned or iter_calls
+        read_used.update(used)  # a loop's reads are read for its items
     else:
         visit(stmt)
-    return StatementFacts(frozenset(assigned), frozenset(used), calls, opaque, pinned)
+    chain = call_chain(stmt, containers) if isinstance(stmt, cst.SimpleStatementLine) else 0
+    return StatementFacts(
+        frozenset(assigned), frozenset(used), frozenset(read_used), calls, opaque, pinned, chain
+    )
+
+
+def call_chain(node: cst.CSTNode, containers: frozenset[str]) -> int:
+    """The longest chain of calls (other than harmless builtins and container methods) in
+    ``node`` where each needs the value of the one before: a call after those in its
+    arguments, a comprehension's element after its conditions, a condition after its
+    iterables (an upper bound of the rounds the reads there take)."""
+    if isinstance(node, cst.Call):
+        inner = max((call_chain(c, containers) for c in child_nodes(node)), default=0)
+        return inner + (1 if _call_kind(node, containers) in ("read", "other") else 0)
+    if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+        total = 0
+        for_in: cst.CompFor | None = node.for_in
+        while for_in is not None:
+            total += call_chain(for_in.iter, containers)
+            total += max((call_chain(c.test, containers) for c in for_in.ifs), default=0)
+            for_in = for_in.inner_for_in
+        if isinstance(node, cst.DictComp):
+            elt = max(call_chain(node.key, containers), call_chain(node.value, containers))
+        else:
+            elt = call_chain(node.elt, containers)
+        return total + elt
+    return max((call_chain(c, containers) for c in child_nodes(node)), default=0)
+
+
+def _calls_something(node: cst.CSTNode, containers: frozenset[str]) -> bool:
+    """Whether ``node`` calls anything that may read (a read, or any call that is not a
+    harmless builtin or a container method)."""
+    found = False
+
+    def visit(n: cst.CSTNode) -> bool:
+        nonlocal found
+        if isinstance(n, cst.Call) and _call_kind(n, containers) in ("read", "other"):
+            found = True
+        return not found
+
+    walk(node, visit)
+    return found
 
 
 def _branch_calls(node: cst.CSTNode, containers: frozenset[str]) -> bool:
@@ -313,10 +405,7 @@ def share_rounds(
                 break
             if read_member(out[k]) is not None:
                 target = k
-        # after the members that follow it (the run that becomes one yield), keeping order
-        while target is not None and target + 1 < len(out) and read_member(out[target + 1]):
-            target += 1
-        return target
+        return None if target is None else _group_end(out, target)
 
     for stmt in stmts:
         f = statement_facts(stmt, containers)
@@ -364,6 +453,28 @@ def share_rounds(
         out.append(stmt)
         facts.append(f)
     return out
+
+
+def _group_end(stmts: list[cst.BaseStatement], index: int) -> int:
+    """The last line of the yield ``group_reads`` makes of the line at ``index`` and its
+    neighbours (a line joins there, keeping the order of the others)."""
+    start = index
+    while start > 0 and read_member(stmts[start - 1]) is not None:
+        start -= 1
+    assigned: set[str] = set()
+    end = start
+    for position in range(start, len(stmts)):
+        member = read_member(stmts[position])
+        if member is None:
+            break
+        uses = name_counts(member.item)
+        if position > start and any(uses[n] for n in assigned):
+            if position > index:
+                break
+            assigned = set()
+        assigned |= member.assigned
+        end = position
+    return end
 
 
 def _reads_only(yields: list[cst.Yield]) -> cst.SimpleStatementLine:
