@@ -1,0 +1,302 @@
+"""Reads of different statements that do not depend on each other share one yield when
+nothing between them has an order that matters; a function read in stages is held to its
+twin's rounds with those shared rounds counted."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from asynq.migrate import migrate_sources
+from asynq.migrate._resolve import shared_rounds
+from asynq.migrate._share import local_containers, statement_facts
+
+#: Cached functions used by the tests, in their own module.
+MODELS = """
+from app.cache import mc
+
+
+@mc.cached("f")
+def f(x):
+    return x + 1
+
+
+prime_f = f.prime
+
+
+@mc.cached("g")
+def g(x):
+    return x * 2
+
+
+prime_g = g.prime
+"""
+OTHERS = {"app/models.py": MODELS}
+
+SEPARATE = """
+from asynq import asynq
+
+from app.models import f, g
+
+
+@asynq()
+def page(a, b):
+    x = yield f.asynq(a)
+    {between}
+    y = yield g.asynq(b)
+    return x + y
+"""
+
+
+def separate(between: str) -> str:
+    return SEPARATE.format(between=between)
+
+
+def legacy(between: str) -> str:
+    return f"""
+        from app.models import f, g, prime_f, prime_g
+
+
+        def page(a, b):
+            x = f(a)
+            {between}
+            y = g(b)
+            return x + y
+
+
+        def prime_page(a, b):
+            prime_f(a)
+            prime_g(b)
+        """
+
+
+def test_reads_of_two_statements_with_harmless_statements_between_share_one_yield(
+    assert_codemod,
+):
+    assert_codemod(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+
+        def page(a, b):
+            x = f(a)
+            total = len(str(x)) + 1
+            seen = {}
+            seen[x] = total
+            y = g(b)
+            return {"x": x, "y": y, "seen": seen}
+
+
+        def prime_page(a, b):
+            prime_f(a)
+            prime_g(b)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g
+
+
+        @asynq()
+        def page(a, b):
+            x, y = yield f.asynq(a), g.asynq(b)
+            total = len(str(x)) + 1
+            seen = {}
+            seen[x] = total
+            return {"x": x, "y": y, "seen": seen}
+        """,
+        others=OTHERS,
+    )
+
+
+def test_a_plain_call_between_two_reads_keeps_them_in_separate_yields(assert_codemod, dedent):
+    assert_codemod(legacy("print(x)"), dedent(separate("print(x)")), others=OTHERS)
+
+
+def test_an_attribute_write_between_two_reads_keeps_them_in_separate_yields(
+    assert_codemod, dedent
+):
+    assert_codemod(legacy("a.last = x"), dedent(separate("a.last = x")), others=OTHERS)
+
+
+def test_a_write_into_a_container_the_function_did_not_build_keeps_reads_apart(
+    assert_codemod, dedent
+):
+    assert_codemod(legacy("a[0] = x"), dedent(separate("a[0] = x")), others=OTHERS)
+
+
+def test_a_read_that_needs_a_value_computed_between_waits_for_it(assert_codemod, dedent):
+    before = legacy("b = x * 2")
+    after = separate("b = x * 2")
+    assert_codemod(before, dedent(after), others=OTHERS)
+
+
+def test_a_read_does_not_move_above_a_statement_that_uses_the_name_it_assigns(assert_codemod):
+    assert_codemod(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+
+        def page(a, b, y):
+            x = f(a)
+            old = y
+            y = g(b)
+            return x, old, y
+
+
+        def prime_page(a, b, y):
+            prime_f(a)
+            prime_g(b)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g
+
+
+        @asynq()
+        def page(a, b, y):
+            x = yield f.asynq(a)
+            old = y
+            y = yield g.asynq(b)
+            return x, old, y
+        """,
+        others=OTHERS,
+    )
+
+
+def test_the_stages_of_a_loop_join_the_yields_of_independent_statements_before_it(
+    assert_codemod,
+):
+    result = assert_codemod(
+        """
+        from asynq import priming
+
+        from app.models import f, g, prime_f, prime_g
+
+
+        def page(a, xs):
+            head = f(a)
+            note = [head]
+            tail = g(a)
+            for x in xs:
+                row = f(x)
+                note.append(g(row))
+            return head, tail, note
+
+
+        @priming.generator
+        def prime_page(a, xs):
+            prime_f(a)
+            prime_g(a)
+            for x in xs:
+                prime_f(x)
+            yield
+            for x in xs:
+                prime_g(f(x))
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g
+
+
+        @asynq()
+        def page(a, xs):
+            head, tail, f_values = yield f.asynq(a), g.asynq(a), [f.asynq(x) for x in xs]
+            note = [head]
+            g_values = yield [g.asynq(row) for x, row in zip(xs, f_values)]
+            for x, f_value, g_value in zip(xs, f_values, g_values):
+                row = f_value
+                note.append(g_value)
+            return head, tail, note
+        """,
+        others=OTHERS,
+    )
+    assert result.refusals == []
+
+
+def test_a_loop_read_in_stages_behind_an_attribute_write_is_still_refused_with_the_count(
+    dedent,
+):
+    source = dedent(
+        """
+        from asynq import priming
+
+        from app.models import f, g, prime_f, prime_g
+
+
+        def page(a, xs, out):
+            head = f(a)
+            out.head = head
+            total = 0
+            for x in xs:
+                row = f(x)
+                total += g(row)
+            return total
+
+
+        @priming.generator
+        def prime_page(a, xs, out):
+            prime_f(a)
+            for x in xs:
+                prime_f(x)
+            yield
+            for x in xs:
+                prime_g(f(x))
+        """
+    )
+    result = migrate_sources({"app/m.py": source, "app/models.py": dedent(MODELS)})
+    assert result.code["app/m.py"] == source
+    assert [(r.function, r.line) for r in result.refusals] == [("page", 12)]
+    assert "would read in about 3 rounds" in result.refusals[0].reason
+    assert "where its twin primes in 2" in result.refusals[0].reason
+
+
+def facts_of(body: str, dedent) -> list:
+    fn = cst.parse_module(dedent(body)).body[0]
+    assert isinstance(fn, cst.FunctionDef) and isinstance(fn.body, cst.IndentedBlock)
+    containers = local_containers(list(fn.body.body))
+    return [statement_facts(stmt, containers) for stmt in fn.body.body]
+
+
+def test_independent_statements_are_counted_in_the_same_rounds(dedent):
+    statements = facts_of(
+        """
+        def page(a, xs):
+            head = f(a)
+            rows = [g(x) for x in xs]
+            return head, rows
+        """,
+        dedent,
+    )
+    assert shared_rounds(statements, {0: 1, 1: 1}, {0: 1, 1: 1}) == 1
+
+
+def test_a_plain_call_makes_the_reads_after_it_start_in_a_later_round(dedent):
+    statements = facts_of(
+        """
+        def page(a, xs):
+            head = f(a)
+            log(head)
+            rows = [g(x) for x in xs]
+            return head, rows
+        """,
+        dedent,
+    )
+    assert shared_rounds(statements, {0: 1, 2: 1}, {0: 1, 2: 1}) == 2
+
+
+def test_a_read_nested_in_another_read_counts_two_rounds(dedent):
+    statements = facts_of(
+        """
+        def page(a):
+            return [g(r) for r in f(a)]
+        """,
+        dedent,
+    )
+    assert statements[0].chain == 2
+    assert shared_rounds(statements, {0: 1}, {0: 2}) == 2
+
+
+def test_without_statement_facts_every_statement_waits_for_the_one_before():
+    assert shared_rounds([], {0: 1, 1: 2}, {0: 1, 1: 2}) == 3
