@@ -29,6 +29,7 @@ from ._cst import (
     HARMLESS_BUILTINS,
     child_nodes,
     comp_target_names,
+    dotted_name,
     name_counts,
     param_names,
     target_names,
@@ -326,10 +327,14 @@ def call_chain(node: cst.CSTNode, containers: frozenset[str]) -> int:
     """The longest chain of calls (other than harmless builtins and container methods) in
     ``node`` where each needs the value of the one before: a call after those in its
     arguments, a comprehension's element after its conditions, a condition after its
-    iterables (an upper bound of the rounds the reads there take)."""
+    iterables (an upper bound of the rounds the reads there take; a call of a capitalised
+    name, a class, is not counted)."""
     if isinstance(node, cst.Call):
         inner = max((call_chain(c, containers) for c in child_nodes(node)), default=0)
-        return inner + (1 if _call_kind(node, containers) in ("read", "other") else 0)
+        ref = dotted_name(node.func)
+        constructor = ref is not None and ref[-1][:1].isupper()  # ``Book(x)``: no read
+        reads = _call_kind(node, containers) in ("read", "other") and not constructor
+        return inner + (1 if reads else 0)
     if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
         total = 0
         for_in: cst.CompFor | None = node.for_in

@@ -112,9 +112,7 @@ def test_a_plain_call_between_two_reads_keeps_them_in_separate_yields(assert_cod
     assert_codemod(legacy("print(x)"), dedent(separate("print(x)")), others=OTHERS)
 
 
-def test_an_attribute_write_between_two_reads_keeps_them_in_separate_yields(
-    assert_codemod, dedent
-):
+def test_an_attribute_write_between_two_reads_keeps_them_in_separate_yields(assert_codemod, dedent):
     assert_codemod(legacy("a.last = x"), dedent(separate("a.last = x")), others=OTHERS)
 
 
