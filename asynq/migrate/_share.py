@@ -218,6 +218,7 @@ def statement_facts(stmt: cst.BaseStatement, containers: frozenset[str]) -> Stat
     #: how many calls that read (or may), or comprehensions and lambdas that contain one,
     #: the walk is in: names there are what the reads need
     reading = 0
+    loops = 0  # loops the walk is in, within ``stmt``
 
     def visit(node: cst.CSTNode) -> None:
         nonlocal reading
@@ -237,7 +238,7 @@ def statement_facts(stmt: cst.BaseStatement, containers: frozenset[str]) -> Stat
             reading -= inner
 
     def visit_node(node: cst.CSTNode) -> None:
-        nonlocal calls, opaque, pinned, hidden, reading
+        nonlocal calls, opaque, pinned, hidden, reading, loops
         if isinstance(node, _OPAQUE_SMALL) or isinstance(node, _OPAQUE_STATEMENTS):
             opaque = True
             return
@@ -260,6 +261,13 @@ def statement_facts(stmt: cst.BaseStatement, containers: frozenset[str]) -> Stat
                 assign_target(target)
         elif isinstance(node, cst.For):
             assigned.update(target_names(node.target))
+            loops += 1
+            for child in child_nodes(node):
+                visit(child)
+            loops -= 1
+            return
+        elif isinstance(node, (cst.Break, cst.Continue)) and not loops:
+            opaque = True  # leaves the enclosing loop: reads after it might not happen
         elif isinstance(node, cst.Call):
             kind = _call_kind(node, containers)
             if kind == "container":
@@ -297,6 +305,7 @@ def statement_facts(stmt: cst.BaseStatement, containers: frozenset[str]) -> Stat
             visit(child)
 
     top = isinstance(stmt, cst.SimpleStatementLine)
+    loops = 1 if isinstance(stmt, cst.For) else 0
     if isinstance(stmt, cst.For):
         assigned.update(target_names(stmt.target))
         for child in child_nodes(stmt):

@@ -298,3 +298,29 @@ def test_a_read_nested_in_another_read_counts_two_rounds(dedent):
 
 def test_without_statement_facts_every_statement_waits_for_the_one_before():
     assert shared_rounds([], {0: 1, 1: 2}, {0: 1, 1: 2}) == 3
+
+
+def test_a_guard_that_leaves_the_loop_keeps_the_reads_after_it_in_the_iteration(dedent):
+    statements = facts_of(
+        """
+        def page(x):
+            if x:
+                continue
+            y = g(x)
+        """,
+        dedent,
+    )
+    assert statements[0].opaque
+
+
+def test_a_continue_inside_a_loop_of_the_statement_does_not_keep_reads_apart(dedent):
+    statements = facts_of(
+        """
+        def page(xs):
+            for x in xs:
+                if x:
+                    continue
+        """,
+        dedent,
+    )
+    assert not statements[0].opaque
