@@ -324,3 +324,102 @@ def test_a_continue_inside_a_loop_of_the_statement_does_not_keep_reads_apart(ded
         dedent,
     )
     assert not statements[0].opaque
+
+
+BASE = """
+from srcache import mc
+
+
+@mc.cached("sr_f")
+def f(x):
+    return x + 1
+
+
+prime_f = f.prime
+
+
+@mc.cached("sr_g")
+def g(x):
+    return x * 2
+
+
+prime_g = g.prime
+"""
+
+LOGIC = """
+from srbase import f, g, prime_f, prime_g
+
+
+def page(a, b):
+    x = f(a)
+    seen = {}
+    seen[x] = len(str(x))
+    y = g(b)
+    return {"x": x, "y": y, "seen": seen}
+
+
+def prime_page(a, b):
+    prime_f(a)
+    prime_g(b)
+
+
+def main(a, b):
+    prime_page(a, b)
+    return page(a, b)
+"""
+
+
+def run_program(
+    address: str, base_src: str, logic_src: str, entry: str = "main"
+) -> list[tuple[object, int]]:
+    """Import the program under a fresh key prefix and call ``entry`` cold, then warm:
+    (output, read round trips) per call."""
+    import sys
+    import types
+    import uuid
+
+    from asynq import priming
+    from asynq.memcache import MemcacheClient
+
+    client = MemcacheClient(address, key_prefix=f"sr{uuid.uuid4().hex[:12]}:")
+    trips: list[object] = []
+    client.on_round_trip.subscribe(trips.append)
+    cache = types.ModuleType("srcache")
+    cache.mc = client  # type: ignore[attr-defined]
+    base, logic = types.ModuleType("srbase"), types.ModuleType("srlogic")
+    modules = {"srcache": cache, "srbase": base, "srlogic": logic}
+    saved = {name: sys.modules.get(name) for name in modules}
+    sys.modules.update(modules)
+    out: list[tuple[object, int]] = []
+    try:
+        exec(compile(base_src, "sr/srbase.py", "exec"), base.__dict__)  # noqa: S102
+        exec(compile(logic_src, "sr/srlogic.py", "exec"), logic.__dict__)  # noqa: S102
+        for _ in ("cold", "warm"):
+            trips.clear()
+            with client.request():
+                value = getattr(logic, entry)(3, 4)
+            priming.end_request()
+            out.append((value, len(trips)))
+    finally:
+        client.close()
+        for name, old in saved.items():
+            if old is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = old
+    return out
+
+
+def test_reads_sharing_a_yield_return_the_same_values_in_one_round_trip_on_memcached():
+    from asynq.memcache.server import MemcachedServer
+
+    migrated = migrate_sources({"sr/srbase.py": BASE, "sr/srlogic.py": LOGIC})
+    logic = migrated.code["sr/srlogic.py"]
+    assert "x, y = yield f.asynq(a), g.asynq(b)" in logic
+    with MemcachedServer() as server:
+        before = run_program(server.address, BASE, LOGIC)
+        # the converted page on its own, with no priming before it
+        after = run_program(server.address, migrated.code["sr/srbase.py"], logic, "page")
+    assert [value for value, _ in after] == [value for value, _ in before]
+    assert [trips for _, trips in before] == [1, 1]
+    assert [trips for _, trips in after] == [1, 1]
