@@ -12,8 +12,9 @@ What may stand between two reads that share a yield (everything else keeps them 
   apart, since they might not happen).
 
 Assigning an attribute (``obj.x = ...``), an item of a container the function did not build,
-``del``, ``global``, ``with``, ``try``, ``while``, ``raise``, ``assert``, nested definitions,
-imports and any other call keep reads apart. A read moves above a statement only when that
+``del``, ``global``, ``with``, ``try``, ``while``, ``raise``, ``assert``, a ``break`` or
+``continue`` of an enclosing loop, nested definitions, imports and any other call keep reads
+apart. A read moves above a statement only when that
 statement does not use a name the read assigns and assigns (or changes) no name the read uses.
 """
 
