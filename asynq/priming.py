@@ -48,9 +48,14 @@ is not left for a later plain read: it joins the task's own rounds.
   multi-get as the task's next read (a key already cached or being read is not asked again).
 - ``priming.prime(f, x)`` of an ``@asynq()`` function inside a task starts ``f.asynq(x)`` at once.
 - A ``@priming.generator`` called inside a task runs its first stage at once (so its keys, and
-  the first keys of the generators it calls, are part of that next round); each later stage runs
-  in a task of its own, after the round that fetched what the stage before primed, alongside the
-  caller. An error in a later stage is raised by the next synchronous read or ``drive()``.
+  the first keys of the generators it calls, are part of that next round). The generators a
+  task calls, with those their stages call, form a tree whose later stages run in a task of its
+  own, all together after the round that fetched what their stages before primed (as
+  ``drive()`` advances recorded generators), alongside the caller. While a stage runs, the
+  tasks that called generators, and those they started, are held (``TaskScheduler.hold``): a
+  stage's plain reads may run the scheduler, and the callers' plain reads must come after what
+  the stage primes. An error in a later stage is raised by the next synchronous read or
+  ``drive()``.
 
 Priming keeps values in the client's request scope (``with mc.request():``). Outside any
 request, the first priming call opens one (a ``request_roots.RequestStorage``), current on the
@@ -67,7 +72,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import decorators
 from .async_task import AsyncTask
-from .lowlevel import set_before_sync_call
+from .lowlevel import AWAITING_TASK, set_before_sync_call
 from .lowlevel import thread_state as _scheduler_state
 from .request_roots import RequestStorage
 from .scheduler import get_active_task, get_scheduler
@@ -102,8 +107,20 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 _Started = tuple["FutureBase[Any]", "RequestScope | None", "str | None"]
 
 
-class _Session(threading.local):
-    """The priming work recorded on this thread."""
+class _Tree:
+    """The priming generators called inside one running task, with those their stages call:
+    they advance together, one stage each per round, as ``drive()`` advances recorded ones."""
+
+    __slots__ = ("owner", "suspended", "started")
+
+    def __init__(self, owner: AsyncTask[Any] | None) -> None:
+        self.owner = owner  # the task that called the first generator
+        self.suspended: list[Generator[Any, Any, Any]] = []  # to resume after the next round
+        self.started: list[_Started] = []  # what the last stages primed (the next round)
+
+
+class _Session:
+    """The priming work recorded on one thread (see ``_here``)."""
 
     def __init__(self) -> None:
         self.generators: list[Generator[Any, Any, Any]] = []
@@ -113,30 +130,32 @@ class _Session(threading.local):
         self.driving = False
         # While drive() runs a generator's stage: its priming is recorded, not scheduled.
         self.in_stage = False
-        # While a stage runs inside a task: the futures its priming started (what its ``yield``
-        # waits for), innermost stage last.
+        # While stages run inside a task: the futures their priming started (what the next
+        # round fetches), innermost last, and the trees they belong to.
         self.collecting: list[list[_Started]] = []
+        self.advancing: list[_Tree] = []
         # Errors of later stages run inside tasks, raised by the next drive().
         self.errors: list[BaseException] = []
-        # The tasks running later stages of generators called inside tasks, and how many
+        # The tasks that advance the trees of generators called inside tasks, and how many
         # stages run right now (while one does, its plain reads only read).
-        self.stages: list[AsyncTask[None]] = []
+        self.stages: dict[AsyncTask[None], _Tree] = {}
         self.in_stages = 0
-        # Stage tasks waiting for a key that another task computes: never waited for by a
-        # plain read, which may be that very computation.
+        # What each stage task waits for: one waiting for a key that another task computes is
+        # never waited for by a plain read, which may be that very computation.
         self.on_computes: dict[AsyncTask[Any], list[FutureBase[Any]]] = {}
 
     def stages_pending(self) -> bool:
         if not self.stages or self.in_stages:
             return False
-        self.stages = [task for task in self.stages if not task.is_computed()]
+        for task in [task for task in self.stages if task.is_computed()]:
+            del self.stages[task]
         return any(self.can_wait_for(task) for task in self.stages)
 
     def can_wait_for(self, task: AsyncTask[Any]) -> bool:
         if task.is_computed() or task.running:
             return False
-        computes = self.on_computes.get(task)
-        return computes is None or all(future.is_computed() for future in computes)
+        waits = self.on_computes.get(task)
+        return waits is None or not any(_computing(future) for future in waits)
 
     def pending(self) -> bool:
         return (
@@ -149,12 +168,28 @@ class _Session(threading.local):
         return _scheduler_state.scheduler.active_task is not None and not self.in_stage
 
 
-_session = _Session()
+# The sessions live in a plain threading.local, read once per call: a subclass's attributes
+# are much slower to read, and the session is read on every prime and plain read.
+_threads = threading.local()
+
+
+def _here() -> _Session:
+    """This thread's priming session (created on first use)."""
+    try:
+        session: _Session = _threads.session
+    except AttributeError:
+        session = _threads.session = _Session()
+    return session
+
+
+def _computing(future: FutureBase[Any]) -> bool:
+    """Whether ``future`` is a read whose value a task computes now (a key that missed)."""
+    return not future.is_computed() and getattr(future, "batch", None) is AWAITING_TASK
 
 
 def _drive_if_pending() -> None:
     """Before a synchronous call of an ``@asynq()`` function: run what was primed first."""
-    if _session.pending():
+    if _here().pending():
         drive()
 
 
@@ -171,19 +206,22 @@ def _recorded() -> None:
 
 def pending() -> bool:
     """Whether priming work is recorded and not yet driven on this thread."""
-    return _session.pending()
+    return _here().pending()
 
 
 def in_task() -> bool:
     """Whether priming called now joins the running ``@asynq()`` task's rounds (it does inside a
     task, except while ``drive()`` runs a priming generator's stage) instead of being recorded."""
-    return _session.in_task()
+    return _here().in_task()
 
 
 def reads_pending() -> bool:
     """Whether priming generators or primed keys wait to be driven on this thread (what a
     plain read of a cached function drives first)."""
-    session = _session
+    try:
+        session = _threads.session
+    except AttributeError:
+        return False  # nothing was ever primed on this thread
     if session.driving:
         return False
     # Checked on every plain read of a cached function: the usual answers first, no call.
@@ -194,7 +232,7 @@ def reads_pending() -> bool:
 
 def driving() -> bool:
     """Whether priming is being driven on this thread (calls made meanwhile only record)."""
-    return _session.driving
+    return _here().driving
 
 
 # The classes of cached functions (``asynq.memcache`` registers its own when imported).
@@ -230,10 +268,11 @@ def generator(fn: _F) -> _F:
 
     @functools.wraps(fn)
     def record(*args: Any, **kwargs: Any) -> None:
-        if _session.in_task():
+        session = _here()
+        if session.in_task():
             _run_in_task(fn(*args, **kwargs))
             return
-        _session.generators.append(fn(*args, **kwargs))
+        session.generators.append(fn(*args, **kwargs))
         _recorded()
 
     record.is_priming_generator = True  # type: ignore[attr-defined]
@@ -253,12 +292,13 @@ def prime(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """
     if _is_asynq(fn):
         task = fn.asynq(*args, **kwargs)  # type: ignore[attr-defined]
-        if _session.in_task():
+        session = _here()
+        if session.in_task():
             get_scheduler().schedule(task)
-            if _session.driving:
-                _session.tasks.append(task)  # drive() waits for it as for the tasks it runs
+            if session.driving:
+                session.tasks.append(task)  # drive() waits for it as for the tasks it runs
             return
-        _session.tasks.append(task)
+        session.tasks.append(task)
         _recorded()
     else:
         _cached(fn).prime(*args, **kwargs)
@@ -299,14 +339,16 @@ def record_key(scope: RequestScope, key: str, cached: CachedFunction[Any] | None
 
     Inside a running task the key is fetched with the task's next round instead (``scope`` is
     then the running task's: ``in_task()`` tells the caller which to pass)."""
-    if _session.in_task():
+    session = _here()
+    if not session.in_stage and _scheduler_state.scheduler.active_task is not None:  # in_task()
         _fetch_in_task(scope, key, cached)
         return
     if key in scope.values or key in scope.inflight:
         return
     scope.prime_keys[key] = cached
-    _session.scopes[scope] = None
-    _recorded()
+    session.scopes[scope] = None
+    if not _hooked:
+        _recorded()
 
 
 def _fetch_in_task(scope: RequestScope, key: str, cached: CachedFunction[Any] | None) -> None:
@@ -319,83 +361,101 @@ def _fetch_in_task(scope: RequestScope, key: str, cached: CachedFunction[Any] | 
     if future is None:
         future = primed_read(scope, key, cached)
         get_scheduler().schedule(future)
-    if _session.collecting:
-        _session.collecting[-1].append((future, scope, key))
+    collecting = _here().collecting
+    if collecting:
+        collecting[-1].append((future, scope, key))
 
 
 def _run_in_task(gen: Generator[Any, Any, Any]) -> None:
     """A priming generator called inside a task: its first stage now, so that what it primes
-    joins the task's next round; the later stages in a task of their own, one per round."""
-    session = _session
-    started: list[_Started] = []
-    session.collecting.append(started)
-    session.in_stages += 1
-    try:
-        more = _advance(gen)
-    finally:
-        session.in_stages -= 1
-        session.collecting.pop()
-    if session.collecting:
-        # A stage of another generator called this one: that stage waits for these keys too.
-        session.collecting[-1].extend(started)
-    if not more:
+    joins the task's next round; its later stages with those of the other generators of its
+    tree (those called by the same task and by their stages), one stage each per round."""
+    session = _here()
+    if session.advancing:
+        # Called by a stage: the generator joins that stage's tree and round.
+        tree = session.advancing[-1]
+        if _advance(gen):
+            tree.suspended.append(gen)
         return
-    task: AsyncTask[None] = AsyncTask(_later_stages(gen, started), _later_stages, (gen,), {})
+    tree = _Tree(get_active_task())
+    _advance_stage(tree, [gen])
+    if not tree.suspended:
+        return
+    task: AsyncTask[None] = AsyncTask(_later_stages(tree), _later_stages, (gen,), {})
     get_scheduler().schedule(task)
-    session.stages.append(task)
+    session.stages[task] = tree
     _recorded()
 
 
-def _later_stages(
-    gen: Generator[Any, Any, Any], started: list[_Started]
-) -> Generator[Any, Any, None]:
-    """The body of the task that runs a priming generator's later stages: wait for what the
-    stage before primed (fetched in one round with everything else), then run the next one."""
-    session = _session
-    while True:
-        waiting = [future for future, _, _ in started if not future.is_computed()]
+def _advance_stage(tree: _Tree, runnable: list[Generator[Any, Any, Any]]) -> None:
+    """Run the next stage of each of ``runnable`` (generators they call run their first stage
+    too); those not finished wait in ``tree.suspended`` for the round that fetches what the
+    stage primed (``tree.started``). An error closes the tree's generators and goes on."""
+    session = _here()
+    session.collecting.append(tree.started)
+    session.advancing.append(tree)
+    session.in_stages += 1
+    try:
+        for gen in runnable:
+            if _advance(gen):
+                tree.suspended.append(gen)
+    except BaseException:
+        for gen in runnable + tree.suspended:
+            gen.close()
+        tree.suspended = []
+        raise
+    finally:
+        session.in_stages -= 1
+        session.advancing.pop()
+        session.collecting.pop()
+
+
+def _later_stages(tree: _Tree) -> Generator[Any, Any, None]:
+    """The body of the task that advances a tree of generators: wait for the round that
+    fetches what their last stages primed, then run their next stages, holding the tasks that
+    called them meanwhile (a stage's plain reads may run the scheduler: those tasks go on once
+    the stage is over, as legacy code reads only after priming is done)."""
+    session = _here()
+    scheduler = get_scheduler()
+    me = get_active_task()
+    assert me is not None  # this generator is the body of a task
+    while tree.suspended:
+        waiting = [future for future, _, _ in tree.started if not future.is_computed()]
         while waiting:
+            session.on_computes[me] = waiting
             try:
                 yield waiting
             except Exception:  # noqa: BLE001 - a failed read fails the plain read of it, later
                 pass
             # Keys that missed and that a reader is computing now: the next stage reads them
-            # with plain calls, which would otherwise wait inside the stage (and let the
-            # other tasks run ahead of it, reading what the stage is about to prime).
+            # with plain calls, which would otherwise wait inside the stage.
             waiting = []
-            for _, scope, key in started:
+            for _, scope, key in tree.started:
                 if scope is not None and key is not None and key in scope.values:
                     future = scope.inflight.get(key)
                     if future is not None and not future.is_computed():
                         waiting.append(future)
-            me = get_active_task()
-            if me is not None:
-                if waiting:
-                    session.on_computes[me] = waiting
-                else:
-                    session.on_computes.pop(me, None)
-        started = []
-        session.collecting.append(started)
-        session.in_stages += 1
+        session.on_computes.pop(me, None)
+        runnable, tree.suspended, tree.started = tree.suspended, [], []
+        owners = [other.owner for other in session.stages.values() if other.owner is not None]
+        hold = scheduler.hold(owners)
         try:
-            more = _advance(gen)
+            _advance_stage(tree, runnable)
         except Exception as error:  # noqa: BLE001 - raised by the next synchronous read
             session.errors.append(error)
             _recorded()
             return
         finally:
-            session.in_stages -= 1
-            session.collecting.pop()
-        if not more:
-            return
+            scheduler.release(hold)
 
 
 def open_request() -> RequestStorage:
     """The request priming keeps its values in outside any other: opened by the first priming
     call, current on this thread until ``end_request()``."""
-    storage = _session.legacy
+    session = _here()
+    storage = session.legacy
     if storage is None or storage.closed:
-        storage = _session.legacy = RequestStorage()
+        storage = session.legacy = RequestStorage()
         storage.__enter__()
     return storage
 
@@ -403,14 +463,14 @@ def open_request() -> RequestStorage:
 def drive() -> None:
     """Run all recorded priming work now, in rounds of one multi-get (see the module
     docstring). Does nothing while already driving."""
-    session = _session
+    session = _here()
     if session.driving:
         return
     scheduler = get_scheduler()
     # Later stages of generators called inside tasks first, as a plain read in legacy code
     # first drives everything primed: they advance together, one round at a time.
     while session.stages_pending():
-        for task in session.stages:
+        for task in list(session.stages):
             if session.can_wait_for(task):
                 scheduler.wait_for(task)
                 break
@@ -491,8 +551,9 @@ def _fetch_pending(scheduler: TaskScheduler) -> None:
     the reads of the primed tasks that are ready to run)."""
     from .memcache.batch import primed_read
 
-    scopes = list(_session.scopes)
-    _session.scopes.clear()
+    recorded = _here().scopes
+    scopes = list(recorded)
+    recorded.clear()
     items: list[FutureBase[Any]] = []
     for scope in scopes:
         keys = list(scope.prime_keys.items())
@@ -518,13 +579,13 @@ def _fetch_pending(scheduler: TaskScheduler) -> None:
 def end_request() -> None:
     """End the per-thread scopes priming opened outside ``with mc.request():`` (sending their
     write-backs) and drop any priming work not driven yet."""
-    session = _session
+    session = _here()
     for gen in session.generators:
         gen.close()
     session.generators = []
     session.tasks = []
     session.errors = []
-    session.stages = []
+    session.stages = {}
     session.on_computes.clear()
     session.scopes.clear()
     legacy, session.legacy = session.legacy, None

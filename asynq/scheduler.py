@@ -32,7 +32,9 @@ Invariants
     - One scheduler per thread; tasks and batches never cross threads.
     - A synchronous ``f(x)`` inside a running task re-enters this scheduler (``wait_for`` nests).
       It is legal, but what it reads is not batched with the caller's siblings; it is counted in
-      ``stats.impure_calls`` and logged under ``debug.options.DUMP_SYNC_CALLS``.
+      ``stats.impure_calls`` and logged under ``debug.options.DUMP_SYNC_CALLS``. Other ready
+      tasks run meanwhile, except those held (``hold``): a held task, and what it created, waits
+      aside until ``release``, unless nothing else could go on.
 
 Scheduling order is not part of the contract. What the scheduler does today: new tasks run first,
 in yield order (depth first, so a wide tree keeps few unfinished tasks alive); a parent woken by
@@ -237,6 +239,9 @@ class TaskScheduler:
         self._after_flush: tuple[Callable[..., Any], ...] = ()
         # Per running step of the instrumented loop: seconds spent in nested steps and rounds.
         self._step_nested: list[float] = []
+        # The holds in force (see ``hold``), outermost first: the tasks held, and the queue
+        # where those that became ready wait until the hold ends.
+        self._holds: list[tuple[set[AsyncTask[Any]], deque[AsyncTask[Any]]]] = []
 
     # -- public --------------------------------------------------------------------------------
 
@@ -270,13 +275,17 @@ class TaskScheduler:
     def _loop(self, future: FutureBase[Any]) -> None:
         ready = self._ready
         run = self._run
+        holds = self._holds
         while not future._computed:
             if ready:
-                if self._rng is not None:
-                    ready.rotate(-self._rng.randrange(len(ready)))
-                run(ready.popleft())
+                if self._rng is None and not holds:
+                    run(ready.popleft())
+                else:
+                    self._run_next_special()
             elif self._batches:
                 self._flush_round()
+            elif holds and self._unhold_all():
+                continue  # only held tasks can go on: they do (holding never deadlocks)
             else:
                 raise AsyncTaskError(
                     f"{future!r} can never be computed: no task can run and no batch is "
@@ -294,12 +303,14 @@ class TaskScheduler:
         """Run tasks until none can make progress; flush nothing. For drivers that flush
         batches themselves (``take_batches`` then ``flush_batches``)."""
         ready = self._ready
+        holds = self._holds
         self._depth += 1
         try:
             while ready:
-                if self._rng is not None:
-                    ready.rotate(-self._rng.randrange(len(ready)))
-                self._run(ready.popleft())
+                if self._rng is None and not holds:
+                    self._run(ready.popleft())
+                else:
+                    self._run_next_special()
         except BaseException:
             if self._depth == 1:
                 self._clear()
@@ -322,6 +333,66 @@ class TaskScheduler:
             self._flush_round()
         finally:
             self._batches = pending + self._batches
+
+    def hold(self, tasks: list[AsyncTask[Any]]) -> object:
+        """Keep ``tasks``, and the tasks they created (directly or not, except through a task
+        that is running now), from running until ``release(hold)``: one that becomes ready
+        meanwhile waits aside, so that a synchronous call made meanwhile runs only what it
+        needs (what the running tasks create). If nothing but held tasks could go on, they run
+        anyway: holding never deadlocks. Returns the hold, for ``release``."""
+        hold: tuple[set[AsyncTask[Any]], deque[AsyncTask[Any]]] = (
+            {task for task in tasks if not task._computed},
+            deque(),
+        )
+        self._holds.append(hold)
+        self._hand_off = False  # every task goes through the loop, which sets held ones aside
+        return hold
+
+    def release(self, hold: object) -> None:
+        """End a ``hold``: the tasks set aside run (in the order they became ready)."""
+        for index, each in enumerate(self._holds):
+            if each is hold:
+                del self._holds[index]
+                self._ready.extend(each[1])
+                each[1].clear()
+                break
+        if not self._holds:
+            self.__dict__.pop("_hand_off", None)  # the class's own setting again
+
+    def _run_next_special(self) -> None:
+        """Run the next ready task in shuffled order (``shuffle``), or set it aside if it is
+        held (``hold``)."""
+        ready = self._ready
+        if self._rng is not None:
+            ready.rotate(-self._rng.randrange(len(ready)))
+        task = ready.popleft()
+        if not (self._holds and self._set_aside(task)):
+            self._run(task)
+
+    def _set_aside(self, task: AsyncTask[Any]) -> bool:
+        """While holds are in force: if ``task`` is held (it, or the task that created it, and
+        so on up to a running task), queue it aside in the outermost hold that holds it."""
+        current: AsyncTask[Any] | None = task
+        while current is not None:
+            for held, aside in self._holds:
+                if current in held:
+                    aside.append(task)
+                    return True
+            if current.running:
+                return False
+            current = current.creator
+        return False
+
+    def _unhold_all(self) -> bool:
+        """Nothing else can go on: the holds in force end early (their tasks run)."""
+        found = False
+        for held, aside in self._holds:
+            held.clear()
+            if aside:
+                found = True
+                self._ready.extend(aside)
+                aside.clear()
+        return found
 
     def shuffle(self, seed: int | None) -> None:
         """Pick ready tasks and order a round's batches at random from ``seed``; None restores
@@ -409,6 +480,8 @@ class TaskScheduler:
             if not batch._computed:
                 batch.cancel()
         self._ready.clear()
+        for _, aside in self._holds:
+            aside.clear()
 
     def _schedule_root(self, future: Any) -> None:
         kind = _kinds.get(type(future))

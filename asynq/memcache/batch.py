@@ -67,7 +67,8 @@ class ThreadBatches:
     """A client's active batches on one thread: the reads (``batch``) and the writes
     (``writes``) of the current round; and, for cached functions' hot path, the scope the
     last read of a running task went through (``memo_scope``, valid while the running task is
-    ``memo_task`` and ``request_roots.generation`` is ``memo_generation``)."""
+    ``memo_task`` or a sibling of it, created by ``memo_creator``, and while
+    ``request_roots.generation`` is ``memo_generation``)."""
 
     __slots__ = ("batch", "writes", "memo_task", "memo_creator", "memo_scope", "memo_generation")
 
@@ -308,6 +309,11 @@ def _compute(item: CachedItem) -> Generator[Any, Any, None]:
     """The body of a compute task: run the function, store, write back, set the item."""
     cached = item.cached
     scope = item.scope
+    leases = scope.leases
+    if leases and item.lease is not None and leases.get(item.key) == item.lease:
+        # A priming read of the key in the same round got the same lease: it is this call's
+        # now, not one to give back when the request ends (before the write-back lands).
+        del leases[item.key]
     try:
         if cached.body_is_async:
             body: Any = cached.fn

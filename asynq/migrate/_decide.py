@@ -67,6 +67,10 @@ def blocker_sentence(blocker: str) -> str:
 class Decider(TwinTracker):
     """The conversion fixpoint over functions, helpers and methods."""
 
+    #: converted functions that keep calling their twin because some of their own reads stay
+    #: plain calls (served by that priming) -> why each such read cannot become a yield
+    plain_reads: dict[Symbol, list[str]]
+
     # -- the conversion decision -------------------------------------------------------------
     def _local_reasons(self, fn: Symbol) -> list[Refusal]:
         path, name = fn
@@ -214,6 +218,7 @@ class Decider(TwinTracker):
                     "(or delete the call), then rerun.",
                     unit,
                     site,
+                    about_twin=True,
                 )
             elif not site.deletable:
                 refuse(
@@ -222,6 +227,7 @@ class Decider(TwinTracker):
                     "be deleted. Make it a plain statement, then rerun.",
                     unit,
                     site,
+                    about_twin=True,
                 )
         return out
 
@@ -259,6 +265,7 @@ class Decider(TwinTracker):
                         f"{name} reads {shown} {blocker_sentence(site.blocker)}.",
                         unit.index,
                         site.ordinal,
+                        about_twin=True,
                     )
                 )
             elif target[0] == "method" and callee not in self.converted_methods:
@@ -271,6 +278,7 @@ class Decider(TwinTracker):
                         f"at a time. Convert {callee[1]} first, then rerun.",
                         unit.index,
                         site.ordinal,
+                        about_twin=True,
                     )
                 )
             elif callee in self.candidates and callee not in self.converted:
@@ -288,6 +296,7 @@ class Decider(TwinTracker):
                         f"Convert {callee[1]} first, then rerun.",
                         unit.index,
                         site.ordinal,
+                        about_twin=True,
                     )
                 )
         through_helpers = self._read_through_helpers(set(reads))
@@ -489,11 +498,15 @@ class Decider(TwinTracker):
         self._prune_helper_properties()
         for fn in sorted(self.candidates - self.converted):
             self.reasons[fn] = local[fn] + self._dependent_reasons(fn)
-        self.keeps_priming = {
-            fn
-            for fn in self.converted & self.candidates
-            if local[fn] or self._dependent_reasons(fn)
-        }
+        self.keeps_priming = set()
+        self.plain_reads = {}
+        for fn in sorted(self.converted & self.candidates):
+            lifted = local[fn] + self._dependent_reasons(fn)
+            if lifted:
+                self.keeps_priming.add(fn)
+                reads = [r.reason for r in lifted if r.reason.startswith(f"{fn[1]} reads ")]
+                if reads:
+                    self.plain_reads[fn] = reads
         self.compute_liveness()
 
     def _blocks(self, fn: Symbol, reasons: list[Refusal]) -> bool:

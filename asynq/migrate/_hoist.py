@@ -72,13 +72,16 @@ class _UnconditionalCalls:
             self.collect(child, conditional)
 
 
-def _plain(nodes: list[cst.CSTNode]) -> bool:
+def _plain(nodes: list[cst.CSTNode], skip: frozenset[int] = frozenset()) -> bool:
     """Whether ``nodes`` call nothing but harmless builtins and hold no assignment expression,
-    yield, await, lambda or comprehension (so they may be evaluated earlier, or once more)."""
+    yield, await, lambda or comprehension (so they may be evaluated earlier, or once more);
+    the nodes whose ids are in ``skip`` (calls read beforehand) are not looked into."""
     plain = True
 
     def visit(node: cst.CSTNode) -> bool:
         nonlocal plain
+        if id(node) in skip:
+            return False
         if isinstance(node, cst.Call):
             if not (isinstance(node.func, cst.Name) and node.func.value in HARMLESS_BUILTINS):
                 plain = False
@@ -257,7 +260,7 @@ class _WithoutCalls(cst.CSTTransformer):
     """Replaces the calls named by ``id`` with ``None`` (what is left of an expression once
     they are read before it)."""
 
-    def __init__(self, calls: set[int]) -> None:
+    def __init__(self, calls: set[int] | frozenset[int]) -> None:
         super().__init__()
         self.calls = calls
 
@@ -448,22 +451,8 @@ def _guardable(
     nothing but harmless builtins and the calls found in it, assigns nothing, and names only
     the loop variable, values read earlier in the iteration, and names that no other
     statement of the loop mentions (so no iteration can change them)."""
-    own = {id(r.call) for r in found}
-    plain = True
-
-    def visit(node: cst.CSTNode) -> bool:
-        nonlocal plain
-        if id(node) in own:
-            return False
-        if isinstance(node, cst.Call):
-            if not (isinstance(node.func, cst.Name) and node.func.value in HARMLESS_BUILTINS):
-                plain = False
-        elif isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await, cst.Lambda, *_COMPREHENSIONS)):
-            plain = False
-        return plain
-
-    walk(test, visit)
-    if not plain:
+    own = frozenset(id(r.call) for r in found)
+    if not _plain([test], own):
         return False
     rest = cast(cst.CSTNode, test.visit(_WithoutCalls(own)))  # the calls are read first
     others = _free_names(rest) - {item} - set(named) - HARMLESS_BUILTINS - _CONSTANT_NAMES

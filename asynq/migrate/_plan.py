@@ -54,6 +54,18 @@ class FilePlan:
 class Program(Decider):
     """The whole-program index: which functions are cached, primed, converted, and why not."""
 
+    def _kept_for_plain_reads(self, twin: tuple[str, str], why: str) -> str:
+        """Why ``twin`` stays, when its own function is converted with reads left as plain
+        calls: those reads, and why each cannot become a yield (``why`` otherwise)."""
+        for fn, reads in self.plain_reads.items():
+            if self.twins.get(fn) == twin and twin not in self.effectful:
+                return (
+                    f"{twin[1]} is kept: {fn[1]} (in {fn[0]}) is converted and keeps calling "
+                    f"it; its priming, which now joins the rounds of {fn[1]}, serves the reads "
+                    f"{fn[1]} leaves as plain calls. " + " ".join(reads)
+                )
+        return why
+
     # -- per-file plans ---------------------------------------------------------------------
     def plan(self, path: str) -> FilePlan:
         """What the rewrite must do in ``path`` (call :meth:`decide` first)."""
@@ -68,6 +80,8 @@ class Program(Decider):
                         reads.add(site.ordinal)  # ``book.p``: ``yield book.get_p.asynq()``
                         continue
                     target = self.target_of(path, site)
+                    if site.blocker is not None and sym in self.keeps_priming:
+                        continue  # stays a plain call, served by the twin's priming
                     if (
                         self.site_kind(path, site) == "call"
                         and target is not None
@@ -106,7 +120,7 @@ class Program(Decider):
                 out.refusals.extend(self.reasons.get(fn, []))
         for sym, why in sorted(self.kept.items()):
             if sym[0] == path and (sym in self.effectful or sym in self.live):
-                out.kept.append(Refusal(path, sym[1], why))
+                out.kept.append(Refusal(path, sym[1], self._kept_for_plain_reads(sym, why)))
         # Every other priming function that stays says why, so that nothing is left unexplained.
         prefix = self.config.prime_prefix
         reported = {k.function for k in out.kept}

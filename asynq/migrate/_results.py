@@ -28,8 +28,9 @@ class Refusal:
     ordinal: int | None = None
     method: tuple[str, str] | None = None
     line: int = 0
-    #: the refusal is about what the function's twin primes (not about its own reads): a
-    #: function that calls its twin itself may be converted anyway, keeping that call
+    #: the refusal does not apply to a function that calls its twin itself: converted, it
+    #: keeps that call (whose priming joins its rounds), and reads that cannot become yields
+    #: stay plain calls, served by that priming as before
     about_twin: bool = dataclasses.field(default=False, compare=False)
 
     def as_dict(self) -> dict[str, object]:

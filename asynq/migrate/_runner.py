@@ -44,6 +44,7 @@ from ._results import (
     Refusal,
 )
 from ._transform import transform_module
+from ._wrap import wrap_new_lines
 
 __all__ = [
     "EXIT_FAILED",
@@ -339,8 +340,8 @@ def _transform_one(
         output = transform_module(path, module, plan, config, text)
     except Exception:  # noqa: BLE001 - one file's failure must not stop the run
         return FileFailed(path, refusals=plan.refusals, error=traceback.format_exc())
-    new_code = output.code
     old_code = text if text is not None else module.code
+    new_code = wrap_new_lines(output.code, old_code, config.line_length, module.default_indent)
     if new_code == old_code:
         return FileUnchanged(path, output.refusals, output.notes, output.kept)
     try:

@@ -29,14 +29,8 @@ class TwinTracker(Resolver):
                     "it, so what it primes is not followed"
                 )
             return None
-        if target[0] != "sym":
-            return None
-        sym = (target[1], target[2])
-        if sym in self.twin_of or self.kinds.get(sym) != "def":
-            return None
-        if not sym[1].startswith(self.config.prime_prefix):
-            return None
-        if self.expand_primes(sym, set()) is None:
+        sym = self._lone_prime(target)
+        if sym is not None and self.expand_primes(sym, set()) is None:
             return (
                 f"a priming function (in {sym[0]}) that primes through an object or a "
                 "dynamic call (such as a table of priming functions), so what it primes "
@@ -174,6 +168,12 @@ class TwinTracker(Resolver):
     def lone_primes(self, target: Target | None) -> set[Symbol] | None:
         """For a priming function that is nobody's twin (``prime_page_widgets``): what it
         primes, expanded (None: not such a function, or it primes what cannot be followed)."""
+        sym = self._lone_prime(target)
+        return None if sym is None else self.expand_primes(sym, set())
+
+    def _lone_prime(self, target: Target | None) -> Symbol | None:
+        """``target`` as a priming function defined in this run that is nobody's twin (named
+        with the priming prefix), else None."""
         if target is None or target[0] != "sym":
             return None
         sym = (target[1], target[2])
@@ -181,7 +181,7 @@ class TwinTracker(Resolver):
             return None
         if not sym[1].startswith(self.config.prime_prefix):
             return None
-        return self.expand_primes(sym, set())
+        return sym
 
     def expand_primes(self, sym: Symbol | None, seen: set[Symbol]) -> set[Symbol] | None:
         """The functions whose keys the priming function ``sym`` primes, through the twins

@@ -10,7 +10,7 @@ import pytest
 
 from asynq.memcache.server import MemcachedServer
 from asynq.migrate import migrate_sources
-from tests.migrate.test_round_trip_properties import run
+from tests.migrate.random_programs import run
 from tests.migrate.test_self_priming import BASE
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from asynq.memcache.server import MemcachedServer
 from asynq.migrate import migrate_sources
+from tests.migrate.random_programs import run
 from tests.migrate.test_rewrite_rules import OTHERS
-from tests.migrate.test_round_trip_properties import run
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,14 @@ the legacy runtime: ``fakecache.mc.cached`` makes an ``@asynq()`` function with 
 
 from __future__ import annotations
 
-import sys
 import types
-from contextlib import contextmanager
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from asynq import asynq
 from asynq.migrate import migrate_sources
+from tests.migrate.random_programs import installed
 
 PRIMED: list[tuple[str, tuple[object, ...]]] = []
 
@@ -40,21 +39,6 @@ def _generator(fn):
             pass
 
     return drive
-
-
-@contextmanager
-def installed(modules):
-    """Register modules in sys.modules for the duration of the block."""
-    saved = {name: sys.modules.get(name) for name in modules}
-    sys.modules.update(modules)
-    try:
-        yield
-    finally:
-        for name, old in saved.items():
-            if old is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = old
 
 
 def run_program(base_src, logic_src, xs):

@@ -5,66 +5,21 @@ migration costs no more round trips per request, cold or warm."""
 
 from __future__ import annotations
 
-import sys
-import types
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asynq import priming
-from asynq.memcache import MemcacheClient
 from asynq.memcache.server import MemcachedServer
 from asynq.migrate import migrate_sources
+from tests.migrate.random_programs import run
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[MemcachedServer]:
     with MemcachedServer() as running:
         yield running
-
-
-@contextmanager
-def installed(modules: dict[str, types.ModuleType]) -> Iterator[None]:
-    saved = {name: sys.modules.get(name) for name in modules}
-    sys.modules.update(modules)
-    try:
-        yield
-    finally:
-        for name, old in saved.items():
-            if old is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = old
-
-
-def run(address: str, base_src: str, logic_src: str, xs: list[int]) -> list[tuple[Any, int]]:
-    """Import the program with a fresh key prefix; run its view cold, then warm. Returns
-    (output, round trips) per run."""
-    client = MemcacheClient(address, key_prefix=f"p{uuid.uuid4().hex[:12]}:")
-    trips: list[object] = []
-    client.on_round_trip.subscribe(trips.append)
-    cache = types.ModuleType("rtcache")
-    cache.mc = client  # type: ignore[attr-defined]
-    base, logic = types.ModuleType("rtbase"), types.ModuleType("rtlogic")
-    out = []
-    try:
-        with installed({"rtcache": cache, "rtbase": base, "rtlogic": logic}):
-            exec(compile(base_src, "rt/rtbase.py", "exec"), base.__dict__)  # noqa: S102
-            exec(compile(logic_src, "rt/rtlogic.py", "exec"), logic.__dict__)  # noqa: S102
-            for _ in ("cold", "warm"):
-                trips.clear()
-                with client.request():
-                    value = logic.main(xs)
-                priming.end_request()
-                out.append((value, len(trips)))
-    finally:
-        client.close()
-    return out
 
 
 @st.composite
@@ -222,8 +177,8 @@ def test_a_migrated_random_program_gives_the_same_outputs_with_no_more_round_tri
     base_src, logic_src = program
     result = migrate_sources({"rt/rtbase.py": base_src, "rt/rtlogic.py": logic_src})
     assert migrate_sources(result.code).code == result.code  # idempotent
-    before = run(server.address, base_src, logic_src, xs)
-    after = run(server.address, result.code["rt/rtbase.py"], result.code["rt/rtlogic.py"], xs)
+    before = run(server.address, base_src, logic_src, xs, "rt")
+    after = run(server.address, result.code["rt/rtbase.py"], result.code["rt/rtlogic.py"], xs, "rt")
     for (old_value, old_trips), (new_value, new_trips) in zip(before, after, strict=True):
         assert new_value == old_value
         assert new_trips <= old_trips, (

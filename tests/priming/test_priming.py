@@ -176,6 +176,34 @@ def test_outside_a_request_scope_priming_uses_a_thread_scope_until_end_request(
     assert trips == [["t:1", "t:2"], ["t:1"]]
 
 
+def test_what_one_thread_primed_is_pending_on_that_thread_only(mc: MemcacheClient) -> None:
+    import threading
+
+    trips = record_trips(mc)
+
+    @mc.cached("per-thread")
+    def t(x: int) -> int:
+        return x
+
+    t.prime(1)
+    seen: dict[str, Any] = {}
+
+    def other() -> None:
+        seen["pending"] = priming.pending()
+        seen["reads"] = priming.reads_pending()
+        seen["value"] = t(2)  # a read of its own: it does not drive this thread's priming
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert seen == {"pending": False, "reads": False, "value": 2}
+    assert trips == [["per-thread:2"]]
+    assert priming.pending() and priming.reads_pending()
+    assert t(1) == 1
+    assert trips == [["per-thread:2"], ["per-thread:1"]]
+    priming.end_request()
+
+
 def test_priming_over_two_clients_fetches_both_in_one_round(memcached: Any) -> None:
     from asynq import get_scheduler
 
