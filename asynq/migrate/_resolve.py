@@ -465,6 +465,58 @@ class Resolver:
         sym = (target[1], target[2])
         return self.kinds.get(sym) in ("cached", "asynq") or sym in self.candidates
 
+    def single_round(self, path: str, site: Site) -> bool:
+        """Whether a read takes one round even on a cold cache: it calls a cached function
+        whose body (what a miss computes) reads nothing cached, primes nothing and calls
+        only functions of the run that do neither (or code outside the run). Any other read
+        may take more rounds (a miss that reads more, a converted function's own yields)."""
+        if self.site_kind(path, site) != "call":
+            return False
+        target = self.target_of(path, site)
+        if target is None or target[0] != "sym":
+            return False
+        sym = (target[1], target[2])
+        return self.kinds.get(sym) == "cached" and self._reads_nothing(sym, set())
+
+    def _reads_nothing(self, sym: Symbol, seen: set[Symbol]) -> bool:
+        if sym in seen:
+            return True
+        seen.add(sym)
+        unit = self.unit_of(sym)
+        if unit is None:
+            return False
+        for site in unit.sites:
+            if site.kind != "call":
+                return False
+            target = self.target_of(sym[0], site)
+            if target is None:
+                continue  # a builtin or a local name
+            if target[0] == "ext":
+                if target[1].split(".")[0] == "asynq":
+                    return False
+                continue
+            if target[0] != "sym":
+                return False
+            callee = (target[1], target[2])
+            if self.kinds.get(callee) != "def" or not self._reads_nothing(callee, seen):
+                return False
+        return True
+
+    def single_round_refs(self, path: str) -> frozenset[Ref]:
+        """The dotted names (as written in ``path``) whose every call in a converted function
+        or method of ``path`` is a :meth:`single_round` read: only such reads may join a yield
+        earlier than the last one before them (see ``_share``)."""
+        mod = self.modules[path]
+        units = [mod.units[i] for n, i in mod.defs.items() if (path, n) in self.converted]
+        units += list(mod.methods.values()) + list(mod.plain_properties.values())
+        good: set[Ref] = set()
+        bad: set[Ref] = set()
+        for unit in units:
+            for site in unit.sites:
+                if site.kind == "call" and site.ref:
+                    (good if self.single_round(path, site) else bad).add(site.ref)
+        return frozenset(good - bad)
+
     def owner_of_prime(self, target: Target | None) -> Symbol | None:
         """The function whose keys a priming name primes (None: not a priming name)."""
         if target is None:

@@ -404,15 +404,28 @@ def share_rounds(
     stmts: list[cst.BaseStatement],
     containers: frozenset[str],
     name_yields: Callable[[list[cst.Yield]], tuple[dict[int, str], list[cst.SimpleStatementLine]]],
+    single_round: frozenset[tuple[str, ...]] = frozenset(),
+    reuse: bool = False,
 ) -> list[cst.BaseStatement]:
     """Move each ``x = yield ...`` line (and the reads of a statement that only reads, named
-    first) up to the earliest earlier ``x = yield ...`` line it can join: no statement in
-    between changes what it uses or uses what it assigns, calls anything but reads and
-    harmless code, or is opaque. ``group_reads`` then merges the neighbours into one yield."""
+    first) up to an earlier ``x = yield ...`` line it can join: no statement in between
+    changes what it uses or uses what it assigns, calls anything but reads and harmless code,
+    or is opaque. ``group_reads`` then merges the neighbours into one yield.
+
+    A yield waits for all its reads, and the yields after it wait for it: a read that may
+    take more than one round (a miss that reads more while it computes, a converted
+    function's own yields) joins only the last yield before it, so no later read waits
+    longer than it did. Only reads of ``single_round`` functions (cached functions whose
+    miss reads nothing, see ``Resolver.single_round``) join the earliest yield they can.
+    With ``reuse`` (``stmts`` is a function's whole body), a line that reads exactly what an
+    earlier line reads (the same code, nothing in between changing what it uses or calling
+    anything but reads) is not read again: its name is replaced by the earlier one, when
+    both are bound once and nothing changes what they hold."""
     out: list[cst.BaseStatement] = []
     facts: list[StatementFacts] = []
+    renames: dict[str, str] = {}
 
-    def target_for(f: StatementFacts) -> int | None:
+    def target_for(f: StatementFacts, single: bool) -> int | None:
         target = None
         for k in range(len(out) - 1, -1, -1):
             g = facts[k]
@@ -420,13 +433,52 @@ def share_rounds(
                 break
             if read_member(out[k]) is not None:
                 target = k
+                if not single:
+                    break
+            elif not single and count_yields(out[k]):
+                break
         return None if target is None else _group_end(out, target)
 
+    def same_read(member: Any, f: StatementFacts) -> str | None:
+        """The name of an earlier line that reads what ``member`` reads, if it may stand for
+        it (both names bound once and never changed)."""
+        if not reuse or not isinstance(member.target, cst.Name):
+            return None
+        if any(member.target.value in g.used for g in facts):
+            return None
+        code = _code(member.item)
+        for k in range(len(out) - 1, -1, -1):
+            g = facts[k]
+            if g.opaque or g.calls or (g.assigned & f.used):
+                return None
+            earlier = read_member(out[k])
+            if (
+                earlier is not None
+                and isinstance(earlier.target, cst.Name)
+                and _code(earlier.item) == code
+            ):
+                name = earlier.target.value
+                ok = name not in f.used and all(
+                    _changes(stmts, n) == 1 for n in (name, member.target.value)
+                )
+                return name if ok else None
+        return None
+
     for stmt in stmts:
+        if renames:
+            renamed = stmt.visit(_Renamer(renames))
+            assert isinstance(renamed, cst.BaseStatement)
+            stmt = renamed
         f = statement_facts(stmt, containers)
         member = read_member(stmt)
         if member is not None:
-            target = target_for(f) if safe_to_evaluate_early(member.item) else None
+            same = same_read(member, f) if safe_to_evaluate_early(member.item) else None
+            if same is not None:
+                assert isinstance(member.target, cst.Name)
+                renames[member.target.value] = same
+                continue
+            single = _single_round(member.item, single_round)
+            target = target_for(f, single) if safe_to_evaluate_early(member.item) else None
             if target is not None:
                 out.insert(target + 1, stmt)
                 facts.insert(target + 1, f)
@@ -449,14 +501,22 @@ def share_rounds(
                     and safe_to_evaluate_early(y.value)
                     for y in found
                 )
-                and target_for(statement_facts(_reads_only(found), containers)) is not None
+                and target_for(
+                    statement_facts(_reads_only(found), containers),
+                    all(_single_round(y, single_round) for y in found),
+                )
+                is not None
             ):
                 temps, named = name_yields(found)
                 replaced: Any = small.visit(YieldReplacer(temps))
                 rest = stmt.with_changes(body=[strip_yield_parens(replaced)])
                 for line in named:
                     line_facts = statement_facts(line, containers)
-                    target = target_for(line_facts)
+                    line_member = read_member(line)
+                    target = target_for(
+                        line_facts,
+                        line_member is not None and _single_round(line_member.item, single_round),
+                    )
                     if target is None:
                         out.append(line)
                         facts.append(line_facts)
@@ -496,3 +556,112 @@ def _reads_only(yields: list[cst.Yield]) -> cst.SimpleStatementLine:
     """A statement that evaluates ``yields`` (for the names they use)."""
     values = [cst.Element(value=y.value) for y in yields if isinstance(y.value, cst.BaseExpression)]
     return cst.SimpleStatementLine(body=[cst.Expr(value=cst.Tuple(elements=values))])
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def _single_round(node: cst.CSTNode, single_round: frozenset[tuple[str, ...]]) -> bool:
+    """Whether every read (``.asynq()`` call) in ``node`` is of a function named in
+    ``single_round``, and it calls nothing else but harmless builtins."""
+    ok = True
+
+    def visit(n: cst.CSTNode) -> bool:
+        nonlocal ok
+        if isinstance(n, cst.Call):
+            func = n.func
+            if isinstance(func, cst.Attribute) and func.attr.value == "asynq":
+                if dotted_name(func.value) not in single_round:
+                    ok = False
+            elif not (isinstance(func, cst.Name) and func.value in SAFE_BUILTINS):
+                ok = False
+        return ok
+
+    walk(node, visit)
+    return ok
+
+
+#: methods that only look into a list, dict or set
+_QUERY_METHODS = frozenset({"get", "items", "keys", "values", "copy", "count", "index"})
+
+
+def _changes(stmts: list[cst.BaseStatement], name: str) -> int:
+    """How many places in ``stmts`` bind ``name`` or may change what it holds (an item or
+    attribute assigned, a method other than a query called on it, passed to a call that is
+    not a harmless builtin); mentions inside nested definitions count as changes."""
+    count = 0
+
+    def bound(target: cst.CSTNode | None) -> None:
+        nonlocal count
+        if target is None:
+            return
+        if name in target_names(target):
+            count += 1
+        elif isinstance(target, (cst.Subscript, cst.Attribute)) and _base_name(target) == name:
+            count += 1
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal count
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            count += name_counts(node)[name]
+            return False
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                bound(target.target)
+                if isinstance(target.target, (cst.Tuple, cst.List)):
+                    for el in target.target.elements:
+                        if not isinstance(el.value, cst.Name):
+                            bound(el.value)
+        elif isinstance(node, (cst.AnnAssign, cst.AugAssign)):
+            bound(node.target)
+        elif isinstance(node, (cst.For, cst.CompFor)):
+            bound(node.target)
+        elif isinstance(node, cst.NamedExpr):
+            bound(node.target)
+        elif isinstance(node, cst.WithItem) and node.asname is not None:
+            bound(node.asname.name)
+        elif isinstance(node, cst.ExceptHandler) and node.name is not None:
+            bound(node.name.name)
+        elif isinstance(node, cst.Del):
+            count += name_counts(node)[name]
+        elif isinstance(node, (cst.Global, cst.Nonlocal)):
+            count += sum(1 for n in node.names if n.name.value == name)
+        elif isinstance(node, (cst.Import, cst.ImportFrom)):
+            count += name_counts(node)[name]
+        elif isinstance(node, cst.Lambda):
+            count += 1 if name in param_names(node.params) else 0
+        elif isinstance(node, cst.Call):
+            func = node.func
+            if (
+                isinstance(func, cst.Attribute)
+                and isinstance(func.value, cst.Name)
+                and func.value.value == name
+                and func.attr.value not in _QUERY_METHODS
+            ):
+                count += 1
+            if not (isinstance(func, cst.Name) and func.value in SAFE_BUILTINS) and not (
+                isinstance(func, cst.Attribute) and func.attr.value == "asynq"
+            ):
+                count += sum(
+                    1
+                    for arg in node.args
+                    if isinstance(arg.value, cst.Name) and arg.value.value == name
+                )
+        return True
+
+    for stmt in stmts:
+        walk(stmt, visit)
+    return count
+
+
+class _Renamer(cst.CSTTransformer):
+    """Replaces names (``renames``: old -> new) everywhere in a statement."""
+
+    def __init__(self, renames: dict[str, str]) -> None:
+        super().__init__()
+        self.renames = renames
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+        new = self.renames.get(updated_node.value)
+        return updated_node if new is None else updated_node.with_changes(value=new)

@@ -139,6 +139,7 @@ def transform_module(
                 converter = FunctionConverter(
                     new_fn, read_ids, deletes, config.line_length, module.default_indent
                 )
+                converter.single_round = plan.single_round
                 add(converter.convert(), stmt)
             else:
                 removing(stmt, body_index, stmt.name.value)

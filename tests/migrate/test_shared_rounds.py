@@ -423,3 +423,254 @@ def test_reads_sharing_a_yield_return_the_same_values_in_one_round_trip_on_memca
     assert [value for value, _ in after] == [value for value, _ in before]
     assert [trips for _, trips in before] == [1, 1]
     assert [trips for _, trips in after] == [1, 1]
+
+
+#: ``h`` computes a miss by reading ``f``: on a cold cache it takes more than one round.
+MODELS_WITH_H = (
+    MODELS
+    + """
+
+@mc.cached("h")
+def h(x):
+    return f(x) + 1
+
+
+prime_h = h.prime
+
+
+@mc.cached("k")
+def k(x):
+    return x - 1
+
+
+prime_k = k.prime
+"""
+)
+OTHERS_WITH_H = {"app/models.py": MODELS_WITH_H}
+
+ONE_MORE_READ = """
+from asynq import priming
+
+from app.models import f, g, {third}, prime_f, prime_g, prime_{third}
+
+
+def page(a, b):
+    x = f(a)
+    y = g(x)
+    z = {third}(b)
+    return x, y, z
+
+
+@priming.generator
+def prime_page(a, b):
+    prime_f(a)
+    prime_{third}(b)
+    yield
+    prime_g(f(a))
+"""
+
+
+def test_a_read_whose_miss_reads_more_joins_only_the_last_yield_before_it(assert_codemod):
+    # joined to ``x``'s yield, ``h``'s miss would hold back ``g(x)`` on a cold cache
+    assert_codemod(
+        ONE_MORE_READ.format(third="h"),
+        """
+        from asynq import asynq
+
+        from app.models import f, g, h
+
+
+        @asynq()
+        def page(a, b):
+            x = yield f.asynq(a)
+            y, z = yield g.asynq(x), h.asynq(b)
+            return x, y, z
+        """,
+        others=OTHERS_WITH_H,
+    )
+
+
+def test_a_read_that_takes_one_round_even_cold_joins_the_earliest_yield_it_can(assert_codemod):
+    assert_codemod(
+        ONE_MORE_READ.format(third="k"),
+        """
+        from asynq import asynq
+
+        from app.models import f, g, k
+
+
+        @asynq()
+        def page(a, b):
+            x, z = yield f.asynq(a), k.asynq(b)
+            y = yield g.asynq(x)
+            return x, y, z
+        """,
+        others=OTHERS_WITH_H,
+    )
+
+
+def test_a_read_of_what_an_earlier_statement_read_is_fetched_once_and_reused(assert_codemod):
+    result = assert_codemod(
+        """
+        from asynq import priming
+
+        from app.models import f, g, prime_f, prime_g
+
+
+        def page(xs):
+            big = [x for x in xs if f(x) > 2]
+            total = 0
+            for x in xs:
+                row = f(x)
+                total += g(row)
+            return big, total
+
+
+        @priming.generator
+        def prime_page(xs):
+            for x in xs:
+                prime_f(x)
+            yield
+            for x in xs:
+                prime_g(f(x))
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g
+
+
+        @asynq()
+        def page(xs):
+            f_values = yield [f.asynq(x) for x in xs]
+            big = [x for x, f_value in zip(xs, f_values) if f_value > 2]
+            total = 0
+            g_values = yield [g.asynq(row) for x, row in zip(xs, f_values)]
+            for x, f_value_2, g_value in zip(xs, f_values, g_values):
+                row = f_value_2
+                total += g_value
+            return big, total
+        """,
+        others=OTHERS,
+    )
+    assert result.refusals == []
+
+
+def test_a_plain_call_between_two_reads_of_the_same_key_keeps_both_reads(assert_codemod, dedent):
+    # the call may write the key (``f.dirty(a)``, a database write and a refresh)
+    assert_codemod(
+        """
+        from app.models import f, prime_f
+
+
+        def page(a):
+            x = f(a)
+            refresh(a)
+            y = f(a)
+            return x, y
+
+
+        def prime_page(a):
+            prime_f(a)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f
+
+
+        @asynq()
+        def page(a):
+            x = yield f.asynq(a)
+            refresh(a)
+            y = yield f.asynq(a)
+            return x, y
+        """,
+        others=OTHERS,
+    )
+
+
+def test_a_name_the_function_changes_is_read_again_rather_than_shared(assert_codemod):
+    assert_codemod(
+        """
+        from app.models import f, prime_f
+
+
+        def page(a):
+            x = f(a)
+            y = f(a)
+            y.append(1)
+            return x, y
+
+
+        def prime_page(a):
+            prime_f(a)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f
+
+
+        @asynq()
+        def page(a):
+            x, y = yield f.asynq(a), f.asynq(a)
+            y.append(1)
+            return x, y
+        """,
+        others=OTHERS,
+    )
+
+
+BASE_WITH_H = (
+    BASE
+    + """
+
+@mc.cached("sr_h")
+def h(x):
+    return f(x + 100) + 1
+
+
+prime_h = h.prime
+"""
+)
+
+LOGIC_WITH_H = """
+from asynq import priming
+
+from srbase import f, g, h, prime_f, prime_g, prime_h
+
+
+def page(a, b):
+    x = f(a)
+    y = g(x)
+    z = h(b)
+    return x, y, z
+
+
+@priming.generator
+def prime_page(a, b):
+    prime_f(a)
+    prime_h(b)
+    yield
+    prime_g(f(a))
+
+
+def main(a, b):
+    prime_page(a, b)
+    return page(a, b)
+"""
+
+
+def test_a_read_whose_miss_reads_more_costs_no_round_trip_cold_once_converted_on_memcached():
+    from asynq.memcache.server import MemcachedServer
+
+    migrated = migrate_sources({"sr/srbase.py": BASE_WITH_H, "sr/srlogic.py": LOGIC_WITH_H})
+    logic = migrated.code["sr/srlogic.py"]
+    assert "y, z = yield g.asynq(x), h.asynq(b)" in logic
+    with MemcachedServer() as server:
+        before = run_program(server.address, BASE_WITH_H, LOGIC_WITH_H)
+        after = run_program(server.address, migrated.code["sr/srbase.py"], logic, "page")
+    assert [value for value, _ in after] == [value for value, _ in before]
+    assert [trips for _, trips in before] == [3, 2]
+    assert [trips for _, trips in after] == [3, 2]

@@ -282,13 +282,10 @@ def test_a_condition_and_an_element_that_both_read_filter_first_then_read(assert
         def queue(xs):
             f_values = yield [f.asynq(x) for x in xs]
             x_items = [x for x, f_value in zip(xs, f_values) if f_value % 3]
-            g_values, g_values_2 = yield (
-                [g.asynq(x) for x in x_items],
-                [g.asynq(x) for x in x_items],
-            )
+            g_values = yield [g.asynq(x) for x in x_items]
             return [
                 {"id": x, "first": g_value[0], "second": g_value_2[1]}
-                for x, g_value, g_value_2 in zip(x_items, g_values, g_values_2)
+                for x, g_value, g_value_2 in zip(x_items, g_values, g_values)
             ]
         """,
         others=OTHERS,
