@@ -415,6 +415,9 @@ class Resolver:
         stage: dict[int, int] = {}
         rounds: dict[int, int] = {}
         reads: dict[int, int] = {}
+        single: dict[int, bool] = {}
+        primed = self._primed_by(path, twin, set())
+        unprimed = 0
         for site in unit.sites:
             if not self._may_be_read(path, site):
                 continue
@@ -423,32 +426,91 @@ class Resolver:
                 site.stage, 1 + max((stage.get(a, 1) for a in site.after), default=0)
             )
             rounds[site.top] = max(rounds.get(site.top, 0), stage[site.ordinal])
-        needed = shared_rounds(unit.statements, rounds, reads)
-        stages = twin.yields + 1
+            single[site.top] = single.get(site.top, True) and self.single_round(path, site)
+            target = self.target_of(path, site)
+            if primed is not None and target is not None and target[0] in ("sym", "method"):
+                unprimed += not self._served_by(path, site, primed, set())
+        needed = shared_rounds(unit.statements, rounds, reads, single)
+        # A read the twin does not prime is a plain call in the original: a round of its own.
+        stages = twin.yields + 1 + unprimed
         if needed <= stages:
             return
+        original = f"its twin primes in {twin.yields + 1}"
+        if unprimed:
+            original = (
+                f"the original reads in about {stages} ({original}, and {unprimed} "
+                f"read{'s' if unprimed > 1 else ''} it does not prime cost a round trip "
+                f"{'each ' if unprimed > 1 else ''}as plain calls)"
+            )
+        count = (
+            f"converted, {name} would read in about {needed} rounds (yields read one after "
+            "another; reads of different statements share a yield only when they do not "
+            "depend on each other, nothing between them has an order that matters, and all "
+            f"but the last take one round even on a cold cache), where {original}, so it "
+            "could cost more round trips. Put reads that do not depend on each other in one "
+            "statement (or next to each other), then rerun"
+        )
         for site in unit.sites:
             if site.stage and site.blocker is None:
                 site.blocker = (
                     "in a comprehension read in stages (two `for` clauses, or a condition "
-                    "and an element that both read); "
-                    f"converted, {name} would read in about {needed} rounds, reads of "
-                    "different statements sharing a round only when they do not depend on each "
-                    "other and nothing between them has an order that matters, where its twin "
-                    f"primes in {stages}, so it could cost more "
-                    "round trips. Put reads that do not depend on each other in one statement "
-                    "(or next to each other), then rerun"
+                    "and an element that both read); " + count
                 )
             if site.after and site.blocker is None:
                 site.blocker = (
                     "inside a `for` loop, in a stage after other reads of the same iteration; "
-                    f"converted, {name} would read in about {needed} rounds, reads of "
-                    "different statements sharing a round only when they do not depend on each "
-                    "other and nothing between them has an order that matters, where its twin "
-                    f"primes in {stages}, so it could cost more "
-                    "round trips. Put reads that do not depend on each other in one statement "
-                    "(or next to each other), then rerun"
+                    + count
                 )
+
+    def _primed_by(self, path: str, twin: UnitFacts, seen: set[Symbol]) -> set[Symbol] | None:
+        """The functions and methods whose keys a twin primes, through the priming functions
+        it calls (None: it calls something that cannot be followed)."""
+        out: set[Symbol] = set()
+        for site in twin.sites:
+            if site.kind != "call":
+                continue
+            target = self.target_of(path, site)
+            owner = self.owner_of_prime(target)
+            if owner is not None:
+                out.add(owner)
+            if target is None or target[0] != "sym" or not self.is_priming_name(site, target):
+                continue
+            inner = (target[1], target[2])
+            unit = self.unit_of(inner)
+            if inner in seen or unit is None:
+                continue
+            seen.add(inner)
+            more = self._primed_by(inner[0], unit, seen)
+            if more is None:
+                return None
+            out |= more
+        return out
+
+    def _served_by(self, path: str, site: Site, primed: set[Symbol], seen: set[Symbol]) -> bool:
+        """Whether a read is served by what a twin primes (``primed``) in the original: it
+        reads a primed function, or a function or method all of whose own reads are served
+        (``Listing.price_with_fees`` reads only ``listing``, which the twin primes). Other
+        reads are plain calls in the original: a round trip each."""
+        target = self.target_of(path, site)
+        if target is None or target[0] not in ("sym", "method"):
+            return False
+        sym = (target[1], target[2])
+        if sym in primed:
+            return True
+        if sym in seen or self.kinds.get(sym) == "cached":
+            return sym in seen
+        seen.add(sym)
+        if target[0] == "method":
+            unit = self.modules[sym[0]].methods.get(sym[1])
+        else:
+            unit = self.unit_of(sym)
+        if unit is None:
+            return False
+        return all(
+            self._served_by(sym[0], inner, primed, seen)
+            for inner in unit.sites
+            if self._may_be_read(sym[0], inner)
+        )
 
     def _may_be_read(self, path: str, site: Site) -> bool:
         """Whether a call site names something the rewrite turns into a yield when the
@@ -575,34 +637,63 @@ class Resolver:
 
 
 def shared_rounds(
-    statements: list[StatementFacts], rounds: dict[int, int], reads: dict[int, int]
+    statements: list[StatementFacts],
+    rounds: dict[int, int],
+    reads: dict[int, int],
+    single: dict[int, bool] | None = None,
 ) -> int:
     """How many rounds a converted function takes, its reads of different statements sharing
-    rounds as the rewrite lets them (see ``_share``): ``rounds`` is how many stages the reads of
-    each statement (by index) take, ``reads`` how many of its calls become yields.
+    yields as the rewrite lets them (see ``_share``): ``rounds`` is how many rounds the reads
+    of each statement (by index) take, ``reads`` how many of its calls become yields,
+    ``single`` whether all its reads take one round even on a cold cache.
 
-    A statement's reads start in the round after the last statement before it that they
-    depend on (it assigns or changes a name they need, or uses a name the statement assigns)
-    and no earlier than the last statement before it that calls something other than reads or
-    is opaque; the reads of a statement that cannot be named ahead of it (``pinned``, or that
-    calls something other than reads itself) start after every statement before it.
+    The rewrite reads in yields one after another, each waiting for the one before; the
+    count follows it. The reads of a statement join an earlier yield when no statement in
+    between assigns or changes a name they need or uses a name the statement assigns,
+    calls something other than reads or is opaque: one-round reads (``single``) the
+    earliest such yield, any other reads only the last yield (which then lasts as long as
+    the longer of the two). A statement whose reads cannot be named ahead of it
+    (``pinned``, or that calls something other than reads itself), or that can join no
+    yield, adds a yield after all the others: one round per round its reads take.
     Without statement facts, every statement waits for the one before."""
     if not statements:
         return sum(rounds.values())
-    ends: list[int] = []
-    floor = 0
+    single = single or {}
+    #: the yields so far: [start, end, index of the statement that made it, joinable]
+    groups: list[list[int]] = []
+
+    def last_end() -> int:
+        return groups[-1][1] if groups else 0
+
     for index, facts in enumerate(statements):
         count = rounds.get(index, 0)
-        if count:
-            count = max(count, facts.chain)
-        if count and (facts.pinned or facts.calls > reads.get(index, 0)):
-            start = max([floor, *ends])
-        else:
-            start = floor
-            for before, earlier in zip(ends, statements[: len(ends)], strict=True):
-                if earlier.assigned & facts.read_used or facts.assigned & earlier.used:
-                    start = max(start, before)
-        ends.append(start + count)
-        if facts.opaque or facts.calls > reads.get(index, 0):
-            floor = max(ends)
-    return max(ends, default=0)
+        if not count:
+            continue
+        count = max(count, facts.chain)
+        one_round = count == 1 and single.get(index, False)
+        moved = facts.assigned if facts.assigns else frozenset()
+        inline = facts.pinned or facts.calls > reads.get(index, 0)
+        chosen = None
+        if not inline:
+            for k in range(len(groups) - 1, -1, -1):
+                made_by = groups[k][2]
+                if any(
+                    g.assigned & facts.read_used
+                    or moved & g.used
+                    or (j > made_by and (g.opaque or g.calls > reads.get(j, 0)))
+                    for j, g in enumerate(statements[made_by:index], made_by)
+                ):
+                    break
+                if groups[k][3]:
+                    chosen = k
+                if not one_round:
+                    break  # only the last yield
+        if chosen is None:
+            start = last_end()
+            # reads left in their statement (``inline``) are no yield others can join
+            groups.append([start, start + count, index, 0 if inline else 1])
+        elif not one_round:
+            # the first round joins the last yield, the others follow it
+            group = groups[chosen]
+            group[1] = max(group[1], group[0] + 1) + count - 1
+    return last_end()

@@ -112,6 +112,9 @@ class StatementFacts:
     #: for a simple statement: the longest chain of calls in it where one needs the value of
     #: another (``g(f(x))``, ``[g(r) for r in f(c)]``): at least the rounds its reads take
     chain: int = 0
+    #: a simple assignment (``x = f(a)``): its reads, moved, still assign its names; the
+    #: reads of other statements are named afresh (``f_values``) when they move
+    assigns: bool = False
 
 
 def _display(value: cst.BaseExpression | None) -> bool:
@@ -324,13 +327,40 @@ def statement_facts(stmt: cst.BaseStatement, containers: frozenset[str]) -> Stat
 
         walk(stmt.iter, in_iter)
         pinned = pinned or iter_calls
-        read_used.update(used)  # a loop's reads are read for its items
+        # A loop's reads are read for its items before the loop: they need the names of its
+        # iterable and of the tests of its guards, besides those in the reads' arguments.
+        read_used.update(_loop_read_names(stmt) & used)
     else:
         visit(stmt)
     chain = call_chain(stmt, containers) if isinstance(stmt, cst.SimpleStatementLine) else 0
-    return StatementFacts(
-        frozenset(assigned), frozenset(used), frozenset(read_used), calls, opaque, pinned, chain
+    assigns = (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], (cst.Assign, cst.AnnAssign, cst.AugAssign))
     )
+    return StatementFacts(
+        frozenset(assigned),
+        frozenset(used),
+        frozenset(read_used),
+        calls,
+        opaque,
+        pinned,
+        chain,
+        assigns,
+    )
+
+
+def _loop_read_names(loop: cst.For) -> set[str]:
+    """The names in a loop's iterable and in the tests of the ``if`` statements in its body."""
+    names: set[str] = set(name_counts(loop.iter))
+
+    def visit(node: cst.CSTNode) -> bool:
+        if isinstance(node, (cst.If, cst.While)):
+            names.update(name_counts(node.test))
+        return not isinstance(node, (cst.FunctionDef, cst.ClassDef))
+
+    walk(loop.body, visit)
+    return names
 
 
 def call_chain(node: cst.CSTNode, containers: frozenset[str]) -> int:

@@ -674,3 +674,89 @@ def test_a_read_whose_miss_reads_more_costs_no_round_trip_cold_once_converted_on
     assert [value for value, _ in after] == [value for value, _ in before]
     assert [trips for _, trips in before] == [3, 2]
     assert [trips for _, trips in after] == [3, 2]
+
+
+def test_yields_are_counted_one_after_another_so_a_read_that_needs_a_value_waits_for_the_whole_yield(
+    dedent,
+):
+    statements = facts_of(
+        """
+        def page(a):
+            x = f(a)
+            rows = [g(y) for y in k(a)]
+            z = g(x)
+            return x, rows, z
+        """,
+        dedent,
+    )
+    # ``rows`` joins the yield of ``x``, which then takes two rounds; ``z`` comes after it
+    counted = shared_rounds(statements, {0: 1, 1: 1, 2: 1}, {0: 1, 1: 2, 2: 1}, {0: True, 2: True})
+    assert counted == 3
+
+
+LOOP_THEN_ONE_MORE_READ = """
+from asynq import priming
+
+from app.models import f, g, h, prime_f, prime_g
+
+
+def page(xs):
+    total = 0
+    for x in xs:
+        row = f(x)
+        total += g(row)
+    return {last}
+
+
+@priming.generator
+def prime_page(xs):
+    for x in xs:
+        prime_f(x)
+    yield
+    for x in xs:
+        prime_g(f(x))
+"""
+
+
+def test_a_read_the_twin_does_not_prime_counts_a_round_of_the_original_too(assert_codemod):
+    # ``h(total)`` is a plain call in the original, one round trip after the twin's two
+    result = assert_codemod(
+        LOOP_THEN_ONE_MORE_READ.format(last="total + h(total)"),
+        """
+        from asynq import asynq
+
+        from app.models import f, g, h
+
+
+        @asynq()
+        def page(xs):
+            total = 0
+            f_values = yield [f.asynq(x) for x in xs]
+            g_values = yield [g.asynq(row) for x, row in zip(xs, f_values)]
+            for x, f_value, g_value in zip(xs, f_values, g_values):
+                row = f_value
+                total += g_value
+            return total + (yield h.asynq(total))
+        """,
+        others=OTHERS_WITH_H,
+    )
+    assert result.refusals == []
+
+
+def test_a_function_that_would_read_in_more_rounds_than_the_original_is_refused_with_both_counts(
+    dedent,
+):
+    source = dedent(LOOP_THEN_ONE_MORE_READ.format(last="h(g(total))"))
+    result = migrate_sources({"app/m.py": source, "app/models.py": dedent(MODELS_WITH_H)})
+    assert result.code["app/m.py"] == source
+    assert [(r.function, r.line) for r in result.refusals] == [("page", 10)]
+    assert result.refusals[0].reason == (
+        "page reads g (in app/models.py) inside a `for` loop, in a stage after other reads "
+        "of the same iteration; converted, page would read in about 4 rounds (yields read one "
+        "after another; reads of different statements share a yield only when they do not "
+        "depend on each other, nothing between them has an order that matters, and all but "
+        "the last take one round even on a cold cache), where the original reads in about 3 "
+        "(its twin primes in 2, and 1 read it does not prime cost a round trip as plain "
+        "calls), so it could cost more round trips. Put reads that do not depend on each "
+        "other in one statement (or next to each other), then rerun."
+    )

@@ -167,11 +167,12 @@ def test_stages_that_would_take_more_rounds_than_the_twin_are_refused_with_the_c
     assert {(r.function, r.line) for r in result.refusals} == {("rows", 7)}
     assert result.refusals[0].reason.endswith(
         "in a comprehension read in stages (two `for` clauses, or a condition and an "
-        "element that both read); converted, rows would read in about 3 rounds, reads of "
-        "different statements sharing a round only when they do not depend on each other and "
-        "nothing between them has an order that matters, where its twin primes in 2, so it "
-        "could cost more round trips. Put reads that do not depend on each other in one "
-        "statement (or next to each other), then rerun."
+        "element that both read); converted, rows would read in about 3 rounds (yields read one after "
+        "another; reads of different statements share a yield only when they do not depend "
+        "on each other, nothing between them has an order that matters, and all but the "
+        "last take one round even on a cold cache), where its twin primes in 2, so it could "
+        "cost more round trips. Put reads that do not depend on each other in one statement "
+        "(or next to each other), then rerun."
     )
 
 
