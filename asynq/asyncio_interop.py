@@ -306,20 +306,40 @@ _drivers: dict[asyncio.AbstractEventLoop, _Driver] = {}
 _drivers_lock = threading.Lock()
 
 
+#: the sync-call check that was installed when the first driver started; it keeps being called
+#: while drivers run, and is put back when the last one ends
+_check_before: Callable[[object], None] | None = None
+
+
+def _check_then_previous(fn: object) -> None:
+    """The sync-call check while drivers run: ours, then the one installed before them."""
+    check_sync_call(fn)
+    previous = _check_before
+    if previous is not None:
+        previous(fn)
+
+
 def _add_driver(loop: asyncio.AbstractEventLoop) -> _Driver:
     """A driver for ``loop``; while any exists, synchronous asynq calls are vetted."""
+    global _check_before
     with _drivers_lock:
+        if not _drivers:
+            _check_before = set_sync_call_check(_check_then_previous)
         driver = _drivers[loop] = _Driver(loop)
-        set_sync_call_check(check_sync_call)
     return driver
 
 
 def _remove_driver(driver: _Driver) -> None:
+    global _check_before
     with _drivers_lock:
         if _drivers.get(driver.loop) is driver:
             del _drivers[driver.loop]
         if not _drivers:
-            set_sync_call_check(None)
+            replaced = set_sync_call_check(_check_before)
+            if replaced is not _check_then_previous:
+                # someone installed their own check while loops ran: it stays theirs
+                set_sync_call_check(replaced)
+            _check_before = None
 
 
 class _Driver:

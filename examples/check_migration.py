@@ -38,6 +38,7 @@ APPS = {
     "priming_app": ".",
     "bookshop_priming": "bookshop",
     "tickets_priming": "tickets",
+    "courses_priming": "courses",
 }
 PREFIX = "prime_"
 

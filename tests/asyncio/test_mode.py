@@ -316,3 +316,33 @@ def test_event_loops_in_two_threads_each_batch_their_own_work() -> None:
     by_keys = sorted(keys for _, keys in calls)
     assert by_keys == [[0, 1, 2, 3], [100, 101, 102, 103]]  # one call per loop, not mixed
     assert all(name.startswith("asynq-flush") for name, _ in calls)
+
+
+def test_a_sync_call_check_installed_before_a_loop_keeps_running_and_is_put_back_after() -> None:
+    from asynq import lowlevel
+
+    @asynq.asynq()
+    def leaf(x: int) -> int:
+        return x * 2
+
+    @asynq.asynq()
+    def calls_leaf_from_another_thread() -> int:
+        # a thread outside asyncio mode may call synchronously while the loop drives this task
+        thread = threading.Thread(target=leaf, args=(3,))
+        thread.start()
+        thread.join()
+        value = yield leaf.asynq(4)
+        return value
+
+    seen: list[object] = []
+
+    def check(fn: object) -> None:
+        seen.append(fn)
+
+    previous = lowlevel.set_sync_call_check(check)
+    try:
+        assert asyncio.run(calls_leaf_from_another_thread.asyncio()) == 8
+        assert seen == [leaf]  # called during the loop, after the bridge's own check
+        assert lowlevel.set_sync_call_check(check) is check  # and installed again after it
+    finally:
+        lowlevel.set_sync_call_check(previous)

@@ -1,0 +1,1 @@
+"""Coursework: an online learning platform (courses, lessons, quizzes, forums, billing)."""

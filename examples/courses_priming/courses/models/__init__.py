@@ -1,0 +1,1 @@
+"""Model layer: cached reads by id, their priming functions, and thin model classes."""
