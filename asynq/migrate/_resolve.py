@@ -85,6 +85,8 @@ class Resolver:
         self.helpers: set[Symbol] = set()
         self.twin_problems: dict[Symbol, str | None] = {}
         self._prior_methods: dict[tuple[str, str], set[int]] = {}
+        #: cached functions whose miss reads nothing (see ``single_round``), memoised
+        self._single_round: dict[Symbol, bool] = {}
         #: names that some class in the run lists among its bases
         self.base_names: set[str] = set().union(*(f.base_names for f in facts))
         self._classify()
@@ -538,7 +540,12 @@ class Resolver:
         if target is None or target[0] != "sym":
             return False
         sym = (target[1], target[2])
-        return self.kinds.get(sym) == "cached" and self._reads_nothing(sym, set())
+        if self.kinds.get(sym) != "cached":
+            return False
+        known = self._single_round.get(sym)
+        if known is None:
+            known = self._single_round[sym] = self._reads_nothing(sym, set())
+        return known
 
     def _reads_nothing(self, sym: Symbol, seen: set[Symbol]) -> bool:
         if sym in seen:

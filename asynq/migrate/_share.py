@@ -451,6 +451,8 @@ def share_rounds(
     earlier line reads (the same code, nothing in between changing what it uses or calling
     anything but reads) is not read again: its name is replaced by the earlier one, when
     both are bound once and nothing changes what they hold."""
+    if sum(1 for stmt in stmts if count_yields(stmt)) < 2:
+        return list(stmts)  # fewer than two statements read: nothing to share
     out: list[cst.BaseStatement] = []
     facts: list[StatementFacts] = []
     renames: dict[str, str] = {}
@@ -469,6 +471,14 @@ def share_rounds(
                 break
         return None if target is None else _group_end(out, target)
 
+    codes: dict[int, str] = {}
+
+    def code_of(item: cst.CSTNode) -> str:
+        code = codes.get(id(item))
+        if code is None:
+            code = codes[id(item)] = _code(item)
+        return code
+
     def same_read(member: Any, f: StatementFacts) -> str | None:
         """The name of an earlier line that reads what ``member`` reads, if it may stand for
         it (both names bound once and never changed)."""
@@ -476,7 +486,7 @@ def share_rounds(
             return None
         if any(member.target.value in g.used for g in facts):
             return None
-        code = _code(member.item)
+        code = code_of(member.item)
         for k in range(len(out) - 1, -1, -1):
             g = facts[k]
             if g.opaque or g.calls or (g.assigned & f.used):
@@ -485,7 +495,7 @@ def share_rounds(
             if (
                 earlier is not None
                 and isinstance(earlier.target, cst.Name)
-                and _code(earlier.item) == code
+                and code_of(earlier.item) == code
             ):
                 name = earlier.target.value
                 ok = name not in f.used and all(
