@@ -22,6 +22,7 @@ from ._imports import is_docstring_or_future
 from ._plan import FilePlan
 from ._reads import analyze_method
 from ._removal import PrimeRemover, fix_semicolons, pass_line
+from ._share import local_containers, share_rounds
 from ._yields import (
     CONDITIONAL_INSIDE,
     NodeReplacer,
@@ -73,6 +74,16 @@ class FunctionConverter:
         self._fresh_lists: set[str] = set()  # names of lists the rewrite made
         #: the last stages of comprehensions read in stages (see ``stage_comprehension``)
         self._staged_finals: set[int] = set()
+        #: dotted names of reads that take one round even on a cold cache: only they may
+        #: join a yield earlier than the last one before them (see ``_share``)
+        self.single_round: frozenset[tuple[str, ...]] = frozenset()
+        self._top_depth = 1  # ``depth`` in the function's own body (set by ``convert``)
+        #: lists, dicts and sets the function builds itself (see ``_share``)
+        self._containers = (
+            local_containers(list(fn.body.body))
+            if isinstance(fn.body, cst.IndentedBlock)
+            else frozenset()
+        )
 
     def _reiterable(self, items: cst.BaseExpression) -> bool:
         """Whether ``items`` can be iterated twice (read every item first, then loop): a
@@ -158,6 +169,7 @@ class FunctionConverter:
 
     def convert(self) -> cst.FunctionDef:
         decorator = cst.Decorator(decorator=cst.Call(func=cst.Name("asynq")))
+        self._top_depth = self.depth + 1
         body = self.suite(self.fn.body)
         return self.fn.with_changes(decorators=[decorator, *self.fn.decorators], body=body)
 
@@ -303,7 +315,14 @@ class FunctionConverter:
                 if kept_stmt is not None:
                     out.append(kept_stmt)
         fitted: list[cst.BaseStatement] = []
-        for each in group_reads(self.read_ahead(out)):
+        shared = share_rounds(
+            self.read_ahead(out),
+            self._containers,
+            self._name_yields,
+            self.single_round,
+            reuse=self.depth == self._top_depth,
+        )
+        for each in group_reads(shared):
             if isinstance(each, cst.SimpleStatementLine) and id(each) not in self._untouched:
                 fitted.extend(self.fit(each))
             else:
@@ -914,6 +933,7 @@ def convert_methods(
         reads = [analyzer.sites[o].node for o in ordinals]
         new_fn, read_ids, _ = with_property_calls(fn, [n for n in reads if n], set())
         converter = FunctionConverter(new_fn, read_ids, set(), config.line_length, indent)
+        converter.single_round = plan.single_round
         converter.depth = 1
         if (name, method) not in plan.properties:
             body[last[method]] = converter.convert()

@@ -20,6 +20,7 @@ from ._cst import (
     target_names,
 )
 from ._reads import Site, analyze_method, analyze_units, class_methods, top_level_units
+from ._share import StatementFacts, local_containers, statement_facts
 from ._twin_facts import (
     Where,
     held_call,
@@ -98,6 +99,9 @@ class UnitFacts:
     held_call: str | None = None
     #: the parameters of a top-level function (see ``_twin_facts.signature``)
     signature: tuple[str, ...] = ()
+    #: for a function or method: what each statement of its body assigns, uses and calls
+    #: (how its reads may share rounds, see ``_share``)
+    statements: list[StatementFacts] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -360,6 +364,15 @@ def _decorator_facts(dec: cst.Decorator, config: MigrateConfig) -> DecoratorFact
     return DecoratorFacts(ref, called, text, cached)
 
 
+def body_statement_facts(fn: cst.FunctionDef, sites: list[Site]) -> list[StatementFacts]:
+    """The :class:`StatementFacts` of each statement of a function's body, when it reads in
+    stages (only then does the decision count its rounds)."""
+    if not isinstance(fn.body, cst.IndentedBlock) or not any(s.after or s.stage for s in sites):
+        return []
+    containers = local_containers(list(fn.body.body))
+    return [statement_facts(stmt, containers) for stmt in fn.body.body]
+
+
 def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -> ModuleFacts:
     """Learn what one parsed module defines, imports, primes and reads."""
     analyzers = analyze_units(module, config, keep_nodes=True)
@@ -390,6 +403,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
                     if fn.name.value.startswith(config.prime_prefix)
                     else None
                 ),
+                statements=body_statement_facts(fn, analyzer.sites),
             )
         )
         defs[fn.name.value] = index
@@ -500,6 +514,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
                 has_yield=analyzer.has_yield,
                 yields=analyzer.yields,
                 decorators=[_decorator_facts(d, config) for d in fn.decorators],
+                statements=body_statement_facts(fn, analyzer.sites),
             )
             twin_name = class_twins.get(cls, {}).get(name, config.prime_prefix + name)
             twin_fn = found.get((cls, twin_name))

@@ -34,6 +34,8 @@ class FilePlan:
     removable_imports: set[str] = dataclasses.field(default_factory=set)
     #: imports of priming functions that stay: dropped when the rewrite deletes their last use
     priming_imports: set[str] = dataclasses.field(default_factory=set)
+    #: dotted names of reads that take one round even on a cold cache (see ``_share``)
+    single_round: frozenset[tuple[str, ...]] = frozenset()
     add_asynq_import: bool = False
     #: top-level names of the modules being migrated (imports of them are the project's own)
     local_roots: frozenset[str] = frozenset()
@@ -139,6 +141,7 @@ class Program(Decider):
             elif self.is_priming_binding(path, local):
                 out.removable_imports.add(local)
         out.priming_imports = self.kept_priming_imports(path) - out.removable_imports
+        out.single_round = self.single_round_refs(path)
         if (out.converted or out.converted_methods) and self.resolve(path, ("asynq",)) not in (
             ("ext", "asynq.asynq"),
             ("ext", "asynq.decorators.asynq"),

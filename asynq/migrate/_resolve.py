@@ -9,6 +9,7 @@ from ._cst import ImportBinding, Ref
 from ._facts import DecoratorFacts, ModuleFacts, UnitFacts
 from ._reads import Site
 from ._results import Refusal
+from ._share import StatementFacts
 
 Symbol = tuple[str, str]  # (path, top-level name)
 #: ("sym", path, name) | ("prime", path, name) for ``f.prime`` | ("mod", path) | ("ext", dotted)
@@ -84,6 +85,8 @@ class Resolver:
         self.helpers: set[Symbol] = set()
         self.twin_problems: dict[Symbol, str | None] = {}
         self._prior_methods: dict[tuple[str, str], set[int]] = {}
+        #: cached functions whose miss reads nothing (see ``single_round``), memoised
+        self._single_round: dict[Symbol, bool] = {}
         #: names that some class in the run lists among its bases
         self.base_names: set[str] = set().union(*(f.base_names for f in facts))
         self._classify()
@@ -417,40 +420,108 @@ class Resolver:
 
     def _check_stage_rounds(self, path: str, unit: UnitFacts, twin: UnitFacts, name: str) -> None:
         """A function that reads in stages behind a loop is converted with its statements
-        in order: each statement that reads waits for the one before. When that makes more
-        rounds than its twin primes in (``@priming.generator`` stages), the staged reads are
+        in order, reads of different statements sharing a round where ``_share`` lets them
+        (see :func:`shared_rounds`). When that makes more rounds than its twin primes in (``@priming.generator`` stages), the staged reads are
         blocked: converting could cost round trips the twin did not."""
         stage: dict[int, int] = {}
         rounds: dict[int, int] = {}
+        reads: dict[int, int] = {}
+        single: dict[int, bool] = {}
+        primed = self._primed_by(path, twin, set())
+        unprimed = 0
         for site in unit.sites:
             if not self._may_be_read(path, site):
                 continue
+            reads[site.top] = reads.get(site.top, 0) + 1
             stage[site.ordinal] = max(
                 site.stage, 1 + max((stage.get(a, 1) for a in site.after), default=0)
             )
             rounds[site.top] = max(rounds.get(site.top, 0), stage[site.ordinal])
-        needed = sum(rounds.values())
-        stages = twin.yields + 1
+            single[site.top] = single.get(site.top, True) and self.single_round(path, site)
+            target = self.target_of(path, site)
+            if primed is not None and target is not None and target[0] in ("sym", "method"):
+                unprimed += not self._served_by(path, site, primed, set())
+        needed = shared_rounds(unit.statements, rounds, reads, single)
+        # A read the twin does not prime is a plain call in the original: a round of its own.
+        stages = twin.yields + 1 + unprimed
         if needed <= stages:
             return
+        original = f"its twin primes in {twin.yields + 1}"
+        if unprimed:
+            original = (
+                f"the original reads in about {stages} ({original}, and {unprimed} "
+                f"read{'s' if unprimed > 1 else ''} it does not prime cost a round trip "
+                f"{'each ' if unprimed > 1 else ''}as plain calls)"
+            )
+        count = (
+            f"converted, {name} would read in about {needed} rounds (yields read one after "
+            "another; reads of different statements share a yield only when they do not "
+            "depend on each other, nothing between them has an order that matters, and all "
+            f"but the last take one round even on a cold cache), where {original}, so it "
+            "could cost more round trips. Put reads that do not depend on each other in one "
+            "statement (or next to each other), then rerun"
+        )
         for site in unit.sites:
             if site.stage and site.blocker is None:
                 site.blocker = (
                     "in a comprehension read in stages (two `for` clauses, or a condition "
-                    "and an element that both read); "
-                    f"converted, {name} would read in about {needed} rounds, one statement "
-                    f"after another, where its twin primes in {stages}, so it could cost more "
-                    "round trips. Put reads that do not depend on each other in one statement "
-                    "(or next to each other), then rerun"
+                    "and an element that both read); " + count
                 )
             if site.after and site.blocker is None:
                 site.blocker = (
                     "inside a `for` loop, in a stage after other reads of the same iteration; "
-                    f"converted, {name} would read in about {needed} rounds, one statement "
-                    f"after another, where its twin primes in {stages}, so it could cost more "
-                    "round trips. Put reads that do not depend on each other in one statement "
-                    "(or next to each other), then rerun"
+                    + count
                 )
+
+    def _primed_by(self, path: str, twin: UnitFacts, seen: set[Symbol]) -> set[Symbol] | None:
+        """The functions and methods whose keys a twin primes, through the priming functions
+        it calls (None: it calls something that cannot be followed)."""
+        out: set[Symbol] = set()
+        for site in twin.sites:
+            if site.kind != "call":
+                continue
+            target = self.target_of(path, site)
+            owner = self.owner_of_prime(target)
+            if owner is not None:
+                out.add(owner)
+            if target is None or target[0] != "sym" or not self.is_priming_name(site, target):
+                continue
+            inner = (target[1], target[2])
+            unit = self.unit_of(inner)
+            if inner in seen or unit is None:
+                continue
+            seen.add(inner)
+            more = self._primed_by(inner[0], unit, seen)
+            if more is None:
+                return None
+            out |= more
+        return out
+
+    def _served_by(self, path: str, site: Site, primed: set[Symbol], seen: set[Symbol]) -> bool:
+        """Whether a read is served by what a twin primes (``primed``) in the original: it
+        reads a primed function, or a function or method all of whose own reads are served
+        (``Listing.price_with_fees`` reads only ``listing``, which the twin primes). Other
+        reads are plain calls in the original: a round trip each."""
+        target = self.target_of(path, site)
+        if target is None or target[0] not in ("sym", "method"):
+            return False
+        sym = (target[1], target[2])
+        if sym in primed:
+            return True
+        if sym in seen or self.kinds.get(sym) == "cached":
+            return sym in seen
+        seen.add(sym)
+        if target[0] == "method":
+            unit = self.modules[sym[0]].methods.get(sym[1])
+        else:
+            unit = self.unit_of(sym)
+        if unit is None:
+            return False
+        return all(
+            self._served_by(sym[0], inner, primed, seen)
+            for inner in unit.sites
+            if self._may_be_read(sym[0], inner)
+        )
 
     def _may_be_read(self, path: str, site: Site) -> bool:
         """Whether a call site names something the rewrite turns into a yield when the
@@ -466,6 +537,63 @@ class Resolver:
             return False
         sym = (target[1], target[2])
         return self.kinds.get(sym) in ("cached", "asynq") or sym in self.candidates
+
+    def single_round(self, path: str, site: Site) -> bool:
+        """Whether a read takes one round even on a cold cache: it calls a cached function
+        whose body (what a miss computes) reads nothing cached, primes nothing and calls
+        only functions of the run that do neither (or code outside the run). Any other read
+        may take more rounds (a miss that reads more, a converted function's own yields)."""
+        if self.site_kind(path, site) != "call":
+            return False
+        target = self.target_of(path, site)
+        if target is None or target[0] != "sym":
+            return False
+        sym = (target[1], target[2])
+        if self.kinds.get(sym) != "cached":
+            return False
+        known = self._single_round.get(sym)
+        if known is None:
+            known = self._single_round[sym] = self._reads_nothing(sym, set())
+        return known
+
+    def _reads_nothing(self, sym: Symbol, seen: set[Symbol]) -> bool:
+        if sym in seen:
+            return True
+        seen.add(sym)
+        unit = self.unit_of(sym)
+        if unit is None:
+            return False
+        for site in unit.sites:
+            if site.kind != "call":
+                return False
+            target = self.target_of(sym[0], site)
+            if target is None:
+                continue  # a builtin or a local name
+            if target[0] == "ext":
+                if target[1].split(".")[0] == "asynq":
+                    return False
+                continue
+            if target[0] != "sym":
+                return False
+            callee = (target[1], target[2])
+            if self.kinds.get(callee) != "def" or not self._reads_nothing(callee, seen):
+                return False
+        return True
+
+    def single_round_refs(self, path: str) -> frozenset[Ref]:
+        """The dotted names (as written in ``path``) whose every call in a converted function
+        or method of ``path`` is a :meth:`single_round` read: only such reads may join a yield
+        earlier than the last one before them (see ``_share``)."""
+        mod = self.modules[path]
+        units = [mod.units[i] for n, i in mod.defs.items() if (path, n) in self.converted]
+        units += list(mod.methods.values()) + list(mod.plain_properties.values())
+        good: set[Ref] = set()
+        bad: set[Ref] = set()
+        for unit in units:
+            for site in unit.sites:
+                if site.kind == "call" and site.ref:
+                    (good if self.single_round(path, site) else bad).add(site.ref)
+        return frozenset(good - bad)
 
     def owner_of_prime(self, target: Target | None) -> Symbol | None:
         """The function whose keys a priming name primes (None: not a priming name)."""
@@ -522,3 +650,66 @@ class Resolver:
         if mod is None or sym[1] not in mod.defs:
             return None
         return mod.units[mod.defs[sym[1]]]
+
+
+def shared_rounds(
+    statements: list[StatementFacts],
+    rounds: dict[int, int],
+    reads: dict[int, int],
+    single: dict[int, bool] | None = None,
+) -> int:
+    """How many rounds a converted function takes, its reads of different statements sharing
+    yields as the rewrite lets them (see ``_share``): ``rounds`` is how many rounds the reads
+    of each statement (by index) take, ``reads`` how many of its calls become yields,
+    ``single`` whether all its reads take one round even on a cold cache.
+
+    The rewrite reads in yields one after another, each waiting for the one before; the
+    count follows it. The reads of a statement join an earlier yield when no statement in
+    between assigns or changes a name they need or uses a name the statement assigns,
+    calls something other than reads or is opaque: one-round reads (``single``) the
+    earliest such yield, any other reads only the last yield (which then lasts as long as
+    the longer of the two). A statement whose reads cannot be named ahead of it
+    (``pinned``, or that calls something other than reads itself), or that can join no
+    yield, adds a yield after all the others: one round per round its reads take.
+    Without statement facts, every statement waits for the one before."""
+    if not statements:
+        return sum(rounds.values())
+    single = single or {}
+    #: the yields so far: [start, end, index of the statement that made it, joinable]
+    groups: list[list[int]] = []
+
+    def last_end() -> int:
+        return groups[-1][1] if groups else 0
+
+    for index, facts in enumerate(statements):
+        count = rounds.get(index, 0)
+        if not count:
+            continue
+        count = max(count, facts.chain)
+        one_round = count == 1 and single.get(index, False)
+        moved = facts.assigned if facts.assigns else frozenset()
+        inline = facts.pinned or facts.calls > reads.get(index, 0)
+        chosen = None
+        if not inline:
+            for k in range(len(groups) - 1, -1, -1):
+                made_by = groups[k][2]
+                if any(
+                    g.assigned & facts.read_used
+                    or moved & g.used
+                    or (j > made_by and (g.opaque or g.calls > reads.get(j, 0)))
+                    for j, g in enumerate(statements[made_by:index], made_by)
+                ):
+                    break
+                if groups[k][3]:
+                    chosen = k
+                if not one_round:
+                    break  # only the last yield
+        if chosen is None:
+            start = last_end()
+            # reads left in their statement (``inline``) are no yield others can join
+            groups.append([start, start + count, index, 0 if inline else 1])
+        elif not one_round:
+            # the first round joins the last yield, the others follow it
+            group = groups[chosen]
+            group[1] = max(group[1], group[0] + 1) + count - 1
+    return last_end()

@@ -146,6 +146,7 @@ def transform_module(
                 converter = FunctionConverter(
                     new_fn, read_ids, deletes, config.line_length, module.default_indent
                 )
+                converter.single_round = plan.single_round
                 new_def = converter.convert()
                 if unit_index in plan.twin_calls:
                     new_def = with_first_call(new_def, plan.twin_calls[unit_index])
