@@ -6,7 +6,7 @@ from ._facts import UnitFacts
 from ._reads import Site
 from ._resolve import Symbol
 from ._results import Refusal
-from ._twins import TwinTracker
+from ._walk_decision import WalkChecker
 
 _BLOCKER_SENTENCES = {
     "lambda": (
@@ -64,7 +64,7 @@ def blocker_sentence(blocker: str) -> str:
     return _BLOCKER_SENTENCES.get(blocker, blocker)
 
 
-class Decider(TwinTracker):
+class Decider(WalkChecker):
     """The conversion fixpoint over functions, helpers and methods."""
 
     #: converted functions that keep calling their twin because some of their own reads stay
@@ -180,15 +180,9 @@ class Decider(TwinTracker):
                     )
         for site in unit.sites:
             if site.kind == "call" and self.target_of(path, site) == ("sym", path, name):
-                refuse(
-                    f"{name} calls itself: each level of the recursion would wait for the "
-                    "reads of the level above, while its twin fetches a whole level per "
-                    "round, so converting it could cost more round trips. It is left "
-                    "working as it is; convert it by hand (for example level by level, "
-                    "yielding the reads of a whole level together).",
-                    unit,
-                    site,
-                )
+                why = self.recursion_reason(fn, site)
+                if why is not None:
+                    refuse(why, unit, site)
                 break
         for site in unit.sites:
             if site.kind == "dynamic":
@@ -253,7 +247,10 @@ class Decider(TwinTracker):
             if target[0] == "method":
                 if callee[1] not in self.modules[callee[0]].methods:
                     continue  # a method without a twin: read as before, synchronously
-            elif callee == fn or not (self.is_async_capable(callee) or callee in self.candidates):
+            elif callee == fn:
+                reads.setdefault(callee, site)  # its own recursion (see recursion_reason)
+                continue
+            elif not (self.is_async_capable(callee) or callee in self.candidates):
                 continue
             reads.setdefault(callee, site)
             shown = self.display(callee, path)
@@ -442,6 +439,7 @@ class Decider(TwinTracker):
     def decide(self) -> None:
         """Compute which primed functions are converted (the largest consistent set), and the
         plain helper functions without twins that they read, converted with them."""
+        self.check_walks()
         local = {fn: self._local_reasons(fn) for fn in sorted(self.candidates)}
         self.converted = {fn for fn, reasons in local.items() if not self._blocks(fn, reasons)}
         self.helpers = {

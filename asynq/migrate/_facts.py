@@ -82,6 +82,9 @@ class UnitFacts:
     decorators: list[DecoratorFacts] = dataclasses.field(default_factory=list)
     #: for a priming twin: its first statement that does more than prime (as code)
     side_effect: str | None = None
+    #: the code of a function or method with a ``while`` loop or that calls itself: the
+    #: whole-program analysis counts the rounds of the walk (see ``_walks``)
+    source: str | None = None
 
 
 @dataclasses.dataclass
@@ -329,6 +332,11 @@ def twin_alias_target(stmt: cst.BaseStatement, prefix: str) -> tuple[str, Ref] |
     return None
 
 
+def walk_source(fn: cst.FunctionDef, walks: bool) -> str | None:
+    """The code of ``fn`` when it walks (see ``UnitFacts.source``), else None."""
+    return cst.Module(body=[fn]).code if walks else None
+
+
 def _decorator_facts(dec: cst.Decorator, config: MigrateConfig) -> DecoratorFacts:
     expr = dec.decorator
     called = isinstance(expr, cst.Call)
@@ -366,6 +374,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
                     if fn.name.value.startswith(config.prime_prefix)
                     else None
                 ),
+                source=walk_source(fn, analyzer.walks),
             )
         )
         defs[fn.name.value] = index
@@ -472,13 +481,18 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
                 has_yield=analyzer.has_yield,
                 yields=analyzer.yields,
                 decorators=[_decorator_facts(d, config) for d in fn.decorators],
+                source=walk_source(fn, analyzer.walks),
             )
             twin_name = class_twins.get(cls, {}).get(name, config.prime_prefix + name)
             twin_fn = found.get((cls, twin_name))
             if twin_fn is not None:
                 twin_analyzer = analyze_method(twin_fn, config, self_class=cls)
                 method_twins[f"{cls}.{name}"] = UnitFacts(
-                    -1, f"{cls}.{twin_name}", twin_analyzer.sites
+                    -1,
+                    f"{cls}.{twin_name}",
+                    twin_analyzer.sites,
+                    # (a method twin's yields are counted on its code, see _walks)
+                    source=walk_source(twin_fn, twin_analyzer.walks or twin_analyzer.has_yield),
                 )
     return ModuleFacts(
         path,
