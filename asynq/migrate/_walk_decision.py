@@ -63,7 +63,12 @@ class WalkChecker(TwinTracker):
         if site.walk and (site.after or site.stage):
             return False
         if site.kind == "prop-read":
-            return True
+            # a property of a class of the run, which may be converted (not a plain attribute)
+            target = self._object_method(path, site)
+            if target is None:
+                return False
+            mod = self.modules[target[1]]
+            return target[2] in mod.plain_properties or target[2] in mod.methods
         if site.kind == "obj-read":
             return site.via_self
         target = self.target_of(path, site)
