@@ -296,6 +296,9 @@ class Decider(WalkChecker):
                         about_twin=True,
                     )
                 )
+        walks = self.walk_reads_reason(path, name, unit)
+        if walks is not None:
+            out.append(Refusal(path, name, walks[0], unit.index, walks[1], about_twin=True))
         through_helpers = self._read_through_helpers(set(reads))
         seen_reads = set(reads) | through_helpers
         for site in twin.sites:
@@ -441,6 +444,7 @@ class Decider(WalkChecker):
         plain helper functions without twins that they read, converted with them."""
         self.check_walks()
         local = {fn: self._local_reasons(fn) for fn in sorted(self.candidates)}
+        self.close_walks()
         self.converted = {fn for fn, reasons in local.items() if not self._blocks(fn, reasons)}
         self.helpers = {
             sym
@@ -665,6 +669,9 @@ class Decider(WalkChecker):
                     f"{name} reads {shown}, which is not converted (see its own entry). "
                     f"Convert {callee[1]} first, then rerun."
                 )
+        walks = self.walk_reads_reason(path, name, unit)
+        if walks is not None:
+            reasons.append(walks[0])
         if not reads and not reasons:
             reasons.append(
                 f"{name} reads nothing cached that the codemod can see (reads through `self` "

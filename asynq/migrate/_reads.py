@@ -97,6 +97,9 @@ class Site:
     #: the whole-program analysis lifts the blocker when the converted walk reads no more
     #: rounds than its twin primes in (see ``_walks``)
     walk: bool = False
+    #: a call whose function is a dotted name and whose arguments call nothing: the rewrite
+    #: may read it together with the other reads of its statement
+    early: bool = True
 
 
 _Pending = tuple[
@@ -200,6 +203,7 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._walk_bodies: set[int] = set()
         self._in_walk = 0
         self._walk_keys: set[int] = set()
+        self._late: set[int] = set()  # calls that are not ``Site.early``
         #: whether the unit has a ``while`` loop or calls itself by name (a walk: its source
         #: goes to the whole-program analysis, which counts its rounds, see ``_walks``)
         self.walks = False
@@ -226,6 +230,10 @@ class UnitAnalyzer(cst.CSTVisitor):
     ) -> None:
         if self._in_walk:
             self._walk_keys.add(id(node))
+        if isinstance(node, cst.Call) and (
+            dotted_name(node.func) is None or any(has_call(arg.value) for arg in node.args)
+        ):
+            self._late.add(id(node))
         if kind == "call" and self.fn is not None and ref == (self.fn.name.value,):
             self.walks = True  # it calls itself
         self._raw.append(
@@ -334,6 +342,7 @@ class UnitAnalyzer(cst.CSTVisitor):
             )
             ordinals[key] = len(self.sites) - 1
             self.sites[-1].top = top
+            self.sites[-1].early = key not in self._late
             if key in self._walk_keys and blocker is None:
                 self.sites[-1].blocker = "while"
                 self.sites[-1].walk = kind in ("call", "prop-read", "obj-read")

@@ -21,6 +21,9 @@ class WalkChecker(TwinTracker):
 
     #: functions that call themselves -> why they are not converted (None: they may be)
     _recursion: dict[Symbol, str | None]
+    #: walks that may be converted, and what reads them, transitively ("Class.method" for
+    #: methods): reading one costs as many rounds as the walk takes
+    walk_readers: set[Symbol]
 
     # -- shapes -----------------------------------------------------------------------------
     def _twin_shape(
@@ -94,6 +97,7 @@ class WalkChecker(TwinTracker):
         """Unblock the reads of ``while`` loops that convert into walks no slower than
         their twins; explain the others."""
         self._recursion = {}
+        self.walk_readers = set()
         todo: list[tuple[str, str, UnitFacts, UnitFacts | None, str, str | None]] = []
         for fn in sorted(self.candidates):
             unit = self.unit_of(fn)
@@ -108,6 +112,8 @@ class WalkChecker(TwinTracker):
                     todo.append((path, name, unit, twin_unit, twin_name, name.split(".")[0]))
         for path, name, unit, twin_unit, twin_name, cls in todo:
             why = self._walk_reason(path, name, unit, twin_unit, twin_name, cls)
+            if why is None:
+                self.walk_readers.add((path, name))
             for site in unit.sites:
                 if not site.walk:
                     continue
@@ -153,6 +159,62 @@ class WalkChecker(TwinTracker):
             f"{short} primes in {_rounds(t_each)} per iteration, {t_before} before its loop "
             f"and {t_after} after it, so it could cost more round trips. Put the reads of an "
             "iteration next to each other (or in one statement), then rerun"
+        )
+
+    # -- reading walks -----------------------------------------------------------------
+    def close_walks(self) -> None:
+        """Add the recursions that may be converted to the walks, then everything that reads
+        a walk (call :meth:`recursion_reason` for every function that calls itself first)."""
+        self.walk_readers |= {fn for fn, why in self._recursion.items() if why is None}
+        units: list[tuple[str, str, UnitFacts]] = []
+        for path, mod in self.modules.items():
+            units += [(path, name, mod.units[index]) for name, index in mod.defs.items()]
+            units += [(path, name, unit) for name, unit in mod.methods.items()]
+        prefix = self.config.prime_prefix
+        units = [u for u in units if not u[1].split(".")[-1].startswith(prefix)]
+        changed = True
+        while changed:
+            changed = False
+            for path, name, unit in units:
+                if (path, name) in self.walk_readers:
+                    continue
+                if any(self._read_walk(path, site) for site in unit.sites):
+                    self.walk_readers.add((path, name))
+                    changed = True
+
+    def _read_walk(self, path: str, site: Site) -> Symbol | None:
+        if self.site_kind(path, site) != "call":
+            return None
+        target = self.target_of(path, site)
+        if target is None or target[0] not in ("sym", "method"):
+            return None
+        sym = (target[1], target[2])
+        return sym if sym in self.walk_readers else None
+
+    def walk_reads_reason(self, path: str, name: str, unit: UnitFacts) -> tuple[str, int] | None:
+        """Why a function or method that reads walks in separate yields is not converted,
+        and the first such read (None: it reads them in one yield, or reads at most one).
+        Each such yield would wait for its whole walk before the next starts, where the twin
+        primes them together. Reads in one statement share a yield when their function is a
+        dotted name and their arguments call nothing (``Book(x).m()`` does not)."""
+        groups: dict[object, Symbol] = {}
+        first = -1
+        for site in unit.sites:
+            walk = self._read_walk(path, site)
+            if walk is None or walk == (path, name):
+                continue
+            key: object = site.top if site.early else (site.top, site.ordinal)
+            groups.setdefault(key, walk)
+            first = site.ordinal if first < 0 else first
+        if len(groups) < 2:
+            return None
+        walks = ", ".join(sorted({sym[1] for sym in groups.values()}))
+        return (
+            f"{name} reads walks ({walks}) in {len(groups)} separate yields (separate "
+            "statements, or reads whose receiver or arguments call something), so each "
+            "would wait for the whole walk before it, where its twin primes them together. "
+            "Read them in one statement whose arguments call nothing, then rerun.",
+            first,
         )
 
     # -- recursion ---------------------------------------------------------------------

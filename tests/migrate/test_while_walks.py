@@ -274,3 +274,66 @@ def test_a_walk_whose_twin_does_not_walk_keeps_the_general_reason():
         "may depend on the values read; converting it would cost one round trip per "
         "iteration. Rewrite it as a `for` loop or a comprehension, then rerun."
     ]
+
+
+TWO_WALKS = LOGIC[: LOGIC.index("def prime_chains_page")] + (
+    """def prime_page(xs):
+    for x in xs:
+        prime_chain(x)
+        Walker(x).prime_steps()
+
+
+def page(xs):
+    prime_page(xs)
+    return {"chains": [chain(x) for x in xs], "steps": [Walker(x).steps() for x in xs]}
+
+
+def main(xs):
+    return page(xs)
+"""
+)
+WALKS_REASON = (
+    "page reads walks (Walker.steps, chain) in 2 separate yields (separate statements, or "
+    "reads whose receiver or arguments call something), so each would wait for the whole "
+    "walk before it, where its twin primes them together. Read them in one statement whose "
+    "arguments call nothing, then rerun."
+)
+
+
+def test_a_view_that_reads_two_walks_in_separate_yields_keeps_calling_its_twin():
+    result = _migrate(TWO_WALKS)
+    assert ("rt/rtlogic.py", "page") in result.converted
+    code = result.code["rt/rtlogic.py"]
+    assert "@asynq()\ndef page(xs):\n    prime_page(xs)\n" in code
+    kept = {k.function: k.reason for k in result.kept}
+    assert kept["prime_page"] == (
+        "prime_page is kept: page (in rt/rtlogic.py) is converted and keeps calling it; its "
+        "priming, which now joins the rounds of page, serves the reads page leaves as plain "
+        "calls. " + WALKS_REASON
+    )
+
+
+def test_a_view_that_reads_two_walks_in_separate_yields_without_its_twin_is_refused():
+    logic = TWO_WALKS.replace("    prime_page(xs)\n    return {", "    return {").replace(
+        "    return page(xs)\n", "    prime_page(xs)\n    return page(xs)\n"
+    )
+    result = _migrate(logic)
+    assert _reasons(result, "page") == [WALKS_REASON]
+
+
+@pytest.mark.parametrize("view_primes", [True, False])
+def test_a_view_that_reads_two_walks_keeps_its_values_and_round_trips(
+    server: MemcachedServer, view_primes: bool
+) -> None:
+    logic = TWO_WALKS
+    if not view_primes:
+        logic = logic.replace("    prime_page(xs)\n    return {", "    return {").replace(
+            "    return page(xs)\n", "    prime_page(xs)\n    return page(xs)\n"
+        )
+    result = _migrate(logic)
+    for xs in ([0, 3, 1], [3], [2, 5]):
+        before = run(server.address, BASE.lstrip(), logic.lstrip(), xs)
+        after = run(server.address, result.code["rt/rtbase.py"], result.code["rt/rtlogic.py"], xs)
+        assert [value for value, _ in after] == [value for value, _ in before]
+        for (_, trips_before), (_, trips_after) in zip(before, after, strict=True):
+            assert trips_after <= trips_before
