@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import libcst as cst
 
@@ -19,7 +19,6 @@ from ._hoist import (
     two_phase_calls,
 )
 from ._imports import is_docstring_or_future
-from ._plan import FilePlan
 from ._reads import analyze_method
 from ._removal import PrimeRemover, fix_semicolons, pass_line
 from ._yields import (
@@ -48,6 +47,9 @@ from ._yields import (
     tuple_node,
     unparen,
 )
+
+if TYPE_CHECKING:
+    from ._plan import FilePlan
 
 
 class FunctionConverter:

@@ -71,6 +71,10 @@ class Decider(WalkChecker):
     #: plain calls (served by that priming) -> why each such read cannot become a yield
     plain_reads: dict[Symbol, list[str]]
 
+    def blocker_text(self, blocker: str) -> str:
+        """The sentence that explains a blocker code (see ``blocker_sentence``)."""
+        return blocker_sentence(blocker)
+
     # -- the conversion decision -------------------------------------------------------------
     def _local_reasons(self, fn: Symbol) -> list[Refusal]:
         path, name = fn

@@ -25,6 +25,10 @@ class WalkChecker(TwinTracker):
     #: methods): reading one costs as many rounds as the walk takes
     walk_readers: set[Symbol]
 
+    def blocker_text(self, blocker: str) -> str:
+        """The sentence that explains a blocker code (the decision knows them)."""
+        return blocker
+
     # -- shapes -----------------------------------------------------------------------------
     def _twin_shape(
         self, path: str, unit: UnitFacts | None, name: str, seen: set[tuple[str, str]]
@@ -67,7 +71,7 @@ class WalkChecker(TwinTracker):
             return False
         if site.kind == "prop-read":
             # a property of a class of the run, which may be converted (not a plain attribute)
-            target = self._object_method(path, site)
+            target = self.target_of(path, site)
             if target is None:
                 return False
             mod = self.modules[target[1]]
@@ -75,9 +79,14 @@ class WalkChecker(TwinTracker):
         if site.kind == "obj-read":
             return site.via_self
         target = self.target_of(path, site)
-        if target is not None and (target[1], target[2]) == me:
-            return True
-        return self._may_be_read(path, site)
+        if target is None or self.site_kind(path, site) != "call":
+            return False
+        if target[0] == "method":
+            return target[2] in self.modules[target[1]].methods
+        if target[0] != "sym":
+            return False
+        sym = (target[1], target[2])
+        return sym == me or self.kinds.get(sym) in ("cached", "asynq") or sym in self.candidates
 
     def _converted_shape(
         self, path: str, unit: UnitFacts, me: Symbol, cls: str | None
@@ -239,9 +248,7 @@ class WalkChecker(TwinTracker):
             "yielding the reads of a whole level together)."
         )
         if call.blocker is not None:
-            from ._decide import blocker_sentence
-
-            return f"{name} calls itself {blocker_sentence(call.blocker)}." + by_hand
+            return f"{name} calls itself {self.blocker_text(call.blocker)}." + by_hand
         twin = self._twin_shape(path, self.unit_of(twin_sym), twin_name, set())
         if twin is None or twin.to_self is None:
             return (

@@ -24,6 +24,7 @@ from collections.abc import Callable
 import libcst as cst
 
 from ._config import MigrateConfig
+from ._convert import FunctionConverter, with_property_calls
 from ._reads import Site, analyze_method
 
 
@@ -144,8 +145,6 @@ def trial_shape(
     """The shape of the function in ``source`` once converted, with the sites (of the
     analysis, by ordinal) for which ``is_read`` holds read as yields; None when the code
     does not match the analysis."""
-    from ._convert import FunctionConverter, with_property_calls  # it needs the plan
-
     fn = parse_function(source)
     if fn is None:
         return None
