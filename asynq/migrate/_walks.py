@@ -144,7 +144,8 @@ def trial_shape(
 ) -> WalkShape | None:
     """The shape of the function in ``source`` once converted, with the sites (of the
     analysis, by ordinal) for which ``is_read`` holds read as yields; None when the code
-    does not match the analysis."""
+    does not match the analysis or the trial fails (the walk is then refused: one odd
+    function must not stop the whole run)."""
     fn = parse_function(source)
     if fn is None:
         return None
@@ -156,7 +157,11 @@ def trial_shape(
         for found, site in zip(analyzer.sites, sites, strict=True)
         if found.node is not None and is_read(site)
     ]
-    new_fn, read_ids, _ = with_property_calls(fn, nodes, set())
-    converter = FunctionConverter(new_fn, read_ids, set(), config.line_length)
-    converter.depth = 1 if cls is not None else 0
-    return shape(converter.convert(), set() if cls is not None else {fn.name.value})
+    try:
+        new_fn, read_ids, _ = with_property_calls(fn, nodes, set())
+        converter = FunctionConverter(new_fn, read_ids, set(), config.line_length)
+        converter.depth = 1 if cls is not None else 0
+        converted = converter.convert()
+    except Exception:  # noqa: BLE001 - a walk the trial cannot convert is left as it is
+        return None
+    return shape(converted, set() if cls is not None else {fn.name.value})
