@@ -240,3 +240,55 @@ def test_a_call_on_itself_that_cannot_become_a_yield_is_refused_with_the_place()
         "convert it by hand (for example level by level, yielding the reads of a whole level "
         "together)."
     ]
+
+
+MUTUAL = """
+from asynq import priming
+from rtbase import child_ids, node_row, prime_child_ids, prime_node_row
+
+
+def even(x):
+    row = node_row(x)
+    return [row["label"]] + [odd(c) for c in child_ids(x)]
+
+
+@priming.generator
+def prime_even(x):
+    prime_node_row(x)
+    prime_child_ids(x)
+    yield
+    for c in child_ids(x):
+        prime_odd(c)
+
+
+def odd(x):
+    return [even(c) for c in child_ids(x)]
+
+
+@priming.generator
+def prime_odd(x):
+    prime_child_ids(x)
+    yield
+    for c in child_ids(x):
+        prime_even(c)
+
+
+def main(xs):
+    for x in xs:
+        prime_even(x)
+    return [even(x) for x in xs]
+"""
+
+
+def test_functions_that_call_each_other_are_converted_and_take_as_many_rounds(
+    server: MemcachedServer,
+) -> None:
+    result = _migrate(MUTUAL)
+    assert not result.refusals
+    code = result.code["rt/rtlogic.py"]
+    assert '    return [row["label"]] + (yield [odd.asynq(c) for c in child_ids_value])\n' in code
+    assert "    return (yield [even.asynq(c) for c in child_ids_value])\n" in code
+    for xs in ([0], [0, 5]):
+        before = run(server.address, BASE.lstrip(), MUTUAL.lstrip(), xs)
+        after = run(server.address, result.code["rt/rtbase.py"], result.code["rt/rtlogic.py"], xs)
+        assert after == before
