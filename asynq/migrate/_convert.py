@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import libcst as cst
 
@@ -19,7 +19,6 @@ from ._hoist import (
     two_phase_calls,
 )
 from ._imports import is_docstring_or_future
-from ._plan import FilePlan
 from ._reads import analyze_method
 from ._removal import PrimeRemover, fix_semicolons, pass_line
 from ._share import local_containers, share_rounds
@@ -49,6 +48,9 @@ from ._yields import (
     tuple_node,
     unparen,
 )
+
+if TYPE_CHECKING:
+    from ._plan import FilePlan
 
 
 class FunctionConverter:
@@ -253,6 +255,7 @@ class FunctionConverter:
                     out.append(stmt)  # nothing to rewrite: left exactly as written
                     self._untouched.add(id(stmt))
                     continue
+                read_first = False  # lines that read for every item come before it
                 if len(kept) == 1:
                     staged_lines, staged_small = self.stage_comprehensions(kept[0])
                     if staged_lines:
@@ -263,6 +266,7 @@ class FunctionConverter:
                         stmt = stmt.with_changes(leading_lines=[])
                         kept = [staged_small]
                     phased, only = self.two_phase(kept[0])
+                    read_first = bool(staged_lines or phased)
                     if phased:
                         phased[0] = phased[0].with_changes(leading_lines=stmt.leading_lines)
                         out.extend(phased)
@@ -278,8 +282,14 @@ class FunctionConverter:
                         new_body = [small]
                         self.last_yields = count_yields(small)
                 line = stmt.with_changes(body=fix_semicolons(new_body))
-                if len(new_body) == 1 and self.last_yields >= 2:
-                    hoisted = self.hoist(new_body[0])
+                if len(new_body) == 1 and self.last_yields >= 1:
+                    hoisted = self.hoist(new_body[0]) if self.last_yields >= 2 else None
+                    if read_first:
+                        # After lines that read for every item, the statement's other reads
+                        # are named first when they can join the yield of those lines.
+                        joined = self.hoist(new_body[0], minimum=1)
+                        if joined is not None and self._joins_previous(joined[0], out):
+                            hoisted = joined
                     if hoisted is not None:
                         prefix, small = hoisted
                         out.append(prefix.with_changes(leading_lines=stmt.leading_lines))
@@ -310,6 +320,16 @@ class FunctionConverter:
                         else None,
                     )
                 )
+            elif isinstance(stmt, cst.While) and self._reads_in(stmt.body):
+                # A walk converted whole: its body reads, one step per round, in order.
+                out.append(
+                    stmt.with_changes(
+                        body=self.suite(stmt.body),
+                        orelse=stmt.orelse.with_changes(body=self.suite(stmt.orelse.body))
+                        if stmt.orelse is not None
+                        else None,
+                    )
+                )
             else:  # while, with, match, nested definitions: no reads, maybe primes
                 kept_stmt = self.remove_primes(stmt)
                 if kept_stmt is not None:
@@ -328,6 +348,17 @@ class FunctionConverter:
             else:
                 fitted.append(each)
         return fitted
+
+    @staticmethod
+    def _joins_previous(line: cst.SimpleStatementLine, out: list[cst.BaseStatement]) -> bool:
+        """Whether the read ``line`` would join the yield of the statement before it (see
+        ``group_reads``): that is a read too, and ``line`` does not need what it assigns."""
+        member = read_member(line)
+        previous = read_member(out[-1]) if out else None
+        if member is None or previous is None:
+            return False
+        uses = name_counts(member.item)
+        return not any(uses[name] for name in previous.assigned)
 
     def read_ahead(self, stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
         """A statement right after ``x = yield ...`` whose reads do not need ``x`` has them

@@ -6,7 +6,7 @@ from ._facts import UnitFacts
 from ._reads import Site
 from ._resolve import Symbol
 from ._results import Refusal
-from ._twins import TwinTracker
+from ._walk_decision import WalkChecker
 
 _BLOCKER_SENTENCES = {
     "lambda": (
@@ -64,12 +64,16 @@ def blocker_sentence(blocker: str) -> str:
     return _BLOCKER_SENTENCES.get(blocker, blocker)
 
 
-class Decider(TwinTracker):
+class Decider(WalkChecker):
     """The conversion fixpoint over functions, helpers and methods."""
 
     #: converted functions that keep calling their twin because some of their own reads stay
     #: plain calls (served by that priming) -> why each such read cannot become a yield
     plain_reads: dict[Symbol, list[str]]
+
+    def blocker_text(self, blocker: str) -> str:
+        """The sentence that explains a blocker code (see ``blocker_sentence``)."""
+        return blocker_sentence(blocker)
 
     # -- the conversion decision -------------------------------------------------------------
     def _local_reasons(self, fn: Symbol) -> list[Refusal]:
@@ -189,15 +193,9 @@ class Decider(TwinTracker):
                     )
         for site in unit.sites:
             if site.kind == "call" and self.target_of(path, site) == ("sym", path, name):
-                refuse(
-                    f"{name} calls itself: each level of the recursion would wait for the "
-                    "reads of the level above, while its twin fetches a whole level per "
-                    "round, so converting it could cost more round trips. It is left "
-                    "working as it is; convert it by hand (for example level by level, "
-                    "yielding the reads of a whole level together).",
-                    unit,
-                    site,
-                )
+                why = self.recursion_reason(fn, site)
+                if why is not None:
+                    refuse(why, unit, site)
                 break
         for site in unit.sites:
             if site.kind == "dynamic":
@@ -262,7 +260,10 @@ class Decider(TwinTracker):
             if target[0] == "method":
                 if callee[1] not in self.modules[callee[0]].methods:
                     continue  # a method without a twin: read as before, synchronously
-            elif callee == fn or not (self.is_async_capable(callee) or callee in self.candidates):
+            elif callee == fn:
+                reads.setdefault(callee, site)  # its own recursion (see recursion_reason)
+                continue
+            elif not (self.is_async_capable(callee) or callee in self.candidates):
                 continue
             reads.setdefault(callee, site)
             shown = self.display(callee, path)
@@ -310,6 +311,9 @@ class Decider(TwinTracker):
                         served_by_twin=True,
                     )
                 )
+        walks = self.walk_reads_reason(path, name, unit)
+        if walks is not None:
+            out.append(Refusal(path, name, walks[0], unit.index, walks[1], about_twin=True))
         through_helpers = self._read_through_helpers(set(reads))
         seen_reads = set(reads) | through_helpers
         twin_path = twin_sym[0]
@@ -458,7 +462,9 @@ class Decider(TwinTracker):
     def decide(self) -> None:
         """Compute which primed functions are converted (the largest consistent set), and the
         plain helper functions without twins that they read, converted with them."""
+        self.check_walks()
         local = {fn: self._local_reasons(fn) for fn in sorted(self.candidates)}
+        self.close_walks()
         self.converted = {fn for fn, reasons in local.items() if not self._blocks(fn, reasons)}
         self.helpers = {
             sym
@@ -729,6 +735,9 @@ class Decider(TwinTracker):
                     f"{name} reads {shown}, which is not converted (see its own entry). "
                     f"Convert {callee[1]} first, then rerun."
                 )
+        walks = self.walk_reads_reason(path, name, unit)
+        if walks is not None:
+            reasons.append(walks[0])
         if not reads and not reasons:
             reasons.append(
                 f"{name} reads nothing cached that the codemod can see (reads through `self` "

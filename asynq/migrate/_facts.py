@@ -102,6 +102,9 @@ class UnitFacts:
     #: for a function or method: what each statement of its body assigns, uses and calls
     #: (how its reads may share rounds, see ``_share``)
     statements: list[StatementFacts] = dataclasses.field(default_factory=list)
+    #: the code of a function or method with a ``while`` loop or that calls itself: the
+    #: whole-program analysis counts the rounds of the walk (see ``_walks``)
+    source: str | None = None
 
 
 @dataclasses.dataclass
@@ -353,6 +356,11 @@ def twin_alias_target(stmt: cst.BaseStatement, prefix: str) -> tuple[str, Ref] |
     return None
 
 
+def walk_source(fn: cst.FunctionDef, walks: bool) -> str | None:
+    """The code of ``fn`` when it walks (see ``UnitFacts.source``), else None."""
+    return cst.Module(body=[fn]).code if walks else None
+
+
 def _decorator_facts(dec: cst.Decorator, config: MigrateConfig) -> DecoratorFacts:
     expr = dec.decorator
     called = isinstance(expr, cst.Call)
@@ -404,6 +412,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
                     else None
                 ),
                 statements=body_statement_facts(fn, analyzer.sites),
+                source=walk_source(fn, analyzer.walks),
             )
         )
         defs[fn.name.value] = index
@@ -515,6 +524,7 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
                 yields=analyzer.yields,
                 decorators=[_decorator_facts(d, config) for d in fn.decorators],
                 statements=body_statement_facts(fn, analyzer.sites),
+                source=walk_source(fn, analyzer.walks),
             )
             twin_name = class_twins.get(cls, {}).get(name, config.prime_prefix + name)
             twin_fn = found.get((cls, twin_name))
@@ -525,6 +535,8 @@ def collect_module_facts(path: str, module: cst.Module, config: MigrateConfig) -
                     f"{cls}.{twin_name}",
                     twin_analyzer.sites,
                     side_effect=twin_side_effect(twin_fn, config.prime_prefix),
+                    # (a method twin's yields are counted on its code, see _walks)
+                    source=walk_source(twin_fn, twin_analyzer.walks or twin_analyzer.has_yield),
                 )
     return ModuleFacts(
         path,

@@ -93,6 +93,13 @@ class Site:
     top: int = 0
     #: a read of a comprehension read in stages: how many stages that takes (0: none)
     stage: int = 0
+    #: in the body of a ``while`` loop, and blocked only by that (``blocker`` is ``"while"``):
+    #: the whole-program analysis lifts the blocker when the converted walk reads no more
+    #: rounds than its twin primes in (see ``_walks``)
+    walk: bool = False
+    #: a call whose function is a dotted name and whose arguments call nothing: the rewrite
+    #: may read it together with the other reads of its statement
+    early: bool = True
 
 
 _Pending = tuple[
@@ -191,6 +198,15 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._in_test = 0
         #: reads of a comprehension read in stages -> how many stages it takes
         self._comp_stages: dict[int, int] = {}
+        #: bodies of ``while`` loops (by ``id``), how many the walk is in, and the sites
+        #: found in one (by ``id``): see ``Site.walk``
+        self._walk_bodies: set[int] = set()
+        self._in_walk = 0
+        self._walk_keys: set[int] = set()
+        self._late: set[int] = set()  # calls that are not ``Site.early``
+        #: whether the unit has a ``while`` loop or calls itself by name (a walk: its source
+        #: goes to the whole-program analysis, which counts its rounds, see ``_walks``)
+        self.walks = False
 
     # -- helpers -----------------------------------------------------------------------
     def _push_scope(self, names: set[str]) -> None:
@@ -212,6 +228,14 @@ class UnitAnalyzer(cst.CSTVisitor):
         deletable: bool = False,
         cls: Ref | None = None,
     ) -> None:
+        if self._in_walk:
+            self._walk_keys.add(id(node))
+        if isinstance(node, cst.Call) and (
+            dotted_name(node.func) is None or any(has_call(arg.value) for arg in node.args)
+        ):
+            self._late.add(id(node))
+        if kind == "call" and self.fn is not None and ref == (self.fn.name.value,):
+            self.walks = True  # it calls itself
         self._raw.append(
             (
                 kind,
@@ -318,6 +342,10 @@ class UnitAnalyzer(cst.CSTVisitor):
             )
             ordinals[key] = len(self.sites) - 1
             self.sites[-1].top = top
+            self.sites[-1].early = key not in self._late
+            if key in self._walk_keys and blocker is None:
+                self.sites[-1].blocker = "while"
+                self.sites[-1].walk = kind in ("call", "prop-read", "obj-read")
             if key in self._comp_stages and blocker is None:
                 self.sites[-1].stage = self._comp_stages[key]
             if kind == "call" and key in self._after and blocker is None:
@@ -335,6 +363,8 @@ class UnitAnalyzer(cst.CSTVisitor):
         top = self._tops.get(key)
         if top is not None:
             self._top = top
+        if key in self._walk_bodies:
+            self._in_walk += 1
         self._frame = [0, 0, 0]
         if key in self._pending:
             self._blockers.append(self._pending.pop(key))
@@ -352,6 +382,8 @@ class UnitAnalyzer(cst.CSTVisitor):
     def on_leave(self, original_node: cst.CSTNode) -> None:
         if id(original_node) in self._tests:
             self._in_test -= 1
+        if id(original_node) in self._walk_bodies:
+            self._in_walk -= 1
         pushed = self._pushed.pop(id(original_node), None)
         if pushed is not None:
             blockers, scopes, nested = pushed
@@ -577,7 +609,14 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._push(self._blockers[-1] or blocker)
 
     def _on_while(self, node: cst.While) -> None:
+        # The test and the ``else`` stay blocked; the body is analysed as straight code and
+        # its sites marked (``Site.walk``), blocked unless the walk is converted whole.
+        cur = self._blockers[-1]
         self._block("while")
+        self.walks = True
+        if self.fn is not None:
+            self._pending[id(node.body)] = cur
+            self._walk_bodies.add(id(node.body))
 
     def _on_with(self, node: cst.With) -> None:
         self._block("with")
