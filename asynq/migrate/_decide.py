@@ -540,6 +540,26 @@ class Decider(WalkChecker):
                         unit.index,
                     )
                 )
+            elif (
+                self.reasons[fn]
+                and all(r.served_by_twin for r in self.reasons[fn])
+                and self.may_call_twin(fn, callers=False)
+                and (unprimed_by := self._unpriming_caller(fn, twin)) is not None
+            ):
+                unit = self.unit_of(fn)
+                assert unit is not None
+                self.reasons[fn].append(
+                    Refusal(
+                        fn[0],
+                        fn[1],
+                        f"{fn[1]} could be converted with a call of {twin[1]} as its first "
+                        f"statement, but {unprimed_by} calls {fn[1]} without priming it, so "
+                        "that call would then fetch keys the original never read (one more "
+                        f"round trip). Prime {fn[1]} in {unprimed_by} too, or convert it by "
+                        "hand, then rerun.",
+                        unit.index,
+                    )
+                )
         self.keeps_priming = set()
         self.plain_reads = {}
         self.added_twin_calls = set()
@@ -571,10 +591,11 @@ class Decider(WalkChecker):
         # their twin themselves.
         return not all(r.served_by_twin for r in reasons) or not self.may_call_twin(fn)
 
-    def may_call_twin(self, fn: Symbol, effects: bool = False) -> bool:
+    def may_call_twin(self, fn: Symbol, effects: bool = False, callers: bool = True) -> bool:
         """Whether the rewrite can make the converted ``fn`` call its twin first: the twin is
         a function of the same module (not an alias) with the same parameters, that does
-        nothing but prime (``effects``: or that does more)."""
+        nothing but prime (``effects``: or that does more), and every caller of ``fn`` primes
+        it (``callers``: checked)."""
         twin = self.twins.get(fn)
         if twin is None or twin[0] != fn[0] or twin in self.alias_twin_units:
             return False
@@ -583,7 +604,36 @@ class Decider(WalkChecker):
         unit, twin_unit = self.unit_of(fn), self.unit_of(twin)
         if unit is None or twin_unit is None or twin_unit.is_async:
             return False
-        return unit.signature == twin_unit.signature
+        if unit.signature != twin_unit.signature:
+            return False
+        return not callers or self._unpriming_caller(fn, twin) is None
+
+    def _unpriming_caller(self, fn: Symbol, twin: Symbol) -> str | None:
+        """A function of the run (or "module-level code") that calls ``fn`` but does not call
+        its twin, itself or through its own twin; None if there is none. Only then does a call
+        of the twin added to ``fn`` prime nothing the original program did not: a caller that
+        never primed ``fn`` would otherwise fetch keys it never read (one more round trip, and
+        misses computed for nothing)."""
+
+        def calls(path: str, unit: UnitFacts, target: Symbol) -> bool:
+            return any(
+                site.kind == "call" and self.target_of(path, site) == ("sym", *target)
+                for site in unit.sites
+            )
+
+        for path, mod in self.modules.items():
+            for unit in [*mod.units, *mod.methods.values()]:
+                if (path, unit.name) in (fn, twin) or not calls(path, unit, fn):
+                    continue
+                if mod.units and unit is mod.units[0]:
+                    return "module-level code" + ("" if path == fn[0] else f" (in {path})")
+                if calls(path, unit, twin):
+                    continue
+                own_twin = self.twins.get((path, unit.name))
+                own_unit = self.unit_of(own_twin) if own_twin is not None else None
+                if own_twin is None or own_unit is None or not calls(own_twin[0], own_unit, twin):
+                    return self.display((path, unit.name), fn[0])
+        return None
 
     def calls_own_twin(self, fn: Symbol) -> bool:
         """Whether the body of ``fn`` calls its twin as a statement of its own."""
