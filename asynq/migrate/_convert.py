@@ -71,14 +71,23 @@ class FunctionConverter:
         self._names: set[str] | None = None  # every name used in fn, for fresh temporaries
         self.last_yields = 0  # yields made by the last rewrite_expr
         self._fresh_lists: set[str] = set()  # names of lists the rewrite made
-        #: the last stages of comprehensions read in stages (see ``stage_comprehension``)
-        self._staged_finals: set[int] = set()
+        #: trees made by the rewrite whose nodes ``read_ids`` names (kept alive: ids stay unique)
+        self._kept_alive: list[cst.CSTNode] = []
 
     def _reiterable(self, items: cst.BaseExpression) -> bool:
         """Whether ``items`` can be iterated twice (read every item first, then loop): a
         parameter, or a local name only ever bound to a list, tuple, dict, set, a
         comprehension that is not a generator, a read (``x = yield ...``) or a call of
         ``list``/``tuple``/``sorted``/``set``/``dict``. Anything else is copied to a list."""
+        if (
+            isinstance(items, cst.Call)
+            and dotted_name(items.func) == ("zip",)
+            and items.args
+            and all(
+                a.keyword is None and not a.star and self._reiterable(a.value) for a in items.args
+            )
+        ):
+            return True  # ``zip(xs, f_values)`` of lists made again on each use
         if not isinstance(items, cst.Name):
             return False
         name = items.value
@@ -408,7 +417,9 @@ class FunctionConverter:
                 assign = line.body[0]
                 if isinstance(assign, cst.Assign):
                     self._fresh_lists |= target_names(assign.targets[0].target)
-            self._staged_finals |= {id(c) for c in staged.comprehensions}
+            # A read whose argument is now read in an earlier stage is a new node.
+            self.read_ids |= {new for new, old in staged.renamed.items() if old in self.read_ids}
+            self._kept_alive.append(staged.final)
             lines.extend(self._block(list(staged.lines)))
             replace[id(comp)] = staged.final
         if not replace:
@@ -429,8 +440,7 @@ class FunctionConverter:
             if isinstance(node, cst.Lambda):
                 return False
             if isinstance(node, CONDITIONAL_INSIDE):
-                staged = id(node) in self._staged_finals
-                if any(id(c) in self.read_ids for c in two_phase_calls(node, staged=staged)):
+                if any(id(c) in self.read_ids for c in two_phase_calls(node)):
                     comps.append(node)
                 return False  # not inside another comprehension
             return True
@@ -455,8 +465,7 @@ class FunctionConverter:
         new_comps: dict[int, cst.CSTNode] = {}
         for comp in comps:
             assert isinstance(comp, CONDITIONAL_INSIDE)
-            staged = id(comp) in self._staged_finals
-            reads = [c for c in two_phase_calls(comp, staged=staged) if id(c) in self.read_ids]
+            reads = [c for c in two_phase_calls(comp) if id(c) in self.read_ids]
             target: Any = comp.for_in.target
             if isinstance(target, cst.Tuple):  # ``for a, b in pairs``: one item is a pair
                 target = target.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
@@ -479,6 +488,17 @@ class FunctionConverter:
                 line, items = self.items_in_a_list(target, items)
                 prefixes.append(line)
             lines, replace, targets, iterables = self.read_for_every_item(reads, target, items)
+            original = comp.for_in.target
+            if (
+                isinstance(items, cst.Call)
+                and dotted_name(items.func) == ("zip",)
+                and isinstance(original, cst.Tuple)
+                and len(original.elements) == len(items.args)
+                and all(a.keyword is None and not a.star for a in items.args)
+            ):
+                # ``for (x, f_value), g_value in zip(zip(xs, f_values), g_values)``: one zip
+                targets = [*(el.value for el in original.elements), *targets[1:]]
+                iterables = [*(a.value for a in items.args), *iterables[1:]]
             prefixes.extend(lines)
             replaced: Any = comp.visit(NodeReplacer(replace))
             for_in = replaced.for_in.with_changes(

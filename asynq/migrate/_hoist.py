@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Any, cast
 
 import libcst as cst
 
@@ -123,18 +123,19 @@ def plain_filter(comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictC
 def two_phase_calls(
     comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
     whole_element: bool = False,
-    staged: bool = False,
 ) -> list[cst.Call]:
     """Calls in a comprehension that can be made for every item first, in one batch, before
     the comprehension runs: the calls its first condition always makes, or (without a
     condition) the calls its element always makes, when there is one plain ``for`` and the
     calls' arguments call nothing (an element that calls a harmless builtin,
-    ``len(f(x))``, is looked into). Empty when the comprehension has another shape. With
-    ``staged`` (a line :func:`stage_comprehension` made), the ``for`` may bind a pair
-    (``for a, b in pairs``)."""
+    ``len(f(x))``, is looked into). Empty when the comprehension has another shape. The
+    ``for`` binds a name or a tuple of names (``for a, b in pairs``)."""
     for_in = comp.for_in
-    target_ok = _names_target(for_in.target) if staged else isinstance(for_in.target, cst.Name)
-    if for_in.inner_for_in is not None or for_in.asynchronous is not None or not target_ok:
+    if (
+        for_in.inner_for_in is not None
+        or for_in.asynchronous is not None
+        or not _names_target(for_in.target)
+    ):
         return []
     collector = _UnconditionalCalls(
         lambda call: dotted_name(call.func) is not None and _plain_arguments(call)
@@ -619,11 +620,13 @@ class StagedComprehension:
 
     lines: list[cst.SimpleStatementLine]
     final: cst.BaseExpression
-    #: the comprehensions of the lines and the final one (read with ``staged``, see
-    #: :func:`two_phase_calls`)
+    #: the comprehensions of the lines and the final one
     comprehensions: list[cst.CSTNode]
     #: how many of the lines (and the final comprehension) read: its stages
     stages: int
+    #: nodes of ``final`` that stand for nodes of the original comprehension (a read whose
+    #: argument was read in an earlier stage): id of the new node -> id of the original
+    renamed: dict[int, int] = dataclasses.field(default_factory=dict)
 
 
 def _has_calls(nodes: Sequence[cst.CSTNode]) -> bool:
@@ -662,7 +665,11 @@ def _filter_then_read(
     read in two phases), then the comprehension over them, so the element is read only for
     the items that pass."""
     for_in = comp.for_in
-    if for_in.asynchronous is not None or not isinstance(for_in.target, cst.Name):
+    if (
+        for_in.inner_for_in is not None
+        or for_in.asynchronous is not None
+        or not _names_target(for_in.target)
+    ):
         return None
     parts = [comp.key, comp.value] if isinstance(comp, cst.DictComp) else [comp.elt]
     if not for_in.ifs or not _has_calls([i.test for i in for_in.ifs]):
@@ -670,27 +677,281 @@ def _filter_then_read(
     if not _has_calls(parts):
         return None
     elt = comp.elt if not isinstance(comp, cst.DictComp) else None
-    if isinstance(elt, cst.Call) and not (
-        isinstance(elt.func, cst.Name) and elt.func.value in HARMLESS_BUILTINS
+    if (
+        isinstance(elt, cst.Call)
+        and not (isinstance(elt.func, cst.Name) and elt.func.value in HARMLESS_BUILTINS)
+        and not _nested_reads(comp)
     ):
         return None  # one batched yield over the items that pass already
     x = for_in.target
-    items = fresh(f"{x.value}_items")
+    items = fresh(f"{_target_base(x)}_items")
     line = _line(
         items,
         cst.ListComp(
-            elt=x, for_in=cst.CompFor(target=x, iter=for_in.iter, ifs=_one_line(for_in.ifs))
+            elt=_as_element(x),
+            for_in=cst.CompFor(target=x, iter=for_in.iter, ifs=_one_line(for_in.ifs)),
         ),
     )
     final = comp.with_changes(for_in=cst.CompFor(target=x, iter=cst.Name(items)))
-    comps: list[cst.CSTNode] = [final]
-    return StagedComprehension([line], final, comps, 2)
+    return StagedComprehension([line], final, [final], 2)
+
+
+def _target_base(target: cst.BaseExpression) -> str:
+    """A base for names made from a comprehension's target (``x``; ``a_b`` for ``a, b``)."""
+    if isinstance(target, cst.Name):
+        return target.value
+    assert isinstance(target, cst.Tuple)
+    return "_".join(
+        el.value.value for el in target.elements if isinstance(el.value, cst.Name)
+    )
+
+
+def _as_element(target: cst.BaseExpression) -> cst.BaseExpression:
+    """A target as a value inside a larger expression (a tuple of names gets parentheses)."""
+    if isinstance(target, cst.Tuple):
+        return target.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return target
+
+
+def _nested_reads(
+    comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
+) -> list[cst.Call]:
+    """The calls the element of a one-clause comprehension always makes (see
+    :func:`two_phase_calls`) that sit inside the arguments of another call that is not a
+    harmless builtin (``g(h(x)["id"])``): the value of each is needed before the outer call
+    can be read, so they come in an earlier stage."""
+    calls = two_phase_calls(comp.with_changes(for_in=comp.for_in.with_changes(ifs=[])), True)
+    if not calls:
+        return []
+    wanted = {id(c) for c in calls}
+    nested: set[int] = set()
+    parts = [comp.key, comp.value] if isinstance(comp, cst.DictComp) else [comp.elt]
+
+    def visit(node: cst.CSTNode) -> bool:
+        if isinstance(node, (cst.Lambda, *_COMPREHENSIONS)):
+            return False
+        if isinstance(node, cst.Call) and not (
+            isinstance(node.func, cst.Name) and node.func.value in HARMLESS_BUILTINS
+        ):
+            for arg in node.args:
+
+                def inner(n: cst.CSTNode) -> bool:
+                    if id(n) in wanted:
+                        nested.add(id(n))
+                        return False
+                    return not isinstance(n, (cst.Lambda, *_COMPREHENSIONS))
+
+                walk(arg, inner)
+        return True
+
+    for part in parts:
+        walk(part, visit)
+    return [c for c in calls if id(c) in nested]
+
+
+class _Renaming(cst.CSTTransformer):
+    """Replaces nodes by identity, and remembers which new node stands for which original one
+    (``renamed``: id of the new node -> id of the original), so that reads keep their
+    identity through the change."""
+
+    def __init__(self, replace: dict[int, cst.BaseExpression]) -> None:
+        super().__init__()
+        self.replace = replace
+        self.renamed: dict[int, int] = {}
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> Any:
+        found = self.replace.get(id(original_node))
+        if found is not None:
+            return found
+        if updated_node is original_node or updated_node.deep_equals(original_node):
+            return original_node
+        self.renamed[id(updated_node)] = id(original_node)
+        return updated_node
+
+
+def _element_stages(
+    comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
+    fresh: Callable[[str], str],
+    reiterable: Callable[[cst.BaseExpression], bool],
+) -> tuple[StagedComprehension, dict[int, int]] | None:
+    """``[g(h(x)["id"]) for x in xs]``: a one-clause comprehension whose element reads a
+    value another read of it needs, read in stages: ``h_values = [h(x) for x in xs]`` (one
+    batched yield), then the comprehension over ``zip(xs, h_values)`` with ``h_value`` in
+    place of the inner read, and so on while reads are nested. Items that a condition
+    (calling nothing) drops are dropped first. Also returns which new nodes stand for which
+    original ones (see :class:`_Renaming`)."""
+    for_in = comp.for_in
+    if (
+        for_in.inner_for_in is not None
+        or for_in.asynchronous is not None
+        or not _names_target(for_in.target)
+        or (for_in.ifs and _has_calls([i.test for i in for_in.ifs]))
+    ):
+        return None
+    if not _nested_reads(comp):
+        return None
+    lines: list[cst.SimpleStatementLine] = []
+    target = for_in.target
+    items_expr: cst.BaseExpression
+    if for_in.ifs:
+        items = fresh(f"{_target_base(target)}_items")
+        lines.append(
+            _line(
+                items,
+                cst.ListComp(
+                    elt=_as_element(target),
+                    for_in=cst.CompFor(target=target, iter=for_in.iter, ifs=_one_line(for_in.ifs)),
+                ),
+            )
+        )
+        items_expr = cst.Name(items)
+    elif reiterable(for_in.iter):
+        items_expr = for_in.iter
+    else:
+        items = fresh(f"{_target_base(target)}_items")
+        lines.append(_line(items, cst.Call(func=cst.Name("list"), args=[cst.Arg(for_in.iter)])))
+        items_expr = cst.Name(items)
+    current = comp.with_changes(for_in=cst.CompFor(target=target, iter=items_expr))
+    renamed: dict[int, int] = {}
+    trees = [current]  # kept alive while ``renamed`` names their nodes
+    names: list[cst.Name] = []
+    values: list[cst.Name] = []
+    for _ in range(8):
+        if not _nested_reads(current):
+            break
+        # Every read the element can make now, in this stage: the nested ones, and the
+        # others that need no other read (the twin primes them as early).
+        nested = two_phase_calls(current, True)
+        comp_target: cst.BaseAssignTargetExpression = (
+            cst.Tuple(
+                [cst.Element(_as_element(target)), *(cst.Element(n) for n in names)],
+                lpar=[],
+                rpar=[],
+            )
+            if names
+            else target
+        )
+        comp_iter: cst.BaseExpression = (
+            cst.Call(
+                func=cst.Name("zip"),
+                args=[cst.Arg(items_expr), *(cst.Arg(v) for v in values)],
+            )
+            if names
+            else items_expr
+        )
+        replace: dict[int, cst.BaseExpression] = {}
+        for call in nested:
+            ref = dotted_name(call.func)
+            base = ref[-1] if ref else "read"
+            value_list = cst.Name(fresh(f"{base}_values"))
+            lines.append(
+                _line(
+                    value_list.value,
+                    cst.ListComp(elt=call, for_in=cst.CompFor(target=comp_target, iter=comp_iter)),
+                )
+            )
+            each = cst.Name(fresh(f"{base}_value"))
+            names.append(each)
+            values.append(value_list)
+            replace[id(call)] = each
+        renaming = _Renaming(replace)
+        current = cast(
+            "cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp",
+            current.visit(renaming),
+        )
+        trees.append(current)
+        for new, old in renaming.renamed.items():
+            renamed[new] = renamed.pop(old, old)
+    else:
+        return None  # nested deeper than the stages made here
+    final = current.with_changes(
+        for_in=cst.CompFor(
+            target=cst.Tuple(
+                [cst.Element(_as_element(target)), *(cst.Element(n) for n in names)],
+                lpar=[],
+                rpar=[],
+            ),
+            iter=cst.Call(
+                func=cst.Name("zip"),
+                args=[cst.Arg(items_expr), *(cst.Arg(v) for v in values)],
+            ),
+        )
+    )
+    levels = len(trees) - 1  # one renaming per stage
+    return StagedComprehension(lines, final, [final], levels), renamed
 
 
 def stage_comprehension(
     comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
     fresh: Callable[[str], str],
     reiterable: Callable[[cst.BaseExpression], bool] = lambda items: False,
+) -> StagedComprehension | None:
+    """A comprehension read in stages: two ``for`` clauses (see :func:`_two_clauses`), then a
+    condition and an element that both read (see :func:`_filter_then_read`), then reads of
+    the element that need other reads of it (see :func:`_element_stages`), each step on what
+    the one before left. ``stages`` counts the lines that read, and the last comprehension if
+    it reads. None when no step applies."""
+    lines: list[cst.SimpleStatementLine] = []
+    final: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp = comp
+    renamed: dict[int, int] = {}
+    two = _two_clauses(comp, fresh, reiterable)
+    if two is not None:
+        lines.extend(two.lines)
+        final = cast("cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp", two.final)
+    filtered = _filter_then_read(final, fresh)
+    if filtered is not None:
+        lines.extend(filtered.lines)
+        final = cast(
+            "cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp", filtered.final
+        )
+    made = _fresh_names(lines)
+    stages = sum(_has_calls([_assigned_value(line)]) for line in lines)
+    elements = _element_stages(final, fresh, lambda items: reiterable(items) or made(items))
+    if elements is not None:
+        stages += elements[0].stages
+        lines.extend(elements[0].lines)
+        final = cast(
+            "cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp", elements[0].final
+        )
+        renamed = elements[1]
+    if not lines:
+        return None
+    parts = [final.key, final.value] if isinstance(final, cst.DictComp) else [final.elt]
+    stages += _has_calls([*(i.test for i in final.for_in.ifs), *parts])
+    comps: list[cst.CSTNode] = [final]
+    for line in lines:
+        small = line.body[0]
+        if isinstance(small, cst.Assign) and isinstance(small.value, cst.ListComp):
+            comps.append(small.value)
+    return StagedComprehension(lines, final, comps, stages, renamed)
+
+
+def _assigned_value(line: cst.SimpleStatementLine) -> cst.BaseExpression:
+    """The value of a line ``name = <value>`` (made by :func:`_line`)."""
+    small = line.body[0]
+    assert isinstance(small, cst.Assign)
+    return small.value
+
+
+def _fresh_names(
+    lines: list[cst.SimpleStatementLine],
+) -> Callable[[cst.BaseExpression], bool]:
+    """Whether an iterable is one of the lists ``lines`` assign (it may be iterated again)."""
+    made = {
+        target.target.value
+        for line in lines
+        for small in line.body
+        if isinstance(small, cst.Assign)
+        for target in small.targets
+        if isinstance(target.target, cst.Name)
+    }
+    return lambda items: isinstance(items, cst.Name) and items.value in made
+
+
+def _two_clauses(
+    comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp,
+    fresh: Callable[[str], str],
+    reiterable: Callable[[cst.BaseExpression], bool],
 ) -> StagedComprehension | None:
     """``[e for a in xs if c(a) for b in g(a) if d(a, b)]`` whose inner clause, conditions or
     element call something, read in stages: the items of the first clause that pass its
@@ -706,7 +967,7 @@ def stage_comprehension(
     outer = comp.for_in
     inner = outer.inner_for_in
     if inner is None:
-        return _filter_then_read(comp, fresh)
+        return None
     if (
         inner.inner_for_in is not None
         or outer.asynchronous is not None

@@ -182,8 +182,6 @@ class UnitAnalyzer(cst.CSTVisitor):
             else {}
         )
         self._top = 0
-        #: the last stages of comprehensions read in stages (see ``stage_comprehension``)
-        self._staged_finals: set[int] = set()
         #: tests of ``if``/``elif`` and iterables of ``for`` (by ``id``), and how many of
         #: them the walk is in: no lines can go before them, so comprehensions and sort keys
         #: there are not read for every item first
@@ -510,7 +508,7 @@ class UnitAnalyzer(cst.CSTVisitor):
                 self._pending[id(arg)] = cur or "comprehension"
         if cur is None and not unconsumed and not self._in_test:
             # Read for every item first, in one batch (see two_phase_calls).
-            for call in two_phase_calls(node, staged=id(node) in self._staged_finals):
+            for call in two_phase_calls(node):
                 self._pending[id(call)] = None
                 for arg in call.args:
                     self._pending[id(arg)] = "comprehension"
@@ -528,7 +526,6 @@ class UnitAnalyzer(cst.CSTVisitor):
         if staged is None:
             return
         sub = UnitAnalyzer(self.config, self.fn, False, self._self_class)
-        sub._staged_finals = {id(comp) for comp in staged.comprehensions}
         final: cst.BaseExpression = staged.final
         if isinstance(final, cst.GeneratorExp):  # consumed where it is, as the original was
             final = cst.Call(func=cst.Name("list"), args=[cst.Arg(final)])
@@ -538,6 +535,7 @@ class UnitAnalyzer(cst.CSTVisitor):
         for line in [*staged.lines, holder]:
             sub.walk(line)
         for kind, _ref, blocker, *_rest, key, _top in sub._raw:
+            key = staged.renamed.get(key, key)  # a read whose argument is read first
             self._pending[key] = blocker
             if kind == "call" and blocker is None and staged.stages > 1:
                 self._comp_stages[key] = staged.stages
