@@ -10,6 +10,7 @@ from ._config import MigrateConfig
 from ._cst import dotted_name, name_counts, param_names, target_names, walk
 from ._hoist import (
     CollectLoop,
+    LoopPlan,
     LoopRead,
     loop_plan,
     match_collect_loop,
@@ -68,6 +69,8 @@ class FunctionConverter:
         self.indent = indent
         self.depth = 0  # blocks deep inside the function
         self._untouched: set[int] = set()  # statements without reads, kept as they are
+        #: statements of a loop body whose reads were read before the loop (fitted again)
+        self._rewritten: set[int] = set()
         self._names: set[str] | None = None  # every name used in fn, for fresh temporaries
         self.last_yields = 0  # yields made by the last rewrite_expr
         self._fresh_lists: set[str] = set()  # names of lists the rewrite made
@@ -246,7 +249,11 @@ class FunctionConverter:
                 ]
                 if not kept:
                     continue
-                if len(kept) == len(stmt.body) and not self._reads_in(stmt):
+                if (
+                    len(kept) == len(stmt.body)
+                    and not self._reads_in(stmt)
+                    and id(stmt) not in self._rewritten
+                ):
                     out.append(stmt)  # nothing to rewrite: left exactly as written
                     self._untouched.add(id(stmt))
                     continue
@@ -706,7 +713,7 @@ class FunctionConverter:
     def read_in_stages(
         self,
         reads: list[LoopRead],
-        guards: list[cst.BaseExpression],
+        plan: LoopPlan,
         target: cst.Name,
         items: cst.BaseExpression,
     ) -> tuple[
@@ -720,31 +727,53 @@ class FunctionConverter:
         them too (``for x, row in zip(xs, f_values)``, under the name the loop gives them);
         a read after guards reads ``None`` for the items a guard drops
         (``None if row["hidden"] else g.asynq(row["id"])``), so it fetches no key the loop
-        does not read."""
+        does not read. A value the loop computes from reads (``total = len(f(x))``) is
+        computed again where a guard or a read needs it. A read in a comprehension of the
+        loop body is read as a list per item (``[f.asynq(u, x) for u in users]``), and the
+        comprehension then runs over ``zip(users, f_list)``."""
         assert self._names is not None
+        guards = plan.guards
         each: dict[int, str] = {}
         values: dict[int, str] = {}
+        inner: dict[int, str] = {}  # a read in a comprehension: the name of one value
         for read in reads:
             base = temp_base(
                 read.call.with_changes(func=cst.Attribute(read.call.func, cst.Name("asynq")))
             )
-            values[id(read.call)] = fresh_name(base.replace("_value", "_values"), self._names)
-            each[id(read.call)] = fresh_name(base, self._names)
+            if read.comp is not None:
+                base = base.replace("_value", "")
+                values[id(read.call)] = fresh_name(f"{base}_lists", self._names)
+                each[id(read.call)] = fresh_name(f"{base}_list", self._names)
+                inner[id(read.call)] = fresh_name(f"{base}_value", self._names)
+            else:
+                values[id(read.call)] = fresh_name(base.replace("_value", "_values"), self._names)
+                each[id(read.call)] = fresh_name(base, self._names)
         by_call = {id(r.call): r for r in reads}
         lines: list[cst.SimpleStatementLine] = []
         for read in sorted(reads, key=lambda r: r.stage):
             call = read.call
-            asynq_read: cst.BaseExpression = call.with_changes(
-                func=cst.Attribute(call.func, cst.Name("asynq"))
-            )
             needed = [by_call[id(c)] for c in read.after]
-            bound = {id(r.call): cst.Name(r.name or each[id(r.call)]) for r in needed}
+            bound: dict[int, cst.BaseExpression] = {
+                id(r.call): cst.Name(r.name or each[id(r.call)]) for r in needed
+            }
+
+            def known(node: cst.CSTNode, bound: dict[int, cst.BaseExpression] = bound) -> Any:
+                return with_derived_values(node, bound, plan.derived)
+
+            asynq_read: cst.BaseExpression = call.with_changes(
+                func=cst.Attribute(call.func, cst.Name("asynq")),
+                args=[known(arg) for arg in call.args],
+            )
+            if read.comp is not None:
+                asynq_read = cst.ListComp(
+                    elt=asynq_read,
+                    for_in=cst.CompFor(
+                        target=read.comp.for_in.target, iter=known(read.comp.for_in.iter)
+                    ),
+                )
             if read.guards:
                 tests = [
-                    parenthesized_test(
-                        cast(cst.BaseExpression, guard.visit(NodeReplacer(bound))),
-                        read.guards > 1,
-                    )
+                    parenthesized_test(known(guard), read.guards > 1)
                     for guard in guards[: read.guards]
                 ]
                 test = tests[0]
@@ -766,8 +795,37 @@ class FunctionConverter:
             )
             lines.append(assign_line(values[id(call)], cst.Yield(batch)))
         replace: dict[int, cst.BaseExpression] = {
-            id(r.call): cst.Name(each[id(r.call)]) for r in reads
+            id(r.call): cst.Name(each[id(r.call)]) for r in reads if r.comp is None
         }
+        by_comp: dict[int, list[LoopRead]] = {}
+        for read in reads:
+            if read.comp is not None:
+                by_comp.setdefault(id(read.comp), []).append(read)
+        for group in by_comp.values():
+            comp = group[0].comp
+            assert comp is not None
+            swapped: Any = comp.visit(
+                NodeReplacer({id(r.call): cst.Name(inner[id(r.call)]) for r in group})
+            )
+            comp_target = comp.for_in.target
+            if isinstance(comp_target, cst.Tuple):
+                comp_target = comp_target.with_changes(
+                    lpar=[cst.LeftParen()], rpar=[cst.RightParen()]
+                )
+            replace[id(comp)] = swapped.with_changes(
+                for_in=swapped.for_in.with_changes(
+                    target=tuple_node(
+                        [comp_target, *(cst.Name(inner[id(r.call)]) for r in group)]
+                    ),
+                    iter=cst.Call(
+                        func=cst.Name("zip"),
+                        args=[
+                            cst.Arg(comp.for_in.iter),
+                            *(cst.Arg(cst.Name(each[id(r.call)])) for r in group),
+                        ],
+                    ),
+                )
+            )
         targets: list[cst.BaseExpression] = [target, *(cst.Name(each[id(r.call)]) for r in reads)]
         iterables: list[cst.BaseExpression] = [
             items,
@@ -799,29 +857,38 @@ class FunctionConverter:
         if not self._reiterable(items):
             line, items = self.items_in_a_list(target, items)
             lines.append(line)
-        if all(r.stage == 1 and not r.guards for r in reads):
+        if all(r.stage == 1 and not r.guards and r.comp is None for r in reads):
             batched, replace, targets, iterables = self.read_for_every_item(
                 [r.call for r in reads], target, items
             )
         else:
             batched, replace, targets, iterables = self.read_in_stages(
-                reads, plan.guards, target, items
+                reads, plan, target, items
             )
         lines.extend(batched)
         # The loop's own comments and blank lines go before what now comes first.
         lines[0] = lines[0].with_changes(leading_lines=stmt.leading_lines)
         out.extend(lines)
         body: Any = stmt.body.visit(NodeReplacer(replace))
+        before = {id(line) for line in stmt.body.body}
+        self._rewritten |= {id(line) for line in body.body if id(line) not in before}
         target_tuple = tuple_node(targets)
         zipped = cst.Call(func=cst.Name("zip"), args=[cst.Arg(v) for v in iterables])
         render = cst.Module(body=[]).code_for_node
         header = f"for {render(target_tuple)} in {render(zipped)}:"
-        if len(self.indent) * self.depth + len(header) > self.line_length:
+        width = len(self.indent) * self.depth
+        if width + len(header) > self.line_length:
             args = list(zipped.args)
-            args[-1] = args[-1].with_changes(whitespace_after_arg=newline_indent(""))
-            zipped = zipped.with_changes(
-                args=args, whitespace_before_args=newline_indent(self.indent)
-            )
+            inner = f"{self.indent}{', '.join(render(a.value) for a in args)}"
+            first = f"for {render(target_tuple)} in zip("
+            if max(len(first), len(inner)) + width > self.line_length:
+                # Black's way: one name and one iterable per line.
+                target_tuple, zipped = spread_header(target_tuple, zipped, self.indent)
+            else:
+                args[-1] = args[-1].with_changes(whitespace_after_arg=newline_indent(""))
+                zipped = zipped.with_changes(
+                    args=args, whitespace_before_args=newline_indent(self.indent)
+                )
         return stmt.with_changes(target=target_tuple, iter=zipped, body=body, leading_lines=[])
 
     def collect_loop(self, stmt: cst.For, loop: CollectLoop, out: list[cst.BaseStatement]) -> None:
@@ -977,3 +1044,67 @@ def parenthesized_test(test: cst.BaseExpression, joined: bool) -> cst.BaseExpres
 
 def _is_property(dec: cst.Decorator) -> bool:
     return isinstance(dec.decorator, cst.Name) and dec.decorator.value == "property"
+
+
+class _DerivedValues(cst.CSTTransformer):
+    """See :func:`with_derived_values`."""
+
+    def __init__(
+        self, bound: dict[int, cst.BaseExpression], derived: dict[str, cst.BaseExpression]
+    ) -> None:
+        super().__init__()
+        self.bound = bound
+        self.derived = derived
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        return self.bound.get(id(original_node), updated_node)
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
+        value = self.derived.get(original_node.value)
+        if value is None:
+            return updated_node
+        value = with_derived_values(value, self.bound, self.derived)
+        if isinstance(value, (cst.Name, cst.Call, cst.Subscript, cst.Attribute)) or value.lpar:
+            return value
+        return value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        return updated_node.with_changes(attr=original_node.attr)  # ``.name`` is no variable
+
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
+        return updated_node.with_changes(keyword=original_node.keyword)
+
+
+def with_derived_values(
+    node: NodeT, bound: dict[int, cst.BaseExpression], derived: dict[str, cst.BaseExpression]
+) -> NodeT:
+    """``node`` (a guard's test, a read's argument), to be evaluated before the loop: the
+    reads in ``bound`` replaced by the names of their values, and the names of values the
+    loop computes from reads (``total = len(f(x))``) by that computation."""
+    if not derived and not bound:
+        return node
+    return cast(NodeT, node.visit(_DerivedValues(bound, derived)))
+
+
+def spread_header(
+    targets: cst.Tuple, zipped: cst.Call, indent: str
+) -> tuple[cst.Tuple, cst.Call]:
+    """``for a, b in zip(xs, ys):`` over several lines: each name and each iterable on a
+    line of its own, with a trailing comma, the names in parentheses."""
+    inner, close = newline_indent(indent), newline_indent("")
+    comma = cst.Comma(whitespace_after=inner)
+    elements = [el.with_changes(comma=comma) for el in targets.elements]
+    elements[-1] = elements[-1].with_changes(comma=cst.Comma(whitespace_after=close))
+    spread_targets = targets.with_changes(
+        elements=elements,
+        lpar=[cst.LeftParen(whitespace_after=inner)],
+        rpar=[cst.RightParen()],
+    )
+    args = [
+        a.with_changes(comma=comma, whitespace_after_arg=cst.SimpleWhitespace(""))
+        for a in zipped.args
+    ]
+    args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=close))
+    return spread_targets, zipped.with_changes(args=args, whitespace_before_args=inner)

@@ -20,6 +20,7 @@ from ._cst import (
     LocalNames,
     child_nodes,
     comp_target_names,
+    consumed_genexp,
     dotted_name,
     name_counts,
     param_names,
@@ -40,6 +41,8 @@ class _UnconditionalCalls:
     def __init__(self, accept: Callable[[cst.Call], bool]) -> None:
         self.accept = accept
         self.calls: list[cst.Call] = []
+        #: the comprehensions it always evaluates (their calls are not in ``calls``)
+        self.comps: list[cst.CSTNode] = []
         self.unsafe = False
 
     def collect(self, node: cst.CSTNode, conditional: bool) -> None:
@@ -48,6 +51,9 @@ class _UnconditionalCalls:
             return
         if isinstance(node, (cst.NamedExpr, cst.Yield, cst.Await)):
             self.unsafe = True
+            return
+        if isinstance(node, _COMPREHENSIONS) and not conditional:
+            self.comps.append(node)
             return
         if isinstance(node, (cst.Lambda, *_COMPREHENSIONS)):
             return
@@ -279,7 +285,10 @@ class LoopRead:
     does. ``guards``: how many ``if ...: continue`` guards come before it (the call is made
     only for the items that pass them). ``name``: the name the value is assigned to
     (``row = f(x)``), when the loop may use it to stage later calls. ``after``: the calls
-    (of this plan) that must be reads for this one to be made before the loop.
+    (of this plan) that must be reads for this one to be made before the loop. ``comp``:
+    the comprehension of the loop body the call is the element of (or is inside the
+    element of), when the call is made for every item of it
+    (``sum(len(f(u, x)) for u in users)``): it is then read as a list per item.
     """
 
     call: cst.Call
@@ -287,15 +296,19 @@ class LoopRead:
     guards: int
     name: str | None
     after: list[cst.Call]
+    comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp | None = None
 
 
 @dataclasses.dataclass
 class LoopPlan:
-    """The calls a ``for`` loop makes that can be read before it, in stages, and the
-    ``if <test>: continue`` guards that filter the items of later stages."""
+    """The calls a ``for`` loop makes that can be read before it, in stages, the
+    ``if <test>: continue`` guards that filter the items of later stages, and the names
+    the loop assigns once from reads and plain code (``total = len(f(x))``), with their
+    values, which guards and later reads may use."""
 
     reads: list[LoopRead]
     guards: list[cst.BaseExpression]
+    derived: dict[str, cst.BaseExpression] = dataclasses.field(default_factory=dict)
 
     @property
     def calls(self) -> list[cst.Call]:
@@ -305,13 +318,46 @@ class LoopPlan:
 _NO_PLAN = LoopPlan([], [])
 
 
+def _consumed(stmt: cst.CSTNode) -> set[int]:
+    """Generator expressions in ``stmt`` consumed at once (``sum(f(x) for x in xs)``)."""
+    out: set[int] = set()
+
+    def visit(node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Call):
+            gen = consumed_genexp(node)
+            if gen is not None:
+                out.add(id(gen))
+        return True
+
+    walk(stmt, visit)
+    return out
+
+
+def _untouched(
+    names: set[str], statements: list[cst.BaseStatement], index: int
+) -> bool:
+    """Whether no statement of the loop body but ``statements[index]`` and the guards
+    mentions ``names`` (so no iteration can change what they hold)."""
+    if not names:
+        return True
+    for i, stmt in enumerate(statements):
+        if i == index or _guard_test(stmt) is not None:
+            continue
+        if names & set(name_counts(stmt)):
+            return False
+    return True
+
+
 def loop_plan(loop: cst.For) -> LoopPlan:
     """The calls a ``for`` loop makes in every iteration (up to its first statement that
     may jump, other than a guard ``if <test>: continue``), whose arguments depend only on
     the loop variable, on names the loop does not assign and on values the loop read
-    earlier in the same iteration (``row = f(x)`` assigned once, then ``g(row["id"])``).
-    They can be made for every item first, one batched yield per call, stage after stage,
-    before the loop (then the loop runs over ``zip(items, values...)``). A guard's test
+    earlier in the same iteration (``row = f(x)`` assigned once, then ``g(row["id"])``; or
+    ``total = len(f(x))``, a value computed once from reads by plain code). They can be
+    made for every item first, one batched yield per call, stage after stage, before the
+    loop (then the loop runs over ``zip(items, values...)``). A comprehension of the body
+    whose element reads is read as a list per item when what it iterates is known before
+    the loop (``sum(len(f(u, x)) for u in users)`` where ``users = g(x)``). A guard's test
     may use only the loop variable, such values, calls of this plan and names the rest of
     the loop does not touch: the items it drops are not read by later stages."""
     if (
@@ -339,33 +385,85 @@ def loop_plan(loop: cst.For) -> LoopPlan:
     assigned = assigned_visitor.names - {item}
     #: values read earlier in the iteration: name -> its read
     named: dict[str, LoopRead] = {}
+    #: values computed once from such reads by plain code: name -> (value, the reads it needs)
+    derived: dict[str, tuple[cst.BaseExpression, list[LoopRead]]] = {}
     reads: list[LoopRead] = []
     guards: list[cst.BaseExpression] = []
     guard_after: list[cst.Call] = []  # the calls every guard so far needs
     guard_stage = 0
 
-    def accept(call: cst.Call) -> bool:
+    def known(n: str) -> bool:
+        return n not in assigned or n in named or n in derived
+
+    def accept(call: cst.Call, bound: frozenset[str] = frozenset()) -> bool:
         if dotted_name(call.func) is None or not _plain_arguments(call):
             return False
         if isinstance(call.func, cst.Name) and call.func.value in HARMLESS_BUILTINS:
             return False  # ``len(row)``: plain code, evaluated again where needed
         used = set().union(*(_free_names(arg) for arg in call.args)) if call.args else set()
-        return not any(n in assigned and n not in named for n in used)
+        return all(known(n) for n in used - bound)
 
-    def add(calls: list[cst.Call]) -> list[LoopRead]:
+    def sources(used: set[str]) -> tuple[int, list[cst.Call]]:
+        """The stage after the values ``used`` names, and the calls they need."""
+        stage, after = 0, []
+        for name in sorted(used):
+            if name in named:
+                source = named[name]
+                stage = max(stage, source.stage)
+                after.extend([*source.after, source.call])
+            elif name in derived:
+                for source in derived[name][1]:
+                    stage = max(stage, source.stage)
+                    after.extend([*source.after, source.call])
+        return stage, after
+
+    def add(
+        calls: list[cst.Call],
+        comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp | None = None,
+    ) -> list[LoopRead]:
         out = []
         for call in calls:
             used = set().union(*(_free_names(arg) for arg in call.args)) if call.args else set()
+            if comp is not None:
+                used = (used - comp_target_names(comp)) | _free_names(comp.for_in.iter)
             stage, after = 1, list(guard_after)
             if guards:
                 stage = guard_stage + 1
-            for name in sorted(used & set(named)):
-                source = named[name]
-                stage = max(stage, source.stage + 1)
-                after.extend([*source.after, source.call])
-            read = LoopRead(call, stage, len(guards), None, list(dict.fromkeys(after)))
+            before, needed = sources(used)
+            stage = max(stage, before + 1)
+            after.extend(needed)
+            read = LoopRead(call, stage, len(guards), None, list(dict.fromkeys(after)), comp)
             out.append(read)
         reads.extend(out)
+        return out
+
+    def comprehension_reads(comps: list[cst.CSTNode], consumed: set[int]) -> list[LoopRead]:
+        """The reads of the comprehensions a statement always evaluates, made for every
+        item of each (a list per iteration of the loop)."""
+        out: list[LoopRead] = []
+        for comp in comps:
+            assert isinstance(comp, _COMPREHENSIONS)
+            for_in = comp.for_in
+            if (
+                (isinstance(comp, cst.GeneratorExp) and id(comp) not in consumed)
+                or for_in.inner_for_in is not None
+                or for_in.asynchronous is not None
+                or for_in.ifs
+                or not _names_target(for_in.target)
+                or not _plain([for_in.iter])
+            ):
+                continue
+            # What it iterates must be a value known before the loop, iterable again.
+            iterated = _free_names(for_in.iter) - HARMLESS_BUILTINS - _CONSTANT_NAMES
+            if not all(n == item or n in named or n in derived for n in iterated):
+                continue
+            bound = frozenset(comp_target_names(comp))
+            calls = [
+                c
+                for c in two_phase_calls(comp, whole_element=True)
+                if accept(c, bound)
+            ]
+            out.extend(add(calls, comp))
         return out
 
     for index, stmt in enumerate(statements):
@@ -376,15 +474,14 @@ def loop_plan(loop: cst.For) -> LoopPlan:
             if collector.unsafe:
                 break
             found = add(collector.calls)
-            if not _guardable(test, found, item, named, statements, index):
+            if not _guardable(test, found, item, {*named, *derived}, statements, index):
                 break
             guards.append(test)
+            before, needed = sources(_free_names(test))
             guard_after.extend(c for r in found for c in [*r.after, r.call])
+            guard_after.extend(needed)
             guard_after[:] = list(dict.fromkeys(guard_after))
-            guard_stage = max(
-                [guard_stage, *(r.stage for r in found)]
-                + [named[n].stage for n in _free_names(test) if n in named]
-            )
+            guard_stage = max([guard_stage, before, *(r.stage for r in found)])
             continue
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
@@ -398,6 +495,8 @@ def loop_plan(loop: cst.For) -> LoopPlan:
         if collector.unsafe:
             break
         found = add(collector.calls)
+        if isinstance(stmt, cst.SimpleStatementLine):
+            found += comprehension_reads(collector.comps, _consumed(stmt))
         if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
             assigned_read = _assigned_read(stmt.body[0], found)
             if assigned_read is not None:
@@ -405,9 +504,42 @@ def loop_plan(loop: cst.For) -> LoopPlan:
                 if name != item and _bound_once(name, statements, index):
                     read.name = name
                     named[name] = read
+            else:
+                value = _derived_value(stmt.body[0], found, item, statements, index)
+                if value is not None:
+                    name, expr, used = value
+                    if all(n == item or known(n) for n in used):
+                        derived[name] = (expr, [r for r in found if not r.comp])
         if _jumps(stmt):
             break
-    return LoopPlan(reads, guards)
+    return LoopPlan(reads, guards, {name: value for name, (value, _) in derived.items()})
+
+
+def _derived_value(
+    small: cst.BaseSmallStatement,
+    found: list[LoopRead],
+    item: str,
+    statements: list[cst.BaseStatement],
+    index: int,
+) -> tuple[str, cst.BaseExpression, set[str]] | None:
+    """``name = <plain code over the calls found>`` (``total = len(f(x))``), the name bound
+    nowhere else in the loop: the name, the value and the names the value uses. None when
+    the value calls anything else, or uses names other statements of the loop touch."""
+    if not (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+    ):
+        return None
+    name = small.targets[0].target.value
+    if name == item or not _bound_once(name, statements, index):
+        return None
+    own = frozenset(id(r.call) for r in found if r.comp is None)
+    if not _plain([small.value], own):
+        return None
+    rest = cast(cst.CSTNode, small.value.visit(_WithoutCalls(own)))
+    used = _free_names(rest) - HARMLESS_BUILTINS - _CONSTANT_NAMES
+    return name, small.value, used
 
 
 def _assigned_read(
@@ -444,27 +576,20 @@ def _guardable(
     test: cst.BaseExpression,
     found: list[LoopRead],
     item: str,
-    named: dict[str, LoopRead],
+    values: set[str],
     statements: list[cst.BaseStatement],
     index: int,
 ) -> bool:
     """Whether a guard's test can be evaluated for every item before the loop: it calls
     nothing but harmless builtins and the calls found in it, assigns nothing, and names only
-    the loop variable, values read earlier in the iteration, and names that no other
-    statement of the loop mentions (so no iteration can change them)."""
+    the loop variable, values computed earlier in the iteration (``values``), and names
+    that no other statement of the loop mentions (so no iteration can change them)."""
     own = frozenset(id(r.call) for r in found)
     if not _plain([test], own):
         return False
     rest = cast(cst.CSTNode, test.visit(_WithoutCalls(own)))  # the calls are read first
-    others = _free_names(rest) - {item} - set(named) - HARMLESS_BUILTINS - _CONSTANT_NAMES
-    if not others:
-        return True
-    for i, stmt in enumerate(statements):
-        if i == index or _guard_test(stmt) is not None:
-            continue
-        if others & set(name_counts(stmt)):
-            return False
-    return True
+    others = _free_names(rest) - {item} - values - HARMLESS_BUILTINS - _CONSTANT_NAMES
+    return _untouched(others, statements, index)
 
 
 @dataclasses.dataclass

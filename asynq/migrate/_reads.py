@@ -503,7 +503,7 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._pending.setdefault(id(node.for_in.iter), cur)
         elt = node.value if isinstance(node, cst.DictComp) else node.elt
         if isinstance(elt, cst.Call) and not unconsumed:
-            self._pending[id(elt)] = cur
+            self._pending.setdefault(id(elt), cur)  # a loop may have read it (loop_plan)
             for arg in elt.args:
                 self._pending[id(arg)] = cur or "comprehension"
         if cur is None and not unconsumed and not self._in_test:
