@@ -665,7 +665,59 @@ class FunctionConverter:
         orelse = (
             stmt.orelse.with_changes(body=self.suite(stmt.orelse.body)) if stmt.orelse else None
         )
-        out.append(stmt.with_changes(iter=self.rewrite_expr(stmt.iter), body=body, orelse=orelse))
+        before = len(out)
+        new_iter = self.iterable_first(self.rewrite_expr(stmt.iter), out)
+        leading = stmt.leading_lines
+        if len(out) > before:  # the loop's comments go before the read of its iterable
+            first = out[before]
+            assert isinstance(first, cst.SimpleStatementLine)
+            out[before] = first.with_changes(leading_lines=leading)
+            leading = []
+        out.append(
+            stmt.with_changes(iter=new_iter, body=body, orelse=orelse, leading_lines=leading)
+        )
+
+    def iterable_first(
+        self, items: cst.BaseExpression, out: list[cst.BaseStatement]
+    ) -> cst.BaseExpression:
+        """A loop over what a read returns (``for y in (yield g.asynq(x))``) reads it first,
+        under a name, in a line of its own, so that it joins the reads of the statement before
+        the loop when they do not depend on each other (``a = set((yield f.asynq(x)))`` then
+        the loop: ``f_value, g_value = yield f.asynq(x), g.asynq(x)``), as the twin primed
+        them together."""
+        found = _early_yields(items)
+        if not found:
+            return items
+        prev = out[-1] if out else None
+        prev_found: list[cst.Yield] = []
+        if (
+            isinstance(prev, cst.SimpleStatementLine)
+            and len(prev.body) == 1
+            and isinstance(prev.body[0], cst.Assign)
+            and all(isinstance(t.target, cst.Name) for t in prev.body[0].targets)
+            and read_member(prev) is None
+        ):
+            assign = prev.body[0]
+            assigned = {t.target.value for t in assign.targets if isinstance(t.target, cst.Name)}
+            mentioned = set().union(*(set(name_counts(y)) for y in found))
+            if not assigned & mentioned:
+                prev_found = _early_yields(assign.value)
+        if prev_found:
+            assert isinstance(prev, cst.SimpleStatementLine)
+            prev_temps, prev_named = self._name_yields(prev_found)
+            temps, named = self._name_yields(found)
+            rest: Any = prev.body[0].visit(YieldReplacer(prev_temps))
+            prev_named[0] = prev_named[0].with_changes(leading_lines=prev.leading_lines)
+            # Inserted before that statement, not right before the loop.
+            out[-1:] = [
+                *prev_named,
+                *named,
+                prev.with_changes(body=[strip_yield_parens(rest)], leading_lines=[]),
+            ]
+        else:
+            temps, named = self._name_yields(found)
+            out.extend(named)
+        return cast(cst.BaseExpression, items.visit(YieldReplacer(temps)))
 
     def items_in_a_list(
         self, target: cst.Name | cst.Tuple, items: cst.BaseExpression
@@ -1108,3 +1160,15 @@ def spread_header(
     ]
     args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=close))
     return spread_targets, zipped.with_changes(args=args, whitespace_before_args=inner)
+
+
+def _early_yields(node: cst.BaseExpression) -> list[cst.Yield]:
+    """The yields of ``node`` when every one of them always runs and may run earlier
+    (``.asynq()`` calls and harmless builtins only); empty otherwise."""
+    found: list[cst.Yield] = []
+    if not collect_unconditional_yields(node, False, found) or count_yields(node) != len(found):
+        return []
+    for y in found:
+        if y.value is None or isinstance(y.value, cst.From) or not safe_to_evaluate_early(y.value):
+            return []
+    return found

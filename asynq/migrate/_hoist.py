@@ -515,6 +515,84 @@ def loop_plan(loop: cst.For) -> LoopPlan:
     return LoopPlan(reads, guards, {name: value for name, (value, _) in derived.items()})
 
 
+def run_once_statements(loop: cst.For) -> list[cst.BaseStatement]:
+    """Statements of a ``for`` loop's body that run at most once per call of the function:
+    those of a block (the loop body, or an ``if``/``else`` inside it) that an unconditional
+    ``return`` of the same block follows, with nothing in between (them included) that could
+    go round the loop again (``continue``, ``break``, a loop, a ``try``). A read there is made
+    once, so it can be a yield where it is (``row = f(x)`` then ``return row["title"]``)."""
+    out: list[cst.BaseStatement] = []
+
+    def block(statements: Sequence[cst.BaseStatement]) -> None:
+        end = next(
+            (
+                i
+                for i, stmt in enumerate(statements)
+                if isinstance(stmt, cst.SimpleStatementLine)
+                and any(isinstance(small, cst.Return) for small in stmt.body)
+            ),
+            None,
+        )
+        if end is not None:
+            tail = list(statements[: end + 1])
+            start = end
+            while start > 0 and _runs_through(tail[start - 1]):
+                start -= 1
+            if all(_runs_through(stmt) for stmt in tail[start:end]) and _plain_line(tail[end]):
+                out.extend(tail[start : end + 1])
+        for stmt in statements[: end if end is not None else len(statements)]:
+            if isinstance(stmt, cst.If):
+                branch: cst.If | cst.Else | None = stmt
+                while branch is not None:
+                    if isinstance(branch.body, cst.IndentedBlock):
+                        block(branch.body.body)
+                    branch = branch.orelse if isinstance(branch, cst.If) else None
+
+    if loop.orelse is None and loop.asynchronous is None and isinstance(
+        loop.body, cst.IndentedBlock
+    ):
+        block(loop.body.body)
+    return out
+
+
+def _runs_through(stmt: cst.BaseStatement) -> bool:
+    """A statement that runs to its end, or raises: no loop, ``try``, ``continue``,
+    ``break``, ``return`` or nested definition in it."""
+    found = False
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal found
+        if isinstance(
+            node,
+            (
+                cst.For,
+                cst.While,
+                cst.Try,
+                cst.TryStar,
+                cst.Continue,
+                cst.Break,
+                cst.Return,
+                cst.FunctionDef,
+                cst.ClassDef,
+                cst.With,
+                cst.Match,
+            ),
+        ):
+            found = True
+        return not found
+
+    walk(stmt, visit)
+    return not found
+
+
+def _plain_line(stmt: cst.BaseStatement) -> bool:
+    """``return ...`` (maybe after other small statements that run through)."""
+    return isinstance(stmt, cst.SimpleStatementLine) and all(
+        isinstance(small, cst.Return) or _runs_through(cst.SimpleStatementLine([small]))
+        for small in stmt.body
+    )
+
+
 def _derived_value(
     small: cst.BaseSmallStatement,
     found: list[LoopRead],

@@ -32,6 +32,7 @@ from ._cst import (
 from ._hoist import (
     loop_plan,
     match_collect_loop,
+    run_once_statements,
     sort_key_reads,
     stage_comprehension,
     two_phase_calls,
@@ -561,6 +562,10 @@ class UnitAnalyzer(cst.CSTVisitor):
         if node.orelse is not None:
             self._pending[id(node.orelse)] = cur or "for-else"
         if cur is None and loop is None:
+            # Statements right before a ``return`` run at most once: reads there are yields
+            # where they are (see run_once_statements).
+            for stmt in run_once_statements(node):
+                self._pending[id(stmt)] = None
             # Read for every item first, one batch per read, stage after stage (see
             # loop_plan).
             for read in loop_plan(node).reads:
