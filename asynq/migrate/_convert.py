@@ -15,6 +15,7 @@ from ._hoist import (
     loop_plan,
     match_collect_loop,
     plain_filter,
+    search_plan,
     sort_key_reads,
     stage_comprehension,
     two_phase_calls,
@@ -892,6 +893,8 @@ class FunctionConverter:
         in the iteration comes in a later stage; one after a guard ``if <test>: continue``
         is made only for the items that pass it (``None`` for the others)."""
         plan = loop_plan(stmt)
+        if not plan.reads:
+            plan = search_plan(stmt)  # read ahead where the twin primes every item
         ok: set[int] = set()
         reads: list[LoopRead] = []
         for read in plan.reads:

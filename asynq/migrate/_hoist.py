@@ -348,7 +348,20 @@ def _untouched(
     return True
 
 
-def loop_plan(loop: cst.For) -> LoopPlan:
+def search_plan(loop: cst.For) -> LoopPlan:
+    """For a loop that may stop early (``break``, ``return``, ``raise``; a search): the reads
+    :func:`loop_plan` would make for every item before it, were it not for the early stop,
+    that need only the item (no stage after other reads, no guard). Reading them first reads
+    keys of items the loop may never reach, so the analysis allows it only when the twin
+    primes the same call for every item anyway; the loop then stops where it did."""
+    if loop_plan(loop).reads:
+        return _NO_PLAN
+    plan = loop_plan(loop, stops_early=True)
+    reads = [r for r in plan.reads if r.stage == 1 and not r.guards and r.comp is None]
+    return LoopPlan(reads, []) if reads else _NO_PLAN
+
+
+def loop_plan(loop: cst.For, stops_early: bool = False) -> LoopPlan:
     """The calls a ``for`` loop makes in every iteration (up to its first statement that
     may jump, other than a guard ``if <test>: continue``), whose arguments depend only on
     the loop variable, on names the loop does not assign and on values the loop read
@@ -376,7 +389,7 @@ def loop_plan(loop: cst.For) -> LoopPlan:
         return not stops and not isinstance(n, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
 
     walk(loop.body, stop)
-    if stops:
+    if stops != stops_early:
         return _NO_PLAN  # it may stop early (maybe over an endless iterator): read as it goes
     item = loop.target.value
     statements = list(loop.body.body)

@@ -33,6 +33,7 @@ from ._hoist import (
     loop_plan,
     match_collect_loop,
     run_once_statements,
+    search_plan,
     sort_key_reads,
     stage_comprehension,
     two_phase_calls,
@@ -54,6 +55,7 @@ BLOCKERS = (
     "match",
     "try-star",
     "for-else",
+    "search",
 )
 
 
@@ -94,6 +96,13 @@ class Site:
     top: int = 0
     #: a read of a comprehension read in stages: how many stages that takes (0: none)
     stage: int = 0
+    #: a call inside a ``for`` loop: the loop's target, what it iterates (the dotted name
+    #: called or named), the call's arguments (as code), and whether the loop runs the call
+    #: in every iteration (no ``if`` around it inside the loop)
+    loop: tuple[str, Ref | None, str, bool] | None = None
+    #: a read of a loop that may stop early, read for every item before the loop only if
+    #: the twin primes the same call for every item (checked by the whole-program analysis)
+    eager: bool = False
 
 
 _Pending = tuple[
@@ -190,6 +199,12 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._in_test = 0
         #: reads of a comprehension read in stages -> how many stages it takes
         self._comp_stages: dict[int, int] = {}
+        #: the ``for`` loops the walk is in: [target, what it iterates, ifs entered inside]
+        self._loops: list[list[Any]] = []
+        #: calls inside loops -> see ``Site.loop``
+        self._loop_of: dict[int, tuple[str, Ref | None, str, bool]] = {}
+        #: reads of search loops made ahead when the twin primes them (see ``Site.eager``)
+        self._eager: set[int] = set()
 
     # -- helpers -----------------------------------------------------------------------
     def _push_scope(self, names: set[str]) -> None:
@@ -317,6 +332,8 @@ class UnitAnalyzer(cst.CSTVisitor):
             )
             ordinals[key] = len(self.sites) - 1
             self.sites[-1].top = top
+            self.sites[-1].loop = self._loop_of.get(key)
+            self.sites[-1].eager = key in self._eager and blocker is None
             if key in self._comp_stages and blocker is None:
                 self.sites[-1].stage = self._comp_stages[key]
             if kind == "call" and key in self._after and blocker is None:
@@ -351,6 +368,10 @@ class UnitAnalyzer(cst.CSTVisitor):
     def on_leave(self, original_node: cst.CSTNode) -> None:
         if id(original_node) in self._tests:
             self._in_test -= 1
+        if isinstance(original_node, cst.For) and self._loops:
+            self._loops.pop()
+        elif isinstance(original_node, (cst.If, cst.While, cst.Try)) and self._loops:
+            self._loops[-1][2] -= 1
         pushed = self._pushed.pop(id(original_node), None)
         if pushed is not None:
             blockers, scopes, nested = pushed
@@ -409,6 +430,11 @@ class UnitAnalyzer(cst.CSTVisitor):
         if self._maybe_prime(ref) and id(node) in self._stmt_calls:
             deletable = not any(has_call(arg.value) for arg in node.args)
         cls = self._constructed.get(ref[0]) if len(ref) == 2 else None
+        if self._loops:
+            target, items, ifs = self._loops[-1]
+            code = cst.Module(body=[]).code_for_node(node.with_changes(func=cst.Name("_")))
+            args = " ".join(code.split())
+            self._loop_of[id(node)] = (target, items, args, ifs == 0)
         self._add("call", ref, node, deletable, cls)
 
     def _on_name(self, node: cst.Name) -> None:
@@ -543,9 +569,22 @@ class UnitAnalyzer(cst.CSTVisitor):
 
     def _on_if(self, node: cst.If) -> None:
         self._tests.add(id(node.test))
+        if self._loops:
+            self._loops[-1][2] += 1
+
+    def _on_while_or_try(self, node: cst.While | cst.Try) -> None:
+        if self._loops:
+            self._loops[-1][2] += 1
+        if isinstance(node, cst.While):
+            self._on_while(node)
+        else:
+            self._on_try(node)
 
     def _on_for(self, node: cst.For) -> None:
         self._tests.add(id(node.iter))
+        items = node.iter.func if isinstance(node.iter, cst.Call) else node.iter
+        target = " ".join(cst.Module(body=[]).code_for_node(node.target).split())
+        self._loops.append([target, dotted_name(items), 0])
         cur = self._blockers[-1]
         self._push(cur or "for")
         self._bind(target_names(node.target))
@@ -568,7 +607,13 @@ class UnitAnalyzer(cst.CSTVisitor):
                 self._pending[id(stmt)] = None
             # Read for every item first, one batch per read, stage after stage (see
             # loop_plan).
-            for read in loop_plan(node).reads:
+            plan = loop_plan(node)
+            if not plan.reads:
+                # A loop that may stop early: its reads of the item are read for every item
+                # first when the twin primes them for every item (see Site.eager).
+                plan = search_plan(node)
+                self._eager |= {id(read.call) for read in plan.reads}
+            for read in plan.reads:
                 call = read.call
                 self._pending[id(call)] = None
                 if read.after:
@@ -643,11 +688,11 @@ _HANDLERS: dict[type[cst.CSTNode], Callable[[UnitAnalyzer, Any], object]] = {
     cst.DictComp: UnitAnalyzer._on_comp,
     cst.For: UnitAnalyzer._on_for,
     cst.If: UnitAnalyzer._on_if,
-    cst.While: UnitAnalyzer._on_while,
+    cst.While: UnitAnalyzer._on_while_or_try,
     cst.With: UnitAnalyzer._on_with,
     cst.Match: UnitAnalyzer._on_match,
     cst.TryStar: UnitAnalyzer._on_trystar,
-    cst.Try: UnitAnalyzer._on_try,
+    cst.Try: UnitAnalyzer._on_while_or_try,
     cst.Lambda: UnitAnalyzer._on_lambda,
     cst.FunctionDef: UnitAnalyzer._on_def,
     cst.ClassDef: UnitAnalyzer._on_class,

@@ -106,7 +106,53 @@ def test_the_iterable_of_a_loop_is_read_before_it_under_a_name(assert_codemod):
     )
 
 
-def test_a_read_that_a_continue_may_skip_back_from_stays_refused(dedent):
+FIND = """
+    from asynq import priming
+
+    from app.models import g, h, prime_g, prime_h
+
+
+    def find(x):
+        for y in g(x):
+            if h(y)["n"] == 2 * x + 2:
+                return y
+        return None
+
+
+    @priming.generator
+    def prime_find(x):
+        prime_g(x)
+        yield
+        for y in g(x):
+            prime_h(y)
+    """
+
+
+def test_a_search_loop_whose_twin_primes_every_item_reads_every_item_first(assert_codemod):
+    assert_codemod(
+        FIND,
+        """
+        from asynq import asynq
+
+        from app.models import g, h
+
+
+        @asynq()
+        def find(x):
+            y_items = yield g.asynq(x)
+            h_values = yield [h.asynq(y) for y in y_items]
+            for y, h_value in zip(y_items, h_values):
+                if h_value["n"] == 2 * x + 2:
+                    return y
+            return None
+        """,
+        others=OTHERS,
+    )
+
+
+def test_a_search_loop_whose_twin_primes_only_some_items_is_refused(dedent):
+    """Reading every item first would read keys the legacy program never read (a miss
+    computes), and reading as the loop goes would cost a round trip per item."""
     source = dedent(
         """
         from app.models import h, prime_h
@@ -123,17 +169,27 @@ def test_a_read_that_a_continue_may_skip_back_from_stays_refused(dedent):
 
         def prime_first_even(xs):
             for x in xs:
-                prime_h(x)
+                if x > 2:
+                    prime_h(x)
         """
     )
     result = migrate_sources({"app/m.py": source, "app/models.py": dedent(MODELS)})
     assert result.code["app/m.py"] == source
     assert [(r.function, r.line) for r in result.refusals] == [("first_even", 6)]
-    assert "inside a `for` loop" in result.refusals[0].reason
+    assert result.refusals[0].reason == (
+        "first_even reads h (in app/models.py) inside a `for` loop that may stop early "
+        "(`break`, `return`, `raise`), and its twin does not prime that call for every item of "
+        "the loop, so reading every item first could read keys the loop never reaches, and "
+        "reading as it goes would cost one round trip per item. Prime the call for every item "
+        "in the twin, or rewrite the search as a comprehension, then rerun."
+    )
 
 
-def test_a_converted_search_loop_costs_no_more_round_trips_than_its_twin(server, dedent):
+@pytest.mark.parametrize("program, name", [(FIRST_NEW, "first_new"), (FIND, "find")])
+def test_a_converted_search_loop_costs_no_more_round_trips_than_its_twin(
+    server, dedent, program, name
+):
     for x in (0, 1, 4):
-        before, after = rounds_before_and_after(server.address, dedent, FIRST_NEW, "first_new", x)
+        before, after = rounds_before_and_after(server.address, dedent, program, name, x)
         assert after == before
         assert [trips for _, trips in after] == [2, 2]  # the twin's two stages
