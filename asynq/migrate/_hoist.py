@@ -119,6 +119,36 @@ def _names_target(target: cst.BaseExpression) -> bool:
     )
 
 
+def _calls_in(node: cst.CSTNode) -> list[cst.Call]:
+    """The outermost calls in ``node`` that are not harmless builtins (those are looked
+    into), outside lambdas and comprehensions."""
+    out: list[cst.Call] = []
+
+    def visit(n: cst.CSTNode) -> bool:
+        if isinstance(n, (cst.Lambda, *_COMPREHENSIONS)):
+            return False
+        if isinstance(n, cst.Call):
+            if isinstance(n.func, cst.Name) and n.func.value in HARMLESS_BUILTINS:
+                return True
+            out.append(n)
+            return False
+        return True
+
+    walk(node, visit)
+    return out
+
+
+def expression_depth(node: cst.CSTNode) -> int:
+    """How many calls deep ``node`` is (``f(g(x))``: 2; no call: 0): the rounds its reads take
+    one after another, when every call reads."""
+    return max((call_depth(call) for call in _calls_in(node)), default=0)
+
+
+def call_depth(call: cst.Call) -> int:
+    """1, plus how many calls deep its arguments are (see :func:`expression_depth`)."""
+    return 1 + max((expression_depth(arg.value) for arg in call.args), default=0)
+
+
 def plain_filter(comp: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp) -> bool:
     """Whether the comprehension has conditions that call nothing but harmless builtins (so
     they can be evaluated once more, to filter the items first)."""

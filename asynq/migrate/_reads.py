@@ -30,6 +30,8 @@ from ._cst import (
     target_names,
 )
 from ._hoist import (
+    call_depth,
+    expression_depth,
     loop_plan,
     match_collect_loop,
     run_once_statements,
@@ -103,6 +105,10 @@ class Site:
     #: a read of a loop that may stop early, read for every item before the loop only if
     #: the twin primes the same call for every item (checked by the whole-program analysis)
     eager: bool = False
+    #: rounds its statement spends on other calls before this read can be made: those in its
+    #: arguments (``g(f(x))``), in the iterable of its loop or comprehension (counted by the
+    #: analysis of rounds, see ``_check_stage_rounds``)
+    wait: int = 0
 
 
 _Pending = tuple[
@@ -205,6 +211,8 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._loop_of: dict[int, tuple[str, Ref | None, str, bool]] = {}
         #: reads of search loops made ahead when the twin primes them (see ``Site.eager``)
         self._eager: set[int] = set()
+        #: calls -> rounds spent before them in their statement (see ``Site.wait``)
+        self._wait: dict[int, int] = {}
 
     # -- helpers -----------------------------------------------------------------------
     def _push_scope(self, names: set[str]) -> None:
@@ -334,6 +342,7 @@ class UnitAnalyzer(cst.CSTVisitor):
             self.sites[-1].top = top
             self.sites[-1].loop = self._loop_of.get(key)
             self.sites[-1].eager = key in self._eager and blocker is None
+            self.sites[-1].wait = self._wait.get(key, 0)
             if key in self._comp_stages and blocker is None:
                 self.sites[-1].stage = self._comp_stages[key]
             if kind == "call" and key in self._after and blocker is None:
@@ -430,6 +439,7 @@ class UnitAnalyzer(cst.CSTVisitor):
         if self._maybe_prime(ref) and id(node) in self._stmt_calls:
             deletable = not any(has_call(arg.value) for arg in node.args)
         cls = self._constructed.get(ref[0]) if len(ref) == 2 else None
+        self._wait[id(node)] = self._wait.get(id(node), 0) + call_depth(node) - 1
         if self._loops:
             target, items, ifs = self._loops[-1]
             code = cst.Module(body=[]).code_for_node(node.with_changes(func=cst.Name("_")))
@@ -535,23 +545,30 @@ class UnitAnalyzer(cst.CSTVisitor):
                 self._pending[id(arg)] = cur or "comprehension"
         if cur is None and not unconsumed and not self._in_test:
             # Read for every item first, in one batch (see two_phase_calls).
-            for call in two_phase_calls(node):
+            calls = two_phase_calls(node)
+            for call in calls:
                 self._pending[id(call)] = None
                 for arg in call.args:
                     self._pending[id(arg)] = "comprehension"
-            self._stage_comprehension(node)
+            if not self._stage_comprehension(node):
+                # The reads of the element and conditions wait for those of the iterable.
+                before = expression_depth(node.for_in.iter)
+                if before:
+                    inside = [*calls, *([elt] if isinstance(elt, cst.Call) else [])]
+                    for call in inside:
+                        self._wait[id(call)] = self._wait.get(id(call), 0) + before
         self._scope(comp_target_names(node), nested=False)
 
     def _stage_comprehension(
         self, node: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp
-    ) -> None:
+    ) -> bool:
         """A comprehension with two ``for`` clauses is read in stages, as the lines
         ``stage_comprehension`` makes of it: its reads are where they are in those lines,
         so they are blocked, or not, as there (the rewrite makes the same lines)."""
         counter = iter(range(1_000_000))
         staged = stage_comprehension(node, lambda base: f"_staged_{base}_{next(counter)}")
         if staged is None:
-            return
+            return False
         sub = UnitAnalyzer(self.config, self.fn, False, self._self_class)
         final: cst.BaseExpression = staged.final
         if isinstance(final, cst.GeneratorExp):  # consumed where it is, as the original was
@@ -566,6 +583,7 @@ class UnitAnalyzer(cst.CSTVisitor):
             self._pending[key] = blocker
             if kind == "call" and blocker is None and staged.stages > 1:
                 self._comp_stages[key] = staged.stages
+        return True
 
     def _on_if(self, node: cst.If) -> None:
         self._tests.add(id(node.test))
@@ -613,8 +631,10 @@ class UnitAnalyzer(cst.CSTVisitor):
                 # first when the twin primes them for every item (see Site.eager).
                 plan = search_plan(node)
                 self._eager |= {id(read.call) for read in plan.reads}
+            before = expression_depth(node.iter)  # the reads wait for the iterable's
             for read in plan.reads:
                 call = read.call
+                self._wait[id(call)] = self._wait.get(id(call), 0) + before
                 self._pending[id(call)] = None
                 if read.after:
                     self._after[id(call)] = [id(dep) for dep in read.after]

@@ -454,7 +454,7 @@ class Resolver:
             if not self._may_be_read(path, site):
                 continue
             stage[site.ordinal] = max(
-                site.stage, 1 + max((stage.get(a, 1) for a in site.after), default=0)
+                site.stage, 1 + site.wait, 1 + max((stage.get(a, 1) for a in site.after), default=0)
             )
             rounds[site.top] = max(rounds.get(site.top, 0), stage[site.ordinal])
         needed = sum(rounds.values())

@@ -240,3 +240,38 @@ def test_a_converted_element_read_in_stages_costs_no_more_round_trips_than_its_t
     assert [value for value, _ in after] == [value for value, _ in before]
     assert [trips for _, trips in before] == [2, 2]  # the twin's two stages, cold and warm
     assert [trips for _, trips in after] == [2, 2]
+
+
+def test_the_count_of_rounds_includes_the_read_a_comprehension_iterates(dedent):
+    """``[h(x) for x in g(y)]`` takes two rounds (``g``, then ``h`` for its items): with the
+    element read in two stages after it, four rounds, one more than this twin primes in."""
+    source = dedent(
+        """
+        from asynq import priming
+
+        from app.models import f, g, h, prime_f, prime_g, prime_h
+
+
+        def listing(y):
+            rows = [h(x) for x in g(y)]
+            return [f(h(row["n"])["id"]) for row in rows]
+
+
+        @priming.generator
+        def prime_listing(y):
+            prime_g(y)
+            yield
+            for x in g(y):
+                prime_h(x)
+                prime_h(h(x)["n"])
+            yield
+            for x in g(y):
+                prime_f(h(h(x)["n"])["id"])
+        """
+    )
+    result = migrate_sources({"app/m.py": source, "app/models.py": dedent(MODELS)})
+    assert result.code["app/m.py"] == source
+    assert {r.function for r in result.refusals} == {"listing"}
+    assert "would read in about 4 rounds, one statement after another, where its twin " + (
+        "primes in 3"
+    ) in result.refusals[0].reason
