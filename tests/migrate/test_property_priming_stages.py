@@ -59,6 +59,9 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
                     "compif",
                     "compcond",
                     "filter",
+                    "loopcomp",
+                    "search",
+                    "nested",
                 ]
             )
         )
@@ -177,6 +180,34 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
                 f"        {pb}(y)",
                 f"        {pb}(y + 1)",
             ]
+        elif shape == "loopcomp":  # a guard on a computed value, a read in a comprehension
+            body += [
+                f"    size = {a}(y) % {m}",
+                f"    if size == {n}:",
+                "        continue",
+                f"    total += sum({b}(z + y) for z in range(size))",
+            ]
+            twin = [
+                f"for y in range(x % {m + 3}):",
+                f"    {pa}(y)",
+                "yield",
+                f"for y in range(x % {m + 3}):",
+                f"    if {a}(y) % {m} != {n}:",
+                f"        for z in range({a}(y) % {m}):",
+                f"            {pb}(z + y)",
+            ]
+        elif shape == "search":  # a loop that stops at the first match
+            body += [f"    if {a}(y) % {m} == {n}:", "        total = y + 1", "        break"]
+            twin = [f"for y in range(x % {m + 3}):", f"    {pa}(y)"]
+        elif shape == "nested":  # an element whose read needs another read
+            body = [f"total = sum([{b}({a}(y) % {m}) + y for y in range(x % {m + 3})])"]
+            twin = [
+                f"for y in range(x % {m + 3}):",
+                f"    {pa}(y)",
+                "yield",
+                f"for y in range(x % {m + 3}):",
+                f"    {pb}({a}(y) % {m})",
+            ]
         else:  # a read before the loop, then two stages
             body = [
                 f"head = {c}(x)",
@@ -279,3 +310,77 @@ def test_the_staged_shapes_are_converted(dedent):
     result = migrate_sources({"st/stbase.py": base, "st/stlogic.py": logic})
     assert result.refusals == []
     assert ("st/stlogic.py", "h0") in result.converted
+
+
+def test_the_nested_and_search_shapes_are_converted(dedent):
+    """The shapes of reads nested in loop bodies and elements, and search loops, that the
+    generator above produces are converted too."""
+    base = dedent(
+        """
+        from stcache import mc
+
+        @mc.cached("c0")
+        def c0(x):
+            return x % 7
+
+        prime_c0 = c0.prime
+
+        @mc.cached("c1")
+        def c1(x):
+            return x % 5
+
+        prime_c1 = c1.prime
+        """
+    )
+    logic = dedent(
+        """
+        from asynq import priming
+        from stbase import c0, prime_c0, c1, prime_c1
+
+        def h0(x):
+            total = 0
+            for y in range(x % 5):
+                size = c0(y) % 3
+                if size == 1:
+                    continue
+                total += sum(c1(z + y) for z in range(size))
+            return total
+
+        @priming.generator
+        def prime_h0(x):
+            for y in range(x % 5):
+                prime_c0(y)
+            yield
+            for y in range(x % 5):
+                if c0(y) % 3 != 1:
+                    for z in range(c0(y) % 3):
+                        prime_c1(z + y)
+
+        def h1(x):
+            total = 0
+            for y in range(x % 6):
+                if c0(y) % 3 == 2:
+                    total = y + 1
+                    break
+            return total
+
+        def prime_h1(x):
+            for y in range(x % 6):
+                prime_c0(y)
+
+        def h2(x):
+            total = sum([c1(c0(y) % 4) + y for y in range(x % 4)])
+            return total
+
+        @priming.generator
+        def prime_h2(x):
+            for y in range(x % 4):
+                prime_c0(y)
+            yield
+            for y in range(x % 4):
+                prime_c1(c0(y) % 4)
+        """
+    )
+    result = migrate_sources({"st/stbase.py": base, "st/stlogic.py": logic})
+    assert result.refusals == []
+    assert {("st/stlogic.py", f"h{i}") for i in range(3)} <= set(result.converted)
