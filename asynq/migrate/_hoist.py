@@ -551,7 +551,8 @@ def loop_plan(loop: cst.For, stops_early: bool = False) -> LoopPlan:
                 value = _derived_value(stmt.body[0], found, item, statements, index)
                 if value is not None:
                     name, expr, used = value
-                    if all(n == item or known(n) for n in used):
+                    others = used - {item} - set(named) - set(derived)
+                    if all(known(n) for n in others) and _untouched(others, statements, index):
                         derived[name] = (expr, [r for r in found if not r.comp])
         if _jumps(stmt):
             break

@@ -229,3 +229,31 @@ def test_a_converted_loop_with_nested_reads_costs_no_more_round_trips_than_its_t
     assert [value for value, _ in after] == [value for value, _ in before]
     assert [trips for _, trips in before] == [2, 2]  # the twin's two stages, cold and warm
     assert [trips for _, trips in after] == [2, 2]
+
+
+def test_a_guard_on_a_value_computed_from_what_the_loop_changes_stays_in_the_loop(dedent):
+    source = dedent(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+
+        def grow(xs):
+            out = []
+            for x in xs:
+                size = len(out) + f(x)
+                if size > 3:
+                    continue
+                out.append(g(x))
+            return out
+
+
+        def prime_grow(xs):
+            for x in xs:
+                prime_f(x)
+                prime_g(x)
+        """
+    )
+    result = migrate_sources({"app/m.py": source, "app/models.py": dedent(MODELS)})
+    assert result.code["app/m.py"] == source
+    assert [(r.function, r.line) for r in result.refusals] == [("grow", 10)]
+    assert "inside a `for` loop" in result.refusals[0].reason
