@@ -384,9 +384,7 @@ def search_plan(loop: cst.For) -> LoopPlan:
     that need only the item (no stage after other reads, no guard). Reading them first reads
     keys of items the loop may never reach, so the analysis allows it only when the twin
     primes the same call for every item anyway; the loop then stops where it did."""
-    if loop_plan(loop).reads:
-        return _NO_PLAN
-    plan = loop_plan(loop, stops_early=True)
+    plan = loop_plan(loop, stops_early=True)  # nothing when the loop does not stop early
     reads = [r for r in plan.reads if r.stage == 1 and not r.guards and r.comp is None]
     return LoopPlan(reads, []) if reads else _NO_PLAN
 

@@ -98,9 +98,10 @@ class Site:
     top: int = 0
     #: a read of a comprehension read in stages: how many stages that takes (0: none)
     stage: int = 0
-    #: a call inside a ``for`` loop: the loop's target, what it iterates (the dotted name
-    #: called or named), the call's arguments (as code), and whether the loop runs the call
-    #: in every iteration (no ``if`` around it inside the loop)
+    #: a priming call, or a read of a search loop (see ``eager``), inside a ``for`` loop: the
+    #: loop's target, what it iterates (the dotted name called or named), the call's
+    #: arguments (as code), and whether the loop runs the call in every iteration (no ``if``
+    #: around it inside the loop)
     loop: tuple[str, Ref | None, str, bool] | None = None
     #: a read of a loop that may stop early, read for every item before the loop only if
     #: the twin primes the same call for every item (checked by the whole-program analysis)
@@ -440,7 +441,8 @@ class UnitAnalyzer(cst.CSTVisitor):
             deletable = not any(has_call(arg.value) for arg in node.args)
         cls = self._constructed.get(ref[0]) if len(ref) == 2 else None
         self._wait[id(node)] = self._wait.get(id(node), 0) + call_depth(node) - 1
-        if self._loops:
+        if self._loops and (self._maybe_prime(ref) or id(node) in self._eager):
+            # what a search loop reads ahead, and what a twin primes (see Site.loop)
             target, items, ifs = self._loops[-1]
             code = cst.Module(body=[]).code_for_node(node.with_changes(func=cst.Name("_")))
             args = " ".join(code.split())
