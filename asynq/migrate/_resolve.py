@@ -464,8 +464,9 @@ class Resolver:
         for site in unit.sites:
             if site.stage and site.blocker is None:
                 site.blocker = (
-                    "in a comprehension read in stages (two `for` clauses, or a condition "
-                    "and an element that both read); "
+                    "in a comprehension read in stages (two `for` clauses, a condition "
+                    "and an element that both read, or an element whose read needs another "
+                    "read); "
                     f"converted, {name} would read in about {needed} rounds, one statement "
                     f"after another, where its twin primes in {stages}, so it could cost more "
                     "round trips. Put reads that do not depend on each other in one statement "

@@ -207,8 +207,12 @@ def test_an_element_read_in_more_stages_than_its_twin_primes_in_is_refused_with_
     result = migrate_sources({"app/m.py": source, "app/models.py": dedent(MODELS)})
     assert result.code["app/m.py"] == source
     assert [(r.function, r.line) for r in result.refusals] == [("groups", 5), ("groups", 5)]
-    assert "would read in about 2 rounds, one statement after another, where its twin " in (
-        result.refusals[0].reason
+    assert result.refusals[0].reason == (
+        "groups reads g (in app/models.py) in a comprehension read in stages (two `for` "
+        "clauses, a condition and an element that both read, or an element whose read needs "
+        "another read); converted, groups would read in about 2 rounds, one statement after "
+        "another, where its twin primes in 1, so it could cost more round trips. Put reads "
+        "that do not depend on each other in one statement (or next to each other), then rerun."
     )
 
 

@@ -166,8 +166,9 @@ def test_stages_that_would_take_more_rounds_than_the_twin_are_refused_with_the_c
     assert result.code["app/m.py"] == source
     assert {(r.function, r.line) for r in result.refusals} == {("rows", 7)}
     assert result.refusals[0].reason.endswith(
-        "in a comprehension read in stages (two `for` clauses, or a condition and an "
-        "element that both read); converted, rows would read in about 3 rounds, one "
+        "in a comprehension read in stages (two `for` clauses, a condition and an element "
+        "that both read, or an element whose read needs another read); converted, rows would "
+        "read in about 3 rounds, one "
         "statement after another, where its twin primes in 2, so it could cost more round "
         "trips. Put reads that do not depend on each other in one statement (or next to each "
         "other), then rerun."
