@@ -363,9 +363,25 @@ def _consumed(stmt: cst.CSTNode) -> set[int]:
     return out
 
 
-def _untouched(
-    names: set[str], statements: list[cst.BaseStatement], index: int
-) -> bool:
+_ITERATORS = frozenset({"enumerate", "zip", "reversed", "iter", "map", "filter"})
+
+
+def _one_shot(nodes: list[cst.BaseExpression]) -> bool:
+    """Whether ``nodes`` call a builtin that makes an iterator (it could be iterated once)."""
+    found = False
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal found
+        if isinstance(node, cst.Call) and dotted_name(node.func) in {(n,) for n in _ITERATORS}:
+            found = True
+        return not found
+
+    for node in nodes:
+        walk(node, visit)
+    return found
+
+
+def _untouched(names: set[str], statements: list[cst.BaseStatement], index: int) -> bool:
     """Whether no statement of the loop body but ``statements[index]`` and the guards
     mentions ``names`` (so no iteration can change what they hold)."""
     if not names:
@@ -400,7 +416,9 @@ def loop_plan(loop: cst.For, stops_early: bool = False) -> LoopPlan:
     whose element reads is read as a list per item when what it iterates is known before
     the loop (``sum(len(f(u, x)) for u in users)`` where ``users = g(x)``). A guard's test
     may use only the loop variable, such values, calls of this plan and names the rest of
-    the loop does not touch: the items it drops are not read by later stages."""
+    the loop does not touch: the items it drops are not read by later stages. A loop that
+    may stop early has no plan, unless ``stops_early`` asks for the plan of exactly such a
+    loop (see :func:`search_plan`)."""
     if (
         loop.orelse is not None
         or loop.asynchronous is not None
@@ -494,9 +512,15 @@ def loop_plan(loop: cst.For, stops_early: bool = False) -> LoopPlan:
                 or not _plain([for_in.iter])
             ):
                 continue
-            # What it iterates must be a value known before the loop, iterable again.
+            # What it iterates must be a value known before the loop, iterable again: made
+            # from values read or computed in the iteration (or from the item, not the item
+            # itself, which may be an iterator), by no builtin that makes an iterator.
             iterated = _free_names(for_in.iter) - HARMLESS_BUILTINS - _CONSTANT_NAMES
-            if not all(n == item or n in named or n in derived for n in iterated):
+            if (
+                not all(n == item or n in named or n in derived for n in iterated)
+                or (isinstance(for_in.iter, cst.Name) and for_in.iter.value == item)
+                or _one_shot([for_in.iter, *(derived[n][0] for n in iterated if n in derived)])
+            ):
                 continue
             bound = frozenset(comp_target_names(comp))
             calls = [

@@ -257,3 +257,30 @@ def test_a_guard_on_a_value_computed_from_what_the_loop_changes_stays_in_the_loo
     assert result.code["app/m.py"] == source
     assert [(r.function, r.line) for r in result.refusals] == [("grow", 10)]
     assert "inside a `for` loop" in result.refusals[0].reason
+
+
+def test_a_comprehension_over_an_iterator_made_in_the_loop_stays_in_the_loop(dedent):
+    """``zip(...)`` can be iterated once: reading it ahead would leave nothing for the loop."""
+    source = dedent(
+        """
+        from app.models import f, g, prime_g
+
+
+        def pairs(xs):
+            total = 0
+            for x in xs:
+                both = zip(g(x), g(x + 1))
+                total += sum(f(a) for a, b in both)
+            return total
+
+
+        def prime_pairs(xs):
+            for x in xs:
+                prime_g(x)
+                prime_g(x + 1)
+        """
+    )
+    result = migrate_sources({"app/m.py": source, "app/models.py": dedent(MODELS)})
+    assert result.code["app/m.py"] == source
+    assert [(r.function, r.line) for r in result.refusals] == [("pairs", 8)]
+    assert "inside a `for` loop" in result.refusals[0].reason
