@@ -10,10 +10,12 @@ from ._config import MigrateConfig
 from ._cst import dotted_name, name_counts, param_names, target_names, walk
 from ._hoist import (
     CollectLoop,
+    LoopPlan,
     LoopRead,
     loop_plan,
     match_collect_loop,
     plain_filter,
+    search_plan,
     sort_key_reads,
     stage_comprehension,
     two_phase_calls,
@@ -71,6 +73,8 @@ class FunctionConverter:
         self.indent = indent
         self.depth = 0  # blocks deep inside the function
         self._untouched: set[int] = set()  # statements without reads, kept as they are
+        #: statements of a loop body whose reads were read before the loop (fitted again)
+        self._rewritten: set[int] = set()
         self._names: set[str] | None = None  # every name used in fn, for fresh temporaries
         self.last_yields = 0  # yields made by the last rewrite_expr
         self._fresh_lists: set[str] = set()  # names of lists the rewrite made
@@ -86,12 +90,23 @@ class FunctionConverter:
             if isinstance(fn.body, cst.IndentedBlock)
             else frozenset()
         )
+        #: trees made by the rewrite whose nodes ``read_ids`` names (kept alive: ids stay unique)
+        self._kept_alive: list[cst.CSTNode] = []
 
     def _reiterable(self, items: cst.BaseExpression) -> bool:
         """Whether ``items`` can be iterated twice (read every item first, then loop): a
         parameter, or a local name only ever bound to a list, tuple, dict, set, a
         comprehension that is not a generator, a read (``x = yield ...``) or a call of
         ``list``/``tuple``/``sorted``/``set``/``dict``. Anything else is copied to a list."""
+        if (
+            isinstance(items, cst.Call)
+            and dotted_name(items.func) == ("zip",)
+            and items.args
+            and all(
+                a.keyword is None and not a.star and self._reiterable(a.value) for a in items.args
+            )
+        ):
+            return True  # ``zip(xs, f_values)`` of lists made again on each use
         if not isinstance(items, cst.Name):
             return False
         name = items.value
@@ -251,7 +266,11 @@ class FunctionConverter:
                 ]
                 if not kept:
                     continue
-                if len(kept) == len(stmt.body) and not self._reads_in(stmt):
+                if (
+                    len(kept) == len(stmt.body)
+                    and not self._reads_in(stmt)
+                    and id(stmt) not in self._rewritten
+                ):
                     out.append(stmt)  # nothing to rewrite: left exactly as written
                     self._untouched.add(id(stmt))
                     continue
@@ -458,7 +477,9 @@ class FunctionConverter:
                 assign = line.body[0]
                 if isinstance(assign, cst.Assign):
                     self._fresh_lists |= target_names(assign.targets[0].target)
-            self._staged_finals |= {id(c) for c in staged.comprehensions}
+            # A read whose argument is now read in an earlier stage is a new node.
+            self.read_ids |= {new for new, old in staged.renamed.items() if old in self.read_ids}
+            self._kept_alive.append(staged.final)
             lines.extend(self._block(list(staged.lines)))
             replace[id(comp)] = staged.final
         if not replace:
@@ -479,8 +500,7 @@ class FunctionConverter:
             if isinstance(node, cst.Lambda):
                 return False
             if isinstance(node, CONDITIONAL_INSIDE):
-                staged = id(node) in self._staged_finals
-                if any(id(c) in self.read_ids for c in two_phase_calls(node, staged=staged)):
+                if any(id(c) in self.read_ids for c in two_phase_calls(node)):
                     comps.append(node)
                 return False  # not inside another comprehension
             return True
@@ -505,8 +525,7 @@ class FunctionConverter:
         new_comps: dict[int, cst.CSTNode] = {}
         for comp in comps:
             assert isinstance(comp, CONDITIONAL_INSIDE)
-            staged = id(comp) in self._staged_finals
-            reads = [c for c in two_phase_calls(comp, staged=staged) if id(c) in self.read_ids]
+            reads = [c for c in two_phase_calls(comp) if id(c) in self.read_ids]
             target: Any = comp.for_in.target
             if isinstance(target, cst.Tuple):  # ``for a, b in pairs``: one item is a pair
                 target = target.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
@@ -529,6 +548,17 @@ class FunctionConverter:
                 line, items = self.items_in_a_list(target, items)
                 prefixes.append(line)
             lines, replace, targets, iterables = self.read_for_every_item(reads, target, items)
+            original = comp.for_in.target
+            if (
+                isinstance(items, cst.Call)
+                and dotted_name(items.func) == ("zip",)
+                and isinstance(original, cst.Tuple)
+                and len(original.elements) == len(items.args)
+                and all(a.keyword is None and not a.star for a in items.args)
+            ):
+                # ``for (x, f_value), g_value in zip(zip(xs, f_values), g_values)``: one zip
+                targets = [*(el.value for el in original.elements), *targets[1:]]
+                iterables = [*(a.value for a in items.args), *iterables[1:]]
             prefixes.extend(lines)
             replaced: Any = comp.visit(NodeReplacer(replace))
             for_in = replaced.for_in.with_changes(
@@ -688,7 +718,59 @@ class FunctionConverter:
         orelse = (
             stmt.orelse.with_changes(body=self.suite(stmt.orelse.body)) if stmt.orelse else None
         )
-        out.append(stmt.with_changes(iter=self.rewrite_expr(stmt.iter), body=body, orelse=orelse))
+        before = len(out)
+        new_iter = self.iterable_first(self.rewrite_expr(stmt.iter), out)
+        leading = stmt.leading_lines
+        if len(out) > before:  # the loop's comments go before the read of its iterable
+            first = out[before]
+            assert isinstance(first, cst.SimpleStatementLine)
+            out[before] = first.with_changes(leading_lines=leading)
+            leading = []
+        out.append(
+            stmt.with_changes(iter=new_iter, body=body, orelse=orelse, leading_lines=leading)
+        )
+
+    def iterable_first(
+        self, items: cst.BaseExpression, out: list[cst.BaseStatement]
+    ) -> cst.BaseExpression:
+        """A loop over what a read returns (``for y in (yield g.asynq(x))``) reads it first,
+        under a name, in a line of its own, so that it joins the reads of the statement before
+        the loop when they do not depend on each other (``a = set((yield f.asynq(x)))`` then
+        the loop: ``f_value, g_value = yield f.asynq(x), g.asynq(x)``), as the twin primed
+        them together."""
+        found = _early_yields(items)
+        if not found:
+            return items
+        prev = out[-1] if out else None
+        prev_found: list[cst.Yield] = []
+        if (
+            isinstance(prev, cst.SimpleStatementLine)
+            and len(prev.body) == 1
+            and isinstance(prev.body[0], cst.Assign)
+            and all(isinstance(t.target, cst.Name) for t in prev.body[0].targets)
+            and read_member(prev) is None
+        ):
+            assign = prev.body[0]
+            assigned = {t.target.value for t in assign.targets if isinstance(t.target, cst.Name)}
+            mentioned = set().union(*(set(name_counts(y)) for y in found))
+            if not assigned & mentioned:
+                prev_found = _early_yields(assign.value)
+        if prev_found:
+            assert isinstance(prev, cst.SimpleStatementLine)
+            prev_temps, prev_named = self._name_yields(prev_found)
+            temps, named = self._name_yields(found)
+            rest: Any = prev.body[0].visit(YieldReplacer(prev_temps))
+            prev_named[0] = prev_named[0].with_changes(leading_lines=prev.leading_lines)
+            # Inserted before that statement, not right before the loop.
+            out[-1:] = [
+                *prev_named,
+                *named,
+                prev.with_changes(body=[strip_yield_parens(rest)], leading_lines=[]),
+            ]
+        else:
+            temps, named = self._name_yields(found)
+            out.extend(named)
+        return cast(cst.BaseExpression, items.visit(YieldReplacer(temps)))
 
     def items_in_a_list(
         self, target: cst.Name | cst.Tuple, items: cst.BaseExpression
@@ -736,7 +818,7 @@ class FunctionConverter:
     def read_in_stages(
         self,
         reads: list[LoopRead],
-        guards: list[cst.BaseExpression],
+        plan: LoopPlan,
         target: cst.Name,
         items: cst.BaseExpression,
     ) -> tuple[
@@ -750,31 +832,53 @@ class FunctionConverter:
         them too (``for x, row in zip(xs, f_values)``, under the name the loop gives them);
         a read after guards reads ``None`` for the items a guard drops
         (``None if row["hidden"] else g.asynq(row["id"])``), so it fetches no key the loop
-        does not read."""
+        does not read. A value the loop computes from reads (``total = len(f(x))``) is
+        computed again where a guard or a read needs it. A read in a comprehension of the
+        loop body is read as a list per item (``[f.asynq(u, x) for u in users]``), and the
+        comprehension then runs over ``zip(users, f_list)``."""
         assert self._names is not None
+        guards = plan.guards
         each: dict[int, str] = {}
         values: dict[int, str] = {}
+        inner: dict[int, str] = {}  # a read in a comprehension: the name of one value
         for read in reads:
             base = temp_base(
                 read.call.with_changes(func=cst.Attribute(read.call.func, cst.Name("asynq")))
             )
-            values[id(read.call)] = fresh_name(base.replace("_value", "_values"), self._names)
-            each[id(read.call)] = fresh_name(base, self._names)
+            if read.comp is not None:
+                base = base.replace("_value", "")
+                values[id(read.call)] = fresh_name(f"{base}_lists", self._names)
+                each[id(read.call)] = fresh_name(f"{base}_list", self._names)
+                inner[id(read.call)] = fresh_name(f"{base}_value", self._names)
+            else:
+                values[id(read.call)] = fresh_name(base.replace("_value", "_values"), self._names)
+                each[id(read.call)] = fresh_name(base, self._names)
         by_call = {id(r.call): r for r in reads}
         lines: list[cst.SimpleStatementLine] = []
         for read in sorted(reads, key=lambda r: r.stage):
             call = read.call
-            asynq_read: cst.BaseExpression = call.with_changes(
-                func=cst.Attribute(call.func, cst.Name("asynq"))
-            )
             needed = [by_call[id(c)] for c in read.after]
-            bound = {id(r.call): cst.Name(r.name or each[id(r.call)]) for r in needed}
+            bound: dict[int, cst.BaseExpression] = {
+                id(r.call): cst.Name(r.name or each[id(r.call)]) for r in needed
+            }
+
+            def known(node: cst.CSTNode, bound: dict[int, cst.BaseExpression] = bound) -> Any:
+                return with_derived_values(node, bound, plan.derived)
+
+            asynq_read: cst.BaseExpression = call.with_changes(
+                func=cst.Attribute(call.func, cst.Name("asynq")),
+                args=[known(arg) for arg in call.args],
+            )
+            if read.comp is not None:
+                asynq_read = cst.ListComp(
+                    elt=asynq_read,
+                    for_in=cst.CompFor(
+                        target=read.comp.for_in.target, iter=known(read.comp.for_in.iter)
+                    ),
+                )
             if read.guards:
                 tests = [
-                    parenthesized_test(
-                        cast(cst.BaseExpression, guard.visit(NodeReplacer(bound))),
-                        read.guards > 1,
-                    )
+                    parenthesized_test(known(guard), read.guards > 1)
                     for guard in guards[: read.guards]
                 ]
                 test = tests[0]
@@ -796,8 +900,37 @@ class FunctionConverter:
             )
             lines.append(assign_line(values[id(call)], cst.Yield(batch)))
         replace: dict[int, cst.BaseExpression] = {
-            id(r.call): cst.Name(each[id(r.call)]) for r in reads
+            id(r.call): cst.Name(each[id(r.call)]) for r in reads if r.comp is None
         }
+        by_comp: dict[int, list[LoopRead]] = {}
+        for read in reads:
+            if read.comp is not None:
+                by_comp.setdefault(id(read.comp), []).append(read)
+        for group in by_comp.values():
+            comp = group[0].comp
+            assert comp is not None
+            swapped: Any = comp.visit(
+                NodeReplacer({id(r.call): cst.Name(inner[id(r.call)]) for r in group})
+            )
+            comp_target = comp.for_in.target
+            if isinstance(comp_target, cst.Tuple):
+                comp_target = comp_target.with_changes(
+                    lpar=[cst.LeftParen()], rpar=[cst.RightParen()]
+                )
+            replace[id(comp)] = swapped.with_changes(
+                for_in=swapped.for_in.with_changes(
+                    target=tuple_node(
+                        [comp_target, *(cst.Name(inner[id(r.call)]) for r in group)]
+                    ),
+                    iter=cst.Call(
+                        func=cst.Name("zip"),
+                        args=[
+                            cst.Arg(comp.for_in.iter),
+                            *(cst.Arg(cst.Name(each[id(r.call)])) for r in group),
+                        ],
+                    ),
+                )
+            )
         targets: list[cst.BaseExpression] = [target, *(cst.Name(each[id(r.call)]) for r in reads)]
         iterables: list[cst.BaseExpression] = [
             items,
@@ -812,6 +945,8 @@ class FunctionConverter:
         in the iteration comes in a later stage; one after a guard ``if <test>: continue``
         is made only for the items that pass it (``None`` for the others)."""
         plan = loop_plan(stmt)
+        if not plan.reads:
+            plan = search_plan(stmt)  # read ahead where the twin primes every item
         ok: set[int] = set()
         reads: list[LoopRead] = []
         for read in plan.reads:
@@ -829,29 +964,38 @@ class FunctionConverter:
         if not self._reiterable(items):
             line, items = self.items_in_a_list(target, items)
             lines.append(line)
-        if all(r.stage == 1 and not r.guards for r in reads):
+        if all(r.stage == 1 and not r.guards and r.comp is None for r in reads):
             batched, replace, targets, iterables = self.read_for_every_item(
                 [r.call for r in reads], target, items
             )
         else:
             batched, replace, targets, iterables = self.read_in_stages(
-                reads, plan.guards, target, items
+                reads, plan, target, items
             )
         lines.extend(batched)
         # The loop's own comments and blank lines go before what now comes first.
         lines[0] = lines[0].with_changes(leading_lines=stmt.leading_lines)
         out.extend(lines)
         body: Any = stmt.body.visit(NodeReplacer(replace))
+        before = {id(line) for line in stmt.body.body}
+        self._rewritten |= {id(line) for line in body.body if id(line) not in before}
         target_tuple = tuple_node(targets)
         zipped = cst.Call(func=cst.Name("zip"), args=[cst.Arg(v) for v in iterables])
         render = cst.Module(body=[]).code_for_node
         header = f"for {render(target_tuple)} in {render(zipped)}:"
-        if len(self.indent) * self.depth + len(header) > self.line_length:
+        width = len(self.indent) * self.depth
+        if width + len(header) > self.line_length:
             args = list(zipped.args)
-            args[-1] = args[-1].with_changes(whitespace_after_arg=newline_indent(""))
-            zipped = zipped.with_changes(
-                args=args, whitespace_before_args=newline_indent(self.indent)
-            )
+            inner = f"{self.indent}{', '.join(render(a.value) for a in args)}"
+            first = f"for {render(target_tuple)} in zip("
+            if max(len(first), len(inner)) + width > self.line_length:
+                # Black's way: one name and one iterable per line.
+                target_tuple, zipped = spread_header(target_tuple, zipped, self.indent)
+            else:
+                args[-1] = args[-1].with_changes(whitespace_after_arg=newline_indent(""))
+                zipped = zipped.with_changes(
+                    args=args, whitespace_before_args=newline_indent(self.indent)
+                )
         return stmt.with_changes(target=target_tuple, iter=zipped, body=body, leading_lines=[])
 
     def collect_loop(self, stmt: cst.For, loop: CollectLoop, out: list[cst.BaseStatement]) -> None:
@@ -1008,3 +1152,79 @@ def parenthesized_test(test: cst.BaseExpression, joined: bool) -> cst.BaseExpres
 
 def _is_property(dec: cst.Decorator) -> bool:
     return isinstance(dec.decorator, cst.Name) and dec.decorator.value == "property"
+
+
+class _DerivedValues(cst.CSTTransformer):
+    """See :func:`with_derived_values`."""
+
+    def __init__(
+        self, bound: dict[int, cst.BaseExpression], derived: dict[str, cst.BaseExpression]
+    ) -> None:
+        super().__init__()
+        self.bound = bound
+        self.derived = derived
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        return self.bound.get(id(original_node), updated_node)
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
+        value = self.derived.get(original_node.value)
+        if value is None:
+            return updated_node
+        value = with_derived_values(value, self.bound, self.derived)
+        if isinstance(value, (cst.Name, cst.Call, cst.Subscript, cst.Attribute)) or value.lpar:
+            return value
+        return value.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        return updated_node.with_changes(attr=original_node.attr)  # ``.name`` is no variable
+
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
+        return updated_node.with_changes(keyword=original_node.keyword)
+
+
+def with_derived_values(
+    node: NodeT, bound: dict[int, cst.BaseExpression], derived: dict[str, cst.BaseExpression]
+) -> NodeT:
+    """``node`` (a guard's test, a read's argument), to be evaluated before the loop: the
+    reads in ``bound`` replaced by the names of their values, and the names of values the
+    loop computes from reads (``total = len(f(x))``) by that computation."""
+    if not derived and not bound:
+        return node
+    return cast(NodeT, node.visit(_DerivedValues(bound, derived)))
+
+
+def spread_header(
+    targets: cst.Tuple, zipped: cst.Call, indent: str
+) -> tuple[cst.Tuple, cst.Call]:
+    """``for a, b in zip(xs, ys):`` over several lines: each name and each iterable on a
+    line of its own, with a trailing comma, the names in parentheses."""
+    inner, close = newline_indent(indent), newline_indent("")
+    comma = cst.Comma(whitespace_after=inner)
+    elements = [el.with_changes(comma=comma) for el in targets.elements]
+    elements[-1] = elements[-1].with_changes(comma=cst.Comma(whitespace_after=close))
+    spread_targets = targets.with_changes(
+        elements=elements,
+        lpar=[cst.LeftParen(whitespace_after=inner)],
+        rpar=[cst.RightParen()],
+    )
+    args = [
+        a.with_changes(comma=comma, whitespace_after_arg=cst.SimpleWhitespace(""))
+        for a in zipped.args
+    ]
+    args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=close))
+    return spread_targets, zipped.with_changes(args=args, whitespace_before_args=inner)
+
+
+def _early_yields(node: cst.BaseExpression) -> list[cst.Yield]:
+    """The yields of ``node`` when every one of them always runs and may run earlier
+    (``.asynq()`` calls and harmless builtins only); empty otherwise."""
+    found: list[cst.Yield] = []
+    if not collect_unconditional_yields(node, False, found) or count_yields(node) != len(found):
+        return []
+    for y in found:
+        if y.value is None or isinstance(y.value, cst.From) or not safe_to_evaluate_early(y.value):
+            return []
+    return found

@@ -33,6 +33,13 @@ _BLOCKER_SENTENCES = {
         "as a comprehension over the cached call, then rerun"
     ),
     "for-else": "inside the `else` of a `for` loop. Move the read after the loop, then rerun",
+    "search": (
+        "inside a `for` loop that may stop early (`break`, `return`, `raise`), and its twin "
+        "does not prime that call for every item of the loop, so reading every item first "
+        "could read keys the loop never reaches, and reading as it goes would cost one round "
+        "trip per item. Prime the call for every item in the twin, or rewrite the search as "
+        "a comprehension, then rerun"
+    ),
     "comprehension": (
         "in a comprehension's condition, inner loop or inside a larger element expression; "
         "only a comprehension whose element is exactly the call becomes one batched yield. "

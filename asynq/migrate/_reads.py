@@ -30,8 +30,12 @@ from ._cst import (
     target_names,
 )
 from ._hoist import (
+    call_depth,
+    expression_depth,
     loop_plan,
     match_collect_loop,
+    run_once_statements,
+    search_plan,
     sort_key_reads,
     stage_comprehension,
     two_phase_calls,
@@ -53,6 +57,7 @@ BLOCKERS = (
     "match",
     "try-star",
     "for-else",
+    "search",
 )
 
 
@@ -100,6 +105,18 @@ class Site:
     #: a call whose function is a dotted name and whose arguments call nothing: the rewrite
     #: may read it together with the other reads of its statement
     early: bool = True
+    #: a priming call, or a read of a search loop (see ``eager``), inside a ``for`` loop: the
+    #: loop's target, what it iterates (the dotted name called or named), the call's
+    #: arguments (as code), and whether the loop runs the call in every iteration (no ``if``
+    #: around it inside the loop)
+    loop: tuple[str, Ref | None, str, bool] | None = None
+    #: a read of a loop that may stop early, read for every item before the loop only if
+    #: the twin primes the same call for every item (checked by the whole-program analysis)
+    eager: bool = False
+    #: rounds its statement spends on other calls before this read can be made: those in its
+    #: arguments (``g(f(x))``), in the iterable of its loop or comprehension (counted by the
+    #: analysis of rounds, see ``_check_stage_rounds``)
+    wait: int = 0
 
 
 _Pending = tuple[
@@ -189,8 +206,6 @@ class UnitAnalyzer(cst.CSTVisitor):
             else {}
         )
         self._top = 0
-        #: the last stages of comprehensions read in stages (see ``stage_comprehension``)
-        self._staged_finals: set[int] = set()
         #: tests of ``if``/``elif`` and iterables of ``for`` (by ``id``), and how many of
         #: them the walk is in: no lines can go before them, so comprehensions and sort keys
         #: there are not read for every item first
@@ -207,6 +222,14 @@ class UnitAnalyzer(cst.CSTVisitor):
         #: whether the unit has a ``while`` loop or calls itself by name (a walk: its source
         #: goes to the whole-program analysis, which counts its rounds, see ``_walks``)
         self.walks = False
+        #: the ``for`` loops the walk is in: [target, what it iterates, ifs entered inside]
+        self._loops: list[list[Any]] = []
+        #: calls inside loops -> see ``Site.loop``
+        self._loop_of: dict[int, tuple[str, Ref | None, str, bool]] = {}
+        #: reads of search loops made ahead when the twin primes them (see ``Site.eager``)
+        self._eager: set[int] = set()
+        #: calls -> rounds spent before them in their statement (see ``Site.wait``)
+        self._wait: dict[int, int] = {}
 
     # -- helpers -----------------------------------------------------------------------
     def _push_scope(self, names: set[str]) -> None:
@@ -346,6 +369,9 @@ class UnitAnalyzer(cst.CSTVisitor):
             if key in self._walk_keys and blocker is None:
                 self.sites[-1].blocker = "while"
                 self.sites[-1].walk = kind in ("call", "prop-read", "obj-read")
+            self.sites[-1].loop = self._loop_of.get(key)
+            self.sites[-1].eager = key in self._eager and blocker is None
+            self.sites[-1].wait = self._wait.get(key, 0)
             if key in self._comp_stages and blocker is None:
                 self.sites[-1].stage = self._comp_stages[key]
             if kind == "call" and key in self._after and blocker is None:
@@ -384,6 +410,10 @@ class UnitAnalyzer(cst.CSTVisitor):
             self._in_test -= 1
         if id(original_node) in self._walk_bodies:
             self._in_walk -= 1
+        if isinstance(original_node, cst.For) and self._loops:
+            self._loops.pop()
+        elif isinstance(original_node, (cst.If, cst.While, cst.Try)) and self._loops:
+            self._loops[-1][2] -= 1
         pushed = self._pushed.pop(id(original_node), None)
         if pushed is not None:
             blockers, scopes, nested = pushed
@@ -442,6 +472,13 @@ class UnitAnalyzer(cst.CSTVisitor):
         if self._maybe_prime(ref) and id(node) in self._stmt_calls:
             deletable = not any(has_call(arg.value) for arg in node.args)
         cls = self._constructed.get(ref[0]) if len(ref) == 2 else None
+        self._wait[id(node)] = self._wait.get(id(node), 0) + call_depth(node) - 1
+        if self._loops and (self._maybe_prime(ref) or id(node) in self._eager):
+            # what a search loop reads ahead, and what a twin primes (see Site.loop)
+            target, items, ifs = self._loops[-1]
+            code = cst.Module(body=[]).code_for_node(node.with_changes(func=cst.Name("_")))
+            args = " ".join(code.split())
+            self._loop_of[id(node)] = (target, items, args, ifs == 0)
         self._add("call", ref, node, deletable, cls)
 
     def _on_name(self, node: cst.Name) -> None:
@@ -537,30 +574,36 @@ class UnitAnalyzer(cst.CSTVisitor):
         self._pending.setdefault(id(node.for_in.iter), cur)
         elt = node.value if isinstance(node, cst.DictComp) else node.elt
         if isinstance(elt, cst.Call) and not unconsumed:
-            self._pending[id(elt)] = cur
+            self._pending.setdefault(id(elt), cur)  # a loop may have read it (loop_plan)
             for arg in elt.args:
                 self._pending[id(arg)] = cur or "comprehension"
         if cur is None and not unconsumed and not self._in_test:
             # Read for every item first, in one batch (see two_phase_calls).
-            for call in two_phase_calls(node, staged=id(node) in self._staged_finals):
+            calls = two_phase_calls(node)
+            for call in calls:
                 self._pending[id(call)] = None
                 for arg in call.args:
                     self._pending[id(arg)] = "comprehension"
-            self._stage_comprehension(node)
+            if not self._stage_comprehension(node):
+                # The reads of the element and conditions wait for those of the iterable.
+                before = expression_depth(node.for_in.iter)
+                if before:
+                    inside = [*calls, *([elt] if isinstance(elt, cst.Call) else [])]
+                    for call in inside:
+                        self._wait[id(call)] = self._wait.get(id(call), 0) + before
         self._scope(comp_target_names(node), nested=False)
 
     def _stage_comprehension(
         self, node: cst.ListComp | cst.SetComp | cst.GeneratorExp | cst.DictComp
-    ) -> None:
+    ) -> bool:
         """A comprehension with two ``for`` clauses is read in stages, as the lines
         ``stage_comprehension`` makes of it: its reads are where they are in those lines,
         so they are blocked, or not, as there (the rewrite makes the same lines)."""
         counter = iter(range(1_000_000))
         staged = stage_comprehension(node, lambda base: f"_staged_{base}_{next(counter)}")
         if staged is None:
-            return
+            return False
         sub = UnitAnalyzer(self.config, self.fn, False, self._self_class)
-        sub._staged_finals = {id(comp) for comp in staged.comprehensions}
         final: cst.BaseExpression = staged.final
         if isinstance(final, cst.GeneratorExp):  # consumed where it is, as the original was
             final = cst.Call(func=cst.Name("list"), args=[cst.Arg(final)])
@@ -570,15 +613,30 @@ class UnitAnalyzer(cst.CSTVisitor):
         for line in [*staged.lines, holder]:
             sub.walk(line)
         for kind, _ref, blocker, *_rest, key, _top in sub._raw:
+            key = staged.renamed.get(key, key)  # a read whose argument is read first
             self._pending[key] = blocker
             if kind == "call" and blocker is None and staged.stages > 1:
                 self._comp_stages[key] = staged.stages
+        return True
 
     def _on_if(self, node: cst.If) -> None:
         self._tests.add(id(node.test))
+        if self._loops:
+            self._loops[-1][2] += 1
+
+    def _on_while_or_try(self, node: cst.While | cst.Try) -> None:
+        if self._loops:
+            self._loops[-1][2] += 1
+        if isinstance(node, cst.While):
+            self._on_while(node)
+        else:
+            self._on_try(node)
 
     def _on_for(self, node: cst.For) -> None:
         self._tests.add(id(node.iter))
+        items = node.iter.func if isinstance(node.iter, cst.Call) else node.iter
+        target = " ".join(cst.Module(body=[]).code_for_node(node.target).split())
+        self._loops.append([target, dotted_name(items), 0])
         cur = self._blockers[-1]
         self._push(cur or "for")
         self._bind(target_names(node.target))
@@ -595,10 +653,22 @@ class UnitAnalyzer(cst.CSTVisitor):
         if node.orelse is not None:
             self._pending[id(node.orelse)] = cur or "for-else"
         if cur is None and loop is None:
+            # Statements right before a ``return`` run at most once: reads there are yields
+            # where they are (see run_once_statements).
+            for stmt in run_once_statements(node):
+                self._pending[id(stmt)] = None
             # Read for every item first, one batch per read, stage after stage (see
             # loop_plan).
-            for read in loop_plan(node).reads:
+            plan = loop_plan(node)
+            if not plan.reads:
+                # A loop that may stop early: its reads of the item are read for every item
+                # first when the twin primes them for every item (see Site.eager).
+                plan = search_plan(node)
+                self._eager |= {id(read.call) for read in plan.reads}
+            before = expression_depth(node.iter)  # the reads wait for the iterable's
+            for read in plan.reads:
                 call = read.call
+                self._wait[id(call)] = self._wait.get(id(call), 0) + before
                 self._pending[id(call)] = None
                 if read.after:
                     self._after[id(call)] = [id(dep) for dep in read.after]
@@ -679,11 +749,11 @@ _HANDLERS: dict[type[cst.CSTNode], Callable[[UnitAnalyzer, Any], object]] = {
     cst.DictComp: UnitAnalyzer._on_comp,
     cst.For: UnitAnalyzer._on_for,
     cst.If: UnitAnalyzer._on_if,
-    cst.While: UnitAnalyzer._on_while,
+    cst.While: UnitAnalyzer._on_while_or_try,
     cst.With: UnitAnalyzer._on_with,
     cst.Match: UnitAnalyzer._on_match,
     cst.TryStar: UnitAnalyzer._on_trystar,
-    cst.Try: UnitAnalyzer._on_try,
+    cst.Try: UnitAnalyzer._on_while_or_try,
     cst.Lambda: UnitAnalyzer._on_lambda,
     cst.FunctionDef: UnitAnalyzer._on_def,
     cst.ClassDef: UnitAnalyzer._on_class,

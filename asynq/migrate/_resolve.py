@@ -390,6 +390,7 @@ class Resolver:
         the calls it needs are reads too (cached, ``@asynq()``, primed functions or methods
         with twins): a plain call (``key = make_key(x)``) stays in the loop and cannot run
         twice, so the read is blocked like any read inside a loop."""
+        self._check_search_reads()
         for path, mod in self.modules.items():
             for unit in [*mod.units, *mod.methods.values(), *mod.plain_properties.values()]:
                 for site in unit.sites:
@@ -418,6 +419,42 @@ class Resolver:
                         if (site.after or site.stage) and site.blocker is None:
                             site.blocker = "for" if site.after else "comprehension"
 
+    def _check_search_reads(self) -> None:
+        """A read of a loop that may stop early (``Site.eager``) is made for every item
+        before the loop only if the twin primes the same call for every item of a loop over
+        the same thing (``prime_f(x)`` in ``for x in g(...)``, no ``if`` around it): then
+        reading ahead reads no key the legacy program did not. Otherwise it stays in the
+        loop, blocked like any read there."""
+        for path, mod in self.modules.items():
+            pairs = [
+                (mod.units[index], self.unit_of(self.twins[(path, name)]))
+                for name, index in mod.defs.items()
+                if (path, name) in self.candidates
+            ]
+            pairs += [(unit, mod.method_twins.get(name)) for name, unit in mod.methods.items()]
+            twin_of_unit = {id(unit): twin for unit, twin in pairs}
+            for unit in [*mod.units, *mod.methods.values(), *mod.plain_properties.values()]:
+                twin = twin_of_unit.get(id(unit))
+                for site in unit.sites:
+                    if site.eager and site.blocker is None:
+                        if twin is None or not self._twin_primes_every_item(path, site, twin):
+                            site.blocker = "search"
+
+    def _twin_primes_every_item(self, path: str, site: Site, twin: UnitFacts) -> bool:
+        target = self.target_of(path, site)
+        if site.loop is None or target is None or target[0] != "sym":
+            return False
+        callee = (target[1], target[2])
+        items, args = site.loop[1], site.loop[2]
+        for primed in twin.sites:
+            if primed.kind != "call" or primed.loop is None or not primed.loop[3]:
+                continue
+            if (primed.loop[0], primed.loop[1], primed.loop[2]) != (site.loop[0], items, args):
+                continue
+            if self.owner_of_prime(self.target_of(path, primed)) == callee:
+                return True
+        return False
+
     def _check_stage_rounds(self, path: str, unit: UnitFacts, twin: UnitFacts, name: str) -> None:
         """A function that reads in stages behind a loop is converted with its statements
         in order, reads of different statements sharing a round where ``_share`` lets them
@@ -434,7 +471,7 @@ class Resolver:
                 continue
             reads[site.top] = reads.get(site.top, 0) + 1
             stage[site.ordinal] = max(
-                site.stage, 1 + max((stage.get(a, 1) for a in site.after), default=0)
+                site.stage, 1 + site.wait, 1 + max((stage.get(a, 1) for a in site.after), default=0)
             )
             rounds[site.top] = max(rounds.get(site.top, 0), stage[site.ordinal])
             single[site.top] = single.get(site.top, True) and self.single_round(path, site)
@@ -464,8 +501,9 @@ class Resolver:
         for site in unit.sites:
             if site.stage and site.blocker is None:
                 site.blocker = (
-                    "in a comprehension read in stages (two `for` clauses, or a condition "
-                    "and an element that both read); " + count
+                    "in a comprehension read in stages (two `for` clauses, a condition and an "
+                    "element that both read, or an element whose read needs another read); "
+                    + count
                 )
             if site.after and site.blocker is None:
                 site.blocker = (

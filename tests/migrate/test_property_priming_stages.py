@@ -43,6 +43,7 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
     logic = ["from asynq import priming", f"from stbase import {imported}", ""]
     cached = [(f"c{i}", f"prime_c{i}") for i in range(n_cached)]
     composites = []
+    searches: set[str] = set()
     for j in range(draw(st.integers(1, 3))):
         (a, pa), (b, pb), (c, pc) = (draw(st.sampled_from(cached)) for _ in range(3))
         m, n = draw(st.integers(2, 5)), draw(st.integers(0, 3))
@@ -59,6 +60,9 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
                     "compif",
                     "compcond",
                     "filter",
+                    "loopcomp",
+                    "search",
+                    "nested",
                 ]
             )
         )
@@ -177,6 +181,34 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
                 f"        {pb}(y)",
                 f"        {pb}(y + 1)",
             ]
+        elif shape == "loopcomp":  # a guard on a computed value, a read in a comprehension
+            body += [
+                f"    size = {a}(y) % {m}",
+                f"    if size == {n}:",
+                "        continue",
+                f"    total += sum({b}(z + y) for z in range(size))",
+            ]
+            twin = [
+                f"for y in range(x % {m + 3}):",
+                f"    {pa}(y)",
+                "yield",
+                f"for y in range(x % {m + 3}):",
+                f"    if {a}(y) % {m} != {n}:",
+                f"        for z in range({a}(y) % {m}):",
+                f"            {pb}(z + y)",
+            ]
+        elif shape == "search":  # a loop that stops at the first match
+            body += [f"    if {a}(y) % {m} == {n}:", "        total = y + 1", "        break"]
+            twin = [f"for y in range(x % {m + 3}):", f"    {pa}(y)"]
+        elif shape == "nested":  # an element whose read needs another read
+            body = [f"total = sum([{b}({a}(y) % {m}) + y for y in range(x % {m + 3})])"]
+            twin = [
+                f"for y in range(x % {m + 3}):",
+                f"    {pa}(y)",
+                "yield",
+                f"for y in range(x % {m + 3}):",
+                f"    {pb}({a}(y) % {m})",
+            ]
         else:  # a read before the loop, then two stages
             body = [
                 f"head = {c}(x)",
@@ -204,7 +236,12 @@ def programs(draw: st.DrawFn) -> tuple[str, str]:
         logic += [f"    {line}" for line in twin]
         logic.append("")
         composites.append((f"h{j}", f"prime_h{j}"))
-    primed = [c for c in composites if draw(st.booleans())]
+        if shape == "search":
+            searches.add(f"h{j}")
+    # A search loop is read ahead because its twin primes every item: the view primes it.
+    # (Called without its twin, the legacy loop reads only the items up to the match, and
+    # the migrated one reads them all, in one round.)
+    primed = [c for c in composites if c[0] in searches or draw(st.booleans())]
     logic += ["def main(xs):", "    for x in xs:"]
     logic += [f"        {prime}(x)" for _, prime in primed] or ["        pass"]
     reads = ", ".join(f"{read}(x)" for read, _ in composites)
@@ -279,3 +316,77 @@ def test_the_staged_shapes_are_converted(dedent):
     result = migrate_sources({"st/stbase.py": base, "st/stlogic.py": logic})
     assert result.refusals == []
     assert ("st/stlogic.py", "h0") in result.converted
+
+
+def test_the_nested_and_search_shapes_are_converted(dedent):
+    """The shapes of reads nested in loop bodies and elements, and search loops, that the
+    generator above produces are converted too."""
+    base = dedent(
+        """
+        from stcache import mc
+
+        @mc.cached("c0")
+        def c0(x):
+            return x % 7
+
+        prime_c0 = c0.prime
+
+        @mc.cached("c1")
+        def c1(x):
+            return x % 5
+
+        prime_c1 = c1.prime
+        """
+    )
+    logic = dedent(
+        """
+        from asynq import priming
+        from stbase import c0, prime_c0, c1, prime_c1
+
+        def h0(x):
+            total = 0
+            for y in range(x % 5):
+                size = c0(y) % 3
+                if size == 1:
+                    continue
+                total += sum(c1(z + y) for z in range(size))
+            return total
+
+        @priming.generator
+        def prime_h0(x):
+            for y in range(x % 5):
+                prime_c0(y)
+            yield
+            for y in range(x % 5):
+                if c0(y) % 3 != 1:
+                    for z in range(c0(y) % 3):
+                        prime_c1(z + y)
+
+        def h1(x):
+            total = 0
+            for y in range(x % 6):
+                if c0(y) % 3 == 2:
+                    total = y + 1
+                    break
+            return total
+
+        def prime_h1(x):
+            for y in range(x % 6):
+                prime_c0(y)
+
+        def h2(x):
+            total = sum([c1(c0(y) % 4) + y for y in range(x % 4)])
+            return total
+
+        @priming.generator
+        def prime_h2(x):
+            for y in range(x % 4):
+                prime_c0(y)
+            yield
+            for y in range(x % 4):
+                prime_c1(c0(y) % 4)
+        """
+    )
+    result = migrate_sources({"st/stbase.py": base, "st/stlogic.py": logic})
+    assert result.refusals == []
+    assert {("st/stlogic.py", f"h{i}") for i in range(3)} <= set(result.converted)

@@ -166,8 +166,8 @@ def test_stages_that_would_take_more_rounds_than_the_twin_are_refused_with_the_c
     assert result.code["app/m.py"] == source
     assert {(r.function, r.line) for r in result.refusals} == {("rows", 7)}
     assert result.refusals[0].reason.endswith(
-        "in a comprehension read in stages (two `for` clauses, or a condition and an "
-        "element that both read); converted, rows would read in about 3 rounds (yields read one after "
+        "in a comprehension read in stages (two `for` clauses, a condition and an element "
+        "that both read, or an element whose read needs another read); converted, rows would read in about 3 rounds (yields read one after "
         "another; reads of different statements share a yield only when they do not depend "
         "on each other, nothing between them has an order that matters, and all but the "
         "last take one round even on a cold cache), where its twin primes in 2, so it could "
