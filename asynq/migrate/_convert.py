@@ -19,6 +19,7 @@ from ._hoist import (
     two_phase_calls,
 )
 from ._imports import is_docstring_or_future
+from ._names import name_nested_reads, share_repeated_reads
 from ._plan import FilePlan
 from ._reads import analyze_method
 from ._removal import PrimeRemover, fix_semicolons, pass_line
@@ -303,7 +304,8 @@ class FunctionConverter:
                 if kept_stmt is not None:
                     out.append(kept_stmt)
         fitted: list[cst.BaseStatement] = []
-        for each in group_reads(self.read_ahead(out)):
+        out = name_nested_reads(out, self)  # a fetched value gets a name
+        for each in share_repeated_reads(group_reads(self.read_ahead(out)), self):
             if isinstance(each, cst.SimpleStatementLine) and id(each) not in self._untouched:
                 fitted.extend(self.fit(each))
             else:

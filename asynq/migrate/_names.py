@@ -1,0 +1,668 @@
+"""Giving fetched values names, and fetching each value once.
+
+Two passes over each block of a converted function, run after its statements are
+rewritten (see ``FunctionConverter._block``):
+
+* :func:`name_nested_reads`, before reads are grouped: a yield inside a larger expression
+  (``if (yield f.asynq(x)) is None:``, ``return (yield f.asynq(x))["title"]``) is read into
+  a name on a line of its own just before the statement (``f_value = yield f.asynq(x)``),
+  and the expression uses the name. A yield may stay without a name only as the whole
+  value of an assignment, of a ``return`` or of an expression statement. A yield is moved
+  only when that keeps the order of evaluation and what runs conditionally: everything the
+  statement evaluates before it is free of effects (names, constants, attributes,
+  subscripts, operators and harmless builtins), it is not in a branch of a conditional
+  expression, in the right side of ``and``/``or``, in the later links of a chained
+  comparison, in a comprehension, a lambda, an ``elif`` or ``while`` test, and what it
+  fetches is an ``.asynq()`` call whose arguments call nothing but harmless builtins.
+  Several such yields of one statement are read in one tuple yield, as before.
+* :func:`share_repeated_reads`, after reads are grouped: a tuple yield that fetches the
+  same read twice (same callee, same arguments, same comprehension) fetches it once, and
+  the name of the copy is replaced by the name of the first everywhere; a ``zip`` that then
+  iterates the same list twice iterates it once. Nested tuples of a merged yield are made
+  flat (``a, (b, c) = yield x, (y, z)`` is ``a, b, c = yield x, y, z``), and a loop over
+  fetched values that starts by renaming one (``row = f_value``) names it in its header.
+
+Both passes only touch what the rewrite made: names the function already had are never
+renamed, and new names come from the rewrite's own scheme (``<callee>_value``, with
+``_2``... when taken).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import libcst as cst
+
+from ._cst import HARMLESS_BUILTINS, child_nodes, name_counts, target_names, walk
+from ._yields import (
+    CONDITIONAL_INSIDE,
+    YieldReplacer,
+    contains_yield,
+    fresh_name,
+    newline_indent,
+    parenthesized,
+    safe_to_evaluate_early,
+    temp_base,
+)
+
+if TYPE_CHECKING:
+    from ._convert import FunctionConverter
+
+__all__ = ["name_nested_reads", "share_repeated_reads"]
+
+
+# -- naming the values of yields nested in expressions --------------------------------------
+
+
+class _Scan:
+    """Walks an expression in the order Python evaluates it and collects the yields that
+    can be read first, before the statement: those reached while everything evaluated
+    before them is free of effects, and that always run."""
+
+    def __init__(self) -> None:
+        self.found: list[cst.Yield] = []
+        self.blocked = False  # something with effects (or a yield kept in place) came first
+
+    def expr(self, node: cst.CSTNode, conditional: bool = False) -> None:
+        if self.blocked:
+            return
+        if isinstance(node, cst.Yield):
+            value = node.value
+            if (
+                conditional
+                or value is None
+                or isinstance(value, cst.From)
+                or contains_yield(value)
+                or not _is_read(value)
+                or not safe_to_evaluate_early(value)
+            ):
+                self.blocked = True
+            else:
+                self.found.append(node)
+            return
+        if isinstance(node, cst.Lambda):
+            return  # made, not run: its body is evaluated later, if ever
+        if isinstance(node, (cst.NamedExpr, cst.Await)):
+            self.blocked = True
+            return
+        if isinstance(node, cst.Call):
+            self.expr(node.func, conditional)
+            for arg in node.args:
+                self.expr(arg.value, conditional)
+            func = node.func
+            if not (isinstance(func, cst.Name) and func.value in HARMLESS_BUILTINS):
+                self.blocked = True  # the call itself runs after its arguments
+            return
+        if isinstance(node, cst.IfExp):
+            self.expr(node.test, conditional)
+            self.expr(node.body, True)
+            self.expr(node.orelse, True)
+            return
+        if isinstance(node, cst.BooleanOperation):
+            self.expr(node.left, conditional)
+            self.expr(node.right, True)
+            return
+        if isinstance(node, cst.Comparison):
+            self.expr(node.left, conditional)
+            for index, link in enumerate(node.comparisons):
+                self.expr(link.comparator, conditional or index > 0)
+            return
+        if isinstance(node, CONDITIONAL_INSIDE):
+            self.expr(node.for_in.iter, conditional)
+            for child in child_nodes(node):
+                if child is not node.for_in:
+                    self.expr(child, True)
+            for child in child_nodes(node.for_in):
+                if child is not node.for_in.iter:
+                    self.expr(child, True)
+            return
+        if isinstance(node, cst.DictElement):
+            self.expr(node.key, conditional)
+            self.expr(node.value, conditional)
+            return
+        for child in child_nodes(node):
+            self.expr(child, conditional)
+
+
+def _is_read(value: cst.BaseExpression) -> bool:
+    """Whether a yielded value is what the rewrite yields: an ``.asynq()`` call, or a
+    comprehension or display of them."""
+    if isinstance(value, cst.Call):
+        return isinstance(value.func, cst.Attribute) and value.func.attr.value == "asynq"
+    return isinstance(value, (cst.ListComp, cst.DictComp, cst.List, cst.Tuple, cst.Dict))
+
+
+def _liftable(small: cst.BaseSmallStatement) -> list[cst.Yield]:
+    """The yields of a statement to read into names before it, in order."""
+    scan = _Scan()
+    if isinstance(small, (cst.Assign, cst.AnnAssign, cst.Return, cst.Expr)):
+        value = small.value
+        if value is None or isinstance(value, cst.Yield):
+            return []  # ``x = yield ...``, ``return (yield ...)``, ``yield ...``: fine as is
+        scan.expr(value)
+    elif isinstance(small, cst.AugAssign):
+        if isinstance(small.value, cst.Yield):
+            return []
+        scan.expr(small.target)  # an ``obj.attr += ...`` reads its target first
+        scan.expr(small.value)
+    elif isinstance(small, cst.Raise):
+        if small.exc is not None:
+            scan.expr(small.exc)
+        if small.cause is not None:
+            scan.expr(small.cause.item)
+    return scan.found
+
+
+def _read_line(
+    yields: Sequence[cst.Yield], fresh: Callable[[str], str]
+) -> tuple[cst.SimpleStatementLine, dict[int, str]]:
+    """``name = yield value`` (``a, b = yield x, y`` for several), fetching each distinct
+    read once, and the name each yield is replaced by."""
+    names: dict[int, str] = {}
+    members: list[tuple[str, cst.BaseExpression]] = []
+    seen: dict[str, str] = {}
+    for y in yields:
+        assert y.value is not None and not isinstance(y.value, cst.From)
+        key = _same_read_key(y.value)
+        if key is not None and key in seen:
+            names[id(y)] = seen[key]
+            continue
+        name = fresh(temp_base(y.value))
+        if key is not None:
+            seen[key] = name
+        names[id(y)] = name
+        members.append((name, y.value.with_changes(lpar=[], rpar=[])))
+    if len(members) == 1:
+        name, value = members[0]
+        target: cst.BaseAssignTargetExpression = cst.Name(name)
+        item: cst.BaseExpression = value
+    else:
+        target = _tuple([cst.Name(n) for n, _ in members])
+        item = _tuple([parenthesized(v) for _, v in members])
+    line = cst.SimpleStatementLine(
+        body=[cst.Assign(targets=[cst.AssignTarget(target)], value=cst.Yield(item))]
+    )
+    return line, names
+
+
+def _lift(
+    stmt: cst.BaseStatement, fresh: Callable[[str], str]
+) -> tuple[cst.SimpleStatementLine | None, cst.BaseStatement]:
+    """The line reading ``stmt``'s nested yields into names, and ``stmt`` using them."""
+    if isinstance(stmt, cst.SimpleStatementLine):
+        if len(stmt.body) != 1:
+            return None, stmt
+        found = _liftable(stmt.body[0])
+    elif isinstance(stmt, cst.If):
+        scan = _Scan()
+        scan.expr(stmt.test)
+        found = scan.found
+    elif isinstance(stmt, cst.For) and stmt.asynchronous is None:
+        scan = _Scan()
+        scan.expr(stmt.iter)
+        found = scan.found
+    else:
+        return None, stmt
+    if not found:
+        return None, stmt
+    line, names = _read_line(found, fresh)
+    replacer = YieldReplacer(names)
+    new: Any
+    if isinstance(stmt, cst.If):
+        new = stmt.with_changes(test=stmt.test.visit(replacer))
+    elif isinstance(stmt, cst.For):
+        new = stmt.with_changes(iter=stmt.iter.visit(replacer))
+    else:
+        new = stmt.visit(replacer)
+    line = line.with_changes(leading_lines=stmt.leading_lines)
+    return line, new.with_changes(leading_lines=[])
+
+
+def name_nested_reads(
+    stmts: list[cst.BaseStatement], converter: FunctionConverter
+) -> list[cst.BaseStatement]:
+    """Each statement of a block ``converter`` rewrote whose yields sit inside a larger
+    expression (or an ``if`` test, a ``for`` header) preceded by a line that reads them into
+    names, where that keeps the order of evaluation (see the module docstring). Statements
+    without such yields are returned as they are (the same objects)."""
+    out: list[cst.BaseStatement] = []
+
+    def fresh(base: str) -> str:
+        if converter._names is None:
+            converter._names = set(name_counts(converter.fn))
+        return fresh_name(base, converter._names)
+
+    out.extend(_named(stmts, fresh))
+    return out
+
+
+def _named(
+    stmts: Sequence[cst.BaseStatement], fresh: Callable[[str], str]
+) -> list[cst.BaseStatement]:
+    out: list[cst.BaseStatement] = []
+    for stmt in stmts:
+        line, new = _lift(stmt, fresh)
+        if line is not None:
+            out.append(line)
+        out.append(_as_if(new, fresh))
+    return out
+
+
+def _as_if(stmt: cst.BaseStatement, fresh: Callable[[str], str]) -> cst.BaseStatement:
+    """``x = A if test else B`` (or ``return A if test else B``) whose branches read, and
+    whose test has no effects, as ``if test:`` / ``x = A`` / ``else:`` / ``x = B``, each
+    branch's reads then named like any statement's; anything else as it is."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return stmt
+    small = stmt.body[0]
+    if not (
+        (isinstance(small, cst.Assign) and len(small.targets) == 1) or isinstance(small, cst.Return)
+    ):
+        return stmt
+    choice = small.value
+    if not isinstance(choice, cst.IfExp) or not (
+        contains_yield(choice.body) or contains_yield(choice.orelse)
+    ):
+        return stmt
+    scan = _Scan()
+    scan.expr(choice.test)
+    if scan.blocked or scan.found or contains_yield(choice.test):
+        return stmt
+
+    def branch(value: cst.BaseExpression) -> list[cst.BaseStatement]:
+        if isinstance(value, cst.Yield):
+            value = value.with_changes(lpar=[], rpar=[])
+        line = cst.SimpleStatementLine(body=[small.with_changes(value=value)])
+        return _named([line], fresh)
+
+    body = branch(choice.body)
+    orelse = branch(choice.orelse)
+    otherwise: cst.If | cst.Else
+    if len(orelse) == 1 and isinstance(orelse[0], cst.If):
+        otherwise = orelse[0]  # ``A if t else B if u else C``: an ``elif``
+    else:
+        otherwise = cst.Else(body=cst.IndentedBlock(body=orelse))
+    return cst.If(
+        test=choice.test,
+        body=cst.IndentedBlock(body=body, header=stmt.trailing_whitespace),
+        orelse=otherwise,
+        leading_lines=stmt.leading_lines,
+    )
+
+
+# -- fetching each read once ----------------------------------------------------------------
+
+
+def _same_read_key(value: cst.BaseExpression) -> str | None:
+    """A key equal for two yielded values exactly when they are the same read written the same
+    way (whitespace, comments and parentheses aside); None when evaluating the value could
+    have effects, so that two copies might differ."""
+    if not safe_to_evaluate_early(value):
+        return None
+    code = cst.Module(body=[]).code_for_node(value.with_changes(lpar=[], rpar=[]))
+    try:
+        return ast.dump(ast.parse(f"({code}\n)", mode="eval"))
+    except SyntaxError:
+        return None
+
+
+def _tuple(values: Sequence[cst.BaseExpression]) -> cst.Tuple:
+    comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    last = len(values) - 1
+    return cst.Tuple(
+        [
+            cst.Element(v, comma if i < last else cst.MaybeSentinel.DEFAULT)
+            for i, v in enumerate(values)
+        ],
+        lpar=[],
+        rpar=[],
+    )
+
+
+def _bound_names(node: cst.CSTNode) -> set[str]:
+    """Every name bound anywhere in ``node`` (assignments, loops, ``as``, imports,
+    definitions; comprehension variables too, to be safe)."""
+    out: set[str] = set()
+
+    def visit(n: cst.CSTNode) -> bool:
+        if isinstance(n, cst.AssignTarget):
+            out.update(target_names(n.target))
+        elif isinstance(n, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor)):
+            out.update(target_names(n.target))
+        elif isinstance(n, cst.NamedExpr):
+            out.update(target_names(n.target))
+        elif isinstance(n, cst.AsName):
+            out.update(target_names(n.name))
+        elif isinstance(n, (cst.FunctionDef, cst.ClassDef)):
+            out.add(n.name.value)
+        elif isinstance(n, cst.ImportAlias):
+            out.add((n.evaluated_alias or n.evaluated_name).split(".")[0])
+        elif isinstance(n, (cst.Global, cst.Nonlocal)):
+            out.update(item.name.value for item in n.names)
+        return True
+
+    walk(node, visit)
+    return out
+
+
+class _Rename(cst.CSTTransformer):
+    """Replaces every ``Name`` in ``names`` by its new name."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+        new = self.names.get(updated_node.value)
+        return updated_node if new is None else updated_node.with_changes(value=new)
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.Attribute:
+        return updated_node.with_changes(attr=original_node.attr)  # ``obj.name`` stays
+
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
+        return updated_node.with_changes(keyword=original_node.keyword)  # so does ``name=``
+
+
+def _flat_members(
+    target: cst.BaseExpression, value: cst.BaseExpression
+) -> list[tuple[cst.BaseExpression, cst.BaseExpression]] | None:
+    """The (target, value) pairs of ``a, (b, c) = yield x, (y, z)``, nested tuples made flat;
+    None when the target and the value do not match element for element."""
+    if not (isinstance(target, (cst.Tuple, cst.List)) and isinstance(value, cst.Tuple)):
+        return None
+    if len(target.elements) != len(value.elements):
+        return None
+    out: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []
+    for t, v in zip(target.elements, value.elements, strict=True):
+        if not isinstance(t, cst.Element) or not isinstance(v, cst.Element):
+            return None
+        inner = _flat_members(t.value, v.value)
+        if inner is not None:
+            out.extend(inner)
+        else:
+            out.append((t.value, v.value))
+    return out
+
+
+def _tuple_read(stmt: cst.BaseStatement) -> tuple[cst.Assign, list[Any]] | None:
+    """``a, b = yield x, y`` as its assignment and (target, value) pairs, made flat."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+        return None
+    value = small.value
+    if not isinstance(value, cst.Yield) or value.value is None:
+        return None
+    if isinstance(value.value, cst.From):
+        return None
+    pairs = _flat_members(small.targets[0].target, value.value)
+    if pairs is None:
+        return None
+    return small, pairs
+
+
+def share_repeated_reads(
+    stmts: list[cst.BaseStatement], converter: FunctionConverter
+) -> list[cst.BaseStatement]:
+    """A block ``converter`` rewrote, with each read of a tuple yield fetched once (see the
+    module docstring). Names the function had before the rewrite are never renamed.
+    Statements left alone are returned as they are (the same objects)."""
+
+    def original_names() -> set[str]:
+        return set(name_counts(converter.fn))
+
+    def fit_header(loop: cst.For) -> cst.For:
+        width = len(converter.indent) * converter.depth
+        return flat_header(loop, width, converter.line_length, converter.indent)
+
+    out = list(stmts)
+    originals: set[str] | None = None
+    for index, stmt in enumerate(out):
+        found = _tuple_read(stmt)
+        if found is not None:
+            small, pairs = found
+            nested = len(pairs) != len(getattr(small.targets[0].target, "elements", ()))
+            kept: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []
+            renames: dict[str, str] = {}
+            first: dict[str, int] = {}
+            for target, value in pairs:
+                key = _same_read_key(value) if isinstance(target, cst.Name) else None
+                if key is not None and key in first:
+                    if originals is None:
+                        originals = original_names()
+                    pos = first[key]
+                    earlier = kept[pos][0]
+                    assert isinstance(earlier, cst.Name) and isinstance(target, cst.Name)
+                    if target.value not in originals:
+                        keep, drop = earlier.value, target.value
+                    elif earlier.value not in originals:
+                        keep, drop = target.value, earlier.value
+                        kept[pos] = (target, kept[pos][1])
+                    else:
+                        kept.append((target, value))  # two names the code chose: left alone
+                        continue
+                    if keep in originals and any(keep in _bound_names(s) for s in out[index + 1 :]):
+                        kept.append((target, value))  # reassigned later: left alone
+                        continue
+                    renames[drop] = keep
+                    continue
+                if key is not None:
+                    first[key] = len(kept)
+                kept.append((target, value))
+            if renames or nested:
+                out[index] = _rebuilt_read(stmt, small, kept)
+            if renames:
+                for later in range(index + 1, len(out)):
+                    counts = name_counts(out[later])
+                    if any(counts[name] for name in renames):
+                        renamed = out[later].visit(_Rename(renames))
+                        assert isinstance(renamed, cst.BaseStatement)
+                        out[later] = _one_zip_per_list(renamed, fit_header)
+        elif isinstance(stmt, cst.For):
+            out[index] = _name_in_header(stmt, original_names, fit_header)
+    return out
+
+
+def _rebuilt_read(
+    stmt: cst.BaseStatement,
+    small: cst.Assign,
+    pairs: list[tuple[cst.BaseExpression, cst.BaseExpression]],
+) -> cst.BaseStatement:
+    """``stmt`` as the read of ``pairs`` (one tuple yield, or one yield for one pair)."""
+    assert isinstance(stmt, cst.SimpleStatementLine)
+    if len(pairs) == 1:
+        target, value = pairs[0]
+        item = value
+    else:
+        target = _tuple([parenthesized(t) for t, _ in pairs])
+        item = _tuple([parenthesized(v) for _, v in pairs])
+    bare: Any = target.with_changes(lpar=[], rpar=[])
+    assign = small.with_changes(
+        targets=[cst.AssignTarget(bare)],
+        value=cst.Yield(item),
+    )
+    return stmt.with_changes(body=[assign])
+
+
+def _zip_duplicates(target: cst.BaseExpression, items: cst.BaseExpression) -> dict[int, int] | None:
+    """For ``for a, b, c in zip(xs, ys, ys)``: the position of each repeated list and of
+    its first occurrence (``{2: 1}``); None when there is none."""
+    if not (
+        isinstance(items, cst.Call)
+        and isinstance(items.func, cst.Name)
+        and items.func.value == "zip"
+        and isinstance(target, cst.Tuple)
+        and len(target.elements) == len(items.args)
+    ):
+        return None
+    firsts: dict[str, int] = {}
+    repeats: dict[int, int] = {}
+    for position, (element, arg) in enumerate(zip(target.elements, items.args, strict=True)):
+        if arg.keyword is not None or arg.star or not isinstance(element.value, cst.Name):
+            return None
+        if isinstance(arg.value, cst.Name):
+            if arg.value.value in firsts:
+                repeats[position] = firsts[arg.value.value]
+            else:
+                firsts[arg.value.value] = position
+    return repeats or None
+
+
+class _OneZipPerList(cst.CSTTransformer):
+    """``for x, v, v_2 in zip(xs, vs, vs)`` (a comprehension or a loop) as
+    ``for x, v in zip(xs, vs)``, ``v_2`` renamed ``v`` inside."""
+
+    def __init__(self, fit_header: Callable[[cst.For], cst.For]) -> None:
+        super().__init__()
+        self.fit_header = fit_header
+
+    def _fold(
+        self, target: cst.BaseExpression, items: cst.BaseExpression
+    ) -> tuple[cst.Tuple, cst.Call, dict[str, str]] | None:
+        repeats = _zip_duplicates(target, items)
+        if repeats is None:
+            return None
+        assert isinstance(target, cst.Tuple) and isinstance(items, cst.Call)
+        names = [el.value.value for el in target.elements if isinstance(el.value, cst.Name)]
+        renames = {names[later]: names[first] for later, first in repeats.items()}
+        kept_names = [n for i, n in enumerate(names) if i not in repeats]
+        kept_args = [a for i, a in enumerate(items.args) if i not in repeats]
+        call = items.with_changes(
+            args=[
+                cst.Arg(a.value, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+                if i < len(kept_args) - 1
+                else cst.Arg(a.value)
+                for i, a in enumerate(kept_args)
+            ],
+            whitespace_before_args=cst.SimpleWhitespace(""),
+        )
+        return _tuple([cst.Name(n) for n in kept_names]), call, renames
+
+    def _comp(self, node: Any) -> Any:
+        folded = self._fold(node.for_in.target, node.for_in.iter)
+        if folded is None:
+            return node
+        target, items, renames = folded
+        inner = node.with_changes(
+            for_in=node.for_in.with_changes(target=cst.Name("_"), iter=cst.Name("_"))
+        )
+        if _bound_names(inner) & set(renames.values()):
+            return node  # a name the copy becomes is bound again inside: left alone
+        renamed = inner.visit(_Rename(renames))
+        return renamed.with_changes(for_in=renamed.for_in.with_changes(target=target, iter=items))
+
+    def leave_ListComp(self, original_node: cst.ListComp, updated_node: cst.ListComp) -> Any:
+        return self._comp(updated_node)
+
+    def leave_SetComp(self, original_node: cst.SetComp, updated_node: cst.SetComp) -> Any:
+        return self._comp(updated_node)
+
+    def leave_DictComp(self, original_node: cst.DictComp, updated_node: cst.DictComp) -> Any:
+        return self._comp(updated_node)
+
+    def leave_GeneratorExp(
+        self, original_node: cst.GeneratorExp, updated_node: cst.GeneratorExp
+    ) -> Any:
+        return self._comp(updated_node)
+
+    def leave_For(self, original_node: cst.For, updated_node: cst.For) -> Any:
+        folded = self._fold(updated_node.target, updated_node.iter)
+        if folded is None:
+            return updated_node
+        target, items, renames = folded
+        if _bound_names(updated_node.body) & set(renames.values()):
+            return updated_node
+        body = updated_node.body.visit(_Rename(renames))
+        orelse = updated_node.orelse.visit(_Rename(renames)) if updated_node.orelse else None
+        return self.fit_header(
+            updated_node.with_changes(target=target, iter=items, body=body, orelse=orelse)
+        )
+
+
+def _one_zip_per_list(
+    stmt: cst.BaseStatement, fit_header: Callable[[cst.For], cst.For]
+) -> cst.BaseStatement:
+    result = stmt.visit(_OneZipPerList(fit_header))
+    assert isinstance(result, cst.BaseStatement)
+    return result
+
+
+def _name_in_header(
+    loop: cst.For,
+    original_names: Callable[[], set[str]],
+    fit_header: Callable[[cst.For], cst.For],
+) -> cst.For:
+    """``for x, f_value in zip(xs, f_values):`` whose body starts with ``row = f_value`` (and
+    uses ``f_value`` nowhere else) as ``for x, row in zip(xs, f_values):``."""
+    target = loop.target
+    if not isinstance(target, cst.Tuple) or not isinstance(loop.body, cst.IndentedBlock):
+        return loop
+    body = list(loop.body.body)
+    if not body:
+        return loop
+    first = body[0]
+    if not (
+        isinstance(first, cst.SimpleStatementLine)
+        and len(first.body) == 1
+        and isinstance(first.body[0], cst.Assign)
+        and len(first.body[0].targets) == 1
+        and isinstance(first.body[0].targets[0].target, cst.Name)
+        and isinstance(first.body[0].value, cst.Name)
+    ):
+        return loop
+    name = first.body[0].targets[0].target.value
+    value = first.body[0].value.value
+    names = [el.value.value for el in target.elements if isinstance(el.value, cst.Name)]
+    if (
+        value not in names
+        or name in names
+        or name_counts(loop)[value] != 2
+        or any(line.comment is not None for line in first.leading_lines)
+        or value in original_names()
+    ):
+        return loop
+    elements = [
+        el.with_changes(value=cst.Name(name))
+        if isinstance(el.value, cst.Name) and el.value.value == value
+        else el
+        for el in target.elements
+    ]
+    rest: list[Any] = body[1:]
+    if not rest:
+        return loop
+    rest[0] = rest[0].with_changes(leading_lines=[*first.leading_lines, *rest[0].leading_lines])
+    return fit_header(
+        loop.with_changes(
+            target=target.with_changes(elements=elements),
+            body=loop.body.with_changes(body=rest),
+        )
+    )
+
+
+def flat_header(loop: cst.For, width: int, limit: int, unit: str) -> cst.For:
+    """``loop`` with its ``zip(...)`` on one line, or, when the header is then longer than
+    ``limit`` at ``width`` columns of indentation, its arguments on a line of their own."""
+    items = loop.iter
+    if not isinstance(items, cst.Call):
+        return loop
+    args = [
+        a.with_changes(
+            comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+            if i < len(items.args) - 1
+            else cst.MaybeSentinel.DEFAULT,
+            whitespace_after_arg=cst.SimpleWhitespace(""),
+        )
+        for i, a in enumerate(items.args)
+    ]
+    items = items.with_changes(args=args, whitespace_before_args=cst.SimpleWhitespace(""))
+    render = cst.Module(body=[]).code_for_node
+    header = f"for {render(loop.target)} in {render(items)}:"
+    if width + len(header) > limit and args:
+        args[-1] = args[-1].with_changes(whitespace_after_arg=newline_indent(""))
+        items = items.with_changes(args=args, whitespace_before_args=newline_indent(unit))
+    return loop.with_changes(iter=items)
