@@ -83,6 +83,8 @@ class _Scan:
                 self.found.append(node)
             return
         if isinstance(node, cst.Lambda):
+            if contains_yield(node):
+                self.blocked = True  # (a default value would be evaluated now)
             return  # made, not run: its body is evaluated later, if ever
         if isinstance(node, (cst.NamedExpr, cst.Await)):
             self.blocked = True
@@ -163,9 +165,11 @@ def _read_line(
     names: dict[int, str] = {}
     members: list[tuple[str, cst.BaseExpression]] = []
     seen: dict[str, str] = {}
-    for y in yields:
+    values = [y.value for y in yields if isinstance(y.value, cst.BaseExpression)]
+    assert len(values) == len(yields)  # every yield found reads a value (see _Scan)
+    keys = _read_keys(values)
+    for y, key in zip(yields, keys, strict=True):
         assert y.value is not None and not isinstance(y.value, cst.From)
-        key = _same_read_key(y.value)
         if key is not None and key in seen:
             names[id(y)] = seen[key]
             continue
@@ -293,6 +297,16 @@ def _as_if(stmt: cst.BaseStatement, fresh: Callable[[str], str]) -> cst.BaseStat
 
 
 # -- fetching each read once ----------------------------------------------------------------
+
+
+def _read_keys(values: Sequence[cst.BaseExpression]) -> list[str | None]:
+    """:func:`_same_read_key` of each value that may be the same read as another one (same
+    function read, by its name); None for the others."""
+    bases = [temp_base(v) for v in values]
+    return [
+        _same_read_key(v) if bases.count(base) > 1 else None
+        for v, base in zip(values, bases, strict=True)
+    ]
 
 
 def _same_read_key(value: cst.BaseExpression) -> str | None:
@@ -430,8 +444,10 @@ def share_repeated_reads(
             kept: list[tuple[cst.BaseExpression, cst.BaseExpression]] = []
             renames: dict[str, str] = {}
             first: dict[str, int] = {}
-            for target, value in pairs:
-                key = _same_read_key(value) if isinstance(target, cst.Name) else None
+            keys = _read_keys([value for _, value in pairs])
+            for (target, value), key in zip(pairs, keys, strict=True):
+                if not isinstance(target, cst.Name):
+                    key = None
                 if key is not None and key in first:
                     if originals is None:
                         originals = original_names()
