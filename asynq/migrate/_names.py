@@ -30,6 +30,7 @@ renamed, and new names come from the rewrite's own scheme (``<callee>_value``, w
 from __future__ import annotations
 
 import ast
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -276,8 +277,10 @@ def _as_if(stmt: cst.BaseStatement, fresh: Callable[[str], str]) -> cst.BaseStat
         return stmt
 
     def branch(value: cst.BaseExpression) -> list[cst.BaseStatement]:
-        if isinstance(value, cst.Yield):
-            value = value.with_changes(lpar=[], rpar=[])
+        if isinstance(value, cst.Yield):  # ``x = yield ...``, ``return (yield ...)``
+            parens = [cst.LeftParen()], [cst.RightParen()]
+            lpar, rpar = parens if isinstance(small, cst.Return) else ([], [])
+            value = value.with_changes(lpar=lpar, rpar=rpar)
         line = cst.SimpleStatementLine(body=[small.with_changes(value=value)])
         return _named([line], fresh)
 
@@ -427,8 +430,15 @@ def share_repeated_reads(
     module docstring). Names the function had before the rewrite are never renamed.
     Statements left alone are returned as they are (the same objects)."""
 
+    known: list[Counter[str]] = []
+
+    def original_counts() -> Counter[str]:
+        if not known:
+            known.append(name_counts(converter.fn))
+        return known[0]
+
     def original_names() -> set[str]:
-        return set(name_counts(converter.fn))
+        return set(original_counts())
 
     def fit_header(loop: cst.For) -> cst.For:
         width = len(converter.indent) * converter.depth
@@ -470,6 +480,15 @@ def share_repeated_reads(
                 if key is not None:
                     first[key] = len(kept)
                 kept.append((target, value))
+            if renames and converter._names is not None and originals is not None:
+                renumbered = _renumbered(kept, renames, converter._names, originals)
+                renames = {d: renumbered.get(k, k) for d, k in renames.items()} | renumbered
+                kept = [
+                    (t.with_changes(value=renumbered.get(t.value, t.value)), v)
+                    if isinstance(t, cst.Name)
+                    else (t, v)
+                    for t, v in kept
+                ]
             if renames or nested:
                 out[index] = _rebuilt_read(stmt, small, kept)
             if renames:
@@ -480,7 +499,34 @@ def share_repeated_reads(
                         assert isinstance(renamed, cst.BaseStatement)
                         out[later] = _one_zip_per_list(renamed, fit_header)
         elif isinstance(stmt, cst.For):
-            out[index] = _name_in_header(stmt, original_names, fit_header)
+            out[index] = _name_in_header(stmt, original_counts, fit_header)
+    return out
+
+
+def _renumbered(
+    pairs: list[tuple[cst.BaseExpression, cst.BaseExpression]],
+    dropped: dict[str, str],
+    names: set[str],
+    originals: set[str],
+) -> dict[str, str]:
+    """New names for the names the rewrite made in ``pairs`` once the ``dropped`` copies are
+    gone, so that numbers have no gaps (``f_value, f_value_3`` becomes ``f_value,
+    f_value_2``); ``names`` (every name in use) is kept up to date."""
+    names.difference_update(dropped)
+    out: dict[str, str] = {}
+    for target, _ in pairs:
+        if not isinstance(target, cst.Name) or target.value in originals:
+            continue
+        base, _, number = target.value.rpartition("_")
+        if not (base and number.isdigit() and int(number) > 1):
+            continue
+        for n in range(1, int(number)):
+            candidate = base if n == 1 else f"{base}_{n}"
+            if candidate not in names:
+                names.discard(target.value)
+                names.add(candidate)
+                out[target.value] = candidate
+                break
     return out
 
 
@@ -610,54 +656,63 @@ def _one_zip_per_list(
 
 def _name_in_header(
     loop: cst.For,
-    original_names: Callable[[], set[str]],
+    original_counts: Callable[[], Counter[str]],
     fit_header: Callable[[cst.For], cst.For],
 ) -> cst.For:
-    """``for x, f_value in zip(xs, f_values):`` whose body starts with ``row = f_value`` (and
-    uses ``f_value`` nowhere else) as ``for x, row in zip(xs, f_values):``."""
+    """``for x, f_value in zip(xs, f_values):`` whose body renames the value
+    (``row = f_value``, ``f_value`` used nowhere else) as ``for x, row in zip(xs, f_values):``.
+    The renaming statement must come first in the body, or ``row`` must be used only in the
+    loop and not before that statement, so that binding it a little earlier changes nothing."""
     target = loop.target
     if not isinstance(target, cst.Tuple) or not isinstance(loop.body, cst.IndentedBlock):
         return loop
     body = list(loop.body.body)
-    if not body:
-        return loop
-    first = body[0]
-    if not (
-        isinstance(first, cst.SimpleStatementLine)
-        and len(first.body) == 1
-        and isinstance(first.body[0], cst.Assign)
-        and len(first.body[0].targets) == 1
-        and isinstance(first.body[0].targets[0].target, cst.Name)
-        and isinstance(first.body[0].value, cst.Name)
-    ):
-        return loop
-    name = first.body[0].targets[0].target.value
-    value = first.body[0].value.value
     names = [el.value.value for el in target.elements if isinstance(el.value, cst.Name)]
-    if (
-        value not in names
-        or name in names
-        or name_counts(loop)[value] != 2
-        or any(line.comment is not None for line in first.leading_lines)
-        or value in original_names()
-    ):
-        return loop
-    elements = [
-        el.with_changes(value=cst.Name(name))
-        if isinstance(el.value, cst.Name) and el.value.value == value
-        else el
-        for el in target.elements
-    ]
-    rest: list[Any] = body[1:]
-    if not rest:
-        return loop
-    rest[0] = rest[0].with_changes(leading_lines=[*first.leading_lines, *rest[0].leading_lines])
-    return fit_header(
-        loop.with_changes(
-            target=target.with_changes(elements=elements),
-            body=loop.body.with_changes(body=rest),
+    for position, stmt in enumerate(body):
+        if not (
+            isinstance(stmt, cst.SimpleStatementLine)
+            and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Assign)
+            and len(stmt.body[0].targets) == 1
+            and isinstance(stmt.body[0].targets[0].target, cst.Name)
+            and isinstance(stmt.body[0].value, cst.Name)
+            and stmt.body[0].value.value in names
+        ):
+            continue
+        name = stmt.body[0].targets[0].target.value
+        value = stmt.body[0].value.value
+        in_loop = name_counts(loop)
+        if (
+            name in names
+            or in_loop[value] != 2
+            or any(line.comment is not None for line in stmt.leading_lines)
+            or position == len(body) - 1
+            or value in original_counts()
+        ):
+            return loop
+        if position and (
+            any(name_counts(before)[name] for before in body[:position])
+            or original_counts()[name] != in_loop[name]
+        ):
+            return loop
+        elements = [
+            el.with_changes(value=cst.Name(name))
+            if isinstance(el.value, cst.Name) and el.value.value == value
+            else el
+            for el in target.elements
+        ]
+        rest: list[Any] = body[:position] + body[position + 1 :]
+        following = rest[position]
+        rest[position] = following.with_changes(
+            leading_lines=[*stmt.leading_lines, *following.leading_lines]
         )
-    )
+        return fit_header(
+            loop.with_changes(
+                target=target.with_changes(elements=elements),
+                body=loop.body.with_changes(body=rest),
+            )
+        )
+    return loop
 
 
 def flat_header(loop: cst.For, width: int, limit: int, unit: str) -> cst.For:

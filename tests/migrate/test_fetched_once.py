@@ -213,3 +213,86 @@ def test_a_loop_over_fetched_values_names_each_value_in_its_header(assert_codemo
         """,
         others=OTHERS,
     )
+
+
+def test_a_value_renamed_later_in_the_loop_is_named_in_the_header_when_only_the_loop_uses_it(
+    assert_codemod,
+):
+    assert_codemod(
+        """
+        from app.models import f, prime_f
+
+
+        def cards(xs):
+            out = []
+            for x in xs:
+                card = {"x": x}
+                cheapest = f(x)
+                card["plan"] = cheapest["plan"]
+                out.append(card)
+            return out
+
+
+        def prime_cards(xs):
+            for x in xs:
+                prime_f(x)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f
+
+
+        @asynq()
+        def cards(xs):
+            out = []
+            f_values = yield [f.asynq(x) for x in xs]
+            for x, cheapest in zip(xs, f_values):
+                card = {"x": x}
+                card["plan"] = cheapest["plan"]
+                out.append(card)
+            return out
+        """,
+        others=OTHERS,
+    )
+
+
+def test_a_value_renamed_later_in_the_loop_keeps_its_line_when_the_name_outlives_the_loop(
+    assert_codemod,
+):
+    assert_codemod(
+        """
+        from app.models import f, prime_f
+
+
+        def last(xs):
+            cheapest = None
+            for x in xs:
+                print(x)
+                cheapest = f(x)
+                print(cheapest["plan"])
+            return cheapest
+
+
+        def prime_last(xs):
+            for x in xs:
+                prime_f(x)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f
+
+
+        @asynq()
+        def last(xs):
+            cheapest = None
+            f_values = yield [f.asynq(x) for x in xs]
+            for x, f_value in zip(xs, f_values):
+                print(x)
+                cheapest = f_value
+                print(cheapest["plan"])
+            return cheapest
+        """,
+        others=OTHERS,
+    )

@@ -339,10 +339,9 @@ def test_reads_every_iteration_makes_are_made_for_every_item_before_the_loop(
                 [g.asynq(fid) for fid in fid_items],
                 [f.asynq(fid + 1) for fid in fid_items],
             )
-            for fid, g_value, f_value in zip(fid_items, g_values, f_values):
+            for fid, g_value, total in zip(fid_items, g_values, f_values):
                 for rid in g_value:
                     out.append(("r", rid))
-                total = f_value
                 if total:
                     out.append(("s", total))
             return out

@@ -346,3 +346,37 @@ def test_a_read_next_to_a_lambda_is_named_and_the_lambda_is_left_alone(assert_co
         """,
         others=OTHERS,
     )
+
+
+def test_a_returned_conditional_expression_that_reads_becomes_an_if_of_two_returns(
+    assert_codemod,
+):
+    assert_codemod(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+
+        def label(x):
+            return f(x)["title"] if x % 3 else g(x + 1)
+
+
+        def prime_label(x):
+            prime_f(x)
+            prime_g(x + 1)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g
+
+
+        @asynq()
+        def label(x):
+            if x % 3:
+                f_value = yield f.asynq(x)
+                return f_value["title"]
+            else:
+                return (yield g.asynq(x + 1))
+        """,
+        others=OTHERS,
+    )
