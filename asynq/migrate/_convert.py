@@ -19,7 +19,7 @@ from ._hoist import (
     two_phase_calls,
 )
 from ._imports import is_docstring_or_future
-from ._names import name_nested_reads, share_repeated_reads
+from ._names import in_reading_order, name_nested_reads, share_repeated_reads
 from ._plan import FilePlan
 from ._reads import analyze_method
 from ._removal import PrimeRemover, fix_semicolons, pass_line
@@ -160,7 +160,8 @@ class FunctionConverter:
     def convert(self) -> cst.FunctionDef:
         decorator = cst.Decorator(decorator=cst.Call(func=cst.Name("asynq")))
         body = self.suite(self.fn.body)
-        return self.fn.with_changes(decorators=[decorator, *self.fn.decorators], body=body)
+        fn = self.fn.with_changes(decorators=[decorator, *self.fn.decorators], body=body)
+        return in_reading_order(fn, self)  # f_value before f_value_2
 
     def suite(self, suite: cst.BaseSuite) -> cst.BaseSuite:
         if isinstance(suite, cst.IndentedBlock):

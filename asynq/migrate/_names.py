@@ -1,30 +1,35 @@
 """Giving fetched values names, and fetching each value once.
 
-Two passes over each block of a converted function, run after its statements are
-rewritten (see ``FunctionConverter._block``):
+Passes over a converted function, run as the rewrite finishes each block (see
+``FunctionConverter._block``) and the function (``FunctionConverter.convert``):
 
 * :func:`name_nested_reads`, before reads are grouped: a yield inside a larger expression
-  (``if (yield f.asynq(x)) is None:``, ``return (yield f.asynq(x))["title"]``) is read into
-  a name on a line of its own just before the statement (``f_value = yield f.asynq(x)``),
-  and the expression uses the name. A yield may stay without a name only as the whole
-  value of an assignment, of a ``return`` or of an expression statement. A yield is moved
-  only when that keeps the order of evaluation and what runs conditionally: everything the
-  statement evaluates before it is free of effects (names, constants, attributes,
-  subscripts, operators and harmless builtins), it is not in a branch of a conditional
-  expression, in the right side of ``and``/``or``, in the later links of a chained
-  comparison, in a comprehension, a lambda, an ``elif`` or ``while`` test, and what it
-  fetches is an ``.asynq()`` call whose arguments call nothing but harmless builtins.
-  Several such yields of one statement are read in one tuple yield, as before.
+  (``if (yield f.asynq(x)) is None:``, ``return (yield f.asynq(x))["title"]``, a ``for``
+  header) is read into a name on a line of its own just before the statement
+  (``f_value = yield f.asynq(x)``), and the expression uses the name. A yield may stay
+  without a name only as the whole value of an assignment, of a ``return`` or of an
+  expression statement. A yield is moved only when that keeps the order of evaluation and
+  what runs conditionally: everything the statement evaluates before it is free of effects
+  (names, constants, attributes, subscripts, operators, lambdas and harmless builtins), it
+  is not in a branch of a conditional expression, in the right side of ``and``/``or``, in
+  the later links of a chained comparison, in a comprehension, a lambda, an ``elif`` or
+  ``while`` test, and what it fetches is an ``.asynq()`` call (or a comprehension or
+  display of them) whose arguments call nothing but harmless builtins. Several such yields
+  of one statement are read in one tuple yield. ``x = A if c else B`` and
+  ``return A if c else B`` whose branches read and whose test has no effects become an
+  ``if`` statement, each branch named the same way.
 * :func:`share_repeated_reads`, after reads are grouped: a tuple yield that fetches the
   same read twice (same callee, same arguments, same comprehension) fetches it once, and
   the name of the copy is replaced by the name of the first everywhere; a ``zip`` that then
   iterates the same list twice iterates it once. Nested tuples of a merged yield are made
   flat (``a, (b, c) = yield x, (y, z)`` is ``a, b, c = yield x, y, z``), and a loop over
-  fetched values that starts by renaming one (``row = f_value``) names it in its header.
+  fetched values that renames one (``row = f_value``) names it in its header instead.
+* :func:`in_reading_order`, on the whole function: numbered names are renumbered in the
+  order they are written (``f_value`` before ``f_value_2``).
 
-Both passes only touch what the rewrite made: names the function already had are never
-renamed, and new names come from the rewrite's own scheme (``<callee>_value``, with
-``_2``... when taken).
+Names the function already had are never renamed, and new names come from the rewrite's
+own scheme (``<callee>_value``, ``<callee>_values`` for a batched list, with ``_2``... when
+taken).
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from ._yields import (
 if TYPE_CHECKING:
     from ._convert import FunctionConverter
 
-__all__ = ["name_nested_reads", "share_repeated_reads"]
+__all__ = ["in_reading_order", "name_nested_reads", "share_repeated_reads"]
 
 
 # -- naming the values of yields nested in expressions --------------------------------------
@@ -737,3 +742,53 @@ def flat_header(loop: cst.For, width: int, limit: int, unit: str) -> cst.For:
         args[-1] = args[-1].with_changes(whitespace_after_arg=newline_indent(""))
         items = items.with_changes(args=args, whitespace_before_args=newline_indent(unit))
     return loop.with_changes(iter=items)
+
+
+# -- numbers in reading order ----------------------------------------------------------------
+
+
+def in_reading_order(fn: cst.FunctionDef, converter: FunctionConverter) -> cst.FunctionDef:
+    """``fn`` (the converted function) with the numbers of the names the rewrite made in the
+    order they are first written: ``f_value`` before ``f_value_2``. (Names are made as the
+    rewrite needs them, which is not always from the top.)"""
+    made = converter._names
+    if not made:
+        return fn
+    numbered = [n for n in made if _number(n)[1] > 1]
+    if not numbered:
+        return fn
+    originals = set(name_counts(converter.fn))
+    groups: dict[str, set[str]] = {}
+    for name in numbered:
+        base = _number(name)[0]
+        if name not in originals and base in made and base not in originals:
+            groups.setdefault(base, {base}).add(name)
+    if not groups:
+        return fn
+    order: list[str] = []
+    seen: set[str] = set()
+    members = set().union(*groups.values())
+
+    def visit(node: cst.CSTNode) -> bool:
+        if type(node) is cst.Name and node.value in members and node.value not in seen:
+            seen.add(node.value)
+            order.append(node.value)
+        return True
+
+    walk(fn.body, visit)
+    renames: dict[str, str] = {}
+    for names in groups.values():
+        written = [n for n in order if n in names]
+        wanted = sorted(written, key=lambda n: _number(n)[1])
+        renames.update({old: new for old, new in zip(written, wanted, strict=True) if old != new})
+    if not renames:
+        return fn
+    return fn.with_changes(body=fn.body.visit(_Rename(renames)))
+
+
+def _number(name: str) -> tuple[str, int]:
+    """``("f_value", 3)`` for ``f_value_3``; ``(name, 1)`` for a name without a number."""
+    base, _, number = name.rpartition("_")
+    if base and number.isdigit() and not number.startswith("0"):
+        return base, int(number)
+    return name, 1

@@ -380,3 +380,37 @@ def test_a_returned_conditional_expression_that_reads_becomes_an_if_of_two_retur
         """,
         others=OTHERS,
     )
+
+
+def test_new_names_are_numbered_in_the_order_they_are_written(assert_codemod):
+    assert_codemod(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+
+        def page(x):
+            slug = f(x)["slug"]
+            log(slug)
+            return {"title": f(x)["title"], "ids": g(x)}
+
+
+        def prime_page(x):
+            prime_f(x)
+            prime_g(x)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g
+
+
+        @asynq()
+        def page(x):
+            f_value = yield f.asynq(x)
+            slug = f_value["slug"]
+            log(slug)
+            f_value_2, g_value = yield f.asynq(x), g.asynq(x)
+            return {"title": f_value_2["title"], "ids": g_value}
+        """,
+        others=OTHERS,
+    )
