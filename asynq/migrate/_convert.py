@@ -75,6 +75,17 @@ class FunctionConverter:
         #: the last stages of comprehensions read in stages (see ``stage_comprehension``)
         self._staged_finals: set[int] = set()
 
+    def new_name(self, base: str) -> str:
+        """A new local name made from ``base`` (``base``, else ``base_2``...)."""
+        if self._names is None:
+            self._names = set(name_counts(self.fn))
+        return fresh_name(base, self._names)
+
+    @property
+    def names_in_use(self) -> set[str] | None:
+        """The function's names and those the rewrite made, once it made one (else None)."""
+        return self._names
+
     def _reiterable(self, items: cst.BaseExpression) -> bool:
         """Whether ``items`` can be iterated twice (read every item first, then loop): a
         parameter, or a local name only ever bound to a list, tuple, dict, set, a

@@ -46,7 +46,6 @@ from ._yields import (
     CONDITIONAL_INSIDE,
     YieldReplacer,
     contains_yield,
-    fresh_name,
     newline_indent,
     parenthesized,
     safe_to_evaluate_early,
@@ -239,12 +238,7 @@ def name_nested_reads(
     without such yields are returned as they are (the same objects)."""
     out: list[cst.BaseStatement] = []
 
-    def fresh(base: str) -> str:
-        if converter._names is None:
-            converter._names = set(name_counts(converter.fn))
-        return fresh_name(base, converter._names)
-
-    out.extend(_named(stmts, fresh))
+    out.extend(_named(stmts, converter.new_name))
     return out
 
 
@@ -485,8 +479,9 @@ def share_repeated_reads(
                 if key is not None:
                     first[key] = len(kept)
                 kept.append((target, value))
-            if renames and converter._names is not None and originals is not None:
-                renumbered = _renumbered(kept, renames, converter._names, originals)
+            in_use = converter.names_in_use
+            if renames and in_use is not None and originals is not None:
+                renumbered = _renumbered(kept, renames, in_use, originals)
                 renames = {d: renumbered.get(k, k) for d, k in renames.items()} | renumbered
                 kept = [
                     (t.with_changes(value=renumbered.get(t.value, t.value)), v)
@@ -751,7 +746,7 @@ def in_reading_order(fn: cst.FunctionDef, converter: FunctionConverter) -> cst.F
     """``fn`` (the converted function) with the numbers of the names the rewrite made in the
     order they are first written: ``f_value`` before ``f_value_2``. (Names are made as the
     rewrite needs them, which is not always from the top.)"""
-    made = converter._names
+    made = converter.names_in_use
     if not made:
         return fn
     numbered = [n for n in made if _number(n)[1] > 1]
