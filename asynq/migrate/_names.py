@@ -443,10 +443,37 @@ def share_repeated_reads(
         width = len(converter.indent) * converter.depth
         return flat_header(loop, width, converter.line_length, converter.indent)
 
-    out = list(stmts)
+    out: list[Any] = list(stmts)
     originals: set[str] | None = None
+    earlier_reads = _EarlierReads()
     for index, stmt in enumerate(out):
+        single = _single_read(stmt)
+        if single is not None:
+            target, value = single
+            if originals is None:
+                originals = original_names()
+            same = earlier_reads.find(value)
+            if (
+                same is not None
+                and target.value not in originals
+                and not (
+                    same in originals
+                    and any(same in _bound_names(s) for s in out[index + 1 :] if s is not None)
+                )
+                and not any(line.comment is not None for line in stmt.leading_lines)
+            ):
+                # Fetched already, and nothing since could have changed it: use that name.
+                in_use = converter.names_in_use
+                if in_use is not None:
+                    in_use.discard(target.value)
+                out[index] = None
+                _rename_after(out, index, {target.value: same}, fit_header)
+                continue
+            earlier_reads.read(stmt, target, value)
+            continue
         found = _tuple_read(stmt)
+        if found is None:
+            earlier_reads.after(stmt)
         if found is not None:
             small, pairs = found
             nested = len(pairs) != len(getattr(small.targets[0].target, "elements", ()))
@@ -492,15 +519,127 @@ def share_repeated_reads(
             if renames or nested:
                 out[index] = _rebuilt_read(stmt, small, kept)
             if renames:
-                for later in range(index + 1, len(out)):
-                    counts = name_counts(out[later])
-                    if any(counts[name] for name in renames):
-                        renamed = out[later].visit(_Rename(renames))
-                        assert isinstance(renamed, cst.BaseStatement)
-                        out[later] = _one_zip_per_list(renamed, fit_header)
+                _rename_after(out, index, renames, fit_header)
+            earlier_reads.after(out[index])
+            for read_target, read_value in kept:
+                if isinstance(read_target, cst.Name):
+                    earlier_reads.remember(read_target, read_value)
         elif isinstance(stmt, cst.For):
             out[index] = _name_in_header(stmt, original_counts, fit_header)
+    if any(stmt is None for stmt in out):
+        return [stmt for stmt in out if stmt is not None]
     return out
+
+
+def _rename_after(
+    out: list[Any],
+    index: int,
+    renames: dict[str, str],
+    fit_header: Callable[[cst.For], cst.For],
+) -> None:
+    """Apply ``renames`` to the statements after ``out[index]``."""
+    for later in range(index + 1, len(out)):
+        if out[later] is None:
+            continue
+        counts = name_counts(out[later])
+        if any(counts[name] for name in renames):
+            renamed = out[later].visit(_Rename(renames))
+            assert isinstance(renamed, cst.BaseStatement)
+            out[later] = _one_zip_per_list(renamed, fit_header)
+
+
+def _single_read(stmt: cst.BaseStatement) -> tuple[cst.Name, cst.BaseExpression] | None:
+    """``name = yield value`` as its target and value."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    if not isinstance(small, cst.Assign) or len(small.targets) != 1:
+        return None
+    target, value = small.targets[0].target, small.value
+    if not isinstance(target, cst.Name) or not isinstance(value, cst.Yield):
+        return None
+    if not isinstance(value.value, cst.BaseExpression) or contains_yield(value.value):
+        return None
+    return target, value.value
+
+
+class _EarlierReads:
+    """The reads a block has fetched so far whose values are still what a new fetch would
+    give: only reads and statements free of effects (assignments of names from names,
+    constants, operators and harmless builtins) came since, and nothing rebound their names
+    or the names their arguments use."""
+
+    def __init__(self) -> None:
+        # (name holding the value, the value read, the names its arguments use)
+        self.reads: list[tuple[str, cst.BaseExpression, set[str]]] = []
+
+    def find(self, value: cst.BaseExpression) -> str | None:
+        if not self.reads:
+            return None
+        base = temp_base(value)
+        for name, earlier, _ in self.reads:
+            if temp_base(earlier) == base:
+                key = _same_read_key(value)
+                if key is not None and key == _same_read_key(earlier):
+                    return name
+        return None
+
+    def read(self, stmt: cst.BaseStatement, target: cst.Name, value: cst.BaseExpression) -> None:
+        self.after(stmt)
+        self.remember(target, value)
+
+    def remember(self, target: cst.Name, value: cst.BaseExpression) -> None:
+        if _is_read(value) and safe_to_evaluate_early(value):
+            self.reads.append((target.value, value, set(name_counts(value))))
+
+    def after(self, stmt: cst.BaseStatement | None) -> None:
+        """Forget what ``stmt`` may have changed (everything, unless it is free of effects)."""
+        if not self.reads or stmt is None:
+            return
+        if not _without_effects(stmt):
+            self.reads.clear()
+            return
+        bound = _bound_names(stmt)
+        self.reads = [r for r in self.reads if r[0] not in bound and not r[2] & bound]
+
+
+def _without_effects(stmt: cst.BaseStatement) -> bool:
+    """A line of assignments to names (or tuples of names) and expressions that have no
+    effects, or of reads (``x = yield f.asynq(a)``, ``a, b = yield ...``)."""
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return False
+    for small in stmt.body:
+        if isinstance(small, cst.Pass):
+            continue
+        if isinstance(small, cst.Assign):
+            targets = [t.target for t in small.targets]
+        elif isinstance(small, (cst.AugAssign, cst.AnnAssign)):
+            targets = [small.target]
+        else:
+            return False
+        for target in targets:
+            if not all(isinstance(n, cst.Name) for n in _target_leaves(target)):
+                return False
+        value = small.value
+        if value is None:
+            continue
+        if isinstance(value, cst.Yield):
+            if not (isinstance(value.value, cst.BaseExpression) and _is_read(value.value)):
+                return False
+            if not safe_to_evaluate_early(value.value):
+                return False
+            continue
+        scan = _Scan()
+        scan.expr(value)
+        if scan.blocked or scan.found or contains_yield(value):
+            return False
+    return True
+
+
+def _target_leaves(target: cst.BaseExpression) -> list[cst.BaseExpression]:
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [leaf for el in target.elements for leaf in _target_leaves(el.value)]
+    return [target]
 
 
 def _renumbered(
@@ -772,9 +911,16 @@ def in_reading_order(fn: cst.FunctionDef, converter: FunctionConverter) -> cst.F
 
     walk(fn.body, visit)
     renames: dict[str, str] = {}
-    for names in groups.values():
+    for base, names in groups.items():
         written = [n for n in order if n in names]
-        wanted = sorted(written, key=lambda n: _number(n)[1])
+        taken = made - names
+        wanted: list[str] = []
+        number = 1
+        while len(wanted) < len(written):
+            candidate = base if number == 1 else f"{base}_{number}"
+            if candidate not in taken:
+                wanted.append(candidate)
+            number += 1
         renames.update({old: new for old, new in zip(written, wanted, strict=True) if old != new})
     if not renames:
         return fn

@@ -296,3 +296,75 @@ def test_a_value_renamed_later_in_the_loop_keeps_its_line_when_the_name_outlives
         """,
         others=OTHERS,
     )
+
+
+def test_a_read_repeated_in_the_next_statements_uses_the_value_already_fetched(assert_codemod):
+    assert_codemod(
+        """
+        from app.models import f, prime_f
+
+
+        def labels(x):
+            name = f(x)["name"] + "!"
+            plan = f(x)["plan"] * 2
+            return name, plan
+
+
+        def prime_labels(x):
+            prime_f(x)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f
+
+
+        @asynq()
+        def labels(x):
+            f_value = yield f.asynq(x)
+            name = f_value["name"] + "!"
+            plan = f_value["plan"] * 2
+            return name, plan
+        """,
+        others=OTHERS,
+    )
+
+
+def test_a_read_repeated_after_a_call_or_a_new_argument_value_is_fetched_again(assert_codemod):
+    # ``log(name)`` might change what ``f(x)`` returns; ``x`` is not the same ``x`` any more.
+    assert_codemod(
+        """
+        from app.models import f, prime_f
+
+
+        def labels(x):
+            name = f(x)["name"]
+            log(name)
+            plan = f(x)["plan"]
+            x = x + 1
+            return name, plan, f(x)["plan"]
+
+
+        def prime_labels(x):
+            prime_f(x)
+            prime_f(x + 1)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f
+
+
+        @asynq()
+        def labels(x):
+            f_value = yield f.asynq(x)
+            name = f_value["name"]
+            log(name)
+            f_value_2 = yield f.asynq(x)
+            plan = f_value_2["plan"]
+            x = x + 1
+            f_value_3 = yield f.asynq(x)
+            return name, plan, f_value_3["plan"]
+        """,
+        others=OTHERS,
+    )

@@ -64,6 +64,10 @@ def _shape(name: str, a: str, b: str) -> tuple[list[str], list[str]]:
             "for y in range(x % 4):",
             f"    prime_{a}(y)",
         ]
+    if name == "repeat":
+        return [f"first = {a}(x) + 1", f"second = {a}(x) * 2", "return first + second"], [
+            f"prime_{a}(x)"
+        ]
     # "statements": the same read in two statements, and a subscript of a list of reads
     return [f"first = {a}(x) + 1", f"second = [{a}(x), {b}(x + 1)][1]", "return first + second"], both
 
@@ -80,6 +84,7 @@ SHAPES = [
     "boolean",
     "twice",
     "twice_comprehension",
+    "repeat",
     "statements",
 ]
 
