@@ -21,6 +21,7 @@ from ._hoist import (
     two_phase_calls,
 )
 from ._imports import is_docstring_or_future
+from ._names import in_reading_order, name_nested_reads, share_repeated_reads
 from ._reads import analyze_method
 from ._removal import PrimeRemover, fix_semicolons, pass_line
 from ._share import local_containers, share_rounds
@@ -92,6 +93,17 @@ class FunctionConverter:
         )
         #: trees made by the rewrite whose nodes ``read_ids`` names (kept alive: ids stay unique)
         self._kept_alive: list[cst.CSTNode] = []
+
+    def new_name(self, base: str) -> str:
+        """A new local name made from ``base`` (``base``, else ``base_2``...)."""
+        if self._names is None:
+            self._names = set(name_counts(self.fn))
+        return fresh_name(base, self._names)
+
+    @property
+    def names_in_use(self) -> set[str] | None:
+        """The function's names and those the rewrite made, once it made one (else None)."""
+        return self._names
 
     def _reiterable(self, items: cst.BaseExpression) -> bool:
         """Whether ``items`` can be iterated twice (read every item first, then loop): a
@@ -188,7 +200,8 @@ class FunctionConverter:
         decorator = cst.Decorator(decorator=cst.Call(func=cst.Name("asynq")))
         self._top_depth = self.depth + 1
         body = self.suite(self.fn.body)
-        return self.fn.with_changes(decorators=[decorator, *self.fn.decorators], body=body)
+        fn = self.fn.with_changes(decorators=[decorator, *self.fn.decorators], body=body)
+        return in_reading_order(fn, self)  # f_value before f_value_2
 
     def suite(self, suite: cst.BaseSuite) -> cst.BaseSuite:
         if isinstance(suite, cst.IndentedBlock):
@@ -354,6 +367,7 @@ class FunctionConverter:
                 if kept_stmt is not None:
                     out.append(kept_stmt)
         fitted: list[cst.BaseStatement] = []
+        out = name_nested_reads(out, self)  # a fetched value gets a name
         shared = share_rounds(
             self.read_ahead(out),
             self._containers,
@@ -361,7 +375,7 @@ class FunctionConverter:
             self.single_round,
             reuse=self.depth == self._top_depth,
         )
-        for each in group_reads(shared):
+        for each in share_repeated_reads(group_reads(shared), self):
             if isinstance(each, cst.SimpleStatementLine) and id(each) not in self._untouched:
                 fitted.extend(self.fit(each))
             else:

@@ -201,8 +201,9 @@ def _elements(elements: Any, inner: int, close: int, trailing: bool) -> list[Any
 
 def _spread_call(node: cst.Call, inner: int, close: int) -> cst.Call:
     args = list(node.args)
-    # ``f(x for x in xs)`` takes no trailing comma: its generator has no brackets of its own.
-    trailing = not (len(args) == 1 and isinstance(args[0].value, cst.GeneratorExp) and not args[0].value.lpar)
+    # One argument goes on a line of its own without a trailing comma, as black puts it (and
+    # ``f(x for x in xs)`` could not take one: its generator has no brackets of its own).
+    trailing = len(args) > 1
     out = []
     last = len(args) - 1
     for index, arg in enumerate(args):

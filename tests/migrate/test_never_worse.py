@@ -95,7 +95,8 @@ def test_a_converted_caller_keeps_calling_a_twin_that_does_more_than_prime(asser
 
         @asynq()
         def page(x):
-            return (yield h.asynq(x)) + 1
+            h_value = yield h.asynq(x)
+            return h_value + 1
         """,
         others=OTHERS,
     )
@@ -194,7 +195,8 @@ def test_a_primed_method_is_converted_and_its_twin_kept_for_callers_that_prime_o
             @asynq()
             @staticmethod
             def total(xs):
-                return sum((yield [h.asynq(x) for x in xs]))
+                h_values = yield [h.asynq(x) for x in xs]
+                return sum(h_values)
 
             @staticmethod
             def prime_total(xs):
@@ -417,7 +419,8 @@ def test_a_helper_without_a_twin_is_converted_with_the_function_that_reads_it(
 
         @asynq()
         def label(x):
-            return str((yield f.asynq(x))) + "!"
+            f_value = yield f.asynq(x)
+            return str(f_value) + "!"
 
 
         @asynq()
@@ -470,7 +473,8 @@ def test_a_primed_property_delegates_to_a_new_asynq_method(assert_codemod):
             @asynq()
             def get_rating(self):
                 \"\"\"The average rating.\"\"\"
-                return (yield f.asynq(self.id)) / 2
+                f_value = yield f.asynq(self.id)
+                return f_value / 2
         """,
         others=OTHERS,
     )

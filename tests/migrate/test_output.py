@@ -62,7 +62,8 @@ def test_a_return_of_a_read_over_a_read_is_two_plain_yields(assert_codemod):
         @asynq()
         def total(c):
             f_value = yield f.asynq(c)
-            return sum((yield [g.asynq(r) for r in f_value]))
+            g_values = yield [g.asynq(r) for r in f_value]
+            return sum(g_values)
         """,
         others=OTHERS,
     )
@@ -96,7 +97,8 @@ def test_the_asynq_import_joins_the_third_party_imports_in_alphabetical_order(as
 
         @asynq()
         def h(x):
-            return (yield f.asynq(x)) + len(os.sep) + len(attr.__name__)
+            f_value = yield f.asynq(x)
+            return f_value + len(os.sep) + len(attr.__name__)
         """,
         others=OTHERS,
     )
@@ -130,7 +132,8 @@ def test_the_asynq_import_gets_its_own_group_between_the_standard_library_and_th
 
         @asynq()
         def h(x):
-            return (yield f.asynq(x)) + helpers.size(os.sep)
+            f_value = yield f.asynq(x)
+            return f_value + helpers.size(os.sep)
         """,
         others=OTHERS,
     )
@@ -336,10 +339,9 @@ def test_reads_every_iteration_makes_are_made_for_every_item_before_the_loop(
                 [g.asynq(fid) for fid in fid_items],
                 [f.asynq(fid + 1) for fid in fid_items],
             )
-            for fid, g_value, f_value in zip(fid_items, g_values, f_values):
+            for fid, g_value, total in zip(fid_items, g_values, f_values):
                 for rid in g_value:
                     out.append(("r", rid))
-                total = f_value
                 if total:
                     out.append(("s", total))
             return out

@@ -119,3 +119,24 @@ def test_wrapping_twice_changes_nothing():
         """
     )
     assert wrap_new_lines(once, "", 60) == once
+
+
+def test_a_call_of_one_long_argument_puts_it_on_its_own_line_without_a_trailing_comma():
+    wrapped = _wrap(
+        """
+        def f(viewer_id, course_id, enrolled):
+            return {"done": len((yield done_ids.asynq(viewer_id, course_id))) if enrolled else 0}
+        """,
+        limit=70,
+    )
+    assert wrapped == textwrap.dedent(
+        """\
+        def f(viewer_id, course_id, enrolled):
+            return {
+                "done": len(
+                    (yield done_ids.asynq(viewer_id, course_id))
+                ) if enrolled else 0,
+            }
+        """
+    )
+    compile(wrapped, "f.py", "exec")

@@ -253,10 +253,12 @@ def test_a_property_without_a_twin_that_converted_code_reads_becomes_a_helper():
         "\n"
         "    @asynq()\n"
         "    def get_book_ids(self):\n"
-        '        return (yield shelf_row.asynq(self.id))["book_ids"]\n'
+        "        shelf_row_value = yield shelf_row.asynq(self.id)\n"
+        '        return shelf_row_value["book_ids"]\n'
     ) in code
     assert (
-        "        return [book_id * 2 for book_id in (yield self.get_book_ids.asynq())]\n"
+        "        get_book_ids_value = yield self.get_book_ids.asynq()\n"
+        "        return [book_id * 2 for book_id in get_book_ids_value]\n"
     ) in code
 
 

@@ -157,8 +157,10 @@ def test_a_set_comprehension_and_a_consumed_generator_become_one_list_yield_each
 
         @asynq()
         def stats(xs):
-            total = sum((yield [f.asynq(x) for x in xs]))
-            distinct = set((yield [g.asynq(x) for x in xs]))
+            f_values = yield [f.asynq(x) for x in xs]
+            total = sum(f_values)
+            g_values = yield [g.asynq(x) for x in xs]
+            distinct = set(g_values)
             return total, distinct
         """,
         others=OTHERS,
@@ -279,7 +281,8 @@ def test_an_append_loop_onto_a_list_built_earlier_extends_it_with_one_yield(asse
         @asynq()
         def collect(xs):
             out = [0]
-            out.extend((yield [f.asynq(x) for x in xs]))
+            f_values = yield [f.asynq(x) for x in xs]
+            out.extend(f_values)
             return out
         """,
         others=OTHERS,
@@ -340,7 +343,7 @@ def test_a_display_made_only_of_reads_becomes_one_yield(assert_codemod):
     )
 
 
-def test_reads_inside_larger_expressions_become_parenthesised_yields(assert_codemod):
+def test_reads_inside_larger_expressions_are_read_into_names_first(assert_codemod):
     assert_codemod(
         """
         from app.models import f, g, prime_f, prime_g
@@ -361,8 +364,10 @@ def test_reads_inside_larger_expressions_become_parenthesised_yields(assert_code
 
         @asynq()
         def score(x):
-            if (yield f.asynq(x)) > 3:
-                return len(str((yield g.asynq(x)))) + 1
+            f_value = yield f.asynq(x)
+            if f_value > 3:
+                g_value = yield g.asynq(x)
+                return len(str(g_value)) + 1
             return 0
         """,
         others=OTHERS,
@@ -564,7 +569,8 @@ def test_priming_calls_inside_a_converted_function_are_deleted(assert_codemod):
         @asynq()
         def h(xs):
             total = 0
-            return (yield [f.asynq(x) for x in xs]), total
+            f_values = yield [f.asynq(x) for x in xs]
+            return f_values, total
         """,
         others=OTHERS,
     )
@@ -901,7 +907,7 @@ def test_independent_reads_inside_one_expression_are_hoisted_into_one_tuple_yiel
     )
 
 
-def test_reads_that_may_not_run_or_need_other_calls_first_are_not_hoisted(assert_codemod):
+def test_reads_that_may_not_run_or_need_other_calls_first_stay_in_place_and_a_choice_becomes_an_if(assert_codemod):
     assert_codemod(
         """
         from app.models import f, g, prime_f, prime_g
@@ -923,8 +929,12 @@ def test_reads_that_may_not_run_or_need_other_calls_first_are_not_hoisted(assert
 
         @asynq()
         def pick(x, flag):
-            a = (yield f.asynq(x)) if flag else (yield g.asynq(x))
-            b = (yield f.asynq(x)) or (yield g.asynq(x))
+            if flag:
+                a = yield f.asynq(x)
+            else:
+                a = yield g.asynq(x)
+            f_value = yield f.asynq(x)
+            b = f_value or (yield g.asynq(x))
             c = (yield f.asynq(compute(x))) + (yield g.asynq(x))
             return a, b, c
         """,

@@ -132,7 +132,8 @@ def test_a_read_only_in_the_first_clause_iterable_stays_one_comprehension(assert
 
         @asynq()
         def flat(x):
-            return [b for a in (yield g.asynq(x)) for b in range(a)]
+            g_value = yield g.asynq(x)
+            return [b for a in g_value for b in range(a)]
         """,
         others=OTHERS,
     )
@@ -215,7 +216,8 @@ def test_a_consumed_generator_whose_first_condition_reads_takes_three_stages(ass
             g_values = yield [g.asynq(a) for a in a_items]
             b_lists = [range(g_value[0] % 3) for a, g_value in zip(a_items, g_values)]
             a_b_pairs = [(a, b) for a, b_list in zip(a_items, b_lists) for b in b_list]
-            return sum((yield [f.asynq(b) for a, b in a_b_pairs]))
+            f_values_2 = yield [f.asynq(b) for a, b in a_b_pairs]
+            return sum(f_values_2)
         """,
         others=OTHERS,
     )
@@ -285,8 +287,8 @@ def test_a_condition_and_an_element_that_both_read_filter_first_then_read(assert
             x_items = [x for x, f_value in zip(xs, f_values) if f_value % 3]
             g_values = yield [g.asynq(x) for x in x_items]
             return [
-                {"id": x, "first": g_value[0], "second": g_value_2[1]}
-                for x, g_value, g_value_2 in zip(x_items, g_values, g_values)
+                {"id": x, "first": g_value[0], "second": g_value[1]}
+                for x, g_value in zip(x_items, g_values)
             ]
         """,
         others=OTHERS,

@@ -82,8 +82,7 @@ def test_a_read_that_needs_a_value_read_earlier_in_the_iteration_is_a_second_bat
             total = 0
             f_values = yield [f.asynq(x) for x in xs]
             g_values = yield [g.asynq(row % 7) for x, row in zip(xs, f_values)]
-            for x, f_value, g_value in zip(xs, f_values, g_values):
-                row = f_value
+            for x, row, g_value in zip(xs, f_values, g_values):
                 total += g_value
             return total
         """,
@@ -134,8 +133,7 @@ def test_a_read_after_a_continue_is_made_only_for_the_items_that_pass_the_guard(
             g_values = yield [
                 None if row % 2 else g.asynq(row + 1) for x, row in zip(xs, f_values)
             ]
-            for x, f_value, g_value in zip(xs, f_values, g_values):
-                row = f_value
+            for x, row, g_value in zip(xs, f_values, g_values):
                 if row % 2:
                     continue
                 level = g_value
