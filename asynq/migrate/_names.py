@@ -447,6 +447,13 @@ def share_repeated_reads(
     originals: set[str] | None = None
     earlier_reads = _EarlierReads()
     for index, stmt in enumerate(out):
+        if _repeats_a_list(stmt, frozenset()):
+            # A read an earlier statement fetched already now iterates the same list twice.
+            if originals is None:
+                originals = original_names()
+            kept_lists = frozenset(originals)
+            if _repeats_a_list(stmt, kept_lists):
+                stmt = out[index] = _one_zip_per_list(stmt, fit_header, kept_lists)
         single = _single_read(stmt)
         if single is not None:
             target, value = single
@@ -690,9 +697,12 @@ def _rebuilt_read(
     return stmt.with_changes(body=[assign])
 
 
-def _zip_duplicates(target: cst.BaseExpression, items: cst.BaseExpression) -> dict[int, int] | None:
+def _zip_duplicates(
+    target: cst.BaseExpression, items: cst.BaseExpression, kept: frozenset[str] = frozenset()
+) -> dict[int, int] | None:
     """For ``for a, b, c in zip(xs, ys, ys)``: the position of each repeated list and of
-    its first occurrence (``{2: 1}``); None when there is none."""
+    its first occurrence (``{2: 1}``); None when there is none. A list named in ``kept``
+    is never counted as repeated."""
     if not (
         isinstance(items, cst.Call)
         and isinstance(items.func, cst.Name)
@@ -706,7 +716,7 @@ def _zip_duplicates(target: cst.BaseExpression, items: cst.BaseExpression) -> di
     for position, (element, arg) in enumerate(zip(target.elements, items.args, strict=True)):
         if arg.keyword is not None or arg.star or not isinstance(element.value, cst.Name):
             return None
-        if isinstance(arg.value, cst.Name):
+        if isinstance(arg.value, cst.Name) and arg.value.value not in kept:
             if arg.value.value in firsts:
                 repeats[position] = firsts[arg.value.value]
             else:
@@ -718,14 +728,17 @@ class _OneZipPerList(cst.CSTTransformer):
     """``for x, v, v_2 in zip(xs, vs, vs)`` (a comprehension or a loop) as
     ``for x, v in zip(xs, vs)``, ``v_2`` renamed ``v`` inside."""
 
-    def __init__(self, fit_header: Callable[[cst.For], cst.For]) -> None:
+    def __init__(
+        self, fit_header: Callable[[cst.For], cst.For], kept: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__()
         self.fit_header = fit_header
+        self.kept = kept
 
     def _fold(
         self, target: cst.BaseExpression, items: cst.BaseExpression
     ) -> tuple[cst.Tuple, cst.Call, dict[str, str]] | None:
-        repeats = _zip_duplicates(target, items)
+        repeats = _zip_duplicates(target, items, self.kept)
         if repeats is None:
             return None
         assert isinstance(target, cst.Tuple) and isinstance(items, cst.Call)
@@ -786,11 +799,28 @@ class _OneZipPerList(cst.CSTTransformer):
 
 
 def _one_zip_per_list(
-    stmt: cst.BaseStatement, fit_header: Callable[[cst.For], cst.For]
+    stmt: cst.BaseStatement,
+    fit_header: Callable[[cst.For], cst.For],
+    kept: frozenset[str] = frozenset(),
 ) -> cst.BaseStatement:
-    result = stmt.visit(_OneZipPerList(fit_header))
+    result = stmt.visit(_OneZipPerList(fit_header, kept))
     assert isinstance(result, cst.BaseStatement)
     return result
+
+
+def _repeats_a_list(stmt: cst.BaseStatement, kept: frozenset[str]) -> bool:
+    """Whether a loop or comprehension of ``stmt`` iterates a ``zip`` over the same list
+    twice (a list not named in ``kept``)."""
+    found = False
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal found
+        if isinstance(node, (cst.For, cst.CompFor)):
+            found = found or _zip_duplicates(node.target, node.iter, kept) is not None
+        return not found
+
+    walk(stmt, visit)
+    return found
 
 
 def _name_in_header(
