@@ -90,8 +90,7 @@ def test_a_comprehension_in_a_loop_body_is_read_as_a_list_for_every_item(assert_
             out = {}
             g_values, h_values = yield [g.asynq(x) for x in xs], [h.asynq(x) for x in xs]
             f_lists = yield [[f.asynq(t) for t in threads] for x, threads in zip(xs, g_values)]
-            for x, g_value, h_value, f_list in zip(xs, g_values, h_values, f_lists):
-                threads = g_value
+            for x, threads, h_value, f_list in zip(xs, g_values, h_values, f_lists):
                 out[h_value["n"]] = {
                     "threads": len(threads), "posts": sum(f_value for t, f_value in zip(threads, f_list))
                 }
@@ -129,11 +128,10 @@ def test_a_guard_on_a_value_computed_from_a_read_computes_it_again_to_filter_lat
                     for x, g_value, users in zip(xs, g_values, g_values_2)
                 ],
             )
-            for x, g_value, g_value_2, f_list, h_value in zip(
+            for x, g_value, users, f_list, h_value in zip(
                 xs, g_values, g_values_2, f_lists, h_values
             ):
                 total = len(g_value) - x % 2
-                users = g_value_2
                 if not users or total < 2:
                     continue
                 done = sum(f_value % 3 for u, f_value in zip(users, f_list))
@@ -184,8 +182,7 @@ def test_a_guard_on_a_value_read_earlier_makes_the_read_after_it_a_later_stage(
             total = 0
             f_values = yield [f.asynq(x) for x in xs]
             g_values = yield [None if row % 2 else g.asynq(x) for x, row in zip(xs, f_values)]
-            for x, f_value, g_value in zip(xs, f_values, g_values):
-                row = f_value
+            for x, row, g_value in zip(xs, f_values, g_values):
                 if row % 2:
                     continue
                 total += len(g_value)

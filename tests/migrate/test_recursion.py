@@ -128,7 +128,10 @@ def test_a_tree_walked_by_recursion_yields_its_calls_on_itself_together():
         "        [tree.asynq(c) for c in child_ids_value],\n"
         "    )\n"
     ) in code
-    assert "    return 1 + max((yield [depth.asynq(c) for c in children]))\n" in code
+    assert (
+        "    depth_values = yield [depth.asynq(c) for c in children]\n"
+        "    return 1 + max(depth_values)\n"
+    ) in code
 
 
 def test_the_twins_of_converted_recursions_are_deleted_with_the_priming_of_the_page():
@@ -286,7 +289,10 @@ def test_functions_that_call_each_other_are_converted_and_take_as_many_rounds(
     result = _migrate(MUTUAL)
     assert not result.refusals
     code = result.code["rt/rtlogic.py"]
-    assert '    return [row["label"]] + (yield [odd.asynq(c) for c in child_ids_value])\n' in code
+    assert (
+        "    odd_values = yield [odd.asynq(c) for c in child_ids_value]\n"
+        '    return [row["label"]] + odd_values\n'
+    ) in code
     assert "    return (yield [even.asynq(c) for c in child_ids_value])\n" in code
     for xs in ([0], [0, 5]):
         before = run(server.address, BASE.lstrip(), MUTUAL.lstrip(), xs)

@@ -157,9 +157,8 @@ def test_a_set_comprehension_and_a_consumed_generator_become_one_list_yield_each
 
         @asynq()
         def stats(xs):
-            f_values = yield [f.asynq(x) for x in xs]
+            f_values, g_values = yield [f.asynq(x) for x in xs], [g.asynq(x) for x in xs]
             total = sum(f_values)
-            g_values = yield [g.asynq(x) for x in xs]
             distinct = set(g_values)
             return total, distinct
         """,

@@ -203,8 +203,7 @@ def test_the_stages_of_a_loop_join_the_yields_of_independent_statements_before_i
             head, tail, f_values = yield f.asynq(a), g.asynq(a), [f.asynq(x) for x in xs]
             note = [head]
             g_values = yield [g.asynq(row) for x, row in zip(xs, f_values)]
-            for x, f_value, g_value in zip(xs, f_values, g_values):
-                row = f_value
+            for x, row, g_value in zip(xs, f_values, g_values):
                 note.append(g_value)
             return head, tail, note
         """,
@@ -546,8 +545,7 @@ def test_a_read_of_what_an_earlier_statement_read_is_fetched_once_and_reused(ass
             big = [x for x, f_value in zip(xs, f_values) if f_value > 2]
             total = 0
             g_values = yield [g.asynq(row) for x, row in zip(xs, f_values)]
-            for x, f_value_2, g_value in zip(xs, f_values, g_values):
-                row = f_value_2
+            for x, row, g_value in zip(xs, f_values, g_values):
                 total += g_value
             return big, total
         """,
@@ -733,10 +731,10 @@ def test_a_read_the_twin_does_not_prime_counts_a_round_of_the_original_too(asser
             total = 0
             f_values = yield [f.asynq(x) for x in xs]
             g_values = yield [g.asynq(row) for x, row in zip(xs, f_values)]
-            for x, f_value, g_value in zip(xs, f_values, g_values):
-                row = f_value
+            for x, row, g_value in zip(xs, f_values, g_values):
                 total += g_value
-            return total + (yield h.asynq(total))
+            h_value = yield h.asynq(total)
+            return total + h_value
         """,
         others=OTHERS_WITH_H,
     )

@@ -155,7 +155,8 @@ def test_a_method_that_walks_is_converted_when_its_twin_hands_over_to_a_walking_
         "        step = self.id\n"
         "        while step is not None:\n"
         "            out.append(step)\n"
-        '            step = (yield link_row.asynq(step))["next"]\n'
+        "            link_row_value = yield link_row.asynq(step)\n"
+        '            step = link_row_value["next"]\n'
     ) in result.code["rt/rtlogic.py"]
 
 
