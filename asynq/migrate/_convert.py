@@ -43,6 +43,7 @@ from ._yields import (
     parenthesized,
     read_member,
     safe_to_evaluate_early,
+    spread_header,
     spread_long_comprehensions,
     spread_targets,
     spread_yield,
@@ -1208,28 +1209,6 @@ def with_derived_values(
     if not derived and not bound:
         return node
     return cast(NodeT, node.visit(_DerivedValues(bound, derived)))
-
-
-def spread_header(
-    targets: cst.Tuple, zipped: cst.Call, indent: str
-) -> tuple[cst.Tuple, cst.Call]:
-    """``for a, b in zip(xs, ys):`` over several lines: each name and each iterable on a
-    line of its own, with a trailing comma, the names in parentheses."""
-    inner, close = newline_indent(indent), newline_indent("")
-    comma = cst.Comma(whitespace_after=inner)
-    elements = [el.with_changes(comma=comma) for el in targets.elements]
-    elements[-1] = elements[-1].with_changes(comma=cst.Comma(whitespace_after=close))
-    spread_targets = targets.with_changes(
-        elements=elements,
-        lpar=[cst.LeftParen(whitespace_after=inner)],
-        rpar=[cst.RightParen()],
-    )
-    args = [
-        a.with_changes(comma=comma, whitespace_after_arg=cst.SimpleWhitespace(""))
-        for a in zipped.args
-    ]
-    args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=close))
-    return spread_targets, zipped.with_changes(args=args, whitespace_before_args=inner)
 
 
 def _early_yields(node: cst.BaseExpression) -> list[cst.Yield]:

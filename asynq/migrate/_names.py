@@ -49,6 +49,7 @@ from ._yields import (
     newline_indent,
     parenthesized,
     safe_to_evaluate_early,
+    spread_header,
     temp_base,
 )
 
@@ -885,11 +886,16 @@ def _name_in_header(
 
 
 def flat_header(loop: cst.For, width: int, limit: int, unit: str) -> cst.For:
-    """``loop`` with its ``zip(...)`` on one line, or, when the header is then longer than
-    ``limit`` at ``width`` columns of indentation, its arguments on a line of their own."""
+    """``loop``'s header laid out as the rewrite lays out the loops it makes, for ``limit``
+    columns at ``width`` columns of indentation: ``for a, b in zip(xs, ys):`` on one line;
+    else the ``zip`` arguments on a line of their own; else one name and one iterable per
+    line (see :func:`spread_header`)."""
     items = loop.iter
     if not isinstance(items, cst.Call):
         return loop
+    target = loop.target
+    if isinstance(target, cst.Tuple) and all(type(el) is cst.Element for el in target.elements):
+        target = _tuple([el.value for el in target.elements])
     args = [
         a.with_changes(
             comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
@@ -901,11 +907,16 @@ def flat_header(loop: cst.For, width: int, limit: int, unit: str) -> cst.For:
     ]
     items = items.with_changes(args=args, whitespace_before_args=cst.SimpleWhitespace(""))
     render = cst.Module(body=[]).code_for_node
-    header = f"for {render(loop.target)} in {render(items)}:"
+    header = f"for {render(target)} in {render(items)}:"
     if width + len(header) > limit and args:
-        args[-1] = args[-1].with_changes(whitespace_after_arg=newline_indent(""))
-        items = items.with_changes(args=args, whitespace_before_args=newline_indent(unit))
-    return loop.with_changes(iter=items)
+        inner = f"{unit}{', '.join(render(a.value) for a in args)}"
+        first = f"for {render(target)} in {render(items.func)}("
+        if isinstance(target, cst.Tuple) and max(len(first), len(inner)) + width > limit:
+            target, items = spread_header(target, items, unit)
+        else:
+            args[-1] = args[-1].with_changes(whitespace_after_arg=newline_indent(""))
+            items = items.with_changes(args=args, whitespace_before_args=newline_indent(unit))
+    return loop.with_changes(target=target, iter=items)
 
 
 # -- numbers in reading order ----------------------------------------------------------------

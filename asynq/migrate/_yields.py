@@ -450,6 +450,28 @@ def newline_indent(extra: str) -> cst.ParenthesizedWhitespace:
     )
 
 
+def spread_header(
+    targets: cst.Tuple, zipped: cst.Call, indent: str
+) -> tuple[cst.Tuple, cst.Call]:
+    """``for a, b in zip(xs, ys):`` over several lines: each name and each iterable on a
+    line of its own, with a trailing comma, the names in parentheses."""
+    inner, close = newline_indent(indent), newline_indent("")
+    comma = cst.Comma(whitespace_after=inner)
+    elements = [el.with_changes(comma=comma) for el in targets.elements]
+    elements[-1] = elements[-1].with_changes(comma=cst.Comma(whitespace_after=close))
+    spread_targets = targets.with_changes(
+        elements=elements,
+        lpar=[cst.LeftParen(whitespace_after=inner)],
+        rpar=[cst.RightParen()],
+    )
+    args = [
+        a.with_changes(comma=comma, whitespace_after_arg=cst.SimpleWhitespace(""))
+        for a in zipped.args
+    ]
+    args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=close))
+    return spread_targets, zipped.with_changes(args=args, whitespace_before_args=inner)
+
+
 def spread_yield(
     small: cst.BaseSmallStatement, unit: str, break_for: bool = False
 ) -> cst.BaseSmallStatement:

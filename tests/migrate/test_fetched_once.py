@@ -368,3 +368,65 @@ def test_a_read_repeated_after_a_call_or_a_new_argument_value_is_fetched_again(a
         """,
         others=OTHERS,
     )
+
+
+def test_a_loop_header_that_names_a_value_stays_one_name_and_one_list_per_line_when_long(
+    assert_codemod,
+):
+    from asynq.migrate import MigrateConfig
+
+    assert_codemod(
+        """
+        from app.models import f, g, prime_f, prime_g
+
+
+        def totals(followee_ids_of_the_user):
+            out = []
+            for followee_id in followee_ids_of_the_user:
+                followee_row = f(followee_id)
+                out.append(followee_row["a"] + g(followee_id))
+            return out
+
+
+        def prime_totals(followee_ids_of_the_user):
+            for followee_id in followee_ids_of_the_user:
+                prime_f(followee_id)
+                prime_g(followee_id)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f, g
+
+
+        @asynq()
+        def totals(followee_ids_of_the_user):
+            out = []
+            (
+                f_values,
+                g_values,
+            ) = yield (
+                [
+                    f.asynq(followee_id)
+                    for followee_id in followee_ids_of_the_user
+                ],
+                [
+                    g.asynq(followee_id)
+                    for followee_id in followee_ids_of_the_user
+                ],
+            )
+            for (
+                followee_id,
+                followee_row,
+                g_value,
+            ) in zip(
+                followee_ids_of_the_user,
+                f_values,
+                g_values,
+            ):
+                out.append(followee_row["a"] + g_value)
+            return out
+        """,
+        others=OTHERS,
+        config=MigrateConfig(line_length=48),
+    )
