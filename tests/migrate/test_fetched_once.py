@@ -430,3 +430,39 @@ def test_a_loop_header_that_names_a_value_stays_one_name_and_one_list_per_line_w
         others=OTHERS,
         config=MigrateConfig(line_length=48),
     )
+
+
+def test_a_zip_the_code_wrote_over_one_list_twice_is_left_as_written(assert_codemod):
+    assert_codemod(
+        """
+        from app.models import f, prime_f
+
+
+        def pairs(ys):
+            firsts = [f(y)["a"] for y in ys]
+            seconds = [f(y)["plan"] + z for y, z in zip(ys, ys)]
+            return firsts, seconds
+
+
+        def prime_pairs(ys):
+            for y in ys:
+                prime_f(y)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f
+
+
+        @asynq()
+        def pairs(ys):
+            f_values, f_values_2 = yield (
+                [f.asynq(y) for y in ys],
+                [f.asynq(y) for y, z in zip(ys, ys)],
+            )
+            firsts = [f_value["a"] for y, f_value in zip(ys, f_values)]
+            seconds = [f_value_2["plan"] + z for y, z, f_value_2 in zip(ys, ys, f_values_2)]
+            return firsts, seconds
+        """,
+        others=OTHERS,
+    )
