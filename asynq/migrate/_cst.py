@@ -319,3 +319,24 @@ def import_bindings(node: cst.Import | cst.ImportFrom) -> dict[str, ImportBindin
             local = alias_binding(alias) or alias.name.value
             out[local] = ImportBinding(".".join(module or ()), alias.name.value, len(node.relative))
     return out
+
+
+class NameRenamer(cst.CSTTransformer):
+    """Replaces every variable ``Name`` in ``names`` (old -> new) by its new name; attribute
+    names (``obj.name``) and keywords (``name=``) stay as they are."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        super().__init__()
+        self.names = names
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+        new = self.names.get(updated_node.value)
+        return updated_node if new is None else updated_node.with_changes(value=new)
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.Attribute:
+        return updated_node.with_changes(attr=original_node.attr)
+
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
+        return updated_node.with_changes(keyword=original_node.keyword)

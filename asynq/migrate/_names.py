@@ -41,7 +41,14 @@ from typing import TYPE_CHECKING, Any
 
 import libcst as cst
 
-from ._cst import HARMLESS_BUILTINS, child_nodes, name_counts, target_names, walk
+from ._cst import (
+    HARMLESS_BUILTINS,
+    NameRenamer,
+    child_nodes,
+    name_counts,
+    target_names,
+    walk,
+)
 from ._yields import (
     CONDITIONAL_INSIDE,
     YieldReplacer,
@@ -364,26 +371,6 @@ def _bound_names(node: cst.CSTNode) -> set[str]:
     return out
 
 
-class _Rename(cst.CSTTransformer):
-    """Replaces every ``Name`` in ``names`` by its new name."""
-
-    def __init__(self, names: dict[str, str]) -> None:
-        super().__init__()
-        self.names = names
-
-    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
-        new = self.names.get(updated_node.value)
-        return updated_node if new is None else updated_node.with_changes(value=new)
-
-    def leave_Attribute(
-        self, original_node: cst.Attribute, updated_node: cst.Attribute
-    ) -> cst.Attribute:
-        return updated_node.with_changes(attr=original_node.attr)  # ``obj.name`` stays
-
-    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
-        return updated_node.with_changes(keyword=original_node.keyword)  # so does ``name=``
-
-
 def _flat_members(
     target: cst.BaseExpression, value: cst.BaseExpression
 ) -> list[tuple[cst.BaseExpression, cst.BaseExpression]] | None:
@@ -551,7 +538,7 @@ def _rename_after(
             continue
         counts = name_counts(out[later])
         if any(counts[name] for name in renames):
-            renamed = out[later].visit(_Rename(renames))
+            renamed = out[later].visit(NameRenamer(renames))
             assert isinstance(renamed, cst.BaseStatement)
             out[later] = _one_zip_per_list(renamed, fit_header)
 
@@ -768,7 +755,7 @@ class _OneZipPerList(cst.CSTTransformer):
         )
         if _bound_names(inner) & set(renames.values()):
             return node  # a name the copy becomes is bound again inside: left alone
-        renamed = inner.visit(_Rename(renames))
+        renamed = inner.visit(NameRenamer(renames))
         return renamed.with_changes(for_in=renamed.for_in.with_changes(target=target, iter=items))
 
     def leave_ListComp(self, original_node: cst.ListComp, updated_node: cst.ListComp) -> Any:
@@ -792,8 +779,8 @@ class _OneZipPerList(cst.CSTTransformer):
         target, items, renames = folded
         if _bound_names(updated_node.body) & set(renames.values()):
             return updated_node
-        body = updated_node.body.visit(_Rename(renames))
-        orelse = updated_node.orelse.visit(_Rename(renames)) if updated_node.orelse else None
+        body = updated_node.body.visit(NameRenamer(renames))
+        orelse = updated_node.orelse.visit(NameRenamer(renames)) if updated_node.orelse else None
         return self.fit_header(
             updated_node.with_changes(target=target, iter=items, body=body, orelse=orelse)
         )
@@ -965,7 +952,7 @@ def in_reading_order(fn: cst.FunctionDef, converter: FunctionConverter) -> cst.F
         renames.update({old: new for old, new in zip(written, wanted, strict=True) if old != new})
     if not renames:
         return fn
-    return fn.with_changes(body=fn.body.visit(_Rename(renames)))
+    return fn.with_changes(body=fn.body.visit(NameRenamer(renames)))
 
 
 def _number(name: str) -> tuple[str, int]:

@@ -28,6 +28,7 @@ import libcst as cst
 
 from ._cst import (
     HARMLESS_BUILTINS,
+    NameRenamer,
     child_nodes,
     comp_target_names,
     dotted_name,
@@ -506,7 +507,7 @@ def share_rounds(
 
     for stmt in stmts:
         if renames:
-            renamed = stmt.visit(_Renamer(renames))
+            renamed = stmt.visit(NameRenamer(renames))
             assert isinstance(renamed, cst.BaseStatement)
             stmt = renamed
         f = statement_facts(stmt, containers)
@@ -693,15 +694,3 @@ def _changes(stmts: list[cst.BaseStatement], name: str) -> int:
     for stmt in stmts:
         walk(stmt, visit)
     return count
-
-
-class _Renamer(cst.CSTTransformer):
-    """Replaces names (``renames``: old -> new) everywhere in a statement."""
-
-    def __init__(self, renames: dict[str, str]) -> None:
-        super().__init__()
-        self.renames = renames
-
-    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
-        new = self.renames.get(updated_node.value)
-        return updated_node if new is None else updated_node.with_changes(value=new)

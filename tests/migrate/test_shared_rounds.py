@@ -508,6 +508,38 @@ def test_a_read_that_takes_one_round_even_cold_joins_the_earliest_yield_it_can(a
     )
 
 
+def test_a_reused_read_renames_variables_only_not_keywords_or_attributes(assert_codemod):
+    # ``again`` reads what ``first`` read: it becomes ``first``, but the keyword ``again=``
+    # (and any ``obj.again``) is another name and stays.
+    assert_codemod(
+        """
+        from app.models import f, prime_f
+
+
+        def view(x):
+            first = f(x)
+            again = f(x)
+            return dict(first=first, again=again), x.again if x else None
+
+
+        def prime_view(x):
+            prime_f(x)
+        """,
+        """
+        from asynq import asynq
+
+        from app.models import f
+
+
+        @asynq()
+        def view(x):
+            first = yield f.asynq(x)
+            return dict(first=first, again=first), x.again if x else None
+        """,
+        others=OTHERS,
+    )
+
+
 def test_a_read_of_what_an_earlier_statement_read_is_fetched_once_and_reused(assert_codemod):
     result = assert_codemod(
         """
