@@ -617,10 +617,10 @@ class Decider(WalkChecker):
 
     def _unpriming_caller(self, fn: Symbol, twin: Symbol) -> str | None:
         """A function of the run (or "module-level code") that calls ``fn`` but does not call
-        its twin, itself or through its own twin; None if there is none. Only then does a call
-        of the twin added to ``fn`` prime nothing the original program did not: a caller that
-        never primed ``fn`` would otherwise fetch keys it never read (one more round trip, and
-        misses computed for nothing)."""
+        its twin, itself or through its own twin; None if there is none. Only when there is
+        none does a call of the twin added to ``fn`` prime nothing the original program did
+        not: for a caller that never primed ``fn`` it would fetch keys the original never read
+        (one more round trip, and misses computed for nothing)."""
 
         def calls(path: str, unit: UnitFacts, target: Symbol) -> bool:
             return any(
