@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from asynq import priming
 from asynq.memcache import MemcacheClient
+from asynq.migrate import migrate_sources
 
 
 @contextmanager
@@ -57,6 +58,24 @@ def run(
     finally:
         client.close()
     return out
+
+
+def assert_migrated_no_worse(
+    address: str, base_src: str, logic_src: str, xs: list[int], prefix: str = "rt"
+) -> str:
+    """Migrate the program (modules ``<prefix>/<prefix>base.py`` and ``<prefix>logic.py``),
+    check that a second migration changes nothing and that the migrated view returns the same
+    values with no more round trips, cold and warm; return the migrated logic module."""
+    base_path, logic_path = f"{prefix}/{prefix}base.py", f"{prefix}/{prefix}logic.py"
+    result = migrate_sources({base_path: base_src, logic_path: logic_src})
+    assert migrate_sources(result.code).code == result.code  # idempotent
+    new_logic = result.code[logic_path]
+    before = run(address, base_src, logic_src, xs, prefix)
+    after = run(address, result.code[base_path], new_logic, xs, prefix)
+    for (old_value, old_trips), (new_value, new_trips) in zip(before, after, strict=True):
+        assert new_value == old_value, new_logic
+        assert new_trips <= old_trips, f"{old_trips} -> {new_trips} round trips\n{new_logic}"
+    return new_logic
 
 
 @st.composite

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from asynq.memcache.server import MemcachedServer
 from asynq.migrate import migrate_sources
-from tests.migrate.random_programs import run
+from tests.migrate.random_programs import assert_migrated_no_worse
 
 
 @pytest.fixture(scope="module")
@@ -259,15 +259,7 @@ def test_a_migrated_program_with_staged_loops_gives_the_same_outputs_with_no_mor
     server: MemcachedServer, program: tuple[str, str], xs: list[int]
 ) -> None:
     base_src, logic_src = program
-    result = migrate_sources({"st/stbase.py": base_src, "st/stlogic.py": logic_src})
-    assert migrate_sources(result.code).code == result.code  # idempotent
-    before = run(server.address, base_src, logic_src, xs, "st")
-    after = run(server.address, result.code["st/stbase.py"], result.code["st/stlogic.py"], xs, "st")
-    for (old_value, old_trips), (new_value, new_trips) in zip(before, after, strict=True):
-        assert new_value == old_value
-        assert new_trips <= old_trips, (
-            f"{old_trips} -> {new_trips} round trips\n{result.code['st/stlogic.py']}"
-        )
+    assert_migrated_no_worse(server.address, base_src, logic_src, xs, "st")
 
 
 def test_the_staged_shapes_are_converted(dedent):
