@@ -262,25 +262,27 @@ def test_a_migrated_program_with_staged_loops_gives_the_same_outputs_with_no_mor
     assert_migrated_no_worse(server.address, base_src, logic_src, xs, "st")
 
 
+#: the cached functions of the hand-written programs below (what the generator's base holds)
+TWO_CACHED = """
+from stcache import mc
+
+@mc.cached("c0")
+def c0(x):
+    return x % 7
+
+prime_c0 = c0.prime
+
+@mc.cached("c1")
+def c1(x):
+    return x % 5
+
+prime_c1 = c1.prime
+"""
+
+
 def test_the_staged_shapes_are_converted(dedent):
     """The generator above produces programs the migration converts (not only refusals)."""
-    base = dedent(
-        """
-        from stcache import mc
-
-        @mc.cached("c0")
-        def c0(x):
-            return x % 7
-
-        prime_c0 = c0.prime
-
-        @mc.cached("c1")
-        def c1(x):
-            return x % 5
-
-        prime_c1 = c1.prime
-        """
-    )
+    base = dedent(TWO_CACHED)
     logic = dedent(
         """
         from asynq import priming
@@ -313,23 +315,7 @@ def test_the_staged_shapes_are_converted(dedent):
 def test_the_nested_and_search_shapes_are_converted(dedent):
     """The shapes of reads nested in loop bodies and elements, and search loops, that the
     generator above produces are converted too."""
-    base = dedent(
-        """
-        from stcache import mc
-
-        @mc.cached("c0")
-        def c0(x):
-            return x % 7
-
-        prime_c0 = c0.prime
-
-        @mc.cached("c1")
-        def c1(x):
-            return x % 5
-
-        prime_c1 = c1.prime
-        """
-    )
+    base = dedent(TWO_CACHED)
     logic = dedent(
         """
         from asynq import priming
