@@ -396,7 +396,7 @@ class Resolver:
                 for site in unit.sites:
                     if site.after and site.blocker is None:
                         needed = [unit.sites[ordinal] for ordinal in site.after]
-                        if not all(self._may_be_read(path, dep) for dep in needed):
+                        if not all(self.may_become_yield(path, dep) for dep in needed):
                             site.blocker = "for"
             pairs = [
                 (mod.units[index], self.unit_of(self.twins[(path, name)]), name)
@@ -467,7 +467,7 @@ class Resolver:
         primed = self._primed_by(path, twin, set())
         unprimed = 0
         for site in unit.sites:
-            if not self._may_be_read(path, site):
+            if not self.may_become_yield(path, site):
                 continue
             reads[site.top] = reads.get(site.top, 0) + 1
             stage[site.ordinal] = max(
@@ -558,10 +558,10 @@ class Resolver:
         return all(
             self._served_by(sym[0], inner, primed, seen)
             for inner in unit.sites
-            if self._may_be_read(sym[0], inner)
+            if self.may_become_yield(sym[0], inner)
         )
 
-    def _may_be_read(self, path: str, site: Site) -> bool:
+    def may_become_yield(self, path: str, site: Site) -> bool:
         """Whether a call site names something the rewrite turns into a yield when the
         function that makes it is converted (else that function is refused anyway)."""
         if self.site_kind(path, site) != "call":

@@ -78,15 +78,9 @@ class WalkChecker(TwinTracker):
             return target[2] in mod.plain_properties or target[2] in mod.methods
         if site.kind == "obj-read":
             return site.via_self
-        target = self.target_of(path, site)
-        if target is None or self.site_kind(path, site) != "call":
-            return False
-        if target[0] == "method":
-            return target[2] in self.modules[target[1]].methods
-        if target[0] != "sym":
-            return False
-        sym = (target[1], target[2])
-        return sym == me or self.kinds.get(sym) in ("cached", "asynq") or sym in self.candidates
+        if self.site_kind(path, site) == "call" and self.target_of(path, site) == ("sym", *me):
+            return True  # a call on itself
+        return self.may_become_yield(path, site)
 
     def _converted_shape(
         self, path: str, unit: UnitFacts, me: Symbol, cls: str | None
